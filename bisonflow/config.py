@@ -1,0 +1,106 @@
+"""Workflow configuration, read only from environment variables.
+
+Nothing here has a default that names an account, a bucket or a date: a missing required
+variable fails the step with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from bisonflow.aws import region
+
+
+class ConfigError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set")
+    return value
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"environment variable {name} must be >= 0, got {value}")
+    return value
+
+
+def bison_bucket() -> str:
+    """The BISON bucket: inputs, task specs, annotated RIIS and summaries."""
+    return _required("BISON_BUCKET")
+
+
+def gbif_bucket() -> str:
+    """GBIF's open-data bucket for this region (`gbif-open-data-<region>`), unless overridden."""
+    return os.environ.get("GBIF_BUCKET", "").strip() or f"gbif-open-data-{region()}"
+
+
+def gbif_api_url() -> str:
+    """Base URL of the GBIF API (v1); the local runtime points it at its stand-in."""
+    return os.environ.get("GBIF_API_URL", "").strip().rstrip("/") or "https://api.gbif.org/v1"
+
+
+@dataclass(frozen=True)
+class RedshiftTarget:
+    """Where Data API statements run: a Serverless workgroup and database."""
+
+    workgroup: str
+    database: str
+    iam_role: str
+
+    @classmethod
+    def from_env(cls) -> RedshiftTarget:
+        return cls(
+            workgroup=_required("REDSHIFT_WORKGROUP"),
+            database=os.environ.get("REDSHIFT_DATABASE", "").strip() or "dev",
+            # COPY / UNLOAD / external schema credentials: the workgroup's default IAM role
+            # unless an explicit role ARN is configured.
+            iam_role=os.environ.get("REDSHIFT_IAM_ROLE", "").strip() or "default",
+        )
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Poll interval and callback-task limits, handed to the state machine by CheckGbif."""
+
+    poll_seconds: int
+    task_heartbeat_seconds: int
+    task_timeout_seconds: int
+
+    @classmethod
+    def from_env(cls) -> Timing:
+        return cls(
+            poll_seconds=_int("POLL_SECONDS", 30),
+            task_heartbeat_seconds=_int("TASK_HEARTBEAT_SECONDS", 600),
+            task_timeout_seconds=_int("TASK_TIMEOUT_SECONDS", 4 * 3600),
+        )
+
+
+def launch_template(task: str) -> str:
+    """The EC2 launch template of one task, e.g. ANNOTATE_RIIS_LAUNCH_TEMPLATE."""
+    return _required(f"{task.upper()}_LAUNCH_TEMPLATE")
+
+
+def task_repository_url() -> str:
+    """Where a task instance gets the task code (the repository its image is built from)."""
+    return _required("TASK_REPOSITORY_URL")
+
+
+def heartbeat_interval_seconds() -> float:
+    """How often a running task sends SendTaskHeartbeat."""
+    raw = os.environ.get("TASK_HEARTBEAT_INTERVAL", "").strip()
+    try:
+        return float(raw) if raw else 60.0
+    except ValueError:
+        raise ConfigError(f"TASK_HEARTBEAT_INTERVAL must be a number, got {raw!r}") from None

@@ -1,0 +1,133 @@
+"""Callback tasks on EC2: launch an instance for a task, and clean up after an execution.
+
+The task token is stored as an SSM SecureString; the instance learns only the S3 key of its
+task spec (in userdata) and the spec names only the parameter. Instances are tagged with the
+execution name, the step and the task so the cleanup step can find what an execution
+launched.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+from bisonflow import PROJECT_ROOT, aws, config
+from bisonflow.layout import RIIS_INPUT_KEY, MonthLayout
+from bisonflow.taskspec import TaskSpec
+
+TAG_EXECUTION = "bisonflow:execution"
+TAG_TASK = "bisonflow:task"
+TAG_STEP = "bisonflow:step"
+#: The state that launches each task, as named in statemachines/bison_workflow.asl.json.
+TASK_STEPS = {"annotate_riis": "AnnotateRiis", "calc_stats": "CalcStats"}
+TOKEN_PARAMETER_ROOT = "/bisonflow/task-tokens"
+USERDATA_TEMPLATE = PROJECT_ROOT / "tasks" / "userdata.sh.tmpl"
+LIVE_STATES = ("pending", "running", "stopping", "stopped")
+
+
+def task_spec(task: str, layout: MonthLayout, execution: str) -> TaskSpec:
+    """Inputs and outputs of each task, all in the BISON bucket."""
+    if task == "annotate_riis":
+        inputs = {"riis": RIIS_INPUT_KEY}
+        outputs = {"annotated": layout.riis_annotated_key}
+    elif task == "calc_stats":
+        inputs = {
+            "county_counts": layout.county_counts_prefix,
+            "state_counts": layout.state_counts_prefix,
+        }
+        outputs = {"summary": layout.summary_prefix, "done": layout.done_marker_key}
+    else:
+        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASK_STEPS)}")
+    return TaskSpec(
+        task=task,
+        month=layout.month,
+        bucket=config.bison_bucket(),
+        execution=execution,
+        token_parameter=f"{TOKEN_PARAMETER_ROOT}/{execution}/{task}",
+        inputs=inputs,
+        outputs=outputs,
+    )
+
+
+def spec_key(spec: TaskSpec, layout: MonthLayout) -> str:
+    return f"{layout.task_prefix}{spec.execution}/{spec.task}.json"
+
+
+def render_userdata(task: str, spec_uri: str) -> str:
+    """The instance's boot script: it carries the task name and spec location, never the token."""
+    template = string.Template(USERDATA_TEMPLATE.read_text())
+    return template.substitute(
+        TASK_APP=task, TASK_SPEC_URI=spec_uri, TASK_REPOSITORY_URL=config.task_repository_url()
+    )
+
+
+@dataclass(frozen=True)
+class Launched:
+    instance_id: str
+    spec_key: str
+
+
+def launch(task: str, layout: MonthLayout, execution: str, task_token: str) -> Launched:
+    spec = task_spec(task, layout, execution)
+    key = spec_key(spec, layout)
+    aws.client("ssm").put_parameter(
+        Name=spec.token_parameter,
+        Value=task_token,
+        Type="SecureString",
+        Overwrite=True,
+        Description=f"Step Functions task token of {task} in execution {execution}",
+    )
+    aws.client("s3").put_object(
+        Bucket=spec.bucket, Key=key, Body=spec.to_json().encode(), ContentType="application/json"
+    )
+    tags = [
+        {"Key": TAG_EXECUTION, "Value": execution},
+        {"Key": TAG_STEP, "Value": TASK_STEPS[task]},
+        {"Key": TAG_TASK, "Value": task},
+        {"Key": "Name", "Value": f"bison-{task}-{layout.datestamp}"},
+    ]
+    response = aws.client("ec2").run_instances(
+        LaunchTemplate={"LaunchTemplateName": config.launch_template(task), "Version": "$Latest"},
+        MinCount=1,
+        MaxCount=1,
+        UserData=render_userdata(task, f"s3://{spec.bucket}/{key}"),
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": tags},
+            {"ResourceType": "volume", "Tags": tags},
+        ],
+    )
+    return Launched(response["Instances"][0]["InstanceId"], key)
+
+
+def instances_of(execution: str) -> list[str]:
+    """Instances the execution launched that are not yet terminated."""
+    pages = aws.client("ec2").get_paginator("describe_instances").paginate(
+        Filters=[
+            {"Name": f"tag:{TAG_EXECUTION}", "Values": [execution]},
+            {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
+        ]
+    )
+    return [
+        instance["InstanceId"]
+        for page in pages
+        for reservation in page["Reservations"]
+        for instance in reservation["Instances"]
+    ]
+
+
+def cleanup(execution: str) -> tuple[list[str], int]:
+    """Terminate the execution's instances and delete its stored task tokens."""
+    instance_ids = instances_of(execution)
+    if instance_ids:
+        aws.client("ec2").terminate_instances(InstanceIds=instance_ids)
+    ssm = aws.client("ssm")
+    names = [
+        p["Name"]
+        for page in ssm.get_paginator("get_parameters_by_path").paginate(
+            Path=f"{TOKEN_PARAMETER_ROOT}/{execution}", Recursive=True
+        )
+        for p in page["Parameters"]
+    ]
+    for start in range(0, len(names), 10):
+        ssm.delete_parameters(Names=names[start : start + 10])
+    return instance_ids, len(names)

@@ -1,0 +1,41 @@
+"""The edge of every Lambda: validate the event, call the library, validate the result.
+
+Keeps each function module to "parse event -> call library -> return a small dict".
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bisonflow.schemas import validate
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+log = logging.getLogger("bisonflow")
+
+
+def step_handler(step: str) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Handler]:
+    """Wrap `fn(event) -> result` as a Lambda handler checked against definitions/<step>.*"""
+
+    def decorate(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Handler:
+        @functools.wraps(fn)
+        def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+            validate(event, f"{step}.input")
+            log.info("%s input: %s", step, json.dumps(_loggable(event)))
+            result = fn(event)
+            validate(result, f"{step}.output")
+            log.info("%s output: %s", step, json.dumps(result))
+            return result
+
+        return handler
+
+    return decorate
+
+
+def _loggable(event: dict[str, Any]) -> dict[str, Any]:
+    """The event without secrets: task tokens never reach a log."""
+    return {k: ("<redacted>" if k == "task_token" else v) for k, v in event.items()}

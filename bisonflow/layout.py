@@ -1,0 +1,117 @@
+"""Where one month's inputs and outputs live: table names and S3 keys.
+
+Every step derives names from the month through this one module, so a Lambda, a task and
+the local runtime can never disagree about where a file is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+#: The US-RIIS master list as the user uploads it into the BISON bucket.
+RIIS_INPUT_KEY = "input/riis/USRIISv2_MasterList.csv"
+#: Census cartographic boundary layer of counties (with STUSPS and STATE_NAME), as a shapefile.
+COUNTY_SHAPEFILE_KEY = "input/boundaries/cb_us_county.shp"
+#: The sidecar files Redshift's COPY ... FORMAT SHAPEFILE reads beside the .shp.
+SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj")
+
+
+class MonthError(ValueError):
+    """The workflow input named a month that is not a calendar month."""
+
+
+def parse_month(value: str | None, today: dt.date | None = None) -> dt.date:
+    """First day of the month `YYYY-MM`; the current month when value is None."""
+    if value is None:
+        today = today or dt.datetime.now(dt.UTC).date()
+        return today.replace(day=1)
+    if not isinstance(value, str):
+        raise MonthError(f"month must be a string 'YYYY-MM', got {value!r}")
+    m = _MONTH.match(value)
+    if not m:
+        raise MonthError(f"month must look like 'YYYY-MM', got {value!r}")
+    year, month = int(m.group(1)), int(m.group(2))
+    if not 1 <= month <= 12:
+        raise MonthError(f"month {value!r} has month number {month}, which is not in 1..12")
+    if year < 2000:
+        raise MonthError(f"month {value!r} is before GBIF's open-data snapshots (year < 2000)")
+    return dt.date(year, month, 1)
+
+
+@dataclass(frozen=True)
+class MonthLayout:
+    """Names for one monthly run, all derived from the snapshot date (first of the month)."""
+
+    snapshot: dt.date
+
+    @classmethod
+    def for_month(cls, month: str | None) -> MonthLayout:
+        return cls(parse_month(month))
+
+    @property
+    def month(self) -> str:
+        return self.snapshot.strftime("%Y-%m")
+
+    @property
+    def datestamp(self) -> str:
+        """`YYYY_MM_DD`, as in the seed system's table and folder names."""
+        return self.snapshot.strftime("%Y_%m_%d")
+
+    @property
+    def previous(self) -> MonthLayout:
+        return MonthLayout((self.snapshot - dt.timedelta(days=1)).replace(day=1))
+
+    # --- GBIF open data -------------------------------------------------------------
+    @property
+    def gbif_prefix(self) -> str:
+        """Key prefix of the snapshot's parquet files in the GBIF open-data bucket."""
+        return f"occurrence/{self.snapshot.isoformat()}/occurrence.parquet/"
+
+    # --- Redshift -------------------------------------------------------------------
+    @property
+    def subset_table(self) -> str:
+        return f"bison_{self.datestamp}"
+
+    @property
+    def riis_table(self) -> str:
+        return f"riis_{self.datestamp}"
+
+    @property
+    def county_table(self) -> str:
+        return f"county_{self.datestamp}"
+
+    # --- BISON bucket ---------------------------------------------------------------
+    @property
+    def riis_annotated_key(self) -> str:
+        return f"annotated_riis/{self.datestamp}/USRIISv2_MasterList_annotated.csv"
+
+    @property
+    def summary_prefix(self) -> str:
+        return f"summary/{self.datestamp}/"
+
+    @property
+    def county_counts_prefix(self) -> str:
+        """Parquet part files of county x species occurrence counts (UNLOAD writes parts)."""
+        return f"{self.summary_prefix}county_species_counts/"
+
+    @property
+    def state_counts_prefix(self) -> str:
+        return f"{self.summary_prefix}state_species_counts/"
+
+    @property
+    def stats_prefix(self) -> str:
+        return f"{self.summary_prefix}stats/"
+
+    @property
+    def done_marker_key(self) -> str:
+        """Written last by calc_stats: its presence means the month is fully processed."""
+        return f"{self.summary_prefix}_SUCCESS"
+
+    @property
+    def task_prefix(self) -> str:
+        """Task specs and logs for this month's EC2 tasks."""
+        return f"tasks/{self.datestamp}/"

@@ -1,0 +1,60 @@
+"""moto's server on 127.0.0.1 with the emulator seams installed, and clients for it.
+
+Kept apart from the deployment so seam tests can run small state machines of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.core.config import default_user_config
+from moto.server import ThreadedMotoServer
+
+from bisonflow.local import asl_fixes, lambda_worker, redshift_duckdb
+
+REGION = "us-east-1"
+CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+SERVICES = ("s3", "iam", "lambda", "ec2", "stepfunctions", "ssm", "logs", "redshift-data")
+
+
+@dataclass
+class Emulator:
+    workdir: Path
+    port: int = 0
+    endpoint_url: str = ""
+    clients: dict[str, Any] = field(default_factory=dict)
+    pool: lambda_worker.WorkerPool | None = None
+    _server: ThreadedMotoServer | None = None
+
+    def start(self) -> Emulator:
+        # Per-request access lines and the interpreter's tracebacks for every caught error
+        # drown the workflow's own progress; the execution history records the same facts.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        # Run state machines for real (moto only records them by default).
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        # The ASL interpreter calls Lambda, SSM, ... at localhost:$MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        asl_fixes.install()
+        self.pool = lambda_worker.install(self.workdir, self.endpoint_url, REGION)
+        redshift_duckdb.install()
+        session = boto3.Session(region_name=REGION, **CREDENTIALS)
+        self.clients = {n: session.client(n, endpoint_url=self.endpoint_url) for n in SERVICES}
+        return self
+
+    def stop(self) -> None:
+        if self.pool:
+            self.pool.shutdown()
+        if self._server:
+            self._server.stop()
+            self._server = None
+        redshift_duckdb.shutdown()

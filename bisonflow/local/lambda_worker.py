@@ -1,0 +1,231 @@
+"""Emulator seam: run moto's Lambda functions in warm local Python worker processes.
+
+moto runs Lambda code only inside Docker. This module replaces
+`moto.awslambda.models.LambdaFunction._invoke_lambda` (returns `(payload, errored, logs)`)
+so that the function's deployment zip is unpacked once and served by a local worker process
+(`bisonflow.local.lambda_runtime`) with the function's Environment, handler, timeout and a
+context object. Workers stay warm and are reused the way Lambda reuses execution
+environments: one worker serves one invocation at a time, and concurrent invocations get
+more workers. Each worker writes to its own log stream in `/aws/lambda/<name>`, with
+START / END / REPORT lines as Lambda writes them, and to a local log file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+
+from bisonflow.local import lambda_runtime
+
+#: The moto attribute this seam replaces, and the attributes of LambdaFunction it reads.
+PATCHED = (LambdaFunction, "_invoke_lambda")
+FUNCTION_ATTRIBUTES = (
+    "function_name", "function_arn", "handler", "timeout", "memory_size", "version",
+    "environment_vars", "code_bytes", "code_sha_256", "logs_group_name", "logs_backend",
+)
+
+_ENV_PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+
+
+@dataclass
+class _Worker:
+    """One warm execution environment."""
+
+    key: str
+    process: subprocess.Popen
+    log_stream: str
+    invocations: int = 0
+
+
+@dataclass
+class WorkerPool:
+    """Warm workers keyed by function, code and configuration; idle ones are reused."""
+
+    workdir: Path
+    endpoint_url: str
+    region: str
+    _idle: dict[str, list[_Worker]] = field(default_factory=dict)
+    _all: list[_Worker] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- code and environment ---------------------------------------------------
+    def _code_dir(self, fn: LambdaFunction) -> Path:
+        target = self.workdir / "lambda" / fn.function_name / (fn.code_sha_256 or "nocode")
+        if not (target / ".unpacked").exists():
+            target.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as zf:
+                zf.extractall(target)
+            (target / ".unpacked").touch()
+        return target
+
+    def _environment(self, fn: LambdaFunction, code_dir: Path) -> dict[str, str]:
+        env = {k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ}
+        env.update(
+            {
+                # The deployment package first on sys.path, as /var/task is on Lambda; the
+                # interpreter's site-packages stand in for the runtime and its layer.
+                "PYTHONPATH": str(code_dir),
+                "PYTHONUNBUFFERED": "1",
+                "LAMBDA_TASK_ROOT": str(code_dir),
+                "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+                "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
+                "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": "local-lambda-role",
+                "AWS_SECRET_ACCESS_KEY": "local-lambda-role",
+                "AWS_SESSION_TOKEN": "local-lambda-session",
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+            }
+        )
+        env.update({k: str(v) for k, v in (fn.environment_vars or {}).items()})
+        return env
+
+    def _key(self, fn: LambdaFunction) -> str:
+        config = json.dumps(
+            [fn.function_arn, fn.handler, fn.code_sha_256, fn.environment_vars], sort_keys=True
+        )
+        return hashlib.sha256(config.encode()).hexdigest()
+
+    # --- worker lifecycle ---------------------------------------------------------
+    def _checkout(self, fn: LambdaFunction) -> _Worker:
+        key = self._key(fn)
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            while idle:
+                worker = idle.pop()
+                if worker.process.poll() is None:
+                    return worker
+        code_dir = self._code_dir(fn)
+        with self._log_file(fn).open("a") as stray_output:
+            process = subprocess.Popen(
+                # By path, with -P: the runtime is stdlib-only and must not make the
+                # repository's `bisonflow` shadow the one inside the deployment package.
+                [sys.executable, "-P", lambda_runtime.__file__, fn.handler],
+                cwd=code_dir,
+                env=self._environment(fn, code_dir),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stray_output,
+                text=True,
+            )
+        today = time.strftime("%Y/%m/%d", time.gmtime())
+        worker = _Worker(key, process, f"{today}/[{fn.version}]{uuid.uuid4().hex}")
+        fn.logs_backend.ensure_log_group(fn.logs_group_name)
+        fn.logs_backend.create_log_stream(fn.logs_group_name, worker.log_stream)
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def _checkin(self, worker: _Worker) -> None:
+        with self._lock:
+            self._idle.setdefault(worker.key, []).append(worker)
+
+    def _log_file(self, fn: LambdaFunction) -> Path:
+        path = self.workdir / "logs" / "lambda" / f"{fn.function_name}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def shutdown(self) -> None:
+        with self._lock:
+            workers, self._all, self._idle = self._all, [], {}
+        for worker in workers:
+            if worker.process.poll() is None:
+                worker.process.kill()
+                worker.process.wait()
+
+    # --- invocation -------------------------------------------------------------
+    def invoke(self, fn: LambdaFunction, event: Any) -> tuple[str, bool, str]:
+        worker = self._checkout(fn)
+        request_id = str(uuid.uuid4())
+        started = time.time()
+        request = {
+            "event": event if event is not None else {},
+            "request_id": request_id,
+            "function_name": fn.function_name,
+            "function_version": str(fn.version),
+            "invoked_function_arn": fn.function_arn,
+            "memory_limit_in_mb": fn.memory_size,
+            "log_group_name": fn.logs_group_name,
+            "log_stream_name": worker.log_stream,
+            "deadline_ms": (started + float(fn.timeout)) * 1000,
+        }
+        worker.process.stdin.write(json.dumps(request) + "\n")
+        worker.process.stdin.flush()
+        ready, _, _ = select.select([worker.process.stdout], [], [], float(fn.timeout))
+        line = worker.process.stdout.readline() if ready else ""
+        elapsed_ms = (time.time() - started) * 1000
+        if line:
+            reply = json.loads(line)
+            worker.invocations += 1
+            self._checkin(worker)
+            ok, payload, logs = reply["ok"], reply["payload"], reply["logs"]
+        else:
+            # Timed out or crashed: the execution environment is discarded, as on Lambda.
+            timed_out = worker.process.poll() is None
+            worker.process.kill()
+            worker.process.wait()
+            message = (
+                f"Task timed out after {float(fn.timeout):.2f} seconds"
+                if timed_out
+                else f"Runtime exited with error: exit status {worker.process.returncode}"
+            )
+            ok, logs = False, message + "\n"
+            payload = {
+                "errorMessage": f"{request_id} {message}",
+                "errorType": "Sandbox.Timedout" if timed_out else "Runtime.ExitError",
+            }
+        self._write_logs(fn, worker, request_id, logs, elapsed_ms)
+        return json.dumps(payload), not ok, logs
+
+    def _write_logs(
+        self, fn: LambdaFunction, worker: _Worker, request_id: str, logs: str, elapsed_ms: float
+    ) -> None:
+        lines = [f"START RequestId: {request_id} Version: {fn.version}"]
+        lines += logs.splitlines()
+        lines += [
+            f"END RequestId: {request_id}",
+            f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\t"
+            f"Memory Size: {fn.memory_size} MB",
+        ]
+        now = int(time.time() * 1000)
+        fn.logs_backend.put_log_events(
+            fn.logs_group_name,
+            worker.log_stream,
+            [{"timestamp": now, "message": line} for line in lines],
+        )
+        with self._log_file(fn).open("a") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+
+_pool: WorkerPool | None = None
+
+
+def install(workdir: Path, endpoint_url: str, region: str) -> WorkerPool:
+    """Route every Lambda invocation in this moto process to local workers."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown()
+    pool = WorkerPool(workdir=workdir, endpoint_url=endpoint_url, region=region)
+
+    def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+        return pool.invoke(self, event)
+
+    setattr(*PATCHED, _invoke_lambda)
+    _pool = pool
+    return pool

@@ -1,0 +1,164 @@
+"""The local runtime: the AWS emulator with the workflow deployed, on a laptop.
+
+moto's server (ThreadedMotoServer) runs Step Functions with its ASL interpreter, S3, Lambda,
+EC2, SSM, IAM and CloudWatch Logs on 127.0.0.1. Four seams make it run the workflow for
+real: Lambda code in local worker processes (lambda_worker), EC2 tasks as local processes
+(ec2_agent), the Redshift Data API on DuckDB (redshift_duckdb), and a GBIF species-API
+stand-in (gbif_standin); asl_fixes corrects where the interpreter deviates from AWS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bisonflow.local.deploy import Deployment, deploy, upload_inputs, upload_snapshot
+from bisonflow.local.ec2_agent import Ec2Agent
+from bisonflow.local.emulator import REGION, Emulator
+from bisonflow.local.gbif_standin import GbifStandin
+from bisonflow.sample import SampleManifest, generate_sample
+
+LOCAL_BUCKET = "bisonflow-local"
+WORKGROUP = "bison"
+
+
+@dataclass
+class LocalSettings:
+    port: int = 0
+    records: int = 250_000
+    workdir: Path | None = None  # default: a temporary directory removed on stop
+    poll_seconds: int = 1
+    task_heartbeat_seconds: int = 60
+    task_timeout_seconds: int = 1800
+    heartbeat_interval: float = 2.0
+
+
+@dataclass
+class LocalRuntime:
+    settings: LocalSettings = field(default_factory=LocalSettings)
+    progress: Callable[[str], None] = print
+    deployment: Deployment | None = None
+    sample: SampleManifest | None = None
+    workdir: Path = Path()
+    emulator: Emulator | None = None
+    _agent: Ec2Agent | None = None
+    _gbif: GbifStandin | None = None
+    _own_workdir: bool = False
+
+    def __enter__(self) -> LocalRuntime:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- start and stop --------------------------------------------------------
+    def start(self) -> None:
+        s = self.settings
+        self._own_workdir = s.workdir is None
+        self.workdir = Path(tempfile.mkdtemp(prefix="bisonflow-")) if s.workdir is None else s.workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+        self.emulator = Emulator(self.workdir, port=s.port).start()
+        self.progress(f"emulator listening on {self.endpoint_url}")
+
+        self.progress(f"generating sample data ({s.records:,} GBIF records)")
+        self.sample = generate_sample(self.workdir / "sample", records=s.records)
+        self._gbif = GbifStandin(self.sample.species_match_json)
+        gbif_url = self._gbif.start()
+
+        self.progress("deploying the workflow")
+        self.deployment = deploy(self.clients, LOCAL_BUCKET, REGION, self._lambda_environment())
+        upload_inputs(
+            self.clients["s3"], LOCAL_BUCKET, self.sample.riis_csv, self.sample.county_shapefile
+        )
+        self._agent = Ec2Agent(
+            ec2=self.clients["ec2"],
+            logs=self.clients["logs"],
+            workdir=self.workdir,
+            task_env=self._task_environment(gbif_url),
+        )
+        self._agent.start()
+
+    def stop(self) -> None:
+        if self._agent:
+            self._agent.stop()
+        if self._gbif:
+            self._gbif.stop()
+        if self.emulator:
+            self.emulator.stop()
+        if self._own_workdir and self.workdir.exists():
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # --- configuration the deployed code sees ------------------------------------
+    def _lambda_environment(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "REDSHIFT_WORKGROUP": WORKGROUP,
+            "REDSHIFT_DATABASE": "dev",
+            "TASK_REPOSITORY_URL": f"file://{Path(__file__).resolve().parents[2]}",
+            "POLL_SECONDS": str(s.poll_seconds),
+            "TASK_HEARTBEAT_SECONDS": str(s.task_heartbeat_seconds),
+            "TASK_TIMEOUT_SECONDS": str(s.task_timeout_seconds),
+        }
+
+    def _task_environment(self, gbif_url: str) -> dict[str, str]:
+        """What a task container gets on AWS from its instance role and compose file."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local-instance-role",
+            "AWS_SECRET_ACCESS_KEY": "local-instance-role",
+            "GBIF_API_URL": gbif_url,
+            "TASK_HEARTBEAT_INTERVAL": str(self.settings.heartbeat_interval),
+        }
+
+    # --- helpers for the CLI and tests ---------------------------------------------
+    @property
+    def endpoint_url(self) -> str:
+        assert self.emulator is not None
+        return self.emulator.endpoint_url
+
+    @property
+    def clients(self) -> dict[str, Any]:
+        assert self.emulator is not None
+        return self.emulator.clients
+
+    @property
+    def agent(self) -> Ec2Agent:
+        assert self._agent is not None
+        return self._agent
+
+    def publish_snapshot(self, month: str) -> None:
+        """Put the sample snapshot where GBIF would publish `month`'s."""
+        assert self.sample and self.deployment
+        upload_snapshot(
+            self.clients["s3"], self.deployment.gbif_bucket, self.sample.snapshot_dir, month
+        )
+
+    def start_execution(
+        self, month: str | None = None, name: str | None = None, **extra: Any
+    ) -> str:
+        payload: dict[str, Any] = dict(extra)
+        if month is not None:
+            payload["month"] = month
+        kwargs = {"name": name} if name else {}
+        assert self.deployment
+        return self.clients["stepfunctions"].start_execution(
+            stateMachineArn=self.deployment.state_machine_arn, input=json.dumps(payload), **kwargs
+        )["executionArn"]
+
+
+def current_month() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m")

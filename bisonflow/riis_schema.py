@@ -1,0 +1,52 @@
+"""Columns of the US-RIIS v2 master list and of the annotated file the workflow writes.
+
+The annotated CSV is loaded into Redshift by position, so its header order is fixed here and
+nowhere else.
+"""
+
+#: USRIISv2_MasterList.csv columns (see ../shared/data/US-RIIS_DataDictionary_2021.csv);
+#: the introduced / invasive designation is in degreeOfEstablishment.
+RIIS_COLUMNS: tuple[str, ...] = (
+    "locality",
+    "scientificName",
+    "scientificNameAuthorship",
+    "vernacularName",
+    "taxonRank",
+    "establishmentMeans",
+    "degreeOfEstablishment",
+    "isHybrid",
+    "pathway",
+    "habitat",
+    "biocontrol",
+    "associatedTaxa",
+    "eventRemarks",
+    "introDateNumber",
+    "taxonRemarks",
+    "kingdom",
+    "phylum",
+    "class",
+    "order",
+    "family",
+    "taxonomicStatus",
+    "itis_TSN",
+    "gbif_taxonKey",
+    "taxonID",
+    "authority",
+    "WebLink",
+    "associatedReferences",
+    "eventDate",
+    "modified",
+    "update_remarks",
+    "occurrenceID",
+)
+
+#: Columns annotate_riis appends (the seed system's names).
+RESOLVED_COLUMNS: tuple[str, ...] = ("gbif_res_taxonkey", "gbif_res_scientificname")
+
+ANNOTATED_COLUMNS: tuple[str, ...] = RIIS_COLUMNS + RESOLVED_COLUMNS
+
+#: RIIS region codes (the `locality` vocabulary).
+RIIS_REGIONS: tuple[str, ...] = ("AK", "HI", "L48")
+
+#: Assessment given to a record whose (region, accepted taxon key) is not on the list.
+PRESUMED_NATIVE = "presumed_native"

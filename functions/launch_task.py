@@ -1,0 +1,17 @@
+"""Launch an EC2 task for a callback step; the task reports back with the stored token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bisonflow.ec2_tasks import launch
+from bisonflow.lambda_edge import step_handler
+from bisonflow.layout import MonthLayout
+
+
+@step_handler("launch_task")
+def handler(event: dict[str, Any]) -> dict[str, Any]:
+    launched = launch(
+        event["task"], MonthLayout.for_month(event["month"]), event["execution"], event["task_token"]
+    )
+    return {"task": event["task"], "instance_id": launched.instance_id, "spec_key": launched.spec_key}

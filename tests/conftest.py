@@ -1,0 +1,40 @@
+"""One local runtime per test session: moto's backends are process-global, so one server."""
+
+from __future__ import annotations
+
+import pytest
+
+from bisonflow import aws
+from bisonflow.local.runtime import LocalRuntime, LocalSettings
+
+#: Small enough to keep the suite fast, large enough for every state and county.
+TEST_RECORDS = 20_000
+
+
+@pytest.fixture(scope="session")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> LocalRuntime:
+    settings = LocalSettings(
+        records=TEST_RECORDS,
+        workdir=tmp_path_factory.mktemp("runtime"),
+        poll_seconds=1,
+        task_heartbeat_seconds=30,
+        heartbeat_interval=1.0,
+    )
+    with LocalRuntime(settings, progress=lambda message: None) as rt:
+        yield rt
+
+
+@pytest.fixture
+def aws_env(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> LocalRuntime:
+    """Point this process's boto3 (bisonflow.aws) at the emulator, as a Lambda sees it."""
+    assert runtime.deployment is not None
+    fn = runtime.clients["lambda"].get_function_configuration(FunctionName="bisonflow-check_gbif")
+    for name, value in fn["Environment"]["Variables"].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", runtime.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    aws.reset_clients()
+    yield runtime
+    aws.reset_clients()

@@ -1,0 +1,80 @@
+"""The state machine definition: deployable as is, and parsed by the emulator's interpreter."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+from bisonflow.local.deploy import ASL_PATH, placeholder, render_definition
+from bisonflow.packaging import FUNCTIONS
+
+LAMBDA_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+FAKE_ARNS = {f: f"arn:aws:lambda:us-east-1:000000000000:function:{f}" for f in FUNCTIONS}
+
+
+def _all_states(states: dict) -> dict:
+    found = {}
+    for name, state in states.items():
+        found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(_all_states(branch["States"]))
+    return found
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict:
+    return json.loads(render_definition(FAKE_ARNS))
+
+
+def test_placeholders_are_exactly_the_function_arns() -> None:
+    found = set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
+    assert found == {placeholder(f) for f in FUNCTIONS}
+
+
+def test_parses_in_the_emulators_interpreter(definition: dict) -> None:
+    program, _ = AmazonStateLanguageParser.parse(json.dumps(definition))
+    assert program is not None
+
+
+def test_every_lambda_task_retries_lambda_service_errors(definition: dict) -> None:
+    tasks = {n: s for n, s in _all_states(definition["States"]).items() if s["Type"] == "Task"}
+    assert len(tasks) == 8
+    for name, state in tasks.items():
+        retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
+        assert LAMBDA_ERRORS <= retried or "States.ALL" in retried, name
+        backoff = [r for r in state["Retry"] if r.get("BackoffRate", 1) > 1]
+        assert backoff, f"{name} retries without backoff"
+
+
+def test_every_top_level_step_is_caught_into_cleanup(definition: dict) -> None:
+    states = definition["States"]
+    for name, state in states.items():
+        if state["Type"] in ("Task", "Parallel") and name != "CleanupTasks":
+            targets = {c["Next"] for c in state.get("Catch", [])}
+            assert targets == {"CleanupTasks"}, name
+    assert states["CleanupTasks"]["Next"] == "WorkflowFailed"
+    assert states["WorkflowFailed"]["ErrorPath"] == "$.error.Error"
+
+
+def test_callback_steps_wait_for_the_task_token_with_limits(definition: dict) -> None:
+    states = _all_states(definition["States"])
+    for name in ("AnnotateRiis", "CalcStats"):
+        state = states[name]
+        assert state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+        assert "HeartbeatSecondsPath" in state and "TimeoutSecondsPath" in state
+
+
+def test_no_state_passes_data_only_keys_and_small_dicts(definition: dict) -> None:
+    # Every Lambda result is narrowed by ResultSelector or OutputPath to named small fields.
+    for name, state in _all_states(definition["States"]).items():
+        if state.get("Resource") == "arn:aws:states:::lambda:invoke":
+            assert "ResultSelector" in state or state.get("OutputPath") == "$.Payload", name
