@@ -1,0 +1,362 @@
+"""The sample generator: determinism, GBIF schema, subset facts, geometry, RIIS and match table.
+
+Every fact the other steps' tests rely on (`expected`) is re-derived here independently with
+DuckDB, the way the workflow itself would compute it, so a wrong fact cannot hide.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from bisonflow.duckdb_ext import load_httpfs, load_spatial
+from bisonflow.riis_schema import PRESUMED_NATIVE, RIIS_COLUMNS, RIIS_REGIONS
+from bisonflow.sample import GBIF_OCCURRENCE_SCHEMA, SampleManifest, generate_sample
+from bisonflow.subset_rules import (
+    ALLOWED_BASIS_OF_RECORD,
+    ALLOWED_TAXON_RANKS,
+    COUNTRY_CODE,
+    OCCURRENCE_STATUS,
+    sql_in_list,
+)
+
+RECORDS = 20_000
+SEED = 7
+DEGREES = (
+    "established (category C3)",
+    "invasive (category D2)",
+    "widespread invasive (category E)",
+)
+VALID_WHERE = f"""
+    countrycode = '{COUNTRY_CODE}'
+    AND decimallatitude IS NOT NULL AND decimallongitude IS NOT NULL
+    AND occurrencestatus = '{OCCURRENCE_STATUS}'
+    AND taxonrank IN ({sql_in_list(ALLOWED_TAXON_RANKS)})
+    AND basisofrecord IN ({sql_in_list(ALLOWED_BASIS_OF_RECORD)})
+"""
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleManifest:
+    messages: list[str] = []
+    manifest = generate_sample(
+        tmp_path_factory.mktemp("a"), records=RECORDS, seed=SEED, progress=messages.append
+    )
+    assert any(m.startswith(f"writing {RECORDS:,} GBIF records") for m in messages)
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def con(sample: SampleManifest) -> duckdb.DuckDBPyConnection:
+    """occ = all records, valid = the BISON subset, county = the shapefile, riis = the CSV."""
+    c = duckdb.connect()
+    load_spatial(c)
+    parts = (sample.snapshot_dir / "*").as_posix()
+    c.execute(f"CREATE VIEW occ AS SELECT * FROM read_parquet('{parts}')")
+    c.execute(f"CREATE VIEW valid AS SELECT * FROM occ WHERE {VALID_WHERE}")
+    c.execute(f"CREATE TABLE county AS SELECT * FROM ST_Read('{sample.county_shapefile}')")
+    c.execute(
+        f"CREATE TABLE riis AS SELECT * FROM read_csv('{sample.riis_csv}', header=true, "
+        "all_varchar=true)"
+    )
+    yield c
+    c.close()
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "sample_manifest.json"  # holds absolute paths
+    }
+
+
+def test_same_seed_gives_same_bytes(sample: SampleManifest, tmp_path: Path) -> None:
+    again = generate_sample(tmp_path, records=RECORDS, seed=SEED)
+    assert _files(again.root) == _files(sample.root)
+    assert again.expected == sample.expected
+
+
+def test_other_seed_gives_other_data(sample: SampleManifest, tmp_path: Path) -> None:
+    other = generate_sample(tmp_path, records=RECORDS, seed=SEED + 1)
+    first = pq.read_table(sample.snapshot_dir / "000000", columns=["decimallatitude"])
+    second = pq.read_table(other.snapshot_dir / "000000", columns=["decimallatitude"])
+    assert not first.equals(second)
+
+
+def test_rerun_replaces_stale_parts(tmp_path: Path) -> None:
+    generate_sample(tmp_path, records=120_000, seed=1)
+    small = generate_sample(tmp_path, records=1_000, seed=1)
+    assert sorted(p.name for p in small.snapshot_dir.iterdir()) == small.expected["part_files"]
+
+
+def test_layout_mirrors_bucket_keys(sample: SampleManifest) -> None:
+    root = sample.root
+    assert sample.snapshot_dir == root / "gbif/occurrence/2026-11-01/occurrence.parquet"
+    assert sample.riis_csv == root / "bison/input/riis/USRIISv2_MasterList.csv"
+    assert sample.county_shapefile == root / "bison/input/boundaries/cb_us_county.shp"
+    for suffix in (".shx", ".dbf", ".prj"):
+        assert sample.county_shapefile.with_suffix(suffix).is_file()
+    assert (sample.snapshot_dir.parent / "citation.txt").is_file()
+
+
+def test_parts_are_named_like_gbif_and_use_its_schema(sample: SampleManifest) -> None:
+    parts = sorted(sample.snapshot_dir.iterdir())
+    assert len(parts) >= 2
+    assert all(re.fullmatch(r"\d{6}", p.name) for p in parts)
+    assert [p.name for p in parts] == sample.expected["part_files"]
+    for part in parts:
+        assert pq.read_schema(part).equals(GBIF_OCCURRENCE_SCHEMA, check_metadata=False)
+    assert sum(pq.read_metadata(p).num_rows for p in parts) == sample.records == RECORDS
+    assert len(GBIF_OCCURRENCE_SCHEMA) == 50
+
+
+def test_duckdb_reads_the_gbif_types(con: duckdb.DuckDBPyConnection) -> None:
+    types = {name: typ for name, typ, *_ in con.execute("DESCRIBE occ").fetchall()}
+    assert types["gbifid"] == "VARCHAR"
+    assert types["taxonkey"] == types["specieskey"] == "INTEGER"
+    assert types["decimallatitude"] == "DOUBLE"
+    assert types["eventdate"] == types["lastinterpreted"] == "TIMESTAMP"
+    assert types["issue"] == types["recordedby"] == "VARCHAR[]"
+    unique = con.execute("SELECT count(DISTINCT gbifid) = count(*) FROM occ").fetchone()
+    assert unique == (True,)
+
+
+@pytest.mark.parametrize(
+    ("kind", "where"),
+    [
+        ("non_us_country", "countrycode <> 'US'"),
+        ("null_coordinates", "decimallatitude IS NULL AND decimallongitude IS NULL"),
+        ("higher_rank", "taxonrank IN ('GENUS', 'FAMILY')"),
+        ("absent", "occurrencestatus = 'ABSENT'"),
+        ("excluded_basis_of_record", "basisofrecord IN ('FOSSIL_SPECIMEN', 'LIVING_SPECIMEN')"),
+    ],
+)
+def test_each_drop_kind_is_present(
+    sample: SampleManifest, con: duckdb.DuckDBPyConnection, kind: str, where: str
+) -> None:
+    (count,) = con.execute(f"SELECT count(*) FROM occ WHERE {where}").fetchone()
+    assert count == sample.expected["dropped"][kind] > 0
+
+
+def test_expected_valid_count_matches_the_subset_rules(
+    sample: SampleManifest, con: duckdb.DuckDBPyConnection
+) -> None:
+    (valid,) = con.execute("SELECT count(*) FROM valid").fetchone()
+    assert valid == sample.expected["us_valid_records"]
+    dropped = sum(sample.expected["dropped"].values())
+    assert valid + dropped == RECORDS
+    assert 0.07 <= dropped / RECORDS <= 0.11
+    ranks = {r for (r,) in con.execute("SELECT DISTINCT taxonrank FROM valid").fetchall()}
+    assert {"SPECIES", "SUBSPECIES", "VARIETY"} <= ranks
+    by_state = dict(con.execute("SELECT stateprovince, count(*) FROM valid GROUP BY 1").fetchall())
+    assert len(by_state) == len(sample.expected["states"]) >= 8
+
+
+def test_every_valid_point_is_in_exactly_one_county_of_its_state(
+    sample: SampleManifest, con: duckdb.DuckDBPyConnection
+) -> None:
+    rows = con.execute(
+        """
+        SELECT v.gbifid, count(c.GEOID) AS n, bool_and(c.STATE_NAME = v.stateprovince) AS same
+        FROM valid v LEFT JOIN county c
+          ON ST_Contains(c.geom, ST_Point(v.decimallongitude, v.decimallatitude))
+        GROUP BY v.gbifid
+        """
+    ).fetchall()
+    assert len(rows) == sample.expected["us_valid_records"]
+    assert all(n == 1 and same for _, n, same in rows)
+
+
+def test_foreign_points_lie_in_no_county(con: duckdb.DuckDBPyConnection) -> None:
+    (inside,) = con.execute(
+        """
+        SELECT count(*) FROM occ o JOIN county c
+          ON ST_Contains(c.geom, ST_Point(o.decimallongitude, o.decimallatitude))
+        WHERE o.countrycode <> 'US'
+        """
+    ).fetchone()
+    assert inside == 0
+
+
+def test_taxon_keys_follow_gbif(sample: SampleManifest, con: duckdb.DuckDBPyConnection) -> None:
+    species_rank = con.execute(
+        "SELECT count(*) FILTER (taxonkey <> specieskey), count(*) FROM valid "
+        "WHERE taxonrank = 'SPECIES'"
+    ).fetchone()
+    assert species_rank[0] == 0 and species_rank[1] > 0
+    infra = con.execute(
+        "SELECT DISTINCT species, specieskey, taxonkey FROM valid WHERE taxonrank <> 'SPECIES'"
+    ).fetchall()
+    table = json.loads(sample.species_match_json.read_text("utf-8"))
+    assert infra
+    for species, species_key, taxon_key in infra:
+        assert taxon_key != species_key
+        assert table[species]["usageKey"] == species_key
+    higher = con.execute(
+        "SELECT count(*) FROM occ WHERE taxonrank IN ('GENUS', 'FAMILY') AND specieskey IS NULL"
+    ).fetchone()
+    assert higher[0] == sample.expected["dropped"]["higher_rank"]
+
+
+def test_shapefile_has_census_county_fields(
+    sample: SampleManifest, con: duckdb.DuckDBPyConnection
+) -> None:
+    columns = [name for name, *_ in con.execute("DESCRIBE county").fetchall()]
+    assert columns == [
+        "OGC_FID",
+        "STATEFP",
+        "COUNTYFP",
+        "COUNTYNS",
+        "AFFGEOID",
+        "GEOID",
+        "NAME",
+        "NAMELSAD",
+        "STUSPS",
+        "STATE_NAME",
+        "LSAD",
+        "ALAND",
+        "AWATER",
+        "geom",
+    ]
+    rows = con.execute(
+        "SELECT STATEFP, COUNTYFP, GEOID, AFFGEOID, STUSPS, ALAND, AWATER FROM county"
+    ).fetchall()
+    assert len(rows) == sample.expected["counties"]
+    assert sorted({r[4] for r in rows}) == sample.expected["states"]
+    assert {"AK", "HI"} <= {r[4] for r in rows}
+    for statefp, countyfp, geoid, affgeoid, _, aland, awater in rows:
+        assert geoid == statefp + countyfp and affgeoid == "0500000US" + geoid
+        assert aland > 0 and awater >= 0
+    assert ("02", "AK") in {(r[0], r[4]) for r in rows}
+    assert "North_American_1983" in sample.county_shapefile.with_suffix(".prj").read_text()
+    (crs,) = con.execute("SELECT DISTINCT ST_CRS(geom) FROM county").fetchone()
+    assert "4269" in str(crs)
+
+
+def test_riis_csv_header_and_vocabularies(sample: SampleManifest) -> None:
+    with sample.riis_csv.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = [dict(zip(header, row, strict=True)) for row in reader]
+    assert tuple(header) == RIIS_COLUMNS
+    assert 300 <= len(rows) <= 600 and len(rows) == sample.expected["riis_rows"]
+    assert {r["locality"] for r in rows} == set(RIIS_REGIONS)
+    assert {r["degreeOfEstablishment"] for r in rows} == set(DEGREES)
+    assert {r["establishmentMeans"] for r in rows} == {"introduced"}
+    assert all(r["kingdom"] for r in rows)
+    ids = [r["occurrenceID"] for r in rows]
+    assert len(set(ids)) == len(ids)
+    for row in rows:
+        assert re.fullmatch(rf"USRIIS-{row['locality']}{row['kingdom']}\d+", row["occurrenceID"])
+    names = [r["scientificName"] for r in rows]
+    assert any(" X " in n for n in names)
+    assert any(" ssp. " in n for n in names) and any(" var. " in n for n in names)
+    assert any(r["scientificNameAuthorship"] for r in rows)
+    degrees_by_name: dict[str, set[str]] = {}
+    for row in rows:
+        degrees_by_name.setdefault(row["scientificName"], set()).add(row["degreeOfEstablishment"])
+    assert any(len(d) > 1 for d in degrees_by_name.values())
+
+
+def test_riis_csv_is_read_cleanly_by_the_workflow(sample: SampleManifest) -> None:
+    from bisonflow.riis import decode, parse_riis
+
+    parsed = parse_riis(decode(sample.riis_csv.read_bytes()))
+    assert not parsed.malformed and not parsed.ignored_columns
+    assert len(parsed.records) == sample.expected["riis_rows"]
+
+
+def test_match_table_covers_riis_and_occurrence_names(
+    sample: SampleManifest, con: duckdb.DuckDBPyConnection
+) -> None:
+    table = json.loads(sample.species_match_json.read_text("utf-8"))
+    riis_names = {n for (n,) in con.execute("SELECT DISTINCT scientificName FROM riis").fetchall()}
+    assert riis_names <= table.keys()
+    species = {n for (n,) in con.execute("SELECT DISTINCT species FROM valid").fetchall()}
+    assert species <= table.keys()
+    accepted = {b["usageKey"] for b in table.values() if b.get("status") == "ACCEPTED"}
+    synonyms = [b for n, b in table.items() if n in riis_names and b.get("synonym")]
+    assert len(synonyms) >= 5
+    for body in synonyms:
+        assert body["status"] == "SYNONYM" and body["acceptedUsageKey"] in accepted
+        assert body["speciesKey"] == body["acceptedUsageKey"]
+    none = [n for n in riis_names if table[n]["matchType"] == "NONE"]
+    assert len(none) >= 3
+    assert all(table[n] == {"confidence": 100, "matchType": "NONE", "synonym": False} for n in none)
+    assert {table[n]["matchType"] for n in riis_names} == {"EXACT", "FUZZY", "NONE"}
+    assert {table[n].get("status") for n in riis_names} >= {"ACCEPTED", "SYNONYM", "DOUBTFUL"}
+    for body in table.values():
+        if body["matchType"] != "NONE":
+            for field in ("usageKey", "scientificName", "canonicalName", "rank", "kingdom"):
+                assert body[field]
+            for field in ("kingdomKey", "phylumKey", "classKey", "orderKey", "familyKey"):
+                assert isinstance(body[field], int)
+
+
+def test_workflow_resolves_riis_names_as_expected(sample: SampleManifest) -> None:
+    from bisonflow.gbif_api import interpret_match
+
+    table = json.loads(sample.species_match_json.read_text("utf-8"))
+    for name, key in sample.expected["riis_resolved"].items():
+        assert interpret_match(table[name]).key == key, name
+
+
+def test_expected_assessments_match_a_spatial_riis_join(
+    sample: SampleManifest, con: duckdb.DuckDBPyConnection
+) -> None:
+    """The seed system's rule: county -> region; match (region, occurrence taxonkey)."""
+    resolved = [(n, k) for n, k in sample.expected["riis_resolved"].items() if k is not None]
+    con.execute("CREATE OR REPLACE TEMP TABLE resolved (name VARCHAR, taxonkey INTEGER)")
+    con.executemany("INSERT INTO resolved VALUES (?, ?)", resolved)
+    counts = dict(
+        con.execute(
+            f"""
+            WITH placed AS (
+                SELECT v.taxonkey,
+                       CASE WHEN c.STUSPS IN ('AK', 'HI') THEN c.STUSPS ELSE 'L48' END AS region
+                FROM valid v JOIN county c
+                  ON ST_Contains(c.geom, ST_Point(v.decimallongitude, v.decimallatitude))
+            )
+            SELECT coalesce(r.degreeOfEstablishment, '{PRESUMED_NATIVE}'), count(*)
+            FROM placed p
+            LEFT JOIN (riis r JOIN resolved k ON r.scientificName = k.name)
+              ON r.locality = p.region AND k.taxonkey = p.taxonkey
+            GROUP BY 1
+            """
+        ).fetchall()
+    )
+    assert counts == sample.expected["assessment_counts"]
+    assert all(counts.get(d, 0) > 0 for d in DEGREES)
+    share = sample.expected["valid_riis_taxon_records"] / sample.expected["us_valid_records"]
+    assert 0.15 <= share <= 0.25
+
+
+def test_extension_loading_is_offline_and_idempotent() -> None:
+    c = duckdb.connect()
+    load_spatial(c)
+    load_spatial(c)
+    load_httpfs(c)
+    assert c.execute("SELECT ST_AsText(ST_Point(1, 2))").fetchone() == ("POINT (1 2)",)
+    loaded = {
+        n
+        for (n,) in c.execute(
+            "SELECT extension_name FROM duckdb_extensions() WHERE loaded"
+        ).fetchall()
+    }
+    assert {"spatial", "httpfs"} <= loaded
+
+
+def test_subset_rules_are_upper_case_tuples() -> None:
+    for values in (ALLOWED_TAXON_RANKS, ALLOWED_BASIS_OF_RECORD):
+        assert isinstance(values, tuple) and all(v == v.upper() for v in values)
+    assert COUNTRY_CODE == "US"
+    assert sql_in_list(("A", "B_C")) == "'A', 'B_C'"
+    with pytest.raises(ValueError):
+        sql_in_list(("x'); DROP TABLE t; --",))
