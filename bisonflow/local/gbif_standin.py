@@ -1,0 +1,156 @@
+"""A loopback stand-in for the GBIF species API, answering from a JSON table.
+
+Tests and the local runtime must not depend on api.gbif.org (rate limits, a changing
+backbone), and benchmarks need a controllable latency; tests of the client's retry need
+an API that fails on cue. The table maps an exact name to the body GBIF's
+/v1/species/match returns for it; /v1/species/<key> is answered from the same bodies so a
+synonym's accepted name can be looked up as on GBIF.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+#: What GBIF answers for a name it cannot match.
+NO_MATCH: dict[str, Any] = {"confidence": 100, "matchType": "NONE", "synonym": False}
+
+
+class GbifStandin:
+    """`with GbifStandin(path) as gbif:` serves the table at `gbif.base_url` (".../v1").
+
+    fail_first={"Name": [429, 503]} answers the first requests for "Name" with those
+    statuses (429 with Retry-After: 0), then normally.
+    """
+
+    def __init__(
+        self,
+        table_path: Path,
+        latency_seconds: float = 0.0,
+        fail_first: Mapping[str, list[int]] | None = None,
+    ) -> None:
+        self.table: dict[str, dict[str, Any]] = json.loads(Path(table_path).read_text("utf-8"))
+        self.latency_seconds = latency_seconds
+        self.requests = 0
+        self._failures = {name: list(codes) for name, codes in (fail_first or {}).items()}
+        self._usages = _usages_by_key(self.table)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        if self._server is None:
+            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+            self._server.daemon_threads = True
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # so stop() returns promptly
+                name="gbif-standin",
+                daemon=True,
+            )
+            self._thread.start()
+        return self.base_url
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the GBIF stand-in is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join()
+            self._server = self._thread = None
+
+    def __enter__(self) -> GbifStandin:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def answer(self, path: str, query: str) -> tuple[int, dict[str, Any]]:
+        """(status, body) for one GET; the HTTP handler only serialises it."""
+        with self._lock:
+            self.requests += 1
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
+        if path == "/v1/species/match":
+            name = parse_qs(query).get("name", [""])[0]
+            failure = self._next_failure(name)
+            if failure:
+                return failure, {"error": f"injected failure {failure} for {name!r}"}
+            return 200, self.table.get(name, NO_MATCH)
+        key = path.removeprefix("/v1/species/")
+        if key != path and key.isdigit() and int(key) in self._usages:
+            return 200, self._usages[int(key)]
+        return 404, {"error": f"not found: {path}"}
+
+    def _next_failure(self, name: str) -> int | None:
+        with self._lock:
+            codes = self._failures.get(name)
+            return codes.pop(0) if codes else None
+
+
+def _usages_by_key(table: Mapping[str, Mapping[str, Any]]) -> dict[int, dict[str, Any]]:
+    """A /species/<key> body for every usage a match body names (accepted ones win)."""
+    usages: dict[int, dict[str, Any]] = {}
+    for body in table.values():
+        if "usageKey" in body and not body.get("synonym"):
+            usages.setdefault(int(body["usageKey"]), _usage(body))
+    for body in table.values():
+        if "usageKey" in body:
+            usages.setdefault(int(body["usageKey"]), _usage(body))
+        if body.get("acceptedUsageKey") is not None and body.get("accepted"):
+            key = int(body["acceptedUsageKey"])
+            usages.setdefault(key, {"key": key, "scientificName": body["accepted"]})
+    return usages
+
+
+def _usage(body: Mapping[str, Any]) -> dict[str, Any]:
+    usage = {
+        "key": int(body["usageKey"]),
+        "scientificName": body.get("scientificName", ""),
+        "canonicalName": body.get("canonicalName", ""),
+        "rank": body.get("rank", ""),
+        "kingdom": body.get("kingdom", ""),
+        "taxonomicStatus": body.get("status", "ACCEPTED"),
+    }
+    if body.get("acceptedUsageKey") is not None:
+        usage["acceptedKey"] = int(body["acceptedUsageKey"])
+    return usage
+
+
+def _handler_for(standin: GbifStandin) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as with the real API
+        # Headers and body go out in two writes; without TCP_NODELAY the body waits for the
+        # client's delayed ACK (~40 ms a request), which would swamp latency_seconds.
+        disable_nagle_algorithm = True
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            url = urlsplit(self.path)
+            status, body = standin.answer(url.path, url.query)
+            payload = json.dumps(body).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            if status == 429:
+                self.send_header("Retry-After", "0")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            """Silent: a benchmark makes thousands of requests."""
+
+    return Handler

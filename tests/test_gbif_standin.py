@@ -1,0 +1,100 @@
+"""The loopback GBIF stand-in answers like /v1/species/match and fails on cue."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from bisonflow.local.gbif_standin import NO_MATCH, GbifStandin
+
+TABLE = {
+    "Aus bus": {
+        "usageKey": 11,
+        "scientificName": "Aus bus L.",
+        "canonicalName": "Aus bus",
+        "rank": "SPECIES",
+        "status": "ACCEPTED",
+        "matchType": "EXACT",
+        "confidence": 99,
+        "synonym": False,
+    },
+    "Aus cus": {
+        "usageKey": 12,
+        "acceptedUsageKey": 11,
+        "scientificName": "Aus cus Smith",
+        "status": "SYNONYM",
+        "matchType": "EXACT",
+        "confidence": 98,
+        "synonym": True,
+    },
+}
+
+
+@pytest.fixture
+def table_path(tmp_path):
+    path = tmp_path / "gbif.json"
+    path.write_text(json.dumps(TABLE), "utf-8")
+    return path
+
+
+def _get(url: str, **params: str) -> requests.Response:
+    return requests.get(url, params=params, timeout=5)
+
+
+def test_match_answers_from_table_and_unknown_names_get_none(table_path):
+    with GbifStandin(table_path) as gbif:
+        assert gbif.base_url.startswith("http://127.0.0.1:")
+        assert gbif.base_url.endswith("/v1")
+        known = _get(f"{gbif.base_url}/species/match", name="Aus bus", kingdom="Animalia")
+        unknown = _get(f"{gbif.base_url}/species/match", name="Nobody here")
+        assert known.status_code == 200
+        assert known.headers["Content-Type"] == "application/json"
+        assert known.json() == TABLE["Aus bus"]
+        assert unknown.json() == NO_MATCH
+        assert gbif.requests == 2
+
+
+def test_species_by_key_and_unknown_paths(table_path):
+    with GbifStandin(table_path) as gbif:
+        usage = _get(f"{gbif.base_url}/species/11").json()
+        assert usage["key"] == 11
+        assert usage["scientificName"] == "Aus bus L."
+        synonym = _get(f"{gbif.base_url}/species/12").json()
+        assert synonym["acceptedKey"] == 11
+        for path in ("/species/999", "/occurrence/search", "/species/abc"):
+            response = _get(gbif.base_url + path)
+            assert response.status_code == 404
+            assert "error" in response.json()
+
+
+def test_fail_first_then_normal(table_path):
+    with GbifStandin(table_path, fail_first={"Aus bus": [429, 503]}) as gbif:
+        url = f"{gbif.base_url}/species/match"
+        first = _get(url, name="Aus bus")
+        assert first.status_code == 429
+        assert first.headers["Retry-After"] == "0"
+        assert _get(url, name="Aus bus").status_code == 503
+        assert _get(url, name="Aus bus").json()["usageKey"] == 11
+        assert _get(url, name="Aus cus").status_code == 200  # other names unaffected
+
+
+def test_latency(table_path):
+    with GbifStandin(table_path, latency_seconds=0.2) as gbif:
+        started = time.monotonic()
+        _get(f"{gbif.base_url}/species/match", name="Aus bus")
+        assert time.monotonic() - started >= 0.2
+
+
+def test_start_stop_and_restart(table_path):
+    gbif = GbifStandin(table_path)
+    url = gbif.start()
+    assert gbif.start() == url  # idempotent
+    gbif.stop()
+    with pytest.raises(RuntimeError):
+        _ = gbif.base_url
+    with pytest.raises(requests.ConnectionError):
+        _get(f"{url}/species/match", name="Aus bus")
+    gbif.stop()  # stopping twice is harmless
