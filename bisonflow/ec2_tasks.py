@@ -101,11 +101,15 @@ def launch(task: str, layout: MonthLayout, execution: str, task_token: str) -> L
 
 def instances_of(execution: str) -> list[str]:
     """Instances the execution launched that are not yet terminated."""
-    pages = aws.client("ec2").get_paginator("describe_instances").paginate(
-        Filters=[
-            {"Name": f"tag:{TAG_EXECUTION}", "Values": [execution]},
-            {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
-        ]
+    pages = (
+        aws.client("ec2")
+        .get_paginator("describe_instances")
+        .paginate(
+            Filters=[
+                {"Name": f"tag:{TAG_EXECUTION}", "Values": [execution]},
+                {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
+            ]
+        )
     )
     return [
         instance["InstanceId"]

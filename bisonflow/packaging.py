@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 from bisonflow import PROJECT_ROOT
+from bisonflow.ec2_tasks import USERDATA_TEMPLATE
 
 #: Parts of the library that only the local runtime uses, kept out of the Lambda package.
 LOCAL_ONLY = ("bisonflow/local/", "bisonflow/sample/")
@@ -21,8 +22,10 @@ def _package_files() -> list[Path]:
     files = sorted((PROJECT_ROOT / "functions").glob("*.py"))
     files += sorted((PROJECT_ROOT / "bisonflow").rglob("*.py"))
     files += sorted((PROJECT_ROOT / "definitions").glob("*.json"))
+    files.append(USERDATA_TEMPLATE)  # launch_task renders the instance's boot script
     return [
-        f for f in files
+        f
+        for f in files
         if not any(f.relative_to(PROJECT_ROOT).as_posix().startswith(p) for p in LOCAL_ONLY)
     ]
 

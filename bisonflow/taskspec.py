@@ -28,8 +28,9 @@ class TaskSpec:
     @classmethod
     def from_json(cls, text: str) -> TaskSpec:
         data = json.loads(text)
-        missing = [f for f in ("task", "month", "bucket", "execution", "token_parameter")
-                   if f not in data]
+        missing = [
+            f for f in ("task", "month", "bucket", "execution", "token_parameter") if f not in data
+        ]
         if missing:
             raise ValueError(f"task spec is missing field(s): {', '.join(missing)}")
         return cls(**data)

@@ -12,6 +12,13 @@ from bisonflow.layout import MonthLayout
 @step_handler("launch_task")
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     launched = launch(
-        event["task"], MonthLayout.for_month(event["month"]), event["execution"], event["task_token"]
+        event["task"],
+        MonthLayout.for_month(event["month"]),
+        event["execution"],
+        event["task_token"],
     )
-    return {"task": event["task"], "instance_id": launched.instance_id, "spec_key": launched.spec_key}
+    return {
+        "task": event["task"],
+        "instance_id": launched.instance_id,
+        "spec_key": launched.spec_key,
+    }

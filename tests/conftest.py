@@ -7,6 +7,9 @@ import pytest
 from bisonflow import aws
 from bisonflow.local.runtime import LocalRuntime, LocalSettings
 
+#: A bucket of its own for tests that run one task module directly.
+SCRATCH_BUCKET = "bisonflow-test-scratch"
+
 #: Small enough to keep the suite fast, large enough for every state and county.
 TEST_RECORDS = 20_000
 
@@ -38,3 +41,16 @@ def aws_env(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> LocalRunt
     aws.reset_clients()
     yield runtime
     aws.reset_clients()
+
+
+@pytest.fixture
+def s3(aws_env: LocalRuntime, monkeypatch: pytest.MonkeyPatch):
+    """An empty BISON bucket on the emulator for one test; removed with its objects after."""
+    monkeypatch.setenv("BISON_BUCKET", SCRATCH_BUCKET)
+    client = aws.client("s3")
+    client.create_bucket(Bucket=SCRATCH_BUCKET)
+    yield client
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=SCRATCH_BUCKET):
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=SCRATCH_BUCKET, Key=obj["Key"])
+    client.delete_bucket(Bucket=SCRATCH_BUCKET)

@@ -23,9 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from moto import mock_aws
+from conftest import SCRATCH_BUCKET
 
-from bisonflow.aws import client, reset_clients
 from bisonflow.pam import (
     build_heatmap,
     build_matrices,
@@ -168,38 +167,12 @@ def test_matrices_stay_sparse(matrices):
 
 # --- the calc_stats task against moto ------------------------------------------------------
 
-BUCKET = "bison-test-bucket"
+BUCKET = SCRATCH_BUCKET
 SUMMARY = "summary/2024_02_01/"
 COUNTY_PREFIX = f"{SUMMARY}county_species_counts/"
 STATE_PREFIX = f"{SUMMARY}state_species_counts/"
 DONE_KEY = f"{SUMMARY}_SUCCESS"
 STATE_ROWS = [("AL", T1, 3), ("AL", T2, 1), ("HI", T1, 2), ("HI", T3, 5), ("AK", T2, 1)]
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    """In-process moto that neither resets nor wipes moto's process-global backends, which a
-    session-wide local runtime (tests/conftest.py) shares; only this test's bucket is removed."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("BISON_BUCKET", BUCKET)
-    mock = mock_aws()
-    mock.start(reset=False)
-    reset_clients()
-    s3 = client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    try:
-        yield s3
-    finally:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-            for obj in page.get("Contents", []):
-                s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
-        s3.delete_bucket(Bucket=BUCKET)
-        mock.stop(remove_data=False)
-        reset_clients()
 
 
 def _parquet(columns: dict, taxon_type: pa.DataType | None = None) -> bytes:

@@ -7,9 +7,8 @@ import io
 import json
 
 import pytest
-from moto import mock_aws
+from conftest import SCRATCH_BUCKET
 
-from bisonflow.aws import client, reset_clients
 from bisonflow.gbif_api import (
     GbifApiError,
     GbifClient,
@@ -23,7 +22,7 @@ from bisonflow.riis_schema import ANNOTATED_COLUMNS, RIIS_COLUMNS
 from bisonflow.taskspec import TaskSpec
 from tasks import annotate_riis
 
-BUCKET = "bison-test-bucket"
+BUCKET = SCRATCH_BUCKET
 SOURCE_KEY = "input/riis/USRIISv2_MasterList.csv"
 TARGET_KEY = "annotated_riis/2024_02_01/USRIISv2_MasterList_annotated.csv"
 
@@ -239,32 +238,6 @@ def test_annotated_csv_header_and_values(table_path):
 
 
 # --- the task against moto ---------------------------------------------------------------
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    """In-process moto that neither resets nor wipes moto's process-global backends, which a
-    session-wide local runtime (tests/conftest.py) shares; only this test's bucket is removed."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("BISON_BUCKET", BUCKET)
-    mock = mock_aws()
-    mock.start(reset=False)
-    reset_clients()
-    s3 = client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    try:
-        yield s3
-    finally:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-            for obj in page.get("Contents", []):
-                s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
-        s3.delete_bucket(Bucket=BUCKET)
-        mock.stop(remove_data=False)
-        reset_clients()
 
 
 def _spec(source: str = SOURCE_KEY) -> TaskSpec:

@@ -13,10 +13,15 @@ each with a test in tests/test_emulator_seams.py that fails if an upgrade moves 
    only `error`, so a failed callback task reaches the Catch (and the Parallel's Catch, and
    the execution's failure) with an empty Cause. Fix: pass the request's cause through to
    the interpreter, which already supports it.
+3. StartExecution without a name: AWS names the execution with a UUID; moto's interpreter
+   backend names it "None", so `$$.Execution.Name` is null and every execution without a
+   name shares one ARN. Fix: give it a UUID, as AWS does.
 """
 
 from __future__ import annotations
 
+import functools
+import uuid
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
@@ -33,6 +38,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration impo
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 #: Modules whose global `CustomErrorName` is replaced by `runtime_error_name`.
@@ -41,7 +47,9 @@ RUNTIME_ERROR_NAME_SITES = (branches_decl, state_fail, iteration_worker)
 
 def runtime_error_name(error_name: str | None = None) -> ErrorName:
     """An error name met at run time: `States.*` names keep their meaning, as on AWS."""
-    if error_name is not None and error_name.startswith(custom_error_name.ILLEGAL_CUSTOM_ERROR_PREFIX):
+    if error_name is not None and error_name.startswith(
+        custom_error_name.ILLEGAL_CUSTOM_ERROR_PREFIX
+    ):
         try:
             return StatesErrorName(StatesErrorNameType.from_name(error_name))
         except ValueError:
@@ -57,10 +65,22 @@ def send_task_failure(self: StepFunctionResponse) -> ActionResult:
     return EmptyResult()
 
 
+_unnamed_start = StepFunctionsParserBackend.start_execution
+
+
+@functools.wraps(_unnamed_start)
+def start_execution(
+    self: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None, *args: Any
+) -> Any:
+    """StartExecution; an execution started without a name is named with a UUID."""
+    return _unnamed_start(self, state_machine_arn, name or str(uuid.uuid4()), *args)
+
+
 #: (owner, attribute) pairs this module replaces.
 PATCHED: tuple[tuple[Any, str], ...] = (
     *((module, "CustomErrorName") for module in RUNTIME_ERROR_NAME_SITES),
     (StepFunctionResponse, "send_task_failure"),
+    (StepFunctionsParserBackend, "start_execution"),
 )
 
 
@@ -68,3 +88,4 @@ def install() -> None:
     for module in RUNTIME_ERROR_NAME_SITES:
         module.CustomErrorName = runtime_error_name  # type: ignore[attr-defined]
     StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ ASL_PATH = PROJECT_ROOT / "statemachines" / "bison_workflow.asl.json"
 STATE_MACHINE_NAME = "bison-workflow"
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
+
 def placeholder(function: str) -> str:
     """The ASL placeholder of a function: check_gbif -> CheckGbifFunctionArn."""
     return "".join(part.title() for part in function.split("_")) + "FunctionArn"
@@ -69,8 +70,8 @@ def _role(iam: Any, name: str, service: str) -> str:
     ]
 
 
-def create_private_bucket(s3: Any, bucket: str) -> None:
-    """Public access blocked, encrypted at rest, and only reachable over TLS."""
+def create_private_bucket(s3: Any, bucket: str, tls_only: bool = True) -> None:
+    """Public access blocked, encrypted at rest, and (on AWS) only reachable over TLS."""
     s3.create_bucket(Bucket=bucket)
     s3.put_public_access_block(
         Bucket=bucket,
@@ -87,7 +88,9 @@ def create_private_bucket(s3: Any, bucket: str) -> None:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
-    tls_only = {
+    if not tls_only:
+        return
+    policy = {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -100,7 +103,7 @@ def create_private_bucket(s3: Any, bucket: str) -> None:
             }
         ],
     }
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only))
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
 
 def upload_inputs(s3: Any, bucket: str, riis_csv: Path, county_shapefile: Path) -> None:
@@ -128,7 +131,9 @@ def deploy(
         clients[n] for n in ("s3", "iam", "lambda", "ec2", "stepfunctions")
     )
     gbif_bucket = f"gbif-open-data-{region}"
-    create_private_bucket(s3, bucket)
+    # The emulator serves plain HTTP on loopback, and moto enforces aws:SecureTransport, so
+    # the TLS-only policy (which deployments to AWS carry) would deny every request here.
+    create_private_bucket(s3, bucket, tls_only=False)
     s3.create_bucket(Bucket=gbif_bucket)
 
     lambda_role = _role(iam, "bisonflow-lambda", _ASSUME["lambda"])

@@ -119,7 +119,9 @@ class Ec2Agent:
 
     def _ship_log(self, instance_id: str) -> None:
         """Copy the task's output to CloudWatch Logs group bison_task, stream = instance id."""
-        lines = self.log_path(instance_id).read_text(errors="replace").splitlines() or ["(no output)"]
+        lines = self.log_path(instance_id).read_text(errors="replace").splitlines() or [
+            "(no output)"
+        ]
         self.logs.create_log_stream(logGroupName="bison_task", logStreamName=instance_id)
         now = int(time.time() * 1000)
         self.logs.put_log_events(

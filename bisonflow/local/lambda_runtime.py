@@ -69,7 +69,9 @@ def serve(handler_spec: str, channel: io.TextIOBase) -> None:
     try:
         handler = _load_handler(handler_spec)
         init_error = None
-    except Exception as exc:  # reported on every invocation, as Lambda reports Runtime.ImportModuleError
+    except (
+        Exception
+    ) as exc:  # reported on every invocation, as Lambda reports Runtime.ImportModuleError
         handler, init_error = None, exc
     for line in sys.stdin:
         request = json.loads(line)
@@ -87,7 +89,9 @@ def serve(handler_spec: str, channel: io.TextIOBase) -> None:
                     ok, payload = False, _error_payload(exc)
                     print(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}")
                     print("".join(payload["stackTrace"]), end="")
-        channel.write(json.dumps({"ok": ok, "payload": payload, "logs": captured.getvalue()}) + "\n")
+        channel.write(
+            json.dumps({"ok": ok, "payload": payload, "logs": captured.getvalue()}) + "\n"
+        )
         channel.flush()
 
 

@@ -34,8 +34,17 @@ from bisonflow.local import lambda_runtime
 #: The moto attribute this seam replaces, and the attributes of LambdaFunction it reads.
 PATCHED = (LambdaFunction, "_invoke_lambda")
 FUNCTION_ATTRIBUTES = (
-    "function_name", "function_arn", "handler", "timeout", "memory_size", "version",
-    "environment_vars", "code_bytes", "code_sha_256", "logs_group_name", "logs_backend",
+    "function_name",
+    "function_arn",
+    "handler",
+    "timeout",
+    "memory_size",
+    "version",
+    "environment_vars",
+    "code_bytes",
+    "code_sha_256",
+    "logs_group_name",
+    "logs_backend",
 )
 
 _ENV_PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")

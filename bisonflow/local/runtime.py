@@ -66,7 +66,9 @@ class LocalRuntime:
     def start(self) -> None:
         s = self.settings
         self._own_workdir = s.workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix="bisonflow-")) if s.workdir is None else s.workdir
+        self.workdir = (
+            Path(tempfile.mkdtemp(prefix="bisonflow-")) if s.workdir is None else s.workdir
+        )
         self.workdir.mkdir(parents=True, exist_ok=True)
 
         self.emulator = Emulator(self.workdir, port=s.port).start()

@@ -1,0 +1,243 @@
+"""The local runtime's seams into moto: each fails here if a moto upgrade moves its target."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import time
+import uuid
+import zipfile
+
+import pytest
+from moto.awslambda.models import LambdaFunction
+from moto.core.config import default_user_config
+from moto.stepfunctions.parser.asl.utils import boto_client
+
+from bisonflow.ec2_tasks import render_userdata
+from bisonflow.local import asl_fixes, lambda_worker
+from bisonflow.local.ec2_agent import userdata_environment
+from bisonflow.local.runtime import LocalRuntime
+
+HANDLERS = """
+import os, time
+def info(event, context):
+    print("invoked with", event)
+    return {"pid": os.getpid(), "name": context.function_name, "memory": context.memory_limit_in_mb,
+            "remaining": context.get_remaining_time_in_millis(), "request": context.aws_request_id,
+            "colour": os.environ.get("COLOUR"), "event": event}
+def slow(event, context):
+    time.sleep(5)
+class Boom(Exception):
+    pass
+def boom(event, context):
+    raise Boom("boom: " + event.get("why", ""))
+def launch(event, context):
+    return {"ok": True}
+"""
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("seamcheck.py", HANDLERS)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def functions(runtime: LocalRuntime) -> dict[str, str]:
+    awslambda = runtime.clients["lambda"]
+    role = runtime.clients["iam"].get_role(RoleName="bisonflow-lambda")["Role"]["Arn"]
+    arns = {}
+    for handler, timeout in (("info", 10), ("slow", 1), ("boom", 10), ("launch", 10)):
+        arns[handler] = awslambda.create_function(
+            FunctionName=f"seamcheck-{handler}",
+            Runtime="python3.12",
+            Role=role,
+            Handler=f"seamcheck.{handler}",
+            Code={"ZipFile": _zip()},
+            Timeout=timeout,
+            MemorySize=192,
+            Environment={"Variables": {"COLOUR": "green"}},
+        )["FunctionArn"]
+    return arns
+
+
+def _invoke(runtime: LocalRuntime, name: str, event: dict) -> tuple[dict, str | None]:
+    response = runtime.clients["lambda"].invoke(
+        FunctionName=f"seamcheck-{name}", Payload=json.dumps(event).encode()
+    )
+    return json.loads(response["Payload"].read()), response.get("FunctionError")
+
+
+# --- the targets ---------------------------------------------------------------------------
+def test_seam_targets_exist() -> None:
+    owner, name = lambda_worker.PATCHED
+    assert owner is LambdaFunction and hasattr(LambdaFunction, name)
+    assert list(inspect.signature(LambdaFunction.__dict__[name]).parameters) == ["self", "event"]
+    for owner, attribute in asl_fixes.PATCHED:
+        assert hasattr(owner, attribute), f"{owner.__name__}.{attribute} moved"
+    assert "execute_state_machine" in default_user_config["stepfunctions"]
+    # The interpreter reaches the other services at localhost:$MOTO_PORT.
+    assert "moto_server_port()" in inspect.getsource(boto_client.boto_client_for)
+
+
+def test_function_attributes_the_worker_reads(runtime: LocalRuntime, functions: dict) -> None:
+    from moto.awslambda.models import lambda_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    fn = lambda_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_function("seamcheck-info")
+    for attribute in lambda_worker.FUNCTION_ATTRIBUTES:
+        assert hasattr(fn, attribute), attribute
+
+
+# --- Lambda worker -------------------------------------------------------------------------
+def test_lambda_runs_locally_warm_with_context_and_environment(
+    runtime: LocalRuntime, functions: dict
+) -> None:
+    first, error = _invoke(runtime, "info", {"n": 1})
+    second, _ = _invoke(runtime, "info", {"n": 2})
+    assert error is None
+    assert first["pid"] == second["pid"], "the warm worker should be reused"
+    assert first["name"] == "seamcheck-info" and first["memory"] == 192
+    assert 0 < first["remaining"] <= 10_000
+    assert first["colour"] == "green" and second["event"] == {"n": 2}
+    logs = runtime.clients["logs"]
+    stream = logs.describe_log_streams(logGroupName="/aws/lambda/seamcheck-info")["logStreams"][0]
+    messages = [
+        e["message"]
+        for e in logs.get_log_events(
+            logGroupName="/aws/lambda/seamcheck-info", logStreamName=stream["logStreamName"]
+        )["events"]
+    ]
+    assert any(m.startswith(f"START RequestId: {first['request']}") for m in messages)
+    assert "invoked with {'n': 2}" in messages
+    assert any(m.startswith("REPORT RequestId:") for m in messages)
+
+
+def test_lambda_error_and_timeout_are_reported_as_lambda_does(
+    runtime: LocalRuntime, functions: dict
+) -> None:
+    payload, error = _invoke(runtime, "boom", {"why": "because"})
+    assert error == "Handled"
+    assert payload["errorType"] == "Boom" and payload["errorMessage"] == "boom: because"
+    payload, error = _invoke(runtime, "slow", {})
+    assert error and payload["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
+
+
+# --- ASL interpreter fixes -----------------------------------------------------------------
+def _run_machine(runtime: LocalRuntime, definition: dict, payload: dict) -> dict:
+    sfn = runtime.clients["stepfunctions"]
+    role = runtime.clients["iam"].get_role(RoleName="bisonflow-states")["Role"]["Arn"]
+    arn = sfn.create_state_machine(
+        name=f"seam-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        description = sfn.describe_execution(executionArn=execution["executionArn"])
+        if description["status"] != "RUNNING":
+            return description
+        time.sleep(0.1)
+    raise AssertionError("execution did not finish in 30 s")
+
+
+def _parallel_with_callback(functions: dict) -> dict:
+    """A Parallel whose callback branch never hears back; caught into a Fail with ErrorPath."""
+    return {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Quick", "States": {"Quick": {"Type": "Pass", "End": True}}},
+                    {
+                        "StartAt": "Callback",
+                        "States": {
+                            "Callback": {
+                                "Type": "Task",
+                                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                                "Parameters": {
+                                    "FunctionName": functions["launch"],
+                                    "Payload": {"token.$": "$$.Task.Token"},
+                                },
+                                "HeartbeatSecondsPath": "$.heartbeat",
+                                "TimeoutSeconds": 20,
+                                "End": True,
+                            }
+                        },
+                    },
+                ],
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}
+                ],
+                "Next": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+            "Caught": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+        },
+    }
+
+
+def test_heartbeat_timeout_in_a_parallel_branch_is_caught(
+    runtime: LocalRuntime, functions: dict
+) -> None:
+    description = _run_machine(runtime, _parallel_with_callback(functions), {"heartbeat": 1})
+    # Unpatched, moto fails the whole execution with States.Runtime and skips the Catch.
+    assert description["status"] == "FAILED"
+    assert description["error"] == "States.Timeout"
+
+
+def test_send_task_failure_keeps_its_cause(runtime: LocalRuntime, functions: dict) -> None:
+    sfn = runtime.clients["stepfunctions"]
+    definition = _parallel_with_callback(functions)
+    role = runtime.clients["iam"].get_role(RoleName="bisonflow-states")["Role"]["Arn"]
+    arn = sfn.create_state_machine(
+        name=f"seam-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    execution_arn = sfn.start_execution(stateMachineArn=arn, input='{"heartbeat": 20}')[
+        "executionArn"
+    ]
+    token = None
+    for _ in range(100):
+        for event in sfn.get_execution_history(executionArn=execution_arn)["events"]:
+            params = event.get("taskScheduledEventDetails", {}).get("parameters")
+            if params:
+                token = json.loads(params)["Payload"]["token"]
+        if token:
+            break
+        time.sleep(0.1)
+    assert token
+    sfn.send_task_failure(taskToken=token, error="RiisMissing", cause="s3://b/k is missing")
+    for _ in range(100):
+        description = sfn.describe_execution(executionArn=execution_arn)
+        if description["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    assert description["error"] == "RiisMissing"
+    assert description["cause"] == "s3://b/k is missing"
+
+
+# --- EC2 agent -------------------------------------------------------------------------------
+def test_agent_reads_the_task_from_rendered_userdata(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASK_REPOSITORY_URL", "https://example.org/bison.git")
+    userdata = render_userdata("calc_stats", "s3://bucket/tasks/2026_11_01/x/calc_stats.json")
+    assert userdata_environment(userdata) == {
+        "TASK_APP": "calc_stats",
+        "TASK_SPEC_URI": "s3://bucket/tasks/2026_11_01/x/calc_stats.json",
+    }
+
+
+def test_an_unnamed_execution_gets_a_uuid_name(runtime: LocalRuntime) -> None:
+    sfn = runtime.clients["stepfunctions"]
+    role = runtime.clients["iam"].get_role(RoleName="bisonflow-states")["Role"]["Arn"]
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    arn = sfn.create_state_machine(
+        name=f"seam-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    first = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    second = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    assert first != second
+    name = sfn.describe_execution(executionArn=first)["name"]
+    assert str(uuid.UUID(name)) == name

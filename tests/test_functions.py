@@ -1,0 +1,129 @@
+"""Each Lambda handler called directly against the emulator, with its deployed environment."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bisonflow.ec2_tasks import TAG_EXECUTION, TOKEN_PARAMETER_ROOT
+from bisonflow.layout import MonthLayout
+from bisonflow.local.runtime import LocalRuntime
+from bisonflow.schemas import SchemaViolation
+from bisonflow.statements import SqlStatementFailed
+from functions import check_gbif, cleanup_task, launch_task, poll_statement, submit_statements
+
+
+def test_check_gbif_reports_snapshot_and_settings(aws_env: LocalRuntime) -> None:
+    aws_env.publish_snapshot("2026-05")
+    result = check_gbif.handler({"month": "2026-05"}, None)
+    assert result["snapshot_exists"] is True and result["already_processed"] is False
+    assert (
+        result["gbif_uri"]
+        == "s3://gbif-open-data-us-east-1/occurrence/2026-05-01/occurrence.parquet/"
+    )
+    assert result["settings"]["poll_seconds"] == 1
+    missing = check_gbif.handler({"month": "2024-02"}, None)
+    assert missing["snapshot_exists"] is False and "2024-02" in missing["reason"]
+
+
+def test_check_gbif_defaults_to_the_current_month(aws_env: LocalRuntime) -> None:
+    result = check_gbif.handler({}, None)
+    assert result["month"] == time.strftime("%Y-%m", time.gmtime())
+
+
+@pytest.mark.parametrize(
+    ("event", "named"),
+    [
+        ({"month": "2026-13"}, "$.month"),
+        ({"month": "26-01"}, "$.month"),
+        ({"monht": "2026-01"}, "monht"),
+        ({"month": "2026-01", "force": "yes"}, "$.force"),
+    ],
+)
+def test_check_gbif_names_the_bad_field(aws_env: LocalRuntime, event: dict, named: str) -> None:
+    with pytest.raises(SchemaViolation, match=named.replace("$", r"\$")):
+        check_gbif.handler(event, None)
+
+
+def test_submit_and_poll_run_every_subset_batch(aws_env: LocalRuntime) -> None:
+    aws_env.publish_snapshot("2026-05")
+    batch, batches = 0, 1
+    while batch < batches:
+        submitted = submit_statements.handler(
+            {"step": "subset", "month": "2026-05", "batch": batch}, None
+        )
+        batches = submitted["batches"]
+        event = {k: submitted[k] for k in ("statement_id", "step", "batch", "batches")}
+        for _ in range(200):
+            polled = poll_statement.handler(event, None)
+            if polled["status"] == "FINISHED":
+                break
+            time.sleep(0.05)
+        assert polled["status"] == "FINISHED"
+        assert polled["next_batch"] == batch + 1
+        assert polled["more_batches"] == (batch + 1 < batches)
+        batch = polled["next_batch"]
+    rows = aws_env.clients["redshift-data"].execute_statement(
+        WorkgroupName="bison",
+        Database="dev",
+        Sql=f"SELECT count(*) FROM {MonthLayout.for_month('2026-05').subset_table}",
+    )
+    for _ in range(200):
+        if (
+            aws_env.clients["redshift-data"].describe_statement(Id=rows["Id"])["Status"]
+            == "FINISHED"
+        ):
+            break
+        time.sleep(0.05)
+    result = aws_env.clients["redshift-data"].get_statement_result(Id=rows["Id"])
+    assert aws_env.sample
+    assert result["Records"][0][0]["longValue"] == aws_env.sample.expected["us_valid_records"]
+
+
+def test_submit_rejects_a_batch_that_does_not_exist(aws_env: LocalRuntime) -> None:
+    with pytest.raises(ValueError, match="batch 99 does not exist"):
+        submit_statements.handler({"step": "subset", "month": "2026-05", "batch": 99}, None)
+
+
+def test_poll_raises_the_sql_error(aws_env: LocalRuntime) -> None:
+    data = aws_env.clients["redshift-data"]
+    statement = data.execute_statement(
+        WorkgroupName="bison", Database="dev", Sql="SELECT no_such_column FROM no_such_table"
+    )
+    event = {"statement_id": statement["Id"], "step": "aggregate", "batch": 0, "batches": 1}
+    with pytest.raises(SqlStatementFailed, match="no_such_table"):
+        for _ in range(200):
+            poll_statement.handler(event, None)
+            time.sleep(0.05)
+
+
+def test_launch_stores_the_token_in_ssm_and_cleanup_removes_everything(
+    aws_env: LocalRuntime,
+) -> None:
+    aws_env.agent.paused = True  # keep the instance idle: this test is about launch/cleanup
+    try:
+        launched = launch_task.handler(
+            {
+                "task": "calc_stats",
+                "month": "2026-05",
+                "execution": "unit-exec",
+                "task_token": "tok-123",
+            },
+            None,
+        )
+        ssm = aws_env.clients["ssm"]
+        stored = ssm.get_parameter(
+            Name=f"{TOKEN_PARAMETER_ROOT}/unit-exec/calc_stats", WithDecryption=True
+        )
+        assert stored["Parameter"]["Value"] == "tok-123"
+        assert stored["Parameter"]["Type"] == "SecureString"
+        instance = aws_env.clients["ec2"].describe_instances(InstanceIds=[launched["instance_id"]])
+        tags = {t["Key"]: t["Value"] for t in instance["Reservations"][0]["Instances"][0]["Tags"]}
+        assert tags[TAG_EXECUTION] == "unit-exec" and tags["bisonflow:step"] == "CalcStats"
+        result = cleanup_task.handler({"execution": "unit-exec", "error": {"Error": "X"}}, None)
+        assert result == {"terminated": [launched["instance_id"]], "deleted_tokens": 1}
+        again = cleanup_task.handler({"execution": "unit-exec", "error": {"Error": "X"}}, None)
+        assert again == {"terminated": [], "deleted_tokens": 0}
+    finally:
+        aws_env.agent.paused = False

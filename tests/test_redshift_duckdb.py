@@ -1,0 +1,671 @@
+"""The Redshift Data API emulator: moto's server with `install()` applied, DuckDB behind it.
+
+Every test talks to a real `ThreadedMotoServer` over HTTP with boto3, as the workflow does.
+The fixtures (a GBIF snapshot of a few dozen rows, a 2-state/3-county shapefile and an
+annotated RIIS list) are built here, so the expected counts can be worked out by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import importlib
+import inspect
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bisonflow.duckdb_ext import load_spatial
+from bisonflow.layout import COUNTY_SHAPEFILE_KEY, MonthLayout
+from bisonflow.local import redshift_duckdb as rd
+from bisonflow.local import sql_transpile as st
+from bisonflow.local.runtime import LocalRuntime
+from bisonflow.redshift_sql import (
+    COUNTY_COUNT_COLUMNS,
+    STATE_COUNT_COLUMNS,
+    SqlTarget,
+    statement_batches,
+)
+from bisonflow.riis_schema import ANNOTATED_COLUMNS
+
+# moto's backends are process-wide and other test modules run a whole local deployment in the
+# same process: names of this module's own keep its objects and databases apart from theirs.
+GBIF_BUCKET = "bisonflow-rsd-test-gbif"
+BISON_BUCKET = "bisonflow-rsd-test-bison"
+REGION = "us-east-1"
+WHERE = {"WorkgroupName": "bisonflow-rsd-test", "Database": "dev"}
+DONE = ("FINISHED", "FAILED", "ABORTED")
+
+
+# --- server and clients ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def endpoint(runtime: LocalRuntime) -> str:
+    """The session's emulator: the seam is installed there, as in every local run."""
+    return runtime.endpoint_url
+
+
+def _client(endpoint: str, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(scope="module")
+def rsd(endpoint: str) -> Any:
+    return _client(endpoint, "redshift-data")
+
+
+@pytest.fixture(scope="module")
+def s3(endpoint: str) -> Any:
+    client = _client(endpoint, "s3")
+    for bucket in (GBIF_BUCKET, BISON_BUCKET):
+        client.create_bucket(Bucket=bucket)
+    return client
+
+
+def wait(rsd: Any, statement_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = rsd.describe_statement(Id=statement_id)
+        if desc["Status"] in DONE:
+            return desc
+        assert time.monotonic() < deadline, f"statement still {desc['Status']}"
+        time.sleep(0.02)
+
+
+def run(rsd: Any, *sqls: str, expect: str = "FINISHED") -> dict[str, Any]:
+    if len(sqls) == 1:
+        statement_id = rsd.execute_statement(Sql=sqls[0], **WHERE)["Id"]
+    else:
+        statement_id = rsd.batch_execute_statement(Sqls=list(sqls), **WHERE)["Id"]
+    desc = wait(rsd, statement_id)
+    assert desc["Status"] == expect, desc.get("Error")
+    return desc
+
+
+def rows(rsd: Any, sql: str) -> list[tuple[Any, ...]]:
+    """All rows of a query, as Python values, following NextToken."""
+    statement_id = run(rsd, sql)["Id"]
+    out: list[tuple[Any, ...]] = []
+    token = None
+    while True:
+        kwargs = {"Id": statement_id, **({"NextToken": token} if token else {})}
+        page = rsd.get_statement_result(**kwargs)
+        for record in page["Records"]:
+            out.append(tuple(None if f.get("isNull") else next(iter(f.values())) for f in record))
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
+# --- the seam -------------------------------------------------------------------------------
+
+
+def test_seam_targets_exist() -> None:
+    """Fails when a moto upgrade moves or renames anything the emulator patches or uses."""
+    assert rd.seam_problems() == []
+    for target in rd.SEAM:
+        module = importlib.import_module(target.module)
+        owner: Any = module
+        parts = target.qualname.split(".")
+        for part in parts[:-1]:
+            owner = getattr(owner, part)
+        if target.added:
+            present = inspect.getattr_static(owner, parts[-1], None)
+            assert present is None or getattr(present, "_bisonflow_seam", False), (
+                f"moto now has its own {target.qualname}"
+            )
+            continue
+        obj = inspect.getattr_static(owner, parts[-1])
+        if target.params is not None:
+            func = obj.fget if isinstance(obj, property) else getattr(obj, "__func__", obj)
+            params = tuple(inspect.signature(func).parameters)
+            assert params[: len(target.params)] == target.params, target
+    # The handlers moto dispatches to must be plain functions of the response class, found by
+    # the snake-case action name.
+    responses = importlib.import_module("moto.redshiftdata.responses")
+    moto_utils = importlib.import_module("moto.core.utils")
+    cls = responses.RedshiftDataAPIServiceResponse
+    for name in rd.PATCHED:
+        if name not in {t.qualname.split(".")[-1] for t in rd.SEAM if t.added}:
+            assert name in moto_utils.method_names_from_class(cls), name
+    assert moto_utils.camelcase_to_underscores("BatchExecuteStatement") == (
+        "batch_execute_statement"
+    )
+
+
+def test_install_is_idempotent(endpoint: str) -> None:
+    cls = importlib.import_module("moto.redshiftdata.responses").RedshiftDataAPIServiceResponse
+    before = {name: cls.__dict__[name] for name in rd.PATCHED}
+    rd.install()
+    assert {name: cls.__dict__[name] for name in rd.PATCHED} == before
+    assert all(getattr(f, "_bisonflow_seam", False) for f in before.values())
+
+
+# --- the Data API ---------------------------------------------------------------------------
+
+
+def test_select_returns_typed_records_in_pages(rsd: Any) -> None:
+    sql = (
+        "SELECT i AS n, i * 0.5::float8 AS half, 'row' || i AS label, i % 2 = 0 AS even, "
+        "NULL AS nothing, DATE '2024-03-01' AS day FROM generate_series(1, 2500) AS t(i)"
+    )
+    desc = run(rsd, sql)
+    assert desc["HasResultSet"] is True
+    assert desc["ResultRows"] == 2500
+    assert desc["Duration"] > 0 and desc["RedshiftQueryId"] > 0
+    first = rsd.get_statement_result(Id=desc["Id"])
+    names = [c["name"] for c in first["ColumnMetadata"]]
+    types = [c["typeName"] for c in first["ColumnMetadata"]]
+    assert names == ["n", "half", "label", "even", "nothing", "day"]
+    assert types[:4] == ["int8", "float8", "varchar", "bool"]
+    assert types[5] == "date"
+    assert first["TotalNumRows"] == 2500
+    assert len(first["Records"]) == rd.PAGE_ROWS
+    assert first["Records"][0] == [
+        {"longValue": 1},
+        {"doubleValue": 0.5},
+        {"stringValue": "row1"},
+        {"booleanValue": False},
+        {"isNull": True},
+        {"stringValue": "2024-03-01"},
+    ]
+    assert first["NextToken"]
+    all_rows = rows(rsd, sql)
+    assert [r[0] for r in all_rows] == list(range(1, 2501))
+
+
+def test_failing_sql_reports_the_error_and_the_statement(rsd: Any) -> None:
+    desc = run(rsd, "SELECT no_such_column FROM generate_series(1, 3)", expect="FAILED")
+    assert "no_such_column" in desc["Error"]
+    assert desc["Error"].startswith("ERROR: ")
+    assert "SELECT no_such_column" in desc["Error"]  # names the failing statement
+    with pytest.raises(rsd.exceptions.ValidationException):
+        rsd.get_statement_result(Id=desc["Id"])
+    # The worker survives a failure.
+    assert rows(rsd, "SELECT 41 + 1") == [(42,)]
+
+
+def test_batch_runs_as_one_transaction_with_sub_statements(rsd: Any) -> None:
+    desc = run(
+        rsd,
+        "CREATE TABLE batch_t (a INT, b VARCHAR(MAX))",
+        "INSERT INTO batch_t VALUES (1, 'x'), (2, 'y')",
+        "SELECT a, b FROM batch_t ORDER BY a",
+    )
+    subs = desc["SubStatements"]
+    assert [s["Id"] for s in subs] == [f"{desc['Id']}:{n}" for n in (1, 2, 3)]
+    assert [s["Status"] for s in subs] == ["FINISHED"] * 3
+    assert [s["HasResultSet"] for s in subs] == [False, False, True]
+    assert subs[1]["ResultRows"] == 2
+    assert subs[2]["QueryString"] == "SELECT a, b FROM batch_t ORDER BY a"
+    result = rsd.get_statement_result(Id=f"{desc['Id']}:3")
+    assert result["Records"] == [
+        [{"longValue": 1}, {"stringValue": "x"}],
+        [{"longValue": 2}, {"stringValue": "y"}],
+    ]
+    sub_desc = rsd.describe_statement(Id=f"{desc['Id']}:2")
+    assert sub_desc["Status"] == "FINISHED" and sub_desc["ResultRows"] == 2
+
+    failed = run(
+        rsd,
+        "INSERT INTO batch_t VALUES (3, 'z')",
+        "INSERT INTO no_such_table VALUES (1)",
+        "SELECT 1",
+        expect="FAILED",
+    )
+    statuses = [s["Status"] for s in failed["SubStatements"]]
+    assert statuses == ["FINISHED", "FAILED", "ABORTED"]
+    assert "no_such_table" in failed["SubStatements"][1]["Error"]
+    assert "sub-statement 2 of 3" in failed["Error"]
+    assert rows(rsd, "SELECT count(*) FROM batch_t") == [(2,)]  # the batch was rolled back
+
+
+def test_external_ddl_is_refused_inside_a_batch(rsd: Any) -> None:
+    failed = run(
+        rsd,
+        "CREATE EXTERNAL SCHEMA IF NOT EXISTS spectrum_in_tx FROM DATA CATALOG "
+        "DATABASE 'x' IAM_ROLE default CREATE EXTERNAL DATABASE IF NOT EXISTS",
+        "SELECT 1",
+        expect="FAILED",
+    )
+    assert "cannot run inside a transaction block" in failed["Error"]
+
+
+def test_missing_s3_objects_fail_the_statement_naming_them(rsd: Any, s3: Any) -> None:
+    run(rsd, "CREATE TABLE copy_target (a VARCHAR(10))")
+    missing = run(
+        rsd,
+        f"COPY copy_target FROM 's3://{BISON_BUCKET}/no/such.csv' IAM_ROLE default FORMAT CSV",
+        expect="FAILED",
+    )
+    assert f"s3://{BISON_BUCKET}/no/such.csv" in missing["Error"]
+    no_bucket = run(
+        rsd,
+        "COPY copy_target FROM 's3://no-such-bucket-here/x.csv' IAM_ROLE default FORMAT CSV",
+        expect="FAILED",
+    )
+    assert "s3://no-such-bucket-here/" in no_bucket["Error"]
+    s3.put_object(Bucket=BISON_BUCKET, Key="shapes/lonely.shp", Body=b"not really")
+    shape = run(
+        rsd,
+        f"COPY copy_target FROM 's3://{BISON_BUCKET}/shapes/lonely.shp' FORMAT SHAPEFILE",
+        expect="FAILED",
+    )
+    assert f"s3://{BISON_BUCKET}/shapes/lonely.shx" in shape["Error"]
+    assert rows(rsd, "SELECT count(*) FROM copy_target") == [(0,)]
+
+
+def test_unload_refuses_to_overwrite_without_allowoverwrite(rsd: Any, s3: Any) -> None:
+    uri = f"s3://{BISON_BUCKET}/unload-test/"
+    query = "UNLOAD ('SELECT 1 AS one') TO '" + uri + "' IAM_ROLE default FORMAT AS PARQUET"
+    run(rsd, query)
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=BISON_BUCKET, Prefix="unload-test/")["Contents"]
+    ]
+    assert keys == ["unload-test/0000_part_00.parquet"]
+    again = run(rsd, query, expect="FAILED")
+    assert "ALLOWOVERWRITE" in again["Error"]
+    run(rsd, query + " ALLOWOVERWRITE")
+
+
+def test_cancel_aborts_queued_and_running_statements(rsd: Any) -> None:
+    slow = rsd.execute_statement(
+        Sql="SELECT sum(i * i % 7) FROM range(50000000000) AS t(i)", **WHERE
+    )["Id"]
+    queued = rsd.execute_statement(Sql="SELECT 1", **WHERE)["Id"]
+    assert rsd.describe_statement(Id=queued)["Status"] in ("SUBMITTED", "PICKED")
+    assert rsd.cancel_statement(Id=queued)["Status"] is True
+    deadline = time.monotonic() + 10
+    while rsd.describe_statement(Id=slow)["Status"] != "STARTED":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    rsd.cancel_statement(Id=slow)
+    assert wait(rsd, slow)["Status"] == "ABORTED"
+    assert wait(rsd, queued)["Status"] == "ABORTED"
+    with pytest.raises(rsd.exceptions.ValidationException):
+        rsd.cancel_statement(Id=queued)
+    assert rows(rsd, "SELECT 'still here'") == [("still here",)]
+
+
+def test_list_statements_shows_submissions(rsd: Any) -> None:
+    statement_id = rsd.execute_statement(Sql="SELECT 7", StatementName="listed-one", **WHERE)["Id"]
+    wait(rsd, statement_id)
+    listed = rsd.list_statements(StatementName="listed-one")["Statements"]
+    assert [s["Id"] for s in listed] == [statement_id]
+    assert listed[0]["QueryString"] == "SELECT 7"
+
+
+# --- the workflow's own SQL over tiny fixtures ----------------------------------------------
+
+LAYOUT = MonthLayout.for_month("2024-03")
+
+#: (geoid, name, namelsad, stusps, state_name, (west, south, east, north)); 08001 and 08005 share
+#: the line lon = -104.
+COUNTIES = (
+    ("02020", "Anchorage", "Anchorage Municipality", "AK", "Alaska", (-150.5, 60.8, -149.0, 61.5)),
+    ("08001", "Adams", "Adams County", "CO", "Colorado", (-105.0, 39.5, -104.0, 40.5)),
+    ("08005", "Arapahoe", "Arapahoe County", "CO", "Colorado", (-104.0, 39.5, -103.0, 40.5)),
+)
+ANCHORAGE, ADAMS, ARAPAHOE, NOWHERE = (-149.9, 61.2), (-104.5, 40.0), (-103.5, 40.0), (-100.0, 35.0)
+BORDER = (-104.0, 40.0)  # on the Adams/Arapahoe line: the lower GEOID (Adams) gets it
+
+CAT = (1001, "Felis catus")
+STARLING = (2002, "Sturnus vulgaris")
+CHEATGRASS = (3003, "Bromus tectorum")
+BEAR = (4004, "Ursus americanus")
+CAT_SSP = (1005, "Felis catus")  # a subspecies record: own taxonkey, same species
+
+
+def _occurrence(
+    n: int,
+    taxon: tuple[int, str],
+    where: tuple[float, float] | None,
+    *,
+    rank: str = "SPECIES",
+    country: str | None = "US",
+    status: str | None = "PRESENT",
+    basis: str = "HUMAN_OBSERVATION",
+    lat_missing: bool = False,
+    lon_missing: bool = False,
+) -> dict[str, Any]:
+    lon, lat = where or (None, None)
+    return {
+        "gbifid": str(4_000_000_000 + n),
+        "datasetkey": "50c9509d-22c7-4a22-a47d-8c48425ef4a7",
+        "occurrenceid": f"occ-{n}",
+        "kingdom": "Animalia",
+        "class": "Mammalia",
+        "order": "Carnivora",
+        "family": "Felidae",
+        "species": taxon[1],
+        "taxonrank": rank,
+        "scientificname": f"{taxon[1]} L.",
+        "countrycode": country,
+        "stateprovince": "Somewhere",
+        "occurrencestatus": status,
+        "publishingorgkey": "28eb1a3f-1c15-4a95-931a-4af90ecb574d",
+        "decimallatitude": None if lat_missing else lat,
+        "decimallongitude": None if lon_missing else lon,
+        "eventdate": dt.datetime(2023, 6, 1, 12, 0),
+        "day": 1,
+        "month": 6,
+        "year": 2023,
+        "taxonkey": taxon[0],
+        "specieskey": taxon[0] if taxon != CAT_SSP else CAT[0],
+        "basisofrecord": basis,
+        "issue": ["COORDINATE_ROUNDED"],
+        "elevation": 100.0,  # a column the subset does not copy
+    }
+
+
+def _occurrences() -> list[dict[str, Any]]:
+    kept = (
+        [(CAT, ANCHORAGE)] * 2
+        + [(BEAR, ANCHORAGE), (STARLING, ANCHORAGE)]
+        + [(CAT, ADAMS)] * 3
+        + [(STARLING, ADAMS)] * 2
+        + [(CHEATGRASS, ADAMS), (BEAR, ADAMS), (BEAR, BORDER)]
+        + [(CAT, ARAPAHOE)]
+        + [(CHEATGRASS, ARAPAHOE)] * 2
+        + [(CAT, NOWHERE)]
+    )
+    records = [_occurrence(i, taxon, where) for i, (taxon, where) in enumerate(kept)]
+    n = len(records)
+    records.append(_occurrence(n + 1, CAT_SSP, ADAMS, rank="SUBSPECIES", basis="OCCURRENCE"))
+    dropped = [
+        {"country": "CA"},
+        {"country": None},
+        {"status": "ABSENT"},
+        {"status": None},
+        {"rank": "GENUS"},
+        {"rank": "FAMILY"},
+        {"basis": "FOSSIL_SPECIMEN"},
+        {"basis": "LIVING_SPECIMEN"},
+        {"lat_missing": True},
+        {"lon_missing": True},
+    ]
+    for i, kwargs in enumerate(dropped, start=n + 10):
+        records.append(_occurrence(i, CAT, ADAMS, **kwargs))
+    return records
+
+
+def _put_snapshot(s3: Any) -> int:
+    records = _occurrences()
+    schema = pa.schema(
+        [
+            ("gbifid", pa.string()),
+            ("datasetkey", pa.string()),
+            ("occurrenceid", pa.string()),
+            ("kingdom", pa.string()),
+            ("class", pa.string()),
+            ("order", pa.string()),
+            ("family", pa.string()),
+            ("species", pa.string()),
+            ("taxonrank", pa.string()),
+            ("scientificname", pa.string()),
+            ("countrycode", pa.string()),
+            ("stateprovince", pa.string()),
+            ("occurrencestatus", pa.string()),
+            ("publishingorgkey", pa.string()),
+            ("decimallatitude", pa.float64()),
+            ("decimallongitude", pa.float64()),
+            ("eventdate", pa.timestamp("us")),
+            ("day", pa.int32()),
+            ("month", pa.int32()),
+            ("year", pa.int32()),
+            ("taxonkey", pa.int32()),
+            ("specieskey", pa.int32()),
+            ("basisofrecord", pa.string()),
+            ("issue", pa.list_(pa.string())),
+            ("elevation", pa.float64()),
+        ]
+    )
+    half = len(records) // 2
+    for part, chunk in enumerate((records[:half], records[half:])):
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(chunk, schema=schema), buffer)
+        s3.put_object(
+            Bucket=GBIF_BUCKET, Key=f"{LAYOUT.gbif_prefix}{part:06d}", Body=buffer.getvalue()
+        )
+    s3.put_object(Bucket=GBIF_BUCKET, Key=f"{LAYOUT.gbif_prefix}_SUCCESS", Body=b"")
+    return len(records)
+
+
+def _put_counties(s3: Any, tmp: Path) -> None:
+    con = duckdb.connect()
+    load_spatial(con)
+    values = ", ".join(
+        f"('{g[:2]}', '{g[2:]}', '0{g}', '0500000US{g}', '{g}', '{name}', '{lsad}', '{st}', "
+        f"'{state}', '06', 1000, 10, ST_MakeEnvelope({w}, {s}, {e}, {n}))"
+        for g, name, lsad, st, state, (w, s, e, n) in COUNTIES
+    )
+    con.execute(
+        "CREATE TABLE c AS SELECT * FROM (VALUES "
+        + values
+        + ") AS t(STATEFP, COUNTYFP, COUNTYNS, AFFGEOID, GEOID, NAME, NAMELSAD, STUSPS, "
+        "STATE_NAME, LSAD, ALAND, AWATER, geom)"
+    )
+    shp = tmp / "counties.shp"
+    con.execute(
+        f"COPY c TO '{shp.as_posix()}' (FORMAT GDAL, DRIVER 'ESRI Shapefile', SRS 'EPSG:4269')"
+    )
+    con.close()
+    stem = COUNTY_SHAPEFILE_KEY[: -len(".shp")]
+    for part in sorted(tmp.glob("counties.*")):
+        s3.put_object(Bucket=BISON_BUCKET, Key=stem + part.suffix, Body=part.read_bytes())
+
+
+def _put_riis(s3: Any) -> None:
+    def entry(**values: str) -> dict[str, str]:
+        row = dict.fromkeys(ANNOTATED_COLUMNS, "")
+        row.update(values)
+        return row
+
+    entries = [
+        entry(locality="L48", scientificName="Felis catus", vernacularName="cat, domestic",
+              degreeOfEstablishment="invasive (category D2)", gbif_taxonKey="1001",
+              gbif_res_taxonkey="1001", occurrenceID="riis-cat-l48"),
+        entry(locality="AK", scientificName="Felis catus",
+              degreeOfEstablishment="established (category C3)", gbif_taxonKey="1001",
+              gbif_res_taxonkey="1001", occurrenceID="riis-cat-ak"),
+        # Two entries for the same (region, taxon): the invasive one wins, records not doubled.
+        entry(locality="L48", scientificName="Sturnus vulgaris",
+              degreeOfEstablishment="established (category C3)", gbif_taxonKey="2002",
+              gbif_res_taxonkey="2002", occurrenceID="riis-starling-a"),
+        entry(locality="L48", scientificName="Sturnus vulgaris vulgaris",
+              degreeOfEstablishment="widespread invasive (category E)", gbif_taxonKey="2002",
+              gbif_res_taxonkey="2002", occurrenceID="riis-starling-b",
+              taxonRemarks='listed as "subspecies"'),
+        # A synonym on the list resolves to the accepted key the records carry.
+        entry(locality="L48", scientificName="Anisantha tectorum",
+              degreeOfEstablishment="established (category C3)", gbif_taxonKey="7777",
+              gbif_res_taxonkey="3003.0", occurrenceID="riis-cheatgrass"),
+        # Hawaii's list does not apply in Colorado.
+        entry(locality="HI", scientificName="Ursus americanus",
+              degreeOfEstablishment="invasive", gbif_taxonKey="4004",
+              gbif_res_taxonkey="4004", occurrenceID="riis-bear-hi"),
+        # Unresolved names take part in nothing.
+        entry(locality="L48", scientificName="Nomen dubium",
+              degreeOfEstablishment="invasive", occurrenceID="riis-unresolved"),
+    ]  # fmt: skip
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=ANNOTATED_COLUMNS, quoting=csv.QUOTE_ALL)
+    writer.writeheader()
+    writer.writerows(entries)
+    s3.put_object(
+        Bucket=BISON_BUCKET, Key=LAYOUT.riis_annotated_key, Body=text.getvalue().encode("utf-8")
+    )
+
+
+def _run_step(rsd: Any, step: str, target: SqlTarget) -> None:
+    for n, batch in enumerate(statement_batches(step, LAYOUT, target)):
+        if len(batch) == 1:
+            statement_id = rsd.execute_statement(Sql=batch[0], **WHERE)["Id"]
+        else:
+            statement_id = rsd.batch_execute_statement(Sqls=batch, **WHERE)["Id"]
+        desc = wait(rsd, statement_id)
+        assert desc["Status"] == "FINISHED", f"{step} batch {n}: {desc.get('Error')}"
+
+
+def _read_unloaded(s3: Any, prefix: str) -> pa.Table:
+    listing = s3.list_objects_v2(Bucket=BISON_BUCKET, Prefix=prefix)
+    keys = sorted(o["Key"] for o in listing.get("Contents", []))
+    assert keys == [f"{prefix}0000_part_00.parquet"]
+    body = s3.get_object(Bucket=BISON_BUCKET, Key=keys[0])["Body"].read()
+    return pq.read_table(io.BytesIO(body))
+
+
+EXPECTED_COUNTY = {
+    ("02020", "AK", "Anchorage Municipality", "AK", 1001, "Felis catus", "introduced", 2),
+    ("02020", "AK", "Anchorage Municipality", "AK", 4004, "Ursus americanus", "presumed_native", 1),
+    ("02020", "AK", "Anchorage Municipality", "AK", 2002, "Sturnus vulgaris", "presumed_native", 1),
+    ("08001", "CO", "Adams County", "L48", 1001, "Felis catus", "invasive", 3),
+    ("08001", "CO", "Adams County", "L48", 2002, "Sturnus vulgaris", "invasive", 2),
+    ("08001", "CO", "Adams County", "L48", 3003, "Bromus tectorum", "introduced", 1),
+    ("08001", "CO", "Adams County", "L48", 4004, "Ursus americanus", "presumed_native", 2),
+    ("08001", "CO", "Adams County", "L48", 1005, "Felis catus", "presumed_native", 1),
+    ("08005", "CO", "Arapahoe County", "L48", 1001, "Felis catus", "invasive", 1),
+    ("08005", "CO", "Arapahoe County", "L48", 3003, "Bromus tectorum", "introduced", 2),
+}  # fmt: skip
+EXPECTED_STATE = {
+    ("AK", "AK", 1001, "Felis catus", "introduced", 2),
+    ("AK", "AK", 4004, "Ursus americanus", "presumed_native", 1),
+    ("AK", "AK", 2002, "Sturnus vulgaris", "presumed_native", 1),
+    ("CO", "L48", 1001, "Felis catus", "invasive", 4),
+    ("CO", "L48", 2002, "Sturnus vulgaris", "invasive", 2),
+    ("CO", "L48", 3003, "Bromus tectorum", "introduced", 3),
+    ("CO", "L48", 4004, "Ursus americanus", "presumed_native", 2),
+    ("CO", "L48", 1005, "Felis catus", "presumed_native", 1),
+}
+
+
+def test_subset_then_aggregate_produces_the_counts(rsd: Any, s3: Any, tmp_path: Path) -> None:
+    total = _put_snapshot(s3)
+    _put_counties(s3, tmp_path)
+    _put_riis(s3)
+    target = SqlTarget(gbif_bucket=GBIF_BUCKET, bison_bucket=BISON_BUCKET, region=REGION)
+    previous = LAYOUT.previous.subset_table
+    run(rsd, f"CREATE TABLE {previous} (a INT)")
+
+    _run_step(rsd, "subset", target)
+    assert total == 27
+    assert rows(rsd, f"SELECT count(*) FROM {LAYOUT.subset_table}") == [(17,)]
+    gone = run(rsd, f"SELECT * FROM {previous}", expect="FAILED")
+    assert previous in gone["Error"]
+    unmounted = run(rsd, "SELECT * FROM gbif_spectrum.occurrence_2024_03_01", expect="FAILED")
+    assert "occurrence_2024_03_01" in unmounted["Error"]
+
+    _run_step(rsd, "aggregate", target)
+    county = _read_unloaded(s3, LAYOUT.county_counts_prefix)
+    assert tuple(county.column_names) == COUNTY_COUNT_COLUMNS
+    assert {tuple(r.values()) for r in county.to_pylist()} == EXPECTED_COUNTY
+    assert county.num_rows == len(EXPECTED_COUNTY)
+    state = _read_unloaded(s3, LAYOUT.state_counts_prefix)
+    assert tuple(state.column_names) == STATE_COUNT_COLUMNS
+    assert {tuple(r.values()) for r in state.to_pylist()} == EXPECTED_STATE
+
+    marked = rows(
+        rsd,
+        f"SELECT riis_occurrence_id, count(*) FROM {LAYOUT.subset_table} "
+        "GROUP BY riis_occurrence_id ORDER BY riis_occurrence_id NULLS FIRST",
+    )
+    assert marked == [
+        (None, 6),  # 4 presumed native + 1 subspecies + 1 outside every county
+        ("riis-cat-ak", 2),
+        ("riis-cat-l48", 4),
+        ("riis-cheatgrass", 3),
+        ("riis-starling-b", 2),
+    ]
+    outside = rows(
+        rsd,
+        f"SELECT geoid, state, riis_region, riis_assessment FROM {LAYOUT.subset_table} "
+        "WHERE decimallongitude = -100",
+    )
+    assert outside == [(None, None, None, None)]
+    for table in (LAYOUT.riis_table, LAYOUT.county_table):
+        assert table in run(rsd, f"SELECT * FROM {table}", expect="FAILED")["Error"]
+
+    # The step can be run again (a retried execution): same tables, same counts.
+    _run_step(rsd, "aggregate", target)
+    again = _read_unloaded(s3, LAYOUT.county_counts_prefix)
+    assert {tuple(r.values()) for r in again.to_pylist()} == EXPECTED_COUNTY
+
+
+# --- the transpiler on its own --------------------------------------------------------------
+
+
+def test_transpile_makes_redshift_semantics_explicit() -> None:
+    sql = st.transpile(
+        'SELECT "GEOID", ST_Covers(ST_SetSRID(c.shape, 4269), ST_SetSRID(ST_Point(x, y), 4269)), '
+        "CAST(a AS VARCHAR(MAX)), NVL(b, 0) FROM public.County AS c"
+    )
+    assert '"geoid"' in sql and "county AS c" in sql and "public" not in sql
+    assert "ST_SETCRS(C.SHAPE, 'EPSG:4269')" in sql.upper()
+    assert "ST_SETCRS(ST_POINT(X, Y), 'EPSG:4269')" in sql.upper()
+    assert "CAST(a AS TEXT)" in sql and "COALESCE(b, 0)" in sql
+
+
+def test_copy_and_unload_options_are_read() -> None:
+    copy = st.parse_statement(
+        "COPY public.riis (a, b) FROM 's3://bucket/key.csv' IAM_ROLE default "
+        "FORMAT AS CSV QUOTE AS '\"' IGNOREHEADER 1 EMPTYASNULL REGION 'us-east-1'"
+    )
+    assert copy == st.CopyStmt(
+        schema=None,
+        table="riis",
+        columns=("a", "b"),
+        uri="s3://bucket/key.csv",
+        file_format="CSV",
+        delimiter=",",
+        quote='"',
+        ignore_header=1,
+        empty_as_null=True,
+    )
+    shp = st.parse_statement(
+        "COPY county FROM 's3://b/c.shp' IAM_ROLE 'arn:aws:iam::123456789012:role/r' "
+        "FORMAT SHAPEFILE SIMPLIFY AUTO 0.001"
+    )
+    assert isinstance(shp, st.CopyStmt) and shp.file_format == "SHAPEFILE"
+    unload = st.parse_statement(
+        "UNLOAD ('SELECT a FROM t WHERE b = ''x''') TO 's3://b/p/' IAM_ROLE default "
+        "FORMAT AS PARQUET ALLOWOVERWRITE PARALLEL OFF"
+    )
+    assert isinstance(unload, st.UnloadStmt)
+    assert unload.query_duckdb == "SELECT a FROM t WHERE b = 'x'"
+    assert (unload.allow_overwrite, unload.parallel, unload.file_format) == (True, False, "PARQUET")
+    with pytest.raises(st.UnsupportedSql, match="MANIFEST"):
+        st.parse_statement("UNLOAD ('SELECT 1') TO 's3://b/p/' FORMAT PARQUET MANIFEST")
+
+
+def test_statements_split_and_parameters_bind() -> None:
+    assert st.split_statements("SELECT ';'; SELECT 2; -- done;\n") == ["SELECT ';'", "SELECT 2"]
+    bound = st.bind_parameters(
+        "SELECT :name, ':name', x::int FROM t WHERE y = :other",
+        [{"name": "name", "value": "O'Hara"}, {"name": "other", "value": "3"}],
+    )
+    assert bound == "SELECT 'O''Hara', ':name', x::int FROM t WHERE y = '3'"
+
+
+def test_parameters_reach_the_database(rsd: Any) -> None:
+    statement_id = rsd.execute_statement(
+        Sql="SELECT :word || '!' AS shout",
+        Parameters=[{"name": "word", "value": "hello"}],
+        **WHERE,
+    )["Id"]
+    assert wait(rsd, statement_id)["Status"] == "FINISHED"
+    records = rsd.get_statement_result(Id=statement_id)["Records"]
+    assert records == [[{"stringValue": "hello!"}]]

@@ -1,0 +1,209 @@
+"""The workflow's Redshift SQL: batch shape, Redshift rules, and where its values come from."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from bisonflow import redshift_sql, subset_rules
+from bisonflow.layout import COUNTY_SHAPEFILE_KEY, MonthLayout
+from bisonflow.redshift_sql import (
+    COUNTY_COUNT_COLUMNS,
+    GBIF_COLUMNS,
+    STATE_COUNT_COLUMNS,
+    SqlTarget,
+    SqlTargetError,
+    statement_batches,
+)
+from bisonflow.riis_schema import ANNOTATED_COLUMNS
+
+LAYOUT = MonthLayout.for_month("2024-03")
+TARGET = SqlTarget(gbif_bucket="gbif-open-data-us-east-1", bison_bucket="bison-bucket")
+EXTERNAL_DDL = re.compile(r"^\s*(CREATE|DROP)\s+EXTERNAL\b", re.I)
+
+
+def _all(step: str, target: SqlTarget = TARGET) -> list[str]:
+    return [sql for batch in statement_batches(step, LAYOUT, target) for sql in batch]
+
+
+def _is_external(sql: str, target: SqlTarget = TARGET) -> bool:
+    """CREATE/DROP EXTERNAL ..., or DROP TABLE of a table in the external schema."""
+    if EXTERNAL_DDL.match(sql):
+        return True
+    return bool(
+        re.match(rf"^\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?{target.external_schema}\.", sql, re.I)
+    )
+
+
+def _unload_query(sql: str) -> str:
+    match = re.match(r"^\s*UNLOAD\s*\(\s*'((?:[^']|'')*)'\s*\)", sql, re.S)
+    assert match, sql
+    return match.group(1).replace("''", "'")
+
+
+@pytest.mark.parametrize("step", redshift_sql.STEPS)
+def test_batches_are_non_empty_lists_of_statements(step: str) -> None:
+    batches = statement_batches(step, LAYOUT, TARGET)
+    assert batches
+    for batch in batches:
+        assert isinstance(batch, list) and batch
+        assert len(batch) <= 40  # BatchExecuteStatement's limit
+        for sql in batch:
+            assert isinstance(sql, str) and sql.strip()
+            assert not sql.rstrip().endswith(";"), "the Data API takes one statement per string"
+
+
+@pytest.mark.parametrize("step", redshift_sql.STEPS)
+def test_no_external_ddl_inside_a_transaction(step: str) -> None:
+    for batch in statement_batches(step, LAYOUT, TARGET):
+        if len(batch) > 1:
+            assert not any(_is_external(sql) for sql in batch), batch
+
+
+def test_unknown_step_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown SQL step"):
+        statement_batches("stats", LAYOUT, TARGET)
+
+
+def test_subset_mounts_the_month_and_unmounts_it_last() -> None:
+    batches = statement_batches("subset", LAYOUT, TARGET)
+    ext = f"{TARGET.external_schema}.occurrence_2024_03_01"
+    assert batches[0][0].startswith("CREATE EXTERNAL SCHEMA IF NOT EXISTS gbif_spectrum")
+    assert batches[1] == [f"DROP TABLE IF EXISTS {ext}"]
+    create = batches[2][0]
+    assert create.startswith(f"CREATE EXTERNAL TABLE {ext} (")
+    assert "STORED AS PARQUET" in create
+    assert (
+        "LOCATION 's3://gbif-open-data-us-east-1/occurrence/2024-03-01/occurrence.parquet/'"
+        in create
+    )
+    assert batches[-1] == [f"DROP TABLE IF EXISTS {ext}"]
+    subset = batches[3]
+    assert subset[0] == "DROP TABLE IF EXISTS bison_2024_03_01"
+    assert subset[1].startswith("CREATE TABLE bison_2024_03_01 AS")
+    assert f"FROM {ext}" in subset[1]
+    assert subset[2] == "DROP TABLE IF EXISTS bison_2024_02_01"  # previous month
+
+
+def test_external_table_declares_reserved_names_quoted() -> None:
+    create = statement_batches("subset", LAYOUT, TARGET)[2][0]
+    assert '"order" VARCHAR' in create
+    assert '"class" VARCHAR' in create
+    names = re.findall(r"^\s+\"?(\w+)\"? ", create.split("(", 1)[1], re.M)
+    assert names == [name for name, _ in GBIF_COLUMNS]
+
+
+def test_external_columns_match_the_sample_generator_schema() -> None:
+    schema = pytest.importorskip("bisonflow.sample.schema")
+    assert [name for name, _ in GBIF_COLUMNS] == schema.GBIF_OCCURRENCE_SCHEMA.names
+
+
+def test_subset_filter_uses_subset_rules_vocabularies() -> None:
+    create = statement_batches("subset", LAYOUT, TARGET)[3][1]
+    where = create.split("WHERE", 1)[1]
+    assert f"taxonrank IN ({subset_rules.sql_in_list(subset_rules.ALLOWED_TAXON_RANKS)})" in where
+    assert (
+        f"basisofrecord IN ({subset_rules.sql_in_list(subset_rules.ALLOWED_BASIS_OF_RECORD)})"
+        in where
+    )
+    assert f"countrycode = '{subset_rules.COUNTRY_CODE}'" in where
+    assert f"occurrencestatus = '{subset_rules.OCCURRENCE_STATUS}'" in where
+    assert "decimallatitude IS NOT NULL" in where and "decimallongitude IS NOT NULL" in where
+
+
+def test_vocabularies_are_not_retyped_in_the_sql_module() -> None:
+    source = inspect.getsource(redshift_sql)
+    terms = (
+        subset_rules.ALLOWED_TAXON_RANKS
+        + subset_rules.ALLOWED_BASIS_OF_RECORD
+        + (subset_rules.OCCURRENCE_STATUS,)
+    )
+    for term in terms:
+        assert f"'{term}'" not in source and f'"{term}"' not in source, term
+
+
+def test_aggregate_loads_riis_and_counties_in_transactions() -> None:
+    riis, county, mark, unload, cleanup = statement_batches("aggregate", LAYOUT, TARGET)
+    assert riis[0] == "DROP TABLE IF EXISTS riis_2024_03_01"
+    columns = re.findall(r'^\s+"?(\w+)"? VARCHAR', riis[1], re.M)
+    assert columns == [c.lower() for c in ANNOTATED_COLUMNS]
+    copy_riis = riis[2]
+    assert copy_riis.startswith("COPY riis_2024_03_01")
+    assert f"s3://bison-bucket/{LAYOUT.riis_annotated_key}" in copy_riis
+    assert "FORMAT AS CSV" in copy_riis and "IGNOREHEADER 1" in copy_riis
+    assert "IAM_ROLE default" in copy_riis
+
+    create_county = county[1]
+    first_column = create_county.split("(", 1)[1].strip().split(",")[0]
+    assert first_column == "shape GEOMETRY", "COPY ... SHAPEFILE loads the geometry first"
+    assert f"s3://bison-bucket/{COUNTY_SHAPEFILE_KEY}" in county[2]
+    assert "FORMAT SHAPEFILE" in county[2]
+
+    assert mark[-1] == "ALTER TABLE bison_2024_03_01_marked RENAME TO bison_2024_03_01"
+    assert cleanup == [
+        "DROP TABLE IF EXISTS riis_2024_03_01",
+        "DROP TABLE IF EXISTS county_2024_03_01",
+    ]
+    assert all(sql.startswith("UNLOAD (") for sql in unload)
+
+
+def test_marking_tags_points_with_the_county_srid() -> None:
+    mark = statement_batches("aggregate", LAYOUT, TARGET)[2][1]
+    assert "ST_SetSRID(c.shape, 4269)" in mark
+    assert "ST_SetSRID(ST_Point(s.decimallongitude, s.decimallatitude), 4269)" in mark
+    assert "'presumed_native'" in mark
+
+
+def test_unloads_write_the_documented_columns_to_the_layout_prefixes() -> None:
+    unload = statement_batches("aggregate", LAYOUT, TARGET)[3]
+    expected = (
+        (COUNTY_COUNT_COLUMNS, LAYOUT.county_counts_prefix),
+        (STATE_COUNT_COLUMNS, LAYOUT.state_counts_prefix),
+    )
+    for sql, (columns, prefix) in zip(unload, expected, strict=True):
+        assert f"TO 's3://bison-bucket/{prefix}'" in sql
+        assert "FORMAT AS PARQUET" in sql and "ALLOWOVERWRITE" in sql
+        query = sqlglot.parse_one(_unload_query(sql), read="redshift")
+        assert isinstance(query, exp.Select)
+        assert tuple(query.named_selects) == columns
+
+
+@pytest.mark.parametrize("step", redshift_sql.STEPS)
+def test_plain_sql_parses_as_redshift(step: str) -> None:
+    """Everything but COPY/UNLOAD/external DDL is ordinary SQL sqlglot understands."""
+    for sql in _all(step):
+        if sql.startswith(("COPY", "UNLOAD")) or _is_external(sql):
+            continue
+        parsed = sqlglot.parse_one(sql, read="redshift")
+        assert not isinstance(parsed, exp.Command), sql
+
+
+def test_role_arn_is_quoted_and_validated() -> None:
+    arn = "arn:aws:iam::123456789012:role/bison-redshift"
+    target = SqlTarget("gbif-open-data-us-east-1", "bison-bucket", iam_role=arn)
+    for sql in _all("subset", target) + _all("aggregate", target):
+        assert "IAM_ROLE default" not in sql
+    assert f"IAM_ROLE '{arn}'" in statement_batches("subset", LAYOUT, target)[0][0]
+    with pytest.raises(SqlTargetError):
+        SqlTarget("gbif-open-data-us-east-1", "bison-bucket", iam_role="x' OR 1=1")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"bison_bucket": "Bad_Bucket"},
+        {"gbif_bucket": "a"},
+        {"region": "mars"},
+        {"external_schema": "Spectrum; DROP"},
+        {"external_database": "1db"},
+    ],
+)
+def test_target_fields_are_validated(kwargs: dict[str, str]) -> None:
+    fields = {"gbif_bucket": "gbif-open-data-us-east-1", "bison_bucket": "bison-bucket"}
+    fields.update(kwargs)
+    with pytest.raises(SqlTargetError):
+        SqlTarget(**fields)

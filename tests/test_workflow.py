@@ -1,0 +1,273 @@
+"""The whole workflow end to end through the local runtime: success, skips and failures."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bisonflow.ec2_tasks import TAG_EXECUTION
+from bisonflow.executions import history
+from bisonflow.layout import RIIS_INPUT_KEY, MonthLayout
+from bisonflow.local.runtime import LocalRuntime
+
+SUCCESS_PATH = {
+    "CheckGbif",
+    "SnapshotReady?",
+    "SubsetAndAnnotate",
+    "StartSubset",
+    "SubmitSubset",
+    "WaitForSubset",
+    "PollSubset",
+    "SubsetBatchDone?",
+    "SubsetDone",
+    "AnnotateRiis",
+    "StartAssignAndAggregate",
+    "SubmitAssignAndAggregate",
+    "WaitForAssignAndAggregate",
+    "PollAssignAndAggregate",
+    "AssignAndAggregateBatchDone?",
+    "CalcStats",
+    "Published",
+}
+
+
+def run_to_end(
+    rt: LocalRuntime, payload: dict[str, Any], timeout: float = 180
+) -> tuple[dict, list]:
+    assert rt.deployment
+    sfn = rt.clients["stepfunctions"]
+    arn = sfn.start_execution(
+        stateMachineArn=rt.deployment.state_machine_arn, input=json.dumps(payload)
+    )["executionArn"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        description = sfn.describe_execution(executionArn=arn)
+        if description["status"] != "RUNNING":
+            return description, history(sfn, arn)
+        time.sleep(0.25)
+    raise AssertionError(f"{arn} still running after {timeout} s")
+
+
+def entered(events: list[dict]) -> list[str]:
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
+
+
+def live_instances(rt: LocalRuntime, execution: str) -> list[str]:
+    pages = rt.clients["ec2"].describe_instances(
+        Filters=[
+            {"Name": f"tag:{TAG_EXECUTION}", "Values": [execution]},
+            {
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "stopping", "stopped"],
+            },
+        ]
+    )
+    return [i["InstanceId"] for r in pages["Reservations"] for i in r["Instances"]]
+
+
+def all_instances(rt: LocalRuntime, execution: str) -> list[dict]:
+    pages = rt.clients["ec2"].describe_instances(
+        Filters=[{"Name": f"tag:{TAG_EXECUTION}", "Values": [execution]}]
+    )
+    return [i for r in pages["Reservations"] for i in r["Instances"]]
+
+
+def keys(rt: LocalRuntime, prefix: str) -> list[str]:
+    assert rt.deployment
+    page = rt.clients["s3"].list_objects_v2(Bucket=rt.deployment.bucket, Prefix=prefix)
+    return [o["Key"] for o in page.get("Contents", [])]
+
+
+@pytest.fixture(scope="module")
+def succeeded(runtime: LocalRuntime) -> tuple[dict, list]:
+    runtime.publish_snapshot("2026-09")
+    return run_to_end(runtime, {"month": "2026-09"})
+
+
+def test_workflow_succeeds_through_every_state(succeeded: tuple[dict, list]) -> None:
+    description, events = succeeded
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    assert set(entered(events)) == SUCCESS_PATH
+
+
+def test_callback_steps_are_submitted_then_report_back(succeeded: tuple[dict, list]) -> None:
+    _, events = succeeded
+    callback = [
+        e["type"]
+        for e in events
+        if any(
+            isinstance(v, dict) and v.get("resource") == "invoke.waitForTaskToken"
+            for v in e.values()
+        )
+    ]
+    one_task = ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"]
+    assert callback == one_task * 2
+
+
+def test_outputs_are_in_s3(runtime: LocalRuntime, succeeded: tuple[dict, list]) -> None:
+    layout = MonthLayout.for_month("2026-09")
+    assert keys(runtime, layout.riis_annotated_key) == [layout.riis_annotated_key]
+    assert keys(runtime, layout.county_counts_prefix)
+    assert keys(runtime, layout.state_counts_prefix)
+    written = {k.removeprefix(layout.summary_prefix) for k in keys(runtime, layout.summary_prefix)}
+    for dim in ("county", "state"):
+        for name in ("pam", "heatmap"):
+            assert f"{name}_{dim}.parquet" in written
+        for name in ("stats_sites", "stats_species", "stats_diversity"):
+            assert f"{name}_{dim}.csv" in written
+    assert "_SUCCESS" in written
+
+
+def test_aggregates_mark_riis_status_per_region(
+    runtime: LocalRuntime, succeeded: tuple[dict, list]
+) -> None:
+    layout = MonthLayout.for_month("2026-09")
+    assert runtime.deployment
+    s3 = runtime.clients["s3"]
+    tables = []
+    for key in keys(runtime, layout.state_counts_prefix):
+        body = s3.get_object(Bucket=runtime.deployment.bucket, Key=key)["Body"].read()
+        tables.append(pq.read_table(io.BytesIO(body)))
+    counts = pa.concat_tables(tables).to_pylist()
+    assert {r["riis_assessment"] for r in counts} == {"introduced", "invasive", "presumed_native"}
+    regions = {r["state"]: r["riis_region"] for r in counts}
+    assert regions["AK"] == "AK" and regions["HI"] == "HI"
+    assert {v for k, v in regions.items() if k not in ("AK", "HI")} == {"L48"}
+
+
+def test_tasks_ended_their_instances_and_never_exposed_the_token(
+    runtime: LocalRuntime, succeeded: tuple[dict, list]
+) -> None:
+    description, events = succeeded
+    tokens = [
+        json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"]["task_token"]
+        for e in events
+        if e["type"] == "TaskScheduled"
+        and e["taskScheduledEventDetails"]["resource"] == "invoke.waitForTaskToken"
+    ]
+    assert len(tokens) == 2
+    # Each task terminates its instance right after reporting success.
+    deadline = time.monotonic() + 15
+    while live_instances(runtime, description["name"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    instances = all_instances(runtime, description["name"])
+    assert len(instances) == 2
+    assert {i["State"]["Name"] for i in instances} == {"terminated"}
+    ec2, logs = runtime.clients["ec2"], runtime.clients["logs"]
+    exposed = []
+    for instance in instances:
+        data = ec2.describe_instance_attribute(
+            InstanceId=instance["InstanceId"], Attribute="userData"
+        )
+        exposed.append(base64.b64decode(data["UserData"]["Value"]).decode())
+    for group in ("/aws/lambda/bisonflow-launch_task", "bison_task"):
+        for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
+            events_ = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])
+            exposed.extend(e["message"] for e in events_["events"])
+    assert any("TASK_SPEC_URI" in text for text in exposed)
+    for token in tokens:
+        assert not any(token in text for text in exposed)
+
+
+def test_a_processed_month_is_skipped(runtime: LocalRuntime, succeeded: tuple[dict, list]) -> None:
+    description, events = run_to_end(runtime, {"month": "2026-09"})
+    assert description["status"] == "SUCCEEDED"
+    assert entered(events)[-1] == "AlreadyProcessed"
+    assert "already processed" in json.loads(description["output"])["reason"]
+
+
+def test_a_month_without_snapshot_ends_with_a_reason(runtime: LocalRuntime) -> None:
+    description, events = run_to_end(runtime, {"month": "2025-01"})
+    assert description["status"] == "SUCCEEDED"
+    assert entered(events)[-1] == "NoSnapshotYet"
+    reason = json.loads(description["output"])["reason"]
+    assert "occurrence/2025-01-01/occurrence.parquet/" in reason
+
+
+def test_bad_input_is_rejected_before_any_work(runtime: LocalRuntime) -> None:
+    description, events = run_to_end(runtime, {"month": "2026-13"})
+    assert description["status"] == "FAILED"
+    assert description["error"] == "SchemaViolation"
+    assert "2026-13" in description["cause"] and "YYYY-MM" in description["cause"]
+    assert "SubsetAndAnnotate" not in entered(events)
+    assert all_instances(runtime, description["name"]) == []
+
+
+def test_a_failing_task_is_cleaned_up_and_fails_the_execution(runtime: LocalRuntime) -> None:
+    assert runtime.deployment and runtime.sample
+    s3, bucket = runtime.clients["s3"], runtime.deployment.bucket
+    runtime.publish_snapshot("2026-08")
+    s3.delete_object(Bucket=bucket, Key=RIIS_INPUT_KEY)
+    try:
+        description, events = run_to_end(runtime, {"month": "2026-08"})
+    finally:
+        s3.upload_file(str(runtime.sample.riis_csv), bucket, RIIS_INPUT_KEY)
+    assert description["status"] == "FAILED"
+    assert RIIS_INPUT_KEY in description["cause"]
+    failed = [e for e in events if e["type"] == "TaskFailed"]
+    assert failed and failed[0]["taskFailedEventDetails"]["error"] == description["error"]
+    assert "CleanupTasks" in entered(events)
+    assert live_instances(runtime, description["name"]) == []
+
+
+def test_a_silent_task_times_out_and_is_cleaned_up(runtime: LocalRuntime) -> None:
+    awslambda = runtime.clients["lambda"]
+    config = awslambda.get_function_configuration(FunctionName="bisonflow-check_gbif")
+    original = config["Environment"]["Variables"]
+    awslambda.update_function_configuration(
+        FunctionName="bisonflow-check_gbif",
+        Environment={"Variables": {**original, "TASK_HEARTBEAT_SECONDS": "2"}},
+    )
+    runtime.agent.paused = True  # the instance never boots: no heartbeat ever comes
+    runtime.publish_snapshot("2026-07")
+    try:
+        description, events = run_to_end(runtime, {"month": "2026-07"})
+    finally:
+        runtime.agent.paused = False
+        awslambda.update_function_configuration(
+            FunctionName="bisonflow-check_gbif", Environment={"Variables": original}
+        )
+    assert description["status"] == "FAILED"
+    assert description["error"] == "States.Timeout"
+    assert "TaskTimedOut" in [e["type"] for e in events]
+    launched = all_instances(runtime, description["name"])
+    assert launched and {i["State"]["Name"] for i in launched} == {"terminated"}
+    cleanup = [e for e in events if e["type"] == "TaskSucceeded"][-1]
+    assert launched[0]["InstanceId"] in cleanup["taskSucceededEventDetails"]["output"]
+
+
+def test_a_failing_sql_statement_fails_with_the_sql_error(runtime: LocalRuntime) -> None:
+    assert runtime.deployment
+    # A snapshot whose latitude column changed type: the subset's CAST to DOUBLE fails.
+    broken = pa.table(
+        {
+            "gbifid": ["1", "2"],
+            "countrycode": ["US", "US"],
+            "taxonrank": ["SPECIES", "SPECIES"],
+            "occurrencestatus": ["PRESENT", "PRESENT"],
+            "basisofrecord": ["HUMAN_OBSERVATION", "HUMAN_OBSERVATION"],
+            "decimallatitude": ["north", "south"],
+            "decimallongitude": ["west", "west"],
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(broken, sink)
+    prefix = MonthLayout.for_month("2026-06").gbif_prefix
+    runtime.clients["s3"].put_object(
+        Bucket=runtime.deployment.gbif_bucket, Key=prefix + "000000", Body=sink.getvalue()
+    )
+    description, events = run_to_end(runtime, {"month": "2026-06"})
+    assert description["status"] == "FAILED"
+    assert description["error"] == "SqlStatementFailed"
+    assert "north" in description["cause"] and "DOUBLE" in description["cause"]
+    assert "CleanupTasks" in entered(events)
+    assert live_instances(runtime, description["name"]) == []
