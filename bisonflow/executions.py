@@ -27,29 +27,46 @@ def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
         kwargs["nextToken"] = page["nextToken"]
 
 
-def describe_event(event: dict[str, Any]) -> str | None:
-    """One human line for the events a person follows; None for the rest."""
-    kind = event["type"]
+#: States whose entry and exit a person follows; Choice, Pass and Wait are bookkeeping.
+_FOLLOWED = ("Task", "Parallel", "Succeed", "Fail")
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
     for key, value in event.items():
         if key.endswith("EventDetails") and isinstance(value, dict):
-            details = value
-            break
-    else:
-        details = {}
-    if kind.endswith("StateEntered"):
+            return value
+    return {}
+
+
+def describe_event(event: dict[str, Any]) -> str | None:
+    """One human line for the events a person follows; None for the rest."""
+    kind, details = event["type"], _details(event)
+    if kind.endswith("StateEntered") and kind.startswith(_FOLLOWED):
         return f"-> {details.get('name')}"
-    if kind.endswith("StateExited"):
+    if kind.endswith("StateExited") and kind.startswith(_FOLLOWED):
         return f"<- {details.get('name')}"
-    if kind in ("TaskSubmitted", "TaskSucceeded", "TaskTimedOut", "TaskFailed"):
-        text = f"   {kind} {details.get('resource', '')}"
-        if details.get("error"):
-            text += f": {details['error']}: {_first_line(details.get('cause'))}"
-        return text
-    if kind in ("ExecutionFailed", "ExecutionSucceeded", "ExecutionTimedOut", "ExecutionAborted"):
-        text = kind
-        if details.get("error"):
-            text += f": {details['error']}: {_first_line(details.get('cause'))}"
-        return text
+    if kind == "TaskSubmitted" and details.get("resource") == "invoke.waitForTaskToken":
+        return "   task launched on EC2; waiting for it to report back"
+    if kind == "TaskSucceeded" and details.get("resource") == "invoke.waitForTaskToken":
+        return "   task reported success"
+    if kind == "TaskSucceeded":
+        return _sql_progress(details.get("output"))
+    if kind in ("TaskFailed", "TaskTimedOut", "ExecutionFailed", "ExecutionTimedOut"):
+        return f"!! {kind}: {details.get('error', '')}: {_first_line(details.get('cause'))}"
+    if kind in ("ExecutionSucceeded", "ExecutionAborted"):
+        return kind
+    return None
+
+
+def _sql_progress(output: str | None) -> str | None:
+    """`subset SQL batch 2/5: FINISHED` when a Lambda polled a Redshift statement."""
+    try:
+        payload = json.loads(output or "{}").get("Payload") or {}
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(payload, dict) and {"status", "batch", "batches", "step"} <= payload.keys():
+        batch = f"{payload['batch'] + 1}/{payload['batches']}"
+        return f"   {payload['step']} SQL batch {batch}: {payload['status']}"
     return None
 
 

@@ -75,7 +75,9 @@ class LocalRuntime:
         self.progress(f"emulator listening on {self.endpoint_url}")
 
         self.progress(f"generating sample data ({s.records:,} GBIF records)")
-        self.sample = generate_sample(self.workdir / "sample", records=s.records)
+        self.sample = generate_sample(
+            self.workdir / "sample", records=s.records, progress=self.progress
+        )
         self._gbif = GbifStandin(self.sample.species_match_json)
         gbif_url = self._gbif.start()
 

@@ -1,0 +1,116 @@
+"""The two user contracts: `bisonflow run` keeps a run's record; `local up` serves the AWS CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bisonflow.cli import main
+
+BISONFLOW = [sys.executable, "-m", "bisonflow.cli"]
+CLI_ENV = {
+    **os.environ,
+    "AWS_ACCESS_KEY_ID": "any",
+    "AWS_SECRET_ACCESS_KEY": "any",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def test_a_bad_month_is_refused_before_anything_starts(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--month", "2026-13"])
+    assert exit_info.value.code == 2
+    assert "month '2026-13' has month number 13" in capsys.readouterr().err
+
+
+def test_run_writes_execution_history_and_outputs(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*BISONFLOW, "run", "--month", "2026-10", "--records", "5000", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "-> CalcStats" in done.stdout and "SUCCEEDED" in done.stdout
+    (run_dir,) = tmp_path.iterdir()
+    execution = json.loads((run_dir / "execution.json").read_text())
+    assert execution["status"] == "SUCCEEDED" and execution["name"] == run_dir.name
+    events = json.loads((run_dir / "history.json").read_text())["events"]
+    assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
+    outputs = run_dir / "outputs"
+    assert (outputs / "annotated_riis/2026_10_01/USRIISv2_MasterList_annotated.csv").is_file()
+    assert (outputs / "summary/2026_10_01/stats_diversity_county.csv").is_file()
+    assert (outputs / "summary/2026_10_01/_SUCCESS").is_file()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _aws(endpoint: str, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "awscli", "--endpoint-url", endpoint, "--output", "json", *args],
+        capture_output=True,
+        text=True,
+        env=CLI_ENV,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_local_up_serves_the_plain_aws_cli() -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [*BISONFLOW, "local", "up", "--port", str(port), "--records", "5000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        seen = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = server.stdout.readline()
+            assert line, "local up exited early:\n" + "".join(seen)
+            seen.append(line)
+            if "Ctrl-C stops it" in line:
+                break
+        endpoint = f"http://127.0.0.1:{port}"
+        machines = _aws(endpoint, "stepfunctions", "list-state-machines")["stateMachines"]
+        (machine,) = [m for m in machines if m["name"] == "bison-workflow"]
+        started = _aws(
+            endpoint,
+            "stepfunctions",
+            "start-execution",
+            "--state-machine-arn",
+            machine["stateMachineArn"],
+            "--input",
+            "{}",
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            status = _aws(
+                endpoint,
+                "stepfunctions",
+                "describe-execution",
+                "--execution-arn",
+                started["executionArn"],
+            )["status"]
+            if status != "RUNNING":
+                break
+            time.sleep(1)
+        assert status == "SUCCEEDED"
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
