@@ -23,7 +23,8 @@ def _required(name: str) -> str:
     return value
 
 
-def _int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    """An integer setting; a malformed or too small value fails naming the variable."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -31,8 +32,8 @@ def _int(name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"environment variable {name} must be >= 0, got {value}")
+    if value < minimum:
+        raise ConfigError(f"environment variable {name} must be >= {minimum}, got {value}")
     return value
 
 
@@ -81,9 +82,9 @@ class Timing:
     @classmethod
     def from_env(cls) -> Timing:
         return cls(
-            poll_seconds=_int("POLL_SECONDS", 30),
-            task_heartbeat_seconds=_int("TASK_HEARTBEAT_SECONDS", 600),
-            task_timeout_seconds=_int("TASK_TIMEOUT_SECONDS", 4 * 3600),
+            poll_seconds=env_int("POLL_SECONDS", 30),
+            task_heartbeat_seconds=env_int("TASK_HEARTBEAT_SECONDS", 600, minimum=1),
+            task_timeout_seconds=env_int("TASK_TIMEOUT_SECONDS", 4 * 3600, minimum=1),
         )
 
 

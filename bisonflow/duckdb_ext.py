@@ -1,11 +1,11 @@
 """Load DuckDB extensions without network access.
 
 `INSTALL spatial` downloads from DuckDB's extension repository, which neither CI nor the
-sandboxed machines can reach. The PyPI wheels `duckdb-extension-spatial` and
-`duckdb-extension-httpfs` ship the compiled extension inside the package, at
-`<package>/extensions/v<duckdb version>/<name>.duckdb_extension`; DuckDB can LOAD that file by
-path. Every module that needs spatial SQL or S3 access through DuckDB calls these functions, so
-the lookup (and its error message) lives in one place.
+sandboxed machines can reach. The PyPI wheel `duckdb-extension-spatial` ships the compiled
+extension inside the package, at `<package>/extensions/v<duckdb version>/<name>.duckdb_extension`;
+DuckDB can LOAD that file by path. Every module that needs spatial SQL calls `load_spatial`, so
+the lookup (and its error message) lives in one place. (The emulator reads S3 in-process, so
+httpfs is not needed.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-__all__ = ["ExtensionUnavailable", "extension_path", "load_httpfs", "load_spatial"]
+__all__ = ["ExtensionUnavailable", "extension_path", "load_spatial"]
 
 
 class ExtensionUnavailable(RuntimeError):
@@ -72,8 +72,3 @@ def _load(con: duckdb.DuckDBPyConnection, name: str) -> None:
 def load_spatial(con: duckdb.DuckDBPyConnection) -> None:
     """Make ST_* functions, ST_Read and COPY ... (FORMAT GDAL) available on `con` (idempotent)."""
     _load(con, "spatial")
-
-
-def load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
-    """Make s3:// and https:// paths readable and writable on `con` (idempotent)."""
-    _load(con, "httpfs")

@@ -7,7 +7,6 @@ a transient error, and still fails loudly, naming the URL, when the API is reall
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -19,7 +18,7 @@ from typing import Any
 
 import requests
 
-from bisonflow.config import ConfigError, gbif_api_url
+from bisonflow.config import env_int, gbif_api_url
 
 #: Statuses worth another try: rate limiting and server-side trouble.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -62,16 +61,7 @@ UNRESOLVED = AcceptedTaxon(None, "")
 
 def concurrency_from_env() -> int:
     """GBIF_API_CONCURRENCY: GBIF throttles per client, so the fan-out is kept adjustable."""
-    raw = os.environ.get("GBIF_API_CONCURRENCY", "").strip()
-    if not raw:
-        return DEFAULT_CONCURRENCY
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"GBIF_API_CONCURRENCY must be an integer, got {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"GBIF_API_CONCURRENCY must be >= 1, got {value}")
-    return value
+    return env_int("GBIF_API_CONCURRENCY", DEFAULT_CONCURRENCY, minimum=1)
 
 
 def interpret_match(body: dict[str, Any]) -> AcceptedTaxon:
