@@ -103,10 +103,6 @@ class MonthLayout:
         return f"{self.summary_prefix}state_species_counts/"
 
     @property
-    def stats_prefix(self) -> str:
-        return f"{self.summary_prefix}stats/"
-
-    @property
     def done_marker_key(self) -> str:
         """Written last by calc_stats: its presence means the month is fully processed."""
         return f"{self.summary_prefix}_SUCCESS"

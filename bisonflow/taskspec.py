@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bisonflow.schemas import validate
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -26,11 +28,8 @@ class TaskSpec:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> TaskSpec:
+    def from_json(cls, text: str | bytes) -> TaskSpec:
+        """A spec read back from S3, checked against definitions/task_spec.schema.json."""
         data = json.loads(text)
-        missing = [
-            f for f in ("task", "month", "bucket", "execution", "token_parameter") if f not in data
-        ]
-        if missing:
-            raise ValueError(f"task spec is missing field(s): {', '.join(missing)}")
+        validate(data, "task_spec")
         return cls(**data)

@@ -22,7 +22,6 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from bisonflow import aws, config
-from bisonflow.schemas import validate
 from bisonflow.taskspec import TaskSpec
 
 log = logging.getLogger("bisonflow.task")
@@ -38,9 +37,7 @@ def read_spec(uri: str) -> TaskSpec:
         body = aws.client("s3").get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
     except ClientError as exc:
         raise RuntimeError(f"cannot read task spec {uri}: {exc}") from exc
-    data = json.loads(body["Body"].read())
-    validate(data, "task_spec")
-    return TaskSpec(**data)
+    return TaskSpec.from_json(body["Body"].read())
 
 
 def read_token(parameter: str) -> str:
@@ -75,7 +72,8 @@ class Heartbeat:
                 if code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
                     self.lost = code
                     log.error("Step Functions no longer waits for this task (%s)", code)
-                    os._exit(3)  # nobody will read the result: stop spending the instance
+                    terminate_self()  # nobody will read the result: stop paying for it
+                    os._exit(3)
                 log.warning("heartbeat failed: %s", code)
 
 
