@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from bisonflow.layout import MonthError, MonthLayout
+from bisonflow.local import PortInUse
 
 
 def _month(value: str) -> str:
@@ -46,10 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "local":
-        return local_up(args)
-    return run(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return local_up(args) if args.command == "local" else run(args)
+    except PortInUse as exc:
+        parser.exit(2, f"bisonflow: {exc}\n")
 
 
 def _log(message: str) -> None:

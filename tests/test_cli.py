@@ -114,3 +114,14 @@ def test_local_up_serves_the_plain_aws_cli() -> None:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+def test_a_taken_port_is_named_instead_of_hanging(capsys: pytest.CaptureFixture) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            main(["local", "up", "--port", str(port)])
+    assert exit_info.value.code == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in capsys.readouterr().err

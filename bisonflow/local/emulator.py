@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,25 @@ import boto3
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from bisonflow.local import asl_fixes, lambda_worker, redshift_duckdb
+from bisonflow.local import PortInUse, asl_fixes, lambda_worker, redshift_duckdb
 
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 SERVICES = ("s3", "iam", "lambda", "ec2", "stepfunctions", "ssm", "logs", "redshift-data")
+
+
+def _check_port_free(port: int) -> None:
+    """Fail fast: moto's server thread dies silently on a taken port and start() waits forever."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise PortInUse(
+                f"port {port} on 127.0.0.1 is already in use ({exc.strerror}); "
+                "choose another with --port"
+            ) from None
 
 
 @dataclass
@@ -36,6 +51,7 @@ class Emulator:
         # drown the workflow's own progress; the execution history records the same facts.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        _check_port_free(self.port)
         # Run state machines for real (moto only records them by default).
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bisonflow import PROJECT_ROOT
 from bisonflow.local.deploy import Deployment, deploy, upload_inputs, upload_snapshot
 from bisonflow.local.ec2_agent import Ec2Agent
 from bisonflow.local.emulator import REGION, Emulator
@@ -110,7 +111,7 @@ class LocalRuntime:
         return {
             "REDSHIFT_WORKGROUP": WORKGROUP,
             "REDSHIFT_DATABASE": "dev",
-            "TASK_REPOSITORY_URL": f"file://{Path(__file__).resolve().parents[2]}",
+            "TASK_REPOSITORY_URL": PROJECT_ROOT.as_uri(),
             "POLL_SECONDS": str(s.poll_seconds),
             "TASK_HEARTBEAT_SECONDS": str(s.task_heartbeat_seconds),
             "TASK_TIMEOUT_SECONDS": str(s.task_timeout_seconds),
