@@ -1,8 +1,11 @@
-"""`bisonflow`: run the BISON workflow locally, or serve the local emulator for the AWS CLI."""
+"""`bisonflow`: run the BISON workflow locally, serve the local emulator for the AWS CLI, and
+look at executions (on AWS or the emulator): list them, show one's history, watch one live."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -43,15 +46,80 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--records", type=_positive, default=250_000, help="sample GBIF records")
     run.add_argument("--out", type=Path, default=Path("runs"), help="where to write the run")
     run.add_argument("--port", type=int, default=0, help="emulator port (default: any free)")
+
+    aws = argparse.ArgumentParser(add_help=False)
+    aws.add_argument(
+        "--endpoint-url",
+        default=None,
+        help="Step Functions endpoint (default: AWS_ENDPOINT_URL, else AWS)",
+    )
+    aws.add_argument(
+        "--region", default=None, help="default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1"
+    )
+    listing = commands.add_parser(
+        "executions", parents=[aws], help="recent executions of the BISON state machine"
+    )
+    listing.add_argument("--status", choices=EXECUTION_STATUSES, default=None)
+    listing.add_argument(
+        "--state-machine", default=None, help="state machine ARN (default: bison-workflow's)"
+    )
+    listing.add_argument("--limit", type=_positive, default=20, help="at most N (default 20)")
+
+    shown = commands.add_parser(
+        "history", parents=[aws], help="what each state of one execution did"
+    )
+    shown.add_argument("execution", help="execution ARN, or name of a bison-workflow execution")
+    shown.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"events": [...]} as GetExecutionHistory gave them',
+    )
+    shown.add_argument("--html", type=Path, default=None, metavar="FILE", help="write a report")
+    shown.add_argument(
+        "--logs",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --html: a local runtime's <workdir>/logs, to link log files instead of "
+        "the CloudWatch console",
+    )
+
+    watched = commands.add_parser(
+        "watch", parents=[aws], help="a live view of one execution until it ends"
+    )
+    watched.add_argument("execution", help="execution ARN, or name of a bison-workflow execution")
     return parser
 
 
+#: ListExecutions' statusFilter values.
+EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from bisonflow.executions import ExecutionNotFound
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    commands = {
+        "local": local_up,
+        "run": run,
+        "executions": executions,
+        "history": show_history,
+        "watch": watch,
+    }
     try:
-        return local_up(args) if args.command == "local" else run(args)
-    except PortInUse as exc:
+        return commands[args.command](args)
+    except (PortInUse, ExecutionNotFound) as exc:
+        parser.exit(2, f"bisonflow: {exc}\n")
+    except ClientError as exc:
+        if args.command in ("local", "run"):
+            raise
+        parser.exit(2, f"bisonflow: {exc.response['Error'].get('Message') or exc}\n")
+    except BotoCoreError as exc:
+        if args.command in ("local", "run"):
+            raise
         parser.exit(2, f"bisonflow: {exc}\n")
 
 
@@ -87,8 +155,11 @@ def local_up(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bisonflow.executions import download_prefixes, follow, save_record
+    from bisonflow.executions import download_prefixes, follow, load_view, poll, save_record
+    from bisonflow.local.emulator import REGION
     from bisonflow.local.runtime import LocalRuntime, LocalSettings, current_month
+    from bisonflow.report import write_report
+    from bisonflow.terminal import live_poll, log_links, make_console
 
     month = args.month or current_month()
     layout = MonthLayout.for_month(month)
@@ -99,7 +170,12 @@ def run(args: argparse.Namespace) -> int:
         sfn, s3 = rt.clients["stepfunctions"], rt.clients["s3"]
         arn = rt.start_execution(month)
         _log(f"started {arn}")
-        description = follow(sfn, arn, _log)
+        console = make_console()
+        if console.is_terminal:
+            live_poll(console, lambda update: poll(sfn, arn, update))
+            description = sfn.describe_execution(executionArn=arn)
+        else:  # CI, pipes: plain progress lines
+            description = follow(sfn, arn, _log)
         run_dir = save_record(sfn, arn, args.out, description)
         assert rt.deployment
         files = download_prefixes(
@@ -108,12 +184,67 @@ def run(args: argparse.Namespace) -> int:
             [layout.riis_annotated_key, layout.summary_prefix],
             run_dir / "outputs",
         )
+        # The runtime's workdir may be removed on stop: keep the logs beside the record.
+        logs = run_dir / "logs"
+        if (rt.workdir / "logs").is_dir():
+            shutil.copytree(rt.workdir / "logs", logs, dirs_exist_ok=True)
+        view = load_view(sfn, arn)
+        write_report(view, run_dir / "report.html", log_links=log_links(view, REGION, logs))
     status = description["status"]
     _log(
         f"\n{status} in {time.monotonic() - started:.1f}s: {run_dir}/ "
-        f"(execution.json, history.json, {len(files)} output files under outputs/)"
+        f"(execution.json, history.json, report.html, {len(files)} output files under "
+        "outputs/, logs/)"
     )
     return 0 if status == "SUCCEEDED" else 1
+
+
+def executions(args: argparse.Namespace) -> int:
+    from bisonflow.executions import find_state_machine, list_executions, sfn_client
+    from bisonflow.terminal import executions_table, make_console
+
+    sfn = sfn_client(args.endpoint_url, args.region)
+    machine = args.state_machine or find_state_machine(sfn)
+    found = list_executions(sfn, machine, args.status, args.limit)
+    console = make_console()
+    if not found:
+        status = f" with status {args.status}" if args.status else ""
+        console.print(f"no executions{status} of {machine}")
+        return 0
+    described = [sfn.describe_execution(executionArn=e["executionArn"]) for e in found]
+    console.print(executions_table(described, machine))
+    return 0
+
+
+def show_history(args: argparse.Namespace) -> int:
+    from bisonflow.executions import history, load_view, resolve_execution, sfn_client
+    from bisonflow.terminal import execution_view, log_links, make_console
+
+    sfn = sfn_client(args.endpoint_url, args.region)
+    arn = resolve_execution(sfn, args.execution)
+    if args.json:
+        print(json.dumps({"events": history(sfn, arn)}, indent=2, default=str), flush=True)
+    view = load_view(sfn, arn) if (args.html or not args.json) else None
+    if not args.json:
+        make_console().print(execution_view(view))
+    if args.html:
+        from bisonflow.report import write_report
+
+        links = log_links(view, sfn.meta.region_name, args.logs)
+        write_report(view, args.html, log_links=links)
+        if not args.json:
+            _log(f"wrote {args.html}")
+    return 0
+
+
+def watch(args: argparse.Namespace) -> int:
+    from bisonflow.executions import poll, resolve_execution, sfn_client
+    from bisonflow.terminal import live_poll, make_console
+
+    sfn = sfn_client(args.endpoint_url, args.region)
+    arn = resolve_execution(sfn, args.execution)
+    view = live_poll(make_console(), lambda update: poll(sfn, arn, update, interval=0.5))
+    return 0 if view.status == "SUCCEEDED" else 1
 
 
 if __name__ == "__main__":

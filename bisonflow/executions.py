@@ -1,18 +1,123 @@
-"""Follow a Step Functions execution and keep its record: history, description, outputs.
+"""Find, follow and keep the record of Step Functions executions of the BISON workflow.
 
-Uses only DescribeExecution and GetExecutionHistory, which behave the same on AWS and on the
-local emulator.
+Uses only calls that behave the same on AWS and on the local emulator: DescribeExecution,
+GetExecutionHistory (all pages), DescribeStateMachineForExecution, and ListStateMachines /
+ListExecutions to find the workflow and its executions.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bisonflow.execution_view import ExecutionView, build_view
+
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+#: The state machine's name, on AWS and in the local runtime (bisonflow.local.deploy).
+STATE_MACHINE_NAME = "bison-workflow"
+
+
+class ExecutionNotFound(LookupError):
+    """An execution name or ARN, or the BISON state machine, that the account does not have."""
+
+
+def sfn_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
+    """The Step Functions client of the history commands.
+
+    endpoint_url defaults to AWS_ENDPOINT_URL (else AWS itself); region to AWS_REGION, then
+    AWS_DEFAULT_REGION, then us-east-1.
+    """
+    import boto3
+
+    from bisonflow import aws
+
+    return boto3.client(
+        "stepfunctions",
+        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+        region_name=region or aws.region(),
+    )
+
+
+def find_state_machine(sfn: Any, name: str = STATE_MACHINE_NAME) -> str:
+    """The ARN of the state machine called `name`."""
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                return machine["stateMachineArn"]
+    raise ExecutionNotFound(f"no state machine named {name!r} in this account and region")
+
+
+def list_executions(
+    sfn: Any, state_machine_arn: str, status: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Executions newest first (ListExecutions, every page until `limit`)."""
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn}
+    if status:
+        kwargs["statusFilter"] = status
+    found: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("list_executions").paginate(**kwargs):
+        found.extend(page["executions"])
+        if limit is not None and len(found) >= limit:
+            break
+    found.sort(key=lambda e: e["startDate"], reverse=True)
+    return found[:limit] if limit is not None else found
+
+
+def resolve_execution(sfn: Any, execution: str, state_machine_arn: str | None = None) -> str:
+    """The ARN of an execution given by ARN or by name (an execution of the BISON machine)."""
+    if execution.startswith("arn:"):
+        return execution
+    machine = state_machine_arn or find_state_machine(sfn)
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
+        for found in page["executions"]:
+            if found["name"] == execution:
+                return found["executionArn"]
+    raise ExecutionNotFound(f"no execution named {execution!r} of {machine}")
+
+
+def month_of(description: dict[str, Any]) -> str:
+    """The month an execution was started for; "(current)" when its input names none."""
+    try:
+        payload = json.loads(description.get("input") or "{}")
+    except ValueError:
+        return "(unreadable input)"
+    month = payload.get("month") if isinstance(payload, dict) else None
+    return str(month) if month else "(current)"
+
+
+def definition_of(sfn: Any, execution_arn: str) -> dict[str, Any]:
+    """The definition the execution ran (DescribeStateMachineForExecution)."""
+    found = sfn.describe_state_machine_for_execution(executionArn=execution_arn)
+    return json.loads(found["definition"])
+
+
+def load_view(
+    sfn: Any, execution_arn: str, definition: dict[str, Any] | None = None
+) -> ExecutionView:
+    """DescribeExecution + GetExecutionHistory (+ the definition) as an ExecutionView."""
+    description = sfn.describe_execution(executionArn=execution_arn)
+    events = history(sfn, execution_arn)
+    return build_view(description, definition or definition_of(sfn, execution_arn), events)
+
+
+def poll(
+    sfn: Any,
+    execution_arn: str,
+    update: Callable[[ExecutionView], None],
+    interval: float = 0.5,
+) -> ExecutionView:
+    """Call update(view) every `interval` seconds until the execution ends; the final view."""
+    definition = definition_of(sfn, execution_arn)
+    while True:
+        view = load_view(sfn, execution_arn, definition)
+        update(view)
+        if view.status in TERMINAL:
+            return view
+        time.sleep(interval)
 
 
 def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:

@@ -1,0 +1,464 @@
+"""report.html: one execution as a single self-contained page (inline CSS, JS and SVG; no
+network requests), drawn from the ExecutionView model.
+
+Sections: header, state graph (grandalf layout) with a detail panel per state, a timeline of
+state visits, and the raw event table with filters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import math
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from bisonflow.execution_view import (
+    CANCELLED,
+    CAUGHT,
+    FAILED,
+    NOT_RUN,
+    RUNNING,
+    STATUSES,
+    SUCCEEDED,
+    ExecutionView,
+    StateRun,
+)
+from bisonflow.report.graph import CATCH, Edge, Node, StateGraph, asl_graph, layout
+
+LogLinks = dict[str, list[tuple[str, str]]]
+
+#: status -> (stroke, fill)
+COLOURS: dict[str, tuple[str, str]] = {
+    SUCCEEDED: ("#2e7d32", "#e4f4e5"),
+    FAILED: ("#c62828", "#fde3e3"),
+    CAUGHT: ("#e65100", "#ffedd6"),
+    RUNNING: ("#1565c0", "#e0eeff"),
+    CANCELLED: ("#7b5ea7", "#efe8f7"),
+    NOT_RUN: ("#9aa5b1", "#f7f8fa"),
+}
+_EXECUTION_COLOURS = {"SUCCEEDED": SUCCEEDED, "FAILED": FAILED, "RUNNING": RUNNING}
+_HERE = Path(__file__).parent
+_DETAILS_SHOWN = 140  # characters of an event's details shown before "…"
+
+
+def render_report(view: ExecutionView, log_links: LogLinks | None = None) -> str:
+    """The whole report.html for one execution, as text."""
+    log_links = log_links or {}
+    graph = layout(asl_graph(view.definition))
+    title = f"BISON workflow · {view.name}"
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)}</title>",
+            f"<style>\n{(_HERE / 'report.css').read_text()}</style>",
+            "</head><body>",
+            _header(view),
+            '<div class="main">',
+            _graph_section(view, graph),
+            _detail_section(view, log_links),
+            "</div>",
+            _timeline_section(view),
+            _events_section(view),
+            f"<script>\n{(_HERE / 'report.js').read_text()}</script>",
+            "</body></html>",
+        ]
+    )
+
+
+def write_report(view: ExecutionView, path: Path, log_links: LogLinks | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(view, log_links), encoding="utf-8")
+    return path
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+
+def _time(value: dt.datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 60:
+        return f"{value:.3f} s"
+    minutes, seconds = divmod(value, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return (f"{hours} h " if hours else "") + f"{minutes} min {seconds:.0f} s"
+
+
+def _pretty(text: str | None) -> str:
+    """A <pre> with the text, as indented JSON when it parses."""
+    if text is None:
+        return '<span class="muted">—</span>'
+    with contextlib.suppress(TypeError, ValueError):
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    return f"<pre>{escape(text)}</pre>"
+
+
+def _badge(status: str) -> str:
+    stroke = COLOURS.get(_EXECUTION_COLOURS.get(status, status), COLOURS[NOT_RUN])[0]
+    return f'<span class="badge" style="background:{stroke}">{escape(status)}</span>'
+
+
+def _facts(rows: list[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="facts">{body}</table>'
+
+
+def _now(view: ExecutionView) -> dt.datetime | None:
+    """The end of the timeline: the stop, or the last event of a running execution."""
+    return view.stop or max((e["timestamp"] for e in view.events), default=view.start)
+
+
+# -- header ----------------------------------------------------------------------------------
+
+
+def _header(view: ExecutionView) -> str:
+    rows = [
+        ("Status", _badge(view.status)),
+        ("ARN", f'<span class="arn">{escape(view.arn)}</span>'),
+        ("Started", escape(_time(view.start))),
+        ("Stopped", escape(_time(view.stop)) if view.stop else "— (still running)"),
+        ("Duration", escape(_seconds(view.duration_seconds))),
+        ("Input", _pretty(view.input)),
+    ]
+    if view.error or view.cause:
+        rows.append(("Error", f'<span class="error">{escape(view.error or "")}</span>'))
+        rows.append(("Cause", _pretty(view.cause)))
+    return f"<header><h1>BISON workflow execution {escape(view.name)}</h1>{_facts(rows)}</header>"
+
+
+# -- graph -----------------------------------------------------------------------------------
+
+
+def _legend() -> str:
+    items = "".join(
+        f'<li><span class="swatch" style="border-color:{COLOURS[s][0]};background:{COLOURS[s][1]}">'
+        f'</span><b>{escape(s)}</b> <span class="meaning">{escape(meaning)}</span></li>'
+        for s, meaning in STATUSES.items()
+    )
+    return f'<ul class="legend">{items}</ul>'
+
+
+def _graph_section(view: ExecutionView, graph: StateGraph) -> str:
+    return (
+        '<section><h2>State machine</h2><p class="muted" style="margin:0 0 6px">Click a state '
+        "for its details. Dashed red edges are Catch routes; purple boxes are Parallel "
+        f'branches.</p>{_legend()}<div id="graph-scroll">{render_svg(view, graph)}</div>'
+        "</section>"
+    )
+
+
+def render_svg(view: ExecutionView, graph: StateGraph) -> str:
+    """The laid-out graph as inline SVG, each state coloured by its status in the view."""
+    parts = [
+        f'<svg width="{graph.width:.0f}" '
+        f'height="{graph.height:.0f}" viewBox="0 0 {graph.width:.0f} {graph.height:.0f}" '
+        'role="img" aria-label="state machine graph">',
+        "<defs>",
+        _marker("arrow", "#8a96a3"),
+        _marker("arrow-catch", "#d9534f"),
+        _marker("arrow-branch", "#7e57c2"),
+        "</defs>",
+    ]
+    for (parallel, index), nodes in graph.branches().items():
+        left = min(n.x - n.w / 2 for n in nodes) - 12
+        right = max(n.x + n.w / 2 for n in nodes) + 12
+        top = min(n.y - n.h / 2 for n in nodes) - 22
+        bottom = max(n.y + n.h / 2 for n in nodes) + 10
+        parts.append(
+            f'<g class="branch-group" data-parallel="{escape(parallel)}" data-branch="{index}">'
+            f'<rect class="cluster" x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" '
+            f'height="{bottom - top:.1f}" rx="12"/>'
+            f'<text class="cluster-label" x="{left + 10:.1f}" y="{top + 14:.1f}">'
+            f"{escape(parallel)} · branch {index + 1}</text></g>"
+        )
+    pairs: dict[tuple[str, str], int] = {}
+    labelled: dict[str, int] = {}  # labels so far per source, to stagger them along the edges
+    labels = []
+    for edge in graph.edges:
+        nth = pairs.get((edge.source, edge.target), 0)
+        pairs[(edge.source, edge.target)] = nth + 1
+        k = labelled.get(edge.source, 0)
+        labelled[edge.source] = k + bool(edge.label)
+        at = (0.55, 0.8, 0.35)[k % 3]
+        path, mid = _edge_path(edge, graph.nodes[edge.source], graph.nodes[edge.target], nth, at)
+        marker = {"catch": "arrow-catch", "branch": "arrow-branch"}.get(edge.kind, "arrow")
+        if edge.kind == "end-of-branch":
+            marker = "arrow-branch"
+        dashed = ' stroke-dasharray="6 4"' if edge.kind == CATCH else ""
+        title = f"{edge.kind}: {edge.source} → {edge.target}" + (
+            f" ({edge.label})" if edge.label else ""
+        )
+        parts.append(
+            f'<path class="edge edge-{edge.kind}" data-kind="{edge.kind}" '
+            f'data-source="{escape(edge.source)}" data-target="{escape(edge.target)}" '
+            f'd="{path}" marker-end="url(#{marker})"{dashed}><title>{escape(title)}</title></path>'
+        )
+        if edge.label and edge.label != "default":
+            cls = "edge-label catch" if edge.kind == CATCH else "edge-label"
+            labels.append(
+                f'<text class="{cls}" x="{mid[0]:.1f}" y="{mid[1]:.1f}" text-anchor="middle">'
+                f"{escape(edge.label)}</text>"
+            )
+        elif edge.label:
+            labels.append(
+                f'<text class="edge-label" x="{mid[0]:.1f}" y="{mid[1]:.1f}" '
+                'text-anchor="middle">default</text>'
+            )
+    for node in graph.nodes.values():
+        parts.append(_node_svg(node, view.states.get(node.name)))
+    parts.extend(labels)  # on top of nodes and edges
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _marker(name: str, colour: str) -> str:
+    return (
+        f'<marker id="{name}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+        f'fill="{colour}"/></marker>'
+    )
+
+
+def _node_svg(node: Node, run: StateRun | None) -> str:
+    x, y = node.x - node.w / 2, node.y - node.h / 2
+    if not node.is_state:
+        label = "start" if node.type == "Start" else "end"
+        return (
+            f'<g class="marker"><rect x="{x:.1f}" y="{node.y - 13:.1f}" width="{node.w:.1f}" '
+            f'height="26" rx="13" fill="#eef0f3" stroke="#9aa5b1"/>'
+            f'<text x="{node.x:.1f}" y="{node.y + 4:.1f}" text-anchor="middle">{label}</text></g>'
+        )
+    status = run.status if run else NOT_RUN
+    stroke, fill = COLOURS[status]
+    dash = ' stroke-dasharray="4 3"' if status == NOT_RUN else ""
+    rx = 18 if node.type in ("Succeed", "Fail") else 6
+    visits = f" ×{run.visits}" if run and run.visits > 1 else ""
+    subtitle = f"{node.type}{visits} · {status}"
+    return (
+        f'<g class="state" data-state="{escape(node.name)}" data-status="{status}" '
+        f'data-type="{escape(node.type)}" tabindex="0">'
+        f"<title>{escape(node.name)}: {status}</title>"
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{node.w:.1f}" height="{node.h:.1f}" rx="{rx}" '
+        f'fill="{fill}" stroke="{stroke}" stroke-width="2"{dash}/>'
+        f'<text class="name" x="{node.x:.1f}" y="{node.y - 2:.1f}" text-anchor="middle" '
+        f'fill="#1f2933">{escape(node.name)}</text>'
+        f'<text class="type" x="{node.x:.1f}" y="{node.y + 12:.1f}" text-anchor="middle">'
+        f"{escape(subtitle)}</text></g>"
+    )
+
+
+def _clip(node: Node, towards: tuple[float, float]) -> tuple[float, float]:
+    """Where the line from the node's centre to `towards` leaves its box."""
+    dx, dy = towards[0] - node.x, towards[1] - node.y
+    if dx == 0 and dy == 0:
+        return node.x, node.y
+    half_w, half_h = node.w / 2 + 2, node.h / 2 + 2
+    if not node.is_state:
+        half_h = 15
+    scale = min(half_w / abs(dx) if dx else math.inf, half_h / abs(dy) if dy else math.inf)
+    return node.x + dx * scale, node.y + dy * scale
+
+
+def _edge_path(
+    edge: Edge, source: Node, target: Node, nth: int, at: float = 0.6
+) -> tuple[str, tuple[float, float]]:
+    """An SVG path through the layout's points (curved), and a point to put its label at."""
+    points = list(edge.points) or [(source.x, source.y), (target.x, target.y)]
+    if math.dist(points[0], (source.x, source.y)) > math.dist(points[-1], (source.x, source.y)):
+        points.reverse()
+    if len(points) == 2 and (edge.back or nth):
+        # a short loop or a second edge between the same pair: bow it out sideways
+        (x0, y0), (x1, y1) = points
+        bend = 60 if edge.back else 40 * nth
+        points = [points[0], ((x0 + x1) / 2 + bend, (y0 + y1) / 2), points[1]]
+    points[0] = _clip(source, points[1])
+    points[-1] = _clip(target, points[-2])
+    d = f"M{points[0][0]:.1f},{points[0][1]:.1f}"
+    if len(points) == 2:
+        d += f" L{points[1][0]:.1f},{points[1][1]:.1f}"
+    else:
+        # quadratic segments through the midpoints, with the interior points as controls
+        for i in range(1, len(points) - 1):
+            (cx, cy), (nx, ny) = points[i], points[i + 1]
+            end = (nx, ny) if i == len(points) - 2 else ((cx + nx) / 2, (cy + ny) / 2)
+            d += f" Q{cx:.1f},{cy:.1f} {end[0]:.1f},{end[1]:.1f}"
+    if len(points) > 2:
+        return d, points[len(points) // 2]
+    # a straight edge: label it `at` of the way along
+    (x0, y0), (x1, y1) = points
+    return d, (x0 + at * (x1 - x0), y0 + at * (y1 - y0))
+
+
+# -- detail panel ----------------------------------------------------------------------------
+
+
+def _detail_section(view: ExecutionView, log_links: LogLinks) -> str:
+    panels = "".join(
+        _state_detail(view, run, log_links.get(run.name, [])) for run in view.in_order()
+    )
+    return (
+        '<section><div class="detail"><h2>State details</h2>'
+        '<p id="detail-help">Click a state in the graph or the timeline.</p>'
+        f"{panels}</div></section>"
+    )
+
+
+def _state_detail(view: ExecutionView, run: StateRun, links: list[tuple[str, str]]) -> str:
+    inside = sum(
+        ((end or _now(view)) - start).total_seconds() for start, end in run.intervals if start
+    )
+    branch = f"{run.branch[0]}, branch {run.branch[1] + 1}" if run.branch else "top level"
+    rows = [
+        ("Status", _badge(run.status) + f' <span class="muted">{STATUSES[run.status]}</span>'),
+        ("Type", escape(run.type)),
+        ("Where", escape(branch)),
+        ("Visits", str(run.visits)),
+        ("Attempts", f"{run.attempts} ({run.retries} retries)"),
+        ("First entered", escape(_time(run.entered))),
+        ("Last exited", escape(_time(run.exited))),
+        ("Time inside", escape(_seconds(inside) if run.intervals else "—")),
+        ("Resource", escape(run.resource or "—")),
+    ]
+    if run.error or run.cause:
+        rows.append(("Error", f'<span class="error">{escape(run.error or "")}</span>'))
+        rows.append(("Cause", _pretty(run.cause)))
+    rows.append(("Input", _pretty(run.input)))
+    rows.append(("Output", _pretty(run.output)))
+    if links:
+        items = "".join(
+            f'<li><a href="{escape(href)}" target="_blank" rel="noopener">{escape(label)}</a></li>'
+            for label, href in links
+        )
+        rows.append(("Logs", f'<ul class="log-links">{items}</ul>'))
+    return (
+        f'<div class="state-detail" data-detail="{escape(run.name)}" hidden>'
+        f"<h3>{escape(run.name)}</h3>{_facts(rows)}</div>"
+    )
+
+
+# -- timeline --------------------------------------------------------------------------------
+
+
+def _timeline_section(view: ExecutionView) -> str:
+    now, start = _now(view), view.start
+    ran = [r for r in view.in_order() if r.intervals]
+    if not start or not now or not ran:
+        return '<section><h2>Timeline</h2><p class="muted">No state has run yet.</p></section>'
+    span = max((now - start).total_seconds(), 0.001)
+
+    def pct(t: dt.datetime | None) -> float:
+        return 100 * max(0.0, min(span, ((t or now) - start).total_seconds())) / span
+
+    def bar(run: StateRun, a: dt.datetime, b: dt.datetime | None) -> str:
+        stroke, fill = COLOURS[run.status]
+        until = f"+{(b - start).total_seconds():.3f} s" if b else "now"
+        return (
+            f'<div class="tl-bar" style="left:{pct(a):.3f}%;width:{max(pct(b) - pct(a), 0):.3f}%;'
+            f'background:{fill};border-color:{stroke}" '
+            f'title="{escape(run.name)}: +{(a - start).total_seconds():.3f} s to {until}"></div>'
+        )
+
+    def row(run: StateRun, depth: int) -> str:
+        bars = "".join(bar(run, a, b) for a, b in run.intervals)
+        visits = f" ×{run.visits}" if run.visits > 1 else ""
+        name = escape(run.name)
+        return (
+            f'<div class="tl-row"><div class="tl-name indent{depth}" data-name="{name}" '
+            f'title="{name} · {run.status}">{name}{visits}</div>'
+            f'<div class="tl-track">{bars}</div></div>'
+        )
+
+    def rows_under(parent: tuple[str, int] | None, depth: int) -> list[str]:
+        out = []
+        for run in (r for r in ran if r.branch == parent):
+            out.append(row(run, depth))
+            indices = sorted({r.branch[1] for r in ran if r.branch and r.branch[0] == run.name})
+            for index in indices:
+                out.append(
+                    f'<div class="tl-row group"><div class="tl-name indent{depth + 1}">'
+                    f"{escape(run.name)} · branch {index + 1}</div><div></div></div>"
+                )
+                out.extend(rows_under((run.name, index), depth + 2))
+        return out
+
+    step = _tick_step(span)
+    ticks = "".join(
+        f'<div class="tl-tick" style="left:{100 * t / span:.3f}%">{t:g} s</div>'
+        for t in (i * step for i in range(int(span / step) + 1))
+    )
+    axis = (
+        '<div class="tl-row"><div class="tl-name muted">seconds from start</div>'
+        f'<div class="tl-axis">{ticks}</div></div>'
+    )
+    return (
+        '<section><h2>Timeline</h2><div class="timeline" id="timeline">'
+        f"{axis}{''.join(rows_under(None, 0))}</div></section>"
+    )
+
+
+def _tick_step(span: float) -> float:
+    raw = span / 8
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def _events_section(view: ExecutionView) -> str:
+    owner = {i: run.name for run in view.states.values() for i in run.event_ids}
+    types = sorted({e["type"] for e in view.events})
+    states = [r.name for r in view.in_order() if r.event_ids]
+    rows = []
+    for event in view.events:
+        seconds = (event["timestamp"] - view.start).total_seconds() if view.start else 0.0
+        state = owner.get(event["id"], "")
+        rows.append(
+            f'<tr data-type="{escape(event["type"])}" data-owner="{escape(state)}">'
+            f'<td class="num">{event["id"]}</td>'
+            f'<td class="num">{escape(_time(event["timestamp"])[11:23])}</td>'
+            f'<td class="num">+{seconds:.3f}</td><td>{escape(event["type"])}</td>'
+            f'<td>{escape(state)}</td><td class="details">{_event_details(event)}</td></tr>'
+        )
+    type_options = "".join(f'<option value="{escape(t)}">{escape(t)}</option>' for t in types)
+    state_options = "".join(f'<option value="{escape(s)}">{escape(s)}</option>' for s in states)
+    return (
+        '<section><h2>Events</h2><div class="filters">'
+        '<label>Type <select id="filter-type"><option value="">all types</option>'
+        f"{type_options}</select></label>"
+        '<label>State <select id="filter-state"><option value="">all states</option>'
+        f"{state_options}</select></label>"
+        '<label>Text <input id="filter-text" type="search" placeholder="filter"></label>'
+        '<span id="filter-count" class="muted"></span></div>'
+        '<table id="events"><thead><tr><th>id</th><th>time (UTC)</th><th>+s</th><th>type</th>'
+        f"<th>state</th><th>details</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        "</section>"
+    )
+
+
+def _event_details(event: dict[str, Any]) -> str:
+    details = next(
+        (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), None
+    )
+    if not details:
+        return ""
+    text = json.dumps(details, ensure_ascii=False, default=str)
+    if len(text) <= _DETAILS_SHOWN:
+        return escape(text)
+    full = json.dumps(details, ensure_ascii=False, indent=2, default=str)
+    return (
+        f"<details><summary>{escape(text[:_DETAILS_SHOWN])} … <b>more</b></summary>"
+        f"<pre>{escape(full)}</pre></details>"
+    )
