@@ -157,7 +157,7 @@ def describe_event(event: dict[str, Any]) -> str | None:
     if kind == "TaskSucceeded":
         return _sql_progress(details.get("output"))
     if kind in ("TaskFailed", "TaskTimedOut", "ExecutionFailed", "ExecutionTimedOut"):
-        return f"!! {kind}: {details.get('error', '')}: {_first_line(details.get('cause'))}"
+        return f"!! {kind}: {details.get('error', '')}: {summary_line(details.get('cause'))}"
     if kind in ("ExecutionSucceeded", "ExecutionAborted"):
         return kind
     return None
@@ -175,7 +175,12 @@ def _sql_progress(output: str | None) -> str | None:
     return None
 
 
-def _first_line(cause: str | None) -> str:
+def summary_line(cause: str | None, limit: int = 300) -> str:
+    """The one line of a cause worth showing.
+
+    A Lambda error's JSON gives its errorMessage; a Python traceback its last line (the
+    exception); anything else its first non-empty line.
+    """
     if not cause:
         return ""
     try:
@@ -184,8 +189,11 @@ def _first_line(cause: str | None) -> str:
             cause = str(data["errorMessage"])
     except (ValueError, TypeError):
         pass
-    lines = [line for line in str(cause).splitlines() if line.strip()]
-    return lines[0][:300] if lines else ""
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def follow(

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bisonflow.execution_view import ExecutionView, StateRun, state_defs
-from bisonflow.executions import month_of
+from bisonflow.executions import month_of, summary_line
 
 #: The colour of each execution or state status.
 STYLES = {
@@ -71,27 +71,6 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
-
-
-def summary_line(cause: str | None, limit: int = 300) -> str:
-    """The one line of a cause worth showing.
-
-    A Lambda error's JSON gives its errorMessage; a Python traceback its last line (the
-    exception); anything else its first non-empty line.
-    """
-    if not cause:
-        return ""
-    try:
-        data = json.loads(cause)
-        if isinstance(data, dict) and "errorMessage" in data:
-            cause = str(data["errorMessage"])
-    except (ValueError, TypeError):
-        pass
-    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
-    if not lines:
-        return ""
-    line = lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0]
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def error_text(error: str | None, cause: str | None) -> str:

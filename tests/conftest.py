@@ -10,6 +10,27 @@ from bisonflow.local.runtime import LocalRuntime, LocalSettings
 #: A bucket of its own for tests that run one task module directly.
 SCRATCH_BUCKET = "bisonflow-test-scratch"
 
+#: The states an execution that processes a month passes through.
+SUCCESS_PATH = (
+    "CheckGbif",
+    "SnapshotReady?",
+    "SubsetAndAnnotate",
+    "StartSubset",
+    "SubmitSubset",
+    "WaitForSubset",
+    "PollSubset",
+    "SubsetBatchDone?",
+    "SubsetDone",
+    "AnnotateRiis",
+    "StartAssignAndAggregate",
+    "SubmitAssignAndAggregate",
+    "WaitForAssignAndAggregate",
+    "PollAssignAndAggregate",
+    "AssignAndAggregateBatchDone?",
+    "CalcStats",
+    "Published",
+)
+
 #: Small enough to keep the suite fast, large enough for every state and county.
 TEST_RECORDS = 20_000
 

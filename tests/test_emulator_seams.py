@@ -199,16 +199,18 @@ def test_send_task_failure_keeps_its_cause(runtime: LocalRuntime, functions: dic
     execution_arn = sfn.start_execution(stateMachineArn=arn, input='{"heartbeat": 20}')[
         "executionArn"
     ]
-    token = None
-    for _ in range(100):
+    token, submitted = None, False
+    for _ in range(300):
         for event in sfn.get_execution_history(executionArn=execution_arn)["events"]:
             params = event.get("taskScheduledEventDetails", {}).get("parameters")
             if params:
                 token = json.loads(params)["Payload"]["token"]
-        if token:
+            # The callback is registered once the launching Lambda returned (TaskSubmitted).
+            submitted = submitted or event["type"] == "TaskSubmitted"
+        if token and submitted:
             break
         time.sleep(0.1)
-    assert token
+    assert token and submitted
     sfn.send_task_failure(taskToken=token, error="RiisMissing", cause="s3://b/k is missing")
     for _ in range(100):
         description = sfn.describe_execution(executionArn=execution_arn)

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import SUCCESS_PATH
 
 from bisonflow.execution_view import CAUGHT, FAILED, NOT_RUN, RUNNING, SUCCEEDED, build_view
 from bisonflow.report import render_report, write_report
@@ -28,25 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "executions"
 ASL = json.loads((ROOT / "statemachines" / "bison_workflow.asl.json").read_text())
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-SUCCESS_PATH = [
-    "CheckGbif",
-    "SnapshotReady?",
-    "SubsetAndAnnotate",
-    "StartSubset",
-    "SubmitSubset",
-    "WaitForSubset",
-    "PollSubset",
-    "SubsetBatchDone?",
-    "SubsetDone",
-    "AnnotateRiis",
-    "StartAssignAndAggregate",
-    "SubmitAssignAndAggregate",
-    "WaitForAssignAndAggregate",
-    "PollAssignAndAggregate",
-    "AssignAndAggregateBatchDone?",
-    "CalcStats",
-    "Published",
-]
 
 
 def load_view(kind: str):
