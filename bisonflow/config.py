@@ -88,6 +88,17 @@ class Timing:
         )
 
 
+def name_cache_max_age_days() -> int:
+    """NAME_CACHE_MAX_AGE_DAYS: cached GBIF matches older than this are asked again (0: never
+    use the cache). GBIF's backbone changes a few times a year, so a month is the default."""
+    return env_int("NAME_CACHE_MAX_AGE_DAYS", 30)
+
+
+def min_presence_count() -> int:
+    """PAM_MIN_PRESENCE_COUNT: occurrences of a species at a site for it to count as present."""
+    return env_int("PAM_MIN_PRESENCE_COUNT", 1, minimum=1)
+
+
 def launch_template(task: str) -> str:
     """The EC2 launch template of one task, e.g. ANNOTATE_RIIS_LAUNCH_TEMPLATE."""
     return _required(f"{task.upper()}_LAUNCH_TEMPLATE")

@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass
 
 from bisonflow import PROJECT_ROOT, aws, config
-from bisonflow.layout import RIIS_INPUT_KEY, MonthLayout
+from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.taskspec import TaskSpec
 
 TAG_EXECUTION = "bisonflow:execution"
@@ -26,16 +26,26 @@ LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
 
 def task_spec(task: str, layout: MonthLayout, execution: str) -> TaskSpec:
-    """Inputs and outputs of each task, all in the BISON bucket."""
+    """Inputs, outputs and settings of each task; every key is in the BISON bucket."""
     if task == "annotate_riis":
-        inputs = {"riis": RIIS_INPUT_KEY}
-        outputs = {"annotated": layout.riis_annotated_key}
+        inputs = {"riis": RIIS_INPUT_KEY, "name_cache": NAME_CACHE_KEY}
+        outputs = {
+            "annotated": layout.riis_annotated_key,
+            "report": layout.riis_report_key,
+            "name_cache": NAME_CACHE_KEY,
+        }
+        params = {"name_cache_max_age_days": config.name_cache_max_age_days()}
     elif task == "calc_stats":
         inputs = {
-            "county_counts": layout.county_counts_prefix,
-            "state_counts": layout.state_counts_prefix,
+            f"{dim}_{table}": prefix(dim)
+            for dim in DIMENSIONS
+            for table, prefix in (
+                ("species_counts", layout.species_counts_prefix),
+                ("counts", layout.region_counts_prefix),
+            )
         }
         outputs = {"summary": layout.summary_prefix, "done": layout.done_marker_key}
+        params = {"min_presence_count": config.min_presence_count()}
     else:
         raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASK_STEPS)}")
     return TaskSpec(
@@ -46,6 +56,7 @@ def task_spec(task: str, layout: MonthLayout, execution: str) -> TaskSpec:
         token_parameter=f"{TOKEN_PARAMETER_ROOT}/{execution}/{task}",
         inputs=inputs,
         outputs=outputs,
+        params=params,
     )
 
 

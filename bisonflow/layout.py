@@ -16,8 +16,17 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 RIIS_INPUT_KEY = "input/riis/USRIISv2_MasterList.csv"
 #: Census cartographic boundary layer of counties (with STUSPS and STATE_NAME), as a shapefile.
 COUNTY_SHAPEFILE_KEY = "input/boundaries/cb_us_county.shp"
+#: Census cartographic boundary layer of American Indian / Alaska Native / Native Hawaiian
+#: areas (cb_YYYY_us_aiannh_500k: AIANNHCE, GEOID, NAME, NAMELSAD, ...), as a shapefile.
+AIANNH_SHAPEFILE_KEY = "input/boundaries/cb_us_aiannh.shp"
 #: The sidecar files Redshift's COPY ... FORMAT SHAPEFILE reads beside the .shp.
 SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj")
+#: GBIF name-match answers kept between months, keyed by (scientificName, authorship, kingdom),
+#: so a month in which the list did not change costs almost no API calls.
+NAME_CACHE_KEY = "cache/gbif_name_matches.json.gz"
+
+#: The geographies BISON summarises by; each has its own count tables, PAM and statistics.
+DIMENSIONS: tuple[str, ...] = ("county", "state", "aiannh")
 
 
 class MonthError(ValueError):
@@ -94,13 +103,18 @@ class MonthLayout:
         return f"summary/{self.datestamp}/"
 
     @property
-    def county_counts_prefix(self) -> str:
-        """Parquet part files of county x species occurrence counts (UNLOAD writes parts)."""
-        return f"{self.summary_prefix}county_species_counts/"
+    def riis_report_key(self) -> str:
+        """Names GBIF could not match, or matched doubtfully, for the RIIS curators (CSV)."""
+        return f"annotated_riis/{self.datestamp}/USRIISv2_unresolved.csv"
 
-    @property
-    def state_counts_prefix(self) -> str:
-        return f"{self.summary_prefix}state_species_counts/"
+    def species_counts_prefix(self, dimension: str) -> str:
+        """Species list per site of a dimension with occurrence counts (UNLOAD parquet parts)."""
+        return f"{self.summary_prefix}{_dimension(dimension)}_species_counts/"
+
+    def region_counts_prefix(self, dimension: str) -> str:
+        """Occurrence and species counts per site of a dimension, overall and per RIIS
+        assessment (UNLOAD parquet parts)."""
+        return f"{self.summary_prefix}{_dimension(dimension)}_counts/"
 
     @property
     def done_marker_key(self) -> str:
@@ -111,3 +125,9 @@ class MonthLayout:
     def task_prefix(self) -> str:
         """Task specs and logs for this month's EC2 tasks."""
         return f"tasks/{self.datestamp}/"
+
+
+def _dimension(name: str) -> str:
+    if name not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {name!r}; expected one of {DIMENSIONS}")
+    return name

@@ -362,8 +362,16 @@ def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
         "ORDER BY state, taxonkey, riis_assessment"
     )
     unload = [
-        _unload(county_query, f"s3://{target.bison_bucket}/{layout.county_counts_prefix}", target),
-        _unload(state_query, f"s3://{target.bison_bucket}/{layout.state_counts_prefix}", target),
+        _unload(
+            county_query,
+            f"s3://{target.bison_bucket}/{layout.species_counts_prefix('county')}",
+            target,
+        ),
+        _unload(
+            state_query,
+            f"s3://{target.bison_bucket}/{layout.species_counts_prefix('state')}",
+            target,
+        ),
     ]
     cleanup = [f"DROP TABLE IF EXISTS {riis}", f"DROP TABLE IF EXISTS {county}"]
     return [load_riis, load_county, mark, unload, cleanup]

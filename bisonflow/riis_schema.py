@@ -50,3 +50,8 @@ RIIS_REGIONS: tuple[str, ...] = ("AK", "HI", "L48")
 
 #: Assessment given to a record whose (region, accepted taxon key) is not on the list.
 PRESUMED_NATIVE = "presumed_native"
+
+#: Every RIIS assessment a record can get, in report order.
+INTRODUCED = "introduced"
+INVASIVE = "invasive"
+ASSESSMENTS: tuple[str, ...] = (INTRODUCED, INVASIVE, PRESUMED_NATIVE)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def test_local_up_serves_the_plain_aws_cli() -> None:
             seen.append(line)
             if "Ctrl-C stops it" in line:
                 break
+        # Keep reading: a server whose output pipe is full blocks on its next write, and
+        # then cannot stop on Ctrl-C either.
+        threading.Thread(target=seen.extend, args=(server.stdout,), daemon=True).start()
         endpoint = f"http://127.0.0.1:{port}"
         machines = _aws(endpoint, "stepfunctions", "list-state-machines")["stateMachines"]
         (machine,) = [m for m in machines if m["name"] == "bison-workflow"]

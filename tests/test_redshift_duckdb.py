@@ -570,11 +570,11 @@ def test_subset_then_aggregate_produces_the_counts(rsd: Any, s3: Any, tmp_path: 
     assert "occurrence_2024_03_01" in unmounted["Error"]
 
     _run_step(rsd, "aggregate", target)
-    county = _read_unloaded(s3, LAYOUT.county_counts_prefix)
+    county = _read_unloaded(s3, LAYOUT.species_counts_prefix("county"))
     assert tuple(county.column_names) == COUNTY_COUNT_COLUMNS
     assert {tuple(r.values()) for r in county.to_pylist()} == EXPECTED_COUNTY
     assert county.num_rows == len(EXPECTED_COUNTY)
-    state = _read_unloaded(s3, LAYOUT.state_counts_prefix)
+    state = _read_unloaded(s3, LAYOUT.species_counts_prefix("state"))
     assert tuple(state.column_names) == STATE_COUNT_COLUMNS
     assert {tuple(r.values()) for r in state.to_pylist()} == EXPECTED_STATE
 
@@ -601,7 +601,7 @@ def test_subset_then_aggregate_produces_the_counts(rsd: Any, s3: Any, tmp_path: 
 
     # The step can be run again (a retried execution): same tables, same counts.
     _run_step(rsd, "aggregate", target)
-    again = _read_unloaded(s3, LAYOUT.county_counts_prefix)
+    again = _read_unloaded(s3, LAYOUT.species_counts_prefix("county"))
     assert {tuple(r.values()) for r in again.to_pylist()} == EXPECTED_COUNTY
 
 

@@ -161,8 +161,8 @@ def test_marking_tags_points_with_the_county_srid() -> None:
 def test_unloads_write_the_documented_columns_to_the_layout_prefixes() -> None:
     unload = statement_batches("aggregate", LAYOUT, TARGET)[3]
     expected = (
-        (COUNTY_COUNT_COLUMNS, LAYOUT.county_counts_prefix),
-        (STATE_COUNT_COLUMNS, LAYOUT.state_counts_prefix),
+        (COUNTY_COUNT_COLUMNS, LAYOUT.species_counts_prefix("county")),
+        (STATE_COUNT_COLUMNS, LAYOUT.species_counts_prefix("state")),
     )
     for sql, (columns, prefix) in zip(unload, expected, strict=True):
         assert f"TO 's3://bison-bucket/{prefix}'" in sql

@@ -97,8 +97,8 @@ def test_callback_steps_are_submitted_then_report_back(succeeded: tuple[dict, li
 def test_outputs_are_in_s3(runtime: LocalRuntime, succeeded: tuple[dict, list]) -> None:
     layout = MonthLayout.for_month("2026-09")
     assert keys(runtime, layout.riis_annotated_key) == [layout.riis_annotated_key]
-    assert keys(runtime, layout.county_counts_prefix)
-    assert keys(runtime, layout.state_counts_prefix)
+    assert keys(runtime, layout.species_counts_prefix("county"))
+    assert keys(runtime, layout.species_counts_prefix("state"))
     written = {k.removeprefix(layout.summary_prefix) for k in keys(runtime, layout.summary_prefix)}
     for dim in ("county", "state"):
         for name in ("pam", "heatmap"):
@@ -115,7 +115,7 @@ def test_aggregates_mark_riis_status_per_region(
     assert runtime.deployment
     s3 = runtime.clients["s3"]
     tables = []
-    for key in keys(runtime, layout.state_counts_prefix):
+    for key in keys(runtime, layout.species_counts_prefix("state")):
         body = s3.get_object(Bucket=runtime.deployment.bucket, Key=key)["Body"].read()
         tables.append(pq.read_table(io.BytesIO(body)))
     counts = pa.concat_tables(tables).to_pylist()

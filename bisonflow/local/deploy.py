@@ -15,7 +15,7 @@ from typing import Any
 
 from bisonflow import PROJECT_ROOT
 from bisonflow.ec2_tasks import TASK_STEPS
-from bisonflow.layout import COUNTY_SHAPEFILE_KEY, RIIS_INPUT_KEY, SHAPEFILE_SIDECARS, MonthLayout
+from bisonflow.layout import RIIS_INPUT_KEY, SHAPEFILE_SIDECARS, MonthLayout
 from bisonflow.packaging import FUNCTIONS, handler_of, lambda_zip
 
 ASL_PATH = PROJECT_ROOT / "statemachines" / "bison_workflow.asl.json"
@@ -106,13 +106,19 @@ def create_private_bucket(s3: Any, bucket: str, tls_only: bool = True) -> None:
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
 
-def upload_inputs(s3: Any, bucket: str, riis_csv: Path, county_shapefile: Path) -> None:
-    """The user's standing inputs: the US-RIIS master list and the county boundaries."""
+def upload_inputs(s3: Any, bucket: str, riis_csv: Path, shapefiles: dict[str, Path]) -> None:
+    """The user's standing inputs: the US-RIIS master list and the boundary layers.
+
+    `shapefiles` maps each layer's key in the bucket (COUNTY_SHAPEFILE_KEY,
+    AIANNH_SHAPEFILE_KEY) to the local .shp; its sidecars go beside it.
+    """
     s3.upload_file(str(riis_csv), bucket, RIIS_INPUT_KEY)
-    s3.upload_file(str(county_shapefile), bucket, COUNTY_SHAPEFILE_KEY)
-    stem = COUNTY_SHAPEFILE_KEY.removesuffix(".shp")
-    for suffix in SHAPEFILE_SIDECARS:
-        s3.upload_file(str(county_shapefile.with_suffix(suffix)), bucket, stem + suffix)
+    for key, shapefile in shapefiles.items():
+        s3.upload_file(str(shapefile), bucket, key)
+        for suffix in SHAPEFILE_SIDECARS:
+            s3.upload_file(
+                str(shapefile.with_suffix(suffix)), bucket, key.removesuffix(".shp") + suffix
+            )
 
 
 def upload_snapshot(s3: Any, gbif_bucket: str, snapshot_dir: Path, month: str) -> int:

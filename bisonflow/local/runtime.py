@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bisonflow import PROJECT_ROOT
+from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY
 from bisonflow.local.deploy import Deployment, deploy, upload_inputs, upload_snapshot
 from bisonflow.local.ec2_agent import Ec2Agent
 from bisonflow.local.emulator import REGION, Emulator
@@ -85,7 +86,13 @@ class LocalRuntime:
         self.progress("deploying the workflow")
         self.deployment = deploy(self.clients, LOCAL_BUCKET, REGION, self._lambda_environment())
         upload_inputs(
-            self.clients["s3"], LOCAL_BUCKET, self.sample.riis_csv, self.sample.county_shapefile
+            self.clients["s3"],
+            LOCAL_BUCKET,
+            self.sample.riis_csv,
+            {
+                COUNTY_SHAPEFILE_KEY: self.sample.county_shapefile,
+                AIANNH_SHAPEFILE_KEY: self.sample.aiannh_shapefile,
+            },
         )
         self._agent = Ec2Agent(
             ec2=self.clients["ec2"],

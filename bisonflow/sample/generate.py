@@ -11,6 +11,7 @@ Layout under out_dir (bucket keys mirrored, so an upload is a walk of the folder
     gbif/occurrence/<snapshot>/citation.txt
     bison/input/riis/USRIISv2_MasterList.csv                   BISON bucket
     bison/input/boundaries/cb_us_county.{shp,shx,dbf,prj,cpg}
+    bison/input/boundaries/cb_us_aiannh.{shp,shx,dbf,prj,cpg}  the real census AIANNH layer
     gbif_species_match.json                                    /v1/species/match stand-in
     sample_manifest.json                                       the manifest, for humans
 """
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bisonflow.layout import COUNTY_SHAPEFILE_KEY, RIIS_INPUT_KEY, MonthLayout
+from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.riis_schema import RIIS_REGIONS
 from bisonflow.sample.geography import build_counties, states_used, write_county_shapefile
 from bisonflow.sample.occurrences import generate_occurrences, write_parts
@@ -40,6 +41,11 @@ from bisonflow.sample.taxa import Backbone, build_backbone, match_body
 DEFAULT_SNAPSHOT = dt.date(2026, 11, 1)
 DEFAULT_SEED = 20261101
 DEFAULT_RECORDS = 250_000
+#: The real 2021 census cartographic boundary layer of American Indian / Alaska Native /
+#: Native Hawaiian areas (704 polygons, EPSG:4269), shipped with the package: unlike the
+#: counties it is not generated, so region assignment is exercised on real boundaries.
+AIANNH_SOURCE = Path(__file__).parent / "data" / "cb_2021_us_aiannh_500k.shp"
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 #: Rows per parquet part file (GBIF's are ~100 MB each; ours stay small but several).
 _ROWS_PER_PART = 50_000
 _MIN_PARTS = 2
@@ -53,6 +59,7 @@ class SampleManifest:
     snapshot_dir: Path  # the snapshot's occurrence.parquet/ folder of part files
     riis_csv: Path
     county_shapefile: Path  # .shx, .dbf, .prj (and .cpg) beside it
+    aiannh_shapefile: Path  # the real census layer (AIANNH_SOURCE), copied; sidecars beside it
     species_match_json: Path
     records: int
     expected: dict[str, Any]
@@ -63,6 +70,7 @@ class SampleManifest:
             "snapshot_dir": str(self.snapshot_dir),
             "riis_csv": str(self.riis_csv),
             "county_shapefile": str(self.county_shapefile),
+            "aiannh_shapefile": str(self.aiannh_shapefile),
             "species_match_json": str(self.species_match_json),
             "records": self.records,
             "expected": self.expected,
@@ -128,10 +136,15 @@ def generate_sample(
     riis_csv = out_dir / "bison" / RIIS_INPUT_KEY
     shapefile = out_dir / "bison" / COUNTY_SHAPEFILE_KEY
     match_json = out_dir / "gbif_species_match.json"
+    aiannh = out_dir / "bison" / AIANNH_SHAPEFILE_KEY
 
     counties = build_counties(geo_rng)
     say(f"writing {len(counties)} counties in {len(states_used())} states to {shapefile.name} ...")
     write_county_shapefile(counties, shapefile, (snapshot.year, snapshot.month, snapshot.day))
+
+    aiannh.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in _SHAPEFILE_PARTS:
+        shutil.copyfile(AIANNH_SOURCE.with_suffix(suffix), aiannh.with_suffix(suffix))
 
     backbone = build_backbone(taxa_rng)
     riis_taxa = list_taxa(backbone, taxa_rng)
@@ -174,6 +187,7 @@ def generate_sample(
         snapshot_dir=snapshot_dir,
         riis_csv=riis_csv,
         county_shapefile=shapefile,
+        aiannh_shapefile=aiannh,
         species_match_json=match_json,
         records=records,
         expected=expected,

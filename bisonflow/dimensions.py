@@ -1,0 +1,52 @@
+"""The geographies BISON summarises by, and the columns of their count tables.
+
+The aggregate SQL writes these tables (Redshift UNLOAD, parquet) and calc_stats reads them,
+so their names and columns are written once, here.
+
+Per dimension two tables are published under summary/<YYYY_MM_DD>/:
+
+* `<dim>_species_counts/`: the species list of every site with occurrence counts, one row
+  per (site, taxon): label_columns + SPECIES_COUNT_COLUMNS.
+* `<dim>_counts/`: one row per site: label_columns + REGION_COUNT_COLUMNS, i.e. occurrences
+  and distinct species overall and per RIIS assessment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bisonflow.layout import DIMENSIONS
+from bisonflow.riis_schema import ASSESSMENTS
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str  # "county", "state", "aiannh": file names and layout prefixes
+    site_column: str  # the column that identifies a site (PAM rows are labelled by it)
+    label_columns: tuple[str, ...]  # site_column first, then descriptive columns
+
+
+#: county: GEOID (state + county FIPS), state STUSPS, county NAMELSAD, RIIS region.
+COUNTY = Dimension("county", "geoid", ("geoid", "state", "county", "riis_region"))
+#: state: STUSPS and its RIIS region.
+STATE = Dimension("state", "state", ("state", "riis_region"))
+#: AIANNH area: census GEOID (AIANNHCE) and NAMELSAD, e.g. "Pine Ridge Reservation".
+AIANNH = Dimension("aiannh", "aiannh_geoid", ("aiannh_geoid", "aiannh_name"))
+
+BY_NAME: dict[str, Dimension] = {d.name: d for d in (COUNTY, STATE, AIANNH)}
+assert tuple(BY_NAME) == DIMENSIONS
+
+#: After the site columns of `<dim>_species_counts`.
+SPECIES_COUNT_COLUMNS: tuple[str, ...] = ("taxonkey", "species", "riis_assessment", "occ_count")
+
+#: After the site columns of `<dim>_counts`.
+REGION_COUNT_COLUMNS: tuple[str, ...] = ("occ_count", "species_count") + tuple(
+    f"{assessment}_{what}" for assessment in ASSESSMENTS for what in ("occ_count", "species_count")
+)
+
+
+def dimension(name: str) -> Dimension:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown dimension {name!r}; expected one of {DIMENSIONS}") from None
