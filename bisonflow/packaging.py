@@ -1,21 +1,270 @@
-"""Build the Lambda deployment package: the function modules, the library and its schemas.
+"""Build the Lambda artefacts: one small zip per function and one layer with the library.
 
-One zip serves every function (each has its own handler), so what runs on AWS and what the
-local runtime unpacks are byte-for-byte the same files.
+A function zip holds only its handler module (Lambda's /var/task). The layer (Lambda's /opt)
+holds under `python/` the part of `bisonflow` the handlers import, the schemas and templates
+it reads at run time, and the third-party distributions those modules import beyond what
+Lambda's Python runtime ships (boto3 and its dependencies). What goes in is derived from the
+handlers' import statements, so a new import cannot be forgotten.
+
+Every zip is reproducible (sorted entries, fixed timestamps and modes, no bytecode, no
+installer records), so an unchanged tree gives an unchanged CodeSha256 and no new version.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import importlib.metadata
 import io
+import json
+import re
+import shutil
+import subprocess
+import sys
 import zipfile
-from pathlib import Path
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+
+from packaging.requirements import Requirement
 
 from bisonflow import PROJECT_ROOT
 from bisonflow.ec2_tasks import USERDATA_TEMPLATE
 
-#: Parts of the library that only the local runtime uses, kept out of the Lambda package.
-LOCAL_ONLY = ("bisonflow/local/", "bisonflow/sample/")
+LAMBDA_RUNTIME = "python3.12"
+LAMBDA_ARCHITECTURE = "arm64"
 FUNCTIONS = ("check_gbif", "submit_statements", "poll_statement", "launch_task", "cleanup_task")
+
+#: Parts of the library that only the local runtime uses; a Lambda importing them is a bug.
+LOCAL_ONLY = ("bisonflow/local/", "bisonflow/sample/")
+#: What Lambda's Python runtime provides beyond the standard library, so never packaged.
+RUNTIME_PROVIDED = ("boto3",)
+#: Files the library reads at run time (schemas.py: definitions/; launch_task: the userdata).
+RUNTIME_DATA_GLOBS = ("definitions/*.json", USERDATA_TEMPLATE.relative_to(PROJECT_ROOT).as_posix())
+#: Where layers built for AWS by pip are kept, so repeated deploys do not download again.
+CACHE_DIR = PROJECT_ROOT / ".bisonflow-cache" / "layers"
+#: pip's platform tag for each Lambda architecture.
+PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+
+_FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+#: Installer bookkeeping that differs between installs of the same wheel (paths, tools).
+_INSTALLER_FILES = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
+
+
+class PackagingError(RuntimeError):
+    """A Lambda artefact cannot be built; the message says which input is at fault."""
+
+
+# --- reproducible zips ------------------------------------------------------------------
+def _reproducible_zip(entries: Mapping[str, Path]) -> bytes:
+    """Zip `arcname -> file` sorted, with fixed timestamps and modes (0755 if executable)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for arcname in sorted(entries):
+            path = entries[arcname]
+            info = zipfile.ZipInfo(arcname, _FIXED_TIME)
+            info.external_attr = (0o755 if path.stat().st_mode & 0o111 else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def _is_packaged(relative: PurePosixPath) -> bool:
+    """False for bytecode, console scripts and installer records: they are not reproducible."""
+    parts = relative.parts
+    if not parts or parts[0] in ("..", "bin") or "__pycache__" in parts:
+        return False
+    if relative.suffix == ".pyc":
+        return False
+    return not (parts[0].endswith(".dist-info") and relative.name in _INSTALLER_FILES)
+
+
+# --- what the handlers import ---------------------------------------------------------------
+def _imports(path: Path) -> set[str]:
+    """Every module an import statement in `path` may load (`from a import b` may load a.b)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                raise PackagingError(f"{path}: relative import; the library uses absolute ones")
+            names.add(node.module or "")
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _module_file(module: str) -> Path | None:
+    base = PROJECT_ROOT.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def library_closure() -> tuple[list[Path], set[str]]:
+    """The `bisonflow` files the handlers import transitively, and the third-party top-level
+    modules those files import (standard library and boto3's family excluded later)."""
+    pending = [PROJECT_ROOT / "functions" / f"{function}.py" for function in FUNCTIONS]
+    seen: set[Path] = set()
+    library: list[Path] = []
+    third_party: set[str] = set()
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        relative = path.relative_to(PROJECT_ROOT).as_posix()
+        if relative.startswith("bisonflow/"):
+            if relative.startswith(LOCAL_ONLY):
+                raise PackagingError(f"Lambda code imports the local-only module {relative}")
+            library.append(path)
+        for module in _imports(path):
+            top = module.split(".")[0]
+            if top in ("bisonflow", "functions"):
+                parts = module.split(".")
+                # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
+                for depth in range(1, len(parts) + 1):
+                    found = _module_file(".".join(parts[:depth]))
+                    if found is not None:
+                        pending.append(found)
+            elif top and top not in sys.stdlib_module_names:
+                third_party.add(top)
+    return sorted(library), third_party
+
+
+# --- third-party distributions -------------------------------------------------------------
+def _distribution_closure(names: Iterable[str]) -> dict[str, importlib.metadata.Distribution]:
+    """Installed distributions `names` need, by normalised name, following their requirements
+    whose markers hold for this interpreter (extras are never requested)."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    pending = list(names)
+    while pending:
+        name = _normalise(pending.pop())
+        if name in found:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise PackagingError(f"distribution {name} is needed but not installed") from exc
+        found[name] = dist
+        for text in dist.requires or ():
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+    return found
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def layer_distributions() -> dict[str, importlib.metadata.Distribution]:
+    """The installed distributions the layer carries: what the handlers' code imports, with
+    their dependencies, minus what Lambda's runtime provides."""
+    _, modules = library_closure()
+    providers = importlib.metadata.packages_distributions()
+    missing = sorted(m for m in modules if m not in providers)
+    if missing:
+        raise PackagingError(f"Lambda code imports {', '.join(missing)}, which is not installed")
+    wanted = {dist for module in modules for dist in providers[module]}
+    provided = _distribution_closure(RUNTIME_PROVIDED)
+    return {n: d for n, d in _distribution_closure(wanted).items() if n not in provided}
+
+
+def runtime_provided_entries() -> list[Path]:
+    """Top-level packages, modules and metadata of the distributions Lambda's Python runtime
+    provides (boto3 and its dependencies), as installed here; the local worker offers only
+    these beside the standard library, as Lambda does."""
+    entries: set[Path] = set()
+    for dist in _distribution_closure(RUNTIME_PROVIDED).values():
+        for file in dist.files or ():
+            relative = PurePosixPath(file.as_posix())
+            if _is_packaged(relative):
+                entries.add(Path(dist.locate_file(relative.parts[0])))
+    return sorted(entries)
+
+
+def _installed_entries(dists: Iterable[importlib.metadata.Distribution]) -> dict[str, Path]:
+    entries: dict[str, Path] = {}
+    for dist in dists:
+        for file in dist.files or ():
+            relative = PurePosixPath(file.as_posix())
+            path = Path(dist.locate_file(file))
+            if _is_packaged(relative) and path.is_file():
+                entries[f"python/{relative}"] = path
+    return entries
+
+
+def _pip_entries(python_version: str, architecture: str) -> dict[str, Path]:
+    """The layer's distributions for AWS Lambda, pinned to the versions tested here, installed
+    by pip for the target platform once and cached under CACHE_DIR."""
+    pins = sorted(f"{d.metadata['Name']}=={d.version}" for d in layer_distributions().values())
+    key = hashlib.sha256(json.dumps([python_version, architecture, pins]).encode()).hexdigest()
+    target = CACHE_DIR / f"python{python_version}-{architecture}-{key[:16]}"
+    if not target.is_dir():
+        partial = target.with_name(f"{target.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-compile", "--target", str(partial),
+            "--platform", PIP_PLATFORMS[architecture], "--only-binary=:all:",
+            "--python-version", python_version, "--implementation", "cp", *pins,
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise PackagingError(
+                f"pip could not install {' '.join(pins)} for Python {python_version} on "
+                f"{architecture}: {result.stderr.strip()[-2000:]}"
+            )
+        partial.rename(target)  # complete or absent: a broken download is never reused
+    return {
+        f"python/{relative}": path
+        for path in target.rglob("*")
+        if path.is_file() and _is_packaged(relative := PurePosixPath(path.relative_to(target)))
+    }
+
+
+# --- the artefacts ------------------------------------------------------------------------
+def function_zip(function: str) -> bytes:
+    """The deployment package of one Lambda: its handler module and the `functions` package."""
+    if function not in FUNCTIONS:
+        raise PackagingError(f"unknown function {function!r}; expected one of {FUNCTIONS}")
+    package = PROJECT_ROOT / "functions"
+    return _reproducible_zip(
+        {
+            "functions/__init__.py": package / "__init__.py",
+            f"functions/{function}.py": package / f"{function}.py",
+        }
+    )
+
+
+def layer_zip(python_version: str | None = None, architecture: str | None = None) -> bytes:
+    """The layer every function uses: library, its run-time files and third-party packages.
+
+    None/None builds it for the interpreter running this, from the installed distributions
+    (the local runtime; no network). A Python version ("3.12") or an architecture ("arm64",
+    "x86_64") builds it for AWS Lambda with pip's binary wheels for that platform; the other
+    defaults to LAMBDA_RUNTIME's version or LAMBDA_ARCHITECTURE.
+    """
+    library, _ = library_closure()
+    entries = {f"python/{p.relative_to(PROJECT_ROOT).as_posix()}": p for p in library}
+    for pattern in RUNTIME_DATA_GLOBS:
+        for path in sorted(PROJECT_ROOT.glob(pattern)):
+            entries[f"python/{path.relative_to(PROJECT_ROOT).as_posix()}"] = path
+    if python_version is None and architecture is None:
+        entries |= _installed_entries(layer_distributions().values())
+    else:
+        python_version = python_version or LAMBDA_RUNTIME.removeprefix("python")
+        architecture = architecture or LAMBDA_ARCHITECTURE
+        if not re.fullmatch(r"3\.\d{1,2}", python_version):
+            raise PackagingError(f"python_version {python_version!r} is not like '3.12'")
+        if architecture not in PIP_PLATFORMS:
+            raise PackagingError(
+                f"architecture {architecture!r} is not one of {', '.join(PIP_PLATFORMS)}"
+            )
+        entries |= _pip_entries(python_version, architecture)
+    return _reproducible_zip(entries)
 
 
 def _package_files() -> list[Path]:
@@ -31,15 +280,9 @@ def _package_files() -> list[Path]:
 
 
 def lambda_zip() -> bytes:
-    """A reproducible zip (fixed timestamps) so an unchanged tree gives an unchanged CodeSha256."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in _package_files():
-            info = zipfile.ZipInfo(path.relative_to(PROJECT_ROOT).as_posix(), (2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, path.read_bytes())
-    return buffer.getvalue()
+    """One zip with every function and the whole library, third-party packages left to the
+    runtime: what the local deploy used before function_zip() + layer_zip()."""
+    return _reproducible_zip({p.relative_to(PROJECT_ROOT).as_posix(): p for p in _package_files()})
 
 
 def handler_of(function: str) -> str:

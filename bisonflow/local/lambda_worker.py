@@ -4,9 +4,13 @@ moto runs Lambda code only inside Docker. This module replaces
 `moto.awslambda.models.LambdaFunction._invoke_lambda` (returns `(payload, errored, logs)`)
 so that the function's deployment zip is unpacked once and served by a local worker process
 (`bisonflow.local.lambda_runtime`) with the function's Environment, handler, timeout and a
-context object. Workers stay warm and are reused the way Lambda reuses execution
-environments: one worker serves one invocation at a time, and concurrent invocations get
-more workers. Each worker writes to its own log stream in `/aws/lambda/<name>`, with
+context object. The function's Layers are honoured as Lambda honours them: their zips are
+extracted in order into one directory (Lambda's /opt), whose `python/lib/pythonX.Y/site-packages`
+and `python/` follow the function's own code on sys.path. A function with layers gets only the
+standard library and boto3's family besides (what Lambda's Python runtime ships), so a missing
+dependency fails here as it would on AWS. Workers stay warm and are reused the way Lambda
+reuses execution environments: one worker serves one invocation at a time, and concurrent
+invocations get more workers. Each worker writes to its own log stream in `/aws/lambda/<name>`, with
 START / END / REPORT lines as Lambda writes them, and to a local log file.
 """
 
@@ -17,6 +21,7 @@ import io
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import threading
@@ -27,9 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moto.awslambda.models import LambdaFunction
+from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion, lambda_backends
 
 from bisonflow.local import lambda_runtime
+from bisonflow.packaging import runtime_provided_entries
 
 #: The moto attribute this seam replaces, and the attributes of LambdaFunction it reads.
 PATCHED = (LambdaFunction, "_invoke_lambda")
@@ -45,7 +51,13 @@ FUNCTION_ATTRIBUTES = (
     "code_sha_256",
     "logs_group_name",
     "logs_backend",
+    "layers",  # [{"Arn": layer version ARN, "CodeSize": n}], in the order given to Lambda
+    "account_id",
+    "region",
 )
+#: Where moto keeps a layer version's zip: backend lookup by ARN, and the LayerVersion fields.
+LAYER_LOOKUP = (LambdaBackend, "layers_versions_by_arn")
+LAYER_ATTRIBUTES = ("code_bytes", "code_sha_256")
 
 _ENV_PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
@@ -70,24 +82,67 @@ class WorkerPool:
     _idle: dict[str, list[_Worker]] = field(default_factory=dict)
     _all: list[_Worker] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _unpack_lock: threading.Lock = field(default_factory=threading.Lock)
+    _runtime: Path | None = None
 
     # --- code and environment ---------------------------------------------------
+    def _unpacked(self, target: Path, zips: list[bytes]) -> Path:
+        """`zips` extracted in order into `target` (later ones overwrite, as layers merge in
+        /opt), once: a half-extracted directory is never used."""
+        with self._unpack_lock:
+            if not target.is_dir():
+                partial = target.with_name(target.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir(parents=True)
+                for code in zips:
+                    with zipfile.ZipFile(io.BytesIO(code)) as zf:
+                        zf.extractall(partial)
+                partial.rename(target)
+        return target
+
     def _code_dir(self, fn: LambdaFunction) -> Path:
         target = self.workdir / "lambda" / fn.function_name / (fn.code_sha_256 or "nocode")
-        if not (target / ".unpacked").exists():
-            target.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as zf:
-                zf.extractall(target)
-            (target / ".unpacked").touch()
-        return target
+        return self._unpacked(target, [fn.code_bytes])
+
+    def _layers_dir(self, fn: LambdaFunction) -> Path | None:
+        """The function's layers merged as in Lambda's /opt; None without layers."""
+        if not fn.layers:
+            return None
+        backend = lambda_backends[fn.account_id][fn.region]
+        versions: list[LayerVersion] = []
+        for layer in fn.layers:
+            version = backend.layers_versions_by_arn(layer["Arn"])
+            if version is None:
+                raise LookupError(f"{fn.function_name}: layer {layer['Arn']} does not exist")
+            versions.append(version)
+        key = hashlib.sha256("/".join(v.code_sha_256 for v in versions).encode()).hexdigest()
+        return self._unpacked(
+            self.workdir / "lambda-layers" / key, [v.code_bytes for v in versions]
+        )
+
+    def _runtime_site(self) -> Path:
+        """boto3's family as installed here, linked into a directory of its own: what Lambda's
+        Python runtime offers besides the standard library."""
+        with self._unpack_lock:
+            if self._runtime is None:
+                self._runtime = link_runtime_site(self.workdir / "lambda-runtime")
+            return self._runtime
+
+    def _sys_path(self, fn: LambdaFunction, code_dir: Path) -> list[str]:
+        """Lambda's order: the deployment package (/var/task), then the layers (/opt)."""
+        opt = self._layers_dir(fn)
+        if opt is None:
+            # Without layers the interpreter's site-packages stand in for runtime and layer.
+            return [str(code_dir)]
+        python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        layer_paths = [opt / "python" / "lib" / python / "site-packages", opt / "python"]
+        return [str(p) for p in (code_dir, *layer_paths, self._runtime_site())]
 
     def _environment(self, fn: LambdaFunction, code_dir: Path) -> dict[str, str]:
         env = {k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ}
         env.update(
             {
-                # The deployment package first on sys.path, as /var/task is on Lambda; the
-                # interpreter's site-packages stand in for the runtime and its layer.
-                "PYTHONPATH": str(code_dir),
+                "PYTHONPATH": os.pathsep.join(self._sys_path(fn, code_dir)),
                 "PYTHONUNBUFFERED": "1",
                 "LAMBDA_TASK_ROOT": str(code_dir),
                 "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
@@ -107,7 +162,8 @@ class WorkerPool:
 
     def _key(self, fn: LambdaFunction) -> str:
         config = json.dumps(
-            [fn.function_arn, fn.handler, fn.code_sha_256, fn.environment_vars], sort_keys=True
+            [fn.function_arn, fn.handler, fn.code_sha_256, fn.environment_vars, fn.layers],
+            sort_keys=True,
         )
         return hashlib.sha256(config.encode()).hexdigest()
 
@@ -121,13 +177,16 @@ class WorkerPool:
                 if worker.process.poll() is None:
                     return worker
         code_dir = self._code_dir(fn)
+        # By path, with -P: the runtime is stdlib-only and must not make the repository's
+        # `bisonflow` shadow the one inside the deployment package. With layers, -S leaves
+        # this interpreter's site-packages out: the layers and the runtime's boto3 stand alone.
+        flags = ["-P", "-S"] if fn.layers else ["-P"]
+        environment = self._environment(fn, code_dir)
         with self._log_file(fn).open("a") as stray_output:
             process = subprocess.Popen(
-                # By path, with -P: the runtime is stdlib-only and must not make the
-                # repository's `bisonflow` shadow the one inside the deployment package.
-                [sys.executable, "-P", lambda_runtime.__file__, fn.handler],
+                [sys.executable, *flags, lambda_runtime.__file__, fn.handler],
                 cwd=code_dir,
-                env=self._environment(fn, code_dir),
+                env=environment,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stray_output,
@@ -220,6 +279,18 @@ class WorkerPool:
         )
         with self._log_file(fn).open("a") as fh:
             fh.write("\n".join(lines) + "\n")
+
+
+def link_runtime_site(directory: Path) -> Path:
+    """A directory holding links to the runtime-provided distributions' top-level entries."""
+    if not directory.is_dir():
+        partial = directory.with_name(directory.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for entry in runtime_provided_entries():
+            (partial / entry.name).symlink_to(entry)
+        partial.rename(directory)
+    return directory
 
 
 _pool: WorkerPool | None = None
