@@ -1,8 +1,21 @@
-"""GBIF species-API client: name → accepted backbone taxon, with retries and bounded concurrency.
+"""GBIF species-API client: a RIIS name → the accepted backbone taxon, judged for doubt.
 
 annotate_riis resolves thousands of names against a public API that rate-limits (429) and
 now and then fails (5xx, timeouts). One retry policy here keeps an hour-long run from dying on
 a transient error, and still fails loudly, naming the URL, when the API is really down.
+
+What a match means is decided here too, once, so the annotated file, the curators' report and
+the name cache can never disagree:
+
+* **unresolved** (no key): GBIF found nothing (matchType NONE), only a higher taxon
+  (HIGHERRANK: "Festuca rubra ssp. fallax" resolved to the species, or a genus, would flag
+  every occurrence of a broader, possibly native, taxon), a usage in another kingdom than the
+  list says (a homonym), or a synonym without an accepted usage.
+* **doubtful** (key kept, reported): a FUZZY match (a misspelling on the list), a backbone
+  usage whose status is DOUBTFUL, a confidence below DOUBTFUL_CONFIDENCE, or a usage ranked
+  above species. The key is the best evidence there is, so it is used; the curators are
+  asked to check it.
+* **resolved**: everything else; a synonym resolves to its accepted usage.
 """
 
 from __future__ import annotations
@@ -12,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -26,10 +39,16 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SYNONYM_STATUSES = frozenset(
     {"SYNONYM", "HETEROTYPIC_SYNONYM", "HOMOTYPIC_SYNONYM", "PROPARTE_SYNONYM", "MISAPPLIED"}
 )
-#: Match types that do not identify the RIIS taxon itself. HIGHERRANK is refused on purpose:
-#: resolving "Festuca rubra ssp. fallax" to the species (or a genus) would flag every
-#: occurrence of the broader, possibly native, taxon as introduced.
+#: Match types that do not identify the RIIS taxon itself (see the module docstring).
 NO_MATCH_TYPES = frozenset({"NONE", "HIGHERRANK"})
+#: GBIF scores an exact, unambiguous name 95-100; below this a match is worth a curator's look.
+DOUBTFUL_CONFIDENCE = 90
+#: Backbone ranks above species: the list holds species and lower ranks only.
+ABOVE_SPECIES_RANKS = frozenset(
+    {"KINGDOM", "PHYLUM", "CLASS", "ORDER", "FAMILY", "GENUS", "SUBGENUS", "SECTION", "SERIES"}
+)
+#: RIIS kingdom spellings that differ from the backbone's.
+GBIF_KINGDOM_NAMES = {"Virus": "Viruses"}
 
 DEFAULT_CONCURRENCY = 16
 
@@ -40,23 +59,68 @@ class GbifApiError(RuntimeError):
 
 @dataclass(frozen=True, order=True)
 class NameQuery:
-    """What is sent to /species/match; RIIS rows sharing it are resolved by one request."""
+    """The (scientificName, authorship, kingdom) triple RIIS rows share: one request, one cache
+    entry. Authorship tells homonyms apart, kingdom keeps a plant from matching an animal."""
 
     name: str
+    authorship: str = ""
     kingdom: str = ""
+
+    @property
+    def gbif_kingdom(self) -> str:
+        return GBIF_KINGDOM_NAMES.get(self.kingdom, self.kingdom)
+
+    def params(self) -> dict[str, str]:
+        """/v1/species/match parameters; strict: never fall back to a higher taxon."""
+        params = {"name": self.name, "strict": "true"}
+        if self.authorship:
+            params["authorship"] = self.authorship
+        if self.kingdom:
+            params["kingdom"] = self.gbif_kingdom
+        return params
 
 
 @dataclass(frozen=True)
-class AcceptedTaxon:
-    key: int | None
-    name: str
+class NameMatch:
+    """What one name resolved to, with the evidence kept for the report and the cache."""
+
+    key: int | None  # accepted backbone taxon key (None: unresolved)
+    name: str  # accepted scientific name ("" when unresolved)
+    match_type: str  # EXACT, FUZZY, HIGHERRANK, NONE
+    confidence: int | None
+    status: str  # backbone status of the matched usage (ACCEPTED, SYNONYM, DOUBTFUL, ...)
+    matched_name: str  # the usage GBIF matched (a synonym's own name), "" if none
+    reason: str = ""  # why the match is unresolved or doubtful; "" when it is sound
 
     @property
     def resolved(self) -> bool:
         return self.key is not None
 
+    @property
+    def doubtful(self) -> bool:
+        return self.resolved and bool(self.reason)
 
-UNRESOLVED = AcceptedTaxon(None, "")
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NameMatch:
+        """Inverse of to_dict; a missing or mistyped field raises (the cache drops the entry)."""
+        key, confidence = data["key"], data["confidence"]
+        if key is not None and not isinstance(key, int):
+            raise TypeError(f"key must be an integer or null, got {key!r}")
+        if confidence is not None and not isinstance(confidence, int):
+            raise TypeError(f"confidence must be an integer or null, got {confidence!r}")
+        texts = {f: data[f] for f in ("name", "match_type", "status", "matched_name", "reason")}
+        for field, value in texts.items():
+            if not isinstance(value, str):
+                raise TypeError(f"{field} must be a string, got {value!r}")
+        return cls(key=key, confidence=confidence, **texts)
+
+    def with_accepted_name(self, name: str) -> NameMatch:
+        values = self.to_dict()
+        values["name"] = name
+        return NameMatch(**values)
 
 
 def concurrency_from_env() -> int:
@@ -64,26 +128,61 @@ def concurrency_from_env() -> int:
     return env_int("GBIF_API_CONCURRENCY", DEFAULT_CONCURRENCY, minimum=1)
 
 
-def interpret_match(body: dict[str, Any]) -> AcceptedTaxon:
-    """The accepted taxon a /species/match body names; its name is empty when only a key is given.
+def interpret_match(body: dict[str, Any], query: NameQuery | None = None) -> NameMatch:
+    """Judge a /species/match body (see the module docstring); its accepted name may be "".
 
     v1 match responses carry a synonym's acceptedUsageKey but (usually) not the accepted name,
     so the caller looks the name up by key when it is missing.
     """
-    if body.get("matchType", "NONE") in NO_MATCH_TYPES:
-        return UNRESOLVED
+    match_type = str(body.get("matchType") or "NONE").upper()
     status = str(body.get("status") or "").upper()
+    confidence = body.get("confidence")
+    confidence = int(confidence) if isinstance(confidence, int | float) else None
+    matched = str(body.get("scientificName") or "")
+
+    def unresolved(reason: str) -> NameMatch:
+        return NameMatch(None, "", match_type, confidence, status, matched, reason)
+
+    if match_type == "NONE":
+        return unresolved("no match in the GBIF backbone")
+    if match_type == "HIGHERRANK":
+        rank = str(body.get("rank") or "a higher rank").lower()
+        return unresolved(f"GBIF matched only {rank} {matched!r}")
+    kingdom = str(body.get("kingdom") or "")
+    if query is not None and query.kingdom and kingdom and kingdom != query.gbif_kingdom:
+        return unresolved(f"GBIF matched {matched!r} in kingdom {kingdom}, not {query.kingdom}")
     if body.get("synonym") or status in SYNONYM_STATUSES:
-        key = body.get("acceptedUsageKey")
-        name = body.get("accepted") or ""
+        key, name = body.get("acceptedUsageKey"), str(body.get("accepted") or "")
+        if key is None:
+            return unresolved(f"synonym {matched!r} has no accepted usage")
     else:
-        key = body.get("usageKey")
-        name = body.get("scientificName") or ""
-    return UNRESOLVED if key is None else AcceptedTaxon(int(key), str(name))
+        key, name = body.get("usageKey"), matched
+        if key is None:
+            return unresolved(f"match without a usageKey ({match_type})")
+    return NameMatch(int(key), name, match_type, confidence, status, matched, _doubt(body))
+
+
+def _doubt(body: dict[str, Any]) -> str:
+    """Why a match with a key still needs a curator's look ("" if it does not)."""
+    reasons = []
+    if str(body.get("matchType")).upper() == "FUZZY":
+        reasons.append("fuzzy match (the list's spelling differs)")
+    if str(body.get("status") or "").upper() == "DOUBTFUL":
+        reasons.append("backbone status DOUBTFUL")
+    confidence = body.get("confidence")
+    if isinstance(confidence, int | float) and confidence < DOUBTFUL_CONFIDENCE:
+        reasons.append(f"confidence {int(confidence)} < {DOUBTFUL_CONFIDENCE}")
+    rank = str(body.get("rank") or "").upper()
+    if rank in ABOVE_SPECIES_RANKS:
+        reasons.append(f"matched rank {rank}, above species")
+    return "; ".join(reasons)
 
 
 class GbifClient:
-    """Thread-safe (one requests.Session per thread) GET client for the GBIF v1 API."""
+    """Thread-safe (one requests.Session per thread) GET client for the GBIF v1 API.
+
+    `calls` counts HTTP requests sent, retries included: the figure the name cache saves.
+    """
 
     def __init__(
         self,
@@ -93,14 +192,15 @@ class GbifClient:
         max_attempts: int = 8,
         backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = (base_url or gbif_api_url()).rstrip("/")
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
-        self._sleep = sleep
+        self.calls = 0
+        self.retries = 0
+        self._abort = threading.Event()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -117,6 +217,10 @@ class GbifClient:
             for session in self._sessions:
                 session.close()
             self._sessions.clear()
+
+    def abort(self) -> None:
+        """Make requests in flight give up at their next retry instead of backing off."""
+        self._abort.set()
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -141,7 +245,13 @@ class GbifClient:
         url = f"{self.base_url}/{path.lstrip('/')}"
         last = "no attempt made"
         for attempt in range(1, self.max_attempts + 1):
+            if self._abort.is_set():
+                last = f"{last}; aborted after another name failed"
+                break
             response = None
+            with self._lock:
+                self.calls += 1
+                self.retries += attempt > 1
             try:
                 response = self._session().get(url, params=params, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -155,14 +265,11 @@ class GbifClient:
                 if response.status_code not in RETRY_STATUSES:
                     break
             if attempt < self.max_attempts:
-                self._sleep(self._delay(attempt, response))
+                self._abort.wait(self._delay(attempt, response))
         raise GbifApiError(f"GBIF API GET {url} params={params} failed: {last} (gave up)")
 
     def match(self, query: NameQuery) -> dict[str, Any]:
-        params = {"name": query.name}
-        if query.kingdom:
-            params["kingdom"] = query.kingdom
-        body = self.get_json("species/match", params)
+        body = self.get_json("species/match", query.params())
         if body is None:
             raise GbifApiError(f"GBIF API {self.base_url}/species/match answered 404")
         return body
@@ -178,11 +285,12 @@ class GbifClient:
             self._names_by_key[key] = name
         return name
 
-    def accepted_taxon(self, query: NameQuery) -> AcceptedTaxon:
-        taxon = interpret_match(self.match(query))
-        if taxon.key is not None and not taxon.name:
-            taxon = AcceptedTaxon(taxon.key, self.accepted_name(taxon.key))
-        return taxon
+    def resolve(self, query: NameQuery) -> NameMatch:
+        """The judged match of one name, with the accepted name filled in."""
+        found = interpret_match(self.match(query), query)
+        if found.key is not None and not found.name:
+            found = found.with_accepted_name(self.accepted_name(found.key))
+        return found
 
 
 def resolve_all(
@@ -190,24 +298,27 @@ def resolve_all(
     queries: Iterable[NameQuery],
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Callable[[str], None] | None = None,
-) -> dict[NameQuery, AcceptedTaxon]:
-    """Resolve each distinct query once; stop at the first query that keeps failing."""
+) -> dict[NameQuery, NameMatch]:
+    """Resolve each distinct query once, `concurrency` at a time; stop at the first query that
+    keeps failing (the others give up rather than finish their backoff)."""
     todo = sorted(set(queries))
-    results: dict[NameQuery, AcceptedTaxon] = {}
+    results: dict[NameQuery, NameMatch] = {}
     if not todo:
         return results
     report = _progress_reporter(len(todo), progress)
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gbif") as pool:
-        futures = {pool.submit(client.accepted_taxon, q): q for q in todo}
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gbif")
+    try:
+        futures = {pool.submit(client.resolve, q): q for q in todo}
         for future in as_completed(futures):
             query = futures[future]
             try:
                 results[query] = future.result()
             except Exception as exc:
-                for other in futures:
-                    other.cancel()
+                client.abort()
                 raise GbifApiError(f"could not resolve {query.name!r}: {exc}") from exc
             report(len(results))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 

@@ -1,106 +1,127 @@
-"""US-RIIS parsing, GBIF resolution through the loopback stand-in, and the annotate_riis task."""
+"""US-RIIS parsing, GBIF name resolution through the loopback stand-in, annotated file and report.
+
+GBIF_TABLE and MASTER_LIST are shared with test_annotate_riis.py (the task end to end).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import threading
 
 import pytest
-from conftest import SCRATCH_BUCKET
 
-from bisonflow.gbif_api import (
-    GbifApiError,
-    GbifClient,
-    NameQuery,
-    interpret_match,
-    resolve_all,
+from bisonflow.gbif_api import GbifApiError, GbifClient, NameQuery, interpret_match, resolve_all
+from bisonflow.local.gbif_standin import STALL, GbifStandin
+from bisonflow.riis import (
+    REPORT_COLUMNS,
+    RiisFormatError,
+    annotated_csv,
+    decode,
+    parse_riis,
+    report_csv,
 )
-from bisonflow.local.gbif_standin import GbifStandin
-from bisonflow.riis import RiisFormatError, annotated_csv, decode, parse_riis
 from bisonflow.riis_schema import ANNOTATED_COLUMNS, RIIS_COLUMNS
-from bisonflow.taskspec import TaskSpec
-from tasks import annotate_riis
 
-BUCKET = SCRATCH_BUCKET
-SOURCE_KEY = "input/riis/USRIISv2_MasterList.csv"
-TARGET_KEY = "annotated_riis/2024_02_01/USRIISv2_MasterList_annotated.csv"
+INVASIVE = "invasive (category D2)"
 
 
-def _accepted(key: int, name: str) -> dict:
-    return {
+def _body(key: int, name: str, kingdom: str = "Plantae", **fields) -> dict:
+    body = {
         "usageKey": key,
         "scientificName": name,
+        "rank": "SPECIES",
         "status": "ACCEPTED",
         "matchType": "EXACT",
-        "confidence": 99,
+        "confidence": 98,
         "synonym": False,
+        "kingdom": kingdom,
     }
+    body.update(fields)
+    return body
 
 
 GBIF_TABLE = {
-    "Aira caryophyllea var. caryophyllea": _accepted(100, "Aira caryophyllea var. caryophyllea"),
-    "Mentha X piperita": _accepted(200, "Mentha ×piperita L."),
-    "Festuca rubra": _accepted(300, "Festuca rubra L."),
-    # Synonym without the accepted name: the client looks it up by key (/species/300).
-    "Festuca rubra ssp. fallax": {
-        "usageKey": 301,
-        "acceptedUsageKey": 300,
-        "scientificName": "Festuca rubra subsp. fallax (Thuill.) Nyman",
-        "status": "SYNONYM",
-        "matchType": "EXACT",
-        "confidence": 97,
-        "synonym": True,
-    },
-    # Synonym that names its accepted taxon.
-    "Eichhornia crassipes": {
-        "usageKey": 401,
-        "acceptedUsageKey": 400,
-        "accepted": "Pontederia crassipes Mart.",
-        "scientificName": "Eichhornia crassipes (Mart.) Solms",
-        "status": "SYNONYM",
-        "matchType": "EXACT",
-        "confidence": 98,
-        "synonym": True,
-    },
-    "Banana bunchy top virus": {
-        "usageKey": 9,
-        "scientificName": "Viruses",
-        "status": "ACCEPTED",
-        "matchType": "HIGHERRANK",
-        "confidence": 90,
-        "synonym": False,
-    },
+    "Mentha X piperita": _body(200, "Mentha ×piperita L."),
+    "Festuca rubra": _body(300, "Festuca rubra L."),
+    # A synonym without the accepted name: the client looks it up by key (/species/300).
+    "Festuca rubra ssp. fallax": _body(
+        301,
+        "Festuca rubra subsp. fallax (Thuill.) Nyman",
+        rank="SUBSPECIES",
+        status="SYNONYM",
+        synonym=True,
+        acceptedUsageKey=300,
+    ),
+    "Aira caryophyllea var. caryophyllea": _body(
+        100, "Aira caryophyllea var. caryophyllea", rank="VARIETY"
+    ),
+    # A synonym that names its accepted taxon.
+    "Eichhornia crassipes": _body(
+        401,
+        "Eichhornia crassipes (Mart.) Solms",
+        status="SYNONYM",
+        synonym=True,
+        acceptedUsageKey=400,
+        accepted="Pontederia crassipes Mart.",
+    ),
+    "Banana bunchy top virus": _body(
+        8, "Viruses", "Viruses", rank="KINGDOM", matchType="HIGHERRANK", confidence=90
+    ),
+    "Lythrum salicara": _body(500, "Lythrum salicaria L.", matchType="FUZZY", confidence=92),
+    "Quaxylon dubium": _body(510, "Quaxylon dubium Raf.", status="DOUBTFUL", confidence=96),
+    # Listed as a plant, but GBIF's only "Bellis perennis" here is an animal: a homonym.
+    "Bellis perennis": _body(520, "Bellis perennis Smith, 1900", "Animalia"),
+    # Homonyms told apart by authorship: a plant genus and an animal genus named alike.
+    "Oenanthe aquatica": _body(530, "Oenanthe aquatica (L.) Poir."),
+    "Oenanthe aquatica Gray, 1850": _body(531, "Oenanthe aquatica Gray, 1850", "Animalia"),
 }
-
-HEADER = ",".join(RIIS_COLUMNS)
 
 
 def _row(locality: str, name: str, kingdom: str = "Plantae", **extra: str) -> str:
     values = dict.fromkeys(RIIS_COLUMNS, "")
-    values.update(locality=locality, scientificName=name, kingdom=kingdom, **extra)
+    values.update(locality=locality, scientificName=name, kingdom=kingdom)
+    values["degreeOfEstablishment"] = "established (category C3)"
+    values.update(extra)
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow([values[c] for c in RIIS_COLUMNS])
     return out.getvalue().removesuffix("\n")
 
 
+HEADER = ",".join(RIIS_COLUMNS)
+AUTHOR = "scientificNameAuthorship"
+
 # line 1 header; lines 2.. data. Line 5's remark spans lines 5-6; line 7 is blank.
 MASTER_LIST = "\n".join(
     [
         HEADER,
-        _row("L48", "Mentha X piperita", occurrenceID="riis-1"),  # 2
-        _row("AK", "Mentha X piperita", occurrenceID="riis-2"),  # 3 (same name: one request)
-        _row("HI", "Festuca rubra ssp. fallax", occurrenceID="riis-3"),  # 4
+        _row("L48", "Mentha X piperita", occurrenceID="riis-1", isHybrid="TRUE"),  # 2
+        _row("AK", "Mentha X piperita", occurrenceID="riis-2", isHybrid="TRUE"),  # 3 same triple
+        _row("HI", "Festuca rubra ssp. fallax", occurrenceID="riis-3"),  # 4 synonym, lookup
         _row("L48", "Aira caryophyllea var. caryophyllea", eventRemarks="two\r\nlines"),  # 5-6
         "",  # 7
         _row("XX", "Bad locality"),  # 8 malformed
         _row("L48", "   "),  # 9 malformed: empty scientificName
         "L48,Too few fields",  # 10 malformed
-        _row("HI", "Eichhornia crassipes"),  # 11
-        _row("L48", "Banana bunchy top virus", kingdom="Viruses"),  # 12 HIGHERRANK
-        _row("AK", "Nomen ignotum", kingdom="Animalia"),  # 13 NONE
+        _row("HI", "Eichhornia crassipes", degreeOfEstablishment="Invasive  (Category D2)"),  # 11
+        _row("l48", "Banana  bunchy top virus", kingdom="Virus"),  # 12 no match (strict)
+        _row("AK", "Nomen ignotum", kingdom="animalia"),  # 13 no match
+        _row("L48", "Lythrum salicara", degreeOfEstablishment="sometimes"),  # 14 malformed
+        _row("L48", "Festuca rubra ssp."),  # 15 malformed: marker without epithet
+        _row("L48", "Aus bus", kingdom="Plantea"),  # 16 malformed: kingdom
+        _row("L48", "Lythrum salicara", occurrenceID="riis-17"),  # 17 fuzzy: doubtful
+        _row("HI", "Quaxylon dubium", occurrenceID="riis-18"),  # 18 DOUBTFUL: doubtful
+        _row("L48", "Bellis perennis", occurrenceID="riis-19"),  # 19 kingdom conflict
+        _row("L48", "Oenanthe aquatica", **{AUTHOR: "(L.) Poir."}),  # 20 plant
+        _row("HI", "Oenanthe aquatica", "Animalia", **{AUTHOR: "Gray,  1850"}),  # 21 animal
     ]
 )
+#: accepted key of each RIIS line of MASTER_LIST that is kept (None: unresolved)
+EXPECTED_KEYS = {2: 200, 3: 200, 4: 300, 5: 100, 11: 400, 12: None, 13: None, 17: 500}
+EXPECTED_KEYS |= {18: 510, 19: None, 20: 530, 21: 531}
+MALFORMED_LINES = [8, 9, 10, 14, 15, 16]
+DOUBTFUL_LINES = [17, 18]
 
 
 @pytest.fixture
@@ -110,7 +131,7 @@ def table_path(tmp_path):
     return path
 
 
-def _client(base_url: str, **kwargs) -> GbifClient:
+def fast_client(base_url: str, **kwargs) -> GbifClient:
     kwargs.setdefault("backoff_seconds", 0.001)
     return GbifClient(base_url, **kwargs)
 
@@ -118,28 +139,46 @@ def _client(base_url: str, **kwargs) -> GbifClient:
 # --- parsing ---------------------------------------------------------------------------
 
 
-def test_parse_reports_malformed_rows_with_line_numbers():
+def test_parse_reports_malformed_rows_with_line_numbers_and_reasons():
     parsed = parse_riis(MASTER_LIST)
-    assert [r.line for r in parsed.records] == [2, 3, 4, 5, 11, 12, 13]
-    assert [(m.line, m.reason.split()[0]) for m in parsed.malformed] == [
-        (8, "locality"),
-        (9, "empty"),
-        (10, "has"),
-    ]
-    assert "2 fields" in parsed.malformed[2].reason
+    assert [r.line for r in parsed.records] == sorted(EXPECTED_KEYS)
+    reasons = {m.line: m.reason for m in parsed.malformed}
+    assert list(reasons) == MALFORMED_LINES
+    assert reasons[8].startswith("locality 'XX' is not one of: AK; HI; L48")
+    assert reasons[9] == "empty scientificName"
+    assert reasons[10] == f"has 2 fields, the header has {len(RIIS_COLUMNS)}"
+    assert reasons[14].startswith("degreeOfEstablishment 'sometimes' is not one of: established")
+    assert "ends with the rank marker 'ssp.'" in reasons[15]
+    assert reasons[16].startswith("kingdom 'Plantea' is not one of")
 
 
-def test_parse_keeps_hybrid_and_infraspecific_names_verbatim():
-    names = [r.values["scientificName"] for r in parse_riis(MASTER_LIST).records]
-    assert "Mentha X piperita" in names
-    assert "Festuca rubra ssp. fallax" in names
-    assert "Aira caryophyllea var. caryophyllea" in names
-    remark = parse_riis(MASTER_LIST).records[3].values["eventRemarks"]
-    assert remark == "two\nlines"
+def test_parse_writes_vocabulary_and_names_in_canonical_form():
+    by_line = {r.line: r.values for r in parse_riis(MASTER_LIST).records}
+    assert by_line[11]["degreeOfEstablishment"] == INVASIVE
+    assert by_line[12]["locality"] == "L48"
+    assert by_line[12]["scientificName"] == "Banana bunchy top virus"
+    assert by_line[13]["kingdom"] == "Animalia"
+    assert by_line[21][AUTHOR] == "Gray, 1850"
+    assert by_line[5]["eventRemarks"] == "two\nlines"
+
+
+def test_parse_hybrids_infraspecific_names_and_authorship():
+    by_line = {r.line: r for r in parse_riis(MASTER_LIST).records}
+    assert by_line[2].query == NameQuery("Mentha X piperita", "", "Plantae")
+    assert by_line[2].query == by_line[3].query  # one request for both rows
+    assert [by_line[n].is_hybrid for n in (2, 4, 5)] == [True, False, False]
+    assert [by_line[n].rank_marker for n in (2, 4, 5)] == ["", "ssp.", "var."]
+    assert by_line[20].query != by_line[21].query
+    assert by_line[21].query == NameQuery("Oenanthe aquatica", "Gray, 1850", "Animalia")
+    text = f"{HEADER}\n{_row('L48', 'Reynoutria × bohemica')}\n{_row('HI', 'X Agropogon lutosus')}"
+    assert [r.is_hybrid for r in parse_riis(text).records] == [True, True]
 
 
 def test_parse_tolerates_bom_and_reordered_partial_header():
-    text = "\ufefflocality,kingdom,extraColumn,scientificName\r\nHI,Plantae,x,Aus bus\r\n"
+    text = (
+        "\ufefflocality,kingdom,extraColumn,scientificName,degreeOfEstablishment\r\n"
+        "HI,Plantae,x,Aus bus,widespread invasive (category E)\r\n"
+    )
     for data in (text.encode("utf-8"), text.removeprefix("\ufeff").encode("utf-8-sig")):
         parsed = parse_riis(decode(data))
         assert parsed.ignored_columns == ("extraColumn",)
@@ -159,7 +198,8 @@ def test_decode_accepts_cp1252():
     ("text", "message"),
     [
         ("", "empty"),
-        ("locality,scientificName\nHI,Aus bus\n", "kingdom"),
+        ("locality,scientificName,degreeOfEstablishment\nHI,Aus bus,x\n", "kingdom"),
+        ("locality,scientificName,kingdom\nHI,Aus bus,Plantae\n", "degreeOfEstablishment"),
         ("locality,kingdom,scientificName,kingdom\n", "duplicate"),
     ],
 )
@@ -168,124 +208,172 @@ def test_parse_rejects_unusable_files(text, message):
         parse_riis(text)
 
 
-# --- resolution --------------------------------------------------------------------------
+# --- what a match means ------------------------------------------------------------------
 
 
-def test_interpret_match_rules():
-    assert interpret_match(GBIF_TABLE["Mentha X piperita"]).key == 200
-    assert interpret_match(GBIF_TABLE["Eichhornia crassipes"]).name == "Pontederia crassipes Mart."
-    assert interpret_match(GBIF_TABLE["Festuca rubra ssp. fallax"]).name == ""  # look up
-    assert not interpret_match(GBIF_TABLE["Banana bunchy top virus"]).resolved
-    assert not interpret_match({"matchType": "NONE", "confidence": 100}).resolved
+@pytest.mark.parametrize(
+    ("name", "key", "reason"),
+    [
+        ("Mentha X piperita", 200, ""),
+        ("Eichhornia crassipes", 400, ""),
+        ("Festuca rubra ssp. fallax", 300, ""),
+        ("Banana bunchy top virus", None, "GBIF matched only kingdom 'Viruses'"),
+        ("Lythrum salicara", 500, "fuzzy match"),
+        ("Quaxylon dubium", 510, "backbone status DOUBTFUL"),
+        ("Bellis perennis", None, "in kingdom Animalia, not Plantae"),
+    ],
+)
+def test_interpret_match_rules(name, key, reason):
+    match = interpret_match(GBIF_TABLE[name], NameQuery(name, "", "Plantae"))
+    assert match.key == key
+    assert reason in match.reason
+    assert bool(match.reason) == bool(reason)
+    assert match.doubtful == (key is not None and bool(reason))
+    assert match.match_type == GBIF_TABLE[name]["matchType"]
 
 
-def test_resolve_through_standin(table_path):
-    records = parse_riis(MASTER_LIST).records
-    queries = {r.query for r in records}
+def test_interpret_match_low_confidence_genus_and_bare_synonym():
+    low = interpret_match(_body(1, "Aus bus", confidence=70, rank="GENUS"))
+    assert low.key == 1
+    assert low.reason == "confidence 70 < 90; matched rank GENUS, above species"
+    orphan = interpret_match(_body(2, "Aus cus", status="SYNONYM", synonym=True))
+    assert (orphan.key, orphan.reason) == (None, "synonym 'Aus cus' has no accepted usage")
+    none = interpret_match({"matchType": "NONE", "confidence": 100})
+    assert (none.key, none.reason) == (None, "no match in the GBIF backbone")
+
+
+# --- resolution over HTTP ------------------------------------------------------------------
+
+
+def test_resolve_through_standin_follows_synonyms_and_sends_the_triple(table_path):
+    queries = {r.query for r in parse_riis(MASTER_LIST).records}
     messages: list[str] = []
-    with GbifStandin(table_path) as gbif, _client(gbif.base_url) as api:
+    with GbifStandin(table_path) as gbif, fast_client(gbif.base_url) as api:
         resolved = resolve_all(api, queries, concurrency=4, progress=messages.append)
-        # 6 distinct names, plus one /species/300 lookup for the nameless synonym
-        assert gbif.requests == 7
-    by_name = {q.name: (t.key, t.name) for q, t in resolved.items()}
-    assert by_name == {
-        "Mentha X piperita": (200, "Mentha ×piperita L."),
-        "Festuca rubra ssp. fallax": (300, "Festuca rubra L."),
-        "Aira caryophyllea var. caryophyllea": (100, "Aira caryophyllea var. caryophyllea"),
-        "Eichhornia crassipes": (400, "Pontederia crassipes Mart."),
-        "Banana bunchy top virus": (None, ""),
-        "Nomen ignotum": (None, ""),
-    }
-    assert messages[-1].endswith("(100%)")
+        # 11 distinct triples, plus one /species/300 lookup for the nameless synonym
+        assert (gbif.requests, api.calls) == (12, 12)
+        sent = {p["name"] + "|" + p.get("authorship", ""): p for p in gbif.match_params}
+    by_name = {(q.name, q.authorship): (m.key, m.name) for q, m in resolved.items()}
+    assert by_name[("Festuca rubra ssp. fallax", "")] == (300, "Festuca rubra L.")
+    assert by_name[("Eichhornia crassipes", "")] == (400, "Pontederia crassipes Mart.")
+    assert by_name[("Oenanthe aquatica", "(L.) Poir.")] == (530, "Oenanthe aquatica (L.) Poir.")
+    assert by_name[("Oenanthe aquatica", "Gray, 1850")][0] == 531
+    assert by_name[("Banana bunchy top virus", "")] == (None, "")  # strict: NONE, not HIGHERRANK
+    assert sent["Banana bunchy top virus|"]["kingdom"] == "Viruses"  # the backbone's spelling
+    assert sent["Oenanthe aquatica|Gray, 1850"]["kingdom"] == "Animalia"
+    assert all(p["strict"] == "true" for p in sent.values())
+    assert messages[-1] == "resolved 11/11 names (100%)"
 
 
-def test_429_and_503_are_retried(table_path):
+def test_429_and_503_are_retried_then_succeed(table_path):
     failures = {"Mentha X piperita": [429, 503]}
-    with GbifStandin(table_path, fail_first=failures) as gbif, _client(gbif.base_url) as api:
-        taxon = api.accepted_taxon(NameQuery("Mentha X piperita", "Plantae"))
-        assert (taxon.key, gbif.requests) == (200, 3)
+    with GbifStandin(table_path, fail_first=failures) as gbif, fast_client(gbif.base_url) as api:
+        match = api.resolve(NameQuery("Mentha X piperita", "", "Plantae"))
+        assert (match.key, gbif.requests, api.calls, api.retries) == (200, 3, 3, 2)
 
 
-def test_persistent_failure_raises_naming_the_url(table_path):
-    failures = {"Mentha X piperita": [503] * 10}
+def test_a_timeout_is_retried(table_path):
+    failures = {"Festuca rubra": [STALL]}
+    with (
+        GbifStandin(table_path, fail_first=failures, stall_seconds=0.5) as gbif,
+        fast_client(gbif.base_url, timeout=(1.0, 0.1)) as api,
+    ):
+        assert api.resolve(NameQuery("Festuca rubra")).key == 300
+        assert api.retries == 1
+
+
+def test_persistent_failure_raises_naming_the_url_and_others_give_up(table_path):
+    failures = {"Mentha X piperita": [503] * 10, "Festuca rubra": [503] * 10}
+    queries = [NameQuery("Mentha X piperita"), NameQuery("Festuca rubra")]
     with GbifStandin(table_path, fail_first=failures) as gbif:
-        with _client(gbif.base_url, max_attempts=3) as api, pytest.raises(GbifApiError) as info:
-            resolve_all(api, [NameQuery("Mentha X piperita", "Plantae")], concurrency=2)
-        assert gbif.requests == 3
+        with (
+            fast_client(gbif.base_url, max_attempts=3) as api,
+            pytest.raises(GbifApiError) as info,
+        ):
+            resolve_all(api, queries, concurrency=2)
+        assert gbif.requests <= 6
     assert "HTTP 503" in str(info.value)
     assert "/species/match" in str(info.value)
 
 
+def test_abort_stops_retries_in_other_threads(table_path):
+    failures = {"Festuca rubra": [503] * 10}
+    with GbifStandin(table_path, fail_first=failures) as gbif:
+        api = GbifClient(gbif.base_url, backoff_seconds=5.0, max_backoff_seconds=5.0)
+        errors: list[Exception] = []
+
+        def ask() -> None:
+            try:
+                api.resolve(NameQuery("Festuca rubra"))
+            except GbifApiError as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=ask)
+        worker.start()
+        while gbif.requests == 0:
+            worker.join(0.01)
+        api.abort()
+        worker.join(2.0)
+        assert not worker.is_alive()  # gave up instead of sleeping out its backoff
+        assert "aborted" in str(errors[0])
+        api.close()
+
+
 def test_unreachable_api_raises():
-    with _client("http://127.0.0.1:9/v1", max_attempts=2) as api, pytest.raises(GbifApiError):
-        api.match(NameQuery("Aus bus"))
+    with fast_client("http://127.0.0.1:9/v1", max_attempts=2) as api:
+        with pytest.raises(GbifApiError, match="ConnectionError"):
+            api.match(NameQuery("Aus bus"))
 
 
-# --- annotated file ----------------------------------------------------------------------
+# --- annotated file and report ---------------------------------------------------------------
 
 
-def test_annotated_csv_header_and_values(table_path):
-    records = parse_riis(MASTER_LIST).records
-    with GbifStandin(table_path) as gbif, _client(gbif.base_url) as api:
-        resolved = resolve_all(api, {r.query for r in records})
-    rows = list(csv.DictReader(io.StringIO(annotated_csv(records, resolved))))
+def _resolved(table_path):
+    parsed = parse_riis(MASTER_LIST)
+    with GbifStandin(table_path) as gbif, fast_client(gbif.base_url) as api:
+        return parsed, resolve_all(api, {r.query for r in parsed.records})
+
+
+def test_annotated_csv_keeps_every_column_and_adds_the_accepted_taxon(table_path):
+    parsed, matches = _resolved(table_path)
+    rows = list(csv.DictReader(io.StringIO(annotated_csv(parsed.records, matches))))
     assert tuple(rows[0]) == ANNOTATED_COLUMNS
-    assert len(rows) == len(records)
-    assert rows[0]["gbif_res_taxonkey"] == "200"
+    keys = [int(r["gbif_res_taxonkey"]) if r["gbif_res_taxonkey"] else None for r in rows]
+    assert keys == [EXPECTED_KEYS[line] for line in sorted(EXPECTED_KEYS)]
     assert rows[0]["occurrenceID"] == "riis-1"
+    assert rows[0]["isHybrid"] == "TRUE"
+    assert rows[2]["gbif_res_scientificname"] == "Festuca rubra L."
     assert rows[3]["eventRemarks"] == "two\nlines"
-    assert (rows[-1]["gbif_res_taxonkey"], rows[-1]["gbif_res_scientificname"]) == ("", "")
 
 
-# --- the task against moto ---------------------------------------------------------------
-
-
-def _spec(source: str = SOURCE_KEY) -> TaskSpec:
-    return TaskSpec(
-        task="annotate_riis",
-        month="2024-02",
-        bucket=BUCKET,
-        execution="test-execution",
-        token_parameter="/bison/test/token",
-        inputs={"riis": source},
-        outputs={"annotated": TARGET_KEY},
+def test_report_lists_malformed_unresolved_and_doubtful_lines(table_path):
+    parsed, matches = _resolved(table_path)
+    text = report_csv(parsed.records, matches, parsed.malformed)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert tuple(rows[0]) == REPORT_COLUMNS
+    problems = {int(r["line"]): r["problem"] for r in rows}
+    unresolved = [line for line, key in EXPECTED_KEYS.items() if key is None]
+    assert problems == (
+        dict.fromkeys(MALFORMED_LINES, "malformed")
+        | dict.fromkeys(unresolved, "unresolved")
+        | dict.fromkeys(DOUBTFUL_LINES, "doubtful")
     )
+    assert [int(r["line"]) for r in rows] == sorted(problems)
+    fuzzy = next(r for r in rows if r["line"] == "17")
+    assert fuzzy["occurrenceID"] == "riis-17"
+    assert (fuzzy["matchType"], fuzzy["confidence"], fuzzy["gbif_res_taxonkey"]) == (
+        "FUZZY",
+        "92",
+        "500",
+    )
+    assert fuzzy["matched_name"] == "Lythrum salicaria L."
+    homonym = next(r for r in rows if r["line"] == "19")
+    assert "kingdom Animalia" in homonym["reason"]
+    assert homonym["gbif_res_taxonkey"] == ""
 
 
-def test_task_writes_annotated_list(s3, table_path, monkeypatch, capsys):
-    s3.put_object(Bucket=BUCKET, Key=SOURCE_KEY, Body=MASTER_LIST.encode("utf-8-sig"))
-    with GbifStandin(table_path, fail_first={"Eichhornia crassipes": [429]}) as gbif:
-        monkeypatch.setenv("GBIF_API_URL", gbif.base_url)
-        monkeypatch.setenv("GBIF_API_CONCURRENCY", "3")
-        result = annotate_riis.run(_spec())
-    assert result == {
-        "annotated_key": TARGET_KEY,
-        "rows": 7,
-        "names": 6,
-        "resolved": 5,
-        "unresolved": 2,
-        "malformed_rows": 3,
-        "malformed_lines": [8, 9, 10],
-    }
-    text = s3.get_object(Bucket=BUCKET, Key=TARGET_KEY)["Body"].read().decode("utf-8")
-    assert not text.startswith("\ufeff")
-    rows = list(csv.reader(io.StringIO(text)))
-    assert tuple(rows[0]) == ANNOTATED_COLUMNS
-    keys = [(row[1], row[-2]) for row in rows[1:]]
-    assert ("Eichhornia crassipes", "400") in keys
-    assert ("Festuca rubra ssp. fallax", "300") in keys
-    log = capsys.readouterr().out
-    assert "skipping line 8" in log
-    assert "(100%)" in log
-
-
-def test_task_missing_input_names_the_key(s3, table_path, monkeypatch):
-    with pytest.raises(FileNotFoundError, match=f"s3://{BUCKET}/input/riis/missing.csv"):
-        annotate_riis.run(_spec("input/riis/missing.csv"))
-    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="annotated_riis/")
-
-
-def test_task_refuses_a_list_with_no_valid_rows(s3):
-    s3.put_object(Bucket=BUCKET, Key=SOURCE_KEY, Body=f"{HEADER}\n{_row('XX', 'Aus')}\n".encode())
-    with pytest.raises(RiisFormatError, match="no valid RIIS rows"):
-        annotate_riis.run(_spec())
+def test_report_of_a_clean_list_is_a_header():
+    text = f"{HEADER}\n{_row('L48', 'Festuca rubra')}\n"
+    parsed = parse_riis(text)
+    matches = {parsed.records[0].query: interpret_match(GBIF_TABLE["Festuca rubra"])}
+    assert report_csv(parsed.records, matches, parsed.malformed) == ",".join(REPORT_COLUMNS) + "\n"

@@ -5,6 +5,11 @@ backbone), and benchmarks need a controllable latency; tests of the client's ret
 an API that fails on cue. The table maps an exact name to the body GBIF's
 /v1/species/match returns for it; /v1/species/<key> is answered from the same bodies so a
 synonym's accepted name can be looked up as on GBIF.
+
+The match parameters the client sends are honoured as GBIF does, as far as a table can:
+`authorship` picks the entry "<name> <authorship>" when the table has one (GBIF uses
+authorship to tell homonyms apart), else the entry for the bare name; `strict=true` turns a
+HIGHERRANK answer into no match. Other parameters (kingdom, verbose) are recorded only.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,24 +25,32 @@ from urllib.parse import parse_qs, urlsplit
 
 #: What GBIF answers for a name it cannot match.
 NO_MATCH: dict[str, Any] = {"confidence": 100, "matchType": "NONE", "synonym": False}
+#: A fail_first entry that answers only after `stall_seconds` (for the client's read timeout).
+STALL = "stall"
 
 
 class GbifStandin:
     """`with GbifStandin(path) as gbif:` serves the table at `gbif.base_url` (".../v1").
 
-    fail_first={"Name": [429, 503]} answers the first requests for "Name" with those
-    statuses (429 with Retry-After: 0), then normally.
+    latency_seconds delays every answer (the benchmark's 200 ms of a distant API); requests
+    are served on a thread each, so concurrent clients overlap their waits as on GBIF.
+    fail_first={"Name": [429, 503, STALL]} answers the first match requests for "Name" with
+    those statuses (429 with Retry-After: 0), or stalls, then normally. `requests` counts
+    every GET; `match_params` keeps the parameters of every /species/match request.
     """
 
     def __init__(
         self,
         table_path: Path,
         latency_seconds: float = 0.0,
-        fail_first: Mapping[str, list[int]] | None = None,
+        fail_first: Mapping[str, Sequence[int | str]] | None = None,
+        stall_seconds: float = 1.0,
     ) -> None:
         self.table: dict[str, dict[str, Any]] = json.loads(Path(table_path).read_text("utf-8"))
         self.latency_seconds = latency_seconds
+        self.stall_seconds = stall_seconds
         self.requests = 0
+        self.match_params: list[dict[str, str]] = []
         self._failures = {name: list(codes) for name, codes in (fail_first or {}).items()}
         self._usages = _usages_by_key(self.table)
         self._lock = threading.Lock()
@@ -46,8 +59,7 @@ class GbifStandin:
 
     def start(self) -> str:
         if self._server is None:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-            self._server.daemon_threads = True
+            self._server = _Server(("127.0.0.1", 0), _handler_for(self))
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.05},  # so stop() returns promptly
@@ -86,20 +98,41 @@ class GbifStandin:
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
         if path == "/v1/species/match":
-            name = parse_qs(query).get("name", [""])[0]
+            params = {k: v[0] for k, v in parse_qs(query).items()}
+            name = params.get("name", "")
+            with self._lock:
+                self.match_params.append(params)
             failure = self._next_failure(name)
-            if failure:
-                return failure, {"error": f"injected failure {failure} for {name!r}"}
-            return 200, self.table.get(name, NO_MATCH)
+            if failure == STALL:
+                time.sleep(self.stall_seconds)
+            elif failure:
+                return int(failure), {"error": f"injected failure {failure} for {name!r}"}
+            return 200, self._match(name, params)
         key = path.removeprefix("/v1/species/")
         if key != path and key.isdigit() and int(key) in self._usages:
             return 200, self._usages[int(key)]
         return 404, {"error": f"not found: {path}"}
 
-    def _next_failure(self, name: str) -> int | None:
+    def _match(self, name: str, params: Mapping[str, str]) -> dict[str, Any]:
+        authorship = params.get("authorship", "").strip()
+        body = self.table.get(f"{name} {authorship}") if authorship else None
+        body = body or self.table.get(name, NO_MATCH)
+        if params.get("strict", "").lower() == "true" and body.get("matchType") == "HIGHERRANK":
+            return NO_MATCH
+        return body
+
+    def _next_failure(self, name: str) -> int | str | None:
         with self._lock:
             codes = self._failures.get(name)
             return codes.pop(0) if codes else None
+
+
+class _Server(ThreadingHTTPServer):
+    """A listen backlog for a benchmark's worth of clients connecting at once (the default of
+    5 makes the sixth wait for a SYN retry, a second)."""
+
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def _usages_by_key(table: Mapping[str, Mapping[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -142,13 +175,16 @@ def _handler_for(standin: GbifStandin) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             status, body = standin.answer(url.path, url.query)
             payload = json.dumps(body).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            if status == 429:
-                self.send_header("Retry-After", "0")
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up waiting (a stall)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             """Silent: a benchmark makes thousands of requests."""

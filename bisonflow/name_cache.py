@@ -1,0 +1,140 @@
+"""GBIF name matches kept in S3 between months, keyed by the (name, authorship, kingdom) triple.
+
+The US-RIIS list changes little from month to month, and the backbone a few times a year, so
+asking GBIF again for every name every month costs an hour for nothing. An entry is trusted
+for `max_age_days` after GBIF was last asked; older ones are asked again.
+
+The cache is an optimisation, never a reason to fail a month: a missing object (the first
+month) starts empty; an unreadable or corrupt one is reported and starts empty; a malformed
+entry is dropped. It is written whole in one PUT (S3 replaces objects atomically), and only
+by a run whose resolution succeeded, so no reader ever sees half a cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bisonflow.gbif_api import NameMatch, NameQuery
+
+#: Bumped when the entry layout changes; a cache of another version is ignored (asked again).
+FORMAT_VERSION = 1
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    match: NameMatch
+    checked: dt.datetime  # when GBIF last answered for this triple (UTC)
+
+
+@dataclass
+class NameCache:
+    """Fresh entries plus what loading found, for the step's output and log."""
+
+    entries: dict[NameQuery, CacheEntry] = field(default_factory=dict)
+    status: str = "empty"  # loaded, missing, disabled, corrupt, unreadable
+    expired: int = 0  # entries older than the max age (asked again)
+    dropped: int = 0  # malformed entries
+    warning: str = ""
+
+    def get(self, query: NameQuery) -> NameMatch | None:
+        entry = self.entries.get(query)
+        return None if entry is None else entry.match
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "fresh": len(self.entries),
+            "expired": self.expired,
+            "dropped": self.dropped,
+        }
+
+
+def load(s3: Any, bucket: str, key: str, max_age_days: int, now: dt.datetime) -> NameCache:
+    """The cache's entries checked within max_age_days of now (0: use none, do not read)."""
+    if max_age_days <= 0:
+        return NameCache(status="disabled")
+    try:
+        data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _MISSING_CODES:
+            return NameCache(status="missing")
+        return _unusable("unreadable", f"cannot read s3://{bucket}/{key} ({code}: {exc})")
+    except BotoCoreError as exc:
+        return _unusable("unreadable", f"cannot read s3://{bucket}/{key}: {exc}")
+    try:
+        document = json.loads(gzip.decompress(data).decode("utf-8"))
+        raw_entries = _entries_of(document)
+    except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+        return _unusable("corrupt", f"s3://{bucket}/{key} is not a name cache: {exc}")
+    cache = NameCache(status="loaded")
+    oldest = now - dt.timedelta(days=max_age_days)
+    for raw in raw_entries:
+        try:
+            query, entry = _entry(raw)
+        except (KeyError, TypeError, ValueError):
+            cache.dropped += 1
+            continue
+        if entry.checked < oldest:
+            cache.expired += 1
+        else:
+            cache.entries[query] = entry
+    if cache.dropped:
+        cache.warning = f"s3://{bucket}/{key}: dropped {cache.dropped} malformed entries"
+    return cache
+
+
+def dump(entries: dict[NameQuery, CacheEntry]) -> bytes:
+    """The gzipped JSON document `load` reads, entries in a stable order."""
+    document = {
+        "version": FORMAT_VERSION,
+        "entries": [
+            {
+                "name": query.name,
+                "authorship": query.authorship,
+                "kingdom": query.kingdom,
+                "checked": entry.checked.isoformat(),
+                "match": entry.match.to_dict(),
+            }
+            for query, entry in sorted(entries.items())
+        ],
+    }
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return gzip.compress(text.encode("utf-8"), mtime=0)
+
+
+def save(s3: Any, bucket: str, key: str, entries: dict[NameQuery, CacheEntry]) -> None:
+    """Replace the cache object whole (one PUT)."""
+    s3.put_object(Bucket=bucket, Key=key, Body=dump(entries), ContentType="application/gzip")
+
+
+def _unusable(status: str, warning: str) -> NameCache:
+    return NameCache(status=status, warning=f"{warning}; starting with an empty name cache")
+
+
+def _entries_of(document: Any) -> list[Any]:
+    if not isinstance(document, dict):
+        raise ValueError("the document is not a JSON object")
+    if document.get("version") != FORMAT_VERSION:
+        raise ValueError(f"version {document.get('version')!r}, expected {FORMAT_VERSION}")
+    entries = document.get("entries")
+    if not isinstance(entries, list):
+        raise ValueError("'entries' is not a list")
+    return entries
+
+
+def _entry(raw: dict[str, Any]) -> tuple[NameQuery, CacheEntry]:
+    texts = [raw["name"], raw["authorship"], raw["kingdom"]]
+    if not all(isinstance(t, str) for t in texts) or not texts[0]:
+        raise TypeError("name, authorship and kingdom must be strings, name non-empty")
+    checked = dt.datetime.fromisoformat(raw["checked"])
+    if checked.tzinfo is None:
+        raise ValueError("checked has no time zone")
+    return NameQuery(*texts), CacheEntry(NameMatch.from_dict(raw["match"]), checked)
