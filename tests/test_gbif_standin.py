@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
 import requests
 
-from bisonflow.local.gbif_standin import NO_MATCH, GbifStandin
+from bisonflow.local.gbif_standin import NO_MATCH, STALL, GbifStandin
 
 TABLE = {
     "Aus bus": {
@@ -30,6 +31,16 @@ TABLE = {
         "confidence": 98,
         "synonym": True,
     },
+    # The same name by another author: GBIF tells such homonyms apart by authorship.
+    "Aus bus Smith, 1900": {
+        "usageKey": 13,
+        "scientificName": "Aus bus Smith, 1900",
+        "status": "ACCEPTED",
+        "matchType": "EXACT",
+        "confidence": 99,
+        "synonym": False,
+    },
+    "Aus": {"usageKey": 10, "scientificName": "Aus", "matchType": "HIGHERRANK", "confidence": 90},
 }
 
 
@@ -98,3 +109,35 @@ def test_start_stop_and_restart(table_path):
     with pytest.raises(requests.ConnectionError):
         _get(f"{url}/species/match", name="Aus bus")
     gbif.stop()  # stopping twice is harmless
+
+
+def test_authorship_picks_the_homonym_and_strict_refuses_higher_ranks(table_path):
+    with GbifStandin(table_path) as gbif:
+        url = f"{gbif.base_url}/species/match"
+        assert _get(url, name="Aus bus", authorship="Smith, 1900").json()["usageKey"] == 13
+        assert _get(url, name="Aus bus", authorship="L.").json()["usageKey"] == 11
+        assert _get(url, name="Aus").json()["matchType"] == "HIGHERRANK"
+        assert _get(url, name="Aus", strict="true").json() == NO_MATCH
+        assert gbif.match_params[0] == {"name": "Aus bus", "authorship": "Smith, 1900"}
+        assert len(gbif.match_params) == 4
+
+
+def test_stall_answers_late(table_path):
+    with GbifStandin(table_path, fail_first={"Aus bus": [STALL]}, stall_seconds=0.3) as gbif:
+        url = f"{gbif.base_url}/species/match"
+        with pytest.raises(requests.Timeout):
+            requests.get(url, params={"name": "Aus bus"}, timeout=(1.0, 0.05))
+        assert _get(url, name="Aus bus").json()["usageKey"] == 11
+
+
+def test_serves_concurrent_requests(table_path):
+    """Eight clients waiting out the latency at once, as a concurrent client needs."""
+    with GbifStandin(table_path, latency_seconds=0.5) as gbif:
+        url = f"{gbif.base_url}/species/match"
+        threads = [threading.Thread(target=_get, args=(url,)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert gbif.requests == 8
+        assert gbif.peak_in_flight == 8

@@ -320,9 +320,9 @@ def test_abort_stops_retries_in_other_threads(table_path):
 
 
 def test_unreachable_api_raises():
-    with fast_client("http://127.0.0.1:9/v1", max_attempts=2) as api:
-        with pytest.raises(GbifApiError, match="ConnectionError"):
-            api.match(NameQuery("Aus bus"))
+    api = fast_client("http://127.0.0.1:9/v1", max_attempts=2)
+    with api, pytest.raises(GbifApiError, match="ConnectionError"):
+        api.match(NameQuery("Aus bus"))
 
 
 # --- annotated file and report ---------------------------------------------------------------

@@ -36,7 +36,8 @@ class GbifStandin:
     are served on a thread each, so concurrent clients overlap their waits as on GBIF.
     fail_first={"Name": [429, 503, STALL]} answers the first match requests for "Name" with
     those statuses (429 with Retry-After: 0), or stalls, then normally. `requests` counts
-    every GET; `match_params` keeps the parameters of every /species/match request.
+    every GET; `match_params` keeps the parameters of every /species/match request;
+    `peak_in_flight` is the most requests answered at once.
     """
 
     def __init__(
@@ -51,6 +52,8 @@ class GbifStandin:
         self.stall_seconds = stall_seconds
         self.requests = 0
         self.match_params: list[dict[str, str]] = []
+        self.peak_in_flight = 0  # most requests being answered at the same time
+        self._in_flight = 0
         self._failures = {name: list(codes) for name, codes in (fail_first or {}).items()}
         self._usages = _usages_by_key(self.table)
         self._lock = threading.Lock()
@@ -95,6 +98,15 @@ class GbifStandin:
         """(status, body) for one GET; the HTTP handler only serialises it."""
         with self._lock:
             self.requests += 1
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            return self._answer(path, query)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(self, path: str, query: str) -> tuple[int, dict[str, Any]]:
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
         if path == "/v1/species/match":

@@ -1,0 +1,175 @@
+"""The annotate_riis task end to end against the emulator's S3 and the loopback GBIF stand-in."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+
+import pytest
+from conftest import SCRATCH_BUCKET
+from test_riis import EXPECTED_KEYS, GBIF_TABLE, HEADER, MALFORMED_LINES, MASTER_LIST, _row
+
+from bisonflow.gbif_api import GbifApiError
+from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
+from bisonflow.local.gbif_standin import GbifStandin
+from bisonflow.riis import RiisFormatError
+from bisonflow.riis_schema import ANNOTATED_COLUMNS
+from bisonflow.taskspec import TaskSpec
+from tasks import annotate_riis
+
+LAYOUT = MonthLayout.for_month("2024-02")
+NAMES = 11  # distinct (name, authorship, kingdom) triples in MASTER_LIST
+
+
+@pytest.fixture
+def gbif(tmp_path, monkeypatch):
+    """The stand-in with one 429 to get through; the task finds it through GBIF_API_URL."""
+    path = tmp_path / "gbif_table.json"
+    path.write_text(json.dumps(GBIF_TABLE), "utf-8")
+    with GbifStandin(path, fail_first={"Eichhornia crassipes": [429]}) as standin:
+        monkeypatch.setenv("GBIF_API_URL", standin.base_url)
+        monkeypatch.setenv("GBIF_API_CONCURRENCY", "3")
+        yield standin
+
+
+def _spec(source: str = RIIS_INPUT_KEY, max_age_days: int = 30) -> TaskSpec:
+    return TaskSpec(
+        task="annotate_riis",
+        month=LAYOUT.month,
+        bucket=SCRATCH_BUCKET,
+        execution="test-execution",
+        token_parameter="/bisonflow/task-tokens/test-execution/annotate_riis",
+        inputs={"riis": source, "name_cache": NAME_CACHE_KEY},
+        outputs={
+            "annotated": LAYOUT.riis_annotated_key,
+            "report": LAYOUT.riis_report_key,
+            "name_cache": NAME_CACHE_KEY,
+        },
+        params={"name_cache_max_age_days": max_age_days},
+    )
+
+
+def _text(s3, key: str) -> str:
+    return s3.get_object(Bucket=SCRATCH_BUCKET, Key=key)["Body"].read().decode("utf-8")
+
+
+def _keys(s3) -> list[str]:
+    listing = s3.list_objects_v2(Bucket=SCRATCH_BUCKET)
+    return sorted(obj["Key"] for obj in listing.get("Contents", []))
+
+
+def test_first_month_writes_annotated_list_report_and_cache(s3, gbif, capsys):
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode("utf-8-sig"))
+    result = annotate_riis.run(_spec())
+    assert result == {
+        "annotated_key": LAYOUT.riis_annotated_key,
+        "report_key": LAYOUT.riis_report_key,
+        "rows": 12,
+        "names": NAMES,
+        "resolved": 9,
+        "doubtful": 2,
+        "unresolved": 3,
+        "resolved_names": 8,
+        "doubtful_names": 2,
+        "unresolved_names": 3,
+        "malformed_rows": 6,
+        "malformed_lines": MALFORMED_LINES,
+        "api_calls": NAMES + 2,  # one /species/300 lookup, one retry after the 429
+        "api_retries": 1,
+        "cache_hits": 0,
+        "cache": {"status": "missing", "fresh": 0, "expired": 0, "dropped": 0, "written": True},
+    }
+    assert len(json.dumps(result)) < 2048  # the Step Functions output stays small
+    rows = list(csv.reader(io.StringIO(_text(s3, LAYOUT.riis_annotated_key))))
+    assert tuple(rows[0]) == ANNOTATED_COLUMNS
+    assert [row[-2] for row in rows[1:]] == [
+        "" if EXPECTED_KEYS[line] is None else str(EXPECTED_KEYS[line])
+        for line in sorted(EXPECTED_KEYS)
+    ]
+    report = list(csv.DictReader(io.StringIO(_text(s3, LAYOUT.riis_report_key))))
+    assert [int(r["line"]) for r in report] == [8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19]
+    cache_object = s3.get_object(Bucket=SCRATCH_BUCKET, Key=NAME_CACHE_KEY)
+    cache = json.loads(gzip.decompress(cache_object["Body"].read()))
+    assert len(cache["entries"]) == NAMES
+    log = capsys.readouterr().out
+    assert "leaving out line 8: locality 'XX'" in log
+    assert "asking GBIF for 11, 3 at a time" in log
+
+
+def test_a_month_where_nothing_changed_costs_no_calls(s3, gbif):
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode())
+    first = annotate_riis.run(_spec())
+    annotated = _text(s3, LAYOUT.riis_annotated_key)
+    requests_before = gbif.requests
+    second = annotate_riis.run(_spec())
+    assert gbif.requests == requests_before
+    assert (second["api_calls"], second["cache_hits"]) == (0, NAMES)
+    assert second["cache"]["status"] == "loaded"
+    assert _text(s3, LAYOUT.riis_annotated_key) == annotated
+    ignore = ("api_calls", "api_retries", "cache_hits", "cache")
+    assert {k: v for k, v in second.items() if k not in ignore} == {
+        k: v for k, v in first.items() if k not in ignore
+    }
+    # A new name on the list is the only call of the next month.
+    changed = f"{MASTER_LIST}\n{_row('AK', 'Festuca rubra')}"
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=changed.encode())
+    third = annotate_riis.run(_spec())
+    assert (third["api_calls"], third["cache_hits"], third["names"]) == (1, NAMES, NAMES + 1)
+
+
+def test_max_age_zero_asks_every_name_again(s3, gbif):
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode())
+    annotate_riis.run(_spec())
+    again = annotate_riis.run(_spec(max_age_days=0))
+    assert (again["cache_hits"], again["api_calls"]) == (0, NAMES + 1)  # + the synonym lookup
+    assert again["cache"]["status"] == "disabled"
+
+
+def test_a_corrupt_cache_does_not_fail_the_month_and_is_replaced(s3, gbif, capsys):
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode())
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=NAME_CACHE_KEY, Body=b"\x1f\x8b half a gzip")
+    result = annotate_riis.run(_spec())
+    assert result["cache"]["status"] == "corrupt"
+    assert result["resolved"] == 9
+    assert "WARNING: s3://" in capsys.readouterr().out
+    assert annotate_riis.run(_spec())["cache_hits"] == NAMES  # the new cache is whole
+
+
+def test_gbif_down_fails_the_task_and_writes_nothing(s3, gbif, monkeypatch):
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode())
+    monkeypatch.setenv("GBIF_API_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setattr(annotate_riis.GbifClient, "__init__", _impatient_init)
+    with pytest.raises(GbifApiError, match="could not resolve"):
+        annotate_riis.run(_spec())
+    assert _keys(s3) == [RIIS_INPUT_KEY]  # no annotated list, no report, no cache
+
+
+_client_init = annotate_riis.GbifClient.__init__
+
+
+def _impatient_init(self, base_url=None, **kwargs):
+    """Two quick attempts instead of eight with backoff: the test is about what is written."""
+    _client_init(self, base_url, max_attempts=2, backoff_seconds=0.001)
+
+
+def test_missing_input_names_the_key(s3, gbif):
+    with pytest.raises(FileNotFoundError, match=f"s3://{SCRATCH_BUCKET}/input/riis/missing.csv"):
+        annotate_riis.run(_spec("input/riis/missing.csv"))
+    assert _keys(s3) == []
+
+
+def test_a_list_with_no_valid_rows_is_refused(s3, gbif):
+    body = f"{HEADER}\n{_row('XX', 'Aus bus')}\n"
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=body.encode())
+    with pytest.raises(RiisFormatError, match=r"no valid RIIS rows \(1 malformed\)"):
+        annotate_riis.run(_spec())
+    assert _keys(s3) == [RIIS_INPUT_KEY]
+
+
+def test_a_bad_max_age_is_named(s3, gbif):
+    spec = _spec()
+    spec.params["name_cache_max_age_days"] = "30"
+    with pytest.raises(ValueError, match=r"params\['name_cache_max_age_days'\].*'30'"):
+        annotate_riis.run(spec)

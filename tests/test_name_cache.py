@@ -1,0 +1,113 @@
+"""The S3 name cache: hits, expiry, and caches that are missing, corrupt or unreadable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+
+import pytest
+from conftest import SCRATCH_BUCKET
+
+from bisonflow import name_cache
+from bisonflow.gbif_api import NameMatch, NameQuery
+
+KEY = "cache/gbif_name_matches.json.gz"
+NOW = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)
+FESTUCA = NameQuery("Festuca rubra ssp. fallax", "(Thuill.) Nyman", "Plantae")
+NOMEN = NameQuery("Nomen ignotum", "", "Animalia")
+RESOLVED = NameMatch(300, "Festuca rubra L.", "EXACT", 97, "SYNONYM", "Festuca rubra fallax", "")
+NO_MATCH = NameMatch(None, "", "NONE", 100, "", "", "no match in the GBIF backbone")
+
+
+def _entries(**ages_in_days: float) -> dict[NameQuery, name_cache.CacheEntry]:
+    queries = {"festuca": (FESTUCA, RESOLVED), "nomen": (NOMEN, NO_MATCH)}
+    return {
+        queries[label][0]: name_cache.CacheEntry(queries[label][1], NOW - dt.timedelta(days=age))
+        for label, age in ages_in_days.items()
+    }
+
+
+def _load(s3, max_age_days: int = 30) -> name_cache.NameCache:
+    return name_cache.load(s3, SCRATCH_BUCKET, KEY, max_age_days, NOW)
+
+
+def test_round_trip_answers_both_resolved_and_unmatched_names(s3):
+    name_cache.save(s3, SCRATCH_BUCKET, KEY, _entries(festuca=1, nomen=29.9))
+    cache = _load(s3)
+    assert (cache.status, cache.warning) == ("loaded", "")
+    assert cache.get(FESTUCA) == RESOLVED
+    assert cache.get(NOMEN) == NO_MATCH  # a name GBIF cannot place is not asked every month
+    assert cache.get(NameQuery(FESTUCA.name, "", "Plantae")) is None  # another triple
+    assert cache.summary() == {"status": "loaded", "fresh": 2, "expired": 0, "dropped": 0}
+
+
+def test_entries_older_than_the_max_age_are_asked_again(s3):
+    name_cache.save(s3, SCRATCH_BUCKET, KEY, _entries(festuca=31, nomen=3))
+    cache = _load(s3, max_age_days=30)
+    assert cache.get(FESTUCA) is None
+    assert cache.get(NOMEN) == NO_MATCH
+    assert (cache.expired, len(cache.entries)) == (1, 1)
+    assert _load(s3, max_age_days=2).expired == 2
+
+
+def test_max_age_zero_uses_no_cached_answer_and_does_not_read(s3):
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=KEY, Body=b"not even gzip")
+    cache = _load(s3, max_age_days=0)
+    assert (cache.status, cache.entries, cache.warning) == ("disabled", {}, "")
+
+
+def test_a_missing_cache_is_the_first_month(s3):
+    cache = _load(s3)
+    assert (cache.status, cache.entries, cache.warning) == ("missing", {}, "")
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b"not even gzip", "Not a gzipped file"),
+        (gzip.compress(b"{truncated"), "Expecting"),
+        (gzip.compress(b"\xff\xfe"), "codec"),
+        (gzip.compress(json.dumps({"version": 99, "entries": []}).encode()), "version 99"),
+        (gzip.compress(json.dumps([1, 2]).encode()), "not a JSON object"),
+        (gzip.compress(b'{"version": 1, "entries": {}}'), "'entries' is not a list"),
+    ],
+)
+def test_a_corrupt_cache_warns_and_starts_empty(s3, body, detail):
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=KEY, Body=body)
+    cache = _load(s3)
+    assert (cache.status, cache.entries) == ("corrupt", {})
+    assert f"s3://{SCRATCH_BUCKET}/{KEY} is not a name cache" in cache.warning
+    assert detail in cache.warning
+    assert cache.warning.endswith("starting with an empty name cache")
+
+
+def test_malformed_entries_are_dropped_and_the_rest_kept(s3):
+    good = json.loads(gzip.decompress(name_cache.dump(_entries(festuca=1))))
+    entry = good["entries"][0]
+    bad = [
+        {**entry, "checked": "yesterday"},
+        {**entry, "checked": "2026-11-01T00:00:00"},  # no time zone
+        {**entry, "name": ""},
+        {**entry, "match": {**entry["match"], "key": "300"}},
+        {key: value for key, value in entry.items() if key != "kingdom"},
+    ]
+    document = {"version": 1, "entries": [*bad, entry]}
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=KEY, Body=gzip.compress(json.dumps(document).encode()))
+    cache = _load(s3)
+    assert (cache.status, cache.dropped, cache.get(FESTUCA)) == ("loaded", 5, RESOLVED)
+    assert "dropped 5 malformed entries" in cache.warning
+
+
+def test_an_unreadable_cache_warns_and_starts_empty(s3):
+    cache = name_cache.load(s3, "bisonflow-no-such-bucket", KEY, 30, NOW)
+    assert (cache.status, cache.entries) == ("unreadable", {})
+    assert "cannot read s3://bisonflow-no-such-bucket/" in cache.warning
+    assert "NoSuchBucket" in cache.warning
+
+
+def test_dump_is_deterministic_and_sorted():
+    entries = _entries(nomen=1, festuca=2)
+    assert name_cache.dump(entries) == name_cache.dump(dict(reversed(entries.items())))
+    names = [e["name"] for e in json.loads(gzip.decompress(name_cache.dump(entries)))["entries"]]
+    assert names == sorted(names)
