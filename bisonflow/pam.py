@@ -1,11 +1,15 @@
 """Site x species matrices (heatmap, presence-absence) and their biodiversity statistics.
 
-A county x species matrix for the US is tens of millions of cells but mostly empty, so
-everything stays in scipy.sparse (CSR, rows = sites, columns = species) and is never
+A county x species matrix for the US has hundreds of millions of cells but is mostly empty,
+so everything stays in scipy.sparse (CSR, rows = sites, columns = species) and is never
 densified; per-site and per-species vectors are the only dense arrays.
 
-Notation: N sites, S species, P the binary PAM. Only sites and species with at least one
-presence are part of P, so no statistic divides by zero.
+Labels are factorised with pyarrow's hash-based dictionary encoding rather than `np.unique`
+on Python strings: a national table has millions of rows but only thousands of distinct
+sites, and sorting millions of string objects would dominate the whole task.
+
+Notation (as published): N sites, S species, P the binary PAM. Only sites and species with
+at least one presence are part of P, so no statistic divides by zero.
 """
 
 from __future__ import annotations
@@ -14,14 +18,29 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
+
+SITE = "site"
+TAXON = "taxonkey"
+#: Column of the heatmap's cell values (occurrences of a taxon at a site).
+OCC_COUNT = "occ_count"
+
+SITE_STATS_COLUMNS = (SITE, "alpha", "alpha_proportional", "phi", "phi_average_proportional")
+SPECIES_STATS_COLUMNS = (TAXON, "omega", "omega_proportional", "psi", "psi_average_proportional")
+DIVERSITY_COLUMNS = ("num_sites", "num_species", "whittaker", "lande", "legendre")
 
 
 @dataclass(frozen=True)
 class SiteSpeciesMatrix:
-    """A sparse matrix with its row (site) and column (taxon key) labels, both sorted."""
+    """A CSR matrix with its row (site) and column (taxon key) labels, both sorted.
 
-    sites: npt.NDArray[np.object_]
+    The matrix is canonical (sorted indices, no duplicates, no stored zeros) and has no
+    empty row or column, which the statistics rely on.
+    """
+
+    sites: pa.StringArray
     taxa: npt.NDArray[np.int64]
     matrix: sp.csr_matrix
 
@@ -33,11 +52,21 @@ class SiteSpeciesMatrix:
     def num_species(self) -> int:
         return int(self.matrix.shape[1])
 
-    def triples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(site, taxonkey, value) of every stored cell, ordered by site then taxon."""
-        coo = self.matrix.tocoo()
-        order = np.lexsort((coo.col, coo.row))
-        return self.sites[coo.row[order]], self.taxa[coo.col[order]], coo.data[order]
+    @property
+    def nnz(self) -> int:
+        return int(self.matrix.nnz)
+
+    def to_table(self, value_column: str | None = None) -> pa.Table:
+        """One row per stored cell, ordered by site then taxon: `site`, `taxonkey` and, if
+        named, the cell value. Site labels are gathered with `take` (no Python strings)."""
+        rows = np.repeat(np.arange(self.num_sites, dtype=np.int32), np.diff(self.matrix.indptr))
+        columns: dict[str, pa.Array] = {
+            SITE: self.sites.take(pa.array(rows)),
+            TAXON: pa.array(self.taxa[self.matrix.indices]),
+        }
+        if value_column is not None:
+            columns[value_column] = pa.array(self.matrix.data.astype(np.int64, copy=False))
+        return pa.table(columns)
 
 
 #: Occurrence counts per site and species.
@@ -53,33 +82,43 @@ class Matrices:
 
 
 def build_heatmap(sites: npt.ArrayLike, taxa: npt.ArrayLike, counts: npt.ArrayLike) -> Heatmap:
-    """Counts summed per (site, taxon); zero counts and the rows/columns left empty dropped."""
-    site_values = np.asarray(sites, dtype=object)
-    taxon_values = np.asarray(taxa, dtype=np.int64)
-    count_values = np.asarray(counts, dtype=np.int64)
+    """Counts summed per (site, taxon); zero counts and the rows/columns left empty dropped.
+
+    `sites` may be a pyarrow (chunked) string array or any sequence of strings; `taxa` and
+    `counts` anything numpy turns into integers.
+    """
+    site_values = _strings(sites)
+    taxon_values = _integers(taxa, "taxon keys")
+    count_values = _integers(counts, "occurrence counts")
     if not len(site_values) == len(taxon_values) == len(count_values):
         raise ValueError(
             f"sites, taxa and counts differ in length: "
             f"{len(site_values)}, {len(taxon_values)}, {len(count_values)}"
         )
-    if (count_values < 0).any():
+    if site_values.null_count:
+        raise ValueError(f"{site_values.null_count} site labels are null")
+    if count_values.size and count_values.min() < 0:
         raise ValueError("occurrence counts must not be negative")
-    site_labels, rows = np.unique(site_values, return_inverse=True)
-    taxon_labels, cols = np.unique(taxon_values, return_inverse=True)
-    matrix = sp.csr_matrix(
-        (count_values, (rows.ravel(), cols.ravel())),
-        shape=(len(site_labels), len(taxon_labels)),
-        dtype=np.int64,
-    )  # COO -> CSR sums duplicate (site, taxon) entries
-    return _without_empty(site_labels, taxon_labels, matrix)
+    site_labels, rows = _factorize(site_values)
+    taxon_labels, cols = _factorize(pa.array(taxon_values))
+    matrix = sp.coo_matrix(
+        (count_values, (rows, cols)), shape=(len(site_labels), len(taxon_labels))
+    ).tocsr()
+    matrix.sum_duplicates()  # one cell per (site, taxon), sorted indices
+    return _without_empty(site_labels, taxon_labels.to_numpy(), matrix)
 
 
 def presence_absence(heatmap: Heatmap, min_count: int = 1) -> Pam:
     """P_ij = 1 where count_ij >= min_count; sites and species without a presence dropped."""
+    if isinstance(min_count, bool) or not isinstance(min_count, int | np.integer):
+        raise ValueError(f"min_count must be an integer, got {min_count!r}")
     if min_count < 1:
         raise ValueError(f"min_count must be >= 1, got {min_count}")
-    matrix = heatmap.matrix.copy()
-    matrix.data = (matrix.data >= min_count).astype(np.int8)
+    present = heatmap.matrix.data >= min_count
+    matrix = sp.csr_matrix(
+        (present.astype(np.int8), heatmap.matrix.indices.copy(), heatmap.matrix.indptr.copy()),
+        shape=heatmap.matrix.shape,
+    )
     return _without_empty(heatmap.sites, heatmap.taxa, matrix)
 
 
@@ -90,65 +129,122 @@ def build_matrices(
     return Matrices(heatmap, presence_absence(heatmap, min_count))
 
 
-def site_stats(pam: Pam) -> dict[str, np.ndarray]:
-    """Per site: alpha (richness), alpha/S, phi (range-size sum) and phi/(N*alpha)."""
+def richness(pam: Pam) -> npt.NDArray[np.int64]:
+    """alpha_i = sum_j P_ij: species present at each site (row lengths of the binary CSR)."""
+    return np.diff(pam.matrix.indptr).astype(np.int64)
+
+
+def range_sizes(pam: Pam) -> npt.NDArray[np.int64]:
+    """omega_j = sum_i P_ij: sites at which each species is present."""
+    return np.bincount(pam.matrix.indices, minlength=pam.num_species).astype(np.int64)
+
+
+def site_stats(pam: Pam) -> pa.Table:
+    """Per site: alpha (richness), alpha/S, phi = sum_j P_ij omega_j (the range sizes of the
+    site's species) and phi/(N * alpha)."""
     n, s = pam.matrix.shape
-    alpha, omega = _richness(pam), _range_sizes(pam)
+    alpha, omega = richness(pam), range_sizes(pam)
     phi = np.asarray(pam.matrix @ omega, dtype=np.int64)
-    return {
-        "site": pam.sites,
-        "alpha": alpha,
-        "alpha_proportional": alpha / s,
-        "phi": phi,
-        "phi_average_proportional": phi / (n * alpha),
-    }
+    with np.errstate(invalid="ignore", divide="ignore"):  # only an empty PAM has s == 0
+        return _table(
+            SITE_STATS_COLUMNS,
+            [pam.sites, alpha, alpha / s, phi, phi / (n * alpha)],
+        )
 
 
-def species_stats(pam: Pam) -> dict[str, np.ndarray]:
-    """Per species: omega (range size), omega/N, psi (richness sum) and psi/(S*omega)."""
+def species_stats(pam: Pam) -> pa.Table:
+    """Per species: omega (range size), omega/N, psi = sum_i alpha_i P_ij (the richness of the
+    sites it occupies) and psi/(S * omega)."""
     n, s = pam.matrix.shape
-    alpha, omega = _richness(pam), _range_sizes(pam)
+    alpha, omega = richness(pam), range_sizes(pam)
     psi = np.asarray(pam.matrix.T @ alpha, dtype=np.int64)
-    return {
-        "taxonkey": pam.taxa,
-        "omega": omega,
-        "omega_proportional": omega / n,
-        "psi": psi,
-        "psi_average_proportional": psi / (s * omega),
-    }
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _table(
+            SPECIES_STATS_COLUMNS,
+            [pam.taxa, omega, omega / n, psi, psi / (s * omega)],
+        )
 
 
-def diversity_stats(pam: Pam) -> dict[str, float | int]:
-    """Whittaker's and Lande's beta diversity and Legendre's total variance of the PAM."""
+def diversity_stats(pam: Pam) -> pa.Table:
+    """Whittaker's and Lande's beta diversity and Legendre's total variance, one row.
+
+    whittaker = S / sum(omega/N), lande = S - sum(omega/N), legendre = sum(omega) -
+    sum(omega^2)/N. They are undefined without a presence, so an empty PAM gives no row
+    (a CSV with the header only), never a division by zero.
+    """
     n, s = pam.matrix.shape
     if n == 0:
-        raise ValueError("the PAM has no presences; diversity statistics are undefined")
-    omega = _range_sizes(pam)
+        return _table(DIVERSITY_COLUMNS, [np.array([], dtype=np.int64)] * 2 + [np.array([])] * 3)
+    omega = range_sizes(pam)
     omega_proportional_sum = float(omega.sum()) / n
-    return {
-        "num_sites": int(n),
-        "num_species": int(s),
-        "whittaker": s / omega_proportional_sum,
-        "lande": s - omega_proportional_sum,
-        "legendre": float(omega.sum()) - float((omega * omega).sum()) / n,
-    }
+    return _table(
+        DIVERSITY_COLUMNS,
+        [
+            [n],
+            [s],
+            [s / omega_proportional_sum],
+            [s - omega_proportional_sum],
+            [float(omega.sum()) - float((omega * omega).sum()) / n],
+        ],
+    )
 
 
-def _richness(pam: Pam) -> npt.NDArray[np.int64]:
-    """alpha_i: species present at each site."""
-    return np.asarray(pam.matrix.sum(axis=1, dtype=np.int64)).ravel()
+def _table(names: tuple[str, ...], columns: list) -> pa.Table:
+    arrays = (c if isinstance(c, pa.Array) else pa.array(c) for c in columns)
+    return pa.table(dict(zip(names, arrays, strict=True)))
 
 
-def _range_sizes(pam: Pam) -> npt.NDArray[np.int64]:
-    """omega_j: sites at which each species is present."""
-    return np.asarray(pam.matrix.sum(axis=0, dtype=np.int64)).ravel()
+def _strings(values: npt.ArrayLike) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        values = pa.array(np.asarray(values, dtype=object), type=pa.string())
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        raise ValueError(f"site labels must be strings, got {values.type}")
+    return values.cast(pa.string())
 
 
-def _without_empty(sites: np.ndarray, taxa: np.ndarray, matrix: sp.csr_matrix) -> SiteSpeciesMatrix:
-    """Takes ownership of `matrix` (zeros are eliminated in place)."""
+def _integers(values: npt.ArrayLike, what: str) -> npt.NDArray[np.int64]:
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        if values.null_count:
+            raise ValueError(f"{values.null_count} {what} are null")
+        values = values.to_numpy()
+    array = np.asarray(values)
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{what} must be integers, got {array.dtype}")
+    return array.astype(np.int64, copy=False)
+
+
+def _factorize(values: pa.Array) -> tuple[pa.Array, npt.NDArray[np.int32]]:
+    """(sorted distinct labels, each value's position among them), by hashing once and
+    sorting only the distinct labels. int32 positions halve the index arrays scipy copies."""
+    encoded = pc.dictionary_encode(values)
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    position = np.empty(len(order), dtype=np.int32)
+    position[order] = np.arange(len(order), dtype=np.int32)
+    codes = position[encoded.indices.to_numpy(zero_copy_only=False)]
+    return encoded.dictionary.take(pa.array(order)), codes
+
+
+def _without_empty(
+    sites: pa.Array, taxa: npt.NDArray[np.int64], matrix: sp.csr_matrix
+) -> SiteSpeciesMatrix:
+    """Drops stored zeros, then empty rows and columns, without densifying or re-sorting.
+
+    Takes ownership of `matrix`. Column positions are remapped in order, so the indices stay
+    sorted; rows without entries vanish from indptr.
+    """
     matrix.eliminate_zeros()
     keep_rows = np.diff(matrix.indptr) > 0
     keep_cols = np.bincount(matrix.indices, minlength=matrix.shape[1]) > 0
-    trimmed = matrix[keep_rows].tocsc()[:, keep_cols].tocsr()
-    trimmed.sort_indices()
-    return SiteSpeciesMatrix(sites[keep_rows], taxa[keep_cols], trimmed)
+    if keep_rows.all() and keep_cols.all():
+        return SiteSpeciesMatrix(sites, taxa, matrix)
+    new_column = np.cumsum(keep_cols) - 1
+    indptr = np.concatenate(([0], matrix.indptr[1:][keep_rows]))
+    trimmed = sp.csr_matrix(
+        (matrix.data, new_column[matrix.indices].astype(matrix.indices.dtype), indptr),
+        shape=(int(keep_rows.sum()), int(keep_cols.sum())),
+    )
+    return SiteSpeciesMatrix(sites.filter(pa.array(keep_rows)), taxa[keep_cols], trimmed)

@@ -1,76 +1,125 @@
-"""Task: heatmaps, PAMs and biodiversity statistics from the month's species counts.
+"""Task: heatmaps, PAMs, biodiversity statistics and figures from the month's count tables.
 
-Reads the county and state species-count tables Redshift UNLOADed as parquet parts, and
-writes, per dimension, the heatmap and PAM (as site/taxon triples) and the site, species and
-diversity statistics. Everything is computed before the first write, and the done marker is
-written last: a reader that sees the marker sees a complete month.
+For each dimension (county, state, AIANNH area) it reads the species-count table Redshift
+UNLOADed as parquet parts, builds the sparse heatmap and presence-absence matrix, and writes
+them as site/taxon rows with the site, species and diversity statistics; then three figures.
+
+Everything is computed and serialised before the first write, and the done marker is written
+last, after every other file succeeded: a reader that sees the marker sees a complete month.
+
+A dimension without a single presence (say no record fell in any AIANNH area this month) is
+not an error: its tables are written with their headers only, and the marker and the step
+output name it under `empty_dimensions` with the reason. A missing table (no parts and no
+UNLOAD manifest under its prefix) is an error naming the prefix; so is a month in which no
+dimension has a presence, because that means the upstream steps published nothing.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import posixpath
+import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
+from bisonflow import figures
 from bisonflow.aws import client
-from bisonflow.pam import Matrices, build_matrices, diversity_stats, site_stats, species_stats
+from bisonflow.dimensions import REGION_COUNT_COLUMNS, STATE, Dimension, dimension
+from bisonflow.layout import DIMENSIONS
+from bisonflow.pam import (
+    OCC_COUNT,
+    TAXON,
+    Matrices,
+    build_matrices,
+    diversity_stats,
+    site_stats,
+    species_stats,
+)
 from bisonflow.taskspec import TaskSpec
+
+#: Parallel S3 requests (parts of an UNLOAD are read, output files written, concurrently).
+S3_CONCURRENCY = 8
+#: The file Redshift writes beside the parts with UNLOAD ... MANIFEST.
+MANIFEST_NAME = "manifest"
+
+STRING, INTEGER = "string", "integer"
 
 
 @dataclass(frozen=True)
-class Dimension:
-    name: str  # "county" / "state", used in file names
-    input_name: str  # spec.inputs entry holding the parquet prefix
-    site_column: str  # column identifying the site in that table
+class DimensionResult:
+    """One dimension's matrices and where they came from."""
 
+    dimension: Dimension
+    source: str  # s3://bucket/prefix of the species-count table
+    rows: int  # rows read, nulls included
+    null_rows: int  # rows without a site, taxon or count (left out, and counted)
+    min_count: int
+    matrices: Matrices
 
-DIMENSIONS: tuple[Dimension, ...] = (
-    Dimension("county", "county_counts", "geoid"),
-    Dimension("state", "state_counts", "state"),
-)
-TAXON_COLUMN = "taxonkey"
-COUNT_COLUMN = "occ_count"
+    @property
+    def empty_reason(self) -> str | None:
+        """Why the PAM has no presence, or None when it has some."""
+        if self.matrices.pam.num_sites:
+            return None
+        if self.rows == self.null_rows:
+            return f"no rows with a {self.dimension.site_column} in {self.source}"
+        return f"no occ_count >= min_presence_count {self.min_count} in {self.source}"
+
+    def summary(self) -> dict[str, int]:
+        pam = self.matrices.pam
+        return {"sites": pam.num_sites, "species": pam.num_species, "presences": pam.nnz}
 
 
 def run(spec: TaskSpec) -> dict[str, Any]:
     summary_prefix = _spec_value(spec.outputs, "outputs", "summary")
     done_key = _spec_value(spec.outputs, "outputs", "done")
     min_count = _min_presence_count(spec.params)
-    s3 = client("s3")
-
-    results: dict[str, Matrices] = {}
-    for dim in DIMENSIONS:
-        prefix = _spec_value(spec.inputs, "inputs", dim.input_name)
-        table = read_counts(s3, spec.bucket, prefix, dim.site_column)
-        results[dim.name] = _matrices(table, dim, min_count, f"s3://{spec.bucket}/{prefix}")
-
-    files = {
-        _join(summary_prefix, name): body
-        for dim_name, matrices in results.items()
-        for name, body in dimension_files(dim_name, matrices).items()
+    prefixes = {
+        dim: _spec_value(spec.inputs, "inputs", f"{dim}_species_counts") for dim in DIMENSIONS
     }
-    for key, body in files.items():
-        s3.put_object(Bucket=spec.bucket, Key=key, Body=body)
-        print(f"calc_stats: wrote s3://{spec.bucket}/{key}", flush=True)
+    state_counts_prefix = _spec_value(spec.inputs, "inputs", f"{STATE.name}_counts")
+    s3 = client("s3")
+    started = time.perf_counter()
 
-    sites = {name: m.pam.num_sites for name, m in results.items()}
-    species = {name: m.pam.num_species for name, m in results.items()}
+    results = {
+        dim: _dimension_result(s3, spec.bucket, prefix, dimension(dim), min_count)
+        for dim, prefix in prefixes.items()
+    }
+    if all(r.empty_reason for r in results.values()):
+        reasons = "; ".join(f"{d}: {r.empty_reason}" for d, r in results.items())
+        raise ValueError(f"no dimension has a presence, nothing to publish ({reasons})")
+    state_counts = read_table(
+        s3,
+        spec.bucket,
+        state_counts_prefix,
+        {STATE.site_column: STRING} | {c: INTEGER for c in REGION_COUNT_COLUMNS},
+    )
+    _log(f"read and built matrices in {time.perf_counter() - started:.1f}s")
+
+    files: dict[str, bytes] = {}
+    for dim, result in results.items():
+        files |= dimension_files(dim, result.matrices)
+    files |= figure_files(spec.month, results, state_counts)
+    _log(f"computed {len(files)} files in {time.perf_counter() - started:.1f}s")
+
+    keys = {_join(summary_prefix, name): body for name, body in files.items()}
+    _put_all(s3, spec.bucket, keys)
+    empty = {dim: r.empty_reason for dim, r in results.items() if r.empty_reason}
     marker = {
         "month": spec.month,
         "min_presence_count": min_count,
-        "files": sorted(files),
-        "sites": sites,
-        "species": species,
+        "files": sorted(keys),
+        "dimensions": {dim: r.summary() | {"null_rows": r.null_rows} for dim, r in results.items()},
+        "empty_dimensions": empty,
     }
     s3.put_object(
         Bucket=spec.bucket,
@@ -78,134 +127,182 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         Body=json.dumps(marker, indent=2).encode("utf-8"),
         ContentType="application/json",
     )
-    print(f"calc_stats: month complete, marker s3://{spec.bucket}/{done_key}", flush=True)
+    _log(f"month complete in {time.perf_counter() - started:.1f}s: s3://{spec.bucket}/{done_key}")
     return {
         "summary_prefix": summary_prefix,
-        "files": len(files),
-        "sites": sites,
-        "species": species,
+        "done": done_key,
+        "files": len(keys),
+        "min_presence_count": min_count,
+        **{what: {d: r.summary()[what] for d, r in results.items()} for what in _SUMMARY_KEYS},
+        "empty_dimensions": sorted(empty),
     }
 
 
-def read_counts(s3: Any, bucket: str, prefix: str, site_column: str) -> pa.Table:
-    """(site_column, taxonkey, occ_count) from every part under `prefix`, nulls dropped."""
-    columns = [site_column, TAXON_COLUMN, COUNT_COLUMN]
-    parts = [_read_part(s3, bucket, key, columns) for key in _part_keys(s3, bucket, prefix)]
-    table = pa.concat_tables(parts)
-    complete = table.drop_null()
-    if complete.num_rows < table.num_rows:
-        dropped = table.num_rows - complete.num_rows
-        print(f"calc_stats: s3://{bucket}/{prefix}: dropped {dropped} rows with nulls", flush=True)
-    return complete
+_SUMMARY_KEYS = ("sites", "species", "presences")
 
 
 def dimension_files(dim: str, matrices: Matrices) -> dict[str, bytes]:
-    """File name -> content for one dimension."""
-    site, taxon, count = matrices.heatmap.triples()
-    pam_site, pam_taxon, _ = matrices.pam.triples()
+    """File name -> content for one dimension (header-only tables when the PAM is empty)."""
     return {
-        f"pam_{dim}.parquet": _parquet({"site": pam_site, "taxonkey": pam_taxon}),
-        f"heatmap_{dim}.parquet": _parquet({"site": site, "taxonkey": taxon, "occ_count": count}),
+        f"pam_{dim}.parquet": _parquet(matrices.pam.to_table()),
+        f"heatmap_{dim}.parquet": _parquet(matrices.heatmap.to_table(OCC_COUNT)),
         f"stats_sites_{dim}.csv": _csv(site_stats(matrices.pam)),
         f"stats_species_{dim}.csv": _csv(species_stats(matrices.pam)),
-        f"stats_diversity_{dim}.csv": _csv(
-            {k: [v] for k, v in diversity_stats(matrices.pam).items()}
+        f"stats_diversity_{dim}.csv": _csv(diversity_stats(matrices.pam)),
+    }
+
+
+def figure_files(
+    month: str, results: Mapping[str, DimensionResult], state_counts: pa.Table
+) -> dict[str, bytes]:
+    """Richness and RIIS share per state, and the county PAM as an image."""
+    state_pam = results[STATE.name].matrices.pam
+    return {
+        "figure_richness_state.png": figures.richness_per_state(
+            state_pam.sites, site_stats(state_pam).column("alpha"), month
+        ),
+        "figure_riis_share_state.png": figures.riis_share_per_state(
+            state_counts, STATE.site_column, month
+        ),
+        "figure_heatmap_county.png": figures.pam_heatmap(
+            results["county"].matrices.pam, month, "county"
         ),
     }
 
 
-def _matrices(table: pa.Table, dim: Dimension, min_count: int, where: str) -> Matrices:
-    matrices = build_matrices(
-        table.column(dim.site_column).to_numpy(zero_copy_only=False),
-        table.column(TAXON_COLUMN).to_numpy(),
-        table.column(COUNT_COLUMN).to_numpy(),
-        min_count,
+def read_table(s3: Any, bucket: str, prefix: str, columns: Mapping[str, str]) -> pa.Table:
+    """The named columns of every part under `prefix`, each part cast to one schema (parts
+    of one UNLOAD can differ in integer width). STRING columns must be strings: an integer
+    FIPS code has lost its leading zeros, so it is refused rather than guessed at."""
+    keys = part_keys(s3, bucket, prefix)
+    with ThreadPoolExecutor(S3_CONCURRENCY) as pool:
+        parts = list(pool.map(lambda key: _read_part(s3, bucket, key, columns), keys))
+    schema = pa.schema(
+        [(name, pa.string() if kind == STRING else pa.int64()) for name, kind in columns.items()]
     )
-    if matrices.pam.num_sites == 0:
-        raise ValueError(
-            f"{where}: {table.num_rows} rows but no {dim.name} has a species with "
-            f"occ_count >= {min_count}; refusing to write empty statistics"
-        )
-    print(
-        f"calc_stats: {dim.name}: {matrices.pam.num_sites} sites x "
-        f"{matrices.pam.num_species} species, {matrices.pam.matrix.nnz} presences",
-        flush=True,
-    )
-    return matrices
+    return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
-def _part_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
-    """Objects under the prefix except `_`-named ones (_SUCCESS etc.), folder markers and an
-    UNLOAD ... MANIFEST file, which is JSON, not a part."""
+def part_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """The parquet parts under `prefix`: every object except `_`-named ones (_SUCCESS etc.),
+    folder markers and the UNLOAD manifest. Redshift writes no part for an empty result, so
+    a prefix holding only a manifest (listing no entries) is an empty table; a prefix holding
+    nothing at all is a missing table. Parts the manifest lists must all be there."""
+    where = f"s3://{bucket}/{prefix}"
     keys: list[str] = []
     try:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
     except ClientError as exc:
-        raise FileNotFoundError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
-    parts = [k for k in keys if _is_part(posixpath.basename(k))]
+        raise FileNotFoundError(f"cannot list {where}: {exc}") from exc
+    names = {posixpath.basename(k): k for k in keys}
+    parts = sorted(k for k in keys if _is_part(posixpath.basename(k)))
+    if MANIFEST_NAME in names:
+        listed = _manifest_parts(s3, bucket, names[MANIFEST_NAME])
+        missing = sorted(set(listed) - set(parts))
+        if missing:
+            raise FileNotFoundError(f"{where}: parts listed in the manifest are missing: {missing}")
+        return parts
     if not parts:
-        raise FileNotFoundError(f"no parquet part files under s3://{bucket}/{prefix}")
-    return sorted(parts)
+        raise FileNotFoundError(f"no parquet part files under {where} (and no UNLOAD manifest)")
+    return parts
+
+
+def _dimension_result(
+    s3: Any, bucket: str, prefix: str, dim: Dimension, min_count: int
+) -> DimensionResult:
+    source = f"s3://{bucket}/{prefix}"
+    table = read_table(
+        s3, bucket, prefix, {dim.site_column: STRING, TAXON: INTEGER, OCC_COUNT: INTEGER}
+    )
+    complete = table.drop_null()
+    negative = pc.sum(pc.less(complete[OCC_COUNT], 0)).as_py() or 0
+    if negative:
+        raise ValueError(f"{source}: {negative} rows have a negative {OCC_COUNT}")
+    matrices = build_matrices(
+        complete[dim.site_column], complete[TAXON], complete[OCC_COUNT], min_count
+    )
+    result = DimensionResult(
+        dim, source, table.num_rows, table.num_rows - complete.num_rows, min_count, matrices
+    )
+    pam = matrices.pam
+    _log(
+        f"{dim.name}: {table.num_rows} rows ({result.null_rows} with nulls left out) -> "
+        f"{pam.num_sites} sites x {pam.num_species} species, {pam.nnz} presences"
+        + (f"; EMPTY: {result.empty_reason}" if result.empty_reason else "")
+    )
+    return result
+
+
+def _manifest_parts(s3: Any, bucket: str, key: str) -> list[str]:
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        entries = json.loads(body)["entries"]
+        urls = [entry["url"] for entry in entries]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"s3://{bucket}/{key} is not an UNLOAD manifest: {exc!r}") from None
+    return [url.removeprefix(f"s3://{bucket}/") for url in urls]
 
 
 def _is_part(name: str) -> bool:
-    return bool(name) and not name.startswith("_") and name != "manifest"
+    return bool(name) and not name.startswith("_") and name != MANIFEST_NAME
 
 
-def _read_part(s3: Any, bucket: str, key: str, columns: list[str]) -> pa.Table:
+def _read_part(s3: Any, bucket: str, key: str, columns: Mapping[str, str]) -> pa.Table:
+    where = f"s3://{bucket}/{key}"
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     try:
         part = pq.ParquetFile(io.BytesIO(body))
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ValueError(f"s3://{bucket}/{key} is not a parquet file: {exc}") from None
-    missing = [c for c in columns if c not in part.schema_arrow.names]
+        raise ValueError(f"{where} is not a parquet file: {exc}") from None
+    names = part.schema_arrow.names
+    missing = [c for c in columns if c not in names]
     if missing:
-        raise ValueError(
-            f"s3://{bucket}/{key} lacks column(s) {missing}; has {part.schema_arrow.names}"
-        )
-    table = part.read(columns=columns)
-    return _normalised(table, columns, f"s3://{bucket}/{key}")
+        raise ValueError(f"{where} lacks column(s) {missing}; has {names}")
+    table = part.read(columns=list(columns))
+    return pa.table({name: _cast(table, name, kind, where) for name, kind in columns.items()})
 
 
-def _normalised(table: pa.Table, columns: list[str], where: str) -> pa.Table:
-    """Parts of one UNLOAD can differ in integer width; give every part one schema."""
-    site, taxon, count = columns
-    site_type = table.schema.field(site).type
-    if not (pa.types.is_string(site_type) or pa.types.is_large_string(site_type)):
-        # An integer FIPS code has lost its leading zeros: refuse rather than guess.
-        raise ValueError(f"{where}: column {site} must be a string, got {site_type}")
-    for name in (taxon, count):
-        if not pa.types.is_integer(table.schema.field(name).type):
-            raise ValueError(f"{where}: column {name} must be an integer, got {table[name].type}")
-    return pa.table(
-        {
-            site: pc.cast(table[site], pa.string()),
-            taxon: pc.cast(table[taxon], pa.int64()),
-            count: pc.cast(table[count], pa.int64()),
-        }
-    )
+def _cast(table: pa.Table, name: str, kind: str, where: str) -> pa.ChunkedArray:
+    column = table[name]
+    value_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if kind == STRING:
+        if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+            raise ValueError(f"{where}: column {name} must be a string, got {column.type}")
+        return pc.cast(column, pa.string())
+    if not pa.types.is_integer(value_type):
+        raise ValueError(f"{where}: column {name} must be an integer, got {column.type}")
+    return pc.cast(column, pa.int64())
 
 
-def _parquet(columns: Mapping[str, np.ndarray]) -> bytes:
-    types = {"site": pa.string(), "taxonkey": pa.int64(), "occ_count": pa.int64()}
-    table = pa.table({name: pa.array(values, type=types[name]) for name, values in columns.items()})
+def _put_all(s3: Any, bucket: str, files: Mapping[str, bytes]) -> None:
+    """Writes every file (concurrently); raises the first failure after all have finished,
+    so the caller never writes the done marker after a failed put."""
+
+    def put(key: str) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=files[key], ContentType=_content_type(key))
+        _log(f"wrote s3://{bucket}/{key} ({len(files[key]):,} bytes)")
+
+    with ThreadPoolExecutor(S3_CONCURRENCY) as pool:
+        for future in [pool.submit(put, key) for key in files]:
+            future.result()
+
+
+def _content_type(key: str) -> str:
+    types = {".csv": "text/csv", ".png": "image/png", ".parquet": "application/vnd.apache.parquet"}
+    return types.get(posixpath.splitext(key)[1], "application/octet-stream")
+
+
+def _parquet(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
 
 
-def _csv(columns: Mapping[str, Any]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(zip(*(_plain(values) for values in columns.values()), strict=True))
-    return out.getvalue().encode("utf-8")
-
-
-def _plain(values: Any) -> list[Any]:
-    """numpy scalars -> Python ones, so CSV cells read '3' and '0.75', not 'np.int64(3)'."""
-    return np.asarray(values).tolist()
+def _csv(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pa_csv.write_csv(table, sink)
+    return sink.getvalue()
 
 
 def _join(prefix: str, name: str) -> str:
@@ -226,3 +323,7 @@ def _spec_value(mapping: Mapping[str, str], section: str, name: str) -> str:
     if not value:
         raise ValueError(f"task spec has no {section}[{name!r}]")
     return value
+
+
+def _log(message: str) -> None:
+    print(f"calc_stats: {message}", flush=True)

@@ -1,0 +1,193 @@
+"""The month's statistics as pictures (PNG bytes), for people who would rather look than read.
+
+Figures are drawn on matplotlib's Agg canvas through `matplotlib.figure.Figure`, never
+pyplot: no display, no global figure state, so rendering is safe inside a task or a test.
+Every figure has the same pixel size, axis labels, and the month in its title.
+
+The county x species heatmap image is made from the sparse PAM by counting presences into a
+fixed grid of pixels, so a national matrix (hundreds of millions of cells) is never densified:
+the work is one pass over the stored cells and the image is at most a million numbers.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from matplotlib.colors import PowerNorm
+from matplotlib.figure import Figure
+
+from bisonflow.pam import Pam, range_sizes, richness
+from bisonflow.riis_schema import ASSESSMENTS, INTRODUCED, INVASIVE, PRESUMED_NATIVE
+
+#: Width and height of every figure, in pixels.
+FIGURE_SIZE_PX = (1400, 800)
+DPI = 100
+#: Upper bound of the heatmap image's grid (rows = sites, columns = species).
+HEATMAP_GRID = (600, 1200)
+
+_ASSESSMENT_COLOURS = {INVASIVE: "#c0392b", INTRODUCED: "#f39c12", PRESUMED_NATIVE: "#7fb77e"}
+_ASSESSMENT_LABELS = {
+    INVASIVE: "invasive",
+    INTRODUCED: "introduced (not invasive)",
+    PRESUMED_NATIVE: "presumed native",
+}
+
+
+def richness_per_state(states: pa.Array, alpha: npt.ArrayLike, month: str) -> bytes:
+    """Bar chart of species richness (PAM alpha) per state, richest first."""
+    labels, values = _labels(states), np.asarray(alpha, dtype=np.int64)
+    order = np.argsort(-values, kind="stable")
+    fig, ax = _figure()
+    if len(values):
+        ax.bar(np.arange(len(values)), values[order], color="#2e86ab")
+        _category_ticks(ax, [labels[i] for i in order])
+    else:
+        _no_data(ax)
+    ax.set_xlabel("state")
+    ax.set_ylabel("species present (alpha)")
+    ax.set_title(f"Species richness per state, GBIF snapshot {month}")
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def riis_share_per_state(state_counts: pa.Table, site_column: str, month: str) -> bytes:
+    """Two stacked bar charts per state: the share of occurrences and of species that are
+    invasive, introduced or presumed native, by US-RIIS assessment for the state's region.
+
+    `state_counts` has the site column and `<assessment>_occ_count` and
+    `<assessment>_species_count` for each assessment (the `<dim>_counts` table); duplicate
+    rows of a state are summed.
+    """
+    counts = state_counts.group_by(site_column).aggregate(
+        [(f"{a}_{what}", "sum") for a in ASSESSMENTS for what in ("occ_count", "species_count")]
+    )
+    labels = _labels(counts.column(site_column))
+    fig = Figure(figsize=_inches(), dpi=DPI, layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    shares = {
+        what: _shares(counts, what) for what in ("occ_count", "species_count")
+    }  # assessment -> share per state
+    order = np.argsort(
+        -(shares["occ_count"][INVASIVE] + shares["occ_count"][INTRODUCED]), kind="stable"
+    )
+    for ax, what, noun in zip(
+        axes, ("occ_count", "species_count"), ("occurrences", "species"), strict=True
+    ):
+        bottom = np.zeros(len(labels))
+        for assessment in (INVASIVE, INTRODUCED, PRESUMED_NATIVE):
+            share = shares[what][assessment][order]
+            ax.bar(
+                np.arange(len(labels)),
+                share,
+                bottom=bottom,
+                color=_ASSESSMENT_COLOURS[assessment],
+                label=_ASSESSMENT_LABELS[assessment],
+            )
+            bottom += share
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"share of {noun}")
+        ax.grid(axis="y", alpha=0.3)
+        if not len(labels):
+            _no_data(ax)
+    _category_ticks(axes[1], [labels[i] for i in order])
+    axes[1].set_xlabel("state (most introduced + invasive occurrences first)")
+    fig.suptitle(f"Introduced and invasive share per state (US-RIIS), GBIF snapshot {month}")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
+    return _png(fig)
+
+
+def pam_heatmap(pam: Pam, month: str, dimension: str = "county") -> bytes:
+    """The site x species PAM as an image: sites by richness (richest at the top), species by
+    range size (widest on the left), each pixel the share of its cells with a presence."""
+    fig, ax = _figure()
+    grid = binned_presence(pam, *HEATMAP_GRID)
+    if pam.nnz:
+        image = ax.imshow(
+            grid,
+            aspect="auto",
+            interpolation="nearest",
+            cmap="viridis",
+            norm=PowerNorm(gamma=0.5, vmin=0.0, vmax=max(float(grid.max()), 1e-9)),
+            extent=(0, pam.num_species, pam.num_sites, 0),
+        )
+        fig.colorbar(image, ax=ax, label="share of cells with a presence (sqrt scale)")
+    else:
+        _no_data(ax)
+    ax.set_xlabel(f"{pam.num_species:,} species, by range size (widest first)")
+    ax.set_ylabel(f"{pam.num_sites:,} sites ({dimension}), by richness (richest first)")
+    ax.set_title(
+        f"Presence-absence matrix, {dimension} x species ({pam.nnz:,} presences), "
+        f"GBIF snapshot {month}"
+    )
+    return _png(fig)
+
+
+def binned_presence(pam: Pam, max_rows: int, max_cols: int) -> npt.NDArray[np.float64]:
+    """The ordered PAM reduced to at most max_rows x max_cols pixels: each pixel is the share
+    of the cells it covers that hold a presence. One pass over the stored cells."""
+    n, s = pam.num_sites, pam.num_species
+    height, width = min(n, max_rows), min(s, max_cols)
+    if height == 0 or width == 0:
+        return np.zeros((height, width))
+    row_rank = _rank_descending(richness(pam))
+    col_rank = _rank_descending(range_sizes(pam))
+    row_pixel = row_rank * height // n  # rank -> pixel row, monotone, every pixel used
+    col_pixel = col_rank * width // s
+    cell_rows = np.repeat(row_pixel, np.diff(pam.matrix.indptr))
+    cells = cell_rows * width + col_pixel[pam.matrix.indices]
+    presences = np.bincount(cells, minlength=height * width).reshape(height, width)
+    covered = np.outer(
+        np.bincount(row_pixel, minlength=height), np.bincount(col_pixel, minlength=width)
+    )
+    return presences / covered
+
+
+def _rank_descending(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Position of each element when sorted largest first (ties keep label order)."""
+    order = np.argsort(-values, kind="stable")
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[order] = np.arange(len(values))
+    return rank
+
+
+def _shares(counts: pa.Table, what: str) -> dict[str, npt.NDArray[np.float64]]:
+    parts = {
+        a: counts.column(f"{a}_{what}_sum").to_numpy(zero_copy_only=False) for a in ASSESSMENTS
+    }
+    total = np.sum([np.nan_to_num(p.astype(np.float64)) for p in parts.values()], axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            a: np.where(total > 0, np.nan_to_num(p.astype(np.float64)) / total, 0.0)
+            for a, p in parts.items()
+        }
+
+
+def _labels(values: pa.Array | pa.ChunkedArray) -> list[str]:
+    return [str(v) for v in values.to_pylist()]
+
+
+def _figure():
+    fig = Figure(figsize=_inches(), dpi=DPI, layout="constrained")
+    return fig, fig.subplots()
+
+
+def _inches() -> tuple[float, float]:
+    return FIGURE_SIZE_PX[0] / DPI, FIGURE_SIZE_PX[1] / DPI
+
+
+def _category_ticks(ax, labels: list[str]) -> None:
+    ax.set_xticks(np.arange(len(labels)), labels, rotation=90, fontsize="small")
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+
+
+def _no_data(ax) -> None:
+    ax.text(0.5, 0.5, "no presences this month", ha="center", va="center", transform=ax.transAxes)
+
+
+def _png(fig: Figure) -> bytes:
+    sink = io.BytesIO()
+    fig.savefig(sink, format="png", dpi=DPI)
+    return sink.getvalue()

@@ -1,0 +1,381 @@
+"""The calc_stats task end to end against moto's in-process S3 (`moto.mock_aws`).
+
+Small parquet parts laid out as Redshift UNLOAD leaves them (several parts, differing integer
+widths, `_SUCCESS` and `manifest` beside them) go in; every output file, its content and the
+order of the writes (the done marker strictly last) are checked.
+
+mock_aws is started without resetting moto's backends and stopped without removing data:
+the backends are process-global and the session's local runtime (tests/conftest.py) lives in
+them, so a reset would wipe its deployment. Each test uses its own bucket and removes it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from moto import mock_aws
+from test_pam import ROWS, SITES, T1, T2, T3, TAXA
+
+from bisonflow import aws
+from bisonflow.dimensions import REGION_COUNT_COLUMNS
+from bisonflow.taskspec import TaskSpec
+from tasks import calc_stats
+
+SUMMARY = "summary/2024_02_01/"
+DONE_KEY = f"{SUMMARY}_SUCCESS"
+STATE_ROWS = [("AL", T1, 3), ("AL", T2, 1), ("HI", T1, 2), ("HI", T3, 5), ("AK", T2, 1)]
+AIANNH_ROWS = [("0010", T1, 4), ("0010", T2, 1), ("2430", T1, 1)]
+STATE_COUNTS = [
+    # state, occ, species, introduced occ/species, invasive occ/species, presumed native
+    ("AL", 4, 2, 1, 1, 0, 0, 3, 1),
+    ("HI", 7, 2, 2, 1, 5, 1, 0, 0),
+    ("AK", 1, 1, 0, 0, 0, 0, 1, 1),
+]
+DIMENSION_FILES = ("pam", "heatmap", "stats_sites", "stats_species", "stats_diversity")
+FIGURES = ("figure_richness_state.png", "figure_riis_share_state.png", "figure_heatmap_county.png")
+
+
+class RecordingS3:
+    """Delegates to a real client and records the order of put_object keys; can be told to
+    fail the put of one key, as a network error would."""
+
+    def __init__(self, real, fail_key: str | None = None) -> None:
+        self._real, self._fail_key = real, fail_key
+        self.puts: list[str] = []
+
+    def put_object(self, **kwargs):
+        if kwargs["Key"] == self._fail_key:
+            raise OSError(f"simulated failure writing {kwargs['Key']}")
+        self.puts.append(kwargs["Key"])
+        return self._real.put_object(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch):
+    """A fresh bucket in moto's in-process S3, reached through bisonflow.aws as a task does."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    mock = mock_aws()
+    mock.start(reset=False)
+    aws.reset_clients()
+    client = aws.client("s3")
+    bucket = f"calc-stats-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    client.bucket = bucket
+    try:
+        yield client
+    finally:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=obj["Key"])
+        client.delete_bucket(Bucket=bucket)
+        aws.reset_clients()
+        mock.stop(remove_data=False)
+
+
+def parquet(columns: dict, types: dict | None = None) -> bytes:
+    types = {"taxonkey": pa.int64(), "occ_count": pa.int64()} | (types or {})
+    table = pa.table({k: pa.array(v, type=types.get(k, pa.string())) for k, v in columns.items()})
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def species_counts(site_columns: tuple[str, ...], rows) -> dict:
+    """A `<dim>_species_counts` part: label columns, then the species-count columns."""
+    sites, taxa, counts = zip(*rows, strict=True) if rows else ((), (), ())
+    part = {column: [f"{column} of {s}" for s in sites] for column in site_columns}
+    part[site_columns[0]] = list(sites)
+    return part | {
+        "taxonkey": list(taxa),
+        "species": [f"Species {t}" for t in taxa],
+        "riis_assessment": ["introduced"] * len(rows),
+        "occ_count": list(counts),
+    }
+
+
+def state_counts_part(rows) -> bytes:
+    columns = ("state", *REGION_COUNT_COLUMNS)
+    data = dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True))
+    return parquet(data, {c: pa.int64() for c in REGION_COUNT_COLUMNS} | {"occ_count": pa.int32()})
+
+
+def prefix(name: str) -> str:
+    return f"{SUMMARY}{name}/"
+
+
+def upload(s3, aiannh_rows=AIANNH_ROWS, objects: dict | None = None) -> None:
+    """County counts in two parts (int32 taxon keys and int16 counts in the second) plus the
+    files UNLOAD leaves around; state and AIANNH in one part each; the state counts table."""
+    county = ("geoid", "state", "county", "riis_region")
+    half = len(ROWS) // 2
+    puts = {
+        f"{prefix('county_species_counts')}0000_part_00.parquet": parquet(
+            species_counts(county, ROWS[:half])
+        ),
+        f"{prefix('county_species_counts')}0001_part_00.parquet": parquet(
+            species_counts(county, ROWS[half:]),
+            {"taxonkey": pa.int32(), "occ_count": pa.int16()},
+        ),
+        f"{prefix('county_species_counts')}_SUCCESS": b"",
+        f"{prefix('county_species_counts')}manifest": json.dumps(
+            {
+                "entries": [
+                    {"url": f"s3://{s3.bucket}/{prefix('county_species_counts')}{part}"}
+                    for part in ("0000_part_00.parquet", "0001_part_00.parquet")
+                ]
+            }
+        ).encode(),
+        f"{prefix('state_species_counts')}0000_part_00.parquet": parquet(
+            species_counts(("state", "riis_region"), STATE_ROWS)
+        ),
+        f"{prefix('aiannh_species_counts')}0000_part_00.parquet": parquet(
+            species_counts(("aiannh_geoid", "aiannh_name"), aiannh_rows)
+        ),
+        f"{prefix('state_counts')}0000_part_00.parquet": state_counts_part(STATE_COUNTS),
+    } | (objects or {})
+    for key, body in puts.items():
+        s3.put_object(Bucket=s3.bucket, Key=key, Body=body)
+
+
+def spec(s3, **params) -> TaskSpec:
+    inputs = {
+        f"{dim}_{table}": prefix(f"{dim}_{table}")
+        for dim in ("county", "state", "aiannh")
+        for table in ("species_counts", "counts")
+    }
+    return TaskSpec(
+        task="calc_stats",
+        month="2024-02",
+        bucket=s3.bucket,
+        execution="test-execution",
+        token_parameter="/bison/test/token",
+        inputs=inputs,
+        outputs={"summary": SUMMARY, "done": DONE_KEY},
+        params=params,
+    )
+
+
+def read_csv(s3, name: str) -> list[dict[str, str]]:
+    text = s3.get_object(Bucket=s3.bucket, Key=f"{SUMMARY}{name}")["Body"].read().decode()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def read_parquet(s3, name: str) -> pa.Table:
+    body = s3.get_object(Bucket=s3.bucket, Key=f"{SUMMARY}{name}")["Body"].read()
+    return pq.read_table(io.BytesIO(body))
+
+
+def summary_keys(s3) -> set[str]:
+    listed = s3.list_objects_v2(Bucket=s3.bucket, Prefix=SUMMARY).get("Contents", [])
+    return {o["Key"].removeprefix(SUMMARY) for o in listed if "/" not in o["Key"][len(SUMMARY) :]}
+
+
+def expected_files() -> set[str]:
+    return {
+        f"{name}_{dim}.{'parquet' if name in ('pam', 'heatmap') else 'csv'}"
+        for dim in ("county", "state", "aiannh")
+        for name in DIMENSION_FILES
+    } | set(FIGURES)
+
+
+def test_task_writes_every_file_then_the_marker_last(s3, monkeypatch):
+    upload(s3)
+    recorder = RecordingS3(s3)
+    monkeypatch.setattr(calc_stats, "client", lambda service: recorder)
+    result = calc_stats.run(spec(s3, min_presence_count=2))
+
+    assert result == {
+        "summary_prefix": SUMMARY,
+        "done": DONE_KEY,
+        "files": 18,
+        "min_presence_count": 2,
+        "sites": {"county": 4, "state": 2, "aiannh": 1},
+        "species": {"county": 5, "state": 2, "aiannh": 1},
+        "presences": {"county": 11, "state": 3, "aiannh": 1},
+        "empty_dimensions": [],
+    }
+    assert len(json.dumps(result)) < 2048
+    assert recorder.puts[-1] == DONE_KEY
+    assert {k.removeprefix(SUMMARY) for k in recorder.puts[:-1]} == expected_files()
+    assert summary_keys(s3) == expected_files() | {"_SUCCESS"}
+
+    marker = json.loads(s3.get_object(Bucket=s3.bucket, Key=DONE_KEY)["Body"].read())
+    assert marker["month"] == "2024-02"
+    assert marker["min_presence_count"] == 2
+    assert marker["files"] == sorted(f"{SUMMARY}{name}" for name in expected_files())
+    assert marker["dimensions"]["county"] == {
+        "sites": 4,
+        "species": 5,
+        "presences": 11,
+        "null_rows": 0,
+    }
+    assert marker["empty_dimensions"] == {}
+
+
+def test_statistics_files_hold_the_hand_computed_values(s3):
+    upload(s3)
+    calc_stats.run(spec(s3, min_presence_count=2))
+
+    sites = read_csv(s3, "stats_sites_county.csv")
+    assert list(sites[0]) == [
+        "site",
+        "alpha",
+        "alpha_proportional",
+        "phi",
+        "phi_average_proportional",
+    ]
+    assert [(r["site"], r["alpha"], r["phi"]) for r in sites] == [
+        ("01001", "2", "6"),
+        ("01003", "3", "8"),
+        ("02010", "2", "5"),
+        ("15001", "4", "8"),
+    ]
+    assert [float(r["phi_average_proportional"]) for r in sites] == [0.75, 2 / 3, 0.625, 0.5]
+    species = read_csv(s3, "stats_species_county.csv")
+    assert list(species[0]) == [
+        "taxonkey",
+        "omega",
+        "omega_proportional",
+        "psi",
+        "psi_average_proportional",
+    ]
+    assert [(int(r["taxonkey"]), int(r["omega"]), int(r["psi"])) for r in species] == list(
+        zip(TAXA, [2, 3, 3, 1, 2], [6, 7, 9, 4, 7], strict=True)
+    )
+    (diversity,) = read_csv(s3, "stats_diversity_county.csv")
+    assert diversity == {
+        "num_sites": "4",
+        "num_species": "5",
+        "whittaker": repr(5 / 2.75),
+        "lande": "2.25",
+        "legendre": "4.25",
+    }
+
+    pam = read_parquet(s3, "pam_county.parquet")
+    assert pam.schema == pa.schema([("site", pa.string()), ("taxonkey", pa.int64())])
+    assert set(pam["site"].to_pylist()) == set(SITES)
+    assert pam.num_rows == 11
+    heatmap = read_parquet(s3, "heatmap_county.parquet")
+    assert heatmap.schema.names == ["site", "taxonkey", "occ_count"]
+    assert heatmap.num_rows == 15  # count-1 cells stay in the heatmap, not the PAM
+    assert sum(heatmap["occ_count"].to_pylist()) == sum(c for _, _, c in ROWS)
+    assert set(read_parquet(s3, "pam_state.parquet")["site"].to_pylist()) == {"AL", "HI"}
+
+
+def test_default_min_presence_count_is_one(s3):
+    upload(s3)
+    result = calc_stats.run(spec(s3))
+    assert result["min_presence_count"] == 1
+    assert result["sites"] == {"county": 5, "state": 3, "aiannh": 2}
+    assert result["presences"]["county"] == 15
+    assert len(read_parquet(s3, "pam_county.parquet")) == 15
+
+
+def test_empty_dimension_is_written_with_headers_only_and_named(s3):
+    """No record in any AIANNH area: Redshift's UNLOAD leaves only a manifest listing no part."""
+    upload(s3, objects={f"{prefix('aiannh_species_counts')}manifest": b'{"entries": []}'})
+    s3.delete_object(Bucket=s3.bucket, Key=f"{prefix('aiannh_species_counts')}0000_part_00.parquet")
+    result = calc_stats.run(spec(s3))
+
+    assert result["empty_dimensions"] == ["aiannh"]
+    assert result["sites"]["aiannh"] == 0 and result["sites"]["county"] == 5
+    marker = json.loads(s3.get_object(Bucket=s3.bucket, Key=DONE_KEY)["Body"].read())
+    assert marker["empty_dimensions"] == {
+        "aiannh": f"no rows with a aiannh_geoid in s3://{s3.bucket}/{prefix('aiannh_species_counts')}"
+    }
+    for name in ("stats_sites", "stats_species", "stats_diversity"):
+        text = s3.get_object(Bucket=s3.bucket, Key=f"{SUMMARY}{name}_aiannh.csv")["Body"].read()
+        assert text.decode().count("\n") == 1  # the header line only
+    assert read_csv(s3, "stats_sites_aiannh.csv") == []
+    pam = read_parquet(s3, "pam_aiannh.parquet")
+    assert pam.num_rows == 0 and pam.schema.names == ["site", "taxonkey"]
+
+
+def test_rows_without_a_site_are_left_out_and_counted(s3):
+    upload(s3, aiannh_rows=[*AIANNH_ROWS, (None, T3, 5)])
+    result = calc_stats.run(spec(s3))
+    assert result["species"]["aiannh"] == 2  # T3 only came with a null site
+    marker = json.loads(s3.get_object(Bucket=s3.bucket, Key=DONE_KEY)["Body"].read())
+    assert marker["dimensions"]["aiannh"]["null_rows"] == 1
+
+
+def test_missing_input_prefix_names_it_and_writes_nothing(s3):
+    upload(s3)
+    for key in [o["Key"] for o in s3.list_objects_v2(Bucket=s3.bucket)["Contents"]]:
+        if key.startswith(prefix("state_species_counts")):
+            s3.delete_object(Bucket=s3.bucket, Key=key)
+    with pytest.raises(
+        FileNotFoundError, match=f"s3://{s3.bucket}/{prefix('state_species_counts')}"
+    ):
+        calc_stats.run(spec(s3))
+    assert not summary_keys(s3) & expected_files()
+    assert "_SUCCESS" not in summary_keys(s3)
+
+
+def test_part_listed_in_the_manifest_but_missing_is_an_error(s3):
+    upload(s3)
+    s3.delete_object(Bucket=s3.bucket, Key=f"{prefix('county_species_counts')}0001_part_00.parquet")
+    with pytest.raises(FileNotFoundError, match="listed in the manifest are missing.*0001_part_00"):
+        calc_stats.run(spec(s3))
+    assert "_SUCCESS" not in summary_keys(s3)
+
+
+def test_failed_write_leaves_no_marker(s3, monkeypatch):
+    upload(s3)
+    recorder = RecordingS3(s3, fail_key=f"{SUMMARY}stats_species_state.csv")
+    monkeypatch.setattr(calc_stats, "client", lambda service: recorder)
+    with pytest.raises(OSError, match="stats_species_state.csv"):
+        calc_stats.run(spec(s3))
+    assert DONE_KEY not in recorder.puts
+    assert "_SUCCESS" not in summary_keys(s3)
+
+
+def test_bad_inputs_are_named(s3):
+    upload(s3)
+    with pytest.raises(ValueError, match="min_presence_count must be an integer >= 1, got 0"):
+        calc_stats.run(spec(s3, min_presence_count=0))
+    with pytest.raises(ValueError, match="no dimension has a presence.*min_presence_count 1000"):
+        calc_stats.run(spec(s3, min_presence_count=1000))
+
+    part = species_counts(("geoid",), ROWS)
+    part["geoid"] = [int(g) for g in part["geoid"]]
+    bad_key = f"{prefix('county_species_counts')}0002_part_00.parquet"
+    s3.put_object(Bucket=s3.bucket, Key=bad_key, Body=parquet(part, {"geoid": pa.int64()}))
+    with pytest.raises(ValueError, match="0002_part_00.parquet: column geoid must be a string"):
+        calc_stats.run(spec(s3))
+
+    s3.put_object(Bucket=s3.bucket, Key=bad_key, Body=b"not parquet")
+    with pytest.raises(ValueError, match="0002_part_00.parquet is not a parquet file"):
+        calc_stats.run(spec(s3))
+
+    s3.put_object(Bucket=s3.bucket, Key=bad_key, Body=parquet({"geoid": ["01001"]}))
+    with pytest.raises(ValueError, match=r"0002_part_00.parquet lacks column\(s\) \['taxonkey'"):
+        calc_stats.run(spec(s3))
+
+    negative = species_counts(("geoid",), [("01001", T1, -2)])
+    s3.put_object(Bucket=s3.bucket, Key=bad_key, Body=parquet(negative))
+    with pytest.raises(ValueError, match="1 rows have a negative occ_count"):
+        calc_stats.run(spec(s3))
+    assert not summary_keys(s3) & expected_files()
+
+
+def test_spec_without_an_input_is_named(s3):
+    broken = spec(s3)
+    del broken.inputs["aiannh_species_counts"]
+    with pytest.raises(ValueError, match=r"task spec has no inputs\['aiannh_species_counts'\]"):
+        calc_stats.run(broken)

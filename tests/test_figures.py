@@ -1,0 +1,114 @@
+"""Figures: valid PNGs of the fixed size with something drawn, and the PAM image's binning."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from matplotlib.image import imread
+from test_pam import ROWS
+
+from bisonflow import figures
+from bisonflow.dimensions import REGION_COUNT_COLUMNS
+from bisonflow.pam import build_matrices
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MONTH = "2024-02"
+
+
+@pytest.fixture(scope="module")
+def pam():
+    """The hand-computed 4 x 5 PAM of test_pam (min_count=2)."""
+    sites, taxa, counts = zip(*ROWS, strict=True)
+    return build_matrices(sites, taxa, counts, min_count=2).pam
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the IHDR chunk, which a valid PNG has first."""
+    assert data[:8] == PNG_SIGNATURE
+    length, chunk = struct.unpack(">I4s", data[8:16])
+    assert chunk == b"IHDR" and length == 13
+    return struct.unpack(">II", data[16:24])
+
+
+def assert_drawn(data: bytes) -> None:
+    """A decodable PNG of FIGURE_SIZE_PX whose pixels are not all one colour."""
+    assert png_size(data) == figures.FIGURE_SIZE_PX
+    pixels = imread(io.BytesIO(data), format="png")[..., :3]
+    width, height = figures.FIGURE_SIZE_PX
+    assert pixels.shape == (height, width, 3)
+    not_white = (pixels < 0.95).any(axis=2).mean()
+    assert not_white > 0.01, f"only {not_white:.2%} of the pixels are drawn"
+    rgb = (pixels * 255).astype(np.uint32)
+    colours = np.unique(rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2])
+    assert len(colours) > 20
+
+
+def state_counts(states: list[str]) -> pa.Table:
+    values = {c: [10 * (i + 1) for i in range(len(states))] for c in REGION_COUNT_COLUMNS}
+    return pa.table({"state": states} | values)
+
+
+def test_richness_per_state_is_a_drawn_png():
+    assert_drawn(figures.richness_per_state(pa.array(["AL", "AK", "HI"]), [30, 5, 12], MONTH))
+
+
+def test_riis_share_per_state_is_a_drawn_png():
+    assert_drawn(figures.riis_share_per_state(state_counts(["AL", "AK", "HI"]), "state", MONTH))
+
+
+def test_pam_heatmap_is_a_drawn_png(pam):
+    assert_drawn(figures.pam_heatmap(pam, MONTH))
+
+
+def test_figures_without_data_still_render():
+    empty = build_matrices(pa.array([], pa.string()), [], []).pam
+    for data in (
+        figures.richness_per_state(pa.array([], pa.string()), [], MONTH),
+        figures.riis_share_per_state(state_counts([]), "state", MONTH),
+        figures.pam_heatmap(empty, MONTH),
+    ):
+        assert png_size(data) == figures.FIGURE_SIZE_PX
+
+
+def test_binned_presence_orders_by_richness_and_range_size(pam):
+    """Ordered PAM (rows 15001, 01003, 01001, 02010 by alpha 4, 3, 2, 2; columns T2, T1, T4,
+    T3, T5 by omega 3, 3, 2, 2, 1):
+
+        0 1 1 | 1 1
+        1 1 0 | 1 0
+        ------+----
+        1 1 0 | 0 0
+        1 0 1 | 0 0
+
+    On a 2 x 2 grid, rank r of n goes to pixel r * 2 // n: rows {0,1} {2,3}, columns
+    {0,1,2} {3,4}; each pixel is presences / cells covered."""
+    np.testing.assert_array_equal(
+        figures.binned_presence(pam, 4, 5),
+        [
+            [0, 1, 1, 1, 1],
+            [1, 1, 0, 1, 0],
+            [1, 1, 0, 0, 0],
+            [1, 0, 1, 0, 0],
+        ],
+    )
+    assert figures.binned_presence(pam, 2, 2).tolist() == [[4 / 6, 3 / 4], [4 / 6, 0.0]]
+
+
+def test_binned_presence_never_densifies_a_national_matrix():
+    """300,000 x 300,000 cells would be 90 GB dense (more than this machine has); binned it is
+    at most HEATMAP_GRID pixels and every presence is counted once."""
+    n = 300_000
+    rng = np.random.default_rng(7)
+    sites = pa.array([f"{i:06d}" for i in range(n)])
+    rows = np.concatenate([np.arange(n), rng.integers(0, n, n)])
+    cols = np.concatenate([rng.integers(0, n, n), np.arange(n)])
+    big = build_matrices(sites.take(pa.array(rows)), cols, np.ones(2 * n, dtype=np.int64)).pam
+    assert big.matrix.shape == (n, n)
+    grid = figures.binned_presence(big, *figures.HEATMAP_GRID)
+    assert grid.shape == figures.HEATMAP_GRID
+    cells_per_pixel = (n / figures.HEATMAP_GRID[0]) * (n / figures.HEATMAP_GRID[1])
+    assert grid.sum() * cells_per_pixel == pytest.approx(big.nnz, rel=1e-3)
