@@ -17,7 +17,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from bisonflow.gbif_api import NameMatch, NameQuery
-from bisonflow.riis_schema import ANNOTATED_COLUMNS, RIIS_COLUMNS, RIIS_REGIONS
+from bisonflow.riis_schema import (
+    ANNOTATED_COLUMNS,
+    DEGREES_OF_ESTABLISHMENT,
+    RIIS_COLUMNS,
+    RIIS_REGIONS,
+)
 
 #: Without these a row can be neither resolved, joined to occurrences by region, nor assessed.
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -25,12 +30,6 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "scientificName",
     "kingdom",
     "degreeOfEstablishment",
-)
-#: degreeOfEstablishment vocabulary of the v2 list (US-RIIS_DataDictionary_2021.csv).
-DEGREES_OF_ESTABLISHMENT: tuple[str, ...] = (
-    "established (category C3)",
-    "invasive (category D2)",
-    "widespread invasive (category E)",
 )
 #: kingdom vocabulary of the list, plus the backbone's own spellings of two of them.
 KINGDOMS: tuple[str, ...] = (

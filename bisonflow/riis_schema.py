@@ -45,6 +45,14 @@ RESOLVED_COLUMNS: tuple[str, ...] = ("gbif_res_taxonkey", "gbif_res_scientificna
 
 ANNOTATED_COLUMNS: tuple[str, ...] = RIIS_COLUMNS + RESOLVED_COLUMNS
 
+#: degreeOfEstablishment vocabulary of the v2 list (US-RIIS_DataDictionary_2021.csv); the
+#: aggregation calls an entry invasive when its degree mentions "invasive".
+DEGREES_OF_ESTABLISHMENT: tuple[str, ...] = (
+    "established (category C3)",
+    "invasive (category D2)",
+    "widespread invasive (category E)",
+)
+
 #: RIIS region codes (the `locality` vocabulary).
 RIIS_REGIONS: tuple[str, ...] = ("AK", "HI", "L48")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bisonflow.riis_schema import RIIS_COLUMNS, RIIS_REGIONS
+from bisonflow.riis_schema import DEGREES_OF_ESTABLISHMENT, RIIS_COLUMNS, RIIS_REGIONS
 from bisonflow.sample.taxa import (
     FAMILIES,
     NO_MATCH,
@@ -32,11 +32,7 @@ from bisonflow.sample.taxa import (
 )
 
 #: degreeOfEstablishment values of the v2 master list, with the share of rows given each.
-DEGREES: tuple[str, ...] = (
-    "established (category C3)",
-    "invasive (category D2)",
-    "widespread invasive (category E)",
-)
+DEGREES: tuple[str, ...] = DEGREES_OF_ESTABLISHMENT
 _DEGREE_SHARE = (0.55, 0.33, 0.12)
 #: Chance that a listed taxon is listed in each region.
 _REGION_CHANCE = {"AK": 0.2, "HI": 0.4, "L48": 0.75}
