@@ -17,6 +17,7 @@ import hashlib
 import importlib.metadata
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -202,7 +203,8 @@ def _pip_entries(python_version: str, architecture: str) -> dict[str, Path]:
     key = hashlib.sha256(json.dumps([python_version, architecture, pins]).encode()).hexdigest()
     target = CACHE_DIR / f"python{python_version}-{architecture}-{key[:16]}"
     if not target.is_dir():
-        partial = target.with_name(f"{target.name}.partial")
+        # Per process: two builds at once (parallel test runs) must not share a directory.
+        partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
@@ -217,7 +219,10 @@ def _pip_entries(python_version: str, architecture: str) -> dict[str, Path]:
                 f"pip could not install {' '.join(pins)} for Python {python_version} on "
                 f"{architecture}: {result.stderr.strip()[-2000:]}"
             )
-        partial.rename(target)  # complete or absent: a broken download is never reused
+        try:
+            partial.rename(target)  # complete or absent: a broken download is never reused
+        except OSError:  # another build finished first with the same pins
+            shutil.rmtree(partial, ignore_errors=True)
     return {
         f"python/{relative}": path
         for path in target.rglob("*")

@@ -9,7 +9,6 @@ import sys
 import uuid
 import zipfile
 
-import pytest
 from moto.awslambda.models import LambdaFunction, LayerVersion, lambda_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -113,14 +112,20 @@ def test_a_missing_layer_module_fails_as_on_lambda(runtime: LocalRuntime) -> Non
     assert payload["errorMessage"] == "No module named 'shared'"
 
 
-@pytest.mark.parametrize("event", [{"month": "2026-13"}])
-def test_a_function_zip_runs_on_the_library_layer(runtime: LocalRuntime, event: dict) -> None:
-    """The real artefacts: check_gbif's zip on the layer built for this interpreter."""
-    arn = runtime.clients["lambda"].publish_layer_version(
+def test_a_function_zip_runs_on_the_library_layer(runtime: LocalRuntime) -> None:
+    """The real artefacts: check_gbif's zip on the layer built for this interpreter, with the
+    deployed function's configuration, reaching S3 through the runtime's boto3."""
+    awslambda = runtime.clients["lambda"]
+    arn = awslambda.publish_layer_version(
         LayerName="bisonflow-library", Content={"ZipFile": layer_zip()}
     )["LayerVersionArn"]
+    deployed = awslambda.get_function_configuration(FunctionName="bisonflow-check_gbif")
     name = _create(runtime, function_zip("check_gbif"), handler_of("check_gbif"), [arn])
-    payload, error = _invoke(runtime, name, event)
+    awslambda.update_function_configuration(FunctionName=name, Environment=deployed["Environment"])
+    payload, error = _invoke(runtime, name, {"month": "2026-13"})
     assert error == "Handled"
     assert payload["errorType"] == "SchemaViolation"
     assert payload["errorMessage"].startswith('check_gbif.input: field $.month = "2026-13"')
+    payload, error = _invoke(runtime, name, {"month": "2001-01"})
+    assert error is None, payload
+    assert payload["snapshot_exists"] is False and payload["already_processed"] is False
