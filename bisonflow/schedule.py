@@ -169,6 +169,8 @@ def _day_of_week_rule(text: str, expression: str) -> DayRule:
 
 @dataclass(frozen=True)
 class Cron:
+    """A parsed cron expression: the allowed values of each field, days as a rule per month."""
+
     minutes: frozenset[int]
     hours: frozenset[int]
     days: DayRule

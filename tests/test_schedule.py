@@ -65,7 +65,9 @@ def test_default_schedule_next_three(now: datetime, expected: list[str]) -> None
         # 1 is Sunday; names and ranges; a list of months.
         ("cron(0 9 ? * 1 *)", utc(2026, 11, 23), ["2026-11-29", "2026-12-06", "2026-12-13"]),
         ("cron(0 9 ? JAN,FEB MON-WED 2027)", utc(2027, 1, 29), ["2027-02-01", "2027-02-02"]),
+        # Schedules that end: limited to this year, or a day that never comes (30 February).
         ("cron(0 6 2 * ? 2026)", utc(2026, 11, 23), ["2026-12-02"]),
+        ("cron(0 6 30 2 ? *)", utc(2026, 11, 23), []),
     ],
 )
 def test_special_day_rules(expression: str, now: datetime, expected: list[str]) -> None:
