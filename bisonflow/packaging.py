@@ -35,6 +35,8 @@ LAMBDA_RUNTIME = "python3.12"
 LAMBDA_ARCHITECTURE = "arm64"
 FUNCTIONS = ("check_gbif", "submit_statements", "poll_statement", "launch_task", "cleanup_task")
 
+#: The project's own top-level packages (PROJECT_ROOT/<name>), packaged from the source tree.
+FIRST_PARTY = ("bisonflow", "functions", "tasks")
 #: Parts of the library that only the local runtime uses; a Lambda importing them is a bug.
 LOCAL_ONLY = ("bisonflow/local/", "bisonflow/sample/")
 #: What Lambda's Python runtime provides beyond the standard library, so never packaged.
@@ -80,10 +82,20 @@ def _is_packaged(relative: PurePosixPath) -> bool:
 
 
 # --- what the handlers import ---------------------------------------------------------------
+def _is_type_checking(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
 def _imports(path: Path) -> set[str]:
-    """Every module an import statement in `path` may load (`from a import b` may load a.b)."""
+    """Every module an import statement in `path` may load at run time (`from a import b` may
+    load a.b); imports under `if TYPE_CHECKING:` never run, so they do not count."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    pending: list[ast.AST] = [ast.parse(path.read_text(), str(path))]
+    while pending:
+        node = pending.pop()
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -91,6 +103,10 @@ def _imports(path: Path) -> set[str]:
                 raise PackagingError(f"{path}: relative import; the library uses absolute ones")
             names.add(node.module or "")
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        if _is_type_checking(node):
+            pending.extend(node.orelse)
+        else:
+            pending.extend(ast.iter_child_nodes(node))
     return names
 
 
@@ -103,8 +119,8 @@ def _module_file(module: str) -> Path | None:
 
 
 def library_closure() -> tuple[list[Path], set[str]]:
-    """The `bisonflow` files the handlers import transitively, and the third-party top-level
-    modules those files import (standard library and boto3's family excluded later)."""
+    """The project files the handlers import transitively (their own modules excluded), and
+    the third-party top-level modules those files import (boto3's family excluded later)."""
     pending = [PROJECT_ROOT / "functions" / f"{function}.py" for function in FUNCTIONS]
     seen: set[Path] = set()
     library: list[Path] = []
@@ -115,13 +131,13 @@ def library_closure() -> tuple[list[Path], set[str]]:
             continue
         seen.add(path)
         relative = path.relative_to(PROJECT_ROOT).as_posix()
-        if relative.startswith("bisonflow/"):
-            if relative.startswith(LOCAL_ONLY):
-                raise PackagingError(f"Lambda code imports the local-only module {relative}")
+        if relative.startswith(LOCAL_ONLY):
+            raise PackagingError(f"Lambda code imports the local-only module {relative}")
+        if not relative.startswith("functions/"):  # the function zips carry those
             library.append(path)
         for module in _imports(path):
             top = module.split(".")[0]
-            if top in ("bisonflow", "functions"):
+            if top in FIRST_PARTY:
                 parts = module.split(".")
                 # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
                 for depth in range(1, len(parts) + 1):
