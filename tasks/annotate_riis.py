@@ -3,8 +3,9 @@
 Redshift later joins occurrences to RIIS by accepted taxon key, so a name GBIF cannot
 resolve is kept (with empty keys) rather than dropped; it goes to the report CSV with every
 malformed row and every doubtful match, for the curators. Names answered within the cache's
-max age are not asked again. Outputs are written only after every name was resolved: the
-report, then the annotated list, then the cache.
+max age are not asked again; the cache written back holds this month's names (a hit keeps
+the time GBIF was asked, so it still expires). Outputs are written only after every name was
+resolved: the report, then the annotated list, then the cache.
 """
 
 from __future__ import annotations
