@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
@@ -45,6 +46,8 @@ RUNTIME_PROVIDED = ("boto3",)
 RUNTIME_DATA_GLOBS = ("definitions/*.json", USERDATA_TEMPLATE.relative_to(PROJECT_ROOT).as_posix())
 #: Where layers built for AWS by pip are kept, so repeated deploys do not download again.
 CACHE_DIR = PROJECT_ROOT / ".bisonflow-cache" / "layers"
+#: Lambda's limit on a function's code and layers, unzipped.
+LAMBDA_UNZIPPED_LIMIT = 250 * 2**20
 #: pip's platform tag for each Lambda architecture.
 PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
@@ -285,7 +288,23 @@ def layer_zip(python_version: str | None = None, architecture: str | None = None
                 f"architecture {architecture!r} is not one of {', '.join(PIP_PLATFORMS)}"
             )
         entries |= _pip_entries(python_version, architecture)
+    _check_size(entries)
     return _reproducible_zip(entries)
+
+
+def _check_size(entries: Mapping[str, Path]) -> None:
+    """Refuse a layer Lambda would refuse, naming what makes it big (say, a new import of
+    pyarrow in a module the handlers use)."""
+    sizes: Counter[str] = Counter()
+    for arcname, path in entries.items():
+        sizes[arcname.split("/")[1]] += path.stat().st_size
+    total = sum(sizes.values())
+    if total > LAMBDA_UNZIPPED_LIMIT:
+        largest = ", ".join(f"{name} {size / 2**20:.1f} MB" for name, size in sizes.most_common(3))
+        raise PackagingError(
+            f"the layer unzips to {total / 2**20:.1f} MB, over Lambda's "
+            f"{LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MB for code and layers; largest: {largest}"
+        )
 
 
 def _package_files() -> list[Path]:

@@ -134,6 +134,12 @@ def test_bad_layer_target_is_named(
         layer_zip(python_version, architecture)
 
 
+def test_a_layer_over_lambdas_size_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packaging, "LAMBDA_UNZIPPED_LIMIT", 100_000)
+    with pytest.raises(PackagingError, match=r"over Lambda's 0 MB .*; largest: \w+ \d"):
+        layer_zip()
+
+
 def _tree(root: Path, helper: str) -> None:
     for function in FUNCTIONS:
         (root / "functions").mkdir(parents=True, exist_ok=True)
