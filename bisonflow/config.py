@@ -100,12 +100,19 @@ def min_presence_count() -> int:
 
 
 def launch_template(task: str) -> str:
-    """The EC2 launch template of one task, e.g. ANNOTATE_RIIS_LAUNCH_TEMPLATE."""
+    """The EC2 launch template id (lt-...) of one task, e.g. ANNOTATE_RIIS_LAUNCH_TEMPLATE.
+
+    The template's boot script runs the task; the stack sets these from its launch templates.
+    """
     return _required(f"{task.upper()}_LAUNCH_TEMPLATE")
 
 
 def task_repository_url() -> str:
-    """Where a task instance gets the task code (the repository its image is built from)."""
+    """Where a task instance gets the task code (the repository its image is built from).
+
+    Deployments now give it to the launch templates (the stack's TaskRepositoryUrl); no
+    Lambda reads it any more.
+    """
     return _required("TASK_REPOSITORY_URL")
 
 

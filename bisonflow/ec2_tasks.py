@@ -1,14 +1,16 @@
 """Callback tasks on EC2: launch an instance for a task, and clean up after an execution.
 
-The task token is stored as an SSM SecureString; the instance learns only the S3 key of its
-task spec (in userdata) and the spec names only the parameter. Instances are tagged with the
-execution name, the step and the task so the cleanup step can find what an execution
+The task's launch template carries the whole boot script (definitions/bisonflow.cfn.yaml,
+Mappings.Task.BootScript). What differs per run reaches the instance as instance tags, which
+the boot script reads through IMDSv2: the task (TAG_TASK) and the S3 URI of its spec
+(TAG_SPEC). The task token is stored as an SSM SecureString and the spec names only the
+parameter, so the token is never in userdata, tags, the spec or a log. Instances are also
+tagged with the execution name and the step so the cleanup step can find what an execution
 launched.
 """
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 
 from bisonflow import PROJECT_ROOT, aws, config
@@ -18,9 +20,13 @@ from bisonflow.taskspec import TaskSpec
 TAG_EXECUTION = "bisonflow:execution"
 TAG_TASK = "bisonflow:task"
 TAG_STEP = "bisonflow:step"
+#: The S3 URI of the task spec; the boot script exports it as TASK_SPEC_URI.
+TAG_SPEC = "bisonflow:spec"
 #: The state that launches each task, as named in statemachines/bison_workflow.asl.json.
 TASK_STEPS = {"annotate_riis": "AnnotateRiis", "calc_stats": "CalcStats"}
 TOKEN_PARAMETER_ROOT = "/bisonflow/task-tokens"
+#: Superseded by the launch templates' boot script; kept only while bisonflow.packaging still
+#: lists it among the layer's files (the packaging owner removes that reference).
 USERDATA_TEMPLATE = PROJECT_ROOT / "tasks" / "userdata.sh.tmpl"
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
@@ -64,12 +70,15 @@ def spec_key(spec: TaskSpec, layout: MonthLayout) -> str:
     return f"{layout.task_prefix}{spec.execution}/{spec.task}.json"
 
 
-def render_userdata(task: str, spec_uri: str) -> str:
-    """The instance's boot script: it carries the task name and spec location, never the token."""
-    template = string.Template(USERDATA_TEMPLATE.read_text())
-    return template.substitute(
-        TASK_APP=task, TASK_SPEC_URI=spec_uri, TASK_REPOSITORY_URL=config.task_repository_url()
-    )
+def instance_tags(task: str, layout: MonthLayout, execution: str, spec_uri: str) -> list[dict]:
+    """The per-run tags of a task instance: all its boot script needs besides the template's."""
+    return [
+        {"Key": TAG_EXECUTION, "Value": execution},
+        {"Key": TAG_STEP, "Value": TASK_STEPS[task]},
+        {"Key": TAG_TASK, "Value": task},
+        {"Key": TAG_SPEC, "Value": spec_uri},
+        {"Key": "Name", "Value": f"bison-{task}-{layout.datestamp}"},
+    ]
 
 
 @dataclass(frozen=True)
@@ -91,17 +100,11 @@ def launch(task: str, layout: MonthLayout, execution: str, task_token: str) -> L
     aws.client("s3").put_object(
         Bucket=spec.bucket, Key=key, Body=spec.to_json().encode(), ContentType="application/json"
     )
-    tags = [
-        {"Key": TAG_EXECUTION, "Value": execution},
-        {"Key": TAG_STEP, "Value": TASK_STEPS[task]},
-        {"Key": TAG_TASK, "Value": task},
-        {"Key": "Name", "Value": f"bison-{task}-{layout.datestamp}"},
-    ]
+    tags = instance_tags(task, layout, execution, f"s3://{spec.bucket}/{key}")
     response = aws.client("ec2").run_instances(
-        LaunchTemplate={"LaunchTemplateName": config.launch_template(task), "Version": "$Latest"},
+        LaunchTemplate={"LaunchTemplateId": config.launch_template(task), "Version": "$Latest"},
         MinCount=1,
         MaxCount=1,
-        UserData=render_userdata(task, f"s3://{spec.bucket}/{key}"),
         TagSpecifications=[
             {"ResourceType": "instance", "Tags": tags},
             {"ResourceType": "volume", "Tags": tags},

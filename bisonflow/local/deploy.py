@@ -1,109 +1,82 @@
-"""Deploy the workflow into the emulator with the same API calls a deployment to AWS makes.
+"""Deploy the workflow into the emulator through the same template and code as on AWS.
 
-Buckets (private, encrypted, TLS-only), roles, the Lambda functions from the one deployment
-package, a launch template per task, and the state machine from the ASL file with its
-`${...}` placeholders replaced by the functions' ARNs.
+The emulator declares what its CloudFormation (moto 5.2.5) cannot create
+(bisonflow.local.emulator.target_profile); `bisonflow.deploy.deploy` then creates the stack
+from definitions/bisonflow.cfn.yaml and those resources through the service APIs. This
+module adds only what a laptop needs besides: the GBIF open-data bucket, and the user's
+standing inputs and a snapshot uploaded from the sample data.
 """
 
 from __future__ import annotations
 
-import json
-import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bisonflow import PROJECT_ROOT
-from bisonflow.ec2_tasks import TASK_STEPS
+from bisonflow import cfn_template
+from bisonflow.deploy import DEFAULT_STACK_NAME, Target, deploy
+from bisonflow.deploy.definition import ASL_PATH, placeholder, render_definition
 from bisonflow.layout import RIIS_INPUT_KEY, SHAPEFILE_SIDECARS, MonthLayout
-from bisonflow.packaging import FUNCTIONS, handler_of, lambda_zip
+from bisonflow.local.emulator import CREDENTIALS, Emulator
 
-ASL_PATH = PROJECT_ROOT / "statemachines" / "bison_workflow.asl.json"
-STATE_MACHINE_NAME = "bison-workflow"
-PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
-
-
-def placeholder(function: str) -> str:
-    """The ASL placeholder of a function: check_gbif -> CheckGbifFunctionArn."""
-    return "".join(part.title() for part in function.split("_")) + "FunctionArn"
-
-
-def render_definition(function_arns: dict[str, str]) -> str:
-    """The ASL with its `${Name}` placeholders substituted; an unknown one is an error.
-
-    Only `${Name}` is touched: JSONPath's `$` and the context object's `$$` stay as written.
-    """
-    values = {placeholder(f): arn for f, arn in function_arns.items()}
-
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(1) not in values:
-            raise KeyError(f"{ASL_PATH.name}: no value for placeholder ${{{match.group(1)}}}")
-        return values[match.group(1)]
-
-    return PLACEHOLDER.sub(substitute, ASL_PATH.read_text())
+__all__ = [
+    "ASL_PATH",
+    "Deployment",
+    "deploy_to_emulator",
+    "placeholder",
+    "render_definition",
+    "upload_inputs",
+    "upload_snapshot",
+]
 
 
 @dataclass(frozen=True)
 class Deployment:
+    stack_name: str
     state_machine_arn: str
     bucket: str
     gbif_bucket: str
-    function_arns: dict[str, str]
+    outputs: dict[str, str]
 
 
-_ASSUME = {
-    "lambda": "lambda.amazonaws.com",
-    "states": "states.amazonaws.com",
-    "ec2": "ec2.amazonaws.com",
-}
-
-
-def _role(iam: Any, name: str, service: str) -> str:
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))["Role"][
-        "Arn"
-    ]
-
-
-def create_private_bucket(s3: Any, bucket: str, tls_only: bool = True) -> None:
-    """Public access blocked, encrypted at rest, and (on AWS) only reachable over TLS."""
-    s3.create_bucket(Bucket=bucket)
-    s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
+def emulator_target(emulator: Emulator) -> Target:
+    return Target(
+        region=emulator.region, endpoint_url=emulator.endpoint_url, credentials=CREDENTIALS
     )
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-        },
-    )
-    if not tls_only:
-        return
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
+
+
+def deploy_to_emulator(
+    emulator: Emulator,
+    parameters: dict[str, str],
+    progress: Callable[[str], None],
+    stack_name: str = DEFAULT_STACK_NAME,
+) -> Deployment:
+    """`bisonflow deploy` into the emulator, plus the GBIF bucket GBIF would own.
+
+    `parameters` are the template's; RedshiftWorkgroupArn defaults to a workgroup ARN in the
+    emulator's account (the DuckDB stand-in serves any workgroup).
+    """
+    types = {r["Type"] for r in cfn_template.template()["Resources"].values()}
+    emulator.publish_target_profile(types)
+    target = emulator_target(emulator)
+    workgroup = uuid.uuid5(uuid.NAMESPACE_URL, emulator.endpoint_url)
+    values = {
+        "RedshiftWorkgroupArn": f"arn:{target.partition}:redshift-serverless:"
+        f"{target.region_name}:{target.account_id}:workgroup/{workgroup}",
+        **parameters,
     }
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    deployed = deploy(target, stack_name, values, progress)
+    gbif_bucket = values.get("GbifBucket") or f"gbif-open-data-{target.region_name}"
+    emulator.clients["s3"].create_bucket(Bucket=gbif_bucket)
+    return Deployment(
+        stack_name=stack_name,
+        state_machine_arn=deployed.outputs["StateMachineArn"],
+        bucket=deployed.outputs["BucketName"],
+        gbif_bucket=gbif_bucket,
+        outputs=deployed.outputs,
+    )
 
 
 def upload_inputs(s3: Any, bucket: str, riis_csv: Path, shapefiles: dict[str, Path]) -> None:
@@ -128,62 +101,3 @@ def upload_snapshot(s3: Any, gbif_bucket: str, snapshot_dir: Path, month: str) -
     for part in parts:
         s3.upload_file(str(part), gbif_bucket, prefix + part.name)
     return len(parts)
-
-
-def deploy(
-    clients: dict[str, Any], bucket: str, region: str, environment: dict[str, str]
-) -> Deployment:
-    s3, iam, awslambda, ec2, sfn = (
-        clients[n] for n in ("s3", "iam", "lambda", "ec2", "stepfunctions")
-    )
-    gbif_bucket = f"gbif-open-data-{region}"
-    # The emulator serves plain HTTP on loopback, and moto enforces aws:SecureTransport, so
-    # the TLS-only policy (which deployments to AWS carry) would deny every request here.
-    create_private_bucket(s3, bucket, tls_only=False)
-    s3.create_bucket(Bucket=gbif_bucket)
-
-    lambda_role = _role(iam, "bisonflow-lambda", _ASSUME["lambda"])
-    states_role = _role(iam, "bisonflow-states", _ASSUME["states"])
-    _role(iam, "bisonflow-task-instance", _ASSUME["ec2"])
-    iam.create_instance_profile(InstanceProfileName="bisonflow-task-instance")
-    iam.add_role_to_instance_profile(
-        InstanceProfileName="bisonflow-task-instance", RoleName="bisonflow-task-instance"
-    )
-
-    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    for task in TASK_STEPS:
-        ec2.create_launch_template(
-            LaunchTemplateName=f"bison-task-{task}",
-            LaunchTemplateData={
-                "ImageId": image_id,
-                "InstanceType": "t4g.small",
-                "IamInstanceProfile": {"Name": "bisonflow-task-instance"},
-                "InstanceMarketOptions": {"MarketType": "spot"},
-                "InstanceInitiatedShutdownBehavior": "terminate",
-                "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
-            },
-        )
-
-    env = {
-        "BISON_BUCKET": bucket,
-        **{f"{task.upper()}_LAUNCH_TEMPLATE": f"bison-task-{task}" for task in TASK_STEPS},
-        **environment,
-    }
-    code = lambda_zip()
-    arns = {}
-    for function in FUNCTIONS:
-        arns[function] = awslambda.create_function(
-            FunctionName=f"bisonflow-{function}",
-            Runtime="python3.12",
-            Role=lambda_role,
-            Handler=handler_of(function),
-            Code={"ZipFile": code},
-            Timeout=60,
-            MemorySize=256,
-            Environment={"Variables": env},
-        )["FunctionArn"]
-
-    machine = sfn.create_state_machine(
-        name=STATE_MACHINE_NAME, definition=render_definition(arns), roleArn=states_role
-    )
-    return Deployment(machine["stateMachineArn"], bucket, gbif_bucket, arns)

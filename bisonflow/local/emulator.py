@@ -16,11 +16,58 @@ import boto3
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
+from bisonflow.deploy.target import TARGET_PROFILE_PARAMETER, TargetProfile
 from bisonflow.local import PortInUse, asl_fixes, lambda_worker, redshift_duckdb
 
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-SERVICES = ("s3", "iam", "lambda", "ec2", "stepfunctions", "ssm", "logs", "redshift-data")
+SERVICES = (
+    "s3",
+    "iam",
+    "lambda",
+    "ec2",
+    "stepfunctions",
+    "ssm",
+    "logs",
+    "redshift-data",
+    "cloudformation",
+    "scheduler",
+    "sns",
+    "sqs",
+    "events",
+    "sts",
+)
+
+#: Resource types moto's CloudFormation accepts but does not create as the template asks.
+PARTIAL_CFN_TYPES = {
+    # moto 5.2.5 reads only DefinitionString: no DefinitionS3Location, DefinitionSubstitutions,
+    # LoggingConfiguration or TracingConfiguration.
+    "AWS::StepFunctions::StateMachine",
+}
+#: Resource types the emulator must not have at all, and why.
+SKIPPED_TYPES = {
+    "AWS::S3::BucketPolicy": "the emulator serves plain HTTP on loopback and moto enforces "
+    "aws:SecureTransport, so the TLS-only policy would deny every request",
+}
+
+
+def target_profile(template_types: set[str]) -> TargetProfile:
+    """What this emulator's CloudFormation cannot create of `template_types`, read from moto.
+
+    Types moto's CloudFormation has no model for, plus the partially supported ones, are
+    created through the service APIs; the Lambda layer is built for this interpreter, which
+    runs the Lambdas (lambda_worker).
+    """
+    from moto.cloudformation.parsing import get_model_map
+
+    missing = {t for t in template_types if t not in get_model_map()} | (
+        PARTIAL_CFN_TYPES & template_types
+    )
+    return TargetProfile(
+        emulated_types=tuple(sorted(missing - set(SKIPPED_TYPES))),
+        skipped_types={t: r for t, r in SKIPPED_TYPES.items() if t in template_types},
+        lambda_layer="interpreter",
+    )
 
 
 def _check_port_free(port: int) -> None:
@@ -66,6 +113,18 @@ class Emulator:
         session = boto3.Session(region_name=REGION, **CREDENTIALS)
         self.clients = {n: session.client(n, endpoint_url=self.endpoint_url) for n in SERVICES}
         return self
+
+    @property
+    def region(self) -> str:
+        return REGION
+
+    def publish_target_profile(self, template_types: set[str]) -> TargetProfile:
+        """Declare, in the emulator's SSM, what its CloudFormation lacks (bisonflow.deploy)."""
+        profile = target_profile(template_types)
+        self.clients["ssm"].put_parameter(
+            Name=TARGET_PROFILE_PARAMETER, Value=profile.to_json(), Type="String", Overwrite=True
+        )
+        return profile
 
     def stop(self) -> None:
         if self.pool:

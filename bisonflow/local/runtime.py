@@ -20,14 +20,18 @@ from typing import Any
 
 from bisonflow import PROJECT_ROOT
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY
-from bisonflow.local.deploy import Deployment, deploy, upload_inputs, upload_snapshot
+from bisonflow.local.deploy import (
+    Deployment,
+    deploy_to_emulator,
+    upload_inputs,
+    upload_snapshot,
+)
 from bisonflow.local.ec2_agent import Ec2Agent
 from bisonflow.local.emulator import REGION, Emulator
 from bisonflow.local.gbif_standin import GbifStandin
 from bisonflow.sample import SampleManifest, generate_sample
 
 LOCAL_BUCKET = "bisonflow-local"
-WORKGROUP = "bison"
 
 
 @dataclass
@@ -83,11 +87,13 @@ class LocalRuntime:
         self._gbif = GbifStandin(self.sample.species_match_json)
         gbif_url = self._gbif.start()
 
-        self.progress("deploying the workflow")
-        self.deployment = deploy(self.clients, LOCAL_BUCKET, REGION, self._lambda_environment())
+        self.progress("deploying the workflow (definitions/bisonflow.cfn.yaml)")
+        self.deployment = deploy_to_emulator(
+            self.emulator, self._stack_parameters(), self._deploy_progress
+        )
         upload_inputs(
             self.clients["s3"],
-            LOCAL_BUCKET,
+            self.deployment.bucket,
             self.sample.riis_csv,
             {
                 COUNTY_SHAPEFILE_KEY: self.sample.county_shapefile,
@@ -113,16 +119,21 @@ class LocalRuntime:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     # --- configuration the deployed code sees ------------------------------------
-    def _lambda_environment(self) -> dict[str, str]:
+    def _stack_parameters(self) -> dict[str, str]:
+        """The template's parameters for a laptop: fast polls, short callback limits."""
         s = self.settings
         return {
-            "REDSHIFT_WORKGROUP": WORKGROUP,
-            "REDSHIFT_DATABASE": "dev",
-            "TASK_REPOSITORY_URL": PROJECT_ROOT.as_uri(),
-            "POLL_SECONDS": str(s.poll_seconds),
-            "TASK_HEARTBEAT_SECONDS": str(s.task_heartbeat_seconds),
-            "TASK_TIMEOUT_SECONDS": str(s.task_timeout_seconds),
+            "BucketName": LOCAL_BUCKET,
+            "TaskRepositoryUrl": PROJECT_ROOT.as_uri(),
+            "PollSeconds": str(s.poll_seconds),
+            "TaskHeartbeatSeconds": str(s.task_heartbeat_seconds),
+            "TaskTimeoutSeconds": str(s.task_timeout_seconds),
         }
+
+    def _deploy_progress(self, message: str) -> None:
+        """Only the deploy's headline lines: its per-resource detail is for `bisonflow deploy`."""
+        if not message.startswith("  "):
+            self.progress(message)
 
     def _task_environment(self, gbif_url: str) -> dict[str, str]:
         """What a task container gets on AWS from its instance role and compose file."""

@@ -1,0 +1,161 @@
+"""CloudFormation: create or update the stack through a change set, follow it, read outputs.
+
+A change set shows what will change before anything does; an unchanged template and
+parameters give an empty change set, reported as "no changes" rather than an error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from bisonflow.deploy.target import Target
+
+#: Stack statuses that end a wait, and which of them mean the operation worked.
+SETTLED_OK = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE")
+_NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+
+
+class DeployError(RuntimeError):
+    """The stack could not be created, updated or deleted; the message says why."""
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str
+    logical_id: str
+    resource_type: str
+    replacement: str
+
+    def line(self) -> str:
+        replace = " (replacement)" if self.replacement == "True" else ""
+        return f"  {self.action:<7} {self.logical_id:<32} {self.resource_type}{replace}"
+
+
+def stack_status(target: Target, stack_name: str) -> str | None:
+    """The stack's status, or None if there is no such stack."""
+    try:
+        stacks = target.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in exc.response["Error"].get("Message", ""):
+            return None
+        raise
+    return stacks[0]["StackStatus"] if stacks else None
+
+
+def outputs(target: Target, stack_name: str) -> dict[str, str]:
+    stacks = target.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def _wait_change_set(cfn: Any, stack_name: str, name: str) -> dict[str, Any] | None:
+    """The described change set once created; None when it holds no changes."""
+    while True:
+        described = cfn.describe_change_set(StackName=stack_name, ChangeSetName=name)
+        status = described["Status"]
+        if status == "CREATE_COMPLETE":
+            return described
+        if status == "FAILED":
+            reason = described.get("StatusReason", "")
+            if any(marker in reason for marker in _NO_CHANGES):
+                cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
+                return None
+            raise DeployError(f"change set {name} failed: {reason}")
+        time.sleep(2)
+
+
+def apply_change_set(
+    target: Target,
+    stack_name: str,
+    template_body: str,
+    parameters: Mapping[str, str],
+    progress: Callable[[str], None],
+) -> list[Change]:
+    """Create or update `stack_name` through a change set; the changes made ([] if none)."""
+    cfn = target.client("cloudformation")
+    status = stack_status(target, stack_name)
+    if status == "ROLLBACK_COMPLETE":
+        raise DeployError(
+            f"stack {stack_name} is ROLLBACK_COMPLETE (its creation failed and cannot be "
+            "updated); run `bisonflow destroy` and deploy again"
+        )
+    change_type = "CREATE" if status is None else "UPDATE"
+    name = f"bisonflow-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+    cfn.create_change_set(
+        StackName=stack_name,
+        ChangeSetName=name,
+        ChangeSetType=change_type,
+        TemplateBody=template_body,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+        Description="bisonflow deploy",
+    )
+    described = _wait_change_set(cfn, stack_name, name)
+    if described is None:
+        progress(f"stack {stack_name}: no changes")
+        return []
+    changes = [
+        Change(
+            c["ResourceChange"].get("Action", "?"),
+            c["ResourceChange"].get("LogicalResourceId", "?"),
+            c["ResourceChange"].get("ResourceType", "?"),
+            str(c["ResourceChange"].get("Replacement", "")),
+        )
+        for c in described.get("Changes", [])
+        if "ResourceChange" in c
+    ]
+    if not changes and change_type == "UPDATE":
+        cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
+        progress(f"stack {stack_name}: no changes")
+        return []
+    progress(f"change set {name} ({change_type}), {len(changes)} resource changes:")
+    for change in changes:
+        progress(change.line())
+    since = time.time() - 5
+    cfn.execute_change_set(StackName=stack_name, ChangeSetName=name)
+    final = wait(target, stack_name, progress, since)
+    if final not in SETTLED_OK:
+        raise DeployError(f"stack {stack_name} ended {final}; the events above say why")
+    return changes
+
+
+def wait(target: Target, stack_name: str, progress: Callable[[str], None], since: float) -> str:
+    """Print the stack's new events until it settles; its final status."""
+    cfn = target.client("cloudformation")
+    seen: set[str] = set()
+    while True:
+        try:
+            events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+        except ClientError as exc:
+            if "does not exist" in exc.response["Error"].get("Message", ""):
+                return "DELETE_COMPLETE"
+            raise
+        for event in reversed(events):
+            if event["EventId"] in seen or event["Timestamp"].timestamp() < since:
+                continue
+            seen.add(event["EventId"])
+            reason = (
+                f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+            )
+            progress(
+                f"  {event['Timestamp']:%H:%M:%S} {event['ResourceStatus']:<20} "
+                f"{event['LogicalResourceId']} ({event.get('ResourceType', '')}){reason}"
+            )
+        status = stack_status(target, stack_name) or "DELETE_COMPLETE"
+        if not status.endswith("_IN_PROGRESS"):
+            return status
+        time.sleep(3)
+
+
+def delete(target: Target, stack_name: str, progress: Callable[[str], None]) -> None:
+    if stack_status(target, stack_name) is None:
+        raise DeployError(f"there is no stack {stack_name} in {target.region_name}")
+    since = time.time() - 5
+    target.client("cloudformation").delete_stack(StackName=stack_name)
+    final = wait(target, stack_name, progress, since)
+    if final != "DELETE_COMPLETE":
+        raise DeployError(f"stack {stack_name} ended {final}; the events above say why")
