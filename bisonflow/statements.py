@@ -1,18 +1,27 @@
 """Run the workflow's SQL through the Redshift Data API, one batch per submit/poll round.
 
 The state machine loops submit -> wait -> poll over the batches of a step in order, so this
-module never waits: it submits one batch, or describes one statement.
+module never waits: it submits one batch, or describes one statement. When a finished
+statement returned rows (the aggregate step's last batch does), polling also reads them, so
+the step's counts travel in the state machine's own data and show in its history; they must
+be the few rows of redshift_sql.SUMMARY_COLUMNS, as states pass only small dicts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bisonflow import aws, config
 from bisonflow.layout import MonthLayout
-from bisonflow.redshift_sql import SqlTarget, statement_batches
+from bisonflow.redshift_sql import SUMMARY_COLUMNS, SqlTarget, statement_batches
 
 FAILED_STATES = ("FAILED", "ABORTED")
+#: At most this many result rows are handed to the state machine (its payloads are small).
+MAX_SUMMARY_ROWS = 100
+
+#: {tally: {label: value}}, e.g. {"occurrences_by_assessment": {"invasive": 120, ...}}.
+Summary = dict[str, dict[str, int]]
 
 
 class SqlStatementFailed(RuntimeError):
@@ -53,13 +62,67 @@ def submit_batch(step: str, layout: MonthLayout, batch: int) -> Submitted:
     return Submitted(response["Id"], batch, len(batches), len(sqls))
 
 
-def describe(statement_id: str) -> str:
-    """The statement's status; raises SqlStatementFailed with the SQL error if it failed."""
-    desc = aws.client("redshift-data").describe_statement(Id=statement_id)
+@dataclass(frozen=True)
+class Polled:
+    status: str
+    result: Summary | None  # the rows of a FINISHED statement that returned some, else None
+
+
+def poll(statement_id: str) -> Polled:
+    """The statement's status, and its summary rows once it FINISHED with a result set.
+
+    Raises SqlStatementFailed with the SQL error if it failed.
+    """
+    client = aws.client("redshift-data")
+    desc = client.describe_statement(Id=statement_id)
     status = desc["Status"]
     if status in FAILED_STATES:
         raise SqlStatementFailed(_failure_message(desc))
-    return status
+    if status != "FINISHED" or not desc.get("HasResultSet"):
+        return Polled(status, None)
+    return Polled(status, summary(client, _result_id(desc)))
+
+
+def _result_id(desc: dict) -> str:
+    """The statement whose rows to read: a batch's last sub-statement with a result set."""
+    with_rows = [s["Id"] for s in desc.get("SubStatements") or [] if s.get("HasResultSet")]
+    return with_rows[-1] if with_rows else desc["Id"]
+
+
+class SummaryShapeError(ValueError):
+    """A statement's result is not a small SUMMARY_COLUMNS table."""
+
+
+def summary(client: Any, result_id: str) -> Summary:
+    """Fold a (tally, label, value) result into {tally: {label: value}}, all pages read."""
+    pages, token = [], None
+    while True:
+        page = client.get_statement_result(Id=result_id, **({"NextToken": token} if token else {}))
+        pages.append(page)
+        token = page.get("NextToken")
+        if not token:
+            break
+    columns = tuple(c["name"] for c in pages[0]["ColumnMetadata"])
+    if columns != SUMMARY_COLUMNS:
+        raise SummaryShapeError(
+            f"statement {result_id} returned columns {columns}; the state machine takes "
+            f"results of {SUMMARY_COLUMNS} only"
+        )
+    records = [record for page in pages for record in page["Records"]]
+    if len(records) > MAX_SUMMARY_ROWS:
+        raise SummaryShapeError(
+            f"statement {result_id} returned {len(records)} rows; at most {MAX_SUMMARY_ROWS} "
+            "fit the state machine's payload"
+        )
+    folded: Summary = {}
+    for tally, label, value in records:
+        if tally.get("isNull") or label.get("isNull") or "longValue" not in value:
+            raise SummaryShapeError(
+                f"statement {result_id}: a summary row needs a tally, a label and an integer "
+                f"value, got {[tally, label, value]}"
+            )
+        folded.setdefault(tally["stringValue"], {})[label["stringValue"]] = value["longValue"]
+    return folded
 
 
 def _failure_message(desc: dict) -> str:

@@ -1,20 +1,25 @@
-"""Describe a submitted statement; raise SqlStatementFailed with the SQL error if it failed."""
+"""Describe a submitted statement; raise SqlStatementFailed with the SQL error if it failed.
+
+`result` carries the statement's summary rows ({tally: {label: value}}) once it finished
+with a result set, else null: the aggregate step's counts reach the execution history.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bisonflow.lambda_edge import step_handler
-from bisonflow.statements import describe
+from bisonflow.statements import poll
 
 
 @step_handler("poll_statement")
 def handler(event: dict[str, Any]) -> dict[str, Any]:
-    status = describe(event["statement_id"])
+    polled = poll(event["statement_id"])
     next_batch = event["batch"] + 1
     return {
         **event,
-        "status": status,
+        "status": polled.status,
+        "result": polled.result,
         "next_batch": next_batch,
         "more_batches": next_batch < event["batches"],
     }

@@ -78,3 +78,21 @@ def test_no_state_passes_data_only_keys_and_small_dicts(definition: dict) -> Non
     for name, state in _all_states(definition["States"]).items():
         if state.get("Resource") == "arn:aws:states:::lambda:invoke":
             assert "ResultSelector" in state or state.get("OutputPath") == "$.Payload", name
+
+
+def test_aggregate_ends_with_its_counts_in_the_state_data(definition: dict) -> None:
+    """The last poll reads the summary SELECT; a Pass state puts it at $.aggregate."""
+    states = definition["States"]
+    poll = states["PollAssignAndAggregate"]
+    assert poll["ResultSelector"]["result.$"] == "$.Payload.result"
+    schema = json.loads(
+        (ASL_PATH.parents[1] / "definitions/poll_statement.output.schema.json").read_text()
+    )
+    assert "result" in schema["required"], "the ResultSelector path must always exist"
+    done = [c["Next"] for c in states["AssignAndAggregateBatchDone?"]["Choices"]]
+    assert done == ["SubmitAssignAndAggregate", "AssignAndAggregateSummary"]
+    summary = states["AssignAndAggregateSummary"]
+    assert summary["Type"] == "Pass"
+    assert summary["Parameters"]["counts.$"] == "$.sql.result"
+    assert summary["ResultPath"] == "$.aggregate"
+    assert summary["Next"] == "CalcStats"

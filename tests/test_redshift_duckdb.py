@@ -12,6 +12,7 @@ import datetime as dt
 import importlib
 import inspect
 import io
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,18 +23,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
 from bisonflow.duckdb_ext import load_spatial
-from bisonflow.layout import COUNTY_SHAPEFILE_KEY, MonthLayout
+from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
 from bisonflow.local import redshift_duckdb as rd
 from bisonflow.local import sql_transpile as st
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.redshift_sql import (
-    COUNTY_COUNT_COLUMNS,
-    STATE_COUNT_COLUMNS,
-    SqlTarget,
-    statement_batches,
-)
+from bisonflow.redshift_sql import SqlTarget, statement_batches
 from bisonflow.riis_schema import ANNOTATED_COLUMNS
+from bisonflow.sample.generate import AIANNH_SOURCE
+from bisonflow.statements import SummaryShapeError, summary
 
 # moto's backends are process-wide and other test modules run a whole local deployment in the
 # same process: names of this module's own keep its objects and databases apart from theirs.
@@ -320,8 +319,13 @@ COUNTIES = (
     ("08001", "Adams", "Adams County", "CO", "Colorado", (-105.0, 39.5, -104.0, 40.5)),
     ("08005", "Arapahoe", "Arapahoe County", "CO", "Colorado", (-104.0, 39.5, -103.0, 40.5)),
 )
-ANCHORAGE, ADAMS, ARAPAHOE, NOWHERE = (-149.9, 61.2), (-104.5, 40.0), (-103.5, 40.0), (-100.0, 35.0)
+ANCHORAGE, ADAMS, ARAPAHOE = (-149.9, 61.2), (-104.5, 40.0), (-103.5, 40.0)
 BORDER = (-104.0, 40.0)  # on the Adams/Arapahoe line: the lower GEOID (Adams) gets it
+#: In the real Eklutna ANVSA (AIANNH 6450), inside the Anchorage box.
+EKLUTNA = (-149.35, 61.47)
+#: In no county of the fixture, but inside the real Kiowa-Comanche-Apache-Fort Sill Apache
+#: OTSA (AIANNH 5720) in Oklahoma: an AIANNH site whose record has no region or assessment.
+NOWHERE = (-100.0, 35.0)
 
 CAT = (1001, "Felis catus")
 STARLING = (2002, "Sturnus vulgaris")
@@ -382,6 +386,7 @@ def _occurrences() -> list[dict[str, Any]]:
         + [(CAT, ARAPAHOE)]
         + [(CHEATGRASS, ARAPAHOE)] * 2
         + [(CAT, NOWHERE)]
+        + [(CAT, EKLUTNA), (BEAR, EKLUTNA)]
     )
     records = [_occurrence(i, taxon, where) for i, (taxon, where) in enumerate(kept)]
     n = len(records)
@@ -469,6 +474,14 @@ def _put_counties(s3: Any, tmp: Path) -> None:
         s3.put_object(Bucket=BISON_BUCKET, Key=stem + part.suffix, Body=part.read_bytes())
 
 
+def _put_aiannh(s3: Any) -> None:
+    """The real census AIANNH layer, as the sample ships it."""
+    stem = AIANNH_SHAPEFILE_KEY[: -len(".shp")]
+    for suffix in (".shp", ".shx", ".dbf", ".prj"):
+        body = AIANNH_SOURCE.with_suffix(suffix).read_bytes()
+        s3.put_object(Bucket=BISON_BUCKET, Key=stem + suffix, Body=body)
+
+
 def _put_riis(s3: Any) -> None:
     def entry(**values: str) -> dict[str, str]:
         row = dict.fromkeys(ANNOTATED_COLUMNS, "")
@@ -511,7 +524,8 @@ def _put_riis(s3: Any) -> None:
     )
 
 
-def _run_step(rsd: Any, step: str, target: SqlTarget) -> None:
+def _run_step(rsd: Any, step: str, target: SqlTarget) -> str:
+    """Run every batch of the step in order; the id of the last statement."""
     for n, batch in enumerate(statement_batches(step, LAYOUT, target)):
         if len(batch) == 1:
             statement_id = rsd.execute_statement(Sql=batch[0], **WHERE)["Id"]
@@ -519,64 +533,119 @@ def _run_step(rsd: Any, step: str, target: SqlTarget) -> None:
             statement_id = rsd.batch_execute_statement(Sqls=batch, **WHERE)["Id"]
         desc = wait(rsd, statement_id)
         assert desc["Status"] == "FINISHED", f"{step} batch {n}: {desc.get('Error')}"
+    return statement_id
 
 
-def _read_unloaded(s3: Any, prefix: str) -> pa.Table:
+def _read_unloaded(s3: Any, prefix: str) -> set[tuple[Any, ...]]:
+    """The rows of an UNLOAD (one part and its manifest), as tuples in column order."""
     listing = s3.list_objects_v2(Bucket=BISON_BUCKET, Prefix=prefix)
     keys = sorted(o["Key"] for o in listing.get("Contents", []))
-    assert keys == [f"{prefix}0000_part_00.parquet"]
-    body = s3.get_object(Bucket=BISON_BUCKET, Key=keys[0])["Body"].read()
-    return pq.read_table(io.BytesIO(body))
+    part = f"{prefix}0000_part_00.parquet"
+    assert keys == [part, f"{prefix}manifest"]
+    manifest = json.loads(s3.get_object(Bucket=BISON_BUCKET, Key=keys[1])["Body"].read())
+    assert [e["url"] for e in manifest["entries"]] == [f"s3://{BISON_BUCKET}/{part}"]
+    table = pq.read_table(io.BytesIO(s3.get_object(Bucket=BISON_BUCKET, Key=part)["Body"].read()))
+    assert manifest["entries"][0]["meta"]["record_count"] == table.num_rows
+    dim = prefix.rstrip("/").rsplit("/", 1)[1]
+    name, _, kind = dim.partition("_")
+    tail = SPECIES_COUNT_COLUMNS if kind == "species_counts" else REGION_COUNT_COLUMNS
+    assert tuple(table.column_names) == (*dimension(name).label_columns, *tail)
+    for column in table.column_names:
+        integer = column == "taxonkey" or column.endswith("_count")
+        assert pa.types.is_integer(table.schema.field(column).type) == integer, column
+    rows = [tuple(r.values()) for r in table.to_pylist()]
+    assert len(set(rows)) == len(rows)
+    return set(rows)
 
 
-EXPECTED_COUNTY = {
-    ("02020", "AK", "Anchorage Municipality", "AK", 1001, "Felis catus", "introduced", 2),
-    ("02020", "AK", "Anchorage Municipality", "AK", 4004, "Ursus americanus", "presumed_native", 1),
-    ("02020", "AK", "Anchorage Municipality", "AK", 2002, "Sturnus vulgaris", "presumed_native", 1),
-    ("08001", "CO", "Adams County", "L48", 1001, "Felis catus", "invasive", 3),
-    ("08001", "CO", "Adams County", "L48", 2002, "Sturnus vulgaris", "invasive", 2),
-    ("08001", "CO", "Adams County", "L48", 3003, "Bromus tectorum", "introduced", 1),
-    ("08001", "CO", "Adams County", "L48", 4004, "Ursus americanus", "presumed_native", 2),
-    ("08001", "CO", "Adams County", "L48", 1005, "Felis catus", "presumed_native", 1),
-    ("08005", "CO", "Arapahoe County", "L48", 1001, "Felis catus", "invasive", 1),
-    ("08005", "CO", "Arapahoe County", "L48", 3003, "Bromus tectorum", "introduced", 2),
+EXPECTED_SPECIES = {
+    "county": {
+        ("02020", "AK", "Anchorage Municipality", "AK", 1001, "Felis catus", "introduced", 3),
+        ("02020", "AK", "Anchorage Municipality", "AK", 4004, "Ursus americanus",
+         "presumed_native", 2),
+        ("02020", "AK", "Anchorage Municipality", "AK", 2002, "Sturnus vulgaris",
+         "presumed_native", 1),
+        ("08001", "CO", "Adams County", "L48", 1001, "Felis catus", "invasive", 3),
+        ("08001", "CO", "Adams County", "L48", 2002, "Sturnus vulgaris", "invasive", 2),
+        ("08001", "CO", "Adams County", "L48", 3003, "Bromus tectorum", "introduced", 1),
+        ("08001", "CO", "Adams County", "L48", 4004, "Ursus americanus", "presumed_native", 2),
+        ("08001", "CO", "Adams County", "L48", 1005, "Felis catus", "presumed_native", 1),
+        ("08005", "CO", "Arapahoe County", "L48", 1001, "Felis catus", "invasive", 1),
+        ("08005", "CO", "Arapahoe County", "L48", 3003, "Bromus tectorum", "introduced", 2),
+    },
+    "state": {
+        ("AK", "AK", 1001, "Felis catus", "introduced", 3),
+        ("AK", "AK", 4004, "Ursus americanus", "presumed_native", 2),
+        ("AK", "AK", 2002, "Sturnus vulgaris", "presumed_native", 1),
+        ("CO", "L48", 1001, "Felis catus", "invasive", 4),
+        ("CO", "L48", 2002, "Sturnus vulgaris", "invasive", 2),
+        ("CO", "L48", 3003, "Bromus tectorum", "introduced", 3),
+        ("CO", "L48", 4004, "Ursus americanus", "presumed_native", 2),
+        ("CO", "L48", 1005, "Felis catus", "presumed_native", 1),
+    },
+    "aiannh": {
+        ("6450", "Eklutna ANVSA", 1001, "Felis catus", "introduced", 1),
+        ("6450", "Eklutna ANVSA", 4004, "Ursus americanus", "presumed_native", 1),
+        # Outside every county: no region, so no assessment, but still the area's species.
+        ("5720", "Kiowa-Comanche-Apache-Fort Sill Apache OTSA", 1001, "Felis catus", None, 1),
+    },
 }  # fmt: skip
-EXPECTED_STATE = {
-    ("AK", "AK", 1001, "Felis catus", "introduced", 2),
-    ("AK", "AK", 4004, "Ursus americanus", "presumed_native", 1),
-    ("AK", "AK", 2002, "Sturnus vulgaris", "presumed_native", 1),
-    ("CO", "L48", 1001, "Felis catus", "invasive", 4),
-    ("CO", "L48", 2002, "Sturnus vulgaris", "invasive", 2),
-    ("CO", "L48", 3003, "Bromus tectorum", "introduced", 3),
-    ("CO", "L48", 4004, "Ursus americanus", "presumed_native", 2),
-    ("CO", "L48", 1005, "Felis catus", "presumed_native", 1),
+#: Site labels, then occurrences and species: all, introduced, invasive, presumed native.
+EXPECTED_SITES = {
+    "county": {
+        ("02020", "AK", "Anchorage Municipality", "AK", 6, 3, 3, 1, 0, 0, 3, 2),
+        ("08001", "CO", "Adams County", "L48", 9, 5, 1, 1, 5, 2, 3, 2),
+        ("08005", "CO", "Arapahoe County", "L48", 3, 2, 2, 1, 1, 1, 0, 0),
+    },
+    "state": {
+        ("AK", "AK", 6, 3, 3, 1, 0, 0, 3, 2),
+        ("CO", "L48", 12, 5, 3, 1, 6, 2, 3, 2),
+    },
+    "aiannh": {
+        ("6450", "Eklutna ANVSA", 2, 2, 1, 1, 0, 0, 1, 1),
+        ("5720", "Kiowa-Comanche-Apache-Fort Sill Apache OTSA", 1, 1, 0, 0, 0, 0, 0, 0),
+    },
+}  # fmt: skip
+EXPECTED_SUMMARY = {
+    "occurrences_by_assessment": {
+        "introduced": 6,
+        "invasive": 6,
+        "presumed_native": 6,
+        "unassigned": 1,
+    },
+    "occurrences_by_region": {"AK": 6, "L48": 12, "unassigned": 1},
+    "sites": {"county": 3, "state": 2, "aiannh": 2},
 }
 
 
-def test_subset_then_aggregate_produces_the_counts(rsd: Any, s3: Any, tmp_path: Path) -> None:
+def _assert_published(s3: Any) -> None:
+    for dim in DIMENSIONS:
+        assert _read_unloaded(s3, LAYOUT.species_counts_prefix(dim)) == EXPECTED_SPECIES[dim]
+        assert _read_unloaded(s3, LAYOUT.region_counts_prefix(dim)) == EXPECTED_SITES[dim]
+
+
+def test_subset_then_aggregate_produces_the_counts(
+    rsd: Any, s3: Any, tmp_path: Path, endpoint: str
+) -> None:
     total = _put_snapshot(s3)
     _put_counties(s3, tmp_path)
+    _put_aiannh(s3)
     _put_riis(s3)
     target = SqlTarget(gbif_bucket=GBIF_BUCKET, bison_bucket=BISON_BUCKET, region=REGION)
     previous = LAYOUT.previous.subset_table
     run(rsd, f"CREATE TABLE {previous} (a INT)")
 
     _run_step(rsd, "subset", target)
-    assert total == 27
-    assert rows(rsd, f"SELECT count(*) FROM {LAYOUT.subset_table}") == [(17,)]
+    assert total == 29
+    assert rows(rsd, f"SELECT count(*) FROM {LAYOUT.subset_table}") == [(19,)]
     gone = run(rsd, f"SELECT * FROM {previous}", expect="FAILED")
     assert previous in gone["Error"]
     unmounted = run(rsd, "SELECT * FROM gbif_spectrum.occurrence_2024_03_01", expect="FAILED")
     assert "occurrence_2024_03_01" in unmounted["Error"]
 
-    _run_step(rsd, "aggregate", target)
-    county = _read_unloaded(s3, LAYOUT.species_counts_prefix("county"))
-    assert tuple(county.column_names) == COUNTY_COUNT_COLUMNS
-    assert {tuple(r.values()) for r in county.to_pylist()} == EXPECTED_COUNTY
-    assert county.num_rows == len(EXPECTED_COUNTY)
-    state = _read_unloaded(s3, LAYOUT.species_counts_prefix("state"))
-    assert tuple(state.column_names) == STATE_COUNT_COLUMNS
-    assert {tuple(r.values()) for r in state.to_pylist()} == EXPECTED_STATE
+    last = _run_step(rsd, "aggregate", target)
+    _assert_published(s3)
+    assert summary(rsd, last) == EXPECTED_SUMMARY
 
     marked = rows(
         rsd,
@@ -584,25 +653,28 @@ def test_subset_then_aggregate_produces_the_counts(rsd: Any, s3: Any, tmp_path: 
         "GROUP BY riis_occurrence_id ORDER BY riis_occurrence_id NULLS FIRST",
     )
     assert marked == [
-        (None, 6),  # 4 presumed native + 1 subspecies + 1 outside every county
-        ("riis-cat-ak", 2),
+        (None, 7),  # 6 presumed native (1 a subspecies) + 1 outside every county
+        ("riis-cat-ak", 3),
         ("riis-cat-l48", 4),
         ("riis-cheatgrass", 3),
         ("riis-starling-b", 2),
     ]
     outside = rows(
         rsd,
-        f"SELECT geoid, state, riis_region, riis_assessment FROM {LAYOUT.subset_table} "
-        "WHERE decimallongitude = -100",
+        f"SELECT geoid, state, riis_region, riis_assessment, aiannh_geoid "
+        f"FROM {LAYOUT.subset_table} WHERE decimallongitude = -100",
     )
-    assert outside == [(None, None, None, None)]
-    for table in (LAYOUT.riis_table, LAYOUT.county_table):
-        assert table in run(rsd, f"SELECT * FROM {table}", expect="FAILED")["Error"]
+    assert outside == [(None, None, None, None, "5720")]
+    leftovers = rows(
+        rsd,
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_name LIKE '%2024_03_01%' ORDER BY table_name",
+    )
+    assert leftovers == [(LAYOUT.subset_table,)], "work tables are dropped"
 
     # The step can be run again (a retried execution): same tables, same counts.
     _run_step(rsd, "aggregate", target)
-    again = _read_unloaded(s3, LAYOUT.species_counts_prefix("county"))
-    assert {tuple(r.values()) for r in again.to_pylist()} == EXPECTED_COUNTY
+    _assert_published(s3)
 
 
 # --- the transpiler on its own --------------------------------------------------------------
@@ -647,8 +719,12 @@ def test_copy_and_unload_options_are_read() -> None:
     assert isinstance(unload, st.UnloadStmt)
     assert unload.query_duckdb == "SELECT a FROM t WHERE b = 'x'"
     assert (unload.allow_overwrite, unload.parallel, unload.file_format) == (True, False, "PARQUET")
-    with pytest.raises(st.UnsupportedSql, match="MANIFEST"):
-        st.parse_statement("UNLOAD ('SELECT 1') TO 's3://b/p/' FORMAT PARQUET MANIFEST")
+    manifest = st.parse_statement(
+        "UNLOAD ('SELECT 1') TO 's3://b/p/' FORMAT PARQUET CLEANPATH MANIFEST"
+    )
+    assert isinstance(manifest, st.UnloadStmt) and manifest.manifest and manifest.clean_path
+    with pytest.raises(st.UnsupportedSql, match="MANIFEST VERBOSE"):
+        st.parse_statement("UNLOAD ('SELECT 1') TO 's3://b/p/' FORMAT PARQUET MANIFEST VERBOSE")
 
 
 def test_statements_split_and_parameters_bind() -> None:
@@ -669,3 +745,56 @@ def test_parameters_reach_the_database(rsd: Any) -> None:
     assert wait(rsd, statement_id)["Status"] == "FINISHED"
     records = rsd.get_statement_result(Id=statement_id)["Records"]
     assert records == [[{"stringValue": "hello!"}]]
+
+
+# --- the poll Lambda reads a finished statement's summary -----------------------------------
+
+
+def _poll_until_done(statement_id: str) -> dict[str, Any]:
+    from functions import poll_statement
+
+    event = {"statement_id": statement_id, "step": "aggregate", "batch": 7, "batches": 8}
+    for _ in range(400):
+        polled = poll_statement.handler(event, None)
+        if polled["status"] == "FINISHED":
+            return polled
+        time.sleep(0.025)
+    raise AssertionError(f"statement {statement_id} did not finish")
+
+
+def test_poll_returns_the_summary_of_a_finished_select(aws_env: LocalRuntime, rsd: Any) -> None:
+    data, where = rsd, WHERE
+    single = data.execute_statement(
+        Sql="SELECT 'occurrences_by_region' AS tally, 'AK' AS label, 5 AS value "
+        "UNION ALL SELECT 'occurrences_by_region', 'L48', 7 UNION ALL SELECT 'sites', 'state', 2",
+        **where,
+    )
+    polled = _poll_until_done(single["Id"])
+    assert polled["result"] == {"occurrences_by_region": {"AK": 5, "L48": 7}, "sites": {"state": 2}}
+    assert polled["more_batches"] is False
+
+    batch = data.batch_execute_statement(
+        Sqls=[
+            "CREATE TEMP TABLE poll_t AS SELECT 'sites' AS tally, 'aiannh' AS label, 4 AS value",
+            "SELECT tally, label, value FROM poll_t",
+        ],
+        **where,
+    )
+    assert _poll_until_done(batch["Id"])["result"] == {"sites": {"aiannh": 4}}
+    no_rows = data.execute_statement(Sql="CREATE TEMP TABLE poll_u (a INT)", **where)
+    assert _poll_until_done(no_rows["Id"])["result"] is None
+
+
+def test_poll_refuses_a_result_the_state_machine_cannot_carry(
+    aws_env: LocalRuntime, rsd: Any
+) -> None:
+    data, where = rsd, WHERE
+    wrong = data.execute_statement(Sql="SELECT 1 AS n, 2 AS m", **where)
+    with pytest.raises(SummaryShapeError, match=r"columns \('n', 'm'\)"):
+        _poll_until_done(wrong["Id"])
+    many = data.execute_statement(
+        Sql="SELECT 'sites' AS tally, CAST(i AS VARCHAR) AS label, i AS value FROM range(101) t(i)",
+        **where,
+    )
+    with pytest.raises(SummaryShapeError, match="101 rows"):
+        _poll_until_done(many["Id"])

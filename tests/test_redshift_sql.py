@@ -10,16 +10,16 @@ import sqlglot
 from sqlglot import exp
 
 from bisonflow import redshift_sql, subset_rules
-from bisonflow.layout import COUNTY_SHAPEFILE_KEY, MonthLayout
+from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
+from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
 from bisonflow.redshift_sql import (
-    COUNTY_COUNT_COLUMNS,
     GBIF_COLUMNS,
-    STATE_COUNT_COLUMNS,
+    SUMMARY_COLUMNS,
     SqlTarget,
     SqlTargetError,
     statement_batches,
 )
-from bisonflow.riis_schema import ANNOTATED_COLUMNS
+from bisonflow.riis_schema import ANNOTATED_COLUMNS, ASSESSMENTS
 
 LAYOUT = MonthLayout.for_month("2024-03")
 TARGET = SqlTarget(gbif_bucket="gbif-open-data-us-east-1", bison_bucket="bison-bucket")
@@ -126,8 +126,10 @@ def test_vocabularies_are_not_retyped_in_the_sql_module() -> None:
         assert f"'{term}'" not in source and f'"{term}"' not in source, term
 
 
-def test_aggregate_loads_riis_and_counties_in_transactions() -> None:
-    riis, county, mark, unload, cleanup = statement_batches("aggregate", LAYOUT, TARGET)
+def test_aggregate_loads_riis_and_both_boundary_layers_in_transactions() -> None:
+    riis, county, aiannh, mark, count, unload, cleanup, final = statement_batches(
+        "aggregate", LAYOUT, TARGET
+    )
     assert riis[0] == "DROP TABLE IF EXISTS riis_2024_03_01"
     columns = re.findall(r'^\s+"?(\w+)"? VARCHAR', riis[1], re.M)
     assert columns == [c.lower() for c in ANNOTATED_COLUMNS]
@@ -137,36 +139,64 @@ def test_aggregate_loads_riis_and_counties_in_transactions() -> None:
     assert "FORMAT AS CSV" in copy_riis and "IGNOREHEADER 1" in copy_riis
     assert "IAM_ROLE default" in copy_riis
 
-    create_county = county[1]
-    first_column = create_county.split("(", 1)[1].strip().split(",")[0]
-    assert first_column == "shape GEOMETRY", "COPY ... SHAPEFILE loads the geometry first"
-    assert f"s3://bison-bucket/{COUNTY_SHAPEFILE_KEY}" in county[2]
-    assert "FORMAT SHAPEFILE" in county[2]
+    for batch, table, key in (
+        (county, "county_2024_03_01", COUNTY_SHAPEFILE_KEY),
+        (aiannh, "aiannh_2024_03_01", AIANNH_SHAPEFILE_KEY),
+    ):
+        first_column = batch[1].split("(", 1)[1].strip().split(",")[0]
+        assert first_column == "shape GEOMETRY", "COPY ... SHAPEFILE loads the geometry first"
+        assert f"s3://bison-bucket/{key}" in batch[2] and "FORMAT SHAPEFILE" in batch[2]
+        assert batch[3:] == [f"DROP TABLE IF EXISTS {table}_tiles", batch[4]]
+        assert batch[4].startswith(f"CREATE TABLE {table}_tiles AS")
+    assert "aiannhce VARCHAR(4)" in aiannh[1] and "namelsad VARCHAR(100)" in aiannh[1]
 
     assert mark[-1] == "ALTER TABLE bison_2024_03_01_marked RENAME TO bison_2024_03_01"
-    assert cleanup == [
-        "DROP TABLE IF EXISTS riis_2024_03_01",
-        "DROP TABLE IF EXISTS county_2024_03_01",
-    ]
+    assert all(sql.startswith("DROP TABLE IF EXISTS") for sql in count[:3])
     assert all(sql.startswith("UNLOAD (") for sql in unload)
+    assert cleanup == [
+        f"DROP TABLE IF EXISTS {t}"
+        for t in (
+            "riis_2024_03_01",
+            "county_2024_03_01",
+            "county_2024_03_01_tiles",
+            "aiannh_2024_03_01",
+            "aiannh_2024_03_01_tiles",
+            *(f"bison_2024_03_01_{d}_species" for d in DIMENSIONS),
+        )
+    ]
+    query = sqlglot.parse_one(final[0], read="redshift")
+    assert tuple(query.named_selects) == SUMMARY_COLUMNS
 
 
-def test_marking_tags_points_with_the_county_srid() -> None:
-    mark = statement_batches("aggregate", LAYOUT, TARGET)[2][1]
-    assert "ST_SetSRID(c.shape, 4269)" in mark
-    assert "ST_SetSRID(ST_Point(s.decimallongitude, s.decimallatitude), 4269)" in mark
-    assert "'presumed_native'" in mark
+def test_points_and_boundaries_share_the_boundary_srid() -> None:
+    batches = statement_batches("aggregate", LAYOUT, TARGET)
+    tiles, hits = batches[1][4], batches[3][2]
+    assert "ST_SetSRID(b.shape, 4269)" in tiles and "4269)" in tiles.split("ST_MakeEnvelope")[1]
+    assert "ST_SetSRID(ST_Point(s.decimallongitude, s.decimallatitude), 4269)" in hits
+    assert "ST_Covers(t.piece, " in hits
+    assert "'presumed_native'" in batches[3][5]
 
 
 def test_unloads_write_the_documented_columns_to_the_layout_prefixes() -> None:
-    unload = statement_batches("aggregate", LAYOUT, TARGET)[3]
-    expected = (
-        (COUNTY_COUNT_COLUMNS, LAYOUT.species_counts_prefix("county")),
-        (STATE_COUNT_COLUMNS, LAYOUT.species_counts_prefix("state")),
-    )
+    unload = statement_batches("aggregate", LAYOUT, TARGET)[5]
+    expected = [
+        (columns, prefix)
+        for d in DIMENSIONS
+        for columns, prefix in (
+            (
+                (*dimension(d).label_columns, *SPECIES_COUNT_COLUMNS),
+                LAYOUT.species_counts_prefix(d),
+            ),
+            (
+                (*dimension(d).label_columns, *REGION_COUNT_COLUMNS),
+                LAYOUT.region_counts_prefix(d),
+            ),
+        )
+    ]
+    assert len(REGION_COUNT_COLUMNS) == 2 + 2 * len(ASSESSMENTS)
     for sql, (columns, prefix) in zip(unload, expected, strict=True):
         assert f"TO 's3://bison-bucket/{prefix}'" in sql
-        assert "FORMAT AS PARQUET" in sql and "ALLOWOVERWRITE" in sql
+        assert "FORMAT AS PARQUET CLEANPATH MANIFEST" in sql
         query = sqlglot.parse_one(_unload_query(sql), read="redshift")
         assert isinstance(query, exp.Select)
         assert tuple(query.named_selects) == columns

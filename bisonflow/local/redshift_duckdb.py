@@ -45,8 +45,10 @@ Where the emulator knowingly differs from Redshift:
 * GEOMETRY carries DuckDB's CRS instead of an SRID; ST_SetSRID(g, n) becomes
   ST_SetCRS(g, 'EPSG:n') and columns loaded from shapefiles drop the CRS, so SRID mismatches
   that Redshift reports as errors pass silently. SIMPLIFY is accepted and ignored.
-* UNLOAD writes one part (one slice); MAXFILESIZE, MANIFEST and PARTITION BY are not
-  emulated. COPY honours CSV/plain text/PARQUET/SHAPEFILE and their common options only.
+* UNLOAD writes one part (one slice), and none for an empty result, as Redshift does;
+  MANIFEST writes `<prefix>manifest` listing the parts ({"entries": [{"url", "meta":
+  {"content_length", "record_count"}}]}); MANIFEST VERBOSE, MAXFILESIZE and PARTITION BY are
+  not emulated. COPY honours CSV/plain text/PARQUET/SHAPEFILE and their common options only.
 * Statements in a batch run in one DuckDB transaction; S3 writes of an UNLOAD are not undone
   by a later failure (nor are they on Redshift).
 * Identifiers are folded to lower case, as Redshift does by default; DuckDB error texts are
@@ -295,6 +297,8 @@ class _S3:
 PAGE_ROWS = 1000
 #: BatchExecuteStatement's limit on Sqls.
 MAX_BATCH = 40
+#: The object UNLOAD ... MANIFEST writes beside the parts: `<prefix>manifest`.
+MANIFEST_NAME = "manifest"
 
 _DONE = ("FINISHED", "FAILED", "ABORTED")
 _ID = re.compile(r"^[a-z0-9]{8}(-[a-z0-9]{4}){3}-[a-z0-9]{12}(:\d+)?$")
@@ -1035,8 +1039,22 @@ class _Engine:
                 .execute(f"COPY ({stmt.query_duckdb}) TO {_sql_text(local.as_posix())} ({options})")
                 .fetchone()
             )
-            self.s3.write(bucket, prefix + name, local.read_bytes())
-            return _Outcome(rows=int(row[0]) if row else 0)
+            rows = int(row[0]) if row else 0
+            entries = []
+            # Redshift writes no part for an empty result; only the manifest tells of it.
+            if rows:
+                data = local.read_bytes()
+                self.s3.write(bucket, prefix + name, data)
+                entries.append(
+                    {
+                        "url": f"s3://{bucket}/{prefix}{name}",
+                        "meta": {"content_length": len(data), "record_count": rows},
+                    }
+                )
+            if stmt.manifest:
+                body = json.dumps({"entries": entries}, indent=1).encode("utf-8")
+                self.s3.write(bucket, prefix + MANIFEST_NAME, body)
+            return _Outcome(rows=rows)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -136,6 +136,7 @@ class UnloadStmt:
     header: bool = False
     delimiter: str = ","
     extension: str | None = None
+    manifest: bool = False
     options: dict[str, str] = field(default_factory=dict)
 
 
@@ -540,6 +541,10 @@ def _parse_unload(match: re.Match[str]) -> UnloadStmt:
             settings["parallel"] = flag in ("ON", "TRUE")
         elif name == "HEADER":
             settings["header"] = True
+        elif name == "MANIFEST":
+            settings["manifest"] = True
+            if opts.peek_word() == "VERBOSE":
+                raise UnsupportedSql("UNLOAD MANIFEST VERBOSE is not supported by the emulator")
         elif name == "DELIMITER":
             settings["delimiter"] = opts.value(name)
         elif name == "EXTENSION":
