@@ -189,5 +189,6 @@ def _no_data(ax) -> None:
 
 def _png(fig: Figure) -> bytes:
     sink = io.BytesIO()
-    fig.savefig(sink, format="png", dpi=DPI)
+    # zlib level 1: a third of the encoding time of the default for ~30% more bytes
+    fig.savefig(sink, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return sink.getvalue()

@@ -101,10 +101,7 @@ def build_heatmap(sites: npt.ArrayLike, taxa: npt.ArrayLike, counts: npt.ArrayLi
         raise ValueError("occurrence counts must not be negative")
     site_labels, rows = _factorize(site_values)
     taxon_labels, cols = _factorize(pa.array(taxon_values))
-    matrix = sp.coo_matrix(
-        (count_values, (rows, cols)), shape=(len(site_labels), len(taxon_labels))
-    ).tocsr()
-    matrix.sum_duplicates()  # one cell per (site, taxon), sorted indices
+    matrix = _summed_csr(rows, cols, count_values, (len(site_labels), len(taxon_labels)))
     return _without_empty(site_labels, taxon_labels.to_numpy(), matrix)
 
 
@@ -226,6 +223,42 @@ def _factorize(values: pa.Array) -> tuple[pa.Array, npt.NDArray[np.int32]]:
     position[order] = np.arange(len(order), dtype=np.int32)
     codes = position[encoded.indices.to_numpy(zero_copy_only=False)]
     return encoded.dictionary.take(pa.array(order)), codes
+
+
+def _summed_csr(
+    rows: npt.NDArray[np.int32],
+    cols: npt.NDArray[np.int32],
+    counts: npt.NDArray[np.int64],
+    shape: tuple[int, int],
+) -> sp.csr_matrix:
+    """Canonical CSR (sorted indices, duplicate cells summed) from unordered triples.
+
+    scipy's COO -> CSR sorts every row's indices with a comparison sort, which dominates a
+    5-million-cell build. Here each cell becomes one integer key (row * columns + column) and
+    the keys are sorted by value, several times faster than any argsort; when the key and
+    the count both fit in 32 bits (any US matrix), they are packed into one int64 so a single
+    value sort carries the counts along. Counts are non-negative (checked by the caller).
+    """
+    num_rows, num_cols = shape
+    key = rows.astype(np.int64) * num_cols + cols
+    if key.size and key.max() < 2**31 and counts.max() < 2**32:
+        packed = np.sort(key << 32 | counts)
+        key, values = packed >> 32, packed & 0xFFFFFFFF
+    else:
+        order = np.argsort(key)
+        key, values = key[order], counts[order]
+    first = np.ones(key.size, dtype=bool)
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    if not first.all():  # the same (site, taxon) in several rows: one cell, counts summed
+        starts = np.flatnonzero(first)
+        key, values = key[starts], np.add.reduceat(values, starts)
+    cell_rows, cell_cols = np.divmod(key, num_cols)
+    indptr = np.zeros(num_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cell_rows, minlength=num_rows), out=indptr[1:])
+    index_type = np.int32 if key.size < 2**31 else np.int64
+    return sp.csr_matrix(
+        (values, cell_cols.astype(index_type), indptr.astype(index_type)), shape=shape
+    )
 
 
 def _without_empty(

@@ -52,6 +52,8 @@ S3_CONCURRENCY = 8
 MANIFEST_NAME = "manifest"
 
 STRING, INTEGER = "string", "integer"
+#: Per dimension, in the step output and the marker.
+SUMMARY_FIELDS = ("sites", "species", "presences")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class DimensionResult:
         return f"no occ_count >= min_presence_count {self.min_count} in {self.source}"
 
     def summary(self) -> dict[str, int]:
+        """SUMMARY_FIELDS of the PAM."""
         pam = self.matrices.pam
         return {"sites": pam.num_sites, "species": pam.num_species, "presences": pam.nnz}
 
@@ -84,48 +87,59 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     done_key = _spec_value(spec.outputs, "outputs", "done")
     min_count = _min_presence_count(spec.params)
     prefixes = {
-        dim: _spec_value(spec.inputs, "inputs", f"{dim}_species_counts") for dim in DIMENSIONS
+        name: _spec_value(spec.inputs, "inputs", name)
+        for name in [f"{dim}_species_counts" for dim in DIMENSIONS] + [f"{STATE.name}_counts"]
     }
-    state_counts_prefix = _spec_value(spec.inputs, "inputs", f"{STATE.name}_counts")
     s3 = client("s3")
     started = time.perf_counter()
 
-    results = {
-        dim: _dimension_result(s3, spec.bucket, prefix, dimension(dim), min_count)
-        for dim, prefix in prefixes.items()
-    }
-    if all(r.empty_reason for r in results.values()):
-        reasons = "; ".join(f"{d}: {r.empty_reason}" for d, r in results.items())
-        raise ValueError(f"no dimension has a presence, nothing to publish ({reasons})")
-    state_counts = read_table(
-        s3,
-        spec.bucket,
-        state_counts_prefix,
-        {STATE.site_column: STRING} | {c: INTEGER for c in REGION_COUNT_COLUMNS},
-    )
-    _log(f"read and built matrices in {time.perf_counter() - started:.1f}s")
+    # The dimensions are independent, and hashing, sorting and parquet coding release the
+    # GIL, so the dimensions are read and built, and their files serialised, side by side.
+    with ThreadPoolExecutor(len(DIMENSIONS) + 1) as pool:
+        state_counts = pool.submit(
+            read_table,
+            s3,
+            spec.bucket,
+            prefixes[f"{STATE.name}_counts"],
+            {STATE.site_column: STRING} | {c: INTEGER for c in REGION_COUNT_COLUMNS},
+        )
+        pending = {
+            dim: pool.submit(
+                _dimension_result,
+                s3,
+                spec.bucket,
+                prefixes[f"{dim}_species_counts"],
+                dimension(dim),
+                min_count,
+            )
+            for dim in DIMENSIONS
+        }
+        results = {dim: future.result() for dim, future in pending.items()}
+        if all(r.empty_reason for r in results.values()):
+            reasons = "; ".join(f"{d}: {r.empty_reason}" for d, r in results.items())
+            raise ValueError(f"no dimension has a presence, nothing to publish ({reasons})")
+        _log(f"read and built matrices in {time.perf_counter() - started:.1f}s")
 
-    files: dict[str, bytes] = {}
-    for dim, result in results.items():
-        files |= dimension_files(dim, result.matrices)
-    files |= figure_files(spec.month, results, state_counts)
+        tables = [pool.submit(dimension_files, d, r.matrices) for d, r in results.items()]
+        files = figure_files(spec.month, results, state_counts.result())  # meanwhile
+        for future in tables:
+            files |= future.result()
     _log(f"computed {len(files)} files in {time.perf_counter() - started:.1f}s")
 
     keys = {_join(summary_prefix, name): body for name, body in files.items()}
-    _put_all(s3, spec.bucket, keys)
     empty = {dim: r.empty_reason for dim, r in results.items() if r.empty_reason}
-    marker = {
-        "month": spec.month,
-        "min_presence_count": min_count,
-        "files": sorted(keys),
-        "dimensions": {dim: r.summary() | {"null_rows": r.null_rows} for dim, r in results.items()},
-        "empty_dimensions": empty,
-    }
-    s3.put_object(
-        Bucket=spec.bucket,
-        Key=done_key,
-        Body=json.dumps(marker, indent=2).encode("utf-8"),
-        ContentType="application/json",
+    publish(
+        s3,
+        spec.bucket,
+        keys,
+        done_key,
+        {
+            "month": spec.month,
+            "min_presence_count": min_count,
+            "files": sorted(keys),
+            "dimensions": {d: r.summary() | {"null_rows": r.null_rows} for d, r in results.items()},
+            "empty_dimensions": empty,
+        },
     )
     _log(f"month complete in {time.perf_counter() - started:.1f}s: s3://{spec.bucket}/{done_key}")
     return {
@@ -133,12 +147,29 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         "done": done_key,
         "files": len(keys),
         "min_presence_count": min_count,
-        **{what: {d: r.summary()[what] for d, r in results.items()} for what in _SUMMARY_KEYS},
+        **{what: {d: r.summary()[what] for d, r in results.items()} for what in SUMMARY_FIELDS},
         "empty_dimensions": sorted(empty),
     }
 
 
-_SUMMARY_KEYS = ("sites", "species", "presences")
+def publish(
+    s3: Any, bucket: str, files: Mapping[str, bytes], done_key: str, marker: Mapping[str, Any]
+) -> None:
+    """Writes every file (concurrently), then, only if all of them succeeded, the marker."""
+
+    def put(key: str) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=files[key], ContentType=_content_type(key))
+        _log(f"wrote s3://{bucket}/{key} ({len(files[key]):,} bytes)")
+
+    with ThreadPoolExecutor(S3_CONCURRENCY) as pool:
+        for future in [pool.submit(put, key) for key in files]:
+            future.result()  # the first failure is raised, after every put has finished
+    s3.put_object(
+        Bucket=bucket,
+        Key=done_key,
+        Body=json.dumps(marker, indent=2).encode("utf-8"),
+        ContentType="application/json",
+    )
 
 
 def dimension_files(dim: str, matrices: Matrices) -> dict[str, bytes]:
@@ -273,19 +304,6 @@ def _cast(table: pa.Table, name: str, kind: str, where: str) -> pa.ChunkedArray:
     if not pa.types.is_integer(value_type):
         raise ValueError(f"{where}: column {name} must be an integer, got {column.type}")
     return pc.cast(column, pa.int64())
-
-
-def _put_all(s3: Any, bucket: str, files: Mapping[str, bytes]) -> None:
-    """Writes every file (concurrently); raises the first failure after all have finished,
-    so the caller never writes the done marker after a failed put."""
-
-    def put(key: str) -> None:
-        s3.put_object(Bucket=bucket, Key=key, Body=files[key], ContentType=_content_type(key))
-        _log(f"wrote s3://{bucket}/{key} ({len(files[key]):,} bytes)")
-
-    with ThreadPoolExecutor(S3_CONCURRENCY) as pool:
-        for future in [pool.submit(put, key) for key in files]:
-            future.result()
 
 
 def _content_type(key: str) -> str:

@@ -216,3 +216,8 @@ def test_matrices_stay_sparse_and_canonical(matrices):
         assert matrix.has_canonical_format
     assert np.diff(matrices.pam.matrix.indptr).min() > 0  # no empty site
     assert np.bincount(matrices.pam.matrix.indices).min() > 0  # no empty species
+
+
+def test_counts_beyond_32_bits_are_summed_exactly():
+    heatmap = build_heatmap(["b", "a", "a"], [7, 1, 1], [5, 2**40, 3])
+    assert cells(heatmap, "occ_count") == {("a", 1): 2**40 + 3, ("b", 7): 5}
