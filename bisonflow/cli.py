@@ -1,5 +1,6 @@
-"""`bisonflow`: run the BISON workflow locally, serve the local emulator for the AWS CLI, and
-look at executions (on AWS or the emulator): list them, show one's history, watch one live."""
+"""`bisonflow`: deploy the BISON workflow to AWS and start it, run it locally, serve the local
+emulator for the AWS CLI, and look at executions (on AWS or the emulator): list them, show
+one's history, watch one live."""
 
 from __future__ import annotations
 
@@ -88,7 +89,33 @@ def build_parser() -> argparse.ArgumentParser:
         "watch", parents=[aws], help="a live view of one execution until it ends"
     )
     watched.add_argument("execution", help="execution ARN, or name of a bison-workflow execution")
+    _add_deploy_commands(commands)
     return parser
+
+
+def _add_deploy_commands(commands: argparse._SubParsersAction) -> None:
+    from bisonflow.deploy.commands import add_parameter_options, add_target_options
+
+    deploy = commands.add_parser(
+        "deploy",
+        help="build, upload and create or update the stack (definitions/bisonflow.cfn.yaml)",
+    )
+    add_target_options(deploy)
+    add_parameter_options(deploy)
+    destroy = commands.add_parser("destroy", help="delete the stack (the bucket is retained)")
+    add_target_options(destroy)
+    start = commands.add_parser(
+        "start", help="start an execution of the deployed state machine, as the console does"
+    )
+    add_target_options(start)
+    start.add_argument("--month", type=_month, default=None, help="YYYY-MM (default: this month)")
+    start.add_argument("--force", action="store_true", help="redo a month already processed")
+    start.add_argument("--name", default=None, help="execution name (default: a UUID)")
+    schedule = commands.add_parser(
+        "schedule", help="the schedule expression, its time zone and its next fire times"
+    )
+    add_target_options(schedule, stack_name=None)
+    schedule.add_argument("--count", type=_positive, default=5, help="fire times (default 5)")
 
 
 #: ListExecutions' statusFilter values.
@@ -98,7 +125,12 @@ EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", 
 def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from bisonflow.deploy import DeployError
+    from bisonflow.deploy.commands import run_deploy, run_destroy, run_schedule, run_start
+    from bisonflow.deploy.emulated import EmulationError
     from bisonflow.executions import ExecutionNotFound
+    from bisonflow.schedule import ScheduleExpressionError
+    from bisonflow.schemas import SchemaViolation
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -108,10 +140,21 @@ def main(argv: list[str] | None = None) -> int:
         "executions": executions,
         "history": show_history,
         "watch": watch,
+        "deploy": lambda a: run_deploy(a, _log),
+        "destroy": lambda a: run_destroy(a, _log),
+        "start": lambda a: run_start(a, _log),
+        "schedule": lambda a: run_schedule(a, _log),
     }
     try:
         return commands[args.command](args)
-    except (PortInUse, ExecutionNotFound) as exc:
+    except (
+        PortInUse,
+        ExecutionNotFound,
+        DeployError,
+        EmulationError,
+        SchemaViolation,
+        ScheduleExpressionError,
+    ) as exc:
         parser.exit(2, f"bisonflow: {exc}\n")
     except ClientError as exc:
         if args.command in ("local", "run"):

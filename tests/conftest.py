@@ -6,6 +6,7 @@ import pytest
 
 from bisonflow import aws
 from bisonflow.local.runtime import LocalRuntime, LocalSettings
+from bisonflow.packaging import FUNCTIONS
 
 #: A bucket of its own for tests that run one task module directly.
 SCRATCH_BUCKET = "bisonflow-test-scratch"
@@ -50,11 +51,15 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> LocalRuntime:
 
 @pytest.fixture
 def aws_env(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> LocalRuntime:
-    """Point this process's boto3 (bisonflow.aws) at the emulator, as a Lambda sees it."""
+    """Point this process's boto3 (bisonflow.aws) at the emulator, with the environment the
+    deployed Lambdas have (all five functions' variables together)."""
     assert runtime.deployment is not None
-    fn = runtime.clients["lambda"].get_function_configuration(FunctionName="bisonflow-check_gbif")
-    for name, value in fn["Environment"]["Variables"].items():
-        monkeypatch.setenv(name, value)
+    for function in FUNCTIONS:
+        fn = runtime.clients["lambda"].get_function_configuration(
+            FunctionName=f"{runtime.deployment.stack_name}-{function}"
+        )
+        for name, value in fn["Environment"]["Variables"].items():
+            monkeypatch.setenv(name, str(value))
     monkeypatch.setenv("AWS_ENDPOINT_URL", runtime.endpoint_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")

@@ -14,9 +14,11 @@ from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
 from moto.stepfunctions.parser.asl.utils import boto_client
 
-from bisonflow.ec2_tasks import render_userdata
+from bisonflow import cfn_template
+from bisonflow.ec2_tasks import instance_tags
+from bisonflow.layout import MonthLayout
 from bisonflow.local import asl_fixes, lambda_worker
-from bisonflow.local.ec2_agent import userdata_environment
+from bisonflow.local.ec2_agent import boot_environment, imds_answer, metadata_paths
 from bisonflow.local.runtime import LocalRuntime
 
 HANDLERS = """
@@ -37,6 +39,21 @@ def launch(event, context):
 """
 
 
+def _lambda_role(runtime: LocalRuntime) -> str:
+    """The deployed check_gbif function's role (any Lambda role serves these checks)."""
+    assert runtime.deployment
+    name = f"{runtime.deployment.stack_name}-check_gbif"
+    return runtime.clients["lambda"].get_function_configuration(FunctionName=name)["Role"]
+
+
+def _states_role(runtime: LocalRuntime) -> str:
+    assert runtime.deployment
+    sfn = runtime.clients["stepfunctions"]
+    return sfn.describe_state_machine(stateMachineArn=runtime.deployment.state_machine_arn)[
+        "roleArn"
+    ]
+
+
 def _zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
@@ -47,7 +64,7 @@ def _zip() -> bytes:
 @pytest.fixture(scope="module")
 def functions(runtime: LocalRuntime) -> dict[str, str]:
     awslambda = runtime.clients["lambda"]
-    role = runtime.clients["iam"].get_role(RoleName="bisonflow-lambda")["Role"]["Arn"]
+    role = _lambda_role(runtime)
     arns = {}
     for handler, timeout in (("info", 10), ("slow", 1), ("boom", 10), ("launch", 10)):
         arns[handler] = awslambda.create_function(
@@ -129,7 +146,7 @@ def test_lambda_error_and_timeout_are_reported_as_lambda_does(
 # --- ASL interpreter fixes -----------------------------------------------------------------
 def _run_machine(runtime: LocalRuntime, definition: dict, payload: dict) -> dict:
     sfn = runtime.clients["stepfunctions"]
-    role = runtime.clients["iam"].get_role(RoleName="bisonflow-states")["Role"]["Arn"]
+    role = _states_role(runtime)
     arn = sfn.create_state_machine(
         name=f"seam-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role
     )["stateMachineArn"]
@@ -192,7 +209,7 @@ def test_heartbeat_timeout_in_a_parallel_branch_is_caught(
 def test_send_task_failure_keeps_its_cause(runtime: LocalRuntime, functions: dict) -> None:
     sfn = runtime.clients["stepfunctions"]
     definition = _parallel_with_callback(functions)
-    role = runtime.clients["iam"].get_role(RoleName="bisonflow-states")["Role"]["Arn"]
+    role = _states_role(runtime)
     arn = sfn.create_state_machine(
         name=f"seam-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role
     )["stateMachineArn"]
@@ -222,18 +239,39 @@ def test_send_task_failure_keeps_its_cause(runtime: LocalRuntime, functions: dic
 
 
 # --- EC2 agent -------------------------------------------------------------------------------
-def test_agent_reads_the_task_from_rendered_userdata(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TASK_REPOSITORY_URL", "https://example.org/bison.git")
-    userdata = render_userdata("calc_stats", "s3://bucket/tasks/2026_11_01/x/calc_stats.json")
-    assert userdata_environment(userdata) == {
-        "TASK_APP": "calc_stats",
-        "TASK_SPEC_URI": "s3://bucket/tasks/2026_11_01/x/calc_stats.json",
-    }
+def _instance(tags: list[dict]) -> dict:
+    """An instance as DescribeInstances describes it."""
+    return {"InstanceId": "i-0abc", "Placement": {"AvailabilityZone": "us-east-1a"}, "Tags": tags}
+
+
+def test_agent_answers_every_metadata_path_the_boot_script_reads() -> None:
+    paths = metadata_paths(cfn_template.boot_script())
+    assert {"TASK_APP", "TASK_SPEC_URI", "INSTANCE_ID", "TASK_LOG_GROUP"} <= set(paths)
+    instance = _instance([])
+    for path in paths.values():
+        imds_answer(instance, path)  # raises for a path the agent does not emulate
+    with pytest.raises(ValueError, match="public-keys"):
+        imds_answer(instance, "public-keys/0")
+
+
+def test_agent_runs_the_task_its_tags_name(runtime: LocalRuntime) -> None:
+    """The per-run tags from launch_task and the launch template's tags, read as IMDS would."""
+    assert runtime.deployment
+    spec = "s3://bucket/tasks/2026_11_01/x/calc_stats.json"
+    tags = instance_tags("calc_stats", MonthLayout.for_month("2026-11"), "x", spec)
+    template = runtime.clients["ec2"].describe_launch_template_versions(
+        LaunchTemplateId=runtime.deployment.outputs["CalcStatsLaunchTemplateId"]
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    tags += template["TagSpecifications"][0]["Tags"]
+    env = boot_environment(cfn_template.boot_script(), _instance(tags))
+    assert env["TASK_APP"] == "calc_stats" and env["TASK_SPEC_URI"] == spec
+    assert env["INSTANCE_ID"] == "i-0abc" and env["AWS_REGION"] == "us-east-1"
+    assert env["TASK_LOG_GROUP"] == runtime.deployment.outputs["TaskLogGroupName"]
 
 
 def test_an_unnamed_execution_gets_a_uuid_name(runtime: LocalRuntime) -> None:
     sfn = runtime.clients["stepfunctions"]
-    role = runtime.clients["iam"].get_role(RoleName="bisonflow-states")["Role"]["Arn"]
+    role = _states_role(runtime)
     definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
     arn = sfn.create_state_machine(
         name=f"seam-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=role

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import pytest
 
-from bisonflow.ec2_tasks import TAG_EXECUTION, TOKEN_PARAMETER_ROOT
+from bisonflow import cfn_template
+from bisonflow.config import RedshiftTarget
+from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_SPEC, TAG_TASK, TOKEN_PARAMETER_ROOT
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.schemas import SchemaViolation
@@ -65,7 +69,7 @@ def test_submit_and_poll_run_every_subset_batch(aws_env: LocalRuntime) -> None:
         assert polled["more_batches"] == (batch + 1 < batches)
         batch = polled["next_batch"]
     rows = aws_env.clients["redshift-data"].execute_statement(
-        WorkgroupName="bison",
+        WorkgroupName=RedshiftTarget.from_env().workgroup,  # the deployed one
         Database="dev",
         Sql=f"SELECT count(*) FROM {MonthLayout.for_month('2026-05').subset_table}",
     )
@@ -121,6 +125,17 @@ def test_launch_stores_the_token_in_ssm_and_cleanup_removes_everything(
         instance = aws_env.clients["ec2"].describe_instances(InstanceIds=[launched["instance_id"]])
         tags = {t["Key"]: t["Value"] for t in instance["Reservations"][0]["Instances"][0]["Tags"]}
         assert tags[TAG_EXECUTION] == "unit-exec" and tags["bisonflow:step"] == "CalcStats"
+        # The boot script comes from the task's launch template; the run's values are tags.
+        outputs = aws_env.deployment.outputs
+        assert tags["aws:ec2launchtemplate:id"] == outputs["CalcStatsLaunchTemplateId"]
+        assert tags[TAG_TASK] == "calc_stats"
+        assert tags[TAG_SPEC] == f"s3://{aws_env.deployment.bucket}/{launched['spec_key']}"
+        assert tags["bisonflow:stack"] == aws_env.deployment.stack_name
+        userdata = aws_env.clients["ec2"].describe_instance_attribute(
+            InstanceId=launched["instance_id"], Attribute="userData"
+        )["UserData"]["Value"]
+        assert base64.b64decode(userdata).decode() == cfn_template.boot_script()
+        assert "tok-123" not in json.dumps(tags)
         result = cleanup_task.handler({"execution": "unit-exec", "error": {"Error": "X"}}, None)
         assert result == {"terminated": [launched["instance_id"]], "deleted_tokens": 1}
         again = cleanup_task.handler({"execution": "unit-exec", "error": {"Error": "X"}}, None)

@@ -52,6 +52,16 @@ def outputs(target: Target, stack_name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
+def _kept(target: Target, stack_name: str, given: Mapping[str, str]) -> list[str]:
+    """Parameters of the deployed stack not given now: an update keeps their values."""
+    if stack_status(target, stack_name) is None:
+        return []
+    stacks = target.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    return [
+        p["ParameterKey"] for p in stacks[0].get("Parameters", []) if p["ParameterKey"] not in given
+    ]
+
+
 def _wait_change_set(cfn: Any, stack_name: str, name: str) -> dict[str, Any] | None:
     """The described change set once created; None when it holds no changes."""
     while True:
@@ -90,7 +100,11 @@ def apply_change_set(
         ChangeSetName=name,
         ChangeSetType=change_type,
         TemplateBody=template_body,
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+        + [
+            {"ParameterKey": k, "UsePreviousValue": True}
+            for k in _kept(target, stack_name, parameters)
+        ],
         Capabilities=["CAPABILITY_IAM"],
         Description="bisonflow deploy",
     )
