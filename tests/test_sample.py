@@ -61,6 +61,7 @@ def con(sample: SampleManifest) -> duckdb.DuckDBPyConnection:
     c.execute(f"CREATE VIEW occ AS SELECT * FROM read_parquet('{parts}')")
     c.execute(f"CREATE VIEW valid AS SELECT * FROM occ WHERE {VALID_WHERE}")
     c.execute(f"CREATE TABLE county AS SELECT * FROM ST_Read('{sample.county_shapefile}')")
+    c.execute(f"CREATE TABLE aiannh AS SELECT * FROM ST_Read('{sample.aiannh_shapefile}')")
     c.execute(
         f"CREATE TABLE riis AS SELECT * FROM read_csv('{sample.riis_csv}', header=true, "
         "all_varchar=true)"
@@ -336,6 +337,70 @@ def test_expected_assessments_match_a_spatial_riis_join(
     assert all(counts.get(d, 0) > 0 for d in DEGREES)
     share = sample.expected["valid_riis_taxon_records"] / sample.expected["us_valid_records"]
     assert 0.15 <= share <= 0.25
+
+
+def test_expected_aiannh_counts_match_a_join_with_the_real_layer(
+    sample: SampleManifest, con: duckdb.DuckDBPyConnection
+) -> None:
+    """Records per AIANNH area, and every sample state has records in some area."""
+    rows = con.execute(
+        """
+        WITH placed AS (
+            SELECT v.gbifid, MIN(a.GEOID) AS geoid
+            FROM valid v JOIN aiannh a
+              ON ST_Covers(a.geom, ST_Point(v.decimallongitude, v.decimallatitude))
+            GROUP BY v.gbifid
+        )
+        SELECT p.geoid, c.STUSPS, count(*)
+        FROM placed p JOIN valid v USING (gbifid) JOIN county c
+          ON ST_Contains(c.geom, ST_Point(v.decimallongitude, v.decimallatitude))
+        GROUP BY ALL
+        """
+    ).fetchall()
+    by_area: dict[str, int] = {}
+    for geoid, _, n in rows:
+        by_area[geoid] = by_area.get(geoid, 0) + n
+    assert by_area == sample.expected["valid_by_aiannh"]
+    assert sum(by_area.values()) == sample.expected["valid_in_aiannh"]
+    assert {state for _, state, _ in rows} == set(sample.expected["states"])
+    share = sample.expected["valid_in_aiannh"] / sample.expected["us_valid_records"]
+    assert 0.05 <= share <= 0.15, share
+    assert 300 <= sample.expected["aiannh_areas_with_points"] <= 704
+
+
+def test_aiannh_layer_is_the_real_census_file(con: duckdb.DuckDBPyConnection) -> None:
+    fields = [r[0] for r in con.execute("DESCRIBE aiannh").fetchall()]
+    assert fields[1:] == [
+        "AIANNHCE", "AIANNHNS", "AFFGEOID", "GEOID", "NAME", "NAMELSAD", "LSAD", "ALAND",
+        "AWATER", "geom",
+    ]  # fmt: skip
+    (n, distinct, four) = con.execute(
+        "SELECT count(*), count(DISTINCT GEOID), bool_and(length(GEOID) = 4) FROM aiannh"
+    ).fetchone()
+    assert (n, distinct, four) == (704, 704, True)
+
+
+def test_expected_counts_per_county_and_assessment_add_up(
+    sample: SampleManifest, con: duckdb.DuckDBPyConnection
+) -> None:
+    by_county = dict(
+        con.execute(
+            """
+            SELECT c.GEOID, count(*) FROM valid v JOIN county c
+              ON ST_Contains(c.geom, ST_Point(v.decimallongitude, v.decimallatitude))
+            GROUP BY 1
+            """
+        ).fetchall()
+    )
+    assert by_county == sample.expected["valid_by_county"]
+    by_assessment = sample.expected["valid_by_assessment"]
+    degrees = sample.expected["assessment_counts"]
+    assert by_assessment == {
+        "introduced": degrees[DEGREES[0]],
+        "invasive": degrees[DEGREES[1]] + degrees[DEGREES[2]],
+        PRESUMED_NATIVE: degrees[PRESUMED_NATIVE],
+    }
+    assert sum(by_assessment.values()) == sample.expected["us_valid_records"]
 
 
 def test_extension_loading_is_offline_and_idempotent() -> None:

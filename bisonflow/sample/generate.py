@@ -32,7 +32,13 @@ import numpy as np
 
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.riis_schema import RIIS_REGIONS
-from bisonflow.sample.geography import build_counties, states_used, write_county_shapefile
+from bisonflow.sample.geography import (
+    AIANNH_SOURCE,
+    AiannhLayer,
+    build_counties,
+    states_used,
+    write_county_shapefile,
+)
 from bisonflow.sample.occurrences import generate_occurrences, write_parts
 from bisonflow.sample.riis import DEGREES, RiisTaxon, list_rows, list_taxa, write_riis_csv
 from bisonflow.sample.taxa import Backbone, build_backbone, match_body
@@ -41,10 +47,6 @@ from bisonflow.sample.taxa import Backbone, build_backbone, match_body
 DEFAULT_SNAPSHOT = dt.date(2026, 11, 1)
 DEFAULT_SEED = 20261101
 DEFAULT_RECORDS = 250_000
-#: The real 2021 census cartographic boundary layer of American Indian / Alaska Native /
-#: Native Hawaiian areas (704 polygons, EPSG:4269), shipped with the package: unlike the
-#: counties it is not generated, so region assignment is exercised on real boundaries.
-AIANNH_SOURCE = Path(__file__).parent / "data" / "cb_2021_us_aiannh_500k.shp"
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 #: Rows per parquet part file (GBIF's are ~100 MB each; ours stay small but several).
 _ROWS_PER_PART = 50_000
@@ -127,8 +129,10 @@ def generate_sample(
     snapshot = (snapshot or DEFAULT_SNAPSHOT).replace(day=1)  # GBIF snapshots are monthly
     layout = MonthLayout(snapshot)
     out_dir = Path(out_dir)
-    geo_rng, taxa_rng, riis_rng, occ_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+    # A fifth stream for the AIANNH points: spawn(5) starts with the four streams of
+    # spawn(4), so adding it left the other inputs as they were.
+    geo_rng, taxa_rng, riis_rng, occ_rng, aiannh_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
     )
 
     gbif_root = out_dir / "gbif"
@@ -153,7 +157,11 @@ def generate_sample(
     n_riis = write_riis_csv(riis_csv, rows, riis_rng)
 
     say(f"writing {records:,} GBIF records ...")
-    occ = generate_occurrences(occ_rng, records, snapshot, backbone, counties, rows)
+    with AiannhLayer(AIANNH_SOURCE) as aiannh_layer:
+        pool = aiannh_layer.pool(aiannh_rng, counties)
+        occ = generate_occurrences(
+            occ_rng, records, snapshot, backbone, counties, rows, aiannh_layer, pool
+        )
     if snapshot_dir.exists():
         shutil.rmtree(snapshot_dir)
     parts = max(_MIN_PARTS, math.ceil(records / _ROWS_PER_PART))
@@ -173,6 +181,7 @@ def generate_sample(
         **occ.facts,
         "states": states_used(),
         "counties": len(counties),
+        "aiannh_areas_with_points": int(np.unique(pool.area).size),
         "part_files": [p.name for p in paths],
         "riis_rows": n_riis,
         "riis_names": len({t.name for t in riis_taxa}),

@@ -1,4 +1,4 @@
-"""Generated county boundaries: real states and FIPS codes, synthetic rectangular counties.
+"""Sample geography: generated rectangular counties, and the real census AIANNH areas.
 
 Each sample state is its real lon/lat bounding box (trimmed so no two boxes overlap) cut
 into a jittered grid of counties. Rectangles keep the point-in-county test exact: a point
@@ -6,12 +6,20 @@ drawn strictly inside one cell, away from its edges, is inside that county and n
 which is what the region-assignment step is tested against. The shapefile carries the
 fields of the Census cartographic boundary file cb_2021_us_county_500k (which the seed
 system loads into Redshift) in EPSG:4269, as that file does.
+
+American Indian / Alaska Native / Native Hawaiian areas are not generated: the real 2021
+census layer ships with the package (`AiannhLayer`). The layer has no state field, so an
+area belongs to the sample state whose box holds a point on its surface; a state box is a
+bounding box, so a few areas of neighbouring states count as the box's state (the Oklahoma
+OTSAs north of the Red River inside the Texas box, for instance), as every point drawn in
+the box already does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -246,3 +254,168 @@ def states_used() -> list[str]:
 def regions_of_states() -> np.ndarray:
     """RIIS region code index per STATES entry: 0 = AK, 1 = HI, 2 = L48."""
     return np.array([{"AK": 0, "HI": 1}.get(s.stusps, 2) for s in STATES], dtype=np.int64)
+
+
+# --- AIANNH areas -----------------------------------------------------------------------------
+
+#: The real 2021 census cartographic boundary layer of American Indian / Alaska Native /
+#: Native Hawaiian areas (704 polygons, EPSG:4269), shipped with the package: unlike the
+#: counties it is not generated, so region assignment is exercised on real boundaries.
+AIANNH_SOURCE = Path(__file__).parent / "data" / "cb_2021_us_aiannh_500k.shp"
+#: Points drawn for an area keep this far (degrees, about 10 m) from its boundary and from
+#: every county edge, so rounding to 5 decimals (about 1 m) cannot move them across one.
+AIANNH_POINT_MARGIN = 1e-4
+#: Candidate points drawn per area, and at most how many of those inside it are kept.
+_POOL_CANDIDATES = 64
+_POOL_POINTS = 16
+
+
+@dataclass(frozen=True)
+class AiannhPool:
+    """Points strictly inside AIANNH areas of the sample states, each inside one county.
+
+    Per point: its area (index into AiannhLayer.geoid), county (index into Counties),
+    state (index into STATES), coordinates and a selection weight (square root of the
+    area's size, shared among its points), so large reservations get more records than
+    rancherias without the largest taking them all.
+    """
+
+    area: np.ndarray
+    county: np.ndarray
+    state: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    weight: np.ndarray
+
+
+class AiannhLayer:
+    """The shipped census AIANNH layer, opened once in an in-memory DuckDB."""
+
+    def __init__(self, shapefile: Path = AIANNH_SOURCE) -> None:
+        self.con = duckdb.connect()
+        # One thread: the joins here are small, and a second thread only doubled their CPU.
+        self.con.execute("SET threads = 1")
+        load_spatial(self.con)
+        path = shapefile.as_posix().replace("'", "''")
+        self.con.execute(
+            f"""
+            CREATE TABLE aiannh AS
+            SELECT row_number() OVER (ORDER BY GEOID) - 1 AS idx, GEOID AS geoid,
+                   NAMELSAD AS name, geom, ST_XMin(geom) AS x0, ST_YMin(geom) AS y0,
+                   ST_XMax(geom) AS x1, ST_YMax(geom) AS y1, ST_Area(geom) AS area,
+                   ST_X(ST_PointOnSurface(geom)) AS px, ST_Y(ST_PointOnSurface(geom)) AS py
+            FROM ST_Read('{path}')
+            ORDER BY geoid
+            """
+        )
+        rows = self.con.execute(
+            "SELECT geoid, name, x0, y0, x1, y1, area, px, py FROM aiannh ORDER BY idx"
+        ).fetchall()
+        self.geoid: list[str] = [r[0] for r in rows]
+        self.name: list[str] = [r[1] for r in rows]
+        self._boxes = np.array([r[2:6] for r in rows], dtype=np.float64)
+        self._area = np.array([r[6] for r in rows], dtype=np.float64)
+        self._inner = np.array([r[7:9] for r in rows], dtype=np.float64)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> AiannhLayer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def locate(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Index of the area covering each point (boundary included), -1 for none.
+
+        The point-in-polygon rule of the workflow (ST_Covers, lowest GEOID on a shared
+        line), evaluated here on the whole polygons: the workflow cuts them into grid
+        pieces first, so agreeing with this is a check of that cutting.
+        """
+        points = pa.table({"i": np.arange(lon.size, dtype=np.int64), "lon": lon, "lat": lat})
+        self.con.register("points", points)
+        try:
+            hits = self.con.execute(
+                """
+                SELECT p.i, MIN(a.idx) FROM points AS p
+                JOIN aiannh AS a ON ST_Covers(a.geom, ST_Point(p.lon, p.lat))
+                GROUP BY p.i
+                """
+            ).fetchnumpy()
+        finally:
+            self.con.unregister("points")
+        out = np.full(lon.size, -1, dtype=np.int64)
+        out[hits["i"]] = hits["min(a.idx)"]
+        return out
+
+    def pool(self, rng: np.random.Generator, counties: Counties) -> AiannhPool:
+        """Up to _POOL_POINTS points in each area whose inner point lies in a sample state."""
+        areas, states = [], []
+        for s, state in enumerate(STATES):
+            west, south, east, north = state.bbox
+            x, y = self._inner[:, 0], self._inner[:, 1]
+            inside = np.flatnonzero((x > west) & (x < east) & (y > south) & (y < north))
+            areas.extend(inside.tolist())
+            states.extend([s] * inside.size)
+        area = np.repeat(np.array(areas, dtype=np.int64), _POOL_CANDIDATES)
+        state = np.repeat(np.array(states, dtype=np.int64), _POOL_CANDIDATES)
+        bbox = np.array([STATES[s].bbox for s in range(len(STATES))])[state]
+        x0 = np.maximum(self._boxes[area, 0], bbox[:, 0])
+        y0 = np.maximum(self._boxes[area, 1], bbox[:, 1])
+        x1 = np.minimum(self._boxes[area, 2], bbox[:, 2])
+        y1 = np.minimum(self._boxes[area, 3], bbox[:, 3])
+        lon = np.round(rng.uniform(x0, x1), 5)
+        lat = np.round(rng.uniform(y0, y1), 5)
+        county = _county_of(counties, lon, lat, AIANNH_POINT_MARGIN)
+        keep = (county >= 0) & (counties.state_index[np.maximum(county, 0)] == state)
+        keep[keep] = self._well_inside(area[keep], lon[keep], lat[keep])
+        chosen = np.flatnonzero(keep)
+        # At most _POOL_POINTS per area, the first drawn: rank each point within its area.
+        order = np.argsort(area[chosen], kind="stable")
+        grouped = area[chosen][order]
+        rank = np.empty(chosen.size, dtype=np.int64)
+        rank[order] = np.arange(chosen.size) - np.searchsorted(grouped, grouped)
+        chosen = chosen[rank < _POOL_POINTS]
+        per_area = np.bincount(area[chosen], minlength=len(self.geoid))
+        weight = np.sqrt(self._area[area[chosen]]) / per_area[area[chosen]]
+        return AiannhPool(
+            area=area[chosen],
+            county=county[chosen],
+            state=state[chosen],
+            lon=lon[chosen],
+            lat=lat[chosen],
+            weight=weight,
+        )
+
+    def _well_inside(self, area: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Whether each point lies inside its own area, AIANNH_POINT_MARGIN from its edge."""
+        points = pa.table(
+            {"i": np.arange(lon.size, dtype=np.int64), "area": area, "lon": lon, "lat": lat}
+        )
+        self.con.register("candidates", points)
+        try:
+            inside: Any = self.con.execute(
+                f"""
+                SELECT c.i FROM candidates AS c JOIN aiannh AS a ON a.idx = c.area
+                WHERE ST_Contains(a.geom, ST_Point(c.lon, c.lat))
+                  AND ST_Distance(ST_Boundary(a.geom), ST_Point(c.lon, c.lat))
+                      > {AIANNH_POINT_MARGIN}
+                """
+            ).fetchnumpy()["i"]
+        finally:
+            self.con.unregister("candidates")
+        out = np.zeros(lon.size, dtype=bool)
+        out[inside] = True
+        return out
+
+
+def _county_of(counties: Counties, lon: np.ndarray, lat: np.ndarray, margin: float) -> np.ndarray:
+    """Index of the county box holding each point at least `margin` inside, else -1."""
+    inside = (
+        (lon[:, None] > counties.xmin[None, :] + margin)
+        & (lon[:, None] < counties.xmax[None, :] - margin)
+        & (lat[:, None] > counties.ymin[None, :] + margin)
+        & (lat[:, None] < counties.ymax[None, :] - margin)
+    )
+    return np.where(inside.any(axis=1), inside.argmax(axis=1), -1)

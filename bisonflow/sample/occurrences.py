@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from bisonflow.riis_schema import PRESUMED_NATIVE, RIIS_REGIONS
-from bisonflow.sample.geography import STATES, Counties, regions_of_states
+from bisonflow.riis_schema import ASSESSMENTS, INTRODUCED, INVASIVE, PRESUMED_NATIVE, RIIS_REGIONS
+from bisonflow.sample.geography import STATES, AiannhLayer, AiannhPool, Counties, regions_of_states
 from bisonflow.sample.riis import DEGREES, RiisRow
 from bisonflow.sample.schema import GBIF_OCCURRENCE_SCHEMA, PART_NAME_FORMAT
 from bisonflow.sample.taxa import FAMILIES, Backbone, Usage
@@ -41,6 +41,10 @@ _DROP_SHARE = (0.915, 0.02, 0.02, 0.015, 0.015, 0.015)
 #: drawn from the taxa listed for the record's own region.
 RIIS_SHARE = 0.2
 _IN_REGION_SHARE = 0.7
+#: Share of US records moved to a point inside an AIANNH area of their own state. Real
+#: AIANNH areas cover a few percent of the lower 48 and much of Alaska; with the points that
+#: fall into areas anyway this gives every sample state's areas records.
+AIANNH_SHARE = 0.05
 
 _BASIS = ALLOWED_BASIS_OF_RECORD
 _BASIS_SHARE = {
@@ -216,6 +220,8 @@ def generate_occurrences(
     backbone: Backbone,
     counties: Counties,
     riis_rows: list[RiisRow],
+    aiannh: AiannhLayer,
+    pool: AiannhPool,
 ) -> Occurrences:
     """All records as one table in GBIF_OCCURRENCE_SCHEMA, plus facts for `expected`."""
     tx = _TaxonArrays(backbone)
@@ -237,6 +243,7 @@ def generate_occurrences(
         county_w[in_state] *= state.weight / county_w[in_state].sum()
     county = rng.choice(len(counties), size=n, p=county_w / county_w.sum())
     lon, lat = counties.sample_points(rng, county)
+    _move_into_aiannh_areas(rng, county, lon, lat, counties, pool, (kind != 1))
     abroad = rng.integers(0, len(_ABROAD), size=n)
     boxes = np.array([a[2] for a in _ABROAD])
     ab_lon = np.round(rng.uniform(boxes[abroad, 0], boxes[abroad, 2]), 5)
@@ -455,16 +462,59 @@ def generate_occurrences(
         assessment[degree] = int((hit & (listed_degree[pos] == d)).sum())
     valid_state = state_of[county][valid]
     valid_region = region[valid]
+    by_assessment = dict.fromkeys(ASSESSMENTS, 0)
+    for degree, count in assessment.items():
+        if degree == PRESUMED_NATIVE:
+            by_assessment[PRESUMED_NATIVE] += count
+        else:  # as the aggregate SQL reads degreeOfEstablishment
+            by_assessment[INVASIVE if "invasive" in degree.lower() else INTRODUCED] += count
+    area = aiannh.locate(lon[valid], lat[valid])
+    geoids = np.array(counties.geoid)
     facts = {
         "us_valid_records": int(valid.sum()),
         "dropped": {DROP_KINDS[k]: int((kind == k).sum()) for k in range(1, len(DROP_KINDS))},
         "valid_by_state": {s.stusps: int((valid_state == i).sum()) for i, s in enumerate(STATES)},
         "valid_by_region": {r: int((valid_region == i).sum()) for i, r in enumerate(RIIS_REGIONS)},
+        "valid_by_county": _tally(geoids[county[valid]]),
         "valid_riis_taxon_records": int((valid & listed_here).sum()),
         "assessment_counts": assessment,
+        "valid_by_assessment": by_assessment,
         "valid_distinct_taxonkeys": int(np.unique(taxonkey[valid]).size),
+        "valid_in_aiannh": int((area >= 0).sum()),
+        "valid_by_aiannh": _tally(np.array(aiannh.geoid)[area[area >= 0]]),
     }
     return Occurrences(table, facts)
+
+
+def _tally(labels: np.ndarray) -> dict[str, int]:
+    values, counts = np.unique(labels, return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+
+def _move_into_aiannh_areas(
+    rng: np.random.Generator,
+    county: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    counties: Counties,
+    pool: AiannhPool,
+    eligible: np.ndarray,
+) -> None:
+    """Move AIANNH_SHARE of the eligible records to pool points of their own state (in place).
+
+    The record keeps its state, so its RIIS region and taxon draw are unchanged; its county
+    becomes the one holding the pool point.
+    """
+    state = counties.state_index[county]
+    move = eligible & (rng.random(county.size) < AIANNH_SHARE)
+    for s in range(len(STATES)):
+        points = np.flatnonzero(pool.state == s)
+        chosen = np.flatnonzero(move & (state == s))
+        if points.size == 0 or chosen.size == 0:
+            continue
+        w = pool.weight[points]
+        pick = rng.choice(points, size=chosen.size, p=w / w.sum())
+        lon[chosen], lat[chosen], county[chosen] = pool.lon[pick], pool.lat[pick], pool.county[pick]
 
 
 def write_parts(table: pa.Table, folder: Path, parts: int) -> list[Path]:
