@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import yaml
 
 from bisonflow import cfn_template
-from bisonflow.deploy import artifacts, emulated, stack
+from bisonflow.deploy import artifacts, emulated, iam_policy, stack
 from bisonflow.deploy.stack import DeployError
 from bisonflow.deploy.target import Target
 
@@ -54,7 +54,11 @@ def deploy(
     progress: Callable[[str], None] = print,
 ) -> Deployed:
     """Create or update `stack_name` with the template's `parameters` (artifacts added here)."""
-    known = cfn_template.template()["Parameters"]
+    template = cfn_template.template()
+    broad = iam_policy.violations(template)
+    if broad:
+        raise DeployError("the template grants more than least privilege: " + "; ".join(broad))
+    known = template["Parameters"]
     unknown = sorted(set(parameters) - set(known))
     if unknown:
         raise DeployError(f"unknown template parameters: {', '.join(unknown)}")
@@ -68,7 +72,6 @@ def deploy(
     }
     values["Release"] = release_id(uploaded.prefix, values)
 
-    template = cfn_template.template()
     body = cfn_template.template_text()
     order: list[str] = []
     if profile.emulated_types or profile.skipped_types:
