@@ -526,14 +526,7 @@ def _put_riis(s3: Any) -> None:
 
 def _run_step(rsd: Any, step: str, target: SqlTarget) -> str:
     """Run every batch of the step in order; the id of the last statement."""
-    for n, batch in enumerate(statement_batches(step, LAYOUT, target)):
-        if len(batch) == 1:
-            statement_id = rsd.execute_statement(Sql=batch[0], **WHERE)["Id"]
-        else:
-            statement_id = rsd.batch_execute_statement(Sqls=batch, **WHERE)["Id"]
-        desc = wait(rsd, statement_id)
-        assert desc["Status"] == "FINISHED", f"{step} batch {n}: {desc.get('Error')}"
-    return statement_id
+    return rd.run_batches(rsd, statement_batches(step, LAYOUT, target), WHERE["WorkgroupName"])
 
 
 def _read_unloaded(s3: Any, prefix: str) -> set[tuple[Any, ...]]:
@@ -783,6 +776,11 @@ def test_poll_returns_the_summary_of_a_finished_select(aws_env: LocalRuntime, rs
     assert _poll_until_done(batch["Id"])["result"] == {"sites": {"aiannh": 4}}
     no_rows = data.execute_statement(Sql="CREATE TEMP TABLE poll_u (a INT)", **where)
     assert _poll_until_done(no_rows["Id"])["result"] is None
+
+
+def test_run_batches_names_the_failing_batch(rsd: Any) -> None:
+    with pytest.raises(rd.EmulatorError, match=r"batch 2/2 FAILED: .*no_such_table"):
+        rd.run_batches(rsd, [["SELECT 1"], ["SELECT * FROM no_such_table"]], WHERE["WorkgroupName"])
 
 
 def test_poll_refuses_a_result_the_state_machine_cannot_carry(

@@ -91,6 +91,7 @@ __all__ = [
     "SeamTarget",
     "install",
     "installed",
+    "run_batches",
     "seam_problems",
     "shutdown",
     "uninstall",
@@ -1139,6 +1140,41 @@ def shutdown() -> None:
     for store in stores:
         if store is not None:
             store.stop()
+
+
+def run_batches(
+    client: Any,
+    batches: list[list[str]],
+    workgroup: str,
+    database: str = "dev",
+    timeout: float = 600.0,
+) -> str:
+    """Submit the batches one after the other as the state machine does, each waited for.
+
+    For tests and benchmarks that run a step's SQL without the state machine. Returns the id
+    of the last statement; raises EmulatorError naming the batch and the SQL error if one
+    does not finish.
+    """
+    where = {"WorkgroupName": workgroup, "Database": database}
+    statement_id = ""
+    for n, batch in enumerate(batches):
+        if len(batch) == 1:
+            statement_id = client.execute_statement(Sql=batch[0], **where)["Id"]
+        else:
+            statement_id = client.batch_execute_statement(Sqls=batch, **where)["Id"]
+        deadline = time.monotonic() + timeout
+        while True:
+            desc = client.describe_statement(Id=statement_id)
+            if desc["Status"] in _DONE:
+                break
+            if time.monotonic() > deadline:
+                raise EmulatorError(f"batch {n + 1}/{len(batches)} still {desc['Status']}")
+            time.sleep(0.01)
+        if desc["Status"] != "FINISHED":
+            raise EmulatorError(
+                f"batch {n + 1}/{len(batches)} {desc['Status']}: {desc.get('Error')}"
+            )
+    return statement_id
 
 
 def _json(body: dict[str, Any]) -> tuple[int, dict[str, str], str]:
