@@ -179,7 +179,7 @@ def _inches() -> tuple[float, float]:
 
 
 def _category_ticks(ax, labels: list[str]) -> None:
-    ax.set_xticks(np.arange(len(labels)), labels, rotation=90, fontsize="small")
+    ax.set_xticks(np.arange(len(labels)), labels, rotation=90 if len(labels) > 20 else 0)
     ax.set_xlim(-0.6, len(labels) - 0.4)
 
 

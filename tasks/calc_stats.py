@@ -41,6 +41,7 @@ from bisonflow.pam import (
     Matrices,
     build_matrices,
     diversity_stats,
+    richness,
     site_stats,
     species_stats,
 )
@@ -190,7 +191,7 @@ def figure_files(
     state_pam = results[STATE.name].matrices.pam
     return {
         "figure_richness_state.png": figures.richness_per_state(
-            state_pam.sites, site_stats(state_pam).column("alpha"), month
+            state_pam.sites, richness(state_pam), month
         ),
         "figure_riis_share_state.png": figures.riis_share_per_state(
             state_counts, STATE.site_column, month
