@@ -70,7 +70,12 @@ def deploy(
         "ArtifactBucket": uploaded.bucket,
         "ArtifactPrefix": uploaded.prefix,
     }
-    values["Release"] = release_id(uploaded.prefix, values)
+    # An update keeps the deployed values of parameters not given; the release covers them.
+    defaults = {k: str(spec["Default"]) for k, spec in known.items() if "Default" in spec}
+    effective = {**defaults, **stack.deployed_parameters(target, stack_name), **values}
+    values["Release"] = release_id(
+        uploaded.prefix, {k: v for k, v in effective.items() if k != "Release"}
+    )
 
     body = cfn_template.template_text()
     order: list[str] = []

@@ -52,14 +52,12 @@ def outputs(target: Target, stack_name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
-def _kept(target: Target, stack_name: str, given: Mapping[str, str]) -> list[str]:
-    """Parameters of the deployed stack not given now: an update keeps their values."""
+def deployed_parameters(target: Target, stack_name: str) -> dict[str, str]:
+    """The deployed stack's parameter values ({} when there is no stack)."""
     if stack_status(target, stack_name) is None:
-        return []
+        return {}
     stacks = target.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    return [
-        p["ParameterKey"] for p in stacks[0].get("Parameters", []) if p["ParameterKey"] not in given
-    ]
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])}
 
 
 def _wait_change_set(cfn: Any, stack_name: str, name: str) -> dict[str, Any] | None:
@@ -95,19 +93,27 @@ def apply_change_set(
         )
     change_type = "CREATE" if status is None else "UPDATE"
     name = f"bisonflow-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
-    cfn.create_change_set(
-        StackName=stack_name,
-        ChangeSetName=name,
-        ChangeSetType=change_type,
-        TemplateBody=template_body,
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
-        + [
-            {"ParameterKey": k, "UsePreviousValue": True}
-            for k in _kept(target, stack_name, parameters)
-        ],
-        Capabilities=["CAPABILITY_IAM"],
-        Description="bisonflow deploy",
-    )
+    try:
+        cfn.create_change_set(
+            StackName=stack_name,
+            ChangeSetName=name,
+            ChangeSetType=change_type,
+            TemplateBody=template_body,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+            + [
+                {"ParameterKey": k, "UsePreviousValue": True}
+                for k in deployed_parameters(target, stack_name)
+                if k not in parameters
+            ],
+            Capabilities=["CAPABILITY_IAM"],
+            Description="bisonflow deploy",
+        )
+    except ClientError as exc:
+        # Some endpoints refuse an empty change set outright instead of failing it.
+        if not any(marker in str(exc) for marker in _NO_CHANGES):
+            raise
+        progress(f"stack {stack_name}: no changes")
+        return []
     described = _wait_change_set(cfn, stack_name, name)
     if described is None:
         progress(f"stack {stack_name}: no changes")

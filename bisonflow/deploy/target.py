@@ -96,7 +96,8 @@ class Target:
         try:
             value = self.client("ssm").get_parameter(Name=TARGET_PROFILE_PARAMETER)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ParameterNotFound":
+            # An AWS account has no profile (and a deployer may not be allowed to read SSM).
+            if exc.response["Error"]["Code"] in ("ParameterNotFound", "AccessDeniedException"):
                 return TargetProfile()
             raise
         return TargetProfile.from_json(value["Parameter"]["Value"])

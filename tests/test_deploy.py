@@ -1,0 +1,195 @@
+"""`bisonflow deploy` into the emulator: the template's stack, the resources moto's
+CloudFormation lacks created with the template's values, and a run of the deployed machine."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from bisonflow import cfn_template
+from bisonflow.cli import main
+from bisonflow.deploy.commands import start_input
+from bisonflow.deploy.emulated import _references, split
+from bisonflow.local.emulator import target_profile
+from bisonflow.local.runtime import LocalRuntime
+from bisonflow.packaging import FUNCTIONS
+from bisonflow.schemas import SchemaViolation
+
+#: What moto 5.2.5's CloudFormation cannot create as the template asks (README's list).
+EMULATED = (
+    "AWS::Lambda::Alias",
+    "AWS::SNS::Subscription",
+    "AWS::SNS::TopicPolicy",
+    "AWS::Scheduler::Schedule",
+    "AWS::StepFunctions::StateMachine",
+    "AWS::StepFunctions::StateMachineAlias",
+    "AWS::StepFunctions::StateMachineVersion",
+)
+
+
+@pytest.fixture
+def endpoint(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """CLI arguments for the session's emulator, with the credentials any caller would have."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return ["--endpoint-url", runtime.endpoint_url]
+
+
+def test_the_emulator_declares_exactly_what_its_cloudformation_lacks() -> None:
+    types = {r["Type"] for r in cfn_template.template()["Resources"].values()}
+    profile = target_profile(types)
+    assert profile.emulated_types == EMULATED
+    assert set(profile.skipped_types) == {"AWS::S3::BucketPolicy"}
+    assert profile.lambda_layer == "interpreter"
+
+
+def test_split_points_cloudformation_at_the_predicted_arns() -> None:
+    template = cfn_template.template()
+    kept, order = split(template, EMULATED, ("AWS::S3::BucketPolicy",))
+    emulated = {k for k, r in template["Resources"].items() if r["Type"] in EMULATED}
+    assert set(order) == emulated
+    assert order.index("StateMachine") < order.index("StateMachineVersion")
+    assert order.index("StateMachineVersion") < order.index("StateMachineAlias")
+    for logical_id, resource in kept["Resources"].items():
+        assert not _references(resource) & emulated, logical_id
+    invoke = kept["Resources"]["StateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ][0]
+    assert invoke["Resource"][0] == {
+        "Fn::Sub": [
+            "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${F}:live",
+            {"F": {"Ref": "CheckGbifFunction"}},
+        ]
+    }
+
+
+def test_emulated_resources_carry_the_templates_values(runtime: LocalRuntime) -> None:
+    assert runtime.deployment
+    outputs, stack = runtime.deployment.outputs, runtime.deployment.stack_name
+    awslambda, sfn = runtime.clients["lambda"], runtime.clients["stepfunctions"]
+    for function in FUNCTIONS:
+        alias = awslambda.get_alias(FunctionName=f"{stack}-{function}", Name="live")
+        assert alias["FunctionVersion"].isdigit(), "live must name a published version"
+    machine = sfn.describe_state_machine(stateMachineArn=outputs["StateMachineArn"])
+    assert machine["loggingConfiguration"]["level"] == "ALL"
+    assert machine["loggingConfiguration"]["includeExecutionData"] is True
+    assert machine["tracingConfiguration"] == {"enabled": True}
+    arns = {
+        state["Parameters"]["FunctionName"]
+        for state in _task_states(json.loads(machine["definition"]))
+        if "FunctionName" in state.get("Parameters", {})
+    }
+    assert arns == {
+        awslambda.get_alias(FunctionName=f"{stack}-{f}", Name="live")["AliasArn"] for f in FUNCTIONS
+    }
+    (alias,) = sfn.list_state_machine_aliases(stateMachineArn=outputs["StateMachineArn"])[
+        "stateMachineAliases"
+    ]
+    assert alias["stateMachineAliasArn"] == outputs["StateMachineAliasArn"]
+    schedule = runtime.clients["scheduler"].get_schedule(Name=outputs["ScheduleName"])
+    assert schedule["ScheduleExpression"] == cfn_template.parameter_default("ScheduleExpression")
+    assert schedule["Target"]["Arn"] == outputs["StateMachineAliasArn"]
+    assert "<aws.scheduler.scheduled-time>" in schedule["Target"]["Input"]
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"].startswith("arn:aws:sqs:")
+    assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 5
+
+
+def _task_states(definition: dict) -> list[dict]:
+    found = []
+    for state in definition["States"].values():
+        found.append(state)
+        for branch in state.get("Branches", []):
+            found += _task_states(branch)
+    return found
+
+
+def test_cli_deploy_then_start_runs_the_deployed_machine(
+    runtime: LocalRuntime, endpoint: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["deploy", *endpoint]) == 0
+    printed = capsys.readouterr().out
+    # The session's runtime deployed this very release through the same code: nothing to do.
+    assert "stack bisonflow: no changes" in printed
+    assert "0 uploaded, 7 unchanged" in printed
+    assert runtime.deployment and runtime.deployment.state_machine_arn in printed
+
+    runtime.publish_snapshot("2025-12")
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    assert main(["start", "--month", "2025-12", "--name", name, *endpoint]) == 0
+    arn = runtime.deployment.state_machine_arn.replace(":stateMachine:", ":execution:")
+    arn += f":{name}"
+    assert f"started {arn}" in capsys.readouterr().out
+    sfn = runtime.clients["stepfunctions"]
+    deadline = time.monotonic() + 180
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{arn} still running"
+        time.sleep(0.5)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert json.loads(described["input"]) == {"month": "2025-12"}
+
+
+def test_schedule_reads_the_deployed_schedule(
+    runtime: LocalRuntime, endpoint: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    assert runtime.deployment
+    scheduler = runtime.clients["scheduler"]
+    name = runtime.deployment.outputs["ScheduleName"]
+    deployed = scheduler.get_schedule(Name=name)
+    keep = {k: deployed[k] for k in ("FlexibleTimeWindow", "Target", "State")}
+    scheduler.update_schedule(
+        Name=name, ScheduleExpression="cron(30 4 3 * ? *)", ScheduleExpressionTimezone="UTC", **keep
+    )
+    try:
+        assert main(["schedule", "--stack-name", "bisonflow", "--count", "2", *endpoint]) == 0
+    finally:
+        scheduler.update_schedule(
+            Name=name,
+            ScheduleExpression=deployed["ScheduleExpression"],
+            ScheduleExpressionTimezone=deployed["ScheduleExpressionTimezone"],
+            **keep,
+        )
+    printed = capsys.readouterr().out
+    assert "(stack bisonflow)" in printed and "cron(30 4 3 * ? *)" in printed
+    fires = [line for line in printed.splitlines() if line.endswith(" 04:30 UTC")]
+    assert len(fires) == 2 and all("-03 04:30 UTC" in line for line in fires)
+
+
+def test_start_checks_its_input_against_the_workflow_schema() -> None:
+    assert start_input("2026-11", force=True) == {"month": "2026-11", "force": True}
+    with pytest.raises(SchemaViolation, match=r"\$\.month"):
+        start_input("2026-13", force=False)
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["start", "--stack-name", "nope"], "Stack with id nope does not exist"),
+        (["destroy", "--stack-name", "nope"], "there is no stack nope"),
+        (["schedule", "--stack-name", "nope"], "Stack with id nope does not exist"),
+    ],
+)
+def test_aws_errors_are_one_clear_line(
+    endpoint: list[str], capsys: pytest.CaptureFixture, command: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*command, *endpoint])
+    assert exited.value.code == 2
+    assert f"bisonflow: {message}" in capsys.readouterr().err
+
+
+def test_the_stepfunctions_sdk_attaches_to_the_deployed_machine(runtime: LocalRuntime) -> None:
+    """The user's `stepfunctions` package (stepfunctions-without-sagemaker) on the deployment."""
+    from stepfunctions.workflow import Workflow
+
+    assert runtime.deployment
+    sfn = runtime.clients["stepfunctions"]
+    arn = runtime.deployment.state_machine_arn
+    execution = sfn.start_execution(stateMachineArn=arn, input='{"month": "2001-01"}')
+    workflow = Workflow.attach(arn, client=sfn)
+    assert workflow.state_machine_arn == arn
+    listed = workflow.list_executions(max_items=1000)
+    assert execution["executionArn"] in {e.execution_arn for e in listed}
