@@ -193,3 +193,35 @@ def test_the_stepfunctions_sdk_attaches_to_the_deployed_machine(runtime: LocalRu
     assert workflow.state_machine_arn == arn
     listed = workflow.list_executions(max_items=1000)
     assert execution["executionArn"] in {e.execution_arn for e in listed}
+
+
+def test_a_second_stack_deploys_and_destroys_cleanly(
+    runtime: LocalRuntime, endpoint: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    """Everything but the retained bucket goes, the emulated resources included."""
+    name = "bisonflow-second"
+    settings = [
+        "--stack-name", name,
+        "--bucket-name", "bisonflow-second",
+        "--state-machine-name", "bison-second",
+        "--task-log-group-name", "bison_task_second",
+        "--task-repository-url", "https://example.org/bison.git",
+        "--redshift-workgroup-arn",
+        "arn:aws:redshift-serverless:us-east-1:123456789012:workgroup/00000000-0000-0000-0000-000000000000",
+    ]  # fmt: skip
+    assert main(["deploy", *settings, *endpoint]) == 0
+    printed = capsys.readouterr().out
+    assert "(CREATE)" in printed and "MonthlySchedule (AWS::Scheduler::Schedule) applied" in printed
+    sfn, scheduler = runtime.clients["stepfunctions"], runtime.clients["scheduler"]
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:bison-second"
+    assert sfn.describe_state_machine(stateMachineArn=machine)["name"] == "bison-second"
+
+    assert main(["destroy", "--stack-name", name, *endpoint]) == 0
+    assert "deleted" in capsys.readouterr().out
+    with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
+        sfn.describe_state_machine(stateMachineArn=machine)
+    with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.get_schedule(Name=f"{name}-monthly")
+    with pytest.raises(runtime.clients["lambda"].exceptions.ResourceNotFoundException):
+        runtime.clients["lambda"].get_function(FunctionName=f"{name}-check_gbif")
+    runtime.clients["s3"].head_bucket(Bucket="bisonflow-second")  # retained with its data

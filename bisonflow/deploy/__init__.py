@@ -102,4 +102,6 @@ def stack_outputs(target: Target, stack_name: str) -> dict[str, str]:
 
 def destroy(target: Target, stack_name: str, progress: Callable[[str], None] = print) -> None:
     """Delete the stack (the BISON bucket is retained: it holds the published data)."""
+    if stack.stack_status(target, stack_name) is not None and target.target_profile.emulated_types:
+        emulated.delete(target, stack_name, cfn_template.template(), progress)
     stack.delete(target, stack_name, progress)

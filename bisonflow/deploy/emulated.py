@@ -384,6 +384,41 @@ CREATORS: dict[str, Callable[[Target, dict[str, Any]], dict[str | None, Any]]] =
 }
 
 
+def _delete_state_machine(target: Target, ref: str) -> None:
+    target.client("stepfunctions").delete_state_machine(stateMachineArn=ref)
+
+
+def _delete_schedule(target: Target, ref: str) -> None:
+    target.client("scheduler").delete_schedule(Name=ref)
+
+
+#: How an emulated resource is deleted with the stack, by its Ref value. The other emulated
+#: types go with what they belong to (a function's alias with the function, a topic's policy
+#: with the topic, a machine's versions and aliases with the machine).
+DELETERS: dict[str, Callable[[Target, str], None]] = {
+    "AWS::StepFunctions::StateMachine": _delete_state_machine,
+    "AWS::Scheduler::Schedule": _delete_schedule,
+}
+
+
+def delete(
+    target: Target, stack_name: str, template: dict[str, Any], progress: Callable[[str], None]
+) -> None:
+    """Delete the emulated resources that outlive the stack, before the stack goes."""
+    resolver = resolver_for(target, stack_name, template)
+    for logical_id, resource in template["Resources"].items():
+        deleter = DELETERS.get(resource["Type"])
+        if deleter is None or resource["Type"] not in target.target_profile.emulated_types:
+            continue
+        ref = str(resolver.value(_predicted_ref(logical_id, template["Resources"])))
+        try:
+            deleter(target, ref)
+        except ClientError as exc:
+            progress(f"  {logical_id}: {exc.response['Error'].get('Message', exc)}")
+            continue
+        progress(f"  {logical_id} ({resource['Type']}) deleted through its service API")
+
+
 def _latest_version(target: Target, function_name: str) -> str:
     pages = target.client("lambda").get_paginator("list_versions_by_function")
     numbers = [
