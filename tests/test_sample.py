@@ -97,6 +97,23 @@ def test_rerun_replaces_stale_parts(tmp_path: Path) -> None:
     assert sorted(p.name for p in small.snapshot_dir.iterdir()) == small.expected["part_files"]
 
 
+def test_large_samples_are_generated_in_chunks_with_unique_ids(tmp_path: Path) -> None:
+    manifest = generate_sample(tmp_path, records=5_000, seed=3, chunk_records=2_000)
+    parts = sorted(p.name for p in manifest.snapshot_dir.iterdir())
+    assert parts == manifest.expected["part_files"] == ["000000", "000001", "000002"]
+    con = duckdb.connect()
+    occ = f"read_parquet('{(manifest.snapshot_dir / '*').as_posix()}')"
+    n, ids, valid, keys = con.execute(
+        f"SELECT count(*), count(DISTINCT gbifid), count(*) FILTER ({VALID_WHERE}), "
+        f"count(DISTINCT taxonkey) FILTER ({VALID_WHERE}) FROM {occ}"
+    ).fetchone()
+    assert n == ids == 5_000
+    assert valid == manifest.expected["us_valid_records"]
+    assert keys == manifest.expected["valid_distinct_taxonkeys"]
+    assert sum(manifest.expected["valid_by_state"].values()) == valid
+    assert sum(manifest.expected["valid_by_assessment"].values()) == valid
+
+
 def test_layout_mirrors_bucket_keys(sample: SampleManifest) -> None:
     root = sample.root
     assert sample.snapshot_dir == root / "gbif/occurrence/2026-11-01/occurrence.parquet"

@@ -39,7 +39,12 @@ from bisonflow.sample.geography import (
     states_used,
     write_county_shapefile,
 )
-from bisonflow.sample.occurrences import generate_occurrences, write_parts
+from bisonflow.sample.occurrences import (
+    FIRST_GBIFID,
+    generate_occurrences,
+    merge_facts,
+    write_parts,
+)
 from bisonflow.sample.riis import DEGREES, RiisTaxon, list_rows, list_taxa, write_riis_csv
 from bisonflow.sample.taxa import Backbone, build_backbone, match_body
 
@@ -51,6 +56,9 @@ _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 #: Rows per parquet part file (GBIF's are ~100 MB each; ours stay small but several).
 _ROWS_PER_PART = 50_000
 _MIN_PARTS = 2
+#: Records generated at once: memory stays near 1.5 GB however many records are asked for
+#: (the benchmark's ten million). A sample of at most this many is one chunk.
+CHUNK_RECORDS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,7 @@ def generate_sample(
     seed: int = DEFAULT_SEED,
     snapshot: dt.date | None = None,
     progress: Callable[[str], None] | None = None,
+    chunk_records: int = CHUNK_RECORDS,
 ) -> SampleManifest:
     """Write one month of sample inputs under out_dir and describe them.
 
@@ -131,9 +140,8 @@ def generate_sample(
     out_dir = Path(out_dir)
     # A fifth stream for the AIANNH points: spawn(5) starts with the four streams of
     # spawn(4), so adding it left the other inputs as they were.
-    geo_rng, taxa_rng, riis_rng, occ_rng, aiannh_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
-    )
+    seeds = np.random.SeedSequence(seed).spawn(5)
+    geo_rng, taxa_rng, riis_rng, occ_rng, aiannh_rng = (np.random.default_rng(s) for s in seeds)
 
     gbif_root = out_dir / "gbif"
     snapshot_dir = gbif_root / layout.gbif_prefix
@@ -157,15 +165,28 @@ def generate_sample(
     n_riis = write_riis_csv(riis_csv, rows, riis_rng)
 
     say(f"writing {records:,} GBIF records ...")
-    with AiannhLayer(AIANNH_SOURCE) as aiannh_layer:
-        pool = aiannh_layer.pool(aiannh_rng, counties)
-        occ = generate_occurrences(
-            occ_rng, records, snapshot, backbone, counties, rows, aiannh_layer, pool
-        )
     if snapshot_dir.exists():
         shutil.rmtree(snapshot_dir)
-    parts = max(_MIN_PARTS, math.ceil(records / _ROWS_PER_PART))
-    paths = write_parts(occ.table, snapshot_dir, min(parts, records))
+    chunks = math.ceil(records / chunk_records)
+    # Chunk 0 draws from the occurrence stream itself, later chunks from its children.
+    rngs = [occ_rng] + [np.random.default_rng(s) for s in seeds[3].spawn(chunks - 1)]
+    facts: dict[str, Any] = {}
+    taxonkeys: list[np.ndarray] = []
+    paths: list[Path] = []
+    gbifid = FIRST_GBIFID
+    with AiannhLayer(AIANNH_SOURCE) as aiannh_layer:
+        pool = aiannh_layer.pool(aiannh_rng, counties)
+        for k, rng in enumerate(rngs):
+            size = min(chunk_records, records - k * chunk_records)
+            occ = generate_occurrences(
+                rng, size, snapshot, backbone, counties, rows, aiannh_layer, pool, gbifid
+            )
+            parts = max(_MIN_PARTS if chunks == 1 else 1, math.ceil(size / _ROWS_PER_PART))
+            paths += write_parts(occ.table, snapshot_dir, min(parts, size), first=len(paths))
+            merge_facts(facts, occ.facts)
+            taxonkeys.append(occ.valid_taxonkeys)
+            gbifid = occ.last_gbifid
+    facts["valid_distinct_taxonkeys"] = int(np.unique(np.concatenate(taxonkeys)).size)
     (snapshot_dir.parent / "citation.txt").write_text(_citation(snapshot), encoding="utf-8")
 
     table = _match_table(backbone, riis_taxa)
@@ -178,7 +199,7 @@ def generate_sample(
         "seed": seed,
         "snapshot": snapshot.isoformat(),
         "records": records,
-        **occ.facts,
+        **facts,
         "states": states_used(),
         "counties": len(counties),
         "aiannh_areas_with_points": int(np.unique(pool.area).size),

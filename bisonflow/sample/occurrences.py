@@ -45,6 +45,8 @@ _IN_REGION_SHARE = 0.7
 #: AIANNH areas cover a few percent of the lower 48 and much of Alaska; with the points that
 #: fall into areas anyway this gives every sample state's areas records.
 AIANNH_SHARE = 0.05
+#: GBIF ids of the sample start above this (real ids are in the billions too).
+FIRST_GBIFID = 4_000_000_000
 
 _BASIS = ALLOWED_BASIS_OF_RECORD
 _BASIS_SHARE = {
@@ -142,7 +144,9 @@ _UNCERTAINTY = np.array([1, 4, 5, 10, 16, 20, 30, 50, 100, 250, 1000, 5000], dty
 @dataclass(frozen=True)
 class Occurrences:
     table: pa.Table
-    facts: dict[str, Any]
+    facts: dict[str, Any]  # counts that add up over chunks (see merge_facts)
+    valid_taxonkeys: np.ndarray  # distinct taxon keys of the valid records
+    last_gbifid: int  # the next chunk's ids start after it
 
 
 def _pool(values: Sequence[str | None]) -> pa.Array:
@@ -222,6 +226,7 @@ def generate_occurrences(
     riis_rows: list[RiisRow],
     aiannh: AiannhLayer,
     pool: AiannhPool,
+    first_gbifid: int = FIRST_GBIFID,
 ) -> Occurrences:
     """All records as one table in GBIF_OCCURRENCE_SCHEMA, plus facts for `expected`."""
     tx = _TaxonArrays(backbone)
@@ -279,7 +284,7 @@ def generate_occurrences(
     fam = tx.family[taxon]
 
     # --- identifiers and provenance -------------------------------------------------------
-    gbifid = 4_000_000_000 + np.cumsum(rng.integers(1, 4000, size=n))
+    gbifid = first_gbifid + np.cumsum(rng.integers(1, 4000, size=n))
     basis_valid = rng.choice(len(_BASIS), size=n, p=[_BASIS_SHARE[b] for b in _BASIS])
     basis_pool = _pool(_BASIS + _EXCLUDED_BASIS)
     basis_idx = np.where(
@@ -479,11 +484,20 @@ def generate_occurrences(
         "valid_riis_taxon_records": int((valid & listed_here).sum()),
         "assessment_counts": assessment,
         "valid_by_assessment": by_assessment,
-        "valid_distinct_taxonkeys": int(np.unique(taxonkey[valid]).size),
         "valid_in_aiannh": int((area >= 0).sum()),
         "valid_by_aiannh": _tally(np.array(aiannh.geoid)[area[area >= 0]]),
     }
-    return Occurrences(table, facts)
+    return Occurrences(table, facts, np.unique(taxonkey[valid]), int(gbifid[-1]))
+
+
+def merge_facts(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Add the counts of `more` to `into` (nested dicts of integers), in place."""
+    for key, value in more.items():
+        if isinstance(value, dict):
+            merge_facts(into.setdefault(key, {}), value)
+        else:
+            into[key] = into.get(key, 0) + value
+    return into
 
 
 def _tally(labels: np.ndarray) -> dict[str, int]:
@@ -517,13 +531,14 @@ def _move_into_aiannh_areas(
         lon[chosen], lat[chosen], county[chosen] = pool.lon[pick], pool.lat[pick], pool.county[pick]
 
 
-def write_parts(table: pa.Table, folder: Path, parts: int) -> list[Path]:
-    """Split the table into `parts` files named like GBIF's (000000, 000001, ...)."""
+def write_parts(table: pa.Table, folder: Path, parts: int, first: int = 0) -> list[Path]:
+    """Split the table into `parts` files named like GBIF's (000000, 000001, ...), numbered
+    from `first`."""
     folder.mkdir(parents=True, exist_ok=True)
     bounds = np.linspace(0, table.num_rows, parts + 1).astype(np.int64)
     paths = []
     for i in range(parts):
-        path = folder / PART_NAME_FORMAT.format(i)
+        path = folder / PART_NAME_FORMAT.format(first + i)
         chunk = table.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
         pq.write_table(chunk, path, compression="snappy")
         paths.append(path)
