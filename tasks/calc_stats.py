@@ -216,10 +216,13 @@ def read_table(s3: Any, bucket: str, prefix: str, columns: Mapping[str, str]) ->
 
 
 def part_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
-    """The parquet parts under `prefix`: every object except `_`-named ones (_SUCCESS etc.),
-    folder markers and the UNLOAD manifest. Redshift writes no part for an empty result, so
-    a prefix holding only a manifest (listing no entries) is an empty table; a prefix holding
-    nothing at all is a missing table. Parts the manifest lists must all be there."""
+    """The parquet parts of the table under `prefix`.
+
+    With an UNLOAD manifest, exactly the parts it lists (each must exist; anything else under
+    the prefix is not part of this UNLOAD and is left out, with a log line). Redshift writes
+    no part for an empty result, so a manifest listing no entries is an empty table. Without
+    a manifest, every object except `_`-named ones (_SUCCESS etc.) and folder markers; a
+    prefix holding nothing at all is a missing table."""
     where = f"s3://{bucket}/{prefix}"
     keys: list[str] = []
     try:
@@ -234,7 +237,10 @@ def part_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
         missing = sorted(set(listed) - set(parts))
         if missing:
             raise FileNotFoundError(f"{where}: parts listed in the manifest are missing: {missing}")
-        return parts
+        unlisted = sorted(set(parts) - set(listed))
+        if unlisted:
+            _log(f"{where}: ignoring {unlisted}: not in the UNLOAD manifest")
+        return sorted(listed)
     if not parts:
         raise FileNotFoundError(f"no parquet part files under {where} (and no UNLOAD manifest)")
     return parts

@@ -345,8 +345,18 @@ def test_failed_write_leaves_no_marker(s3, monkeypatch):
     assert "_SUCCESS" not in summary_keys(s3)
 
 
+def test_parts_outside_the_manifest_are_left_out(s3):
+    upload(s3)
+    stale = f"{prefix('county_species_counts')}0002_part_00.parquet"
+    s3.put_object(Bucket=s3.bucket, Key=stale, Body=parquet(species_counts(("geoid",), ROWS)))
+    result = calc_stats.run(spec(s3, min_presence_count=2))
+    assert result["presences"]["county"] == 11  # not doubled by the stale part
+
+
 def test_bad_inputs_are_named(s3):
     upload(s3)
+    # without a manifest every part under the prefix is read, so the bad ones below are too
+    s3.delete_object(Bucket=s3.bucket, Key=f"{prefix('county_species_counts')}manifest")
     with pytest.raises(ValueError, match="min_presence_count must be an integer >= 1, got 0"):
         calc_stats.run(spec(s3, min_presence_count=0))
     with pytest.raises(ValueError, match="no dimension has a presence.*min_presence_count 1000"):
