@@ -16,6 +16,7 @@ import io
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
@@ -59,17 +60,11 @@ def riis_share_per_state(state_counts: pa.Table, site_column: str, month: str) -
 
     `state_counts` has the site column and `<assessment>_occ_count` and
     `<assessment>_species_count` for each assessment (the `<dim>_counts` table); duplicate
-    rows of a state are summed.
+    rows of a state are summed, rows without a state left out.
     """
-    counts = state_counts.group_by(site_column).aggregate(
-        [(f"{a}_{what}", "sum") for a in ASSESSMENTS for what in ("occ_count", "species_count")]
-    )
-    labels = _labels(counts.column(site_column))
+    labels, shares = riis_shares(state_counts, site_column)
     fig = Figure(figsize=_inches(), dpi=DPI, layout="constrained")
     axes = fig.subplots(2, 1, sharex=True)
-    shares = {
-        what: _shares(counts, what) for what in ("occ_count", "species_count")
-    }  # assessment -> share per state
     order = np.argsort(
         -(shares["occ_count"][INVASIVE] + shares["occ_count"][INTRODUCED]), kind="stable"
     )
@@ -153,16 +148,31 @@ def _rank_descending(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return rank
 
 
-def _shares(counts: pa.Table, what: str) -> dict[str, npt.NDArray[np.float64]]:
-    parts = {
-        a: counts.column(f"{a}_{what}_sum").to_numpy(zero_copy_only=False) for a in ASSESSMENTS
-    }
-    total = np.sum([np.nan_to_num(p.astype(np.float64)) for p in parts.values()], axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {
-            a: np.where(total > 0, np.nan_to_num(p.astype(np.float64)) / total, 0.0)
-            for a, p in parts.items()
+def riis_shares(
+    state_counts: pa.Table, site_column: str
+) -> tuple[list[str], dict[str, dict[str, npt.NDArray[np.float64]]]]:
+    """(states, {"occ_count" | "species_count": {assessment: share per state}}): each
+    assessment's part of the three assessments' sum, 0 for a state without any. Duplicate
+    rows of a state are summed, rows without a state left out, missing counts taken as 0."""
+    located = state_counts.filter(pc.is_valid(state_counts[site_column]))
+    counts = located.group_by(site_column, use_threads=False).aggregate(
+        [(f"{a}_{what}", "sum") for a in ASSESSMENTS for what in _SHARE_OF]
+    )
+    shares = {}
+    for what in _SHARE_OF:
+        parts = {
+            a: np.nan_to_num(counts[f"{a}_{what}_sum"].to_numpy(zero_copy_only=False)).astype(
+                np.float64
+            )
+            for a in ASSESSMENTS
         }
+        total = np.sum(list(parts.values()), axis=0)
+        safe = np.where(total > 0, total, 1.0)
+        shares[what] = {a: np.where(total > 0, p / safe, 0.0) for a, p in parts.items()}
+    return _labels(counts[site_column]), shares
+
+
+_SHARE_OF = ("occ_count", "species_count")
 
 
 def _labels(values: pa.Array | pa.ChunkedArray) -> list[str]:

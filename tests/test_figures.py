@@ -57,7 +57,33 @@ def test_richness_per_state_is_a_drawn_png():
 
 
 def test_riis_share_per_state_is_a_drawn_png():
-    assert_drawn(figures.riis_share_per_state(state_counts(["AL", "AK", "HI"]), "state", MONTH))
+    counts = state_counts(["AL", "AK", "HI", None, "AL"])  # a row without state, AL twice
+    assert_drawn(figures.riis_share_per_state(counts, "state", MONTH))
+
+
+def test_riis_shares_sum_duplicate_states_and_leave_out_rows_without_one():
+    table = pa.table(
+        {
+            "state": ["AL", "HI", None, "AL", "AK"],
+            "introduced_occ_count": [1, 0, 50, 2, 0],
+            "invasive_occ_count": [0, 3, 50, 1, 0],
+            "presumed_native_occ_count": [5, 1, 50, 1, 0],
+            "introduced_species_count": [1, 0, 9, 0, 0],
+            "invasive_species_count": [0, 1, 9, 1, 0],
+            "presumed_native_species_count": [2, None, 9, 0, 0],
+        }
+    )
+    states, shares = figures.riis_shares(table, "state")
+    by_state = {
+        s: {a: shares["occ_count"][a][i] for a in ("introduced", "invasive", "presumed_native")}
+        for i, s in enumerate(states)
+    }
+    assert by_state == {
+        "AL": {"introduced": 3 / 10, "invasive": 1 / 10, "presumed_native": 6 / 10},
+        "HI": {"introduced": 0.0, "invasive": 3 / 4, "presumed_native": 1 / 4},
+        "AK": {"introduced": 0.0, "invasive": 0.0, "presumed_native": 0.0},  # no records
+    }
+    assert shares["species_count"]["invasive"][states.index("HI")] == 1.0  # null counts as 0
 
 
 def test_pam_heatmap_is_a_drawn_png(pam):
