@@ -160,12 +160,7 @@ def riis_shares(
     )
     shares = {}
     for what in _SHARE_OF:
-        parts = {
-            a: np.nan_to_num(counts[f"{a}_{what}_sum"].to_numpy(zero_copy_only=False)).astype(
-                np.float64
-            )
-            for a in ASSESSMENTS
-        }
+        parts = {a: _as_float(counts[f"{a}_{what}_sum"]) for a in ASSESSMENTS}
         total = np.sum(list(parts.values()), axis=0)
         safe = np.where(total > 0, total, 1.0)
         shares[what] = {a: np.where(total > 0, p / safe, 0.0) for a, p in parts.items()}
@@ -173,6 +168,11 @@ def riis_shares(
 
 
 _SHARE_OF = ("occ_count", "species_count")
+
+
+def _as_float(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
+    """Integers as floats, nulls (NaN after conversion) as 0."""
+    return np.nan_to_num(column.to_numpy(zero_copy_only=False).astype(np.float64))
 
 
 def _labels(values: pa.Array | pa.ChunkedArray) -> list[str]:
