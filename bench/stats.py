@@ -145,7 +145,9 @@ def measure_task(sites: int, species: int, presences: int) -> dict[str, Any]:
             )
         if child.returncode != 0:
             raise RuntimeError(f"the task failed:\n{child.stdout}\n{child.stderr}")
-        print(child.stderr, end="", flush=True)  # the task's own progress lines
+        for line in child.stderr.splitlines():  # the task's progress, without a line per file
+            if "wrote s3://" not in line:
+                print(line, flush=True)
         return json.loads(child.stdout.strip().splitlines()[-1])
     finally:
         server.stop()
