@@ -335,6 +335,12 @@ def test_part_listed_in_the_manifest_but_missing_is_an_error(s3):
     assert "_SUCCESS" not in summary_keys(s3)
 
 
+def test_malformed_manifest_is_named(s3):
+    upload(s3, objects={f"{prefix('state_species_counts')}manifest": b'{"parts": []}'})
+    with pytest.raises(ValueError, match="state_species_counts/manifest is not an UNLOAD manifest"):
+        calc_stats.run(spec(s3))
+
+
 def test_failed_write_leaves_no_marker(s3, monkeypatch):
     upload(s3)
     recorder = RecordingS3(s3, fail_key=f"{SUMMARY}stats_species_state.csv")
