@@ -28,6 +28,7 @@ SUCCESS_PATH = (
     "WaitForAssignAndAggregate",
     "PollAssignAndAggregate",
     "AssignAndAggregateBatchDone?",
+    "AssignAndAggregateSummary",
     "CalcStats",
     "Published",
 )
