@@ -503,8 +503,12 @@ def _hits_sql(subset: str, boundaries: _Boundaries, hits: str) -> str:
     such meridians and parallels. A point on a line shared by two boundaries (or in an
     overlap of imperfect polygons) matches both; the lowest GEOID wins, so no record is
     counted twice. Only records that hit something are listed, so the window sorts the hits,
-    not the whole subset, and the join is a spatial join on both engines (DuckDB plans it as
-    SPATIAL_JOIN over an R-tree of the pieces).
+    not the whole subset. DuckDB plans the join as SPATIAL_JOIN over an R-tree of the pieces.
+    Redshift has no spatial index and joins by nested loop; should that be too slow there,
+    the grid offers an equi-join: keeping each piece's cell numbers (cx, cy) and adding
+    `t.cx = FLOOR(lon / TILE_DEGREES)` and the same for y lets it hash-join, at the price of
+    DuckDB planning a hash join too (measured on the sample: about 2x faster for counties when
+    whole cells skip ST_Covers, 1.3x slower for AIANNH areas).
     """
     point = f"ST_SetSRID(ST_Point(s.decimallongitude, s.decimallatitude), {BOUNDARY_SRID})"
     return f"""CREATE TABLE {hits} AS

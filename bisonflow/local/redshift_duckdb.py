@@ -17,7 +17,8 @@ table. `install()` (idempotent; call it in the process that runs the moto server
 * ListStatements lists what was submitted.
 
 `shutdown()` stops the workers and forgets every statement and database (moto's backends
-outlive a server in the same process); the handlers stay installed.
+outlive a server in the same process); the handlers stay installed. `run_batches()` runs a
+step's batches one after the other through any Data API client, for tests and benchmarks.
 
 The SQL is Redshift's: `bisonflow.local.sql_transpile` translates it to DuckDB with sqlglot
 and parses the statements that touch S3 (CREATE EXTERNAL SCHEMA/TABLE, COPY, UNLOAD), which
