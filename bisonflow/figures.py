@@ -154,7 +154,12 @@ def riis_shares(
     """(states, {"occ_count" | "species_count": {assessment: share per state}}): each
     assessment's part of the three assessments' sum, 0 for a state without any. Duplicate
     rows of a state are summed, rows without a state left out, missing counts taken as 0."""
-    located = state_counts.filter(pc.is_valid(state_counts[site_column]))
+    sites = state_counts[site_column]
+    if pa.types.is_dictionary(sites.type):  # chunks may have different dictionaries
+        sites = pc.cast(sites, sites.type.value_type)
+    located = state_counts.set_column(
+        state_counts.schema.get_field_index(site_column), site_column, sites
+    ).filter(pc.is_valid(sites))
     counts = located.group_by(site_column, use_threads=False).aggregate(
         [(f"{a}_{what}", "sum") for a in ASSESSMENTS for what in _SHARE_OF]
     )

@@ -100,6 +100,7 @@ def build_heatmap(sites: npt.ArrayLike, taxa: npt.ArrayLike, counts: npt.ArrayLi
     if count_values.size and count_values.min() < 0:
         raise ValueError("occurrence counts must not be negative")
     site_labels, rows = _factorize(site_values)
+    site_labels = site_labels.cast(pa.string())  # large_string input, same labels
     taxon_labels, cols = _factorize(pa.array(taxon_values))
     matrix = _summed_csr(rows, cols, count_values, (len(site_labels), len(taxon_labels)))
     return _without_empty(site_labels, taxon_labels.to_numpy(), matrix)
@@ -191,16 +192,15 @@ def _table(names: tuple[str, ...], columns: list) -> pa.Table:
     return pa.table(dict(zip(names, arrays, strict=True)))
 
 
-def _strings(values: npt.ArrayLike) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if not isinstance(values, pa.Array):
+def _strings(values: npt.ArrayLike) -> pa.Array | pa.ChunkedArray:
+    """Site labels as Arrow strings, or dictionary-encoded strings as parquet readers give
+    them (kept encoded: only the small dictionary is ever hashed)."""
+    if not isinstance(values, pa.Array | pa.ChunkedArray):
         values = pa.array(np.asarray(values, dtype=object), type=pa.string())
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+    value_type = values.type.value_type if pa.types.is_dictionary(values.type) else values.type
+    if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
         raise ValueError(f"site labels must be strings, got {values.type}")
-    return values.cast(pa.string())
+    return values
 
 
 def _integers(values: npt.ArrayLike, what: str) -> npt.NDArray[np.int64]:
@@ -214,9 +214,23 @@ def _integers(values: npt.ArrayLike, what: str) -> npt.NDArray[np.int64]:
     return array.astype(np.int64, copy=False)
 
 
-def _factorize(values: pa.Array) -> tuple[pa.Array, npt.NDArray[np.int32]]:
+def _factorize(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, npt.NDArray[np.int32]]:
     """(sorted distinct labels, each value's position among them), by hashing once and
-    sorting only the distinct labels. int32 positions halve the index arrays scipy copies."""
+    sorting only the distinct labels. int32 positions halve the index arrays scipy copies.
+
+    Dictionary-encoded input is factorised through its (unified) dictionary, so millions of
+    rows cost one integer gather; values the rows never use become empty rows, dropped later.
+    """
+    if pa.types.is_dictionary(values.type):
+        chunks = (
+            values.unify_dictionaries().chunks if isinstance(values, pa.ChunkedArray) else [values]
+        )
+        dictionary = chunks[0].dictionary if chunks else pa.array([], values.type.value_type)
+        labels, positions = _factorize(dictionary)
+        indices = [c.indices.to_numpy(zero_copy_only=False) for c in chunks]
+        return labels, positions[np.concatenate(indices) if indices else np.array([], np.int32)]
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     encoded = pc.dictionary_encode(values)
     order = pc.sort_indices(encoded.dictionary).to_numpy()
     position = np.empty(len(order), dtype=np.int32)

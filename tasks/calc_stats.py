@@ -53,6 +53,9 @@ S3_CONCURRENCY = 8
 MANIFEST_NAME = "manifest"
 
 STRING, INTEGER = "string", "integer"
+#: How STRING columns are read: dictionary-encoded, as parquet stores them, so millions of
+#: rows of a few thousand site labels are never decoded into separate strings.
+LABELS = pa.dictionary(pa.int32(), pa.string())
 #: Per dimension, in the step output and the marker.
 SUMMARY_FIELDS = ("sites", "species", "presences")
 
@@ -204,13 +207,14 @@ def figure_files(
 
 def read_table(s3: Any, bucket: str, prefix: str, columns: Mapping[str, str]) -> pa.Table:
     """The named columns of every part under `prefix`, each part cast to one schema (parts
-    of one UNLOAD can differ in integer width). STRING columns must be strings: an integer
-    FIPS code has lost its leading zeros, so it is refused rather than guessed at."""
+    of one UNLOAD can differ in integer width): INTEGER columns as int64, STRING columns as
+    LABELS. STRING columns must be strings: an integer FIPS code has lost its leading zeros,
+    so it is refused rather than guessed at."""
     keys = part_keys(s3, bucket, prefix)
     with ThreadPoolExecutor(S3_CONCURRENCY) as pool:
         parts = list(pool.map(lambda key: _read_part(s3, bucket, key, columns), keys))
     schema = pa.schema(
-        [(name, pa.string() if kind == STRING else pa.int64()) for name, kind in columns.items()]
+        [(name, LABELS if kind == STRING else pa.int64()) for name, kind in columns.items()]
     )
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
@@ -289,8 +293,9 @@ def _is_part(name: str) -> bool:
 def _read_part(s3: Any, bucket: str, key: str, columns: Mapping[str, str]) -> pa.Table:
     where = f"s3://{bucket}/{key}"
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    strings = [name for name, kind in columns.items() if kind == STRING]
     try:
-        part = pq.ParquetFile(io.BytesIO(body))
+        part = pq.ParquetFile(io.BytesIO(body), read_dictionary=strings)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ValueError(f"{where} is not a parquet file: {exc}") from None
     names = part.schema_arrow.names
@@ -307,7 +312,7 @@ def _cast(table: pa.Table, name: str, kind: str, where: str) -> pa.ChunkedArray:
     if kind == STRING:
         if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
             raise ValueError(f"{where}: column {name} must be a string, got {column.type}")
-        return pc.cast(column, pa.string())
+        return pc.cast(column, LABELS)
     if not pa.types.is_integer(value_type):
         raise ValueError(f"{where}: column {name} must be an integer, got {column.type}")
     return pc.cast(column, pa.int64())

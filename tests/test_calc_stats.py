@@ -146,7 +146,8 @@ def upload(s3, aiannh_rows=AIANNH_ROWS, objects: dict | None = None) -> None:
         f"{prefix('aiannh_species_counts')}0000_part_00.parquet": parquet(
             species_counts(("aiannh_geoid", "aiannh_name"), aiannh_rows)
         ),
-        f"{prefix('state_counts')}0000_part_00.parquet": state_counts_part(STATE_COUNTS),
+        f"{prefix('state_counts')}0000_part_00.parquet": state_counts_part(STATE_COUNTS[:2]),
+        f"{prefix('state_counts')}0001_part_00.parquet": state_counts_part(STATE_COUNTS[2:]),
     } | (objects or {})
     for key, body in puts.items():
         s3.put_object(Bucket=s3.bucket, Key=key, Body=body)

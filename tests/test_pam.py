@@ -210,6 +210,30 @@ def test_arrow_inputs_in_chunks_give_the_same_matrices(matrices):
     assert cells(chunked.heatmap, "occ_count") == cells(matrices.heatmap, "occ_count")
 
 
+def dictionary_encoded(values: list[str]) -> pa.DictionaryArray:
+    """As a parquet reader may hand them over: the dictionary has an unused entry and a
+    duplicate of its first value, which the rows of that value point at."""
+    distinct = sorted(set(values))
+    dictionary = [*distinct, "never-used", distinct[0]]
+    indices = [len(dictionary) - 1 if v == distinct[0] else distinct.index(v) for v in values]
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(dictionary))
+
+
+def test_dictionary_encoded_sites_in_chunks_give_the_same_matrices(matrices):
+    sites, taxa, counts = zip(*ROWS, strict=True)
+    half = len(ROWS) // 2
+    chunks = pa.chunked_array(
+        [dictionary_encoded(list(sites[:half])), dictionary_encoded(list(sites[half:]))]
+    )
+    encoded = build_matrices(chunks, taxa, counts, min_count=2)
+    assert encoded.pam.sites.to_pylist() == SITES
+    assert encoded.pam.sites.type == pa.string()
+    assert (encoded.pam.matrix != matrices.pam.matrix).nnz == 0
+    assert cells(encoded.heatmap, "occ_count") == cells(matrices.heatmap, "occ_count")
+    with pytest.raises(ValueError, match="1 site labels are null"):
+        build_heatmap(pa.array(["a", None]).dictionary_encode(), [1, 2], [1, 1])
+
+
 def test_matrices_stay_sparse_and_canonical(matrices):
     for matrix in (matrices.pam.matrix, matrices.heatmap.matrix):
         assert matrix.format == "csr"
