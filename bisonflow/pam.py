@@ -80,6 +80,18 @@ class Matrices:
     heatmap: Heatmap
     pam: Pam
 
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        """(heatmap rows with OCC_COUNT, PAM rows), both ordered by site then taxon.
+
+        The PAM's cells are a subset of the heatmap's in the same order, so when there are as
+        many (every count reaches the threshold, as with the default of 1) the PAM rows are
+        the heatmap rows without their counts, not gathered a second time.
+        """
+        heatmap = self.heatmap.to_table(OCC_COUNT)
+        if self.pam.nnz == self.heatmap.nnz:
+            return heatmap, heatmap.drop_columns([OCC_COUNT])
+        return heatmap, self.pam.to_table()
+
 
 def build_heatmap(sites: npt.ArrayLike, taxa: npt.ArrayLike, counts: npt.ArrayLike) -> Heatmap:
     """Counts summed per (site, taxon); zero counts and the rows/columns left empty dropped.

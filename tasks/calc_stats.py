@@ -178,9 +178,10 @@ def publish(
 
 def dimension_files(dim: str, matrices: Matrices) -> dict[str, bytes]:
     """File name -> content for one dimension (header-only tables when the PAM is empty)."""
+    heatmap, pam = matrices.tables()
     return {
-        f"pam_{dim}.parquet": _parquet(matrices.pam.to_table()),
-        f"heatmap_{dim}.parquet": _parquet(matrices.heatmap.to_table(OCC_COUNT)),
+        f"pam_{dim}.parquet": _parquet(pam),
+        f"heatmap_{dim}.parquet": _parquet(heatmap),
         f"stats_sites_{dim}.csv": _csv(site_stats(matrices.pam)),
         f"stats_species_{dim}.csv": _csv(species_stats(matrices.pam)),
         f"stats_diversity_{dim}.csv": _csv(diversity_stats(matrices.pam)),

@@ -105,6 +105,16 @@ def test_pam_table_is_ordered_by_site_then_taxon(matrices):
     assert pairs[:3] == [("01001", T2), ("01001", T1), ("01003", T2)]
 
 
+@pytest.mark.parametrize("min_count", [1, 2])
+def test_pam_rows_from_tables_are_the_pam_cells(min_count):
+    sites, taxa, counts = zip(*ROWS, strict=True)
+    both = build_matrices(sites, taxa, counts, min_count=min_count)
+    heatmap, pam = both.tables()
+    assert heatmap.equals(both.heatmap.to_table("occ_count"))
+    assert pam.equals(both.pam.to_table())
+    assert pam.num_rows == {1: 15, 2: 11}[min_count]
+
+
 def test_heatmap_sums_duplicates_and_keeps_counts_below_threshold(matrices):
     heatmap = matrices.heatmap
     assert heatmap.sites.to_pylist() == [*SITES, "99999"]
