@@ -180,6 +180,7 @@ def local_up(args: argparse.Namespace) -> int:
         _log(
             f"\nBISON workflow deployed; GBIF snapshot for {month} published.\n"
             f"  endpoint:      {rt.endpoint_url}\n"
+            f"  stack:         {rt.deployment.stack_name} (definitions/bisonflow.cfn.yaml)\n"
             f"  state machine: {rt.deployment.state_machine_arn}\n"
             f"  bucket:        s3://{rt.deployment.bucket}\n\n"
             "Try (any credentials work):\n"
@@ -187,7 +188,10 @@ def local_up(args: argparse.Namespace) -> int:
             "stepfunctions list-state-machines\n"
             f"  aws --endpoint-url {rt.endpoint_url} --region us-east-1 "
             f"stepfunctions start-execution --state-machine-arn {rt.deployment.state_machine_arn}"
-            " --input '{}'\n\nCtrl-C stops it."
+            " --input '{}'\n"
+            f"  bisonflow start --endpoint-url {rt.endpoint_url} --month {month}\n"
+            f"  bisonflow deploy --endpoint-url {rt.endpoint_url}   (redeploy the current tree)\n"
+            "\nCtrl-C stops it."
         )
         try:
             while True:

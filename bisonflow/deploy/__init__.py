@@ -14,8 +14,6 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import yaml
-
 from bisonflow import cfn_template
 from bisonflow.deploy import artifacts, emulated, iam_policy, stack
 from bisonflow.deploy.stack import DeployError
@@ -81,7 +79,7 @@ def deploy(
     order: list[str] = []
     if profile.emulated_types or profile.skipped_types:
         kept, order = emulated.split(template, profile.emulated_types, tuple(profile.skipped_types))
-        body = yaml.safe_dump(kept, sort_keys=False)
+        body = json.dumps(kept)  # CloudFormation reads JSON as well as YAML
         for kind, reason in profile.skipped_types.items():
             progress(f"not created on this target: {kind} ({reason})")
     changes = stack.apply_change_set(target, stack_name, body, values, progress)
