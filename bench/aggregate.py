@@ -160,6 +160,7 @@ def _run(sample: SampleManifest, layout: MonthLayout) -> list[Measurement]:
     _, subset_s = timed(lambda: step("subset", "bench"))
     last, aggregate_s = timed(lambda: step("aggregate", "bench"))
     _check(summary(data, last), sample.expected)
+    redshift_duckdb.shutdown()  # frees the first database before the baseline builds its own
 
     cut = redshift_sql.TILE_DEGREES
     redshift_sql.TILE_DEGREES = UNCUT_TILE_DEGREES

@@ -12,8 +12,8 @@ Why batches are cut where they are:
   transaction block, so each is a batch of its own.
 * Everything else that belongs together is one transaction, so a failure leaves the database
   as it was and the step can simply be run again: every batch is written to be re-runnable
-  (DROP ... IF EXISTS before CREATE; the marked subset table is rebuilt from an explicit
-  column list, so marking twice gives the same table).
+  (DROP ... IF EXISTS before CREATE; the marks are a table of their own, rebuilt from the
+  untouched subset, so marking twice gives the same table).
 
 The same text runs on Redshift Serverless and, through `bisonflow.local.redshift_duckdb`, on
 the local emulator (DuckDB behind moto's Data API). Nothing here is written for the emulator.
@@ -25,15 +25,16 @@ month's. `aggregate` runs eight batches:
 2. load the county boundaries and cut them into grid pieces (`_tiles_sql`);
 3. the same for the AIANNH areas;
 4. mark every subset record with county, state, AIANNH area, RIIS region, assessment and
-   RIIS occurrenceID (point in polygon through the pieces, `_hits_sql` and `_mark_sql`);
+   RIIS occurrenceID into the month's marks table, `<subset>_marks` (point in polygon
+   through the pieces, `_hits_sql` and `_mark_sql`);
 5. count occurrences per (site, taxon, assessment) for each dimension into work tables;
 6. UNLOAD, per dimension, the species counts and the per-site counts as parquet;
 7. drop the work tables;
 8. one SELECT of counts per assessment, per region and of sites per dimension
    (SUMMARY_COLUMNS), whose small result the poll Lambda hands to the state machine.
 
-The marked subset table is kept until next month's `subset` drops it, so it can be queried
-in the meantime.
+The subset and marks tables are kept until next month's `subset` drops them, so they can be
+queried in the meantime (join them on gbifid).
 """
 
 from __future__ import annotations
@@ -151,7 +152,11 @@ SUBSET_COLUMNS: tuple[str, ...] = (
     "day",
 )
 
-#: Columns `aggregate` adds to the subset table.
+#: Columns of a subset record the marks table repeats: its id, and what the counts need.
+MARKED_RECORD_COLUMNS: tuple[str, ...] = ("gbifid", "taxonkey", "species")
+
+#: Columns of the marks table besides MARKED_RECORD_COLUMNS: what `aggregate` finds out about
+#: each subset record.
 MARK_COLUMNS: tuple[str, ...] = (
     "geoid",  # county GEOID (state FIPS + county FIPS); NULL outside every county
     "county",  # county NAMELSAD, e.g. "Baltimore city" (NAME alone is ambiguous in a state)
@@ -337,6 +342,7 @@ def _subset(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
             f"DROP TABLE IF EXISTS {layout.subset_table}",
             create_subset,
             f"DROP TABLE IF EXISTS {layout.previous.subset_table}",
+            f"DROP TABLE IF EXISTS {marks_table(layout.previous)}",
         ],
         [f"DROP TABLE IF EXISTS {ext}"],
     ]
@@ -372,6 +378,11 @@ def _hits_table(layout: MonthLayout, boundaries: _Boundaries) -> str:
     return f"{layout.subset_table}_{boundaries.name}_hits"
 
 
+def marks_table(layout: MonthLayout) -> str:
+    """The month's marks: MARKED_RECORD_COLUMNS + MARK_COLUMNS per subset record."""
+    return f"{layout.subset_table}_marks"
+
+
 def species_table(layout: MonthLayout, dim: str) -> str:
     """The work table holding a dimension's species counts until they are unloaded."""
     return f"{layout.subset_table}_{dimension(dim).name}_species"
@@ -390,16 +401,14 @@ def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
         f"FORMAT AS CSV QUOTE AS '\"' IGNOREHEADER 1\nREGION {_literal(target.region)}",
     ]
     hits = [_hits_table(layout, b) for b in (county, aiannh)]
-    marked = f"{subset}_marked"
+    marks = marks_table(layout)
     mark = [
         *(f"DROP TABLE IF EXISTS {t}" for t in hits),
         _hits_sql(subset, county, hits[0]),
         _hits_sql(subset, aiannh, hits[1]),
-        f"DROP TABLE IF EXISTS {marked}",
-        _mark_sql(layout, county, aiannh, marked),
+        f"DROP TABLE IF EXISTS {marks}",
+        _mark_sql(layout, county, aiannh, marks),
         *(f"DROP TABLE {t}" for t in hits),
-        f"DROP TABLE {subset}",
-        f"ALTER TABLE {marked} RENAME TO {subset}",
     ]
     species = [species_table(layout, d) for d in DIMENSIONS]
     count = [f"DROP TABLE IF EXISTS {t}" for t in species] + [
@@ -433,7 +442,7 @@ def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
         count,
         unload,
         cleanup,
-        [_summary_sql(subset)],
+        [_summary_sql(marks)],
     ]
 
 
@@ -522,8 +531,11 @@ FROM (
 WHERE pick = 1"""
 
 
-def _mark_sql(layout: MonthLayout, county: _Boundaries, aiannh: _Boundaries, marked: str) -> str:
-    """CREATE TABLE <marked> AS the subset with county, state, AIANNH and RIIS marks.
+def _mark_sql(layout: MonthLayout, county: _Boundaries, aiannh: _Boundaries, marks: str) -> str:
+    """CREATE TABLE <marks> AS every subset record's county, state, AIANNH and RIIS marks.
+
+    A table of its own, MARKED_RECORD_COLUMNS + MARK_COLUMNS, rather than a marked copy of
+    the subset: copying the subset's 22 columns again cost more than all the marking.
 
     * county, state and AIANNH area: from the hits tables (see `_hits_sql`).
     * riis_region: AK and HI are their own RIIS localities, every other state is L48.
@@ -535,7 +547,8 @@ def _mark_sql(layout: MonthLayout, county: _Boundaries, aiannh: _Boundaries, mar
       the join never multiplies records. No entry: presumed native. Records in no county
       have no region and no assessment.
     * gbif_res_taxonkey is text in the CSV and may be written "123.0" by a float-typed
-      writer; the integer part is compared as text, so a malformed key never fails the load.
+      writer: its integer part is taken when it is 1 to 9 digits, and anything else matches
+      nothing, so a malformed key never fails the load; records join on the integer.
     """
     subset, riis = layout.subset_table, layout.riis_table
     county_hits, aiannh_hits = _hits_table(layout, county), _hits_table(layout, aiannh)
@@ -543,10 +556,11 @@ def _mark_sql(layout: MonthLayout, county: _Boundaries, aiannh: _Boundaries, mar
         "CASE WHEN c.stusps = 'AK' THEN 'AK' WHEN c.stusps = 'HI' THEN 'HI' "
         "WHEN c.stusps IS NOT NULL THEN 'L48' END"
     )
-    return f"""CREATE TABLE {marked} AS
+    return f"""CREATE TABLE {marks} AS
 WITH located AS (
-    SELECT {_columns(SUBSET_COLUMNS, "s.")}, c.geoid, c.namelsad AS county, c.stusps AS state,
-           {region} AS riis_region, a.geoid AS aiannh_geoid, a.namelsad AS aiannh_name
+    SELECT {_columns(MARKED_RECORD_COLUMNS, "s.")}, c.geoid, c.namelsad AS county,
+           c.stusps AS state, {region} AS riis_region, a.geoid AS aiannh_geoid,
+           a.namelsad AS aiannh_name
     FROM {subset} AS s
     LEFT JOIN {county_hits} AS ch ON ch.gbifid = s.gbifid
     LEFT JOIN {county.table} AS c ON c.geoid = ch.geoid
@@ -555,7 +569,9 @@ WITH located AS (
 ),
 riis_entries AS (
     SELECT TRIM(locality) AS locality,
-           NULLIF(SPLIT_PART(TRIM(gbif_res_taxonkey), '.', 1), '') AS taxonkey,
+           CASE WHEN SPLIT_PART(TRIM(gbif_res_taxonkey), '.', 1) ~ '^[0-9]{{1,9}}$'
+                THEN CAST(SPLIT_PART(TRIM(gbif_res_taxonkey), '.', 1) AS INTEGER)
+           END AS taxonkey,
            CASE WHEN LOWER(degreeofestablishment) LIKE '%invasive%'
                 THEN {_literal(INVASIVE)} ELSE {_literal(INTRODUCED)} END AS assessment,
            occurrenceid
@@ -575,7 +591,7 @@ riis_lookup AS (
     ) AS ranked
     WHERE pick = 1
 )
-SELECT {_columns(SUBSET_COLUMNS, "g.")}, g.geoid, g.county, g.state, g.riis_region,
+SELECT {_columns(MARKED_RECORD_COLUMNS, "g.")}, g.geoid, g.county, g.state, g.riis_region,
        CASE WHEN g.riis_region IS NULL THEN NULL
             WHEN r.assessment IS NOT NULL THEN r.assessment
             ELSE {_literal(PRESUMED_NATIVE)} END AS riis_assessment,
@@ -583,7 +599,7 @@ SELECT {_columns(SUBSET_COLUMNS, "g.")}, g.geoid, g.county, g.state, g.riis_regi
 FROM located AS g
 LEFT JOIN riis_lookup AS r
   ON r.locality = g.riis_region
- AND r.taxonkey = CAST(g.taxonkey AS VARCHAR(20))"""
+ AND r.taxonkey = g.taxonkey"""
 
 
 #: A dimension whose sites are unions of another's: its counts are summed from that one's
@@ -597,7 +613,7 @@ def _species_sql(layout: MonthLayout, dim: str) -> str:
     keys = (*labels, *SPECIES_COUNT_COLUMNS[:-1])
     source = _ROLLED_UP_FROM.get(dim)
     if source is None:
-        total, origin = "COUNT(*)", layout.subset_table
+        total, origin = "COUNT(*)", marks_table(layout)
     else:
         total, origin = "CAST(SUM(occ_count) AS BIGINT)", species_table(layout, source)
     return (

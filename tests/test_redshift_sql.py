@@ -86,7 +86,10 @@ def test_subset_mounts_the_month_and_unmounts_it_last() -> None:
     assert subset[0] == "DROP TABLE IF EXISTS bison_2024_03_01"
     assert subset[1].startswith("CREATE TABLE bison_2024_03_01 AS")
     assert f"FROM {ext}" in subset[1]
-    assert subset[2] == "DROP TABLE IF EXISTS bison_2024_02_01"  # previous month
+    assert subset[2:] == [  # previous month's
+        "DROP TABLE IF EXISTS bison_2024_02_01",
+        "DROP TABLE IF EXISTS bison_2024_02_01_marks",
+    ]
 
 
 def test_external_table_declares_reserved_names_quoted() -> None:
@@ -150,7 +153,11 @@ def test_aggregate_loads_riis_and_both_boundary_layers_in_transactions() -> None
         assert batch[4].startswith(f"CREATE TABLE {table}_tiles AS")
     assert "aiannhce VARCHAR(4)" in aiannh[1] and "namelsad VARCHAR(100)" in aiannh[1]
 
-    assert mark[-1] == "ALTER TABLE bison_2024_03_01_marked RENAME TO bison_2024_03_01"
+    assert mark[4:6] == [
+        "DROP TABLE IF EXISTS bison_2024_03_01_marks",
+        mark[5],
+    ] and mark[5].startswith("CREATE TABLE bison_2024_03_01_marks AS")
+    assert not any("bison_2024_03_01 " in sql and "DROP" in sql for sql in mark), "subset kept"
     assert all(sql.startswith("DROP TABLE IF EXISTS") for sql in count[:3])
     assert all(sql.startswith("UNLOAD (") for sql in unload)
     assert cleanup == [
@@ -175,6 +182,7 @@ def test_points_and_boundaries_share_the_boundary_srid() -> None:
     assert "ST_SetSRID(ST_Point(s.decimallongitude, s.decimallatitude), 4269)" in hits
     assert "ST_Covers(t.piece, " in hits
     assert "'presumed_native'" in batches[3][5]
+    assert "FROM bison_2024_03_01_marks" in batches[7][0]
 
 
 def test_unloads_write_the_documented_columns_to_the_layout_prefixes() -> None:

@@ -29,7 +29,7 @@ from bisonflow.layout import MonthLayout
 from bisonflow.local import sql_transpile as st
 from bisonflow.local.redshift_duckdb import run_batches
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.redshift_sql import MARK_COLUMNS, SqlTarget, statement_batches
+from bisonflow.redshift_sql import MARK_COLUMNS, SqlTarget, marks_table, statement_batches
 from bisonflow.riis_schema import ANNOTATED_COLUMNS
 from bisonflow.sample import GBIF_OCCURRENCE_SCHEMA
 from bisonflow.sample.geography import AIANNH_SOURCE
@@ -103,7 +103,7 @@ def aggregate_records(
     )
     run_batches(data, statement_batches("subset", layout, target), workgroup)
     last = run_batches(data, statement_batches("aggregate", layout, target), workgroup)
-    select = f"SELECT gbifid, {', '.join(MARK_COLUMNS)} FROM {layout.subset_table}"
+    select = f"SELECT gbifid, {', '.join(MARK_COLUMNS)} FROM {marks_table(layout)}"
     marks: dict[str, dict[str, Any]] = {}
     rows = 0
     for record in _records(data, run_batches(data, [[select]], workgroup)):
