@@ -622,6 +622,9 @@ class _Engine:
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self.con is None:
             con = duckdb.connect(":memory:")
+            # Redshift promises no row order without ORDER BY either; letting DuckDB drop
+            # it lets CREATE TABLE AS write in parallel (a third off the subset's wall time).
+            con.execute("SET preserve_insertion_order = false")
             load_spatial(con)
             self.con = con
         return self.con
