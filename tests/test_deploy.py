@@ -12,7 +12,8 @@ import pytest
 from bisonflow import cfn_template
 from bisonflow.cli import main
 from bisonflow.deploy.commands import start_input
-from bisonflow.deploy.emulated import _references, split
+from bisonflow.deploy.emulated import split
+from bisonflow.deploy.intrinsics import references
 from bisonflow.local.emulator import target_profile
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.packaging import FUNCTIONS
@@ -55,7 +56,7 @@ def test_split_points_cloudformation_at_the_predicted_arns() -> None:
     assert order.index("StateMachine") < order.index("StateMachineVersion")
     assert order.index("StateMachineVersion") < order.index("StateMachineAlias")
     for logical_id, resource in kept["Resources"].items():
-        assert not _references(resource) & emulated, logical_id
+        assert not references(resource) & emulated, logical_id
     invoke = kept["Resources"]["StateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"][
         "Statement"
     ][0]

@@ -12,8 +12,8 @@ from cfnlint.api import ManualArgs, lint_file
 
 from bisonflow import cfn_template, schedule
 from bisonflow.deploy.definition import ASL_PATH, PLACEHOLDER, placeholder
-from bisonflow.deploy.emulated import Resolver
 from bisonflow.deploy.iam_policy import UNSCOPABLE, violations
+from bisonflow.deploy.intrinsics import Resolver
 from bisonflow.ec2_tasks import TAG_SPEC, TAG_TASK, TOKEN_PARAMETER_ROOT
 from bisonflow.packaging import FUNCTIONS, handler_of
 

@@ -9,21 +9,15 @@ evaluated here (Ref, Fn::GetAtt, Fn::Sub, Fn::If, ... against the stack and its 
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bisonflow.deploy import definition
+from bisonflow.deploy.intrinsics import SUB_VARIABLE, Resolver, references
+from bisonflow.deploy.service_apis import CREATORS, DELETERS
 from bisonflow.deploy.target import Target
-
-NO_VALUE = object()
-_SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
 class EmulationError(RuntimeError):
@@ -31,29 +25,9 @@ class EmulationError(RuntimeError):
 
 
 # --- splitting the template --------------------------------------------------------------
-def _references(node: Any) -> set[str]:
-    """Logical ids (and parameters) a property tree refers to."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        if "Ref" in node and isinstance(node["Ref"], str):
-            found.add(node["Ref"])
-        if "Fn::GetAtt" in node:
-            target = node["Fn::GetAtt"]
-            found.add(target[0] if isinstance(target, list) else target.split(".")[0])
-        if "Fn::Sub" in node:
-            text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
-            found |= {name.split(".")[0] for name in _SUB_VARIABLE.findall(text)}
-        for value in node.values():
-            found |= _references(value)
-    elif isinstance(node, list):
-        for value in node:
-            found |= _references(value)
-    return found
-
-
 def _depends(resource: dict[str, Any]) -> set[str]:
     depends = resource.get("DependsOn", [])
-    return _references(resource.get("Properties", {})) | set(
+    return references(resource.get("Properties", {})) | set(
         [depends] if isinstance(depends, str) else depends
     )
 
@@ -109,7 +83,7 @@ def _rewrite(node: Any, emulated: set[str], resources: dict[str, Any]) -> Any:
         text, variables = (
             (node["Fn::Sub"], {}) if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"]
         )
-        named = {n for n in _SUB_VARIABLE.findall(text) if n in emulated and n not in variables}
+        named = {n for n in SUB_VARIABLE.findall(text) if n in emulated and n not in variables}
         if named:
             variables = {**variables, **{n: {"Ref": n} for n in named}}
             return {"Fn::Sub": [text, _rewrite(variables, emulated, resources)]}
@@ -138,269 +112,7 @@ def split(
     return kept, creation_order(resources, emulated)
 
 
-# --- evaluating intrinsics -------------------------------------------------------------------
-@dataclass
-class Resolver:
-    """Evaluates the template's intrinsic functions against a deployed stack."""
-
-    template: dict[str, Any]
-    parameters: dict[str, Any]
-    pseudo: dict[str, str]
-    lookup: Callable[[str, str | None], Any]  # (logical id, attribute or None for Ref)
-    _conditions: dict[str, bool] = field(default_factory=dict)
-
-    def condition(self, name: str) -> bool:
-        if name not in self._conditions:
-            self._conditions[name] = bool(self.value(self.template["Conditions"][name]))
-        return self._conditions[name]
-
-    def ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        return self.lookup(name, None)
-
-    def value(self, node: Any) -> Any:  # noqa: C901 - one branch per intrinsic
-        if isinstance(node, list):
-            return [v for v in (self.value(n) for n in node) if v is not NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            ((key, arg),) = node.items()
-            if key == "Ref":
-                return self.ref(arg)
-            if key == "Fn::GetAtt":
-                logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                return self.lookup(logical_id, attribute)
-            if key == "Fn::Sub":
-                return self._sub(arg)
-            if key == "Fn::Join":
-                return self.value(arg[0]).join(str(v) for v in self.value(arg[1]))
-            if key == "Fn::If":
-                return self.value(arg[1] if self.condition(arg[0]) else arg[2])
-            if key == "Fn::Equals":
-                return self.value(arg[0]) == self.value(arg[1])
-            if key == "Fn::Not":
-                return not self.value(arg[0])
-            if key == "Fn::And":
-                return all(self.value(a) for a in arg)
-            if key == "Fn::Or":
-                return any(self.value(a) for a in arg)
-            if key == "Condition":
-                return self.condition(arg)
-            if key == "Fn::Select":
-                return self.value(arg[1])[int(self.value(arg[0]))]
-            if key == "Fn::Split":
-                return self.value(arg[1]).split(self.value(arg[0]))
-            if key == "Fn::Base64":
-                return base64.b64encode(str(self.value(arg)).encode()).decode()
-            if key == "Fn::FindInMap":
-                mapping, first, second = (self.value(a) for a in arg)
-                return self.template["Mappings"][mapping][first][second]
-        resolved = {k: self.value(v) for k, v in node.items()}
-        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
-
-    def _sub(self, arg: Any) -> str:
-        text, variables = (arg, {}) if isinstance(arg, str) else arg
-        values = {k: self.value(v) for k, v in variables.items()}
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in values:
-                return str(values[name])
-            if "." in name:
-                logical_id, attribute = name.split(".", 1)
-                return str(self.lookup(logical_id, attribute))
-            return str(self.ref(name))
-
-        return _SUB_VARIABLE.sub(replace, text).replace("${!", "${")
-
-
-# --- creating the emulated resources -----------------------------------------------------------
-def _exists_error(exc: ClientError) -> bool:
-    code = exc.response["Error"]["Code"]
-    return code in ("ResourceConflictException", "ConflictException", "StateMachineAlreadyExists")
-
-
-def _lambda_alias(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    awslambda = target.client("lambda")
-    args = {"FunctionName": p["FunctionName"], "Name": p["Name"]}
-    try:
-        alias = awslambda.create_alias(**args, FunctionVersion=str(p["FunctionVersion"]))
-    except ClientError as exc:
-        if not _exists_error(exc):
-            raise
-        alias = awslambda.update_alias(**args, FunctionVersion=str(p["FunctionVersion"]))
-    return {None: alias["AliasArn"]}
-
-
-def _state_machine(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    sfn = target.client("stepfunctions")
-    if "DefinitionS3Location" in p:
-        location = p["DefinitionS3Location"]
-        body = target.client("s3").get_object(Bucket=location["Bucket"], Key=location["Key"])
-        text, source = body["Body"].read().decode(), f"s3://{location['Bucket']}/{location['Key']}"
-    else:
-        text, source = p["DefinitionString"], "DefinitionString"
-    text = definition.substitute(text, p.get("DefinitionSubstitutions", {}), source)
-    logging = p.get("LoggingConfiguration", {})
-    settings: dict[str, Any] = {
-        "definition": text,
-        "roleArn": p["RoleArn"],
-        "loggingConfiguration": {
-            "level": logging.get("Level", "OFF"),
-            "includeExecutionData": bool(logging.get("IncludeExecutionData", False)),
-            "destinations": [
-                {
-                    "cloudWatchLogsLogGroup": {
-                        "logGroupArn": d["CloudWatchLogsLogGroup"]["LogGroupArn"]
-                    }
-                }
-                for d in logging.get("Destinations", [])
-            ],
-        },
-        "tracingConfiguration": {"enabled": bool(p.get("TracingConfiguration", {}).get("Enabled"))},
-    }
-    arn = (
-        f"arn:{target.partition}:states:{target.region_name}:{target.account_id}"
-        f":stateMachine:{p['StateMachineName']}"
-    )
-    try:
-        sfn.describe_state_machine(stateMachineArn=arn)
-        sfn.update_state_machine(stateMachineArn=arn, **settings)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "StateMachineDoesNotExist":
-            raise
-        arn = sfn.create_state_machine(
-            name=p["StateMachineName"], type=p.get("StateMachineType", "STANDARD"), **settings
-        )["stateMachineArn"]
-    described = sfn.describe_state_machine(stateMachineArn=arn)
-    return {
-        None: arn,
-        "Name": p["StateMachineName"],
-        "StateMachineRevisionId": described.get("revisionId", ""),
-    }
-
-
-def _state_machine_version(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    # PublishStateMachineVersion, as UpdateStateMachine with the current definition.
-    sfn = target.client("stepfunctions")
-    current = sfn.describe_state_machine(stateMachineArn=p["StateMachineArn"])["definition"]
-    published = sfn.update_state_machine(
-        stateMachineArn=p["StateMachineArn"],
-        definition=current,
-        publish=True,
-        versionDescription=p.get("Description", ""),
-    )
-    return {None: published["stateMachineVersionArn"]}
-
-
-def _state_machine_alias(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    sfn = target.client("stepfunctions")
-    routing = [
-        {"stateMachineVersionArn": r["StateMachineVersionArn"], "weight": int(r["Weight"])}
-        for r in p["RoutingConfiguration"]
-    ]
-    machine = routing[0]["stateMachineVersionArn"].rsplit(":", 1)[0]
-    arn = f"{machine}:{p['Name']}"
-    aliases = sfn.list_state_machine_aliases(stateMachineArn=machine)["stateMachineAliases"]
-    if any(a["stateMachineAliasArn"] == arn for a in aliases):
-        sfn.update_state_machine_alias(stateMachineAliasArn=arn, routingConfiguration=routing)
-    else:
-        arn = sfn.create_state_machine_alias(
-            name=p["Name"], description=p.get("Description", ""), routingConfiguration=routing
-        )["stateMachineAliasArn"]
-    return {None: arn}
-
-
-def _schedule(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    scheduler = target.client("scheduler")
-    args = {
-        key: p[key]
-        for key in (
-            "Name",
-            "Description",
-            "ScheduleExpression",
-            "ScheduleExpressionTimezone",
-            "State",
-            "FlexibleTimeWindow",
-            "Target",
-        )
-        if key in p
-    }
-    try:
-        arn = scheduler.create_schedule(**args)["ScheduleArn"]
-    except ClientError as exc:
-        if not _exists_error(exc):
-            raise
-        arn = scheduler.update_schedule(**args)["ScheduleArn"]
-    return {None: p["Name"], "Arn": arn}
-
-
-def _topic_policy(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    for topic in p["Topics"]:
-        target.client("sns").set_topic_attributes(
-            TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(p["PolicyDocument"])
-        )
-    return {None: ",".join(p["Topics"])}
-
-
-def _subscription(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    arn = target.client("sns").subscribe(
-        TopicArn=p["TopicArn"], Protocol=p["Protocol"], Endpoint=p["Endpoint"]
-    )["SubscriptionArn"]
-    return {None: arn}
-
-
-def _bucket_policy(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    target.client("s3").put_bucket_policy(
-        Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"])
-    )
-    return {None: p["Bucket"]}
-
-
-def _queue_policy(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    for queue in p["Queues"]:
-        target.client("sqs").set_queue_attributes(
-            QueueUrl=queue, Attributes={"Policy": json.dumps(p["PolicyDocument"])}
-        )
-    return {None: ",".join(p["Queues"])}
-
-
-#: How each type this module can emulate is created (or updated) through its service API.
-CREATORS: dict[str, Callable[[Target, dict[str, Any]], dict[str | None, Any]]] = {
-    "AWS::Lambda::Alias": _lambda_alias,
-    "AWS::StepFunctions::StateMachine": _state_machine,
-    "AWS::StepFunctions::StateMachineVersion": _state_machine_version,
-    "AWS::StepFunctions::StateMachineAlias": _state_machine_alias,
-    "AWS::Scheduler::Schedule": _schedule,
-    "AWS::SNS::TopicPolicy": _topic_policy,
-    "AWS::SNS::Subscription": _subscription,
-    "AWS::S3::BucketPolicy": _bucket_policy,
-    "AWS::SQS::QueuePolicy": _queue_policy,
-}
-
-
-def _delete_state_machine(target: Target, ref: str) -> None:
-    target.client("stepfunctions").delete_state_machine(stateMachineArn=ref)
-
-
-def _delete_schedule(target: Target, ref: str) -> None:
-    target.client("scheduler").delete_schedule(Name=ref)
-
-
-#: How an emulated resource is deleted with the stack, by its Ref value. The other emulated
-#: types go with what they belong to (a function's alias with the function, a topic's policy
-#: with the topic, a machine's versions and aliases with the machine).
-DELETERS: dict[str, Callable[[Target, str], None]] = {
-    "AWS::StepFunctions::StateMachine": _delete_state_machine,
-    "AWS::Scheduler::Schedule": _delete_schedule,
-}
-
-
+# --- creating, reading and deleting the emulated resources --------------------------------
 def delete(
     target: Target, stack_name: str, template: dict[str, Any], progress: Callable[[str], None]
 ) -> None:
