@@ -51,6 +51,22 @@ def parse_month(value: str | None, today: dt.date | None = None) -> dt.date:
     return dt.date(year, month, 1)
 
 
+def month_of_timestamp(value: str) -> str:
+    """`YYYY-MM` of an RFC 3339 time, in UTC, e.g. EventBridge Scheduler's scheduled time.
+
+    A schedule can only hand the state machine its fire time as a whole string
+    (`<aws.scheduler.scheduled-time>`), so the month a scheduled run processes is derived here:
+    a run that fires late, or is retried on the 3rd, still processes the month it was for.
+    """
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        raise MonthError(f"scheduled_time must be an RFC 3339 time, got {value!r}") from None
+    if when.tzinfo is None:
+        raise MonthError(f"scheduled_time {value!r} has no time zone offset")
+    return when.astimezone(dt.UTC).strftime("%Y-%m")
+
+
 @dataclass(frozen=True)
 class MonthLayout:
     """Names for one monthly run, all derived from the snapshot date (first of the month)."""

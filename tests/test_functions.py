@@ -36,9 +36,27 @@ def test_check_gbif_defaults_to_the_current_month(aws_env: LocalRuntime) -> None
     assert result["month"] == time.strftime("%Y-%m", time.gmtime())
 
 
+def test_a_scheduled_run_processes_the_month_of_its_fire_time(aws_env: LocalRuntime) -> None:
+    # EventBridge Scheduler passes <aws.scheduler.scheduled-time>; a retry on the 3rd of
+    # December, or a fire time given with an offset, still means December (in UTC).
+    assert (
+        check_gbif.handler({"scheduled_time": "2026-12-02T06:00:00Z"}, None)["month"] == "2026-12"
+    )
+    late = check_gbif.handler({"scheduled_time": "2026-12-31T23:30:00-05:00"}, None)
+    assert late["month"] == "2027-01"
+    explicit = {"scheduled_time": "2026-12-02T06:00:00Z", "month": "2026-10"}
+    assert check_gbif.handler(explicit, None)["month"] == "2026-10"
+
+
+def test_a_scheduled_time_without_offset_is_refused(aws_env: LocalRuntime) -> None:
+    with pytest.raises(ValueError, match="has no time zone offset"):
+        check_gbif.handler({"scheduled_time": "2026-12-02T06:00:00"}, None)
+
+
 @pytest.mark.parametrize(
     ("event", "named"),
     [
+        ({"scheduled_time": "yesterday"}, "$.scheduled_time"),
         ({"month": "2026-13"}, "$.month"),
         ({"month": "26-01"}, "$.month"),
         ({"monht": "2026-01"}, "monht"),
