@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bisonflow import PROJECT_ROOT, aws, config
+from bisonflow import aws, config
 from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.taskspec import TaskSpec
 
@@ -25,9 +25,6 @@ TAG_SPEC = "bisonflow:spec"
 #: The state that launches each task, as named in statemachines/bison_workflow.asl.json.
 TASK_STEPS = {"annotate_riis": "AnnotateRiis", "calc_stats": "CalcStats"}
 TOKEN_PARAMETER_ROOT = "/bisonflow/task-tokens"
-#: Superseded by the launch templates' boot script; kept only while bisonflow.packaging still
-#: lists it among the layer's files (the packaging owner removes that reference).
-USERDATA_TEMPLATE = PROJECT_ROOT / "tasks" / "userdata.sh.tmpl"
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
 

@@ -30,7 +30,6 @@ from pathlib import Path, PurePosixPath
 from packaging.requirements import Requirement
 
 from bisonflow import PROJECT_ROOT
-from bisonflow.ec2_tasks import USERDATA_TEMPLATE
 
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_ARCHITECTURE = "arm64"
@@ -42,8 +41,8 @@ FIRST_PARTY = ("bisonflow", "functions", "tasks")
 LOCAL_ONLY = ("bisonflow/local/", "bisonflow/sample/")
 #: What Lambda's Python runtime provides beyond the standard library, so never packaged.
 RUNTIME_PROVIDED = ("boto3",)
-#: Files the library reads at run time (schemas.py: definitions/; launch_task: the userdata).
-RUNTIME_DATA_GLOBS = ("definitions/*.json", USERDATA_TEMPLATE.relative_to(PROJECT_ROOT).as_posix())
+#: Files the library reads at run time (schemas.py: the step schemas in definitions/).
+RUNTIME_DATA_GLOBS = ("definitions/*.json",)
 #: Where layers built for AWS by pip are kept, so repeated deploys do not download again.
 CACHE_DIR = PROJECT_ROOT / ".bisonflow-cache" / "layers"
 #: Lambda's limit on a function's code and layers, unzipped.
@@ -305,24 +304,6 @@ def _check_size(entries: Mapping[str, Path]) -> None:
             f"the layer unzips to {total / 2**20:.1f} MB, over Lambda's "
             f"{LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MB for code and layers; largest: {largest}"
         )
-
-
-def _package_files() -> list[Path]:
-    files = sorted((PROJECT_ROOT / "functions").glob("*.py"))
-    files += sorted((PROJECT_ROOT / "bisonflow").rglob("*.py"))
-    files += sorted((PROJECT_ROOT / "definitions").glob("*.json"))
-    files.append(USERDATA_TEMPLATE)  # launch_task renders the instance's boot script
-    return [
-        f
-        for f in files
-        if not any(f.relative_to(PROJECT_ROOT).as_posix().startswith(p) for p in LOCAL_ONLY)
-    ]
-
-
-def lambda_zip() -> bytes:
-    """One zip with every function and the whole library, third-party packages left to the
-    runtime: what the local deploy used before function_zip() + layer_zip()."""
-    return _reproducible_zip({p.relative_to(PROJECT_ROOT).as_posix(): p for p in _package_files()})
 
 
 def handler_of(function: str) -> str:

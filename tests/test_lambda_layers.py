@@ -45,7 +45,9 @@ def _publish(runtime: LocalRuntime, name: str, files: dict[str, str]) -> str:
 
 def _create(runtime: LocalRuntime, code: bytes, handler: str, layers: list[str]) -> str:
     name = f"layercheck-{uuid.uuid4().hex[:8]}"
-    role = runtime.clients["iam"].get_role(RoleName="bisonflow-lambda")["Role"]["Arn"]
+    role = runtime.clients["lambda"].get_function_configuration(
+        FunctionName="bisonflow-check_gbif"
+    )["Role"]
     runtime.clients["lambda"].create_function(
         FunctionName=name,
         Runtime=LAMBDA_RUNTIME,

@@ -54,7 +54,6 @@ def test_layer_holds_what_the_lambdas_import_and_nothing_local(local_layer: byte
         "python/bisonflow/lambda_edge.py",
         "python/bisonflow/schemas.py",
         "python/definitions/check_gbif.input.schema.json",
-        "python/tasks/userdata.sh.tmpl",
         "python/jsonschema/__init__.py",
         "python/referencing/__init__.py",
     ):
