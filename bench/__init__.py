@@ -77,5 +77,18 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux reports kilobytes)."""
+    """This process's peak resident set size in MB.
+
+    From VmHWM, which exec resets: ru_maxrss would not do for a benchmark's child process,
+    since Linux carries the parent's high-water mark across fork and exec, so a child would
+    report the parent's peak (e.g. the moto server holding the inputs) rather than its own.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    # No procfs: ru_maxrss (kilobytes on Linux) is an upper bound.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

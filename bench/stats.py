@@ -166,7 +166,7 @@ def run_task_child(spec_path: str) -> None:
     answer = {
         "seconds": seconds,
         "cpu_seconds": _cpu_seconds() - cpu_before,
-        "peak_rss_mb": own_peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "result": result,
     }
     print(json.dumps(answer))
@@ -176,23 +176,6 @@ def _cpu_seconds() -> float:
     """User + system CPU time of this process (all its threads)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def own_peak_rss_mb() -> float:
-    """This process's peak RSS in MB, from VmHWM, which exec resets.
-
-    ru_maxrss (bench.peak_rss_mb) does not do for a child: Linux carries the parent's
-    high-water mark across fork and exec, so a child of this benchmark (whose moto server
-    holds the month's inputs) would report the parent's peak, not its own.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return peak_rss_mb()  # no procfs: the upper bound is the best there is
 
 
 def upload_month(s3: Any, sites: int, species: int, presences: int) -> None:
