@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         files = download_prefixes(
             s3,
             rt.deployment.bucket,
-            [layout.riis_annotated_key, layout.summary_prefix],
+            [layout.riis_annotated_key, layout.riis_report_key, layout.summary_prefix],
             run_dir / "outputs",
         )
         # The runtime's workdir may be removed on stop: keep the logs beside the record.
