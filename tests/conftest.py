@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bisonflow import aws
+from bisonflow.layout import DIMENSIONS, MonthLayout
 from bisonflow.local.runtime import LocalRuntime, LocalSettings
 from bisonflow.packaging import FUNCTIONS
 
@@ -81,3 +82,28 @@ def s3(aws_env: LocalRuntime, monkeypatch: pytest.MonkeyPatch):
         for obj in page.get("Contents", []):
             client.delete_object(Bucket=SCRATCH_BUCKET, Key=obj["Key"])
     client.delete_bucket(Bucket=SCRATCH_BUCKET)
+
+
+#: Files calc_stats publishes for every dimension (issue 3), and its figures.
+STATS_FILES = ("pam_{}.parquet", "heatmap_{}.parquet") + tuple(
+    f"stats_{kind}_{{}}.csv" for kind in ("sites", "species", "diversity")
+)
+FIGURES = ("figure_richness_state.png", "figure_riis_share_state.png", "figure_heatmap_county.png")
+
+
+def published_files(layout: MonthLayout) -> set[str]:
+    """Every file a processed month publishes outside the UNLOAD folders (keys in the bucket)."""
+    summary = {name.format(dim) for dim in DIMENSIONS for name in STATS_FILES}
+    summary |= set(FIGURES) | {"_SUCCESS"}
+    return {layout.riis_annotated_key, layout.riis_report_key} | {
+        layout.summary_prefix + name for name in summary
+    }
+
+
+def unload_prefixes(layout: MonthLayout) -> list[str]:
+    """The aggregate step's UNLOAD folders: species lists and per-site counts per dimension."""
+    return [
+        prefix(dim)
+        for dim in DIMENSIONS
+        for prefix in (layout.species_counts_prefix, layout.region_counts_prefix)
+    ]

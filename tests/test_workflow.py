@@ -11,11 +11,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import SUCCESS_PATH
+from conftest import SUCCESS_PATH, published_files, unload_prefixes
 
 from bisonflow.ec2_tasks import TAG_EXECUTION
 from bisonflow.executions import history
-from bisonflow.layout import RIIS_INPUT_KEY, MonthLayout
+from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.runtime import LocalRuntime
 
 
@@ -94,18 +94,33 @@ def test_callback_steps_are_submitted_then_report_back(succeeded: tuple[dict, li
     assert callback == one_task * 2
 
 
-def test_outputs_are_in_s3(runtime: LocalRuntime, succeeded: tuple[dict, list]) -> None:
+def test_every_output_is_in_s3(runtime: LocalRuntime, succeeded: tuple[dict, list]) -> None:
     layout = MonthLayout.for_month("2026-09")
-    assert keys(runtime, layout.riis_annotated_key) == [layout.riis_annotated_key]
-    assert keys(runtime, layout.species_counts_prefix("county"))
-    assert keys(runtime, layout.species_counts_prefix("state"))
-    written = {k.removeprefix(layout.summary_prefix) for k in keys(runtime, layout.summary_prefix)}
-    for dim in ("county", "state"):
-        for name in ("pam", "heatmap"):
-            assert f"{name}_{dim}.parquet" in written
-        for name in ("stats_sites", "stats_species", "stats_diversity"):
-            assert f"{name}_{dim}.csv" in written
-    assert "_SUCCESS" in written
+    written = set(keys(runtime, "annotated_riis/")) | set(keys(runtime, layout.summary_prefix))
+    assert published_files(layout) <= written, published_files(layout) - written
+    for prefix in unload_prefixes(layout):
+        assert any(k.endswith(".parquet") for k in keys(runtime, prefix)), prefix
+    assert keys(runtime, NAME_CACHE_KEY) == [NAME_CACHE_KEY]
+    # The marker is written last and lists everything calc_stats wrote.
+    assert runtime.deployment
+    marker = runtime.clients["s3"].get_object(
+        Bucket=runtime.deployment.bucket, Key=layout.done_marker_key
+    )
+    listed = set(json.loads(marker["Body"].read())["files"])
+    assert {k for k in published_files(layout) if k.startswith(layout.summary_prefix)} - {
+        layout.done_marker_key
+    } <= listed
+
+
+def test_every_dimension_has_sites_and_the_steps_report_their_counts(
+    runtime: LocalRuntime, succeeded: tuple[dict, list]
+) -> None:
+    description, _ = succeeded
+    output = json.loads(description["output"])
+    assert all(output["calc_stats"]["sites"][dim] > 0 for dim in DIMENSIONS), output["calc_stats"]
+    assert not output["calc_stats"]["empty_dimensions"]
+    annotate = output["subset_and_annotate"]["annotate"]
+    assert annotate["rows"] > 0 and annotate["resolved"] > 0 and "malformed_rows" in annotate
 
 
 def test_aggregates_mark_riis_status_per_region(
@@ -116,6 +131,8 @@ def test_aggregates_mark_riis_status_per_region(
     s3 = runtime.clients["s3"]
     tables = []
     for key in keys(runtime, layout.species_counts_prefix("state")):
+        if not key.endswith(".parquet"):
+            continue  # UNLOAD's manifest
         body = s3.get_object(Bucket=runtime.deployment.bucket, Key=key)["Body"].read()
         tables.append(pq.read_table(io.BytesIO(body)))
     counts = pa.concat_tables(tables).to_pylist()

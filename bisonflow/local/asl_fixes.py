@@ -16,11 +16,18 @@ each with a test in tests/test_emulator_seams.py that fails if an upgrade moves 
 3. StartExecution without a name: AWS names the execution with a UUID; moto's interpreter
    backend names it "None", so `$$.Execution.Name` is null and every execution without a
    name shares one ARN. Fix: give it a UUID, as AWS does.
+4. A definite JSONPath through an array index, such as `$[1].annotate` in the Parallel's
+   ResultSelector, comes back wrapped in a one-element list: moto's `extract_json` lists the
+   matches of any path whose match sits under an index (its fix for filter paths, moto issue
+   7825). On AWS a definite path (no wildcard, slice, filter, union or descent) selects one
+   value. Fix: answer definite paths with their one value, leave indefinite ones to moto.
 """
 
 from __future__ import annotations
 
 import functools
+import re
+import sys
 import uuid
 from typing import Any
 
@@ -38,6 +45,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration impo
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -76,11 +84,37 @@ def start_execution(
     return _unnamed_start(self, state_machine_arn, name or str(uuid.uuid4()), *args)
 
 
+_moto_extract_json = json_path.extract_json
+#: Wildcards, slices, filters, unions and recursive descent make a JSONPath indefinite.
+_INDEFINITE_PATH = re.compile(r"\[\s*(\*|\?|[^\]]*[:,])|\.\.|\.\*")
+
+
+def extract_json(path: str, data: Any) -> Any:
+    """A JSONPath's value as AWS gives it: a definite path selects exactly one value."""
+    if _INDEFINITE_PATH.search(path):
+        return _moto_extract_json(path, data)
+    matches = json_path.parse(path).find(data)
+    if not matches:
+        raise json_path.NoSuchJsonPathError(json_path=path, data=data)
+    return matches[0].value
+
+
+def extract_json_sites() -> list[Any]:
+    """The interpreter's modules that imported moto's extract_json by name."""
+    return [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("moto.stepfunctions.parser")
+        and getattr(module, "extract_json", None) is _moto_extract_json
+    ]
+
+
 #: (owner, attribute) pairs this module replaces.
 PATCHED: tuple[tuple[Any, str], ...] = (
     *((module, "CustomErrorName") for module in RUNTIME_ERROR_NAME_SITES),
     (StepFunctionResponse, "send_task_failure"),
     (StepFunctionsParserBackend, "start_execution"),
+    (json_path, "extract_json"),
 )
 
 
@@ -89,3 +123,5 @@ def install() -> None:
         module.CustomErrorName = runtime_error_name  # type: ignore[attr-defined]
     StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+    for module in extract_json_sites():
+        module.extract_json = extract_json

@@ -1,0 +1,55 @@
+"""asl_fixes fix 4: definite JSONPaths select one value, as on AWS (moto wrapped `$[1].x`)."""
+
+from __future__ import annotations
+
+import json
+
+from test_emulator_seams import _run_machine
+
+from bisonflow.local import asl_fixes
+from bisonflow.local.runtime import LocalRuntime
+
+
+def _branch(result: dict) -> dict:
+    return {"StartAt": "Give", "States": {"Give": {"Type": "Pass", "Result": result, "End": True}}}
+
+
+def test_definite_paths_through_an_index_select_one_value(runtime: LocalRuntime) -> None:
+    machine = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [_branch({"sql": {"batches": 5}}), _branch({"annotate": {"rows": 7}})],
+                # The shape of the workflow's SubsetAndAnnotate ResultSelector.
+                "ResultSelector": {
+                    "batches.$": "$[0].sql.batches",
+                    "annotate.$": "$[1].annotate",
+                    "rows.$": "$[1].annotate.rows",
+                    "second.$": "$[1]",
+                },
+                "End": True,
+            }
+        },
+    }
+    description = _run_machine(runtime, machine, {})
+    assert description["status"] == "SUCCEEDED", description
+    assert json.loads(description["output"]) == {
+        "batches": 5,
+        "annotate": {"rows": 7},
+        "rows": 7,
+        "second": {"annotate": {"rows": 7}},
+    }
+
+
+def test_filter_paths_still_select_lists() -> None:
+    data = {"items": [{"name": "a", "value": 1}, {"name": "b", "value": 2}]}
+    assert asl_fixes.extract_json("$.items[?(@.name == 'b')].value", data) == [2]
+    assert asl_fixes.extract_json("$.items[0:1].name", data) == ["a"]
+    assert asl_fixes.extract_json("$.items[1].value", data) == 2
+
+
+def test_every_interpreter_module_uses_the_fix(runtime: LocalRuntime) -> None:
+    # Nothing in the interpreter still calls moto's own extract_json after install().
+    assert runtime.emulator is not None
+    assert asl_fixes.extract_json_sites() == []
