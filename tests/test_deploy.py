@@ -22,6 +22,9 @@ from bisonflow.schemas import SchemaViolation
 #: What moto 5.2.5's CloudFormation cannot create as the template asks (README's list).
 EMULATED = (
     "AWS::Lambda::Alias",
+    "AWS::Lambda::Function",
+    "AWS::Lambda::LayerVersion",
+    "AWS::Lambda::Version",
     "AWS::SNS::Subscription",
     "AWS::SNS::TopicPolicy",
     "AWS::Scheduler::Schedule",
@@ -63,7 +66,7 @@ def test_split_points_cloudformation_at_the_predicted_arns() -> None:
     assert invoke["Resource"][0] == {
         "Fn::Sub": [
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${F}:live",
-            {"F": {"Ref": "CheckGbifFunction"}},
+            {"F": {"Fn::Sub": "${AWS::StackName}-check_gbif"}},
         ]
     }
 

@@ -1,4 +1,6 @@
-"""The local Lambda worker honours a function's Layers as Lambda does (moto stores, we serve)."""
+"""The local Lambda worker honours a function's Layers as Lambda does (moto stores, we serve),
+the deployment gives every function and its `live` version the template's layer, and a local
+Lambda sees only its package, its layers and the runtime's boto3."""
 
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from bisonflow.local import lambda_worker
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.packaging import LAMBDA_RUNTIME, function_zip, handler_of, layer_zip
+from bisonflow.packaging import (
+    FUNCTIONS,
+    LAMBDA_ARCHITECTURE,
+    LAMBDA_RUNTIME,
+    function_zip,
+    handler_of,
+    layer_zip,
+)
 
 PROBE = """
 import importlib.util, sys
@@ -26,6 +35,19 @@ def handler(event, context):
         "numpy": importlib.util.find_spec("numpy") is not None,
         "path": sys.path[:4],
     }
+"""
+
+IMPORTS = """
+import importlib
+def handler(event, context):
+    found = {}
+    for name in event["modules"]:
+        try:
+            importlib.import_module(name)
+            found[name] = "imported"
+        except ModuleNotFoundError as exc:
+            found[name] = str(exc)
+    return found
 """
 
 
@@ -60,9 +82,11 @@ def _create(runtime: LocalRuntime, code: bytes, handler: str, layers: list[str])
     return name
 
 
-def _invoke(runtime: LocalRuntime, name: str, event: object) -> tuple[dict, str | None]:
+def _invoke(
+    runtime: LocalRuntime, name: str, event: object, qualifier: str = "$LATEST"
+) -> tuple[dict, str | None]:
     response = runtime.clients["lambda"].invoke(
-        FunctionName=name, Payload=json.dumps(event).encode()
+        FunctionName=name, Qualifier=qualifier, Payload=json.dumps(event).encode()
     )
     return json.loads(response["Payload"].read()), response.get("FunctionError")
 
@@ -119,7 +143,7 @@ def test_a_function_zip_runs_on_the_library_layer(runtime: LocalRuntime) -> None
     deployed function's configuration, reaching S3 through the runtime's boto3."""
     awslambda = runtime.clients["lambda"]
     arn = awslambda.publish_layer_version(
-        LayerName="bisonflow-library", Content={"ZipFile": layer_zip()}
+        LayerName="layercheck-library", Content={"ZipFile": layer_zip()}
     )["LayerVersionArn"]
     deployed = awslambda.get_function_configuration(FunctionName="bisonflow-check_gbif")
     name = _create(runtime, function_zip("check_gbif"), handler_of("check_gbif"), [arn])
@@ -131,3 +155,63 @@ def test_a_function_zip_runs_on_the_library_layer(runtime: LocalRuntime) -> None
     payload, error = _invoke(runtime, name, {"month": "2001-01"})
     assert error is None, payload
     assert payload["snapshot_exists"] is False and payload["already_processed"] is False
+
+
+def _deployed_layer(runtime: LocalRuntime) -> str:
+    """The newest version of the deployed stack's library layer."""
+    assert runtime.deployment
+    versions = runtime.clients["lambda"].list_layer_versions(
+        LayerName=f"{runtime.deployment.stack_name}-library"
+    )["LayerVersions"]
+    return max(versions, key=lambda v: v["Version"])["LayerVersionArn"]
+
+
+def test_deployed_functions_and_their_live_versions_carry_the_library_layer(
+    runtime: LocalRuntime,
+) -> None:
+    """The template's LayerName, runtimes and architecture, and every function's Layers and
+    Architectures, in the function and in the version its `live` alias (what the state
+    machine invokes) names."""
+    assert runtime.deployment
+    stack, awslambda = runtime.deployment.stack_name, runtime.clients["lambda"]
+    layer = _deployed_layer(runtime)
+    assert layer.startswith(f"arn:aws:lambda:us-east-1:{DEFAULT_ACCOUNT_ID}:layer:{stack}-library:")
+    name, number = layer.rsplit(":", 2)[-2:]
+    described = awslambda.get_layer_version(LayerName=name, VersionNumber=int(number))
+    assert described["CompatibleRuntimes"] == [LAMBDA_RUNTIME]
+    assert described["CompatibleArchitectures"] == [LAMBDA_ARCHITECTURE]
+    assert described["Description"].startswith("bisonflow library")
+    backend = lambda_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    for function in FUNCTIONS:
+        name = f"{stack}-{function}"
+        alias = awslambda.get_alias(FunctionName=name, Name="live")
+        latest = awslambda.get_function_configuration(FunctionName=name)
+        live = awslambda.get_function_configuration(FunctionName=name, Qualifier="live")
+        assert live["Version"] == alias["FunctionVersion"] != "$LATEST"
+        for config in (latest, live):
+            assert [entry["Arn"] for entry in config["Layers"]] == [layer], name
+            assert config["Architectures"] == [LAMBDA_ARCHITECTURE], name
+        # What an invocation through the alias runs: moto's copy of that version.
+        assert [entry["Arn"] for entry in backend.get_function(name, "live").layers] == [layer]
+
+
+def test_a_handler_imports_only_its_package_its_layers_and_boto3(runtime: LocalRuntime) -> None:
+    """Invoked through Lambda's Invoke (on a `live` alias, as the state machine does): the
+    deployed layer gives the library and jsonschema but not numpy or duckdb, which this venv
+    has; without layers, a function has only the standard library and boto3."""
+    awslambda = runtime.clients["lambda"]
+    modules = ["boto3", "bisonflow.schemas", "jsonschema", "numpy", "duckdb", "imports"]
+    missing = {m: f"No module named '{m.split('.')[0]}'" for m in modules}
+    code = _zip({"imports.py": IMPORTS})
+    layered = _create(runtime, code, "imports.handler", [_deployed_layer(runtime)])
+    version = awslambda.publish_version(FunctionName=layered)["Version"]
+    awslambda.create_alias(FunctionName=layered, Name="live", FunctionVersion=version)
+    found, error = _invoke(runtime, layered, {"modules": modules}, qualifier="live")
+    assert error is None, found
+    imported = {m: "imported" for m in ("boto3", "bisonflow.schemas", "jsonschema", "imports")}
+    assert found == {**imported, "numpy": missing["numpy"], "duckdb": missing["duckdb"]}
+
+    bare = _create(runtime, code, "imports.handler", [])
+    found, error = _invoke(runtime, bare, {"modules": modules})
+    assert error is None, found
+    assert found == {**missing, "boto3": "imported", "imports": "imported"}

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bisonflow.deploy.intrinsics import SUB_VARIABLE, Resolver, references
-from bisonflow.deploy.service_apis import CREATORS, DELETERS
+from bisonflow.deploy.service_apis import CREATORS, DELETERS, UnsupportedProperty
 from bisonflow.deploy.target import Target
 
 
@@ -54,6 +54,8 @@ def _predicted_ref(logical_id: str, resources: dict[str, Any]) -> Any:
     """The Ref value an emulated resource will have, as an expression CloudFormation resolves."""
     resource = resources[logical_id]
     kind, props = resource["Type"], resource.get("Properties", {})
+    if kind == "AWS::Lambda::Function" and "FunctionName" in props:
+        return props["FunctionName"]
     if kind == "AWS::Lambda::Alias":
         arn = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${F}:"
         return {"Fn::Sub": [arn + props["Name"], {"F": props["FunctionName"]}]}
@@ -76,7 +78,8 @@ def _rewrite(node: Any, emulated: set[str], resources: dict[str, Any]) -> Any:
     if not isinstance(node, dict):
         return node
     if node.get("Ref") in emulated:
-        return _predicted_ref(node["Ref"], resources)
+        # A predicted value may itself refer to an emulated resource (an alias's function).
+        return _rewrite(_predicted_ref(node["Ref"], resources), emulated, resources)
     if "Fn::GetAtt" in node and node["Fn::GetAtt"][0] in emulated:
         raise EmulationError(f"Fn::GetAtt {node['Fn::GetAtt']} of an emulated resource")
     if "Fn::Sub" in node:
@@ -122,30 +125,25 @@ def delete(
         deleter = DELETERS.get(resource["Type"])
         if deleter is None or resource["Type"] not in target.target_profile.emulated_types:
             continue
-        ref = str(resolver.value(_predicted_ref(logical_id, template["Resources"])))
+        key = str(resolver.value(_deletion_key(logical_id, template["Resources"])))
         try:
-            deleter(target, ref)
+            deleter(target, key)
         except ClientError as exc:
             progress(f"  {logical_id}: {exc.response['Error'].get('Message', exc)}")
             continue
         progress(f"  {logical_id} ({resource['Type']}) deleted through its service API")
 
 
-def _latest_version(target: Target, function_name: str) -> str:
-    pages = target.client("lambda").get_paginator("list_versions_by_function")
-    numbers = [
-        int(v["Version"])
-        for page in pages.paginate(FunctionName=function_name)
-        for v in page["Versions"]
-        if v["Version"].isdigit()
-    ]
-    if not numbers:
-        raise EmulationError(f"function {function_name} has no published version")
-    return str(max(numbers))
+def _deletion_key(logical_id: str, resources: dict[str, Any]) -> Any:
+    """What a deleter is given: the Ref value, or a layer's name (its ARN carries a version)."""
+    resource = resources[logical_id]
+    if resource["Type"] == "AWS::Lambda::LayerVersion":
+        return resource["Properties"]["LayerName"]
+    return _predicted_ref(logical_id, resources)
 
 
 def stack_lookup(
-    target: Target, resources: dict[str, Any], physical: dict[str, str], resolver_ref: list
+    target: Target, resources: dict[str, Any], physical: dict[str, str]
 ) -> Callable[[str, str | None], Any]:
     """Ref / Fn::GetAtt of the stack's own resources, read through the service APIs."""
 
@@ -171,13 +169,6 @@ def stack_lookup(
             return target.client("events").describe_rule(Name=pid.rsplit("/", 1)[-1])["Arn"]
         if (kind, attribute) == ("AWS::S3::Bucket", "Arn"):
             return f"{arn_prefix}:s3:::{pid}"
-        if (kind, attribute) == ("AWS::Lambda::Function", "Arn"):
-            config = target.client("lambda").get_function_configuration(FunctionName=pid)
-            return config["FunctionArn"]
-        if (kind, attribute) == ("AWS::Lambda::Version", "Version"):
-            resolver = resolver_ref[0]
-            function = resolver.value(resources[logical_id]["Properties"]["FunctionName"])
-            return _latest_version(target, function)
         raise EmulationError(f"Fn::GetAtt {logical_id}.{attribute} ({kind}) is not supported")
 
     return lookup
@@ -211,8 +202,7 @@ def resolver_for(
     resources = template["Resources"]
     created = created if created is not None else {}
     physical = _physical_ids(target, stack_name)
-    resolver_ref: list[Resolver] = []
-    from_stack = stack_lookup(target, resources, physical, resolver_ref)
+    from_stack = stack_lookup(target, resources, physical)
 
     def lookup(logical_id: str, attribute: str | None) -> Any:
         if logical_id in created:
@@ -235,7 +225,6 @@ def resolver_for(
         },
         lookup,
     )
-    resolver_ref.append(resolver)
     return resolver
 
 
@@ -277,6 +266,9 @@ def create(
         if kind not in CREATORS:
             raise EmulationError(f"{logical_id}: no service-API path for {kind}")
         properties = resolver.value(resource.get("Properties", {}))
-        created[logical_id] = CREATORS[kind](target, properties)
+        try:
+            created[logical_id] = CREATORS[kind](target, properties)
+        except UnsupportedProperty as exc:
+            raise EmulationError(f"{logical_id}: {exc}") from None
         progress(f"  {logical_id} ({kind}) applied through the {kind.split('::')[1]} API")
     return {k: str(v[None]) for k, v in created.items()}

@@ -5,8 +5,10 @@ value under None and its Fn::GetAtt attributes by name."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,9 +17,157 @@ from bisonflow.deploy import definition
 from bisonflow.deploy.target import Target
 
 
+class UnsupportedProperty(ValueError):
+    """The template sets a property this module cannot apply, or the target did not apply."""
+
+
 def _exists_error(exc: ClientError) -> bool:
     code = exc.response["Error"]["Code"]
     return code in ("ResourceConflictException", "ConflictException", "StateMachineAlreadyExists")
+
+
+# --- Lambda: layer versions, functions, versions and aliases --------------------------------
+#: Function properties UpdateFunctionConfiguration applies, each with the value Lambda gives
+#: it when the template leaves it out (so an update resets it, as CloudFormation does).
+FUNCTION_CONFIGURATION: dict[str, Any] = {
+    "Description": "",
+    "Runtime": None,
+    "Handler": None,
+    "Role": None,
+    "Timeout": 3,
+    "MemorySize": 128,
+    "Environment": {"Variables": {}},
+    "Layers": [],
+    "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []},
+}
+#: Function properties UpdateFunctionCode applies (besides the code), with their defaults.
+FUNCTION_CODE: dict[str, Any] = {"Architectures": ["x86_64"]}
+#: Layer version properties besides LayerName and Content, as GetLayerVersion reports them unset.
+LAYER_DEFAULTS: dict[str, Any] = {
+    "Description": "",
+    "CompatibleRuntimes": [],
+    "CompatibleArchitectures": [],
+    "LicenseInfo": "",
+}
+_S3_LOCATION = {"S3Bucket", "S3Key", "S3ObjectVersion"}
+_VPC_KEYS = ("SubnetIds", "SecurityGroupIds")
+
+
+def _require_known(what: str, given: dict[str, Any], known: Iterable[str]) -> None:
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise UnsupportedProperty(
+            f"{what}: {', '.join(unknown)} cannot be applied through the service API "
+            f"(supported: {', '.join(sorted(known))})"
+        )
+
+
+def _code_sha256(target: Target, location: dict[str, Any]) -> str:
+    """CodeSha256 as Lambda reports it (base64 of the SHA-256) of a package in S3."""
+    version = {"VersionId": location["S3ObjectVersion"]} if "S3ObjectVersion" in location else {}
+    body = target.client("s3").get_object(
+        Bucket=location["S3Bucket"], Key=location["S3Key"], **version
+    )["Body"]
+    return base64.b64encode(hashlib.sha256(body.read()).digest()).decode()
+
+
+def _layer_version(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
+    """PublishLayerVersion, unless the newest version already has exactly these values: an
+    unchanged release publishes nothing, as CloudFormation replaces nothing. Older versions
+    stay, so function versions published on them keep working (an alias can roll back)."""
+    _require_known("AWS::Lambda::LayerVersion", p, {"LayerName", "Content", *LAYER_DEFAULTS})
+    _require_known("AWS::Lambda::LayerVersion Content", p["Content"], _S3_LOCATION)
+    awslambda = target.client("lambda")
+    wanted = {key: p.get(key, default) for key, default in LAYER_DEFAULTS.items()}
+    listed = awslambda.list_layer_versions(LayerName=p["LayerName"])["LayerVersions"]
+    if listed:
+        newest = awslambda.get_layer_version(
+            LayerName=p["LayerName"], VersionNumber=max(v["Version"] for v in listed)
+        )
+        unchanged = all(newest.get(k, d) == wanted[k] for k, d in LAYER_DEFAULTS.items())
+        if unchanged and newest["Content"]["CodeSha256"] == _code_sha256(target, p["Content"]):
+            return {None: newest["LayerVersionArn"], "LayerVersionArn": newest["LayerVersionArn"]}
+    published = awslambda.publish_layer_version(
+        LayerName=p["LayerName"],
+        Content=p["Content"],
+        **{key: value for key, value in wanted.items() if value},
+    )
+    return {None: published["LayerVersionArn"], "LayerVersionArn": published["LayerVersionArn"]}
+
+
+def _function_value(config: dict[str, Any], key: str) -> Any:
+    """GetFunctionConfiguration's `key` in the shape the template gives it."""
+    if key == "Layers":
+        return [layer["Arn"] for layer in config.get("Layers") or []]
+    if key == "Environment":
+        return {"Variables": (config.get("Environment") or {}).get("Variables", {})}
+    if key == "VpcConfig":
+        vpc = config.get("VpcConfig") or {}
+        return {k: vpc.get(k, []) for k in _VPC_KEYS}
+    return config.get(key, {**FUNCTION_CONFIGURATION, **FUNCTION_CODE}[key])
+
+
+def _function_wanted(p: dict[str, Any]) -> dict[str, Any]:
+    """Every configuration and code property, from the template or Lambda's default."""
+    _require_known(
+        "AWS::Lambda::Function",
+        p,
+        {"FunctionName", "Code", *FUNCTION_CONFIGURATION, *FUNCTION_CODE},
+    )
+    _require_known("AWS::Lambda::Function Code", p["Code"], _S3_LOCATION)
+    _require_known("AWS::Lambda::Function VpcConfig", p.get("VpcConfig", {}), _VPC_KEYS)
+    wanted = {**FUNCTION_CONFIGURATION, **FUNCTION_CODE, **p}
+    # Lambda takes environment values as strings only (CloudFormation converts them).
+    variables = wanted["Environment"].get("Variables", {})
+    wanted["Environment"] = {"Variables": {k: str(v) for k, v in variables.items()}}
+    wanted["VpcConfig"] = {k: wanted["VpcConfig"].get(k, []) for k in _VPC_KEYS}
+    return wanted
+
+
+def _function(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
+    """CreateFunction; on an existing function UpdateFunctionCode and
+    UpdateFunctionConfiguration with only what differs, so that an unchanged function stays
+    unchanged and its next published version is the one it already has."""
+    wanted = _function_wanted(p)
+    name, code = p["FunctionName"], p["Code"]
+    configuration = [k for k in FUNCTION_CONFIGURATION if wanted[k] is not None]
+    awslambda = target.client("lambda")
+    try:
+        current = awslambda.get_function_configuration(FunctionName=name)
+    except awslambda.exceptions.ResourceNotFoundException:
+        arn = awslambda.create_function(
+            FunctionName=name,
+            Code=code,
+            **{k: wanted[k] for k in (*configuration, *FUNCTION_CODE)},
+        )["FunctionArn"]
+        awslambda.get_waiter("function_active_v2").wait(FunctionName=name)
+        return {None: name, "Arn": arn}
+    code_changed = current["CodeSha256"] != _code_sha256(target, code)
+    if code_changed or any(_function_value(current, k) != wanted[k] for k in FUNCTION_CODE):
+        awslambda.update_function_code(
+            FunctionName=name, **code, **{k: wanted[k] for k in FUNCTION_CODE}
+        )
+        awslambda.get_waiter("function_updated_v2").wait(FunctionName=name)
+    changed = {k: wanted[k] for k in configuration if _function_value(current, k) != wanted[k]}
+    if changed:
+        awslambda.update_function_configuration(FunctionName=name, **changed)
+        awslambda.get_waiter("function_updated_v2").wait(FunctionName=name)
+    updated = awslambda.get_function_configuration(FunctionName=name)
+    ignored = [
+        k for k in (*configuration, *FUNCTION_CODE) if _function_value(updated, k) != wanted[k]
+    ]
+    if ignored:
+        raise UnsupportedProperty(f"{name}: the target did not apply {', '.join(ignored)}")
+    return {None: name, "Arn": updated["FunctionArn"]}
+
+
+def _lambda_version(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
+    """PublishVersion of the function as it is now, so after its layers are attached (Lambda
+    returns the newest version instead when nothing changed since it)."""
+    _require_known("AWS::Lambda::Version", p, {"FunctionName", "Description", "CodeSha256"})
+    published = target.client("lambda").publish_version(**p)
+    arn = published["FunctionArn"]
+    return {None: arn, "FunctionArn": arn, "Version": published["Version"]}
 
 
 def _lambda_alias(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
@@ -32,6 +182,7 @@ def _lambda_alias(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
     return {None: alias["AliasArn"]}
 
 
+# --- Step Functions, Scheduler, SNS, S3, SQS ----------------------------------------------
 def _state_machine(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
     sfn = target.client("stepfunctions")
     if "DefinitionS3Location" in p:
@@ -167,6 +318,9 @@ def _queue_policy(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
 
 #: How each type this module can emulate is created (or updated) through its service API.
 CREATORS: dict[str, Callable[[Target, dict[str, Any]], dict[str | None, Any]]] = {
+    "AWS::Lambda::LayerVersion": _layer_version,
+    "AWS::Lambda::Function": _function,
+    "AWS::Lambda::Version": _lambda_version,
     "AWS::Lambda::Alias": _lambda_alias,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachineVersion": _state_machine_version,
@@ -179,6 +333,19 @@ CREATORS: dict[str, Callable[[Target, dict[str, Any]], dict[str | None, Any]]] =
 }
 
 
+def _delete_layer(target: Target, layer_name: str) -> None:
+    """Every version of the stack's layer: with the stack its functions are gone too."""
+    awslambda = target.client("lambda")
+    for page in awslambda.get_paginator("list_layer_versions").paginate(LayerName=layer_name):
+        for version in page["LayerVersions"]:
+            awslambda.delete_layer_version(LayerName=layer_name, VersionNumber=version["Version"])
+
+
+def _delete_function(target: Target, name: str) -> None:
+    """The function with its versions and aliases, as Lambda deletes them."""
+    target.client("lambda").delete_function(FunctionName=name)
+
+
 def _delete_state_machine(target: Target, ref: str) -> None:
     target.client("stepfunctions").delete_state_machine(stateMachineArn=ref)
 
@@ -187,10 +354,13 @@ def _delete_schedule(target: Target, ref: str) -> None:
     target.client("scheduler").delete_schedule(Name=ref)
 
 
-#: How an emulated resource is deleted with the stack, by its Ref value. The other emulated
-#: types go with what they belong to (a function's alias with the function, a topic's policy
-#: with the topic, a machine's versions and aliases with the machine).
+#: How an emulated resource is deleted with the stack, by its Ref value (a layer, whose ARN
+#: carries a version, by its name). The other emulated types go with what they belong to (a
+#: function's versions and alias with the function, a topic's policy with the topic, a
+#: machine's versions and aliases with the machine).
 DELETERS: dict[str, Callable[[Target, str], None]] = {
+    "AWS::Lambda::LayerVersion": _delete_layer,
+    "AWS::Lambda::Function": _delete_function,
     "AWS::StepFunctions::StateMachine": _delete_state_machine,
     "AWS::Scheduler::Schedule": _delete_schedule,
 }

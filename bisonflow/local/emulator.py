@@ -43,6 +43,14 @@ PARTIAL_CFN_TYPES = {
     # moto 5.2.5 reads only DefinitionString: no DefinitionS3Location, DefinitionSubstitutions,
     # LoggingConfiguration or TracingConfiguration.
     "AWS::StepFunctions::StateMachine",
+    # moto 5.2.5 drops LayerName (it names the layer after the logical id) and
+    # CompatibleArchitectures, and its Ref is the model's repr instead of the version's ARN.
+    "AWS::Lambda::LayerVersion",
+    # moto 5.2.5 drops Layers and Architectures (a function would run without its layer).
+    "AWS::Lambda::Function",
+    # Follows the function: the stack comes before the emulated functions, so a version in it
+    # could not snapshot them (and moto drops its Description).
+    "AWS::Lambda::Version",
 }
 #: Resource types the emulator must not have at all, and why.
 SKIPPED_TYPES = {

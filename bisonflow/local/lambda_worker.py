@@ -6,9 +6,10 @@ so that the function's deployment zip is unpacked once and served by a local wor
 (`bisonflow.local.lambda_runtime`) with the function's Environment, handler, timeout and a
 context object. The function's Layers are honoured as Lambda honours them: their zips are
 extracted in order into one directory (Lambda's /opt), whose `python/lib/pythonX.Y/site-packages`
-and `python/` follow the function's own code on sys.path. A function with layers gets only the
-standard library and boto3's family besides (what Lambda's Python runtime ships), so a missing
-dependency fails here as it would on AWS. Workers stay warm and are reused the way Lambda
+and `python/` follow the function's own code on sys.path. Every function, with layers or
+without, gets only the standard library and boto3's family besides (what Lambda's Python
+runtime ships), never this interpreter's site-packages, so a dependency missing from its
+package or layer fails here as it would on AWS. Workers stay warm and are reused the way Lambda
 reuses execution environments: one worker serves one invocation at a time, and concurrent
 invocations get more workers. Each worker writes to its own log stream in `/aws/lambda/<name>`, with
 START / END / REPORT lines as Lambda writes them, and to a local log file.
@@ -58,6 +59,10 @@ FUNCTION_ATTRIBUTES = (
 #: Where moto keeps a layer version's zip: backend lookup by ARN, and the LayerVersion fields.
 LAYER_LOOKUP = (LambdaBackend, "layers_versions_by_arn")
 LAYER_ATTRIBUTES = ("code_bytes", "code_sha_256")
+
+#: How every worker's interpreter starts: no script directory on sys.path (-P) and no
+#: site-packages (-S), so it sees only the standard library and the PYTHONPATH given.
+ISOLATED_FLAGS = ("-P", "-S")
 
 _ENV_PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
@@ -129,13 +134,13 @@ class WorkerPool:
             return self._runtime
 
     def _sys_path(self, fn: LambdaFunction, code_dir: Path) -> list[str]:
-        """Lambda's order: the deployment package (/var/task), then the layers (/opt)."""
+        """Lambda's order: the deployment package (/var/task), the layers (/opt), then the
+        runtime's own boto3."""
         opt = self._layers_dir(fn)
-        if opt is None:
-            # Without layers the interpreter's site-packages stand in for runtime and layer.
-            return [str(code_dir)]
         python = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        layer_paths = [opt / "python" / "lib" / python / "site-packages", opt / "python"]
+        layer_paths = (
+            [opt / "python" / "lib" / python / "site-packages", opt / "python"] if opt else []
+        )
         return [str(p) for p in (code_dir, *layer_paths, self._runtime_site())]
 
     def _environment(self, fn: LambdaFunction, code_dir: Path) -> dict[str, str]:
@@ -178,13 +183,13 @@ class WorkerPool:
                     return worker
         code_dir = self._code_dir(fn)
         # By path, with -P: the runtime is stdlib-only and must not make the repository's
-        # `bisonflow` shadow the one inside the deployment package. With layers, -S leaves
-        # this interpreter's site-packages out: the layers and the runtime's boto3 stand alone.
-        flags = ["-P", "-S"] if fn.layers else ["-P"]
+        # `bisonflow` shadow the one inside the deployment package. -S leaves this
+        # interpreter's site-packages out: the package, its layers and the runtime's boto3
+        # stand alone, as on Lambda.
         environment = self._environment(fn, code_dir)
         with self._log_file(fn).open("a") as stray_output:
             process = subprocess.Popen(
-                [sys.executable, *flags, lambda_runtime.__file__, fn.handler],
+                [sys.executable, *ISOLATED_FLAGS, lambda_runtime.__file__, fn.handler],
                 cwd=code_dir,
                 env=environment,
                 stdin=subprocess.PIPE,
