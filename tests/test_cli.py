@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import published_files, unload_prefixes
 
 from bisonflow.cli import main
+from bisonflow.layout import MonthLayout
 
 BISONFLOW = [sys.executable, "-m", "bisonflow.cli"]
 CLI_ENV = {
@@ -47,9 +49,12 @@ def test_run_writes_execution_history_and_outputs(tmp_path: Path) -> None:
     events = json.loads((run_dir / "history.json").read_text())["events"]
     assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
     outputs = run_dir / "outputs"
-    assert (outputs / "annotated_riis/2026_10_01/USRIISv2_MasterList_annotated.csv").is_file()
-    assert (outputs / "summary/2026_10_01/stats_diversity_county.csv").is_file()
-    assert (outputs / "summary/2026_10_01/_SUCCESS").is_file()
+    layout = MonthLayout.for_month("2026-10")
+    downloaded = {p.relative_to(outputs).as_posix() for p in outputs.rglob("*") if p.is_file()}
+    assert published_files(layout) <= downloaded, published_files(layout) - downloaded
+    for prefix in unload_prefixes(layout):
+        assert any(name.startswith(prefix) for name in downloaded), prefix
+    assert (run_dir / "report.html").is_file()
 
 
 def _free_port() -> int:
