@@ -11,9 +11,11 @@ import pytest
 
 from bisonflow import cfn_template
 from bisonflow.cli import main
+from bisonflow.deploy import emulated
 from bisonflow.deploy.commands import start_input
 from bisonflow.deploy.emulated import split
 from bisonflow.deploy.intrinsics import references
+from bisonflow.local.deploy import emulator_target
 from bisonflow.local.emulator import target_profile
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.packaging import FUNCTIONS
@@ -111,15 +113,35 @@ def _task_states(definition: dict) -> list[dict]:
     return found
 
 
+def _lambda_release(runtime: LocalRuntime, stack: str) -> dict[str, object]:
+    """What a release of the stack's Lambdas is: layer versions, and each function's versions
+    with the version `live` names."""
+    awslambda = runtime.clients["lambda"]
+    layers = awslambda.list_layer_versions(LayerName=f"{stack}-library")["LayerVersions"]
+    release: dict[str, object] = {"layers": sorted(v["LayerVersionArn"] for v in layers)}
+    for function in FUNCTIONS:
+        name = f"{stack}-{function}"
+        versions = awslambda.list_versions_by_function(FunctionName=name)["Versions"]
+        release[function] = (
+            sorted(v["Version"] for v in versions),
+            awslambda.get_alias(FunctionName=name, Name="live")["FunctionVersion"],
+        )
+    return release
+
+
 def test_cli_deploy_then_start_runs_the_deployed_machine(
     runtime: LocalRuntime, endpoint: list[str], capsys: pytest.CaptureFixture
 ) -> None:
+    assert runtime.deployment
+    before = _lambda_release(runtime, runtime.deployment.stack_name)
     assert main(["deploy", *endpoint]) == 0
     printed = capsys.readouterr().out
-    # The session's runtime deployed this very release through the same code: nothing to do.
+    # The session's runtime deployed this very release through the same code: nothing to do,
+    # in the stack nor through the service APIs (no new layer or function version).
     assert "stack bisonflow: no changes" in printed
     assert "0 uploaded, 7 unchanged" in printed
-    assert runtime.deployment and runtime.deployment.state_machine_arn in printed
+    assert runtime.deployment.state_machine_arn in printed
+    assert _lambda_release(runtime, runtime.deployment.stack_name) == before
 
     runtime.publish_snapshot("2025-12")
     name = f"cli-{uuid.uuid4().hex[:8]}"
@@ -219,6 +241,29 @@ def test_a_second_stack_deploys_and_destroys_cleanly(
     sfn, scheduler = runtime.clients["stepfunctions"], runtime.clients["scheduler"]
     machine = "arn:aws:states:us-east-1:123456789012:stateMachine:bison-second"
     assert sfn.describe_state_machine(stateMachineArn=machine)["name"] == "bison-second"
+    first = _lambda_release(runtime, name)
+    assert first["check_gbif"] == (["$LATEST", "1"], "1")
+
+    # A new release of the layer (its Description names the release): a new layer version,
+    # a new version of every function on it, `live` moved there; the old versions keep the old
+    # layer, so moving `live` back rolls back. (Applied directly: moto's change set lists no
+    # changes for new parameter values, so the stack itself would not take a new Release.)
+    assert runtime.emulator
+    template = cfn_template.template()
+    template["Resources"]["LibraryLayer"]["Properties"]["Description"] = "the next release"
+    order = split(template, EMULATED, ("AWS::S3::BucketPolicy",))[1]
+    emulated.create(emulator_target(runtime.emulator), name, template, order, lambda _: None)
+    second = _lambda_release(runtime, name)
+    layer_v1, layer_v2 = second["layers"]
+    assert [layer_v1] == first["layers"]
+    awslambda = runtime.clients["lambda"]
+    for function in FUNCTIONS:
+        assert second[function] == (["$LATEST", "1", "2"], "2")
+        for version, layer in (("1", layer_v1), ("2", layer_v2)):
+            config = awslambda.get_function_configuration(
+                FunctionName=f"{name}-{function}", Qualifier=version
+            )
+            assert [entry["Arn"] for entry in config["Layers"]] == [layer]
 
     assert main(["destroy", "--stack-name", name, *endpoint]) == 0
     assert "deleted" in capsys.readouterr().out
@@ -226,6 +271,7 @@ def test_a_second_stack_deploys_and_destroys_cleanly(
         sfn.describe_state_machine(stateMachineArn=machine)
     with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
         scheduler.get_schedule(Name=f"{name}-monthly")
-    with pytest.raises(runtime.clients["lambda"].exceptions.ResourceNotFoundException):
-        runtime.clients["lambda"].get_function(FunctionName=f"{name}-check_gbif")
+    with pytest.raises(awslambda.exceptions.ResourceNotFoundException):
+        awslambda.get_function(FunctionName=f"{name}-check_gbif")
+    assert awslambda.list_layer_versions(LayerName=f"{name}-library")["LayerVersions"] == []
     runtime.clients["s3"].head_bucket(Bucket="bisonflow-second")  # retained with its data
