@@ -34,7 +34,7 @@ def load(name: str) -> ExecutionView:
 def test_every_state_of_the_definition_is_in_the_view() -> None:
     view = load("succeeded")
     names = [d.name for d in state_defs(view.definition)]
-    assert list(view.states) == names and len(names) == 21
+    assert list(view.states) == names and len(names) == 22
     assert view.states["AnnotateRiis"].branch == ("SubsetAndAnnotate", 1)
     assert view.states["CheckGbif"].branch is None
 

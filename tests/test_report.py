@@ -50,7 +50,7 @@ def edges_of(graph, kind):
 def test_every_state_is_a_node_with_its_branch():
     graph = asl_graph(ASL)
     states = [n for n in graph.nodes.values() if n.is_state]
-    assert len(states) == 21
+    assert len(states) == 22
     assert {START, END} <= set(graph.nodes)
     branches = {key: sorted(n.name for n in nodes) for key, nodes in graph.branches().items()}
     assert branches == {
