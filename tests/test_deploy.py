@@ -3,9 +3,11 @@ CloudFormation lacks created with the template's values, and a run of the deploy
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
+import zipfile
 
 import pytest
 
@@ -15,6 +17,7 @@ from bisonflow.deploy import emulated
 from bisonflow.deploy.commands import start_input
 from bisonflow.deploy.emulated import split
 from bisonflow.deploy.intrinsics import references
+from bisonflow.deploy.service_apis import CREATORS, UnsupportedProperty
 from bisonflow.local.deploy import emulator_target
 from bisonflow.local.emulator import target_profile
 from bisonflow.local.runtime import LocalRuntime
@@ -275,3 +278,42 @@ def test_a_second_stack_deploys_and_destroys_cleanly(
         awslambda.get_function(FunctionName=f"{name}-check_gbif")
     assert awslambda.list_layer_versions(LayerName=f"{name}-library")["LayerVersions"] == []
     runtime.clients["s3"].head_bucket(Bucket="bisonflow-second")  # retained with its data
+
+
+def test_a_lambda_property_the_service_api_path_cannot_apply_is_named(
+    runtime: LocalRuntime,
+) -> None:
+    """Refused before any call, naming the property; and a value the target silently ignores
+    on update (moto keeps a function's architecture) fails instead of deploying half-way."""
+    assert runtime.emulator and runtime.deployment
+    target = emulator_target(runtime.emulator)
+    create_function = CREATORS["AWS::Lambda::Function"]
+    code = {"S3Bucket": runtime.deployment.bucket, "S3Key": "archcheck/probe.zip"}
+    with pytest.raises(UnsupportedProperty, match=r"AWS::Lambda::Function: SnapStart cannot"):
+        create_function(target, {"FunctionName": "f", "Code": code, "SnapStart": {}})
+    with pytest.raises(UnsupportedProperty, match=r"Function Code: ZipFile cannot"):
+        create_function(target, {"FunctionName": "f", "Code": {"ZipFile": "def h(e, c): pass"}})
+
+    s3, awslambda = runtime.clients["s3"], runtime.clients["lambda"]
+    s3.put_object(Bucket=code["S3Bucket"], Key=code["S3Key"], Body=_probe_zip())
+    role = awslambda.get_function_configuration(
+        FunctionName=f"{runtime.deployment.stack_name}-check_gbif"
+    )["Role"]
+    name = f"archcheck-{uuid.uuid4().hex[:8]}"
+    spec = {"FunctionName": name, "Code": code, "Role": role, "Runtime": "python3.12"}
+    spec |= {"Handler": "probe.handler", "Architectures": ["arm64"]}
+    try:
+        assert create_function(target, spec)[None] == name
+        assert create_function(target, spec)[None] == name  # unchanged: nothing to apply
+        with pytest.raises(UnsupportedProperty, match=f"{name}: the target did not apply Arch"):
+            create_function(target, {**spec, "Architectures": ["x86_64"]})
+    finally:
+        awslambda.delete_function(FunctionName=name)
+        s3.delete_object(Bucket=code["S3Bucket"], Key=code["S3Key"])
+
+
+def _probe_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("probe.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
