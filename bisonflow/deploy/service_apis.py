@@ -125,40 +125,46 @@ def _function_wanted(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _function(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    """CreateFunction; on an existing function UpdateFunctionCode and
-    UpdateFunctionConfiguration with only what differs, so that an unchanged function stays
-    unchanged and its next published version is the one it already has."""
+    """CreateFunction, or on an existing function UpdateFunctionCode and
+    UpdateFunctionConfiguration with only what differs: an unchanged function stays unchanged,
+    so its next published version is the one it already has. Then every value is checked, so
+    one the target ignores fails the deployment rather than passing unnoticed."""
     wanted = _function_wanted(p)
     name, code = p["FunctionName"], p["Code"]
-    configuration = [k for k in FUNCTION_CONFIGURATION if wanted[k] is not None]
+    applied = [k for k in (*FUNCTION_CONFIGURATION, *FUNCTION_CODE) if wanted[k] is not None]
     awslambda = target.client("lambda")
     try:
         current = awslambda.get_function_configuration(FunctionName=name)
     except awslambda.exceptions.ResourceNotFoundException:
-        arn = awslambda.create_function(
-            FunctionName=name,
-            Code=code,
-            **{k: wanted[k] for k in (*configuration, *FUNCTION_CODE)},
-        )["FunctionArn"]
+        awslambda.create_function(FunctionName=name, Code=code, **{k: wanted[k] for k in applied})
         awslambda.get_waiter("function_active_v2").wait(FunctionName=name)
-        return {None: name, "Arn": arn}
-    code_changed = current["CodeSha256"] != _code_sha256(target, code)
+    else:
+        _update_function(target, current, wanted, applied)
+    result = awslambda.get_function_configuration(FunctionName=name)
+    ignored = [k for k in applied if _function_value(result, k) != wanted[k]]
+    if ignored:
+        raise UnsupportedProperty(f"{name}: the target did not apply {', '.join(ignored)}")
+    return {None: name, "Arn": result["FunctionArn"]}
+
+
+def _update_function(
+    target: Target, current: dict[str, Any], wanted: dict[str, Any], applied: list[str]
+) -> None:
+    awslambda, name = target.client("lambda"), wanted["FunctionName"]
+    code_changed = current["CodeSha256"] != _code_sha256(target, wanted["Code"])
     if code_changed or any(_function_value(current, k) != wanted[k] for k in FUNCTION_CODE):
         awslambda.update_function_code(
-            FunctionName=name, **code, **{k: wanted[k] for k in FUNCTION_CODE}
+            FunctionName=name, **wanted["Code"], **{k: wanted[k] for k in FUNCTION_CODE}
         )
         awslambda.get_waiter("function_updated_v2").wait(FunctionName=name)
-    changed = {k: wanted[k] for k in configuration if _function_value(current, k) != wanted[k]}
+    changed = {
+        k: wanted[k]
+        for k in applied
+        if k in FUNCTION_CONFIGURATION and _function_value(current, k) != wanted[k]
+    }
     if changed:
         awslambda.update_function_configuration(FunctionName=name, **changed)
         awslambda.get_waiter("function_updated_v2").wait(FunctionName=name)
-    updated = awslambda.get_function_configuration(FunctionName=name)
-    ignored = [
-        k for k in (*configuration, *FUNCTION_CODE) if _function_value(updated, k) != wanted[k]
-    ]
-    if ignored:
-        raise UnsupportedProperty(f"{name}: the target did not apply {', '.join(ignored)}")
-    return {None: name, "Arn": updated["FunctionArn"]}
 
 
 def _lambda_version(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
