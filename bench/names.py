@@ -28,6 +28,7 @@ from typing import Any
 
 from bench import Measurement, print_table, timed
 from bisonflow import aws
+from bisonflow.ec2_tasks import task_spec
 from bisonflow.gbif_api import DEFAULT_CONCURRENCY, GbifClient, NameQuery, resolve_all
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.gbif_standin import GbifStandin
@@ -104,20 +105,8 @@ def riis_csv(names: list[tuple[str, str]]) -> bytes:
 
 
 def spec() -> TaskSpec:
-    return TaskSpec(
-        task="annotate_riis",
-        month=LAYOUT.month,
-        bucket=BUCKET,
-        execution="bench-names",
-        token_parameter="/bisonflow/task-tokens/bench-names/annotate_riis",
-        inputs={"riis": RIIS_INPUT_KEY, "name_cache": NAME_CACHE_KEY},
-        outputs={
-            "annotated": LAYOUT.riis_annotated_key,
-            "report": LAYOUT.riis_report_key,
-            "name_cache": NAME_CACHE_KEY,
-        },
-        params={"name_cache_max_age_days": 30},
-    )
+    """The spec launch_task would write for this month (BISON_BUCKET is set in main)."""
+    return task_spec("annotate_riis", LAYOUT, "bench-names")
 
 
 def run_task(concurrency: int) -> tuple[dict[str, Any], float]:
@@ -154,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.pop(variable, None)
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
     os.environ.update(AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+    os.environ.update(BISON_BUCKET=BUCKET, NAME_CACHE_MAX_AGE_DAYS="30")
 
     with mock_aws(), GbifStandin(table_path, latency_seconds=args.latency) as gbif:
         aws.reset_clients()

@@ -107,15 +107,6 @@ def launch_template(task: str) -> str:
     return _required(f"{task.upper()}_LAUNCH_TEMPLATE")
 
 
-def task_repository_url() -> str:
-    """Where a task instance gets the task code (the repository its image is built from).
-
-    Deployments now give it to the launch templates (the stack's TaskRepositoryUrl); no
-    Lambda reads it any more.
-    """
-    return _required("TASK_REPOSITORY_URL")
-
-
 def heartbeat_interval_seconds() -> float:
     """How often a running task sends SendTaskHeartbeat."""
     raw = os.environ.get("TASK_HEARTBEAT_INTERVAL", "").strip()

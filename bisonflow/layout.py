@@ -109,6 +109,16 @@ class MonthLayout:
     def county_table(self) -> str:
         return f"county_{self.datestamp}"
 
+    @property
+    def aiannh_table(self) -> str:
+        return f"aiannh_{self.datestamp}"
+
+    @property
+    def marks_table(self) -> str:
+        """Per subset record: county, state, RIIS region and status, AIANNH area. Kept, like the
+        subset, until next month's subset step drops both."""
+        return f"{self.subset_table}_marks"
+
     # --- BISON bucket ---------------------------------------------------------------
     @property
     def riis_annotated_key(self) -> str:

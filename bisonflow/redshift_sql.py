@@ -342,7 +342,7 @@ def _subset(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
             f"DROP TABLE IF EXISTS {layout.subset_table}",
             create_subset,
             f"DROP TABLE IF EXISTS {layout.previous.subset_table}",
-            f"DROP TABLE IF EXISTS {marks_table(layout.previous)}",
+            f"DROP TABLE IF EXISTS {layout.previous.marks_table}",
         ],
         [f"DROP TABLE IF EXISTS {ext}"],
     ]
@@ -368,19 +368,12 @@ class _Boundaries:
 def _boundaries(layout: MonthLayout) -> tuple[_Boundaries, _Boundaries]:
     return (
         _Boundaries("county", COUNTY_SHAPEFILE_KEY, COUNTY_SHAPEFILE_FIELDS, layout.county_table),
-        _Boundaries(
-            "aiannh", AIANNH_SHAPEFILE_KEY, AIANNH_SHAPEFILE_FIELDS, f"aiannh_{layout.datestamp}"
-        ),
+        _Boundaries("aiannh", AIANNH_SHAPEFILE_KEY, AIANNH_SHAPEFILE_FIELDS, layout.aiannh_table),
     )
 
 
 def _hits_table(layout: MonthLayout, boundaries: _Boundaries) -> str:
     return f"{layout.subset_table}_{boundaries.name}_hits"
-
-
-def marks_table(layout: MonthLayout) -> str:
-    """The month's marks: MARKED_RECORD_COLUMNS + MARK_COLUMNS per subset record."""
-    return f"{layout.subset_table}_marks"
 
 
 def species_table(layout: MonthLayout, dim: str) -> str:
@@ -401,7 +394,7 @@ def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
         f"FORMAT AS CSV QUOTE AS '\"' IGNOREHEADER 1\nREGION {_literal(target.region)}",
     ]
     hits = [_hits_table(layout, b) for b in (county, aiannh)]
-    marks = marks_table(layout)
+    marks = layout.marks_table
     mark = [
         *(f"DROP TABLE IF EXISTS {t}" for t in hits),
         _hits_sql(subset, county, hits[0]),
@@ -613,7 +606,7 @@ def _species_sql(layout: MonthLayout, dim: str) -> str:
     keys = (*labels, *SPECIES_COUNT_COLUMNS[:-1])
     source = _ROLLED_UP_FROM.get(dim)
     if source is None:
-        total, origin = "COUNT(*)", marks_table(layout)
+        total, origin = "COUNT(*)", layout.marks_table
     else:
         total, origin = "CAST(SUM(occ_count) AS BIGINT)", species_table(layout, source)
     return (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -11,6 +12,7 @@ import pytest
 from conftest import SCRATCH_BUCKET
 from test_riis import EXPECTED_KEYS, GBIF_TABLE, HEADER, MALFORMED_LINES, MASTER_LIST, _row
 
+from bisonflow.ec2_tasks import task_spec
 from bisonflow.gbif_api import GbifApiError
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.gbif_standin import GbifStandin
@@ -35,20 +37,12 @@ def gbif(tmp_path, monkeypatch):
 
 
 def _spec(source: str = RIIS_INPUT_KEY, max_age_days: int = 30) -> TaskSpec:
-    return TaskSpec(
-        task="annotate_riis",
-        month=LAYOUT.month,
-        bucket=SCRATCH_BUCKET,
-        execution="test-execution",
-        token_parameter="/bisonflow/task-tokens/test-execution/annotate_riis",
-        inputs={"riis": source, "name_cache": NAME_CACHE_KEY},
-        outputs={
-            "annotated": LAYOUT.riis_annotated_key,
-            "report": LAYOUT.riis_report_key,
-            "name_cache": NAME_CACHE_KEY,
-        },
-        params={"name_cache_max_age_days": max_age_days},
-    )
+    """The spec launch_task writes (the `s3` fixture sets BISON_BUCKET), with test inputs."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("NAME_CACHE_MAX_AGE_DAYS", str(max_age_days))
+        spec = task_spec("annotate_riis", LAYOUT, "test-execution")
+    assert spec.bucket == SCRATCH_BUCKET
+    return dataclasses.replace(spec, inputs={**spec.inputs, "riis": source})
 
 
 def _text(s3, key: str) -> str:

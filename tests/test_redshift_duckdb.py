@@ -29,7 +29,7 @@ from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSI
 from bisonflow.local import redshift_duckdb as rd
 from bisonflow.local import sql_transpile as st
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.redshift_sql import SqlTarget, marks_table, statement_batches
+from bisonflow.redshift_sql import SqlTarget, statement_batches
 from bisonflow.riis_schema import ANNOTATED_COLUMNS
 from bisonflow.sample.generate import AIANNH_SOURCE
 from bisonflow.statements import SummaryShapeError, summary
@@ -642,7 +642,7 @@ def test_subset_then_aggregate_produces_the_counts(
 
     marked = rows(
         rsd,
-        f"SELECT riis_occurrence_id, count(*) FROM {marks_table(LAYOUT)} "
+        f"SELECT riis_occurrence_id, count(*) FROM {LAYOUT.marks_table} "
         "GROUP BY riis_occurrence_id ORDER BY riis_occurrence_id NULLS FIRST",
     )
     assert marked == [
@@ -655,7 +655,7 @@ def test_subset_then_aggregate_produces_the_counts(
     outside = rows(
         rsd,
         f"SELECT m.geoid, m.state, m.riis_region, m.riis_assessment, m.aiannh_geoid "
-        f"FROM {LAYOUT.subset_table} AS s JOIN {marks_table(LAYOUT)} AS m USING (gbifid) "
+        f"FROM {LAYOUT.subset_table} AS s JOIN {LAYOUT.marks_table} AS m USING (gbifid) "
         "WHERE s.decimallongitude = -100",
     )
     assert outside == [(None, None, None, None, "5720")]
@@ -665,7 +665,7 @@ def test_subset_then_aggregate_produces_the_counts(
         "SELECT table_name FROM information_schema.tables "
         "WHERE table_name LIKE '%2024_03_01%' ORDER BY table_name",
     )
-    assert leftovers == [(LAYOUT.subset_table,), (marks_table(LAYOUT),)], "work tables dropped"
+    assert leftovers == [(LAYOUT.subset_table,), (LAYOUT.marks_table,)], "work tables dropped"
 
     # The step can be run again (a retried execution): same tables, same counts.
     _run_step(rsd, "aggregate", target)

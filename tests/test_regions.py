@@ -29,7 +29,7 @@ from bisonflow.layout import MonthLayout
 from bisonflow.local import sql_transpile as st
 from bisonflow.local.redshift_duckdb import run_batches
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.redshift_sql import MARK_COLUMNS, SqlTarget, marks_table, statement_batches
+from bisonflow.redshift_sql import MARK_COLUMNS, SqlTarget, statement_batches
 from bisonflow.riis_schema import ANNOTATED_COLUMNS
 from bisonflow.sample import GBIF_OCCURRENCE_SCHEMA
 from bisonflow.sample.geography import AIANNH_SOURCE
@@ -103,7 +103,7 @@ def aggregate_records(
     )
     run_batches(data, statement_batches("subset", layout, target), workgroup)
     last = run_batches(data, statement_batches("aggregate", layout, target), workgroup)
-    select = f"SELECT gbifid, {', '.join(MARK_COLUMNS)} FROM {marks_table(layout)}"
+    select = f"SELECT gbifid, {', '.join(MARK_COLUMNS)} FROM {layout.marks_table}"
     marks: dict[str, dict[str, Any]] = {}
     rows = 0
     for record in _records(data, run_batches(data, [[select]], workgroup)):
@@ -269,7 +269,7 @@ def test_duckdb_plans_the_point_in_polygon_as_a_spatial_join() -> None:
         "1.0 AS decimallongitude, 1.0 AS decimallatitude FROM range(1000)"
     )
     con.execute(
-        f"CREATE TABLE aiannh_{layout.datestamp}_tiles AS SELECT '0001' AS geoid, "
+        f"CREATE TABLE {layout.aiannh_table}_tiles AS SELECT '0001' AS geoid, "
         "ST_MakeEnvelope(0, 0, 2, 2) AS piece FROM range(100)"
     )
     plan = "\n".join(
