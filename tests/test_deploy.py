@@ -268,6 +268,14 @@ def test_a_second_stack_deploys_and_destroys_cleanly(
             )
             assert [entry["Arn"] for entry in config["Layers"]] == [layer]
 
+    # A redeploy that changes only a parameter value is never reported as "no changes": the
+    # emulator's change set lists no resource change for it, so the deploy says it cannot.
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["deploy", "--stack-name", name, "--poll-seconds", "7", *endpoint])
+    assert exit_info.value.code == 2
+    assert "parameter(s) PollSeconds, Release differ" in capsys.readouterr().err
+
     assert main(["destroy", "--stack-name", name, *endpoint]) == 0
     assert "deleted" in capsys.readouterr().out
     with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):

@@ -130,6 +130,17 @@ def apply_change_set(
     ]
     if not changes and change_type == "UPDATE":
         cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
+        wanted, deployed = _parameters(described), _parameters(_stack(cfn, stack_name))
+        differing = sorted(k for k in wanted if wanted[k] != deployed.get(k))
+        if differing:
+            # AWS lists the resources a new parameter value modifies; an endpoint that lists
+            # none (moto 5.2.5) would drop the new values silently, and executing its change
+            # set fails inside its launch-template update. Say so instead of "no changes".
+            raise DeployError(
+                f"stack {stack_name}: parameter(s) {', '.join(differing)} differ from the "
+                "deployed values, but this endpoint's change set lists no resource change, so "
+                "it cannot apply them; deploy into a fresh emulator (or a new --stack-name)"
+            )
         progress(f"stack {stack_name}: no changes")
         return []
     progress(f"change set {name} ({change_type}), {len(changes)} resource changes:")
@@ -141,6 +152,17 @@ def apply_change_set(
     if final not in SETTLED_OK:
         raise DeployError(f"stack {stack_name} ended {final}; the events above say why")
     return changes
+
+
+def _parameters(described: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        p["ParameterKey"]: str(p.get("ResolvedValue", p.get("ParameterValue", "")))
+        for p in described.get("Parameters") or []
+    }
+
+
+def _stack(cfn: Any, stack_name: str) -> dict[str, Any]:
+    return cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
 
 
 def wait(target: Target, stack_name: str, progress: Callable[[str], None], since: float) -> str:
