@@ -31,7 +31,7 @@ from bisonflow import aws
 from bisonflow.ec2_tasks import task_spec
 from bisonflow.gbif_api import DEFAULT_CONCURRENCY, GbifClient, NameQuery, resolve_all
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
-from bisonflow.local.gbif_standin import GbifStandin
+from bisonflow.local.gbif_standin import GbifStandin, accepted_match
 from bisonflow.riis_schema import DEGREES_OF_ESTABLISHMENT, RIIS_COLUMNS, RIIS_REGIONS
 from bisonflow.taskspec import TaskSpec
 
@@ -56,16 +56,7 @@ def build_names(count: int, seed: int = 7) -> tuple[list[tuple[str, str]], dict[
         draw = rng.random()
         if draw < NO_MATCH_SHARE:
             continue  # not in the table: the stand-in answers NONE
-        body = {
-            "usageKey": 5_000_000 + i,
-            "scientificName": f"{name} Auct.",
-            "rank": "SPECIES",
-            "status": "ACCEPTED",
-            "matchType": "EXACT",
-            "confidence": 98,
-            "synonym": False,
-            "kingdom": kingdom,
-        }
+        body = accepted_match(5_000_000 + i, f"{name} Auct.", kingdom)
         if draw < NO_MATCH_SHARE + SYNONYM_SHARE:
             body.update(status="SYNONYM", synonym=True, acceptedUsageKey=9_000_000 + i)
         elif draw < NO_MATCH_SHARE + SYNONYM_SHARE + FUZZY_SHARE:

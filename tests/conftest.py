@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bisonflow import aws
@@ -82,6 +84,18 @@ def s3(aws_env: LocalRuntime, monkeypatch: pytest.MonkeyPatch):
         for obj in page.get("Contents", []):
             client.delete_object(Bucket=SCRATCH_BUCKET, Key=obj["Key"])
     client.delete_bucket(Bucket=SCRATCH_BUCKET)
+
+
+def wait_for_end(rt: LocalRuntime, arn: str, timeout: float = 120) -> dict:
+    """DescribeExecution once the execution has left RUNNING."""
+    sfn = rt.clients["stepfunctions"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        description = sfn.describe_execution(executionArn=arn)
+        if description["status"] != "RUNNING":
+            return description
+        time.sleep(0.2)
+    raise AssertionError(f"{arn} still running after {timeout} s")
 
 
 #: Files calc_stats publishes for every dimension (issue 3), and its figures.

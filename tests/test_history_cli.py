@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for_end
 
 from bisonflow import executions
 from bisonflow.cli import main
@@ -15,17 +15,6 @@ from bisonflow.execution_view import build_view
 from bisonflow.layout import RIIS_INPUT_KEY
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.terminal import log_links, summary_line
-
-
-def wait_for_end(rt: LocalRuntime, arn: str, timeout: float = 120) -> dict[str, Any]:
-    sfn = rt.clients["stepfunctions"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        description = sfn.describe_execution(executionArn=arn)
-        if description["status"] != "RUNNING":
-            return description
-        time.sleep(0.25)
-    raise AssertionError(f"{arn} still running after {timeout} s")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from bisonflow.gbif_api import GbifApiError, GbifClient, NameQuery, interpret_match, resolve_all
-from bisonflow.local.gbif_standin import STALL, GbifStandin
+from bisonflow.local.gbif_standin import STALL, GbifStandin, accepted_match
 from bisonflow.riis import (
     REPORT_COLUMNS,
     RiisFormatError,
@@ -27,26 +27,11 @@ from bisonflow.riis_schema import ANNOTATED_COLUMNS, RIIS_COLUMNS
 INVASIVE = "invasive (category D2)"
 
 
-def _body(key: int, name: str, kingdom: str = "Plantae", **fields) -> dict:
-    body = {
-        "usageKey": key,
-        "scientificName": name,
-        "rank": "SPECIES",
-        "status": "ACCEPTED",
-        "matchType": "EXACT",
-        "confidence": 98,
-        "synonym": False,
-        "kingdom": kingdom,
-    }
-    body.update(fields)
-    return body
-
-
 GBIF_TABLE = {
-    "Mentha X piperita": _body(200, "Mentha ×piperita L."),
-    "Festuca rubra": _body(300, "Festuca rubra L."),
+    "Mentha X piperita": accepted_match(200, "Mentha ×piperita L."),
+    "Festuca rubra": accepted_match(300, "Festuca rubra L."),
     # A synonym without the accepted name: the client looks it up by key (/species/300).
-    "Festuca rubra ssp. fallax": _body(
+    "Festuca rubra ssp. fallax": accepted_match(
         301,
         "Festuca rubra subsp. fallax (Thuill.) Nyman",
         rank="SUBSPECIES",
@@ -54,11 +39,11 @@ GBIF_TABLE = {
         synonym=True,
         acceptedUsageKey=300,
     ),
-    "Aira caryophyllea var. caryophyllea": _body(
+    "Aira caryophyllea var. caryophyllea": accepted_match(
         100, "Aira caryophyllea var. caryophyllea", rank="VARIETY"
     ),
     # A synonym that names its accepted taxon.
-    "Eichhornia crassipes": _body(
+    "Eichhornia crassipes": accepted_match(
         401,
         "Eichhornia crassipes (Mart.) Solms",
         status="SYNONYM",
@@ -66,16 +51,20 @@ GBIF_TABLE = {
         acceptedUsageKey=400,
         accepted="Pontederia crassipes Mart.",
     ),
-    "Banana bunchy top virus": _body(
+    "Banana bunchy top virus": accepted_match(
         8, "Viruses", "Viruses", rank="KINGDOM", matchType="HIGHERRANK", confidence=90
     ),
-    "Lythrum salicara": _body(500, "Lythrum salicaria L.", matchType="FUZZY", confidence=92),
-    "Quaxylon dubium": _body(510, "Quaxylon dubium Raf.", status="DOUBTFUL", confidence=96),
+    "Lythrum salicara": accepted_match(
+        500, "Lythrum salicaria L.", matchType="FUZZY", confidence=92
+    ),
+    "Quaxylon dubium": accepted_match(
+        510, "Quaxylon dubium Raf.", status="DOUBTFUL", confidence=96
+    ),
     # Listed as a plant, but GBIF's only "Bellis perennis" here is an animal: a homonym.
-    "Bellis perennis": _body(520, "Bellis perennis Smith, 1900", "Animalia"),
+    "Bellis perennis": accepted_match(520, "Bellis perennis Smith, 1900", "Animalia"),
     # Homonyms told apart by authorship: a plant genus and an animal genus named alike.
-    "Oenanthe aquatica": _body(530, "Oenanthe aquatica (L.) Poir."),
-    "Oenanthe aquatica Gray, 1850": _body(531, "Oenanthe aquatica Gray, 1850", "Animalia"),
+    "Oenanthe aquatica": accepted_match(530, "Oenanthe aquatica (L.) Poir."),
+    "Oenanthe aquatica Gray, 1850": accepted_match(531, "Oenanthe aquatica Gray, 1850", "Animalia"),
 }
 
 
@@ -233,10 +222,10 @@ def test_interpret_match_rules(name, key, reason):
 
 
 def test_interpret_match_low_confidence_genus_and_bare_synonym():
-    low = interpret_match(_body(1, "Aus bus", confidence=70, rank="GENUS"))
+    low = interpret_match(accepted_match(1, "Aus bus", confidence=70, rank="GENUS"))
     assert low.key == 1
     assert low.reason == "confidence 70 < 90; matched rank GENUS, above species"
-    orphan = interpret_match(_body(2, "Aus cus", status="SYNONYM", synonym=True))
+    orphan = interpret_match(accepted_match(2, "Aus cus", status="SYNONYM", synonym=True))
     assert (orphan.key, orphan.reason) == (None, "synonym 'Aus cus' has no accepted usage")
     none = interpret_match({"matchType": "NONE", "confidence": 100})
     assert (none.key, none.reason) == (None, "no match in the GBIF backbone")

@@ -8,12 +8,12 @@ and boto3 honours AWS_ENDPOINT_URL: the same user code works on AWS and on the e
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from types import ModuleType
 
 import boto3
 import pytest
+from conftest import wait_for_end
 
 from bisonflow.local.runtime import LocalRuntime
 
@@ -32,17 +32,6 @@ def sdk() -> Iterator[ModuleType]:
     yield stepfunctions
 
 
-def _finished(runtime: LocalRuntime, arn: str) -> dict:
-    sfn = runtime.clients["stepfunctions"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        description = sfn.describe_execution(executionArn=arn)
-        if description["status"] != "RUNNING":
-            return description
-        time.sleep(0.2)
-    raise AssertionError(f"{arn} did not finish in 60 s")
-
-
 @pytest.fixture(scope="module")
 def executions(runtime: LocalRuntime) -> dict[str, str]:
     """One execution that succeeds (no snapshot yet) and one that fails (bad input)."""
@@ -51,7 +40,7 @@ def executions(runtime: LocalRuntime) -> dict[str, str]:
         "FAILED": runtime.start_execution("2026-13"),
     }
     for status, arn in arns.items():
-        assert _finished(runtime, arn)["status"] == status
+        assert wait_for_end(runtime, arn, timeout=60)["status"] == status
     return arns
 
 

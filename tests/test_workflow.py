@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import SUCCESS_PATH, published_files, unload_prefixes
 
-from bisonflow.ec2_tasks import TAG_EXECUTION
+from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_SPEC
 from bisonflow.executions import history
 from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.runtime import LocalRuntime
@@ -167,11 +167,13 @@ def test_tasks_ended_their_instances_and_never_exposed_the_token(
             InstanceId=instance["InstanceId"], Attribute="userData"
         )
         exposed.append(base64.b64decode(data["UserData"]["Value"]).decode())
+        exposed.extend(f"{t['Key']}={t['Value']}" for t in instance.get("Tags", []))
     for group in ("/aws/lambda/bisonflow-launch_task", "bison_task"):
         for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
             events_ = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])
             exposed.extend(e["message"] for e in events_["events"])
     assert any("TASK_SPEC_URI" in text for text in exposed)
+    assert any(text.startswith(f"{TAG_SPEC}=s3://") for text in exposed)
     for token in tokens:
         assert not any(token in text for text in exposed)
 

@@ -29,6 +29,22 @@ NO_MATCH: dict[str, Any] = {"confidence": 100, "matchType": "NONE", "synonym": F
 STALL = "stall"
 
 
+def accepted_match(key: int, name: str, kingdom: str = "Plantae", **fields: Any) -> dict[str, Any]:
+    """A /species/match answer naming an accepted species, as GBIF words it; `fields`
+    override (e.g. status="SYNONYM", synonym=True, acceptedUsageKey=...), for match tables."""
+    return {
+        "usageKey": key,
+        "scientificName": name,
+        "rank": "SPECIES",
+        "status": "ACCEPTED",
+        "matchType": "EXACT",
+        "confidence": 98,
+        "synonym": False,
+        "kingdom": kingdom,
+        **fields,
+    }
+
+
 class GbifStandin:
     """`with GbifStandin(path) as gbif:` serves the table at `gbif.base_url` (".../v1").
 
