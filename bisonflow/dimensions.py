@@ -22,16 +22,20 @@ from bisonflow.riis_schema import ASSESSMENTS
 @dataclass(frozen=True)
 class Dimension:
     name: str  # "county", "state", "aiannh": file names and layout prefixes
-    site_column: str  # the column that identifies a site (PAM rows are labelled by it)
-    label_columns: tuple[str, ...]  # site_column first, then descriptive columns
+    label_columns: tuple[str, ...]  # the site's identifying column first, then descriptive ones
+
+    @property
+    def site_column(self) -> str:
+        """The column that identifies a site (PAM rows are labelled by it)."""
+        return self.label_columns[0]
 
 
 #: county: GEOID (state + county FIPS), state STUSPS, county NAMELSAD, RIIS region.
-COUNTY = Dimension("county", "geoid", ("geoid", "state", "county", "riis_region"))
+COUNTY = Dimension("county", ("geoid", "state", "county", "riis_region"))
 #: state: STUSPS and its RIIS region.
-STATE = Dimension("state", "state", ("state", "riis_region"))
+STATE = Dimension("state", ("state", "riis_region"))
 #: AIANNH area: census GEOID (AIANNHCE) and NAMELSAD, e.g. "Pine Ridge Reservation".
-AIANNH = Dimension("aiannh", "aiannh_geoid", ("aiannh_geoid", "aiannh_name"))
+AIANNH = Dimension("aiannh", ("aiannh_geoid", "aiannh_name"))
 
 BY_NAME: dict[str, Dimension] = {d.name: d for d in (COUNTY, STATE, AIANNH)}
 assert tuple(BY_NAME) == DIMENSIONS

@@ -39,8 +39,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SYNONYM_STATUSES = frozenset(
     {"SYNONYM", "HETEROTYPIC_SYNONYM", "HOMOTYPIC_SYNONYM", "PROPARTE_SYNONYM", "MISAPPLIED"}
 )
-#: Match types that do not identify the RIIS taxon itself (see the module docstring).
-NO_MATCH_TYPES = frozenset({"NONE", "HIGHERRANK"})
 #: GBIF scores an exact, unambiguous name 95-100; below this a match is worth a curator's look.
 DOUBTFUL_CONFIDENCE = 90
 #: Backbone ranks above species: the list holds species and lower ranks only.

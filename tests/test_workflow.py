@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import SUCCESS_PATH, published_files, unload_prefixes
+from conftest import SUCCESS_PATH, published_files, unload_prefixes, wait_for_end
 
 from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_SPEC
 from bisonflow.executions import history
@@ -27,13 +27,7 @@ def run_to_end(
     arn = sfn.start_execution(
         stateMachineArn=rt.deployment.state_machine_arn, input=json.dumps(payload)
     )["executionArn"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        description = sfn.describe_execution(executionArn=arn)
-        if description["status"] != "RUNNING":
-            return description, history(sfn, arn)
-        time.sleep(0.25)
-    raise AssertionError(f"{arn} still running after {timeout} s")
+    return wait_for_end(rt, arn, timeout), history(sfn, arn)
 
 
 def entered(events: list[dict]) -> list[str]:
