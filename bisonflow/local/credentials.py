@@ -1,0 +1,50 @@
+"""Temporary credentials of an IAM role, as AWS hands them to the code that runs as the role.
+
+On AWS a Lambda gets its execution role's credentials in its environment, an EC2 task gets its
+instance profile role's credentials from instance metadata, and Step Functions and EventBridge
+Scheduler call other services with the credentials of the role the state machine or schedule
+names. Locally every one of them gets a session of that role from the emulator's STS
+(moto's AssumeRole), so the IAM seam (bisonflow.local.iam) can tell who is calling and
+evaluate the role's own policies, and the code that uses them stays unchanged.
+"""
+
+from __future__ import annotations
+
+from moto.sts.models import sts_backends
+
+from bisonflow.local.emulator import REGION
+
+#: Account id of moto's default account, which the emulator serves.
+ACCOUNT_ID = "123456789012"
+#: How long a session lasts (STS's default for AssumeRole). Nothing local expires it.
+SESSION_SECONDS = 3600
+
+
+def role_credentials(role_arn: str, session_name: str) -> dict[str, str]:
+    """A new session of `role_arn`, as boto3 client keyword arguments.
+
+    The session is made in-process through moto's STS backend, exactly as the emulator's
+    AssumeRole would make it, so its access key identifies the role on every later request.
+    """
+    role = sts_backends[ACCOUNT_ID]["aws"].assume_role(
+        region_name=REGION,
+        role_session_name=session_name[:64],
+        role_arn=role_arn,
+        policy="",
+        duration=SESSION_SECONDS,
+        external_id="",
+    )
+    return {
+        "aws_access_key_id": role.access_key_id,
+        "aws_secret_access_key": role.secret_access_key,
+        "aws_session_token": role.session_token,
+    }
+
+
+def as_environment(credentials: dict[str, str]) -> dict[str, str]:
+    """The same credentials as the environment variables Lambda sets for its runtime."""
+    return {
+        "AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"],
+        "AWS_SESSION_TOKEN": credentials["aws_session_token"],
+    }
