@@ -34,7 +34,7 @@ import boto3
 from moto import mock_aws
 
 from bench import Measurement, print_table, timed
-from bisonflow import redshift_sql
+from bisonflow import boundary_sql
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
 from bisonflow.local import redshift_duckdb
 from bisonflow.redshift_sql import SqlTarget, statement_batches
@@ -162,13 +162,13 @@ def _run(sample: SampleManifest, layout: MonthLayout) -> list[Measurement]:
     _check(summary(data, last), sample.expected)
     redshift_duckdb.shutdown()  # frees the first database before the baseline builds its own
 
-    cut = redshift_sql.TILE_DEGREES
-    redshift_sql.TILE_DEGREES = UNCUT_TILE_DEGREES
+    cut = boundary_sql.TILE_DEGREES
+    boundary_sql.TILE_DEGREES = UNCUT_TILE_DEGREES
     try:
         _, uncut_subset_s = timed(lambda: step("subset", "bench-uncut"))
         last, uncut_aggregate_s = timed(lambda: step("aggregate", "bench-uncut"))
     finally:
-        redshift_sql.TILE_DEGREES = cut
+        boundary_sql.TILE_DEGREES = cut
     _check(summary(data, last), sample.expected)
 
     baseline = "boundaries not cut"

@@ -22,11 +22,11 @@ Month-to-month life cycle: `subset` creates the month's subset table and drops t
 month's. `aggregate` runs eight batches:
 
 1. load the annotated RIIS list;
-2. load the county boundaries and cut them into grid pieces (`_tiles_sql`);
+2. load the county boundaries and cut them into grid pieces (`boundary_sql`);
 3. the same for the AIANNH areas;
 4. mark every subset record with county, state, AIANNH area, RIIS region, assessment and
    RIIS occurrenceID into the month's marks table, `<subset>_marks` (point in polygon
-   through the pieces, `_hits_sql` and `_mark_sql`);
+   through the pieces, `boundary_sql.hits_sql` and `_mark_sql`);
 5. count occurrences per (site, taxon, assessment) for each dimension into work tables;
 6. UNLOAD, per dimension, the species counts and the per-site counts as parquet;
 7. drop the work tables;
@@ -42,8 +42,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bisonflow.boundary_sql import (
+    Boundaries,
+    boundary_layers,
+    hits_sql,
+    hits_table,
+    load_boundaries,
+)
 from bisonflow.dimensions import SPECIES_COUNT_COLUMNS, dimension
-from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
+from bisonflow.layout import DIMENSIONS, MonthLayout
 from bisonflow.riis_schema import (
     ANNOTATED_COLUMNS,
     ASSESSMENTS,
@@ -51,6 +58,8 @@ from bisonflow.riis_schema import (
     INVASIVE,
     PRESUMED_NATIVE,
 )
+from bisonflow.sql_text import quote_ident
+from bisonflow.sql_text import sql_literal as _literal
 from bisonflow.subset_rules import (
     ALLOWED_BASIS_OF_RECORD,
     ALLOWED_TAXON_RANKS,
@@ -60,11 +69,6 @@ from bisonflow.subset_rules import (
 )
 
 STEPS: tuple[str, ...] = ("subset", "aggregate")
-
-#: SRID of the Census boundary files (NAD83). Redshift takes a shapefile's SRID from its .prj;
-#: GBIF coordinates are WGS84, which differs from NAD83 by about a metre, far below county
-#: scale, so points are tagged with the boundaries' SRID rather than transformed.
-BOUNDARY_SRID = 4269
 
 #: Columns of GBIF's occurrence.parquet, in the snapshot's column order, with Redshift types.
 #: Declaring every column in the file's own order makes the external table correct whether
@@ -168,56 +172,12 @@ MARK_COLUMNS: tuple[str, ...] = (
     "aiannh_name",  # its NAMELSAD, e.g. "Pine Ridge Reservation"
 )
 
-#: Attribute fields of the Census cartographic boundary county file (cb_YYYY_us_county_500k),
-#: in the file's field order. COPY ... FORMAT SHAPEFILE loads by position: the geometry first,
-#: then these fields in this order, so the table below must match the file exactly.
-COUNTY_SHAPEFILE_FIELDS: tuple[tuple[str, str], ...] = (
-    ("statefp", "VARCHAR(2)"),
-    ("countyfp", "VARCHAR(3)"),
-    ("countyns", "VARCHAR(8)"),
-    ("affgeoid", "VARCHAR(16)"),
-    ("geoid", "VARCHAR(5)"),
-    ("name", "VARCHAR(100)"),
-    ("namelsad", "VARCHAR(100)"),
-    ("stusps", "VARCHAR(2)"),
-    ("state_name", "VARCHAR(100)"),
-    ("lsad", "VARCHAR(2)"),
-    ("aland", "BIGINT"),
-    ("awater", "BIGINT"),
-)
-
-#: Attribute fields of the Census cartographic boundary file of American Indian / Alaska
-#: Native / Native Hawaiian areas (cb_YYYY_us_aiannh_500k), in the file's field order.
-AIANNH_SHAPEFILE_FIELDS: tuple[tuple[str, str], ...] = (
-    ("aiannhce", "VARCHAR(4)"),
-    ("aiannhns", "VARCHAR(8)"),
-    ("affgeoid", "VARCHAR(16)"),
-    ("geoid", "VARCHAR(8)"),
-    ("name", "VARCHAR(100)"),
-    ("namelsad", "VARCHAR(100)"),
-    ("lsad", "VARCHAR(2)"),
-    ("aland", "BIGINT"),
-    ("awater", "BIGINT"),
-)
-
-#: Edge of the square grid cells the boundaries are cut into before points are matched to
-#: them, in degrees. Cutting bounds the vertices a point is tested against: a reservation
-#: with 13,000 vertices becomes pieces of a few hundred, and a point far inside a big
-#: borough meets only the piece of its own cell. 0.5 degrees measured fastest on the real
-#: AIANNH layer (0.25 makes more pieces than it saves vertices; 0.1 is slower to build).
-TILE_DEGREES = 0.5
-#: Grid cells a boundary may span along one axis: 1,000 half-degree cells is 500 degrees.
-_TILE_STEPS_DIGITS = 3
-
 #: Columns of the aggregate step's final SELECT: the small result the poll Lambda returns to
 #: the state machine, so the execution history shows the month's counts. One row per
 #: (tally, label): occurrences per RIIS assessment and per RIIS region ("unassigned" for
 #: records in no county), and the number of sites per dimension.
 SUMMARY_COLUMNS: tuple[str, ...] = ("tally", "label", "value")
 UNASSIGNED = "unassigned"
-
-#: Words Redshift reserves (or that read as keywords) among the column names used here.
-_RESERVED = frozenset({"order", "class", "name", "default", "table", "user", "group"})
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,126}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -290,17 +250,8 @@ def external_table(layout: MonthLayout, target: SqlTarget) -> str:
     return f"{target.external_schema}.occurrence_{layout.datestamp}"
 
 
-def quote_ident(name: str) -> str:
-    """The column name, double-quoted when Redshift would read it as a keyword."""
-    return f'"{name}"' if name in _RESERVED else name
-
-
 def _columns(names: tuple[str, ...] | list[str], prefix: str = "") -> str:
     return ", ".join(prefix + quote_ident(n) for n in names)
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 # --- subset ---------------------------------------------------------------------------------
@@ -351,31 +302,6 @@ def _subset(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
 # --- aggregate ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Boundaries:
-    """One boundary layer: its shapefile, its table and the table of its grid pieces."""
-
-    name: str  # "county" or "aiannh"
-    shapefile_key: str
-    fields: tuple[tuple[str, str], ...]
-    table: str
-
-    @property
-    def tiles(self) -> str:
-        return f"{self.table}_tiles"
-
-
-def _boundaries(layout: MonthLayout) -> tuple[_Boundaries, _Boundaries]:
-    return (
-        _Boundaries("county", COUNTY_SHAPEFILE_KEY, COUNTY_SHAPEFILE_FIELDS, layout.county_table),
-        _Boundaries("aiannh", AIANNH_SHAPEFILE_KEY, AIANNH_SHAPEFILE_FIELDS, layout.aiannh_table),
-    )
-
-
-def _hits_table(layout: MonthLayout, boundaries: _Boundaries) -> str:
-    return f"{layout.subset_table}_{boundaries.name}_hits"
-
-
 def species_table(layout: MonthLayout, dim: str) -> str:
     """The work table holding a dimension's species counts until they are unloaded."""
     return f"{layout.subset_table}_{dimension(dim).name}_species"
@@ -383,7 +309,7 @@ def species_table(layout: MonthLayout, dim: str) -> str:
 
 def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
     subset, riis = layout.subset_table, layout.riis_table
-    county, aiannh = _boundaries(layout)
+    county, aiannh = boundary_layers(layout)
     riis_uri = f"s3://{target.bison_bucket}/{layout.riis_annotated_key}"
 
     riis_defs = ",\n".join(f"    {quote_ident(c.lower())} VARCHAR(MAX)" for c in ANNOTATED_COLUMNS)
@@ -393,12 +319,12 @@ def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
         f"COPY {riis}\nFROM {_literal(riis_uri)}\n{target.iam_role_clause}\n"
         f"FORMAT AS CSV QUOTE AS '\"' IGNOREHEADER 1\nREGION {_literal(target.region)}",
     ]
-    hits = [_hits_table(layout, b) for b in (county, aiannh)]
+    hits = [hits_table(layout, b) for b in (county, aiannh)]
     marks = layout.marks_table
     mark = [
         *(f"DROP TABLE IF EXISTS {t}" for t in hits),
-        _hits_sql(subset, county, hits[0]),
-        _hits_sql(subset, aiannh, hits[1]),
+        hits_sql(subset, county, hits[0]),
+        hits_sql(subset, aiannh, hits[1]),
         f"DROP TABLE IF EXISTS {marks}",
         _mark_sql(layout, county, aiannh, marks),
         *(f"DROP TABLE {t}" for t in hits),
@@ -429,8 +355,8 @@ def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
     ]
     return [
         load_riis,
-        _load_boundaries(county, target),
-        _load_boundaries(aiannh, target),
+        load_boundaries(county, target),
+        load_boundaries(aiannh, target),
         mark,
         count,
         unload,
@@ -439,92 +365,7 @@ def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
     ]
 
 
-def _load_boundaries(boundaries: _Boundaries, target: SqlTarget) -> list[str]:
-    """Load a boundary shapefile, then cut it into grid pieces (one transaction)."""
-    uri = f"s3://{target.bison_bucket}/{boundaries.shapefile_key}"
-    defs = ",\n".join(f"    {quote_ident(name)} {kind}" for name, kind in boundaries.fields)
-    return [
-        f"DROP TABLE IF EXISTS {boundaries.table}",
-        f"CREATE TABLE {boundaries.table} (\n    shape GEOMETRY,\n{defs}\n)",
-        # SIMPLIFY AUTO only simplifies polygons too large for one GEOMETRY value (1 MB).
-        f"COPY {boundaries.table}\nFROM {_literal(uri)}\n{target.iam_role_clause}\n"
-        f"FORMAT SHAPEFILE SIMPLIFY AUTO\nREGION {_literal(target.region)}",
-        f"DROP TABLE IF EXISTS {boundaries.tiles}",
-        _tiles_sql(boundaries),
-    ]
-
-
-def _tiles_sql(boundaries: _Boundaries) -> str:
-    """CREATE TABLE <tiles> AS every boundary cut along a TILE_DEGREES grid: (geoid, piece).
-
-    A point is covered by a boundary exactly when it is covered by one of the boundary's
-    pieces, because the pieces are the boundary intersected with closed grid cells that
-    together cover the plane: a point on a cell line lies in the pieces on both sides, and
-    the deduplication of `_hits_sql` keeps one. Cells are numbered from the boundary's
-    bounding box; `steps` counts 0..999 with a cross join of digits, which Redshift and
-    DuckDB both run (Redshift's generate_series runs on the leader node only).
-    """
-    size = TILE_DEGREES
-    digits = " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10))
-    steps = " + ".join(
-        f"d{n}.d * {10 ** (_TILE_STEPS_DIGITS - 1 - n)}" for n in range(_TILE_STEPS_DIGITS)
-    )
-    crossed = " CROSS JOIN ".join(f"digits AS d{n}" for n in range(_TILE_STEPS_DIGITS))
-    shape = f"ST_SetSRID(b.shape, {BOUNDARY_SRID})"
-    cell = (
-        f"ST_SetSRID(ST_MakeEnvelope((g.x0 + nx.i) * {size}, (g.y0 + ny.i) * {size}, "
-        f"(g.x0 + nx.i + 1) * {size}, (g.y0 + ny.i + 1) * {size}), {BOUNDARY_SRID})"
-    )
-    return f"""CREATE TABLE {boundaries.tiles} AS
-WITH digits AS ({digits}),
-steps AS (SELECT {steps} AS i FROM {crossed}),
-gridded AS (
-    SELECT b.geoid, {shape} AS shape,
-           CAST(FLOOR(ST_XMin(b.shape) / {size}) AS INTEGER) AS x0,
-           CAST(FLOOR(ST_YMin(b.shape) / {size}) AS INTEGER) AS y0,
-           CAST(FLOOR(ST_XMax(b.shape) / {size}) AS INTEGER) AS x1,
-           CAST(FLOOR(ST_YMax(b.shape) / {size}) AS INTEGER) AS y1
-    FROM {boundaries.table} AS b
-),
-cells AS (
-    SELECT g.geoid, g.shape, {cell} AS cell
-    FROM gridded AS g
-    JOIN steps AS nx ON nx.i <= g.x1 - g.x0
-    JOIN steps AS ny ON ny.i <= g.y1 - g.y0
-)
-SELECT geoid, ST_Intersection(shape, cell) AS piece
-FROM cells
-WHERE ST_Intersects(shape, cell)"""
-
-
-def _hits_sql(subset: str, boundaries: _Boundaries, hits: str) -> str:
-    """CREATE TABLE <hits> AS (gbifid, geoid): the one boundary covering each record's point.
-
-    ST_Covers rather than ST_Contains so a point exactly on a boundary still gets one: GBIF
-    coordinates are often rounded to whole or tenth degrees, and many state lines run along
-    such meridians and parallels. A point on a line shared by two boundaries (or in an
-    overlap of imperfect polygons) matches both; the lowest GEOID wins, so no record is
-    counted twice. Only records that hit something are listed, so the window sorts the hits,
-    not the whole subset. DuckDB plans the join as SPATIAL_JOIN over an R-tree of the pieces.
-    Redshift has no spatial index and joins by nested loop; should that be too slow there,
-    the grid offers an equi-join: keeping each piece's cell numbers (cx, cy) and adding
-    `t.cx = FLOOR(lon / TILE_DEGREES)` and the same for y lets it hash-join, at the price of
-    DuckDB planning a hash join too (measured on the sample: about 2x faster for counties when
-    whole cells skip ST_Covers, 1.3x slower for AIANNH areas).
-    """
-    point = f"ST_SetSRID(ST_Point(s.decimallongitude, s.decimallatitude), {BOUNDARY_SRID})"
-    return f"""CREATE TABLE {hits} AS
-SELECT gbifid, geoid
-FROM (
-    SELECT s.gbifid, t.geoid,
-           ROW_NUMBER() OVER (PARTITION BY s.gbifid ORDER BY t.geoid) AS pick
-    FROM {subset} AS s
-    JOIN {boundaries.tiles} AS t ON ST_Covers(t.piece, {point})
-) AS covered
-WHERE pick = 1"""
-
-
-def _mark_sql(layout: MonthLayout, county: _Boundaries, aiannh: _Boundaries, marks: str) -> str:
+def _mark_sql(layout: MonthLayout, county: Boundaries, aiannh: Boundaries, marks: str) -> str:
     """CREATE TABLE <marks> AS every subset record's county, state, AIANNH and RIIS marks.
 
     A table of its own, MARKED_RECORD_COLUMNS + MARK_COLUMNS, rather than a marked copy of
@@ -544,7 +385,7 @@ def _mark_sql(layout: MonthLayout, county: _Boundaries, aiannh: _Boundaries, mar
       nothing, so a malformed key never fails the load; records join on the integer.
     """
     subset, riis = layout.subset_table, layout.riis_table
-    county_hits, aiannh_hits = _hits_table(layout, county), _hits_table(layout, aiannh)
+    county_hits, aiannh_hits = hits_table(layout, county), hits_table(layout, aiannh)
     region = (
         "CASE WHEN c.stusps = 'AK' THEN 'AK' WHEN c.stusps = 'HI' THEN 'HI' "
         "WHEN c.stusps IS NOT NULL THEN 'L48' END"
