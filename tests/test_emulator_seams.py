@@ -36,6 +36,12 @@ def boom(event, context):
     raise Boom("boom: " + event.get("why", ""))
 def launch(event, context):
     return {"ok": True}
+def whoami(event, context):
+    import boto3
+    if event.get("exit"):
+        os._exit(3)
+    identity = boto3.client("sts").get_caller_identity()
+    return {"arn": identity["Arn"], "key": os.environ["AWS_ACCESS_KEY_ID"], "pid": os.getpid()}
 """
 
 
@@ -66,7 +72,13 @@ def functions(runtime: LocalRuntime) -> dict[str, str]:
     awslambda = runtime.clients["lambda"]
     role = _lambda_role(runtime)
     arns = {}
-    for handler, timeout in (("info", 10), ("slow", 1), ("boom", 10), ("launch", 10)):
+    for handler, timeout in (
+        ("info", 10),
+        ("slow", 1),
+        ("boom", 10),
+        ("launch", 10),
+        ("whoami", 10),
+    ):
         arns[handler] = awslambda.create_function(
             FunctionName=f"seamcheck-{handler}",
             Runtime="python3.12",
@@ -141,6 +153,23 @@ def test_lambda_error_and_timeout_are_reported_as_lambda_does(
     payload, error = _invoke(runtime, "slow", {})
     assert error and payload["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
+
+
+def test_lambda_code_runs_as_its_execution_role(runtime: LocalRuntime, functions: dict) -> None:
+    """STS answers the function's own calls with a session of its execution role, named after
+    the function, as on Lambda; a warm worker keeps its session and a new one gets its own."""
+    role_name = _lambda_role(runtime).rsplit("/", 1)[1]
+    expected = f"arn:aws:sts::123456789012:assumed-role/{role_name}/seamcheck-whoami"
+    first, error = _invoke(runtime, "whoami", {})
+    warm, _ = _invoke(runtime, "whoami", {})
+    assert error is None and first["arn"] == expected
+    assert (warm["pid"], warm["key"]) == (first["pid"], first["key"])
+    assert first["key"] != "local", "the operator's key must never reach Lambda code"
+    _, error = _invoke(runtime, "whoami", {"exit": True})  # the environment dies
+    assert error
+    fresh, _ = _invoke(runtime, "whoami", {})
+    assert fresh["arn"] == expected
+    assert fresh["pid"] != first["pid"] and fresh["key"] != first["key"]
 
 
 # --- ASL interpreter fixes -----------------------------------------------------------------

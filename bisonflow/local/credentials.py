@@ -10,12 +10,13 @@ evaluate the role's own policies, and the code that uses them stays unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sts.models import sts_backends
 
-from bisonflow.local.emulator import REGION
-
-#: Account id of moto's default account, which the emulator serves.
-ACCOUNT_ID = "123456789012"
+#: The account the emulator serves: moto's default account.
+ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 #: How long a session lasts (STS's default for AssumeRole). Nothing local expires it.
 SESSION_SECONDS = 3600
 
@@ -25,7 +26,11 @@ def role_credentials(role_arn: str, session_name: str) -> dict[str, str]:
 
     The session is made in-process through moto's STS backend, exactly as the emulator's
     AssumeRole would make it, so its access key identifies the role on every later request.
+    For the callers that live in the emulator's process (Lambda workers, the EC2 agent).
     """
+    # Imported on use: the emulator imports lambda_worker, which makes its sessions here.
+    from bisonflow.local.emulator import REGION
+
     role = sts_backends[ACCOUNT_ID]["aws"].assume_role(
         region_name=REGION,
         role_session_name=session_name[:64],
@@ -38,6 +43,22 @@ def role_credentials(role_arn: str, session_name: str) -> dict[str, str]:
         "aws_access_key_id": role.access_key_id,
         "aws_secret_access_key": role.secret_access_key,
         "aws_session_token": role.session_token,
+    }
+
+
+def assumed_role_credentials(sts: Any, role_arn: str, session_name: str) -> dict[str, str]:
+    """A new session of `role_arn` through an STS client's AssumeRole, in the same form.
+
+    For a caller outside the emulator's process (`bisonflow local fire-schedule`): it asks the
+    endpoint's STS as EventBridge Scheduler asks STS for its schedule's role.
+    """
+    session = sts.assume_role(
+        RoleArn=role_arn, RoleSessionName=session_name[:64], DurationSeconds=SESSION_SECONDS
+    )["Credentials"]
+    return {
+        "aws_access_key_id": session["AccessKeyId"],
+        "aws_secret_access_key": session["SecretAccessKey"],
+        "aws_session_token": session["SessionToken"],
     }
 
 

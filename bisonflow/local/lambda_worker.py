@@ -11,8 +11,14 @@ without, gets only the standard library and boto3's family besides (what Lambda'
 runtime ships), never this interpreter's site-packages, so a dependency missing from its
 package or layer fails here as it would on AWS. Workers stay warm and are reused the way Lambda
 reuses execution environments: one worker serves one invocation at a time, and concurrent
-invocations get more workers. Each worker writes to its own log stream in `/aws/lambda/<name>`, with
-START / END / REPORT lines as Lambda writes them, and to a local log file.
+invocations get more workers. Each worker runs as its function's execution role: it starts with
+a new STS session of that role in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN,
+as Lambda hands every execution environment its role's temporary credentials (Lambda Developer
+Guide, "Using Lambda environment variables", reserved variables; the session is named after the
+function, as in the assumed-role ARN Lambda's calls carry), so the IAM seam evaluates the role's
+own policies for every call the code makes. Each worker writes to its own log stream in
+`/aws/lambda/<name>`, with START / END / REPORT lines as Lambda writes them, and to a local log
+file.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Any
 from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion, lambda_backends
 
 from bisonflow.local import lambda_runtime
+from bisonflow.local.credentials import as_environment, role_credentials
 from bisonflow.packaging import runtime_provided_entries
 
 #: The moto attribute this seam replaces, and the attributes of LambdaFunction it reads.
@@ -55,6 +62,7 @@ FUNCTION_ATTRIBUTES = (
     "layers",  # [{"Arn": layer version ARN, "CodeSize": n}], in the order given to Lambda
     "account_id",
     "region",
+    "role",  # the execution role's ARN
 )
 #: Where moto keeps a layer version's zip: backend lookup by ARN, and the LayerVersion fields.
 LAYER_LOOKUP = (LambdaBackend, "layers_versions_by_arn")
@@ -156,10 +164,8 @@ class WorkerPool:
                 "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
                 "AWS_REGION": self.region,
                 "AWS_DEFAULT_REGION": self.region,
-                "AWS_ACCESS_KEY_ID": "local-lambda-role",
-                "AWS_SECRET_ACCESS_KEY": "local-lambda-role",
-                "AWS_SESSION_TOKEN": "local-lambda-session",
                 "AWS_ENDPOINT_URL": self.endpoint_url,
+                **as_environment(role_credentials(fn.role, fn.function_name)),
             }
         )
         env.update({k: str(v) for k, v in (fn.environment_vars or {}).items()})
@@ -167,7 +173,7 @@ class WorkerPool:
 
     def _key(self, fn: LambdaFunction) -> str:
         config = json.dumps(
-            [fn.function_arn, fn.handler, fn.code_sha_256, fn.environment_vars, fn.layers],
+            [fn.function_arn, fn.handler, fn.code_sha_256, fn.environment_vars, fn.layers, fn.role],
             sort_keys=True,
         )
         return hashlib.sha256(config.encode()).hexdigest()
