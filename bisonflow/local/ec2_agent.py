@@ -9,6 +9,18 @@ task runner with those variables as a local process in place of `docker compose 
 same command the task's container runs. The task terminates its own instance through the
 EC2 API; an instance that something else terminates (the cleanup step) has its process
 killed, as a real instance would die with it.
+
+Instance metadata is served as EC2 serves it (bisonflow.local.instance_metadata): moto applies
+neither the launch template's MetadataOptions nor its IamInstanceProfile to the instance
+(moto 5.2.5 reports its defaults and no profile), so the agent reads them from the launch
+template version the instance was launched from (its aws:ec2launchtemplate:* tags), with an
+instance profile RunInstances itself gave taking precedence, as EC2 applies them. The boot
+script's reads (on the host) need the endpoint enabled and tag access; the task container gets
+a session of the instance profile's role, named after the instance id as EC2 names it, only if
+the metadata options let a process at its compose network's distance reach IMDS; otherwise it
+gets no credentials at all (and never tries 169.254.169.254), and the agent says why. Compose's
+awslogs driver runs in the Docker daemon on the host and ships the task's output with the same
+role session.
 """
 
 from __future__ import annotations
@@ -24,8 +36,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from bisonflow import PROJECT_ROOT
 from bisonflow.ec2_tasks import LIVE_STATES, TAG_TASK
+from bisonflow.local.credentials import as_environment, role_credentials
+from bisonflow.local.instance_metadata import (
+    MetadataOptions,
+    boot_script_reads,
+    compose_network,
+    container_credentials,
+    host_credentials,
+)
 
 #: A boot-script line that sets a variable from instance metadata: NAME=$(imds PATH).
 _IMDS_ASSIGNMENT = re.compile(r"^(\w+)=\$\(imds ([^)\s]+)\)\s*$", re.MULTILINE)
@@ -33,6 +55,16 @@ _IMDS_ASSIGNMENT = re.compile(r"^(\w+)=\$\(imds ([^)\s]+)\)\s*$", re.MULTILINE)
 TASK_COMMAND = (sys.executable, "-m", "tasks.runner")
 #: What the task runner cannot start without.
 REQUIRED = ("TASK_APP", "TASK_SPEC_URI", "INSTANCE_ID", "TASK_LOG_GROUP")
+#: The tags EC2 puts on an instance launched from a launch template.
+TEMPLATE_ID_TAG, TEMPLATE_VERSION_TAG = "aws:ec2launchtemplate:id", "aws:ec2launchtemplate:version"
+#: What a container without instance credentials has: no keys, no shared config files of the
+#: host (a container has none), and boto3 told never to call the metadata address, which this
+#: machine must not reach.
+NO_CREDENTIALS = {
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_CONFIG_FILE": os.devnull,
+}
 
 
 def metadata_paths(userdata: str) -> dict[str, str]:
@@ -57,16 +89,32 @@ def boot_environment(userdata: str, instance: dict[str, Any]) -> dict[str, str]:
     return {name: imds_answer(instance, path) for name, path in metadata_paths(userdata).items()}
 
 
+@dataclass(frozen=True)
+class LaunchSettings:
+    """What EC2 applied to an instance: its metadata options and its instance profile."""
+
+    options: MetadataOptions
+    instance_profile: str | None  # ARN (or name) of the instance profile
+
+
 @dataclass
 class Ec2Agent:
-    ec2: Any  # boto3 EC2 client on the emulator
-    logs: Any  # boto3 CloudWatch Logs client on the emulator
+    ec2: Any  # the operator's EC2 client: the agent plays EC2 itself
+    iam: Any  # the operator's IAM client: EC2 reads the instance profile's role
+    endpoint_url: str
+    region: str
     workdir: Path
-    task_env: dict[str, str]  # endpoint, credentials and settings the task container gets
+    task_env: dict[str, str]  # endpoint and settings the task container gets (no credentials)
+    repository: Path = PROJECT_ROOT  # the boot script's clone: tasks/compose.<task>.yml
+    task_command: tuple[str, ...] = TASK_COMMAND
     interval: float = 0.2
     paused: bool = False  # tests: instances launched meanwhile never boot
+    #: More DescribeInstances filters: which of the task instances this agent boots (tests).
+    filters: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # what the agent reported, in order
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
-    _log_groups: dict[str, str] = field(default_factory=dict)  # instance -> TASK_LOG_GROUP
+    #: instance -> (TASK_LOG_GROUP, the instance role's session the awslogs driver uses)
+    _shipping: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -89,12 +137,16 @@ class Ec2Agent:
             try:
                 self.poll_once()
             except Exception as exc:  # keep watching; report what went wrong
-                print(f"[ec2-agent] {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+                self.report(f"{type(exc).__name__}: {exc}")
+
+    def report(self, message: str) -> None:
+        self.notices.append(message)
+        print(f"[ec2-agent] {message}", file=sys.stderr, flush=True)
 
     def poll_once(self) -> None:
         live: set[str] = set()
         pages = self.ec2.get_paginator("describe_instances").paginate(
-            Filters=[{"Name": "tag-key", "Values": [TAG_TASK]}]
+            Filters=[{"Name": "tag-key", "Values": [TAG_TASK]}, *self.filters]
         )
         for page in pages:
             for reservation in page["Reservations"]:
@@ -117,26 +169,81 @@ class Ec2Agent:
         attr = self.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
         raw = attr.get("UserData", {}).get("Value", "")
         userdata = base64.b64decode(raw).decode() if raw else ""
+        settings = self.launch_settings(instance)
+        reads = boot_script_reads(settings.options, list(metadata_paths(userdata).values()))
+        if not reads.granted:
+            return self._shut_down(instance_id, f"{reads.reason}: its boot script fails")
         env = boot_environment(userdata, instance)
         missing = [name for name in REQUIRED if not env.get(name)]
         if missing:
-            print(
-                f"[ec2-agent] {instance_id}: its boot script leaves {', '.join(missing)} unset "
-                "(no such tag on the instance?); not booting it",
-                file=sys.stderr,
+            return self._shut_down(
+                instance_id,
+                f"its boot script leaves {', '.join(missing)} unset (no such tag on the instance?)",
             )
-            return
-        self._log_groups[instance_id] = env["TASK_LOG_GROUP"]
+        role = self._instance_role(settings.instance_profile)
+        daemon = host_credentials(settings.options, role)
+        if not daemon.granted or role is None:
+            return self._shut_down(
+                instance_id,
+                f"{daemon.reason}: compose's awslogs driver gets no credentials, so the "
+                "container does not start",
+            )
+        compose_file = self.repository / "tasks" / f"compose.{env['TASK_APP']}.yml"
+        if not compose_file.is_file():
+            return self._shut_down(instance_id, f"its boot script finds no {compose_file}")
+        session = role_credentials(role, instance_id)
+        container = container_credentials(settings.options, compose_network(compose_file), role)
+        credentials = dict(NO_CREDENTIALS)
+        if container.granted:
+            credentials |= as_environment(session)
+            if container.reason:
+                self.report(f"instance {instance_id}: {container.reason}")
+        else:
+            self.report(f"instance {instance_id}: {container.reason}: the task gets no credentials")
+        self._shipping[instance_id] = (env["TASK_LOG_GROUP"], session)
         log_path = self.log_path(instance_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w") as log:
             self._procs[instance_id] = subprocess.Popen(
-                TASK_COMMAND,
-                cwd=PROJECT_ROOT,
-                env={**self._base_env(), **self.task_env, **env},
+                self.task_command,
+                cwd=self.repository,
+                env={**self._base_env(), **self.task_env, **env, **credentials},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    def launch_settings(self, instance: dict[str, Any]) -> LaunchSettings:
+        """The metadata options and instance profile EC2 applied: those of the launch template
+        version the instance came from, an instance profile RunInstances gave winning."""
+        associations = self.ec2.describe_iam_instance_profile_associations(
+            Filters=[{"Name": "instance-id", "Values": [instance["InstanceId"]]}]
+        )["IamInstanceProfileAssociations"]
+        given = associations[0]["IamInstanceProfile"]["Arn"] if associations else None
+        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+        if TEMPLATE_ID_TAG not in tags:
+            return LaunchSettings(MetadataOptions.from_api(instance.get("MetadataOptions")), given)
+        data = self.ec2.describe_launch_template_versions(
+            LaunchTemplateId=tags[TEMPLATE_ID_TAG], Versions=[tags[TEMPLATE_VERSION_TAG]]
+        )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        profile = data.get("IamInstanceProfile", {})
+        return LaunchSettings(
+            MetadataOptions.from_api(data.get("MetadataOptions")),
+            given or profile.get("Arn") or profile.get("Name"),
+        )
+
+    def _instance_role(self, instance_profile: str | None) -> str | None:
+        """The ARN of the instance profile's role, as IMDS would serve its credentials."""
+        if not instance_profile:
+            return None
+        name = instance_profile.rsplit("/", 1)[-1]
+        roles = self.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+        return roles[0]["Arn"] if roles else None
+
+    def _shut_down(self, instance_id: str, why: str) -> None:
+        """The boot script exits, its EXIT trap shuts the instance down, and the launch
+        template's InstanceInitiatedShutdownBehavior (terminate) ends it."""
+        self.report(f"instance {instance_id}: {why}: the instance shuts down")
+        self.ec2.terminate_instances(InstanceIds=[instance_id])
 
     def log_path(self, instance_id: str) -> Path:
         return self.workdir / "logs" / "tasks" / f"{instance_id}.log"
@@ -144,13 +251,16 @@ class Ec2Agent:
     def _ship_log(self, instance_id: str) -> None:
         """Copy the task's output to its log group (as compose's awslogs driver), stream =
         instance id."""
-        group = self._log_groups.pop(instance_id)
+        group, session = self._shipping.pop(instance_id)
         lines = self.log_path(instance_id).read_text(errors="replace").splitlines() or [
             "(no output)"
         ]
-        self.logs.create_log_stream(logGroupName=group, logStreamName=instance_id)
+        logs = boto3.client(
+            "logs", endpoint_url=self.endpoint_url, region_name=self.region, **session
+        )
+        logs.create_log_stream(logGroupName=group, logStreamName=instance_id)
         now = int(time.time() * 1000)
-        self.logs.put_log_events(
+        logs.put_log_events(
             logGroupName=group,
             logStreamName=instance_id,
             logEvents=[{"timestamp": now, "message": line} for line in lines[-5000:]],

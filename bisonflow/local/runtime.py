@@ -102,7 +102,9 @@ class LocalRuntime:
         )
         self._agent = Ec2Agent(
             ec2=self.clients["ec2"],
-            logs=self.clients["logs"],
+            iam=self.clients["iam"],
+            endpoint_url=self.endpoint_url,
+            region=REGION,
             workdir=self.workdir,
             task_env=self._task_environment(gbif_url),
         )
@@ -136,13 +138,13 @@ class LocalRuntime:
             self.progress(message)
 
     def _task_environment(self, gbif_url: str) -> dict[str, str]:
-        """What a task container gets on AWS from its instance role and compose file."""
+        """What a task container gets from its compose file and the laptop: the endpoint and
+        settings. Its credentials come from instance metadata, which the EC2 agent serves per
+        instance as EC2 would (bisonflow.local.instance_metadata)."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "local-instance-role",
-            "AWS_SECRET_ACCESS_KEY": "local-instance-role",
             "GBIF_API_URL": gbif_url,
             "TASK_HEARTBEAT_INTERVAL": str(self.settings.heartbeat_interval),
         }

@@ -1,0 +1,154 @@
+"""What a process on a task instance can read from instance metadata (IMDS), as EC2 serves it.
+
+The EC2 agent (bisonflow.local.ec2_agent) plays IMDS for the boot script and the task
+container. On AWS whether they reach it depends on the instance's metadata options (from its
+launch template) and on how far the caller is from the instance's network interface. The
+rules, from AWS's documentation:
+
+- **HttpEndpoint** `disabled`: nobody on the instance can read instance metadata (EC2 API
+  Reference, LaunchTemplateInstanceMetadataOptionsRequest: "If you specify a value of
+  disabled, you will not be able to access your instance metadata"; default `enabled`).
+- **HttpPutResponseHopLimit** (default 1, 1-64): how many network hops the response to the
+  IMDSv2 token PUT may travel. A process on the host is 1 hop away; a container on Docker's
+  bridge network is one hop further: "In a container environment, if the hop limit is 1, the
+  IMDSv2 response does not return because going to the container is considered an additional
+  network hop" (Amazon EC2 User Guide, "Retrieve instance metadata", Considerations). A
+  container with `network_mode: host` shares the host's interface: 1 hop.
+- **HttpTokens** (default `optional`): with `required` every read needs an IMDSv2 token; with
+  `optional` a tokenless IMDSv1 read also succeeds. The AWS SDKs "use IMDSv2 calls by default.
+  If the IMDSv2 call receives no response, the SDK retries the call and, if still unsuccessful,
+  uses IMDSv1" (same Considerations): so a container whose token PUT response is dropped still
+  gets credentials when tokens are optional (botocore's InstanceMetadataFetcher: a read
+  timeout on the token PUT means no token, then a tokenless GET), and gets none when they are
+  required.
+- **InstanceMetadataTags** (default `disabled`): `tags/instance/<key>` exists only when
+  enabled (EC2 User Guide, "View tags for your EC2 instances from instance metadata").
+- Credentials (`iam/security-credentials/<role>`) exist only on an instance with an IAM
+  instance profile; they are a session of the profile's role named after the instance id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Hops from the instance's interface to a process on the host, and to a container on
+#: Docker's default bridge network (one more).
+HOST_HOPS = 1
+BRIDGE_HOPS = 2
+
+
+@dataclass(frozen=True)
+class MetadataOptions:
+    """An instance's metadata options, with EC2's defaults for what the template leaves out."""
+
+    http_endpoint: str = "enabled"
+    http_tokens: str = "optional"
+    hop_limit: int = 1
+    instance_metadata_tags: str = "disabled"
+
+    @classmethod
+    def from_api(cls, options: dict[str, Any] | None) -> MetadataOptions:
+        """From a launch template's (or an instance's) `MetadataOptions` as the EC2 API has
+        them."""
+        options = options or {}
+        default = cls()
+        return cls(
+            http_endpoint=options.get("HttpEndpoint") or default.http_endpoint,
+            http_tokens=options.get("HttpTokens") or default.http_tokens,
+            hop_limit=int(options.get("HttpPutResponseHopLimit") or default.hop_limit),
+            instance_metadata_tags=options.get("InstanceMetadataTags")
+            or default.instance_metadata_tags,
+        )
+
+
+@dataclass(frozen=True)
+class Network:
+    """Where a task container sits, read from its compose file."""
+
+    mode: str  # "host" or "bridge"
+    hops: int
+
+    def describe(self) -> str:
+        return "the compose host network" if self.mode == "host" else "the compose bridge network"
+
+
+def compose_network(compose_file: Path) -> Network:
+    """The network of the task's compose services: `network_mode: host` is the host's own
+    interface (1 hop); no network_mode, or `bridge`, is Docker's default bridge (2 hops)."""
+    services = (yaml.safe_load(compose_file.read_text()) or {}).get("services") or {}
+    modes = {str(spec.get("network_mode", "bridge")) for spec in services.values()}
+    unknown = modes - {"host", "bridge"}
+    if unknown:
+        raise ValueError(
+            f"{compose_file}: network_mode {', '.join(sorted(unknown))} is not modelled by the "
+            "local EC2 agent (host or bridge)"
+        )
+    if modes == {"host"}:
+        return Network("host", HOST_HOPS)
+    return Network("bridge", BRIDGE_HOPS)
+
+
+@dataclass(frozen=True)
+class Access:
+    """Whether a caller gets something from instance metadata, and if not, why not."""
+
+    granted: bool
+    reason: str = ""
+
+
+def metadata_reachable(options: MetadataOptions, hops: int, caller: str) -> Access:
+    """Whether `caller`, `hops` away, can read instance metadata at all (a token, or a
+    tokenless read where tokens are optional)."""
+    if options.http_endpoint != "enabled":
+        return Access(
+            False,
+            f"the launch template's MetadataOptions.HttpEndpoint is {options.http_endpoint}, "
+            f"so {caller} cannot read instance metadata",
+        )
+    if hops <= options.hop_limit:
+        return Access(True)
+    needs = (
+        f"IMDSv2 token PUT needs {hops} hops from {caller} but the launch template's "
+        f"HttpPutResponseHopLimit is {options.hop_limit}"
+    )
+    if options.http_tokens == "optional":
+        return Access(True, needs + ": it falls back to IMDSv1 (HttpTokens optional)")
+    return Access(False, needs + " and HttpTokens is required (no IMDSv1 fallback)")
+
+
+#: Why there are no credentials at any distance.
+NO_ROLE = "the instance has no IAM instance profile with a role"
+
+
+def container_credentials(options: MetadataOptions, network: Network, role: str | None) -> Access:
+    """Whether the task container gets its instance profile role's credentials from IMDS."""
+    if not role:
+        return Access(False, NO_ROLE)
+    return metadata_reachable(options, network.hops, network.describe())
+
+
+def host_credentials(options: MetadataOptions, role: str | None) -> Access:
+    """Whether a process on the host (the Docker daemon's awslogs driver) gets the instance
+    profile role's credentials."""
+    if not role:
+        return Access(False, NO_ROLE)
+    return metadata_reachable(options, HOST_HOPS, "the host")
+
+
+def boot_script_reads(options: MetadataOptions, paths: list[str]) -> Access:
+    """Whether the boot script, on the host, can read every metadata path it asks for."""
+    reachable = metadata_reachable(options, HOST_HOPS, "the boot script")
+    if not reachable.granted:
+        return reachable
+    tags = [p for p in paths if p.startswith("tags/instance/")]
+    if tags and options.instance_metadata_tags != "enabled":
+        return Access(
+            False,
+            f"the boot script reads {tags[0]} but the launch template's "
+            f"InstanceMetadataTags is {options.instance_metadata_tags}",
+        )
+    return Access(True)
