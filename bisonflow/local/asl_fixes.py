@@ -99,14 +99,20 @@ def extract_json(path: str, data: Any) -> Any:
     return matches[0].value
 
 
-def extract_json_sites() -> list[Any]:
-    """The interpreter's modules that imported moto's extract_json by name."""
+def interpreter_modules_holding(value: Any) -> list[Any]:
+    """The interpreter's modules that hold `value` under its name (imported it by name)."""
+    name = value.__name__
     return [
         module
-        for name, module in list(sys.modules.items())
-        if name.startswith("moto.stepfunctions.parser")
-        and getattr(module, "extract_json", None) is _moto_extract_json
+        for module_name, module in list(sys.modules.items())
+        if module_name.startswith("moto.stepfunctions.parser")
+        and getattr(module, name, None) is value
     ]
+
+
+def extract_json_sites() -> list[Any]:
+    """The interpreter's modules that imported moto's extract_json by name."""
+    return interpreter_modules_holding(_moto_extract_json)
 
 
 #: (owner, attribute) pairs this module replaces.
@@ -125,3 +131,8 @@ def install() -> None:
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
     for module in extract_json_sites():
         module.extract_json = extract_json
+    # Imported here: both use this module's helpers.
+    from bisonflow.local import sfn_credentials, sfn_limits
+
+    sfn_credentials.install()
+    sfn_limits.install()
