@@ -18,6 +18,7 @@ from moto.server import ThreadedMotoServer
 
 from bisonflow.deploy.target import TARGET_PROFILE_PARAMETER, TargetProfile
 from bisonflow.local import PortInUse, asl_fixes, lambda_worker, redshift_duckdb
+from bisonflow.local.iam import seam as iam_seam
 
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
@@ -99,6 +100,9 @@ class Emulator:
     endpoint_url: str = ""
     clients: dict[str, Any] = field(default_factory=dict)
     pool: lambda_worker.WorkerPool | None = None
+    #: Authorize every request made as a role against its policies as AWS does
+    #: (bisonflow.local.iam); off only for debugging.
+    iam_enforcement: bool = True
     _server: ThreadedMotoServer | None = None
 
     def start(self) -> Emulator:
@@ -118,6 +122,8 @@ class Emulator:
         asl_fixes.install()
         self.pool = lambda_worker.install(self.workdir, self.endpoint_url, REGION)
         redshift_duckdb.install()
+        if self.iam_enforcement:
+            iam_seam.install()
         session = boto3.Session(region_name=REGION, **CREDENTIALS)
         self.clients = {n: session.client(n, endpoint_url=self.endpoint_url) for n in SERVICES}
         return self
@@ -141,3 +147,4 @@ class Emulator:
             self._server.stop()
             self._server = None
         redshift_duckdb.shutdown()
+        iam_seam.uninstall()

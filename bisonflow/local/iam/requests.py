@@ -1,0 +1,466 @@
+"""What AWS authorizes for each API operation a role makes: action, resource ARN(s), context.
+
+One entry per operation (boto3 service name, API operation name), each citing the Service
+Authorization Reference ("SAR", docs.aws.amazon.com/service-authorization/latest/reference,
+"Actions, resources, and condition keys for <service>") or the service's own IAM page. An
+operation a role session makes that is not listed here is refused (UnmappedOperation): the
+mapping must be complete, never permissive. Every answer is also validated by the evaluator
+against the SAR data it ships (action names, resource ARN types, condition keys per action),
+so a wrong ARN shape fails loudly in the tests.
+
+A resource that the call creates and has no id yet is named as AWS names it in its
+authorization request: `arn:...:instance/*` (EC2 user guide, "Grant permission to launch
+instances": "the resource ARN of an instance that RunInstances creates is instance/*").
+EC2's RunInstances and the other multi-resource operations live in `ec2_requests.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bisonflow.local.iam.policies import PARTITION, RoleSession
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One API request as the service received it, already parsed into its API parameters."""
+
+    service: str  # boto3's service name: "s3", "stepfunctions", "redshift-data", ...
+    name: str  # the API operation: "GetObject", "StartExecution", ...
+    params: dict[str, Any]
+    region: str
+    session: RoleSession
+
+    @property
+    def account(self) -> str:
+        return self.session.account_id
+
+    def arn(self, service: str, resource: str, account: str | None = None) -> str:
+        """arn:aws:<service>:<region>:<account>:<resource> in this request's region."""
+        owner = self.account if account is None else account
+        return f"arn:{PARTITION}:{service}:{self.region}:{owner}:{resource}"
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """One (action, resource) pair AWS evaluates for an operation; all must be allowed."""
+
+    action: str
+    resource: str
+    context: dict[str, str | list[str]] = field(default_factory=dict)
+    resource_policy: dict | None = None
+
+
+class UnmappedOperation(LookupError):
+    """A role made an operation whose authorization this emulator does not know."""
+
+
+Mapper = Callable[[Operation], list[Authorization]]
+MAPPERS: dict[tuple[str, str], Mapper] = {}
+
+
+def maps(service: str, *operations: str) -> Callable[[Mapper], Mapper]:
+    def register(mapper: Mapper) -> Mapper:
+        for operation in operations:
+            MAPPERS[(service, operation)] = mapper
+        return mapper
+
+    return register
+
+
+def authorizations(operation: Operation) -> list[Authorization]:
+    mapper = MAPPERS.get((operation.service, operation.name))
+    if mapper is None:
+        raise UnmappedOperation(
+            f"the emulator's IAM enforcement does not know what AWS authorizes for "
+            f"{operation.service} {operation.name}, so it refuses the call by "
+            f"{operation.session.arn}; "
+            "add the operation to bisonflow/local/iam/requests.py (from the Service "
+            "Authorization Reference)"
+        )
+    return mapper(operation)
+
+
+def tag_context(tags: dict[str, str], prefix: str) -> dict[str, str | list[str]]:
+    """Condition keys for tags: `<prefix>/<key>` per tag (aws:ResourceTag, ec2:ResourceTag...)."""
+    return {f"{prefix}/{key}": value for key, value in tags.items()}
+
+
+def request_tag_context(tags: dict[str, str]) -> dict[str, str | list[str]]:
+    """aws:RequestTag/<key> and aws:TagKeys for tags a request sets (IAM User Guide, tags)."""
+    if not tags:
+        return {}
+    return {**tag_context(tags, "aws:RequestTag"), "aws:TagKeys": sorted(tags)}
+
+
+# --- STS -------------------------------------------------------------------------------------
+@maps("sts", "GetCallerIdentity")
+def _caller_identity(operation: Operation) -> list[Authorization]:
+    """No permission is needed: "no permissions are required to perform this operation"
+    (STS API reference, GetCallerIdentity); an explicit deny cannot block it either."""
+    return []
+
+
+# --- S3 --------------------------------------------------------------------------------------
+def _bucket_arn(bucket: str) -> str:
+    return f"arn:{PARTITION}:s3:::{bucket}"
+
+
+def _object_arn(bucket: str, key: str) -> str:
+    return f"arn:{PARTITION}:s3:::{bucket}/{key}"
+
+
+def _bucket_policy(bucket: str, account: str) -> dict | None:
+    """The bucket's policy as stored in the emulator, which AWS evaluates with the caller's."""
+    from moto.s3.models import s3_backends
+
+    try:
+        stored = s3_backends[account][PARTITION].get_bucket(bucket).policy
+    except Exception:  # a missing bucket: S3 answers NoSuchBucket after authorization
+        return None
+    return json.loads(stored) if stored else None
+
+
+def _s3(
+    operation: Operation, action: str, resource: str, context: dict[str, Any] | None = None
+) -> Authorization:
+    """An S3 authorization with the bucket's policy and the given (non-empty) condition keys."""
+    return Authorization(
+        action=f"s3:{action}",
+        resource=resource,
+        context={k: v for k, v in (context or {}).items() if v is not None},
+        resource_policy=_bucket_policy(operation.params["Bucket"], operation.account),
+    )
+
+
+@maps("s3", "GetObject", "HeadObject")
+def _get_object(operation: Operation) -> list[Authorization]:
+    """SAR (Amazon S3): GetObject on the object ARN; HeadObject needs s3:GetObject
+    (S3 API reference, HeadObject, Permissions); a version needs s3:GetObjectVersion."""
+    p = operation.params
+    action = "GetObjectVersion" if p.get("VersionId") else "GetObject"
+    return [_s3(operation, action, _object_arn(p["Bucket"], p["Key"]))]
+
+
+@maps("s3", "PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")
+def _put_object(operation: Operation) -> list[Authorization]:
+    """s3:PutObject on the object ARN for the single and the multipart upload (S3 user guide,
+    "Multipart upload API and permissions"); a Tagging header also needs
+    s3:PutObjectTagging and an ACL s3:PutObjectAcl (S3 API reference, PutObject)."""
+    p = operation.params
+    target = _object_arn(p["Bucket"], p["Key"])
+    context = {
+        "s3:x-amz-acl": p.get("ACL"),
+        "s3:x-amz-server-side-encryption": p.get("ServerSideEncryption"),
+    }
+    found = [_s3(operation, "PutObject", target, context)]
+    if p.get("Tagging"):
+        found.append(_s3(operation, "PutObjectTagging", target))
+    if p.get("ACL") or any(k.startswith("Grant") for k in p):
+        found.append(_s3(operation, "PutObjectAcl", target))
+    return found
+
+
+@maps("s3", "CopyObject", "UploadPartCopy")
+def _copy_object(operation: Operation) -> list[Authorization]:
+    """PutObject on the target and GetObject on the source (S3 API reference, CopyObject)."""
+    p = operation.params
+    source = p["CopySource"] if isinstance(p["CopySource"], str) else ""
+    source_bucket, _, source_key = source.lstrip("/").partition("/")
+    source_key = source_key.split("?versionId=")[0]
+    return [
+        _s3(operation, "PutObject", _object_arn(p["Bucket"], p["Key"])),
+        Authorization(
+            "s3:GetObject",
+            _object_arn(source_bucket, source_key),
+            resource_policy=_bucket_policy(source_bucket, operation.account),
+        ),
+    ]
+
+
+@maps("s3", "AbortMultipartUpload")
+def _abort_upload(operation: Operation) -> list[Authorization]:
+    p = operation.params
+    return [_s3(operation, "AbortMultipartUpload", _object_arn(p["Bucket"], p["Key"]))]
+
+
+@maps("s3", "DeleteObject")
+def _delete_object(operation: Operation) -> list[Authorization]:
+    p = operation.params
+    action = "DeleteObjectVersion" if p.get("VersionId") else "DeleteObject"
+    return [_s3(operation, action, _object_arn(p["Bucket"], p["Key"]))]
+
+
+@maps("s3", "DeleteObjects")
+def _delete_objects(operation: Operation) -> list[Authorization]:
+    """s3:DeleteObject on every object named (S3 API reference, DeleteObjects)."""
+    p = operation.params
+    return [
+        _s3(operation, "DeleteObject", _object_arn(p["Bucket"], item["Key"]))
+        for item in p["Delete"]["Objects"]
+    ]
+
+
+@maps("s3", "ListObjectsV2", "ListObjects", "HeadBucket")
+def _list_bucket(operation: Operation) -> list[Authorization]:
+    """s3:ListBucket on the bucket ARN with s3:prefix, s3:delimiter and s3:max-keys as the
+    request gives them (SAR, Amazon S3, condition keys); HeadBucket needs s3:ListBucket."""
+    p = operation.params
+    context = {
+        "s3:prefix": p.get("Prefix"),
+        "s3:delimiter": p.get("Delimiter"),
+        "s3:max-keys": str(p["MaxKeys"]) if p.get("MaxKeys") is not None else None,
+    }
+    return [_s3(operation, "ListBucket", _bucket_arn(p["Bucket"]), context)]
+
+
+@maps("s3", "GetBucketLocation")
+def _bucket_location(operation: Operation) -> list[Authorization]:
+    return [_s3(operation, "GetBucketLocation", _bucket_arn(operation.params["Bucket"]))]
+
+
+# --- SSM Parameter Store ---------------------------------------------------------------------
+def _parameter_arn(operation: Operation, name: str) -> str:
+    """A parameter's ARN: `parameter` + the name (its leading slash kept, else one added);
+    AWS's public parameters (/aws/service/...) have no account (SSM user guide, "Public
+    parameters")."""
+    if name.startswith("arn:"):
+        return name
+    path = name if name.startswith("/") else f"/{name}"
+    account = "" if path.startswith("/aws/service/") else None
+    return operation.arn("ssm", f"parameter{path}", account)
+
+
+@maps("ssm", "GetParameter", "DeleteParameter", "GetParameterHistory", "LabelParameterVersion")
+def _one_parameter(operation: Operation) -> list[Authorization]:
+    return [
+        Authorization(f"ssm:{operation.name}", _parameter_arn(operation, operation.params["Name"]))
+    ]
+
+
+@maps("ssm", "PutParameter")
+def _put_parameter(operation: Operation) -> list[Authorization]:
+    """ssm:PutParameter on the parameter with ssm:Overwrite; Tags also need
+    ssm:AddTagsToResource (SAR, AWS Systems Manager)."""
+    p = operation.params
+    tags = {t["Key"]: t["Value"] for t in p.get("Tags") or []}
+    context: dict[str, str | list[str]] = {"ssm:Overwrite": str(bool(p.get("Overwrite"))).lower()}
+    target = _parameter_arn(operation, p["Name"])
+    found = [Authorization("ssm:PutParameter", target, {**context, **request_tag_context(tags)})]
+    if tags:
+        found.append(Authorization("ssm:AddTagsToResource", target, request_tag_context(tags)))
+    return found
+
+
+@maps("ssm", "GetParameters", "DeleteParameters")
+def _many_parameters(operation: Operation) -> list[Authorization]:
+    """One authorization per parameter named (SAR: the parameter resource type)."""
+    action = f"ssm:{operation.name}"
+    return [Authorization(action, _parameter_arn(operation, n)) for n in operation.params["Names"]]
+
+
+@maps("ssm", "GetParametersByPath")
+def _parameters_by_path(operation: Operation) -> list[Authorization]:
+    """On the path's own parameter ARN, with ssm:Recursive (SAR, GetParametersByPath)."""
+    p = operation.params
+    context = {"ssm:Recursive": "true" if p.get("Recursive") else "false"}
+    return [Authorization("ssm:GetParametersByPath", _parameter_arn(operation, p["Path"]), context)]
+
+
+@maps("ssm", "DescribeParameters")
+def _describe_parameters(operation: Operation) -> list[Authorization]:
+    return [Authorization("ssm:DescribeParameters", "*")]
+
+
+# --- Lambda ----------------------------------------------------------------------------------
+def function_arn(operation: Operation, name: str, qualifier: str | None) -> str:
+    """The function ARN as invoked: a name, partial or full ARN, with its version or alias.
+
+    Lambda authorizes a qualified call against the qualified ARN, so a policy naming only the
+    unqualified function does not allow invoking its alias (Lambda developer guide,
+    "Fine-tuning the Resources and Conditions sections of policies": "an unqualified ARN ...
+    does not grant permission to invoke a version or alias").
+    """
+    if name.startswith("arn:"):
+        arn = name
+    elif ":function:" in name:  # "<account>:function:<name>[:qualifier]"
+        arn = f"arn:{PARTITION}:lambda:{operation.region}:{name}"
+    else:
+        arn = operation.arn("lambda", f"function:{name}")
+    if qualifier and len(arn.split(":")) == 7:
+        arn = f"{arn}:{qualifier}"
+    return arn
+
+
+@maps("lambda", "Invoke", "InvokeAsync", "InvokeWithResponseStream")
+def _invoke(operation: Operation) -> list[Authorization]:
+    """lambda:InvokeFunction on the (qualified) function ARN (SAR, AWS Lambda)."""
+    p = operation.params
+    target = function_arn(operation, p["FunctionName"], p.get("Qualifier"))
+    return [Authorization("lambda:InvokeFunction", target)]
+
+
+@maps("lambda", "GetFunction", "GetFunctionConfiguration")
+def _get_function(operation: Operation) -> list[Authorization]:
+    p = operation.params
+    target = function_arn(operation, p["FunctionName"], p.get("Qualifier"))
+    return [Authorization(f"lambda:{operation.name}", target)]
+
+
+# --- Step Functions --------------------------------------------------------------------------
+def state_machine(arn: str) -> tuple[str, str | None]:
+    """(unqualified state machine ARN, qualifier or None) of a machine, version or alias ARN.
+
+    Step Functions authorizes a call on a version or alias against the state machine's own
+    ARN, and exposes the version number or alias name as `states:StateMachineQualifier`
+    (Step Functions developer guide, "Authorization for versions and aliases in Step
+    Functions workflows", auth-version-alias.html: "To authorize a version or an alias to
+    invoke an API action, Step Functions uses the state machine's ARN instead of using the
+    version ARN or alias ARN"). The awsdocs GitHub copy of that guide was archived before
+    versions and aliases existed, so the page itself is the source.
+    """
+    parts = arn.split(":")
+    if len(parts) == 8:
+        return ":".join(parts[:7]), parts[7]
+    return arn, None
+
+
+def _on_state_machine(operation: Operation, action: str, arn: str) -> list[Authorization]:
+    unqualified, qualifier = state_machine(arn)
+    context = {"states:StateMachineQualifier": qualifier} if qualifier else {}
+    return [Authorization(action, unqualified, context)]
+
+
+@maps("stepfunctions", "StartExecution", "StartSyncExecution")
+def _start_execution(operation: Operation) -> list[Authorization]:
+    """states:StartExecution (also for StartSyncExecution) on the state machine (SAR)."""
+    action = f"states:{operation.name}"
+    return _on_state_machine(operation, action, operation.params["stateMachineArn"])
+
+
+@maps("stepfunctions", "DescribeStateMachine", "ListExecutions")
+def _on_machine(operation: Operation) -> list[Authorization]:
+    action = f"states:{operation.name}"
+    return _on_state_machine(operation, action, operation.params["stateMachineArn"])
+
+
+@maps("stepfunctions", "SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
+def _task_callback(operation: Operation) -> list[Authorization]:
+    """No resource type: the task token is the authority, so Resource must be "*" (SAR)."""
+    return [Authorization(f"states:{operation.name}", "*")]
+
+
+@maps("stepfunctions", "DescribeExecution", "StopExecution", "GetExecutionHistory")
+def _on_execution(operation: Operation) -> list[Authorization]:
+    return [Authorization(f"states:{operation.name}", operation.params["executionArn"])]
+
+
+# --- CloudWatch Logs -------------------------------------------------------------------------
+def _log_group_arn(operation: Operation, group: str) -> str:
+    return operation.arn("logs", f"log-group:{group}")
+
+
+@maps("logs", "CreateLogGroup")
+def _create_log_group(operation: Operation) -> list[Authorization]:
+    p = operation.params
+    tags = request_tag_context(p.get("tags") or {})
+    return [
+        Authorization("logs:CreateLogGroup", _log_group_arn(operation, p["logGroupName"]), tags)
+    ]
+
+
+@maps("logs", "CreateLogStream", "PutLogEvents")
+def _log_stream(operation: Operation) -> list[Authorization]:
+    """Both on the log-stream ARN `log-group:<group>:log-stream:<stream>` (SAR, CloudWatch
+    Logs: CreateLogStream and PutLogEvents take the log-stream resource type)."""
+    p = operation.params
+    stream = f"{_log_group_arn(operation, p['logGroupName'])}:log-stream:{p['logStreamName']}"
+    return [Authorization(f"logs:{operation.name}", stream)]
+
+
+@maps("logs", "DescribeLogStreams")
+def _describe_streams(operation: Operation) -> list[Authorization]:
+    group = operation.params["logGroupName"]
+    return [Authorization("logs:DescribeLogStreams", _log_group_arn(operation, group))]
+
+
+# --- Redshift Data API -----------------------------------------------------------------------
+#: Statement id -> aws:userid of the session that submitted it, recorded by the seam.
+STATEMENT_OWNERS: dict[str, str] = {}
+
+
+def _workgroup_arn(operation: Operation, workgroup: str) -> str:
+    """The workgroup ARN the Data API authorizes. The API accepts the ARN as WorkgroupName
+    (Data API reference, ExecuteStatement: "The serverless workgroup name or Amazon Resource
+    Name (ARN)"); from a bare name the emulator cannot know the workgroup's id that its ARN
+    carries, so it refuses rather than guess."""
+    if workgroup.startswith("arn:"):
+        return workgroup
+    raise UnmappedOperation(
+        f"redshift-data {operation.name} names workgroup {workgroup!r}; the emulator's IAM "
+        "enforcement needs the workgroup ARN (the Data API accepts it as WorkgroupName) to "
+        "authorize the call against it"
+    )
+
+
+@maps("redshift-data", "ExecuteStatement", "BatchExecuteStatement")
+def _execute_statement(operation: Operation) -> list[Authorization]:
+    """The statement's action on the workgroup (or cluster) ARN, plus the credentials the Data
+    API gets as the caller: redshift-serverless:GetCredentials on the workgroup (Redshift
+    management guide, "Authorizing access to the Amazon Redshift Data API": "confirm the
+    policy allows the use of the redshift-serverless:GetCredentials action"),
+    redshift:GetClusterCredentialsWithIAM on the database (or GetClusterCredentials on the
+    dbuser) for a cluster, or secretsmanager:GetSecretValue on SecretArn."""
+    p = operation.params
+    action = f"redshift-data:{operation.name}"
+    if p.get("WorkgroupName"):
+        target = _workgroup_arn(operation, p["WorkgroupName"])
+        credentials = Authorization("redshift-serverless:GetCredentials", target)
+    elif p.get("ClusterIdentifier"):
+        cluster = p["ClusterIdentifier"]
+        target = operation.arn("redshift", f"cluster:{cluster}")
+        if p.get("DbUser"):
+            credentials = Authorization(
+                "redshift:GetClusterCredentials",
+                operation.arn("redshift", f"dbuser:{cluster}/{p['DbUser']}"),
+            )
+        else:
+            credentials = Authorization(
+                "redshift:GetClusterCredentialsWithIAM",
+                operation.arn("redshift", f"dbname:{cluster}/{p['Database']}"),
+            )
+    else:
+        raise UnmappedOperation(f"redshift-data {operation.name} names no workgroup or cluster")
+    if p.get("SecretArn"):
+        credentials = Authorization("secretsmanager:GetSecretValue", p["SecretArn"])
+    return [Authorization(action, target), credentials]
+
+
+@maps(
+    "redshift-data",
+    "DescribeStatement",
+    "GetStatementResult",
+    "GetStatementResultV2",
+    "CancelStatement",
+)
+def _on_statement(operation: Operation) -> list[Authorization]:
+    """A statement has no ARN: Resource "*", with redshift-data:statement-owner-iam-userid,
+    the aws:userid of the session that ran it (SAR, Amazon Redshift Data API; the
+    AmazonRedshiftQueryEditor policy limits these actions with it). GetStatementResultV2 is
+    authorized by redshift-data:GetStatementResult (management guide, "Configuring IAM
+    permissions"). A sub-statement id "<id>:<n>" belongs to its batch's owner."""
+    statement = operation.params["Id"].split(":")[0]
+    owner = STATEMENT_OWNERS.get(statement)
+    context = {"redshift-data:statement-owner-iam-userid": owner} if owner else {}
+    action = (
+        "GetStatementResult" if operation.name.startswith("GetStatementResult") else operation.name
+    )
+    return [Authorization(f"redshift-data:{action}", "*", context)]
+
+
+@maps("redshift-data", "ListStatements")
+def _list_statements(operation: Operation) -> list[Authorization]:
+    return [Authorization("redshift-data:ListStatements", "*")]
