@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from bisonflow import PROJECT_ROOT
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY
 from bisonflow.local.deploy import (
@@ -27,8 +29,9 @@ from bisonflow.local.deploy import (
     upload_snapshot,
 )
 from bisonflow.local.ec2_agent import Ec2Agent
-from bisonflow.local.emulator import REGION, Emulator
+from bisonflow.local.emulator import CREDENTIALS, REGION, Emulator
 from bisonflow.local.gbif_standin import GbifStandin
+from bisonflow.local.scheduler import Fired, fire
 from bisonflow.sample import SampleManifest, generate_sample
 
 LOCAL_BUCKET = "bisonflow-local"
@@ -183,6 +186,14 @@ class LocalRuntime:
         return self.clients["stepfunctions"].start_execution(
             stateMachineArn=self.deployment.state_machine_arn, input=json.dumps(payload), **kwargs
         )["executionArn"]
+
+    def fire_schedule(self, scheduled_time: dt.datetime) -> Fired:
+        """Fire the deployed monthly schedule once, as EventBridge Scheduler would at
+        `scheduled_time` (bisonflow.local.scheduler)."""
+        assert self.deployment
+        operator = boto3.Session(region_name=REGION, **CREDENTIALS)
+        name = self.deployment.outputs["ScheduleName"]
+        return fire(operator, self.endpoint_url, name, scheduled_time)
 
 
 def current_month() -> str:

@@ -1,0 +1,168 @@
+"""Fire a deployed schedule as EventBridge Scheduler does, on the emulator.
+
+moto keeps schedules but never fires them. This module does what Scheduler does when a
+schedule's time comes (EventBridge Scheduler User Guide):
+
+1. It reads the schedule through the Scheduler API (GetSchedule), as deployed.
+2. It takes a session of the schedule's execution role (Target.RoleArn) through STS
+   AssumeRole, as Scheduler does before it calls the target ("Set up the execution role"):
+   every target call is signed by that session, so the IAM seam authorizes it against the
+   role's own policies. (Scheduler does not document its session names; the local one is
+   named after the invocation's execution id.)
+3. It fills in the context attributes in the target's Input ("Adding context attributes"):
+   `<aws.scheduler.schedule-arn>`, `<aws.scheduler.scheduled-time>` (e.g.
+   2022-03-22T18:59:43Z), `<aws.scheduler.execution-id>` (a unique id per attempted
+   invocation, e.g. d32c5kddcf5bb8c3) and `<aws.scheduler.attempt-number>` (1 for the first).
+4. It calls the target ("Using templated targets", "Using universal targets"): a state
+   machine (or its alias or version) ARN is the templated target Step Functions StartExecution,
+   with the Input as the execution input; `arn:aws:scheduler:::aws-sdk:<service>:<apiAction>`
+   is a universal target, the Input being the API call's request parameters as JSON.
+
+One attempt is made: the RetryPolicy and DeadLetterConfig are not emulated, so a failed call
+raises ScheduleFireError naming the schedule, the role and the error instead of being retried
+and dead-lettered. Where the schedule fires on AWS is set by its expression (bisonflow.schedule
+computes it); firing here uses the scheduled time the caller gives (default: now).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from bisonflow.local.credentials import assumed_role_credentials
+
+#: Universal targets: arn:<partition>:scheduler:::aws-sdk:<service>:<apiAction>.
+UNIVERSAL_TARGET = re.compile(
+    r"^arn:[\w-]+:scheduler:::aws-sdk:(?P<service>[\w-]+):(?P<action>\w+)$"
+)
+#: Templated Step Functions target: a state machine, or its alias or version.
+STATE_MACHINE_TARGET = re.compile(r"^arn:[\w-]+:states:[\w-]+:\d{12}:stateMachine:")
+#: Universal-target service names (the SDK's service identifiers) whose boto3 client is named
+#: otherwise.
+SDK_CLIENT_NAMES = {"sfn": "stepfunctions"}
+
+
+class ScheduleFireError(Exception):
+    """The schedule could not be fired: what and why, in one line."""
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One invocation of a schedule's target, as Scheduler made it."""
+
+    schedule_arn: str
+    execution_id: str
+    scheduled_time: str
+    role_arn: str
+    target_arn: str
+    input: str | None
+    response: dict[str, Any]
+
+    @property
+    def execution_arn(self) -> str | None:
+        """The execution a Step Functions target started."""
+        return self.response.get("executionArn")
+
+
+def scheduled_time_text(when: datetime) -> str:
+    """`<aws.scheduler.scheduled-time>`'s form: UTC to the second, with a Z."""
+    if when.tzinfo is None:
+        raise ScheduleFireError(f"scheduled time {when.isoformat()} needs a time zone")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def with_context(text: str, context: dict[str, str]) -> str:
+    """`text` with every `<aws.scheduler.NAME>` replaced by context[NAME]."""
+    for name, value in context.items():
+        text = text.replace(f"<aws.scheduler.{name}>", value)
+    return text
+
+
+def fire(
+    operator: boto3.Session,
+    endpoint_url: str | None,
+    schedule_name: str,
+    scheduled_time: datetime,
+    group_name: str = "default",
+) -> Fired:
+    """Fire `schedule_name` once as Scheduler would at `scheduled_time`.
+
+    `operator` is whoever stands in for the Scheduler service: it may read the schedule and
+    assume its role (on the emulator, the operator's key)."""
+    scheduler = operator.client("scheduler", endpoint_url=endpoint_url)
+    try:
+        schedule = scheduler.get_schedule(Name=schedule_name, GroupName=group_name)
+    except ClientError as exc:
+        raise ScheduleFireError(f"schedule {schedule_name}: {_message(exc)}") from None
+    target = schedule["Target"]
+    execution_id = uuid.uuid4().hex[:16]
+    context = {
+        "schedule-arn": schedule["Arn"],
+        "scheduled-time": scheduled_time_text(scheduled_time),
+        "execution-id": execution_id,
+        "attempt-number": "1",
+    }
+    payload = with_context(target["Input"], context) if "Input" in target else None
+    credentials = assumed_role_credentials(
+        operator.client("sts", endpoint_url=endpoint_url), target["RoleArn"], execution_id
+    )
+    as_role = boto3.Session(region_name=schedule["Arn"].split(":")[3], **credentials)
+    service, method, request = target_call(target["Arn"], payload)
+    client = as_role.client(service, endpoint_url=endpoint_url)
+    try:
+        response = getattr(client, method)(**request)
+    except ClientError as exc:
+        raise ScheduleFireError(
+            f"schedule {schedule_name} as {target['RoleArn']}: {method} on {target['Arn']} "
+            f"failed: {_message(exc)}"
+        ) from None
+    response.pop("ResponseMetadata", None)
+    return Fired(
+        schedule_arn=schedule["Arn"],
+        execution_id=execution_id,
+        scheduled_time=context["scheduled-time"],
+        role_arn=target["RoleArn"],
+        target_arn=target["Arn"],
+        input=payload,
+        response=response,
+    )
+
+
+def target_call(arn: str, payload: str | None) -> tuple[str, str, dict[str, Any]]:
+    """(boto3 service, method, request) of the API call the target stands for."""
+    if STATE_MACHINE_TARGET.match(arn):
+        return (
+            "stepfunctions",
+            "start_execution",
+            {
+                "stateMachineArn": arn,
+                **({"input": payload} if payload is not None else {}),
+            },
+        )
+    universal = UNIVERSAL_TARGET.match(arn)
+    if universal:
+        try:
+            request = json.loads(payload) if payload else {}
+        except json.JSONDecodeError as exc:
+            raise ScheduleFireError(
+                f"universal target {arn}: Input is not the JSON of the request ({exc})"
+            ) from None
+        service = universal["service"]
+        method = re.sub(r"(?<!^)(?=[A-Z])", "_", universal["action"]).lower()
+        return SDK_CLIENT_NAMES.get(service, service), method, request
+    raise ScheduleFireError(
+        f"target {arn}: only the Step Functions templated target and universal targets "
+        "(arn:aws:scheduler:::aws-sdk:<service>:<apiAction>) are emulated"
+    )
+
+
+def _message(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"

@@ -1,0 +1,68 @@
+"""The deployed schedule, fired as EventBridge Scheduler fires it, runs the month of its
+scheduled time as the schedule's role."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from conftest import wait_for_end
+
+from bisonflow.layout import MonthLayout
+from bisonflow.local.emulator import CREDENTIALS, REGION
+from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.scheduler import ScheduleFireError, fire, target_call, with_context
+
+
+def test_context_attributes_are_filled_in() -> None:
+    text = (
+        '{"t": "<aws.scheduler.scheduled-time>", "a": "<aws.scheduler.schedule-arn>", '
+        '"e": "<aws.scheduler.execution-id>", "n": "<aws.scheduler.attempt-number>"}'
+    )
+    filled = with_context(
+        text,
+        {"scheduled-time": "2026-04-02T06:00:00Z", "schedule-arn": "arn:s", "execution-id": "x1",
+         "attempt-number": "1"},
+    )  # fmt: skip
+    assert json.loads(filled) == {"t": "2026-04-02T06:00:00Z", "a": "arn:s", "e": "x1", "n": "1"}
+
+
+def test_targets_are_the_calls_scheduler_makes() -> None:
+    alias = "arn:aws:states:us-east-1:123456789012:stateMachine:bison-workflow:live"
+    assert target_call(alias, '{"a": 1}') == (
+        "stepfunctions",
+        "start_execution",
+        {"stateMachineArn": alias, "input": '{"a": 1}'},
+    )
+    universal = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+    assert target_call(universal, '{"stateMachineArn": "m"}') == (
+        "stepfunctions",
+        "start_execution",
+        {"stateMachineArn": "m"},
+    )
+    with pytest.raises(ScheduleFireError, match="only the Step Functions templated target"):
+        target_call("arn:aws:lambda:us-east-1:123456789012:function:f", None)
+
+
+def test_the_fired_schedule_processes_its_scheduled_month(runtime: LocalRuntime) -> None:
+    assert runtime.deployment
+    runtime.publish_snapshot("2026-04")
+    fired = runtime.fire_schedule(datetime(2026, 4, 2, 6, 0, tzinfo=UTC))
+    assert fired.input == '{"scheduled_time": "2026-04-02T06:00:00Z"}'
+    assert fired.target_arn == runtime.deployment.outputs["StateMachineAliasArn"]
+    assert fired.role_arn.split("/")[-1].startswith(f"{runtime.deployment.stack_name}-ScheduleRole")
+    assert fired.execution_arn
+    description = wait_for_end(runtime, fired.execution_arn, timeout=240)
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    assert json.loads(description["input"]) == {"scheduled_time": "2026-04-02T06:00:00Z"}
+    assert json.loads(description["output"])["month"] == "2026-04"
+    marker = MonthLayout.for_month("2026-04").done_marker_key
+    runtime.clients["s3"].head_object(Bucket=runtime.deployment.bucket, Key=marker)
+
+
+def test_a_missing_schedule_is_one_clear_error(runtime: LocalRuntime) -> None:
+    operator = boto3.Session(region_name=REGION, **CREDENTIALS)
+    with pytest.raises(ScheduleFireError, match="schedule nope: ResourceNotFoundException"):
+        fire(operator, runtime.endpoint_url, "nope", datetime.now(UTC))
