@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import io
 import json
-import time
 import uuid
-import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
 from conftest import wait_for_end
-from test_emulator_seams import _lambda_role, _run_machine, _states_role
+from test_emulator_seams import _run_machine, _states_role
+from test_sfn_role import (
+    create_echo_function,
+    history,
+    invoke_task,
+    machine_role,
+    scheduled_token,
+    start_as,
+)
 
 from bisonflow.local import sfn_limits
 from bisonflow.local.runtime import LocalRuntime
 
 QUOTA = sfn_limits.MAX_PAYLOAD_BYTES
-HANDLER = """
-def echo(event, context):
-    return {"size": len(str(event))}
-"""
 
 
 def _pass_giving(text: str) -> dict:
@@ -29,32 +30,19 @@ def _pass_giving(text: str) -> dict:
     return {"StartAt": "Give", "States": {"Give": {"Type": "Pass", "Result": result, "End": True}}}
 
 
+@pytest.fixture(scope="module")
+def echo_function(runtime: LocalRuntime) -> str:
+    return create_echo_function(runtime)
+
+
 def _failure(runtime: LocalRuntime, execution_arn: str) -> dict:
     """The failure details (error, cause) of every failed-task or failed-execution event."""
-    events = runtime.clients["stepfunctions"].get_execution_history(
-        executionArn=execution_arn, maxResults=1000
-    )["events"]
     return {
         event["type"]: details
-        for event in events
+        for event in history(runtime, execution_arn)
         for key, details in event.items()
         if key.endswith("FailedEventDetails")
     }
-
-
-@pytest.fixture(scope="module")
-def echo_function(runtime: LocalRuntime) -> str:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("limits.py", HANDLER)
-    return runtime.clients["lambda"].create_function(
-        FunctionName="sfnlimits-echo",
-        Runtime="python3.12",
-        Role=_lambda_role(runtime),
-        Handler="limits.echo",
-        Code={"ZipFile": buffer.getvalue()},
-        Timeout=10,
-    )["FunctionArn"]
 
 
 def test_state_output_of_exactly_the_quota_passes_one_byte_more_fails(
@@ -88,36 +76,23 @@ def test_parameters_over_the_quota_fail_the_task_before_it_is_scheduled(
 ) -> None:
     # Each half fits, the Payload built from both does not: AWS fails the state with
     # States.DataLimitExceeded ("after Parameters processing"); moto invoked the Lambda.
-    half = "b" * (QUOTA // 2)
-    machine = {
-        "StartAt": "Invoke",
-        "States": {
-            "Invoke": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {
-                    "FunctionName": echo_function,
-                    "Payload": {"first.$": "$.half", "second.$": "$.half"},
-                },
-                "ResultSelector": {"size.$": "$.Payload.size"},
-                "End": True,
-            }
-        },
-    }
-    description = _run_machine(runtime, machine, {"half": half})
+    role = machine_role(runtime, "sfntest-invoker", may_invoke=True)
+    task = invoke_task(echo_function, ResultSelector={"size.$": "$.Payload.size"}, End=True)
+    task["Parameters"]["Payload"] = {"first.$": "$.half", "second.$": "$.half"}
+    machine = {"StartAt": "Invoke", "States": {"Invoke": task}}
+    over = start_as(runtime, machine, {"half": "b" * (QUOTA // 2)}, role)
+    description = wait_for_end(runtime, over)
     assert description["status"] == "FAILED"
     assert description["error"] == "States.DataLimitExceeded"
-    failures = _failure(runtime, description["executionArn"])
+    failures = _failure(runtime, over)
     assert failures["TaskFailed"]["error"] == "States.DataLimitExceeded"
     assert "'Invoke'" in failures["TaskFailed"]["cause"]
-    events = runtime.clients["stepfunctions"].get_execution_history(
-        executionArn=description["executionArn"], maxResults=1000
-    )["events"]
-    assert "TaskScheduled" not in {event["type"] for event in events}
+    assert "TaskScheduled" not in {event["type"] for event in history(runtime, over)}
 
     # The same task with a payload that fits runs (the check is on the size, not the shape).
-    fits = _run_machine(runtime, machine, {"half": "b" * 1000})
+    fits = wait_for_end(runtime, start_as(runtime, machine, {"half": "b" * 1000}, role))
     assert fits["status"] == "SUCCEEDED", fits.get("cause")
+    assert json.loads(fits["output"])["size"] > 2000
 
 
 def test_start_execution_refuses_an_input_over_the_quota(runtime: LocalRuntime) -> None:
@@ -145,28 +120,10 @@ def test_send_task_success_refuses_an_output_over_the_quota(
     runtime: LocalRuntime, echo_function: str
 ) -> None:
     sfn = runtime.clients["stepfunctions"]
-    machine = {
-        "StartAt": "Wait",
-        "States": {
-            "Wait": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {
-                    "FunctionName": echo_function,
-                    "Payload": {"token.$": "$$.Task.Token"},
-                },
-                "TimeoutSeconds": 60,
-                "End": True,
-            }
-        },
-    }
-    arn = sfn.create_state_machine(
-        name=f"limits-{uuid.uuid4().hex[:8]}",
-        definition=json.dumps(machine),
-        roleArn=_states_role(runtime),
-    )["stateMachineArn"]
-    execution_arn = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
-    token = _scheduled_token(runtime, execution_arn)
+    role = machine_role(runtime, "sfntest-invoker", may_invoke=True)
+    task = invoke_task(echo_function, wait=True, TimeoutSeconds=60, End=True)
+    execution_arn = start_as(runtime, {"StartAt": "Wait", "States": {"Wait": task}}, {}, role)
+    token = scheduled_token(runtime, execution_arn)
     with pytest.raises(ClientError) as refused:
         sfn.send_task_success(taskToken=token, output=json.dumps("d" * QUOTA))
     assert refused.value.response["Error"]["Code"] == "ValidationException"
@@ -175,19 +132,6 @@ def test_send_task_success_refuses_an_output_over_the_quota(
     sfn.send_task_success(taskToken=token, output=json.dumps({"ok": True}))
     end = wait_for_end(runtime, execution_arn)
     assert end["status"] == "SUCCEEDED" and json.loads(end["output"]) == {"ok": True}
-
-
-def _scheduled_token(runtime: LocalRuntime, execution_arn: str) -> str:
-    """The task token the waiting task was scheduled with (its TaskScheduled parameters)."""
-    sfn = runtime.clients["stepfunctions"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for event in sfn.get_execution_history(executionArn=execution_arn)["events"]:
-            if event["type"] == "TaskScheduled":
-                parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
-                return parameters["Payload"]["token"]
-        time.sleep(0.1)
-    raise AssertionError("the task was never scheduled")
 
 
 def test_every_interpreter_module_uses_the_quota_fix(runtime: LocalRuntime) -> None:

@@ -78,6 +78,8 @@ class _Session:
     made_at: float
 
 
+#: moto's signer ("ak"/"sk"), which install() replaces wherever the interpreter holds it.
+moto_boto_client_for = boto_client.boto_client_for
 _sessions: dict[str, _Session] = {}
 _sessions_lock = threading.Lock()
 
@@ -161,6 +163,6 @@ PATCHED: tuple[tuple[Any, str], ...] = (
 
 
 def install() -> None:
-    for module in asl_fixes.interpreter_modules_holding(boto_client.boto_client_for):
+    for module in asl_fixes.interpreter_modules_holding(moto_boto_client_for):
         module.boto_client_for = boto_client_for
     StateTaskServiceLambda._error_cause_from_client_error = staticmethod(lambda_error_cause)  # type: ignore[method-assign,assignment]
