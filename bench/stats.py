@@ -224,7 +224,7 @@ def county_species_counts(
                 pa.array(np.zeros(presences, np.int32)), pa.array(["L48"])
             ),
             "aiannh_geoid": areas.take(take_site),
-            "taxonkey": pa.array(1_000_000 + taxon),
+            "taxonkey": pa.array(1_000_000 + taxon).cast(pa.string()),  # text, as UNLOADed
             "species": pa.DictionaryArray.from_arrays(pa.array(taxon.astype(np.int32)), names),
             "riis_assessment": pa.DictionaryArray.from_arrays(
                 pa.array(assessment[taxon]), pa.array(ASSESSMENTS)
@@ -240,7 +240,7 @@ def region_counts(table: pa.Table, site_column: str) -> pa.Table:
         pa.schema(
             [
                 (site_column, pa.string()),
-                ("taxonkey", pa.int64()),
+                ("taxonkey", pa.string()),
                 ("riis_assessment", pa.string()),
                 ("occ_count", pa.int64()),
             ]
@@ -268,9 +268,7 @@ def region_counts(table: pa.Table, site_column: str) -> pa.Table:
 def _sum_by(county: pa.Table, site_column: str) -> pa.Table:
     keys = [site_column, "taxonkey", "species", "riis_assessment"]
     decoded = county.select([*keys, "occ_count"]).cast(
-        pa.schema([(k, pa.int64() if k == "taxonkey" else pa.string()) for k in keys]).append(
-            pa.field("occ_count", pa.int64())
-        )
+        pa.schema([(k, pa.string()) for k in keys]).append(pa.field("occ_count", pa.int64()))
     )
     summed = decoded.group_by(keys).aggregate([("occ_count", "sum")])
     return summed.rename_columns([*keys, "occ_count"])
@@ -294,7 +292,7 @@ def compare_with_dense(sites: int, species: int, presences: int) -> tuple[float,
     cells = rng.choice(sites * species, size=presences, replace=False)
     labels = pa.array([f"{i:05d}" for i in range(sites)])
     site_labels = labels.take(pa.array(cells // species))
-    taxa = 1_000_000 + cells % species
+    taxa = pa.array(1_000_000 + cells % species).cast(pa.string())  # taxon keys are text
     counts = 1 + rng.geometric(0.3, presences)
     sparse_times, dense_times = [], []
     for _ in range(3):
@@ -307,7 +305,7 @@ def compare_with_dense(sites: int, species: int, presences: int) -> tuple[float,
     return min(sparse_times), min(dense_times)
 
 
-def sparse_statistics(sites: pa.Array, taxa: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
+def sparse_statistics(sites: pa.Array, taxa: pa.Array, counts: np.ndarray) -> dict[str, Any]:
     p = pam.build_matrices(sites, taxa, counts).pam
     by_site, by_species = pam.site_stats(p), pam.species_stats(p)
     out = {name: by_site[name].to_numpy() for name in pam.SITE_STATS_COLUMNS[1:]}
@@ -316,10 +314,10 @@ def sparse_statistics(sites: pa.Array, taxa: np.ndarray, counts: np.ndarray) -> 
     return out | {name: np.array([diversity[name]]) for name in pam.DIVERSITY_COLUMNS}
 
 
-def dense_statistics(sites: pa.Array, taxa: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
+def dense_statistics(sites: pa.Array, taxa: pa.Array, counts: np.ndarray) -> dict[str, Any]:
     """The published formulas on a dense N x S array, written the obvious way."""
     site_labels, rows = np.unique(np.asarray(sites.to_pylist(), dtype=object), return_inverse=True)
-    taxon_labels, cols = np.unique(taxa, return_inverse=True)
+    taxon_labels, cols = np.unique(np.asarray(taxa.to_pylist(), dtype=object), return_inverse=True)
     heatmap = np.zeros((len(site_labels), len(taxon_labels)), dtype=np.int64)
     np.add.at(heatmap, (rows, cols), counts)
     presence = (heatmap >= 1).astype(np.int64)

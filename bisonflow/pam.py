@@ -8,12 +8,19 @@ Labels are factorised with pyarrow's hash-based dictionary encoding rather than 
 on Python strings: a national table has millions of rows but only thousands of distinct
 sites, and sorting millions of string objects would dominate the whole task.
 
+Taxon keys are text, as GBIF publishes them from the 2025-08-01 snapshot on (see
+`bisonflow.gbif_schema`), and are only ever matched and counted. Species are ordered
+shortest key first, then by code point ("key order"): decimal keys, which have no leading
+zeros, so keep the numeric order they had as integers, and any other key still has one
+fixed place.
+
 Notation (as published): N sites, S species, P the binary PAM. Only sites and species with
 at least one presence are part of P, so no statistic divides by zero.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,14 +41,15 @@ DIVERSITY_COLUMNS = ("num_sites", "num_species", "whittaker", "lande", "legendre
 
 @dataclass(frozen=True)
 class SiteSpeciesMatrix:
-    """A CSR matrix with its row (site) and column (taxon key) labels, both sorted.
+    """A CSR matrix with its row (site) and column (taxon key) labels: sites sorted by code
+    point, taxa in key order (see the module docstring).
 
     The matrix is canonical (sorted indices, no duplicates, no stored zeros) and has no
     empty row or column, which the statistics rely on.
     """
 
     sites: pa.StringArray
-    taxa: npt.NDArray[np.int64]
+    taxa: pa.StringArray
     matrix: sp.csr_matrix
 
     @property
@@ -62,7 +70,7 @@ class SiteSpeciesMatrix:
         rows = np.repeat(np.arange(self.num_sites, dtype=np.int32), np.diff(self.matrix.indptr))
         columns: dict[str, pa.Array] = {
             SITE: self.sites.take(pa.array(rows)),
-            TAXON: pa.array(self.taxa[self.matrix.indices]),
+            TAXON: self.taxa.take(pa.array(self.matrix.indices)),
         }
         if value_column is not None:
             columns[value_column] = pa.array(self.matrix.data.astype(np.int64, copy=False))
@@ -96,26 +104,29 @@ class Matrices:
 def build_heatmap(sites: npt.ArrayLike, taxa: npt.ArrayLike, counts: npt.ArrayLike) -> Heatmap:
     """Counts summed per (site, taxon); zero counts and the rows/columns left empty dropped.
 
-    `sites` may be a pyarrow (chunked) string array or any sequence of strings; `taxa` and
-    `counts` anything numpy turns into integers.
+    `sites` and `taxa` may be pyarrow (chunked, or dictionary-encoded) string arrays or any
+    sequences of strings; integer taxon keys (as GBIF published them before 2025-08) become
+    their decimal text. `counts`: anything numpy turns into integers.
     """
-    site_values = _strings(sites)
-    taxon_values = _integers(taxa, "taxon keys")
+    site_values = _strings(sites, "site labels")
+    taxon_values = _strings(_integer_text(taxa), "taxon keys")
     count_values = _integers(counts, "occurrence counts")
     if not len(site_values) == len(taxon_values) == len(count_values):
         raise ValueError(
             f"sites, taxa and counts differ in length: "
             f"{len(site_values)}, {len(taxon_values)}, {len(count_values)}"
         )
-    if site_values.null_count:
-        raise ValueError(f"{site_values.null_count} site labels are null")
+    for values, what in ((site_values, "site labels"), (taxon_values, "taxon keys")):
+        if values.null_count:
+            raise ValueError(f"{values.null_count} {what} are null")
     if count_values.size and count_values.min() < 0:
         raise ValueError("occurrence counts must not be negative")
     site_labels, rows = _factorize(site_values)
     site_labels = site_labels.cast(pa.string())  # large_string input, same labels
-    taxon_labels, cols = _factorize(pa.array(taxon_values))
+    taxon_labels, cols = _factorize(taxon_values, _key_order)
+    taxon_labels = taxon_labels.cast(pa.string())
     matrix = _summed_csr(rows, cols, count_values, (len(site_labels), len(taxon_labels)))
-    return _without_empty(site_labels, taxon_labels.to_numpy(), matrix)
+    return _without_empty(site_labels, taxon_labels, matrix)
 
 
 def presence_absence(heatmap: Heatmap, min_count: int = 1) -> Pam:
@@ -204,14 +215,27 @@ def _table(names: tuple[str, ...], columns: list) -> pa.Table:
     return pa.table(dict(zip(names, arrays, strict=True)))
 
 
-def _strings(values: npt.ArrayLike) -> pa.Array | pa.ChunkedArray:
-    """Site labels as Arrow strings, or dictionary-encoded strings as parquet readers give
-    them (kept encoded: only the small dictionary is ever hashed)."""
+def _strings(values: npt.ArrayLike, what: str) -> pa.Array | pa.ChunkedArray:
+    """Labels as Arrow strings, or dictionary-encoded strings as parquet readers give them
+    (kept encoded: only the small dictionary is ever hashed)."""
     if not isinstance(values, pa.Array | pa.ChunkedArray):
-        values = pa.array(np.asarray(values, dtype=object), type=pa.string())
+        try:
+            values = pa.array(np.asarray(values, dtype=object), type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise ValueError(f"{what} must be strings") from None
     value_type = values.type.value_type if pa.types.is_dictionary(values.type) else values.type
     if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
-        raise ValueError(f"site labels must be strings, got {values.type}")
+        raise ValueError(f"{what} must be strings, got {values.type}")
+    return values
+
+
+def _integer_text(values: npt.ArrayLike) -> npt.ArrayLike:
+    """Integer keys as their decimal text; anything else as it is (checked by `_strings`)."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return pc.cast(values, pa.string()) if pa.types.is_integer(values.type) else values
+    array = np.asarray(values)
+    if array.size and np.issubdtype(array.dtype, np.integer):
+        return pa.array(array).cast(pa.string())
     return values
 
 
@@ -226,8 +250,23 @@ def _integers(values: npt.ArrayLike, what: str) -> npt.NDArray[np.int64]:
     return array.astype(np.int64, copy=False)
 
 
-def _factorize(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, npt.NDArray[np.int32]]:
-    """(sorted distinct labels, each value's position among them), by hashing once and
+def _code_point_order(labels: pa.Array) -> npt.NDArray[np.int64]:
+    return pc.sort_indices(labels).to_numpy()
+
+
+def _key_order(labels: pa.Array) -> npt.NDArray[np.int64]:
+    """Shortest first, then by code point: decimal keys in numeric order."""
+    table = pa.table({"length": pc.binary_length(labels), "label": labels})
+    return pc.sort_indices(
+        table, sort_keys=[("length", "ascending"), ("label", "ascending")]
+    ).to_numpy()
+
+
+def _factorize(
+    values: pa.Array | pa.ChunkedArray,
+    order: Callable[[pa.Array], npt.NDArray[np.int64]] = _code_point_order,
+) -> tuple[pa.Array, npt.NDArray[np.int32]]:
+    """(distinct labels in `order`, each value's position among them), by hashing once and
     sorting only the distinct labels. int32 positions halve the index arrays scipy copies.
 
     Dictionary-encoded input is factorised through its (unified) dictionary, so millions of
@@ -238,17 +277,17 @@ def _factorize(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, npt.NDArra
             values.unify_dictionaries().chunks if isinstance(values, pa.ChunkedArray) else [values]
         )
         dictionary = chunks[0].dictionary if chunks else pa.array([], values.type.value_type)
-        labels, positions = _factorize(dictionary)
+        labels, positions = _factorize(dictionary, order)
         indices = [c.indices.to_numpy(zero_copy_only=False) for c in chunks]
         return labels, positions[np.concatenate(indices) if indices else np.array([], np.int32)]
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     encoded = pc.dictionary_encode(values)
-    order = pc.sort_indices(encoded.dictionary).to_numpy()
-    position = np.empty(len(order), dtype=np.int32)
-    position[order] = np.arange(len(order), dtype=np.int32)
+    ranked = order(encoded.dictionary)
+    position = np.empty(len(ranked), dtype=np.int32)
+    position[ranked] = np.arange(len(ranked), dtype=np.int32)
     codes = position[encoded.indices.to_numpy(zero_copy_only=False)]
-    return encoded.dictionary.take(pa.array(order)), codes
+    return encoded.dictionary.take(pa.array(ranked)), codes
 
 
 def _summed_csr(
@@ -287,9 +326,7 @@ def _summed_csr(
     )
 
 
-def _without_empty(
-    sites: pa.Array, taxa: npt.NDArray[np.int64], matrix: sp.csr_matrix
-) -> SiteSpeciesMatrix:
+def _without_empty(sites: pa.Array, taxa: pa.Array, matrix: sp.csr_matrix) -> SiteSpeciesMatrix:
     """Drops stored zeros, then empty rows and columns, without densifying or re-sorting.
 
     Takes ownership of `matrix`. Column positions are remapped in order, so the indices stay
@@ -306,4 +343,6 @@ def _without_empty(
         (matrix.data, new_column[matrix.indices].astype(matrix.indices.dtype), indptr),
         shape=(int(keep_rows.sum()), int(keep_cols.sum())),
     )
-    return SiteSpeciesMatrix(sites.filter(pa.array(keep_rows)), taxa[keep_cols], trimmed)
+    return SiteSpeciesMatrix(
+        sites.filter(pa.array(keep_rows)), taxa.filter(pa.array(keep_cols)), trimmed
+    )

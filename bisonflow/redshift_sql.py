@@ -39,6 +39,7 @@ queried in the meantime (join them on gbifid).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ from bisonflow.boundary_sql import (
     load_boundaries,
 )
 from bisonflow.dimensions import SPECIES_COUNT_COLUMNS, dimension
+from bisonflow.gbif_schema import IDENTIFIER_COLUMNS, Kind, snapshot_columns
 from bisonflow.layout import DIMENSIONS, MonthLayout
 from bisonflow.riis_schema import (
     ANNOTATED_COLUMNS,
@@ -70,64 +72,30 @@ from bisonflow.subset_rules import (
 
 STEPS: tuple[str, ...] = ("subset", "aggregate")
 
-#: Columns of GBIF's occurrence.parquet, in the snapshot's column order, with Redshift types.
-#: Declaring every column in the file's own order makes the external table correct whether
-#: Spectrum maps parquet columns by name or by position. Types follow GBIF's description of
-#: the AWS snapshots (aws-public-data.md in gbif/occurrence) for snapshots since 2022-05:
-#: gbifid is a string, eventdate/dateidentified/lastinterpreted are timestamps and five
-#: columns are string arrays.
-GBIF_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("gbifid", "VARCHAR(MAX)"),
-    ("datasetkey", "VARCHAR(MAX)"),
-    ("occurrenceid", "VARCHAR(MAX)"),
-    ("kingdom", "VARCHAR(MAX)"),
-    ("phylum", "VARCHAR(MAX)"),
-    ("class", "VARCHAR(MAX)"),
-    ("order", "VARCHAR(MAX)"),
-    ("family", "VARCHAR(MAX)"),
-    ("genus", "VARCHAR(MAX)"),
-    ("species", "VARCHAR(MAX)"),
-    ("infraspecificepithet", "VARCHAR(MAX)"),
-    ("taxonrank", "VARCHAR(MAX)"),
-    ("scientificname", "VARCHAR(MAX)"),
-    ("verbatimscientificname", "VARCHAR(MAX)"),
-    ("verbatimscientificnameauthorship", "VARCHAR(MAX)"),
-    ("countrycode", "VARCHAR(MAX)"),
-    ("locality", "VARCHAR(MAX)"),
-    ("stateprovince", "VARCHAR(MAX)"),
-    ("occurrencestatus", "VARCHAR(MAX)"),
-    ("individualcount", "INT"),
-    ("publishingorgkey", "VARCHAR(MAX)"),
-    ("decimallatitude", "DOUBLE PRECISION"),
-    ("decimallongitude", "DOUBLE PRECISION"),
-    ("coordinateuncertaintyinmeters", "DOUBLE PRECISION"),
-    ("coordinateprecision", "DOUBLE PRECISION"),
-    ("elevation", "DOUBLE PRECISION"),
-    ("elevationaccuracy", "DOUBLE PRECISION"),
-    ("depth", "DOUBLE PRECISION"),
-    ("depthaccuracy", "DOUBLE PRECISION"),
-    ("eventdate", "TIMESTAMP"),
-    ("day", "INT"),
-    ("month", "INT"),
-    ("year", "INT"),
-    ("taxonkey", "INT"),
-    ("specieskey", "INT"),
-    ("basisofrecord", "VARCHAR(MAX)"),
-    ("institutioncode", "VARCHAR(MAX)"),
-    ("collectioncode", "VARCHAR(MAX)"),
-    ("catalognumber", "VARCHAR(MAX)"),
-    ("recordnumber", "VARCHAR(MAX)"),
-    ("identifiedby", "ARRAY<VARCHAR(MAX)>"),
-    ("dateidentified", "TIMESTAMP"),
-    ("license", "VARCHAR(MAX)"),
-    ("rightsholder", "VARCHAR(MAX)"),
-    ("recordedby", "ARRAY<VARCHAR(MAX)>"),
-    ("typestatus", "ARRAY<VARCHAR(MAX)>"),
-    ("establishmentmeans", "VARCHAR(MAX)"),
-    ("lastinterpreted", "TIMESTAMP"),
-    ("mediatype", "ARRAY<VARCHAR(MAX)>"),
-    ("issue", "ARRAY<VARCHAR(MAX)>"),
-)
+#: Redshift type of each GBIF column type (bisonflow.gbif_schema.Kind). The external table
+#: declares every column of the month's snapshot (gbif_schema.snapshot_columns), in the
+#: files' own order, with the type GBIF published for that month: Spectrum refuses a scan of
+#: a column whose declared type differs from the parquet file's ("Incompatible data formats"
+#: in the Redshift Database Developer Guide's "Troubleshooting queries in Amazon Redshift
+#: Spectrum"), so a 2024 month declares taxonkey INT and a 2025-09 month VARCHAR.
+GBIF_REDSHIFT_TYPES: dict[Kind, str] = {
+    Kind.STRING: "VARCHAR(MAX)",
+    Kind.INTEGER: "INT",
+    Kind.BIGINT: "BIGINT",
+    Kind.DOUBLE: "DOUBLE PRECISION",
+    Kind.TIMESTAMP: "TIMESTAMP",
+    Kind.STRING_ARRAY: "ARRAY<VARCHAR(MAX)>",
+}
+#: How the subset stores an identifier (gbif_schema.IDENTIFIER_COLUMNS) the month publishes
+#: as a number: as its decimal text, so every month's subset, marks and counts carry keys of
+#: one type, text, whatever GBIF's type was. 20 characters hold any BIGINT.
+IDENTIFIER_TEXT = "VARCHAR(20)"
+
+
+def gbif_columns(snapshot: dt.date) -> tuple[tuple[str, str], ...]:
+    """(column, Redshift type) of the snapshot of that date, in the files' column order."""
+    return tuple((name, GBIF_REDSHIFT_TYPES[kind]) for name, kind in snapshot_columns(snapshot))
+
 
 #: Columns copied from the snapshot into the month's subset table (scalars only: the subset is
 #: a plain Redshift table and the counts need taxon, name and coordinates).
@@ -267,14 +235,16 @@ def _subset(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
         f"{target.iam_role_clause}\n"
         "CREATE EXTERNAL DATABASE IF NOT EXISTS"
     )
-    column_defs = ",\n".join(f"    {quote_ident(name)} {kind}" for name, kind in GBIF_COLUMNS)
+    column_defs = ",\n".join(
+        f"    {quote_ident(name)} {kind}" for name, kind in gbif_columns(layout.snapshot)
+    )
     create_external = (
         f"CREATE EXTERNAL TABLE {ext} (\n{column_defs}\n)\n"
         f"STORED AS PARQUET\nLOCATION {_literal(location)}"
     )
     create_subset = (
         f"CREATE TABLE {layout.subset_table} AS\n"
-        f"SELECT {_columns(SUBSET_COLUMNS)}\n"
+        f"SELECT {_subset_select(layout.snapshot)}\n"
         f"FROM {ext}\n"
         f"WHERE countrycode = {_literal(COUNTRY_CODE)}\n"
         "  AND decimallatitude IS NOT NULL\n"
@@ -297,6 +267,17 @@ def _subset(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
         ],
         [f"DROP TABLE IF EXISTS {ext}"],
     ]
+
+
+def _subset_select(snapshot: dt.date) -> str:
+    """SUBSET_COLUMNS, with the identifiers the month publishes as numbers cast to text."""
+    kinds = dict(snapshot_columns(snapshot))
+    return ", ".join(
+        f"CAST({name} AS {IDENTIFIER_TEXT}) AS {name}"
+        if name in IDENTIFIER_COLUMNS and kinds[name] is not Kind.STRING
+        else quote_ident(name)
+        for name in SUBSET_COLUMNS
+    )
 
 
 # --- aggregate ------------------------------------------------------------------------------
@@ -380,9 +361,13 @@ def _mark_sql(layout: MonthLayout, county: Boundaries, aiannh: Boundaries, marks
       same (region, key), e.g. a name and its synonym, collapse to one, invasive first, so
       the join never multiplies records. No entry: presumed native. Records in no county
       have no region and no assessment.
-    * gbif_res_taxonkey is text in the CSV and may be written "123.0" by a float-typed
-      writer: its integer part is taken when it is 1 to 9 digits, and anything else matches
-      nothing, so a malformed key never fails the load; records join on the integer.
+    * Taxon keys are text on both sides (the subset casts a month's integer keys to text,
+      and from the 2025-08-01 snapshot GBIF publishes them as strings; see
+      bisonflow.gbif_schema). gbif_res_taxonkey is text in the CSV and may be written
+      "123.0" by a float-typed writer, so it is normalised: surrounding blanks trimmed, and
+      digits with a fraction of zeros only ("123.0", "123.") become the digits ("123").
+      Anything else that is not all digits ("", "12.5", "1e3", "nan", "12 3") matches
+      nothing: a malformed key never fails the load and never matches a wrong taxon.
     """
     subset, riis = layout.subset_table, layout.riis_table
     county_hits, aiannh_hits = hits_table(layout, county), hits_table(layout, aiannh)
@@ -403,8 +388,8 @@ WITH located AS (
 ),
 riis_entries AS (
     SELECT TRIM(locality) AS locality,
-           CASE WHEN SPLIT_PART(TRIM(gbif_res_taxonkey), '.', 1) ~ '^[0-9]{{1,9}}$'
-                THEN CAST(SPLIT_PART(TRIM(gbif_res_taxonkey), '.', 1) AS INTEGER)
+           CASE WHEN TRIM(gbif_res_taxonkey) ~ '^[0-9]+([.]0*)?$'
+                THEN SPLIT_PART(TRIM(gbif_res_taxonkey), '.', 1)
            END AS taxonkey,
            CASE WHEN LOWER(degreeofestablishment) LIKE '%invasive%'
                 THEN {_literal(INVASIVE)} ELSE {_literal(INTRODUCED)} END AS assessment,

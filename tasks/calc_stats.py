@@ -210,7 +210,8 @@ def read_table(s3: Any, bucket: str, prefix: str, columns: Mapping[str, str]) ->
     """The named columns of every part under `prefix`, each part cast to one schema (parts
     of one UNLOAD can differ in integer width): INTEGER columns as int64, STRING columns as
     LABELS. STRING columns must be strings: an integer FIPS code has lost its leading zeros,
-    so it is refused rather than guessed at."""
+    so it is refused rather than guessed at, and taxon keys are text from the subset on
+    (bisonflow.gbif_schema), so an integer taxonkey means a table from older SQL."""
     keys = part_keys(s3, bucket, prefix)
     with ThreadPoolExecutor(S3_CONCURRENCY) as pool:
         parts = list(pool.map(lambda key: _read_part(s3, bucket, key, columns), keys))
@@ -256,7 +257,7 @@ def _dimension_result(
 ) -> DimensionResult:
     source = f"s3://{bucket}/{prefix}"
     table = read_table(
-        s3, bucket, prefix, {dim.site_column: STRING, TAXON: INTEGER, OCC_COUNT: INTEGER}
+        s3, bucket, prefix, {dim.site_column: STRING, TAXON: STRING, OCC_COUNT: INTEGER}
     )
     complete = table.drop_null()
     negative = pc.sum(pc.less(complete[OCC_COUNT], 0)).as_py() or 0
@@ -296,13 +297,13 @@ def _read_part(s3: Any, bucket: str, key: str, columns: Mapping[str, str]) -> pa
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     strings = [name for name, kind in columns.items() if kind == STRING]
     try:
-        part = pq.ParquetFile(io.BytesIO(body), read_dictionary=strings)
+        names = pq.read_schema(io.BytesIO(body)).names
     except (pa.ArrowInvalid, OSError) as exc:
         raise ValueError(f"{where} is not a parquet file: {exc}") from None
-    names = part.schema_arrow.names
     missing = [c for c in columns if c not in names]
-    if missing:
+    if missing:  # checked first: read_dictionary of a column the file lacks is a KeyError
         raise ValueError(f"{where} lacks column(s) {missing}; has {names}")
+    part = pq.ParquetFile(io.BytesIO(body), read_dictionary=strings)
     table = part.read(columns=list(columns))
     return pa.table({name: _cast(table, name, kind, where) for name, kind in columns.items()})
 

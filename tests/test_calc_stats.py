@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
-from test_pam import ROWS, SITES, T1, T2, T3, TAXA
+from test_pam import ROWS, SITES, T1, T2, T3, T_RARE, TAXA
 
 from bisonflow import aws
 from bisonflow.dimensions import REGION_COUNT_COLUMNS
@@ -88,7 +88,7 @@ def s3(monkeypatch: pytest.MonkeyPatch):
 
 
 def parquet(columns: dict, types: dict | None = None) -> bytes:
-    types = {"taxonkey": pa.int64(), "occ_count": pa.int64()} | (types or {})
+    types = {"occ_count": pa.int64()} | (types or {})  # taxonkey: text, as UNLOADed
     table = pa.table({k: pa.array(v, type=types.get(k, pa.string())) for k, v in columns.items()})
     sink = io.BytesIO()
     pq.write_table(table, sink)
@@ -119,7 +119,7 @@ def prefix(name: str) -> str:
 
 
 def upload(s3, aiannh_rows=AIANNH_ROWS, objects: dict | None = None) -> None:
-    """County counts in two parts (int32 taxon keys and int16 counts in the second) plus the
+    """County counts in two parts (int16 counts in the second) plus the
     files UNLOAD leaves around; state and AIANNH in one part each; the state counts table."""
     county = ("geoid", "state", "county", "riis_region")
     half = len(ROWS) // 2
@@ -129,7 +129,7 @@ def upload(s3, aiannh_rows=AIANNH_ROWS, objects: dict | None = None) -> None:
         ),
         f"{prefix('county_species_counts')}0001_part_00.parquet": parquet(
             species_counts(county, ROWS[half:]),
-            {"taxonkey": pa.int32(), "occ_count": pa.int16()},
+            {"occ_count": pa.int16()},
         ),
         f"{prefix('county_species_counts')}_SUCCESS": b"",
         f"{prefix('county_species_counts')}manifest": json.dumps(
@@ -255,7 +255,8 @@ def test_statistics_files_hold_the_hand_computed_values(s3):
         "psi",
         "psi_average_proportional",
     ]
-    assert [(int(r["taxonkey"]), int(r["omega"]), int(r["psi"])) for r in species] == list(
+    # taxon keys as published: text, in key order (T4 = "904" first)
+    assert [(r["taxonkey"], int(r["omega"]), int(r["psi"])) for r in species] == list(
         zip(TAXA, [2, 3, 3, 1, 2], [6, 7, 9, 4, 7], strict=True)
     )
     (diversity,) = read_csv(s3, "stats_diversity_county.csv")
@@ -268,11 +269,13 @@ def test_statistics_files_hold_the_hand_computed_values(s3):
     }
 
     pam = read_parquet(s3, "pam_county.parquet")
-    assert pam.schema == pa.schema([("site", pa.string()), ("taxonkey", pa.int64())])
+    assert pam.schema == pa.schema([("site", pa.string()), ("taxonkey", pa.string())])
     assert set(pam["site"].to_pylist()) == set(SITES)
     assert pam.num_rows == 11
     heatmap = read_parquet(s3, "heatmap_county.parquet")
     assert heatmap.schema.names == ["site", "taxonkey", "occ_count"]
+    assert heatmap.schema.field("taxonkey").type == pa.string()
+    assert set(heatmap["taxonkey"].to_pylist()) == {*TAXA, T_RARE}
     assert heatmap.num_rows == 15  # count-1 cells stay in the heatmap, not the PAM
     assert sum(heatmap["occ_count"].to_pylist()) == sum(c for _, _, c in ROWS)
     assert set(read_parquet(s3, "pam_state.parquet")["site"].to_pylist()) == {"AL", "HI"}
@@ -374,6 +377,13 @@ def test_bad_inputs_are_named(s3):
     bad_key = f"{prefix('county_species_counts')}0002_part_00.parquet"
     s3.put_object(Bucket=s3.bucket, Key=bad_key, Body=parquet(part, {"geoid": pa.int64()}))
     with pytest.raises(ValueError, match="0002_part_00.parquet: column geoid must be a string"):
+        calc_stats.run(spec(s3))
+
+    integer_keys = species_counts(("geoid",), [("01001", int(T1), 2)])
+    s3.put_object(
+        Bucket=s3.bucket, Key=bad_key, Body=parquet(integer_keys, {"taxonkey": pa.int64()})
+    )
+    with pytest.raises(ValueError, match="0002_part_00.parquet: column taxonkey must be a string"):
         calc_stats.run(spec(s3))
 
     s3.put_object(Bucket=s3.bucket, Key=bad_key, Body=b"not parquet")

@@ -35,7 +35,9 @@ from bisonflow.pam import (
     species_stats,
 )
 
-T1, T2, T3, T4, T5, T_RARE = 3001, 2002, 5003, 1004, 4005, 9999
+# Taxon keys are text (GBIF's type from 2025-08); T4 is shorter than the others, so key
+# order (shortest first) puts it first where code-point order would put it last.
+T1, T2, T3, T4, T5, T_RARE = "3001", "2002", "5003", "904", "4005", "9999"
 
 # (site, taxon, count): presences have count >= 2; count-1 cells fall below the threshold.
 # Site 99999 and taxon T_RARE only ever have count 1, so the PAM must drop them.
@@ -60,7 +62,7 @@ ROWS = [
     ("01001", T4, 0),
 ]
 SITES = ["01001", "01003", "02010", "15001"]
-TAXA = [T4, T2, T1, T5, T3]  # sorted taxon keys: 1004, 2002, 3001, 4005, 5003
+TAXA = [T4, T2, T1, T5, T3]  # taxon keys in key order: 904, 2002, 3001, 4005, 5003
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,7 @@ def cells(matrix, value_column: str | None = None) -> dict:
 
 def test_pam_labels_drop_empty_sites_and_species(matrices):
     assert matrices.pam.sites.to_pylist() == SITES
-    assert matrices.pam.taxa.tolist() == TAXA
+    assert matrices.pam.taxa.to_pylist() == TAXA
     assert matrices.pam.matrix.shape == (4, 5)
     assert matrices.pam.nnz == 11
 
@@ -91,7 +93,7 @@ def test_pam_is_binary_and_matches_hand_matrix(matrices):
         "15001": {T1, T3, T4, T5},
     }
     assert set(matrices.pam.matrix.data.tolist()) == {1}
-    got: dict[str, set[int]] = {}
+    got: dict[str, set[str]] = {}
     for site, taxon in cells(matrices.pam):
         got.setdefault(site, set()).add(taxon)
     assert got == expected
@@ -99,9 +101,9 @@ def test_pam_is_binary_and_matches_hand_matrix(matrices):
 
 def test_pam_table_is_ordered_by_site_then_taxon(matrices):
     table = matrices.pam.to_table()
-    assert table.schema == pa.schema([("site", pa.string()), ("taxonkey", pa.int64())])
+    assert table.schema == pa.schema([("site", pa.string()), ("taxonkey", pa.string())])
     pairs = list(zip(table["site"].to_pylist(), table["taxonkey"].to_pylist(), strict=True))
-    assert pairs == sorted(pairs)
+    assert pairs == sorted(pairs, key=lambda p: (p[0], len(p[1]), p[1]))
     assert pairs[:3] == [("01001", T2), ("01001", T1), ("01003", T2)]
 
 
@@ -118,7 +120,7 @@ def test_pam_rows_from_tables_are_the_pam_cells(min_count):
 def test_heatmap_sums_duplicates_and_keeps_counts_below_threshold(matrices):
     heatmap = matrices.heatmap
     assert heatmap.sites.to_pylist() == [*SITES, "99999"]
-    assert heatmap.taxa.tolist() == [*TAXA, T_RARE]
+    assert heatmap.taxa.to_pylist() == [*TAXA, T_RARE]
     got = cells(heatmap, "occ_count")
     assert got[("02010", T4)] == 2
     assert got[("01001", T3)] == 1
@@ -198,8 +200,12 @@ def test_inputs_are_validated():
         build_heatmap(["a"], [1, 2], [1])
     with pytest.raises(ValueError, match="negative"):
         build_heatmap(["a"], [1], [-3])
-    with pytest.raises(ValueError, match="taxon keys must be integers"):
+    with pytest.raises(ValueError, match="taxon keys must be strings"):
         build_heatmap(["a"], [1.5], [1])
+    with pytest.raises(ValueError, match="taxon keys must be strings, got double"):
+        build_heatmap(["a"], pa.array([1.5]), [1])
+    with pytest.raises(ValueError, match="1 taxon keys are null"):
+        build_heatmap(["a", "b"], pa.array(["1", None]), [1, 1])
     with pytest.raises(ValueError, match="1 site labels are null"):
         build_heatmap(pa.array(["a", None]), [1, 2], [1, 1])
     with pytest.raises(ValueError, match="site labels must be strings"):
@@ -211,7 +217,7 @@ def test_arrow_inputs_in_chunks_give_the_same_matrices(matrices):
     half = len(ROWS) // 2
     chunked = build_matrices(
         pa.chunked_array([pa.array(sites[:half]), pa.array(sites[half:])]),
-        pa.chunked_array([pa.array(taxa[:half], pa.int32()), pa.array(taxa[half:], pa.int32())]),
+        pa.chunked_array([pa.array(taxa[:half]), pa.array(taxa[half:])]).dictionary_encode(),
         pa.array(counts, pa.int16()),
         min_count=2,
     )
@@ -253,5 +259,22 @@ def test_matrices_stay_sparse_and_canonical(matrices):
 
 
 def test_counts_beyond_32_bits_are_summed_exactly():
-    heatmap = build_heatmap(["b", "a", "a"], [7, 1, 1], [5, 2**40, 3])
-    assert cells(heatmap, "occ_count") == {("a", 1): 2**40 + 3, ("b", 7): 5}
+    heatmap = build_heatmap(["b", "a", "a"], ["7", "1", "1"], [5, 2**40, 3])
+    assert cells(heatmap, "occ_count") == {("a", "1"): 2**40 + 3, ("b", "7"): 5}
+
+
+@pytest.mark.parametrize(
+    "integer_keys",
+    [
+        pytest.param(lambda keys: [int(k) for k in keys], id="python ints"),
+        pytest.param(lambda keys: pa.array([int(k) for k in keys], pa.int32()), id="int32"),
+    ],
+)
+def test_integer_taxon_keys_become_their_text_in_numeric_order(matrices, integer_keys):
+    """Keys as GBIF published them before 2025-08 give the matrices of their text."""
+    sites, taxa, counts = zip(*ROWS, strict=True)
+    from_integers = build_matrices(sites, integer_keys(taxa), counts, min_count=2)
+    assert from_integers.pam.taxa.to_pylist() == TAXA
+    assert from_integers.pam.taxa.type == pa.string()
+    assert (from_integers.pam.matrix != matrices.pam.matrix).nnz == 0
+    assert species_stats(from_integers.pam).equals(species_stats(matrices.pam))

@@ -544,7 +544,7 @@ def _read_unloaded(s3: Any, prefix: str) -> set[tuple[Any, ...]]:
     tail = SPECIES_COUNT_COLUMNS if kind == "species_counts" else REGION_COUNT_COLUMNS
     assert tuple(table.column_names) == (*dimension(name).label_columns, *tail)
     for column in table.column_names:
-        integer = column == "taxonkey" or column.endswith("_count")
+        integer = column.endswith("_count")  # taxonkey is text (bisonflow.gbif_schema)
         assert pa.types.is_integer(table.schema.field(column).type) == integer, column
     rows = [tuple(r.values()) for r in table.to_pylist()]
     assert len(set(rows)) == len(rows)
@@ -553,34 +553,34 @@ def _read_unloaded(s3: Any, prefix: str) -> set[tuple[Any, ...]]:
 
 EXPECTED_SPECIES = {
     "county": {
-        ("02020", "AK", "Anchorage Municipality", "AK", 1001, "Felis catus", "introduced", 3),
-        ("02020", "AK", "Anchorage Municipality", "AK", 4004, "Ursus americanus",
+        ("02020", "AK", "Anchorage Municipality", "AK", "1001", "Felis catus", "introduced", 3),
+        ("02020", "AK", "Anchorage Municipality", "AK", "4004", "Ursus americanus",
          "presumed_native", 2),
-        ("02020", "AK", "Anchorage Municipality", "AK", 2002, "Sturnus vulgaris",
+        ("02020", "AK", "Anchorage Municipality", "AK", "2002", "Sturnus vulgaris",
          "presumed_native", 1),
-        ("08001", "CO", "Adams County", "L48", 1001, "Felis catus", "invasive", 3),
-        ("08001", "CO", "Adams County", "L48", 2002, "Sturnus vulgaris", "invasive", 2),
-        ("08001", "CO", "Adams County", "L48", 3003, "Bromus tectorum", "introduced", 1),
-        ("08001", "CO", "Adams County", "L48", 4004, "Ursus americanus", "presumed_native", 2),
-        ("08001", "CO", "Adams County", "L48", 1005, "Felis catus", "presumed_native", 1),
-        ("08005", "CO", "Arapahoe County", "L48", 1001, "Felis catus", "invasive", 1),
-        ("08005", "CO", "Arapahoe County", "L48", 3003, "Bromus tectorum", "introduced", 2),
+        ("08001", "CO", "Adams County", "L48", "1001", "Felis catus", "invasive", 3),
+        ("08001", "CO", "Adams County", "L48", "2002", "Sturnus vulgaris", "invasive", 2),
+        ("08001", "CO", "Adams County", "L48", "3003", "Bromus tectorum", "introduced", 1),
+        ("08001", "CO", "Adams County", "L48", "4004", "Ursus americanus", "presumed_native", 2),
+        ("08001", "CO", "Adams County", "L48", "1005", "Felis catus", "presumed_native", 1),
+        ("08005", "CO", "Arapahoe County", "L48", "1001", "Felis catus", "invasive", 1),
+        ("08005", "CO", "Arapahoe County", "L48", "3003", "Bromus tectorum", "introduced", 2),
     },
     "state": {
-        ("AK", "AK", 1001, "Felis catus", "introduced", 3),
-        ("AK", "AK", 4004, "Ursus americanus", "presumed_native", 2),
-        ("AK", "AK", 2002, "Sturnus vulgaris", "presumed_native", 1),
-        ("CO", "L48", 1001, "Felis catus", "invasive", 4),
-        ("CO", "L48", 2002, "Sturnus vulgaris", "invasive", 2),
-        ("CO", "L48", 3003, "Bromus tectorum", "introduced", 3),
-        ("CO", "L48", 4004, "Ursus americanus", "presumed_native", 2),
-        ("CO", "L48", 1005, "Felis catus", "presumed_native", 1),
+        ("AK", "AK", "1001", "Felis catus", "introduced", 3),
+        ("AK", "AK", "4004", "Ursus americanus", "presumed_native", 2),
+        ("AK", "AK", "2002", "Sturnus vulgaris", "presumed_native", 1),
+        ("CO", "L48", "1001", "Felis catus", "invasive", 4),
+        ("CO", "L48", "2002", "Sturnus vulgaris", "invasive", 2),
+        ("CO", "L48", "3003", "Bromus tectorum", "introduced", 3),
+        ("CO", "L48", "4004", "Ursus americanus", "presumed_native", 2),
+        ("CO", "L48", "1005", "Felis catus", "presumed_native", 1),
     },
     "aiannh": {
-        ("6450", "Eklutna ANVSA", 1001, "Felis catus", "introduced", 1),
-        ("6450", "Eklutna ANVSA", 4004, "Ursus americanus", "presumed_native", 1),
+        ("6450", "Eklutna ANVSA", "1001", "Felis catus", "introduced", 1),
+        ("6450", "Eklutna ANVSA", "4004", "Ursus americanus", "presumed_native", 1),
         # Outside every county: no region, so no assessment, but still the area's species.
-        ("5720", "Kiowa-Comanche-Apache-Fort Sill Apache OTSA", 1001, "Felis catus", None, 1),
+        ("5720", "Kiowa-Comanche-Apache-Fort Sill Apache OTSA", "1001", "Felis catus", None, 1),
     },
 }  # fmt: skip
 #: Site labels, then occurrences and species: all, introduced, invasive, presumed native.

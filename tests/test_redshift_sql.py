@@ -11,9 +11,9 @@ from sqlglot import exp
 
 from bisonflow import redshift_sql, subset_rules
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
+from bisonflow.gbif_schema import COLUMN_NAMES
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
 from bisonflow.redshift_sql import (
-    GBIF_COLUMNS,
     SUMMARY_COLUMNS,
     SqlTarget,
     SqlTargetError,
@@ -97,12 +97,12 @@ def test_external_table_declares_reserved_names_quoted() -> None:
     assert '"order" VARCHAR' in create
     assert '"class" VARCHAR' in create
     names = re.findall(r"^\s+\"?(\w+)\"? ", create.split("(", 1)[1], re.M)
-    assert names == [name for name, _ in GBIF_COLUMNS]
+    assert names == list(COLUMN_NAMES)
 
 
 def test_external_columns_match_the_sample_generator_schema() -> None:
     schema = pytest.importorskip("bisonflow.sample.schema")
-    assert [name for name, _ in GBIF_COLUMNS] == schema.GBIF_OCCURRENCE_SCHEMA.names
+    assert list(COLUMN_NAMES) == schema.snapshot_schema(LAYOUT.snapshot).names
 
 
 def test_subset_filter_uses_subset_rules_vocabularies() -> None:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
@@ -31,7 +30,7 @@ from bisonflow.local.redshift_duckdb import run_batches
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.redshift_sql import MARK_COLUMNS, SqlTarget, statement_batches
 from bisonflow.riis_schema import ANNOTATED_COLUMNS
-from bisonflow.sample import GBIF_OCCURRENCE_SCHEMA
+from bisonflow.sample import records_table
 from bisonflow.sample.geography import AIANNH_SOURCE
 from bisonflow.statements import Summary, summary
 
@@ -90,7 +89,7 @@ def aggregate_records(
         region="us-east-1",
     )
     parquet = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(records, schema=GBIF_OCCURRENCE_SCHEMA), parquet)
+    pq.write_table(records_table(records, layout.snapshot), parquet)
     s3.put_object(
         Bucket=target.gbif_bucket, Key=f"{layout.gbif_prefix}000000", Body=parquet.getvalue()
     )

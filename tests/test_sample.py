@@ -7,6 +7,7 @@ DuckDB, the way the workflow itself would compute it, so a wrong fact cannot hid
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.riis_schema import PRESUMED_NATIVE, RIIS_COLUMNS, RIIS_REGIONS
-from bisonflow.sample import GBIF_OCCURRENCE_SCHEMA, SampleManifest, generate_sample
+from bisonflow.sample import SampleManifest, generate_sample, snapshot_schema
 from bisonflow.subset_rules import (
     ALLOWED_BASIS_OF_RECORD,
     ALLOWED_TAXON_RANKS,
@@ -129,16 +130,17 @@ def test_parts_are_named_like_gbif_and_use_its_schema(sample: SampleManifest) ->
     assert len(parts) >= 2
     assert all(re.fullmatch(r"\d{6}", p.name) for p in parts)
     assert [p.name for p in parts] == sample.expected["part_files"]
+    schema = snapshot_schema(dt.date.fromisoformat(sample.expected["snapshot"]))
     for part in parts:
-        assert pq.read_schema(part).equals(GBIF_OCCURRENCE_SCHEMA, check_metadata=False)
+        assert pq.read_schema(part).equals(schema, check_metadata=False)
     assert sum(pq.read_metadata(p).num_rows for p in parts) == sample.records == RECORDS
-    assert len(GBIF_OCCURRENCE_SCHEMA) == 50
+    assert len(schema) == 50
 
 
 def test_duckdb_reads_the_gbif_types(con: duckdb.DuckDBPyConnection) -> None:
     types = {name: typ for name, typ, *_ in con.execute("DESCRIBE occ").fetchall()}
     assert types["gbifid"] == "VARCHAR"
-    assert types["taxonkey"] == types["specieskey"] == "INTEGER"
+    assert types["taxonkey"] == types["specieskey"] == "VARCHAR"  # the 2026-11 snapshot
     assert types["decimallatitude"] == "DOUBLE"
     assert types["eventdate"] == types["lastinterpreted"] == "TIMESTAMP"
     assert types["issue"] == types["recordedby"] == "VARCHAR[]"
@@ -216,7 +218,7 @@ def test_taxon_keys_follow_gbif(sample: SampleManifest, con: duckdb.DuckDBPyConn
     assert infra
     for species, species_key, taxon_key in infra:
         assert taxon_key != species_key
-        assert table[species]["usageKey"] == species_key
+        assert str(table[species]["usageKey"]) == species_key
     higher = con.execute(
         "SELECT count(*) FROM occ WHERE taxonrank IN ('GENUS', 'FAMILY') AND specieskey IS NULL"
     ).fetchone()
@@ -330,8 +332,8 @@ def test_expected_assessments_match_a_spatial_riis_join(
     sample: SampleManifest, con: duckdb.DuckDBPyConnection
 ) -> None:
     """The seed system's rule: county -> region; match (region, occurrence taxonkey)."""
-    resolved = [(n, k) for n, k in sample.expected["riis_resolved"].items() if k is not None]
-    con.execute("CREATE OR REPLACE TEMP TABLE resolved (name VARCHAR, taxonkey INTEGER)")
+    resolved = [(n, str(k)) for n, k in sample.expected["riis_resolved"].items() if k is not None]
+    con.execute("CREATE OR REPLACE TEMP TABLE resolved (name VARCHAR, taxonkey VARCHAR)")
     con.executemany("INSERT INTO resolved VALUES (?, ?)", resolved)
     counts = dict(
         con.execute(

@@ -20,6 +20,7 @@ from bisonflow.deploy import DEFAULT_STACK_NAME, Target, deploy
 from bisonflow.deploy.definition import ASL_PATH, placeholder, render_definition
 from bisonflow.layout import RIIS_INPUT_KEY, SHAPEFILE_SIDECARS, MonthLayout
 from bisonflow.local.emulator import CREDENTIALS, Emulator
+from bisonflow.sample.snapshot import month_parts
 
 __all__ = [
     "ASL_PATH",
@@ -95,9 +96,10 @@ def upload_inputs(s3: Any, bucket: str, riis_csv: Path, shapefiles: dict[str, Pa
 
 
 def upload_snapshot(s3: Any, gbif_bucket: str, snapshot_dir: Path, month: str) -> int:
-    """Publish a GBIF snapshot for `month` as GBIF does: part files under occurrence.parquet/."""
-    prefix = MonthLayout.for_month(month).gbif_prefix
-    parts = sorted(p for p in snapshot_dir.iterdir() if p.is_file())
-    for part in parts:
-        s3.upload_file(str(part), gbif_bucket, prefix + part.name)
+    """Publish a GBIF snapshot for `month` as GBIF does: part files under occurrence.parquet/,
+    in the column types GBIF published that month (bisonflow.gbif_schema)."""
+    layout = MonthLayout.for_month(month)
+    parts = month_parts(snapshot_dir, layout.snapshot)
+    for name, body in parts:
+        s3.put_object(Bucket=gbif_bucket, Key=layout.gbif_prefix + name, Body=body)
     return len(parts)

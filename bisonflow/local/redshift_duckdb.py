@@ -41,8 +41,9 @@ Where the emulator knowingly differs from Redshift:
 * An external table is a view over copies of the objects under LOCATION taken when it is
   created (the snapshot is immutable); an empty or missing location fails CREATE EXTERNAL
   TABLE, naming it, where Spectrum would return no rows. Parquet columns are matched by name
-  (case-insensitively), a column the files lack reads as NULL, and scalar types are CAST, so
-  a type mismatch Spectrum would reject only shows if the value does not convert.
+  (case-insensitively), a column the files lack reads as NULL, and scalar types are CAST;
+  a column declared with a type the files do not hold fails every query reading it with
+  Spectrum's "incompatible Parquet schema" error (`bisonflow.local.spectrum_types`).
 * GEOMETRY carries DuckDB's CRS instead of an SRID; ST_SetSRID(g, n) becomes
   ST_SetCRS(g, 'EPSG:n') and columns loaded from shapefiles drop the CRS, so SRID mismatches
   that Redshift reports as errors pass silently. SIMPLIFY is accepted and ignored.
@@ -83,6 +84,7 @@ from typing import Any
 import duckdb
 
 from bisonflow.duckdb_ext import load_spatial
+from bisonflow.local import spectrum_types
 from bisonflow.local import sql_transpile as st
 
 __all__ = [
@@ -827,6 +829,10 @@ class _Engine:
             raise EmulatorError(
                 f"cannot read parquet under s3://{bucket}/{prefix}: {error}"
             ) from None
+        # Spectrum refuses to scan a column declared with another type than the files'.
+        refused = spectrum_types.refused_columns(
+            stmt.columns, stmt.location, self.s3.region, dict(zip(keys, files, strict=True))
+        )
         selects = []
         for column in stmt.columns:
             alias = st.render_name(None, column.name)
@@ -837,6 +843,7 @@ class _Engine:
                 expr = (
                     "NULL" if column.duckdb_type is None else f"CAST(NULL AS {column.duckdb_type})"
                 )
+            expr = refused.get(column.name, expr)
             selects.append(f"{expr} AS {alias}")
         con.execute(
             f"CREATE VIEW {st.render_name(stmt.schema, stmt.name)} AS SELECT "

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from bisonflow.riis_schema import ASSESSMENTS, INTRODUCED, INVASIVE, PRESUMED_NATIVE, RIIS_REGIONS
 from bisonflow.sample.geography import STATES, AiannhLayer, AiannhPool, Counties, regions_of_states
 from bisonflow.sample.riis import DEGREES, RiisRow
-from bisonflow.sample.schema import GBIF_OCCURRENCE_SCHEMA, PART_NAME_FORMAT
+from bisonflow.sample.schema import PART_NAME_FORMAT, conform
 from bisonflow.sample.taxa import FAMILIES, Backbone, Usage
 from bisonflow.subset_rules import ALLOWED_BASIS_OF_RECORD
 
@@ -228,7 +228,7 @@ def generate_occurrences(
     pool: AiannhPool,
     first_gbifid: int = FIRST_GBIFID,
 ) -> Occurrences:
-    """All records as one table in GBIF_OCCURRENCE_SCHEMA, plus facts for `expected`."""
+    """All records as one table in the snapshot month's schema, plus facts for `expected`."""
     tx = _TaxonArrays(backbone)
     # Zipf-like abundance in a random order: a few common taxa, a long tail of rare ones.
     abundance = np.empty(tx.n)
@@ -450,9 +450,7 @@ def generate_occurrences(
         ),
         "issue": _list(issue_pool, n_issue, issue_idx),
     }
-    table = pa.Table.from_arrays(
-        [columns[f.name] for f in GBIF_OCCURRENCE_SCHEMA], schema=GBIF_OCCURRENCE_SCHEMA
-    )
+    table = conform(columns, snapshot)  # the types GBIF published for this month
 
     # --- what the workflow should find --------------------------------------------------------
     codes = region * 10**9 + taxonkey
