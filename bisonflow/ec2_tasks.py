@@ -1,19 +1,25 @@
 """Callback tasks on EC2: launch an instance for a task, and clean up after an execution.
 
 The task's launch template carries the whole boot script (definitions/bisonflow.cfn.yaml,
-Mappings.Task.BootScript). What differs per run reaches the instance as instance tags, which
-the boot script reads through IMDSv2: the task (TAG_TASK) and the S3 URI of its spec
-(TAG_SPEC). The task token is stored as an SSM SecureString and the spec names only the
-parameter, so the token is never in userdata, tags, the spec or a log. Instances are also
-tagged with the execution name and the step so the cleanup step can find what an execution
-launched.
+Mappings.Task.BootScript). Every value the boot script needs reaches the instance as an
+instance tag, which it reads through IMDSv2: the task (TAG_TASK) and the S3 URI of its spec
+(TAG_SPEC) per run, the deployment's image, repository and log group per stack. All of them,
+and the stack tag the IAM conditions on ec2:TerminateInstances test, are passed by RunInstances
+itself: tags given at launch overwrite the launch template's ("Any additional parameters that
+you specify for the new instance overwrite the corresponding parameters included in the launch
+template", EC2 API reference, RunInstances, LaunchTemplate). The task token is stored as an
+SSM SecureString and the spec names only the parameter, so the token is never in userdata,
+tags or the spec. Instances are also tagged with the execution name and the step so the
+cleanup step can find what an execution launched.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from bisonflow import aws, config
+from bisonflow.config import ConfigError
 from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.taskspec import TaskSpec
 
@@ -22,6 +28,17 @@ TAG_TASK = "bisonflow:task"
 TAG_STEP = "bisonflow:step"
 #: The S3 URI of the task spec; the boot script exports it as TASK_SPEC_URI.
 TAG_SPEC = "bisonflow:spec"
+#: The stack that launched the instance; the roles may terminate only their stack's instances.
+TAG_STACK = "bisonflow:stack"
+#: Deployment tags the boot script reads, each from the launch Lambda's environment variable.
+DEPLOYMENT_TAGS = {
+    TAG_STACK: "STACK_NAME",
+    "bisonflow:image": "TASK_IMAGE",  # empty: build the image on the instance
+    "bisonflow:repository": "TASK_REPOSITORY_URL",
+    "bisonflow:log-group": "TASK_LOG_GROUP",
+}
+#: Of DEPLOYMENT_TAGS, those whose value may be empty.
+OPTIONAL_DEPLOYMENT_TAGS = ("bisonflow:image",)
 #: The state that launches each task, as named in statemachines/bison_workflow.asl.json.
 TASK_STEPS = {"annotate_riis": "AnnotateRiis", "calc_stats": "CalcStats"}
 TOKEN_PARAMETER_ROOT = "/bisonflow/task-tokens"
@@ -67,8 +84,19 @@ def spec_key(spec: TaskSpec, layout: MonthLayout) -> str:
     return f"{layout.task_prefix}{spec.execution}/{spec.task}.json"
 
 
+def deployment_tags() -> list[dict]:
+    """The stack's tags of every task instance, from the launch Lambda's environment."""
+    tags = []
+    for key, variable in DEPLOYMENT_TAGS.items():
+        value = os.environ.get(variable, "").strip()
+        if not value and key not in OPTIONAL_DEPLOYMENT_TAGS:
+            raise ConfigError(f"environment variable {variable} is not set")
+        tags.append({"Key": key, "Value": value})
+    return tags
+
+
 def instance_tags(task: str, layout: MonthLayout, execution: str, spec_uri: str) -> list[dict]:
-    """The per-run tags of a task instance: all its boot script needs besides the template's."""
+    """The per-run tags of a task instance (launch() adds the deployment's)."""
     return [
         {"Key": TAG_EXECUTION, "Value": execution},
         {"Key": TAG_STEP, "Value": TASK_STEPS[task]},
@@ -97,7 +125,8 @@ def launch(task: str, layout: MonthLayout, execution: str, task_token: str) -> L
     aws.client("s3").put_object(
         Bucket=spec.bucket, Key=key, Body=spec.to_json().encode(), ContentType="application/json"
     )
-    tags = instance_tags(task, layout, execution, f"s3://{spec.bucket}/{key}")
+    # All tags, the deployment's too: these replace the launch template's instance tags.
+    tags = deployment_tags() + instance_tags(task, layout, execution, f"s3://{spec.bucket}/{key}")
     response = aws.client("ec2").run_instances(
         LaunchTemplate={"LaunchTemplateId": config.launch_template(task), "Version": "$Latest"},
         MinCount=1,

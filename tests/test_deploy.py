@@ -18,6 +18,7 @@ from bisonflow.deploy.commands import start_input
 from bisonflow.deploy.emulated import split
 from bisonflow.deploy.intrinsics import references
 from bisonflow.deploy.service_apis import CREATORS, UnsupportedProperty
+from bisonflow.deploy.target import Target
 from bisonflow.local.deploy import emulator_target
 from bisonflow.local.emulator import target_profile
 from bisonflow.local.runtime import LocalRuntime
@@ -85,7 +86,8 @@ def test_emulated_resources_carry_the_templates_values(runtime: LocalRuntime) ->
         assert alias["FunctionVersion"].isdigit(), "live must name a published version"
     machine = sfn.describe_state_machine(stateMachineArn=outputs["StateMachineArn"])
     assert machine["loggingConfiguration"]["level"] == "ALL"
-    assert machine["loggingConfiguration"]["includeExecutionData"] is True
+    # Execution data (a callback step's Parameters carry its task token) stays out of the logs.
+    assert machine["loggingConfiguration"]["includeExecutionData"] is False
     assert machine["tracingConfiguration"] == {"enabled": True}
     arns = {
         state["Parameters"]["FunctionName"]
@@ -137,14 +139,26 @@ def test_cli_deploy_then_start_runs_the_deployed_machine(
 ) -> None:
     assert runtime.deployment
     before = _lambda_release(runtime, runtime.deployment.stack_name)
+    machine_versions = _machine_versions(runtime, runtime.deployment.state_machine_arn)
     assert main(["deploy", *endpoint]) == 0
     printed = capsys.readouterr().out
     # The session's runtime deployed this very release through the same code: nothing to do,
-    # in the stack nor through the service APIs (no new layer or function version).
+    # in the stack nor through the service APIs (no new layer, function or machine version).
     assert "stack bisonflow: no changes" in printed
     assert "0 uploaded, 7 unchanged" in printed
     assert runtime.deployment.state_machine_arn in printed
     assert _lambda_release(runtime, runtime.deployment.stack_name) == before
+    assert _machine_versions(runtime, runtime.deployment.state_machine_arn) == machine_versions
+    # The grants an administrator runs, for the SQL role's database user, which the stack
+    # creates under that very name.
+    user = "IAMR:bisonflow-sql-us-east-1"
+    assert runtime.deployment.outputs["SqlDatabaseUser"] == user
+    assert f'GRANT CREATE ON DATABASE dev TO "{user}";' in printed
+    assert f'GRANT ASSUMEROLE ON default TO "{user}" FOR COPY, UNLOAD;' in printed
+    role = runtime.clients["lambda"].get_function_configuration(
+        FunctionName="bisonflow-submit_statements"
+    )["Role"]
+    assert role.endswith(":role/bisonflow-sql-us-east-1")
 
     runtime.publish_snapshot("2025-12")
     name = f"cli-{uuid.uuid4().hex[:8]}"
@@ -159,6 +173,19 @@ def test_cli_deploy_then_start_runs_the_deployed_machine(
         time.sleep(0.5)
     assert described["status"] == "SUCCEEDED", described.get("cause")
     assert json.loads(described["input"]) == {"month": "2025-12"}
+
+
+def _machine_versions(runtime: LocalRuntime, machine: str) -> list[str]:
+    """The machine's published version ARNs, oldest first (moto has no
+    ListStateMachineVersions; versions are numbered from 1)."""
+    sfn, found = runtime.clients["stepfunctions"], []
+    while True:
+        arn = f"{machine}:{len(found) + 1}"
+        try:
+            sfn.describe_state_machine(stateMachineArn=arn)
+        except sfn.exceptions.StateMachineDoesNotExist:
+            return found
+        found.append(arn)
 
 
 def test_schedule_reads_the_deployed_schedule(
@@ -199,6 +226,18 @@ def test_start_checks_its_input_against_the_workflow_schema() -> None:
         (["start", "--stack-name", "nope"], "Stack with id nope does not exist"),
         (["destroy", "--stack-name", "nope"], "there is no stack nope"),
         (["schedule", "--stack-name", "nope"], "Stack with id nope does not exist"),
+        # Refused before anything is built: GBIF's bucket, the workgroup and the stack must
+        # share one region GBIF serves; the SQL role's name must fit IAM's 64 characters.
+        (["deploy", "--region", "eu-west-1"], "GBIF publishes no open-data bucket in eu-west-1"),
+        (
+            [
+                "deploy",
+                "--redshift-workgroup-arn",
+                "arn:aws:redshift-serverless:eu-central-1:123456789012:workgroup/0-0",
+            ],
+            "the Redshift workgroup is in eu-central-1 but the stack would be in us-east-1",
+        ),
+        (["deploy", "--stack-name", "s" * 51], f"stack name '{'s' * 51}' is too long: the SQL"),
     ],
 )
 def test_aws_errors_are_one_clear_line(
@@ -224,28 +263,68 @@ def test_the_stepfunctions_sdk_attaches_to_the_deployed_machine(runtime: LocalRu
     assert execution["executionArn"] in {e.execution_arn for e in listed}
 
 
+def _capture_change_sets(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """The parameters of every CreateChangeSet the deploy code sends."""
+    sent: list[dict] = []
+    client = Target.client
+
+    def recording(self: Target, service: str) -> object:
+        made = client(self, service)
+        if service == "cloudformation" and not getattr(made, "_recorded", False):
+            made.meta.events.register(
+                "provide-client-params.cloudformation.CreateChangeSet",
+                lambda params, **_: sent.append(dict(params)),
+            )
+            made._recorded = True
+        return made
+
+    monkeypatch.setattr(Target, "client", recording)
+    return sent
+
+
 def test_a_second_stack_deploys_and_destroys_cleanly(
-    runtime: LocalRuntime, endpoint: list[str], capsys: pytest.CaptureFixture
+    runtime: LocalRuntime,
+    endpoint: list[str],
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Everything but the retained bucket goes, the emulated resources included."""
     name = "bisonflow-second"
+    ec2 = runtime.clients["ec2"]
+    subnet = ec2.describe_subnets()["Subnets"][0]
+    group = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [subnet["VpcId"]]}])[
+        "SecurityGroups"
+    ][0]
     settings = [
         "--stack-name", name,
         "--bucket-name", "bisonflow-second",
         "--state-machine-name", "bison-second",
         "--task-log-group-name", "bison_task_second",
         "--task-repository-url", "https://example.org/bison.git",
+        "--task-subnet-id", subnet["SubnetId"],
+        "--task-security-group-id", group["GroupId"],
         "--redshift-workgroup-arn",
         "arn:aws:redshift-serverless:us-east-1:123456789012:workgroup/00000000-0000-0000-0000-000000000000",
     ]  # fmt: skip
+    change_sets = _capture_change_sets(monkeypatch)
     assert main(["deploy", *settings, *endpoint]) == 0
     printed = capsys.readouterr().out
     assert "(CREATE)" in printed and "MonthlySchedule (AWS::Scheduler::Schedule) applied" in printed
+    # The SQL role has a name (its database user's), which CloudFormation accepts only with
+    # CAPABILITY_NAMED_IAM acknowledged (moto does not check; AWS does).
+    assert [c["Capabilities"] for c in change_sets] == [["CAPABILITY_NAMED_IAM"]]
+    assert 'TO "IAMR:bisonflow-second-sql-us-east-1"' in printed
     sfn, scheduler = runtime.clients["stepfunctions"], runtime.clients["scheduler"]
     machine = "arn:aws:states:us-east-1:123456789012:stateMachine:bison-second"
     assert sfn.describe_state_machine(stateMachineArn=machine)["name"] == "bison-second"
     first = _lambda_release(runtime, name)
     assert first["check_gbif"] == (["$LATEST", "1"], "1")
+    assert _machine_versions(runtime, machine) == [f"{machine}:1"]
+    launch_template = ec2.describe_launch_template_versions(
+        LaunchTemplateName=f"{name}-calc_stats"
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert launch_template["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    assert launch_template["NetworkInterfaces"][0]["SubnetId"] == subnet["SubnetId"]
 
     # A new release of the layer (its Description names the release): a new layer version,
     # a new version of every function on it, `live` moved there; the old versions keep the old
@@ -267,6 +346,17 @@ def test_a_second_stack_deploys_and_destroys_cleanly(
                 FunctionName=f"{name}-{function}", Qualifier=version
             )
             assert [entry["Arn"] for entry in config["Layers"]] == [layer]
+    # Only Lambdas changed: the machine (which invokes their `live` aliases) is the same
+    # revision, so no new machine version.
+    assert _machine_versions(runtime, machine) == [f"{machine}:1"]
+
+    # A new machine revision publishes a new version, moves `live`, and keeps the old one.
+    template["Resources"]["StateMachine"]["Properties"]["TracingConfiguration"]["Enabled"] = False
+    emulated.create(emulator_target(runtime.emulator), name, template, order, lambda _: None)
+    assert _machine_versions(runtime, machine) == [f"{machine}:1", f"{machine}:2"]
+    (live,) = sfn.list_state_machine_aliases(stateMachineArn=machine)["stateMachineAliases"]
+    routing = sfn.describe_state_machine_alias(stateMachineAliasArn=live["stateMachineAliasArn"])
+    assert routing["routingConfiguration"][0]["stateMachineVersionArn"] == f"{machine}:2"
 
     # A redeploy that changes only a parameter value is never reported as "no changes": the
     # emulator's change set lists no resource change for it, so the deploy says it cannot.
@@ -277,7 +367,9 @@ def test_a_second_stack_deploys_and_destroys_cleanly(
     assert "parameter(s) PollSeconds, Release differ" in capsys.readouterr().err
 
     assert main(["destroy", "--stack-name", name, *endpoint]) == 0
-    assert "deleted" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"stack {name} deleted. Left behind:" in printed
+    assert "the BISON bucket and its data" in printed and "artifact bucket" in printed
     with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
         sfn.describe_state_machine(stateMachineArn=machine)
     with pytest.raises(scheduler.exceptions.ResourceNotFoundException):

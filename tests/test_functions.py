@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 
 import pytest
 
-from bisonflow import cfn_template
+from bisonflow import PROJECT_ROOT, aws, cfn_template
 from bisonflow.config import RedshiftTarget
-from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_SPEC, TAG_TASK, TOKEN_PARAMETER_ROOT
+from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_SPEC, TAG_STACK, TAG_TASK, TOKEN_PARAMETER_ROOT
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.schemas import SchemaViolation
@@ -124,6 +125,10 @@ def test_launch_stores_the_token_in_ssm_and_cleanup_removes_everything(
     aws_env: LocalRuntime,
 ) -> None:
     aws_env.agent.paused = True  # keep the instance idle: this test is about launch/cleanup
+    sent: list[dict] = []
+    aws.client("ec2").meta.events.register(
+        "provide-client-params.ec2.RunInstances", lambda params, **_: sent.append(params)
+    )
     try:
         launched = launch_task.handler(
             {
@@ -154,6 +159,19 @@ def test_launch_stores_the_token_in_ssm_and_cleanup_removes_everything(
         )["UserData"]["Value"]
         assert base64.b64decode(userdata).decode() == cfn_template.boot_script()
         assert "tok-123" not in json.dumps(tags)
+        # RunInstances' own tags replace the launch template's on AWS (moto merges them), so
+        # the request itself carries every tag the boot script reads and the IAM conditions
+        # test, with the deployment's values.
+        (request,) = sent
+        (requested,) = [s for s in request["TagSpecifications"] if s["ResourceType"] == "instance"]
+        given = {tag["Key"]: tag["Value"] for tag in requested["Tags"]}
+        read = set(re.findall(r"tags/instance/([\w:.-]+)", cfn_template.boot_script()))
+        assert read <= set(given)
+        assert given[TAG_STACK] == aws_env.deployment.stack_name
+        assert given["bisonflow:log-group"] == outputs["TaskLogGroupName"]
+        assert given["bisonflow:repository"] == PROJECT_ROOT.as_uri()
+        assert given["bisonflow:image"] == ""  # built on the instance
+        assert given == {k: v for k, v in tags.items() if not k.startswith("aws:")}
         result = cleanup_task.handler({"execution": "unit-exec", "error": {"Error": "X"}}, None)
         assert result == {"terminated": [launched["instance_id"]], "deleted_tokens": 1}
         again = cleanup_task.handler({"execution": "unit-exec", "error": {"Error": "X"}}, None)

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 from cfnlint.api import ManualArgs, lint_file
 
-from bisonflow import cfn_template, schedule
+from bisonflow import PROJECT_ROOT, cfn_template, schedule
+from bisonflow.deploy import stack
+from bisonflow.deploy.database_grants import database_user, sql_role_name
 from bisonflow.deploy.definition import ASL_PATH, PLACEHOLDER, placeholder
+from bisonflow.deploy.emulated import _depends
 from bisonflow.deploy.iam_policy import UNSCOPABLE, violations
 from bisonflow.deploy.intrinsics import Resolver
-from bisonflow.ec2_tasks import TAG_SPEC, TAG_TASK, TOKEN_PARAMETER_ROOT
+from bisonflow.ec2_tasks import (
+    DEPLOYMENT_TAGS,
+    TAG_SPEC,
+    TAG_TASK,
+    TOKEN_PARAMETER_ROOT,
+    instance_tags,
+)
+from bisonflow.layout import MonthLayout
 from bisonflow.packaging import FUNCTIONS, handler_of
 
 
@@ -70,7 +82,6 @@ def test_state_machine_logs_everything_traces_and_the_schedule_starts_its_alias(
 ) -> None:
     machine = template["Resources"]["StateMachine"]["Properties"]
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
-    assert machine["LoggingConfiguration"]["IncludeExecutionData"] is True
     assert machine["TracingConfiguration"] == {"Enabled": True}
     alias = template["Resources"]["StateMachineAlias"]["Properties"]
     assert alias["RoutingConfiguration"] == [
@@ -214,3 +225,159 @@ def test_a_deny_statement_is_not_a_grant(template: dict) -> None:
         )
         == []
     )
+
+
+# --- issue 9: what an AWS review found ------------------------------------------------------
+#: Log levels at which Step Functions logs TaskScheduled (Step Functions Developer Guide, "Log
+#: levels": only ALL). Its `parameters` hold the resolved Parameters of a callback step, the
+#: task token with them (API reference, TaskScheduledEventDetails).
+LEVELS_LOGGING_TASK_SCHEDULED = ("ALL",)
+
+
+def token_reaches_the_log(logging: dict) -> bool:
+    """Would the state machine's CloudWatch Logs hold a task token?"""
+    return logging.get("Level", "OFF") in LEVELS_LOGGING_TASK_SCHEDULED and bool(
+        logging.get("IncludeExecutionData", False)
+    )
+
+
+def test_the_state_machine_logs_carry_no_task_token(template: dict) -> None:
+    logging = template["Resources"]["StateMachine"]["Properties"]["LoggingConfiguration"]
+    assert not token_reaches_the_log(logging)
+    assert logging["Level"] == "ALL", "every event type is still logged, without its data"
+    assert token_reaches_the_log({"Level": "ALL", "IncludeExecutionData": True})
+    # The callback steps do put the token into their Parameters (so into TaskScheduled).
+    assert ASL_PATH.read_text().count('"task_token.$": "$$.Task.Token"') == 2
+
+
+def _compose_task(template: dict, logical_id: str) -> str:
+    name = template["Resources"][logical_id]["Properties"]["LaunchTemplateName"]["Fn::Sub"]
+    return name.removeprefix("${AWS::StackName}-")
+
+
+def test_task_containers_can_reach_instance_metadata(template: dict) -> None:
+    """IMDSv2's token response travels as many hops as the hop limit allows (default 1); a
+    container on Docker's bridge network is one hop further than the instance (EC2 User Guide,
+    "Retrieve instance metadata"). The team keeps bridge networking and sets the limit to 2."""
+    for logical_id in resources_of(template, "AWS::EC2::LaunchTemplate"):
+        task = _compose_task(template, logical_id)
+        compose = yaml.safe_load((PROJECT_ROOT / "tasks" / f"compose.{task}.yml").read_text())
+        service = compose["services"][task]
+        network_mode = service.get("network_mode", "bridge")
+        assert network_mode == "bridge", f"{task}: {network_mode}"
+        hops_needed = 1 if network_mode == "host" else 2
+        options = template["Resources"][logical_id]["Properties"]["LaunchTemplateData"][
+            "MetadataOptions"
+        ]
+        assert options["HttpTokens"] == "required"
+        assert options.get("HttpPutResponseHopLimit", 1) >= hops_needed, logical_id
+        assert options["HttpPutResponseHopLimit"] == 2
+
+
+def test_task_instances_launch_in_the_given_subnet_and_groups(template: dict) -> None:
+    """No default VPC is assumed: both parameters are required (no Default)."""
+    parameters = template["Parameters"]
+    assert parameters["TaskSubnetId"]["Type"] == "AWS::EC2::Subnet::Id"
+    assert parameters["TaskSecurityGroupId"]["Type"] == "AWS::EC2::SecurityGroup::Id"
+    assert "Default" not in parameters["TaskSubnetId"]
+    assert "Default" not in parameters["TaskSecurityGroupId"]
+    for lt in resources_of(template, "AWS::EC2::LaunchTemplate").values():
+        (interface,) = lt["Properties"]["LaunchTemplateData"]["NetworkInterfaces"]
+        assert interface["DeviceIndex"] == 0
+        assert interface["SubnetId"] == {"Ref": "TaskSubnetId"}
+        assert interface["Groups"] == [{"Ref": "TaskSecurityGroupId"}]
+
+
+def _ancestors(template: dict, logical_id: str) -> set[str]:
+    """Everything CloudFormation creates before `logical_id` (references and DependsOn)."""
+    resources, seen = template["Resources"], set()
+    todo = [logical_id]
+    while todo:
+        for dependency in _depends(resources[todo.pop()]) & set(resources):
+            if dependency not in seen:
+                seen.add(dependency)
+                todo.append(dependency)
+    return seen
+
+
+def test_every_function_in_a_vpc_comes_after_the_vpc_policy(template: dict) -> None:
+    functions = resources_of(template, "AWS::Lambda::Function")
+    assert all("VpcConfig" in f["Properties"] for f in functions.values())
+    for logical_id in functions:
+        assert "LambdaVpcPolicy" in _ancestors(template, logical_id), logical_id
+    assert "Roles" not in template["Resources"]["LambdaVpcPolicy"]["Properties"]
+
+
+#: AWS managed policy AWSLambdaVPCAccessExecutionRole, policy version v3 (AWS Managed Policy
+#: Reference, "AWSLambdaVPCAccessExecutionRole", JSON policy document).
+AWS_LAMBDA_VPC_ACCESS_EXECUTION_ROLE = {
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+
+
+def test_lambdas_in_a_vpc_get_what_awslambdavpcaccessexecutionrole_grants(template: dict) -> None:
+    granted = set()
+    for logical_id in ("LambdaBasePolicy", "LambdaVpcPolicy"):
+        for statement in template["Resources"][logical_id]["Properties"]["PolicyDocument"][
+            "Statement"
+        ]:
+            actions = statement["Action"]
+            granted |= set(actions if isinstance(actions, list) else [actions])
+    assert granted >= AWS_LAMBDA_VPC_ACCESS_EXECUTION_ROLE
+
+
+def test_replaced_versions_are_retained_for_rollback(template: dict) -> None:
+    versions = resources_of(template, "AWS::Lambda::Version") | resources_of(
+        template, "AWS::StepFunctions::StateMachineVersion"
+    )
+    assert len(versions) == len(FUNCTIONS) + 1
+    for logical_id, version in versions.items():
+        assert version.get("UpdateReplacePolicy") == "Retain", logical_id
+        assert version.get("DeletionPolicy") == "Retain", logical_id
+    # Its Description requires replacement: nothing in it may change with a Lambda release.
+    description = template["Resources"]["StateMachineVersion"]["Properties"]["Description"]
+    assert isinstance(description, str) and "${" not in description
+
+
+def test_the_sql_role_is_the_database_user_the_grants_name(template: dict) -> None:
+    """The Data API maps role R to database user IAMR:R; a named role needs NAMED_IAM."""
+
+    def no_resources(logical: str, attribute: str | None) -> str:
+        return {"SubmitStatementsRole": "bisonflow-sql-eu-central-1"}[logical]
+
+    pseudo = {"AWS::StackName": "bisonflow", "AWS::Region": "eu-central-1"}
+    resolver = Resolver(template, {}, pseudo, no_resources)
+    role = template["Resources"]["SubmitStatementsRole"]["Properties"]
+    assert resolver.value(role["RoleName"]) == sql_role_name("bisonflow", "eu-central-1")
+    output = template["Outputs"]["SqlDatabaseUser"]["Value"]
+    assert resolver.value(output) == database_user("bisonflow-sql-eu-central-1")
+    assert stack.capabilities(template) == ["CAPABILITY_NAMED_IAM"]
+    unnamed = copy.deepcopy(template)
+    del unnamed["Resources"]["SubmitStatementsRole"]["Properties"]["RoleName"]
+    assert stack.capabilities(unnamed) == ["CAPABILITY_IAM"]
+    assert stack.capabilities({"Resources": {}}) == []
+
+
+def test_launch_task_knows_every_tag_the_boot_script_and_iam_conditions_read(
+    template: dict,
+) -> None:
+    """RunInstances' tags replace the launch template's, so the launch Lambda must be able to
+    give every tag the boot script reads and every tag an IAM condition tests."""
+    read = set(re.findall(r"tags/instance/([\w:.-]+)", cfn_template.boot_script()))
+    conditioned = set(re.findall(r"aws:ResourceTag/([\w:.-]+)", json.dumps(template)))
+    per_run = {
+        tag["Key"]
+        for tag in instance_tags("calc_stats", MonthLayout.for_month("2026-05"), "x", "s3://b/k")
+    }
+    assert read and conditioned
+    assert read | conditioned <= set(DEPLOYMENT_TAGS) | per_run
+    environment = template["Resources"]["LaunchTaskFunction"]["Properties"]["Environment"]
+    assert set(DEPLOYMENT_TAGS.values()) <= set(environment["Variables"])

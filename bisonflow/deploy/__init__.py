@@ -4,7 +4,11 @@
 ASL to the artifact bucket, and creates or updates the stack from
 definitions/bisonflow.cfn.yaml. On a target whose CloudFormation lacks some resource types
 (its TargetProfile says which), those resources are created through their service APIs with
-the template's values (bisonflow.deploy.emulated). `destroy` deletes the stack.
+the template's values (bisonflow.deploy.emulated). It refuses, before building anything, a
+region GBIF does not serve or that is not the workgroup's (bisonflow.deploy.regions), and a
+stack name too long for the SQL role's name; it returns the GRANT statements the SQL's
+database user needs (bisonflow.deploy.database_grants). `destroy` deletes the stack and says
+what it leaves behind (LEFT_BEHIND).
 """
 
 from __future__ import annotations
@@ -15,14 +19,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bisonflow import cfn_template
-from bisonflow.deploy import artifacts, emulated, iam_policy, stack
+from bisonflow.deploy import artifacts, database_grants, emulated, iam_policy, regions, stack
 from bisonflow.deploy.stack import DeployError
 from bisonflow.deploy.target import Target
 
 DEFAULT_STACK_NAME = "bisonflow"
 
+#: What `destroy` does not delete, and why. Retained Lambda and state machine versions are not
+#: among them: deleting a function deletes all its versions and aliases (Lambda API reference,
+#: DeleteFunction), and deleting a state machine all its versions and aliases (Step Functions
+#: API reference, DeleteStateMachine).
+LEFT_BEHIND = (
+    "the BISON bucket and its data (DeletionPolicy Retain: the published months)",
+    "the artifact bucket bisonflow-artifacts-<account>-<region> (deploy made it, not the stack)",
+    "in the Redshift database: the last month's tables, the external schema and its Glue "
+    "database (the workflow's SQL made them; drop them as a superuser)",
+    "the database user IAMR:<stack>-sql-<region> and its grants (an administrator made them)",
+)
+
 __all__ = [
     "DEFAULT_STACK_NAME",
+    "LEFT_BEHIND",
     "DeployError",
     "Deployed",
     "Target",
@@ -37,6 +54,7 @@ class Deployed:
     stack_name: str
     outputs: dict[str, str]
     changes: int  # resource changes CloudFormation made (0: no changes)
+    grants: list[str]  # what an administrator runs once in the database (database_grants)
 
 
 def release_id(prefix: str, parameters: Mapping[str, str]) -> str:
@@ -60,6 +78,11 @@ def deploy(
     unknown = sorted(set(parameters) - set(known))
     if unknown:
         raise DeployError(f"unknown template parameters: {', '.join(unknown)}")
+    region = target.region_name
+    deployed = stack.deployed_parameters(target, stack_name)
+    defaults = {k: str(spec["Default"]) for k, spec in known.items() if "Default" in spec}
+    regions.check(region, {**defaults, **deployed, **parameters})
+    database_user = database_grants.database_user(database_grants.sql_role_name(stack_name, region))
     profile = target.target_profile
     progress(f"building the Lambda packages and the layer ({profile.lambda_layer})")
     uploaded = artifacts.upload(target, artifacts.build(profile.lambda_layer), progress)
@@ -69,8 +92,7 @@ def deploy(
         "ArtifactPrefix": uploaded.prefix,
     }
     # An update keeps the deployed values of parameters not given; the release covers them.
-    defaults = {k: str(spec["Default"]) for k, spec in known.items() if "Default" in spec}
-    effective = {**defaults, **stack.deployed_parameters(target, stack_name), **values}
+    effective = {**defaults, **deployed, **values}
     values["Release"] = release_id(
         uploaded.prefix, {k: v for k, v in effective.items() if k != "Release"}
     )
@@ -82,10 +104,15 @@ def deploy(
         body = json.dumps(kept)  # CloudFormation reads JSON as well as YAML
         for kind, reason in profile.skipped_types.items():
             progress(f"not created on this target: {kind} ({reason})")
-    changes = stack.apply_change_set(target, stack_name, body, values, progress)
+    changes = stack.apply_change_set(
+        target, stack_name, body, values, progress, stack.capabilities(template)
+    )
     if order:
         emulated.create(target, stack_name, template, order, progress)
-    return Deployed(stack_name, stack_outputs(target, stack_name), len(changes))
+    grants = database_grants.grant_statements(
+        database_user, effective["RedshiftDatabase"], effective["RedshiftIamRole"]
+    )
+    return Deployed(stack_name, stack_outputs(target, stack_name), len(changes), grants)
 
 
 def stack_outputs(target: Target, stack_name: str) -> dict[str, str]:
@@ -99,7 +126,7 @@ def stack_outputs(target: Target, stack_name: str) -> dict[str, str]:
 
 
 def destroy(target: Target, stack_name: str, progress: Callable[[str], None] = print) -> None:
-    """Delete the stack (the BISON bucket is retained: it holds the published data)."""
+    """Delete the stack; LEFT_BEHIND lists what stays."""
     if stack.stack_status(target, stack_name) is not None and target.target_profile.emulated_types:
         emulated.delete(target, stack_name, cfn_template.template(), progress)
     stack.delete(target, stack_name, progress)

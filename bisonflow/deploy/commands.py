@@ -14,7 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from bisonflow import cfn_template
-from bisonflow.deploy import DEFAULT_STACK_NAME, Target, deploy, destroy, stack_outputs
+from bisonflow.deploy import (
+    DEFAULT_STACK_NAME,
+    LEFT_BEHIND,
+    Target,
+    deploy,
+    destroy,
+    stack_outputs,
+)
 
 #: Parameters `bisonflow deploy` fills in itself.
 DERIVED_PARAMETERS = ("ArtifactBucket", "ArtifactPrefix", "Release")
@@ -72,12 +79,20 @@ def run_deploy(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     log(f"\nstack {deployed.stack_name}: {changed}. Outputs:")
     for key, value in sorted(deployed.outputs.items()):
         log(f"  {key:<30} {value}")
+    log(
+        "\nBefore the first month, a superuser runs once in the database (README, "
+        "Prerequisites; the comments say when each is needed):"
+    )
+    for statement in deployed.grants:
+        log(f"  {statement}")
     return 0
 
 
 def run_destroy(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     destroy(_target(args), args.stack_name, log)
-    log(f"stack {args.stack_name} deleted (the BISON bucket is retained with its data)")
+    log(f"stack {args.stack_name} deleted. Left behind:")
+    for what in LEFT_BEHIND:
+        log(f"  - {what}")
     return 0
 
 

@@ -17,6 +17,8 @@ UNSCOPABLE = {
     "ec2:DescribeInstances": "EC2 Describe* actions support no resource-level permissions",
     "ec2:DescribeNetworkInterfaces": "EC2 Describe* actions support no resource-level "
     "permissions (Lambdas in a VPC only)",
+    "ec2:DescribeSubnets": "EC2 Describe* actions support no resource-level permissions "
+    "(Lambdas in a VPC only, as AWSLambdaVPCAccessExecutionRole grants it)",
     "states:SendTaskSuccess": "task-token callbacks have no resource ARN; the token names the task",
     "states:SendTaskFailure": "task-token callbacks have no resource ARN; the token names the task",
     "states:SendTaskHeartbeat": "task-token callbacks have no resource ARN; the token names the "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -237,17 +238,47 @@ def _state_machine(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
     }
 
 
+#: What makes a state machine revision: its definition and configuration.
+REVISION_FIELDS = ("definition", "roleArn", "loggingConfiguration", "tracingConfiguration")
+
+
+def _newest_state_machine_version(sfn: Any, machine: str) -> dict[str, Any] | None:
+    """DescribeStateMachine of the machine's newest version (None before the first). Versions
+    are numbered from 1 and never deleted here, so the first missing number ends the search."""
+    newest = None
+    for number in itertools.count(1):
+        try:
+            newest = sfn.describe_state_machine(stateMachineArn=f"{machine}:{number}")
+        except sfn.exceptions.StateMachineDoesNotExist:
+            return newest
+    raise AssertionError("unreachable")
+
+
 def _state_machine_version(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
-    # PublishStateMachineVersion, as UpdateStateMachine with the current definition.
+    """PublishStateMachineVersion (as UpdateStateMachine with publish), unless the newest version
+    already is the machine's current revision: AWS publishes one version per revision (the API
+    is idempotent on it), and CloudFormation replaces this resource only when the revision
+    changes (StateMachineRevisionId and Description: Update requires Replacement). Earlier
+    versions are never deleted, as the template's UpdateReplacePolicy: Retain asks."""
+    _require_known(
+        "AWS::StepFunctions::StateMachineVersion",
+        p,
+        {"StateMachineArn", "StateMachineRevisionId", "Description"},
+    )
     sfn = target.client("stepfunctions")
-    current = sfn.describe_state_machine(stateMachineArn=p["StateMachineArn"])["definition"]
+    machine = p["StateMachineArn"]
+    current = sfn.describe_state_machine(stateMachineArn=machine)
+    newest = _newest_state_machine_version(sfn, machine)
+    if newest is not None and all(newest.get(k) == current.get(k) for k in REVISION_FIELDS):
+        return {None: newest["stateMachineArn"], "Arn": newest["stateMachineArn"]}
     published = sfn.update_state_machine(
-        stateMachineArn=p["StateMachineArn"],
-        definition=current,
+        stateMachineArn=machine,
+        definition=current["definition"],
         publish=True,
         versionDescription=p.get("Description", ""),
     )
-    return {None: published["stateMachineVersionArn"]}
+    arn = published["stateMachineVersionArn"]
+    return {None: arn, "Arn": arn}
 
 
 def _state_machine_alias(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:

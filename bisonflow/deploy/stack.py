@@ -19,6 +19,21 @@ from bisonflow.deploy.target import Target
 SETTLED_OK = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE")
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 
+#: Resource types that need CAPABILITY_IAM, and the property naming each explicitly (which
+#: needs CAPABILITY_NAMED_IAM instead): CloudFormation API reference, CreateChangeSet,
+#: Capabilities ("If you have IAM resources with custom names, you must specify
+#: CAPABILITY_NAMED_IAM"; without it CloudFormation returns InsufficientCapabilities).
+IAM_RESOURCE_NAMES = {
+    "AWS::IAM::AccessKey": None,
+    "AWS::IAM::Group": "GroupName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::Policy": None,
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::User": "UserName",
+    "AWS::IAM::UserToGroupAddition": None,
+}
+
 
 class DeployError(RuntimeError):
     """The stack could not be created, updated or deleted; the message says why."""
@@ -34,6 +49,14 @@ class Change:
     def line(self) -> str:
         replace = " (replacement)" if self.replacement == "True" else ""
         return f"  {self.action:<7} {self.logical_id:<32} {self.resource_type}{replace}"
+
+
+def capabilities(template: Mapping[str, Any]) -> list[str]:
+    """The IAM capability the template needs acknowledged ([] when it has no IAM resource)."""
+    iam = [r for r in template.get("Resources", {}).values() if r["Type"] in IAM_RESOURCE_NAMES]
+    if any(IAM_RESOURCE_NAMES[r["Type"]] in r.get("Properties", {}) for r in iam):
+        return ["CAPABILITY_NAMED_IAM"]
+    return ["CAPABILITY_IAM"] if iam else []
 
 
 def stack_status(target: Target, stack_name: str) -> str | None:
@@ -82,8 +105,10 @@ def apply_change_set(
     template_body: str,
     parameters: Mapping[str, str],
     progress: Callable[[str], None],
+    acknowledged: list[str],
 ) -> list[Change]:
-    """Create or update `stack_name` through a change set; the changes made ([] if none)."""
+    """Create or update `stack_name` through a change set; the changes made ([] if none).
+    `acknowledged`: the template's capabilities() (CAPABILITY_NAMED_IAM for named roles)."""
     cfn = target.client("cloudformation")
     status = stack_status(target, stack_name)
     if status == "ROLLBACK_COMPLETE":
@@ -105,7 +130,7 @@ def apply_change_set(
                 for k in deployed_parameters(target, stack_name)
                 if k not in parameters
             ],
-            Capabilities=["CAPABILITY_IAM"],
+            Capabilities=acknowledged,
             Description="bisonflow deploy",
         )
     except ClientError as exc:

@@ -57,7 +57,8 @@ def deploy_to_emulator(
     """`bisonflow deploy` into the emulator, plus the GBIF bucket GBIF would own.
 
     `parameters` are the template's; RedshiftWorkgroupArn defaults to a workgroup ARN in the
-    emulator's account (the DuckDB stand-in serves any workgroup).
+    emulator's account (the DuckDB stand-in serves any workgroup), the task instances' subnet
+    and security group to those of the emulator's default VPC (moto makes one per region).
     """
     types = {r["Type"] for r in cfn_template.template()["Resources"].values()}
     emulator.publish_target_profile(types)
@@ -66,6 +67,7 @@ def deploy_to_emulator(
     values = {
         "RedshiftWorkgroupArn": f"arn:{target.partition}:redshift-serverless:"
         f"{target.region_name}:{target.account_id}:workgroup/{workgroup}",
+        **_default_vpc_network(target),
         **parameters,
     }
     deployed = deploy(target, stack_name, values, progress)
@@ -78,6 +80,18 @@ def deploy_to_emulator(
         gbif_bucket=gbif_bucket,
         outputs=deployed.outputs,
     )
+
+
+def _default_vpc_network(target: Target) -> dict[str, str]:
+    """TaskSubnetId and TaskSecurityGroupId in the emulator's default VPC."""
+    ec2 = target.client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc["VpcId"]]}]
+    subnet = ec2.describe_subnets(Filters=in_vpc)["Subnets"][0]
+    group = ec2.describe_security_groups(
+        Filters=[*in_vpc, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]
+    return {"TaskSubnetId": subnet["SubnetId"], "TaskSecurityGroupId": group["GroupId"]}
 
 
 def upload_inputs(s3: Any, bucket: str, riis_csv: Path, shapefiles: dict[str, Path]) -> None:
