@@ -21,6 +21,10 @@ each with a test in tests/test_emulator_seams.py that fails if an upgrade moves 
    matches of any path whose match sits under an index (its fix for filter paths, moto issue
    7825). On AWS a definite path (no wildcard, slice, filter, union or descent) selects one
    value. Fix: answer definite paths with their one value, leave indefinite ones to moto.
+
+install() also installs the two larger seams of the same kind, each in its own module:
+sfn_credentials (the interpreter calls services as the state machine's role) and sfn_limits
+(the 256 KiB payload quota where moto's check differs from AWS).
 """
 
 from __future__ import annotations
