@@ -17,7 +17,7 @@ from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
 from bisonflow.deploy.target import TARGET_PROFILE_PARAMETER, TargetProfile
-from bisonflow.local import PortInUse, asl_fixes, lambda_worker, redshift_duckdb
+from bisonflow.local import PortInUse, asl_fixes, lambda_worker, redshift_duckdb, sfn_aliases
 from bisonflow.local.iam import seam as iam_seam
 
 REGION = "us-east-1"
@@ -104,6 +104,7 @@ class Emulator:
     #: (bisonflow.local.iam); off only for debugging.
     iam_enforcement: bool = True
     _server: ThreadedMotoServer | None = None
+    _iam_installed: bool = False
 
     def start(self) -> Emulator:
         # Per-request access lines and the interpreter's tracebacks for every caught error
@@ -120,10 +121,12 @@ class Emulator:
         os.environ["MOTO_PORT"] = str(self.port)
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         asl_fixes.install()
+        sfn_aliases.install()
         self.pool = lambda_worker.install(self.workdir, self.endpoint_url, REGION)
         redshift_duckdb.install()
-        if self.iam_enforcement:
+        if self.iam_enforcement and not self._iam_installed:
             iam_seam.install()
+            self._iam_installed = True
         session = boto3.Session(region_name=REGION, **CREDENTIALS)
         self.clients = {n: session.client(n, endpoint_url=self.endpoint_url) for n in SERVICES}
         return self
@@ -147,4 +150,6 @@ class Emulator:
             self._server.stop()
             self._server = None
         redshift_duckdb.shutdown()
-        iam_seam.uninstall()
+        if self._iam_installed:
+            iam_seam.uninstall()
+            self._iam_installed = False

@@ -136,13 +136,32 @@ def _s3(
     )
 
 
+def _object_exists(operation: Operation) -> bool:
+    from moto.s3.models import s3_backends
+
+    try:
+        backend = s3_backends[operation.account][PARTITION]
+        return backend.get_object(operation.params["Bucket"], operation.params["Key"]) is not None
+    except Exception:  # no such bucket or key
+        return False
+
+
 @maps("s3", "GetObject", "HeadObject")
 def _get_object(operation: Operation) -> list[Authorization]:
     """SAR (Amazon S3): GetObject on the object ARN; HeadObject needs s3:GetObject
-    (S3 API reference, HeadObject, Permissions); a version needs s3:GetObjectVersion."""
+    (S3 API reference, HeadObject, Permissions); a version needs s3:GetObjectVersion.
+
+    For a key that does not exist, S3 answers 404 only to a caller that may also list the
+    bucket, and 403 AccessDenied otherwise ("If you don't have the s3:ListBucket permission,
+    Amazon S3 returns an HTTP status code 403 Forbidden error", same section), so code that
+    tests for a missing object needs s3:ListBucket too.
+    """
     p = operation.params
     action = "GetObjectVersion" if p.get("VersionId") else "GetObject"
-    return [_s3(operation, action, _object_arn(p["Bucket"], p["Key"]))]
+    needed = [_s3(operation, action, _object_arn(p["Bucket"], p["Key"]))]
+    if not _object_exists(operation):
+        needed.append(_s3(operation, "ListBucket", _bucket_arn(p["Bucket"])))
+    return needed
 
 
 @maps("s3", "PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")
@@ -330,7 +349,8 @@ def state_machine(arn: str) -> tuple[str, str | None]:
 
 def _on_state_machine(operation: Operation, action: str, arn: str) -> list[Authorization]:
     unqualified, qualifier = state_machine(arn)
-    context = {"states:StateMachineQualifier": qualifier} if qualifier else {}
+    # The SAR types the key ArrayOfString, so policies test it with ForAnyValue:StringEquals.
+    context = {"states:StateMachineQualifier": [qualifier]} if qualifier else {}
     return [Authorization(action, unqualified, context)]
 
 

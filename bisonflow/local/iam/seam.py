@@ -34,6 +34,7 @@ import time
 from typing import Any
 
 from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import ServiceException
 from moto.core.parse import PROTOCOL_PARSERS
 from moto.core.request import determine_request_protocol
 from moto.core.routing import get_service_router
@@ -69,7 +70,8 @@ TARGET = (ActionAuthenticatorMixin, "_authenticate_and_authorize_action")
 #: ec2_requests): `instance/*` and `*` match it, `instance/i-0abc` and `instance/i-*` do not,
 #: exactly as those patterns match the literal ARN AWS evaluates.
 NEW_RESOURCE_ID = "(new)"
-#: Requests the mapping or the evaluator could not handle: tests assert this stays empty.
+#: Requests the evaluator refused as malformed (a mapping defect) or could not evaluate;
+#: the tests assert it stays empty.
 PROBLEMS: list[str] = []
 
 _state: dict[str, Any] = {}
@@ -201,8 +203,16 @@ def authorize(self: Any, session: RoleSession) -> None:
         operation = parse_operation(self, session)
         needed = authorizations(operation)
     except UnmappedOperation as exc:
-        PROBLEMS.append(str(exc))
         raise refusal(self, "AccessDenied", str(exc)) from None
+    except (HTTPException, ServiceException):
+        # The mapping looked up a resource the request names and moto has no such resource
+        # (a launch template, an instance profile...): the service's own not-found answer,
+        # which moto gives next, is what AWS answers too.
+        return
+    except Exception as exc:
+        PROBLEMS.append(f"{self.boto3_service_name}: {exc!r}")
+        log.exception("IAM enforcement could not map a %s request", self.boto3_service_name)
+        raise refusal(self, "AccessDenied", f"emulator IAM enforcement failed: {exc!r}") from None
     if not needed:
         return
     policies = role_policies(session)
@@ -268,7 +278,12 @@ def installed() -> bool:
 
 
 def install() -> None:
-    """Enforce IAM in this process's moto (idempotent); the evaluator starts on first use."""
+    """Enforce IAM in this process's moto; the evaluator starts on first use.
+
+    moto's backends and classes are process-wide, so installs are counted: each install() is
+    undone by one uninstall(), and the last one restores moto.
+    """
+    _state["users"] = _state.get("users", 0) + 1
     if installed():
         return
     owner, name = TARGET
@@ -281,8 +296,11 @@ def install() -> None:
 
 
 def uninstall() -> None:
-    """Restore moto's own check and stop the evaluator."""
+    """Undo one install(); the last restores moto's own check and stops the evaluator."""
     if not installed():
+        return
+    _state["users"] -= 1
+    if _state["users"] > 0:
         return
     owner, name = TARGET
     setattr(owner, name, _state.pop("original"))
