@@ -137,16 +137,16 @@ def _template(operation: Operation) -> tuple[str | None, dict[str, Any]]:
 
 
 def _merged(params: dict[str, Any], data: dict[str, Any], key: str) -> Any:
-    """A launch parameter: the request's value, else the launch template's ("parameters
-    specified in RunInstances override the same parameters in the launch template", EC2
-    API reference, RunInstances, LaunchTemplate)."""
+    """A launch parameter: the request's value, else the launch template's (EC2 API
+    reference, RunInstances, LaunchTemplate: parameters given in the request overwrite the
+    template's)."""
     return params.get(key) if params.get(key) not in (None, [], {}) else data.get(key)
 
 
 def _image(operation: Operation, image: str) -> tuple[str, list[Authorization]]:
     """The AMI id, resolving `resolve:ssm:<parameter>` as EC2 does, as the caller: that needs
     ssm:GetParameters on the parameter (EC2 user guide, "Use a Systems Manager parameter
-    instead of an AMI ID": "users must have ssm:GetParameters permission")."""
+    instead of an AMI ID", permissions)."""
     if not image.startswith(SSM_IMAGE_PREFIX):
         return image, []
     name = image.removeprefix(SSM_IMAGE_PREFIX)

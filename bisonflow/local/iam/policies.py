@@ -5,8 +5,10 @@ bisonflow.local.credentials.role_credentials makes every caller's credentials) i
 that role. Its policies are read from moto's IAM backend at every request: the inline
 policies, the default version of every attached managed policy, and the permissions boundary,
 so a change through the IAM API (PutRolePolicy, AttachRolePolicy, CreatePolicyVersion, ...)
-applies to the very next call, as on AWS ("changes to a policy take effect for the next
-request", IAM User Guide, "Policy evaluation logic").
+applies to the very next call. AWS evaluates the policies in force when a request arrives,
+after a change has propagated (IAM is eventually consistent: IAM User Guide, "Changes that I
+make are not always immediately visible"); the emulator applies it at once, the earliest AWS
+could.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ mapping must be complete, never permissive. Every answer is also validated by th
 against the SAR data it ships (action names, resource ARN types, condition keys per action),
 so a wrong ARN shape fails loudly in the tests.
 
-A resource that the call creates and has no id yet is named as AWS names it in its
-authorization request: `arn:...:instance/*` (EC2 user guide, "Grant permission to launch
-instances": "the resource ARN of an instance that RunInstances creates is instance/*").
+A resource that the call creates and has no id yet is named as AWS's own example policies
+for it name it, `arn:...:instance/*` (EC2 user guide, "Example policies to control access
+the Amazon EC2 API", Launch instances (RunInstances)).
 EC2's RunInstances and the other multi-resource operations live in `ec2_requests.py`.
 """
 
@@ -152,9 +152,11 @@ def _get_object(operation: Operation) -> list[Authorization]:
     (S3 API reference, HeadObject, Permissions); a version needs s3:GetObjectVersion.
 
     For a key that does not exist, S3 answers 404 only to a caller that may also list the
-    bucket, and 403 AccessDenied otherwise ("If you don't have the s3:ListBucket permission,
-    Amazon S3 returns an HTTP status code 403 Forbidden error", same section), so code that
-    tests for a missing object needs s3:ListBucket too.
+    bucket, and 403 otherwise ("If you don't have the s3:ListBucket permission, Amazon S3
+    returns an HTTP status code 403 Forbidden ("access denied") error", same section), so
+    code that tests for a missing object needs s3:ListBucket too. The documentation names no
+    s3:prefix for this check, so none is set: a ListBucket grant limited by s3:prefix does not
+    count here.
     """
     p = operation.params
     action = "GetObjectVersion" if p.get("VersionId") else "GetObject"
@@ -299,9 +301,10 @@ def function_arn(operation: Operation, name: str, qualifier: str | None) -> str:
     """The function ARN as invoked: a name, partial or full ARN, with its version or alias.
 
     Lambda authorizes a qualified call against the qualified ARN, so a policy naming only the
-    unqualified function does not allow invoking its alias (Lambda developer guide,
-    "Fine-tuning the Resources and Conditions sections of policies": "an unqualified ARN ...
-    does not grant permission to invoke a version or alias").
+    unqualified function does not allow invoking its alias (Step Functions developer guide,
+    "Invoke an AWS Lambda function with Step Functions", IAM policies for calling AWS Lambda:
+    "An unqualified ARN (without the `:*` suffix) does not grant permission to invoke a
+    specific version or alias, and the invocation will fail with an Access Denied error").
     """
     if name.startswith("arn:"):
         arn = name
