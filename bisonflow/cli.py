@@ -5,14 +5,20 @@ one's history, watch one live."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bisonflow.layout import MonthError, MonthLayout
 from bisonflow.local import PortInUse
+
+if TYPE_CHECKING:
+    from bisonflow.local.runtime import LocalSettings
 
 
 def _month(value: str) -> str:
@@ -29,20 +35,69 @@ def _positive(value: str) -> int:
     return number
 
 
+def _aware_time(value: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {value!r}") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} needs a time zone, e.g. {value}Z for UTC"
+        ) from None
+    return when
+
+
+#: The warning `--no-iam-enforcement` prints: what the run no longer proves.
+IAM_OFF_WARNING = (
+    "bisonflow: WARNING: IAM enforcement is off (--no-iam-enforcement): every call is allowed "
+    "whatever the callers' roles grant, so a missing or mis-scoped grant that AWS would refuse "
+    "passes here. For debugging only."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bisonflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    enforcement = argparse.ArgumentParser(add_help=False)
+    enforcement.add_argument(
+        "--no-iam-enforcement",
+        dest="iam_enforcement",
+        action="store_false",
+        help="allow every call whatever the callers' roles grant (debugging only; warns)",
+    )
 
     local = commands.add_parser("local", help="the local emulator")
     local_commands = local.add_subparsers(dest="local_command", required=True)
     up = local_commands.add_parser(
-        "up", help="serve the emulator with the workflow deployed, until Ctrl-C"
+        "up",
+        parents=[enforcement],
+        help="serve the emulator with the workflow deployed, until Ctrl-C",
     )
     up.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
     up.add_argument("--records", type=_positive, default=250_000, help="sample GBIF records")
     up.add_argument("--month", type=_month, default=None, help="month to publish (default: now)")
+    fire = local_commands.add_parser(
+        "fire-schedule",
+        help="fire the deployed schedule on a running emulator now, as EventBridge Scheduler "
+        "fires it (its role, its target, its input with the scheduled time)",
+    )
+    fire.add_argument(
+        "--endpoint-url",
+        default=None,
+        help="the emulator (default: AWS_ENDPOINT_URL, else http://127.0.0.1:5000)",
+    )
+    fire.add_argument("--stack-name", default="bisonflow", help="the stack (default: bisonflow)")
+    fire.add_argument(
+        "--scheduled-time",
+        type=_aware_time,
+        default=None,
+        help="the time Scheduler passes as <aws.scheduler.scheduled-time>, RFC 3339 with a "
+        "zone (default: now); the run processes its UTC month",
+    )
 
-    run = commands.add_parser("run", help="run the whole workflow locally and keep its record")
+    run = commands.add_parser(
+        "run", parents=[enforcement], help="run the whole workflow locally and keep its record"
+    )
     run.add_argument("--month", type=_month, default=None, help="YYYY-MM (default: this month)")
     run.add_argument("--records", type=_positive, default=250_000, help="sample GBIF records")
     run.add_argument("--out", type=Path, default=Path("runs"), help="where to write the run")
@@ -129,13 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     from bisonflow.deploy.commands import run_deploy, run_destroy, run_schedule, run_start
     from bisonflow.deploy.emulated import EmulationError
     from bisonflow.executions import ExecutionNotFound
+    from bisonflow.local.scheduler import ScheduleFireError
     from bisonflow.schedule import ScheduleExpressionError
     from bisonflow.schemas import SchemaViolation
 
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {
-        "local": local_up,
+        "local": lambda a: fire_schedule(a) if a.local_command == "fire-schedule" else local_up(a),
         "run": run,
         "executions": executions,
         "history": show_history,
@@ -154,14 +210,15 @@ def main(argv: list[str] | None = None) -> int:
         EmulationError,
         SchemaViolation,
         ScheduleExpressionError,
+        ScheduleFireError,
     ) as exc:
         parser.exit(2, f"bisonflow: {exc}\n")
     except ClientError as exc:
-        if args.command in ("local", "run"):
+        if _runs_the_emulator(args):
             raise
         parser.exit(2, f"bisonflow: {exc.response['Error'].get('Message') or exc}\n")
     except BotoCoreError as exc:
-        if args.command in ("local", "run"):
+        if _runs_the_emulator(args):
             raise
         parser.exit(2, f"bisonflow: {exc}\n")
 
@@ -170,11 +227,26 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
+def _runs_the_emulator(args: argparse.Namespace) -> bool:
+    """An error inside the emulator's own run is a defect to show in full; a call to an
+    endpoint that fails is the user's one line."""
+    return args.command == "run" or getattr(args, "local_command", None) == "up"
+
+
+def _settings(args: argparse.Namespace) -> LocalSettings:
+    """The local runtime's settings from `run` / `local up`, warning when IAM is not enforced."""
+    from bisonflow.local.runtime import LocalSettings
+
+    if not args.iam_enforcement:
+        print(IAM_OFF_WARNING, file=sys.stderr, flush=True)
+    return LocalSettings(port=args.port, records=args.records, iam_enforcement=args.iam_enforcement)
+
+
 def local_up(args: argparse.Namespace) -> int:
-    from bisonflow.local.runtime import LocalRuntime, LocalSettings, current_month
+    from bisonflow.local.runtime import LocalRuntime, current_month
 
     month = args.month or current_month()
-    with LocalRuntime(LocalSettings(port=args.port, records=args.records), progress=_log) as rt:
+    with LocalRuntime(_settings(args), progress=_log) as rt:
         rt.publish_snapshot(month)
         assert rt.deployment
         _log(
@@ -190,6 +262,8 @@ def local_up(args: argparse.Namespace) -> int:
             f"stepfunctions start-execution --state-machine-arn {rt.deployment.state_machine_arn}"
             " --input '{}'\n"
             f"  bisonflow start --endpoint-url {rt.endpoint_url} --month {month}\n"
+            f"  bisonflow local fire-schedule --endpoint-url {rt.endpoint_url}   (as the "
+            "monthly schedule would)\n"
             f"  bisonflow deploy --endpoint-url {rt.endpoint_url}   (redeploy the current tree)\n"
             "\nCtrl-C stops it."
         )
@@ -204,15 +278,14 @@ def local_up(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from bisonflow.executions import download_prefixes, follow, load_view, poll, save_record
     from bisonflow.local.emulator import REGION
-    from bisonflow.local.runtime import LocalRuntime, LocalSettings, current_month
+    from bisonflow.local.runtime import LocalRuntime, current_month
     from bisonflow.report import write_report
     from bisonflow.terminal import live_poll, log_links, make_console
 
     month = args.month or current_month()
     layout = MonthLayout.for_month(month)
     started = time.monotonic()
-    settings = LocalSettings(port=args.port, records=args.records)
-    with LocalRuntime(settings, progress=_log) as rt:
+    with LocalRuntime(_settings(args), progress=_log) as rt:
         rt.publish_snapshot(month)
         sfn, s3 = rt.clients["stepfunctions"], rt.clients["s3"]
         arn = rt.start_execution(month)
@@ -244,6 +317,31 @@ def run(args: argparse.Namespace) -> int:
         "outputs/, logs/)"
     )
     return 0 if status == "SUCCEEDED" else 1
+
+
+def fire_schedule(args: argparse.Namespace) -> int:
+    import boto3
+
+    from bisonflow.deploy import Target, stack_outputs
+    from bisonflow.local.emulator import CREDENTIALS, REGION
+    from bisonflow.local.scheduler import fire
+
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:5000"
+    when = args.scheduled_time or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    target = Target(region=REGION, endpoint_url=endpoint, credentials=dict(CREDENTIALS))
+    name = stack_outputs(target, args.stack_name)["ScheduleName"]
+    operator = boto3.Session(region_name=REGION, **CREDENTIALS)
+    fired = fire(operator, endpoint, name, when)
+    _log(
+        f"fired {fired.schedule_arn} as {fired.role_arn}\n"
+        f"  target: {fired.target_arn}\n  input:  {fired.input}"
+    )
+    if fired.execution_arn:
+        _log(
+            f"started {fired.execution_arn}\n"
+            f"follow it with: bisonflow watch --endpoint-url {endpoint} {fired.execution_arn}"
+        )
+    return 0
 
 
 def executions(args: argparse.Namespace) -> int:

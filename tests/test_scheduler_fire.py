@@ -66,3 +66,18 @@ def test_a_missing_schedule_is_one_clear_error(runtime: LocalRuntime) -> None:
     operator = boto3.Session(region_name=REGION, **CREDENTIALS)
     with pytest.raises(ScheduleFireError, match="schedule nope: ResourceNotFoundException"):
         fire(operator, runtime.endpoint_url, "nope", datetime.now(UTC))
+
+
+def test_start_execution_takes_the_alias_arn_as_step_functions_does(
+    runtime: LocalRuntime,
+) -> None:
+    """The schedule's target is the `live` alias: moto alone cannot start it."""
+    assert runtime.deployment
+    sfn = runtime.clients["stepfunctions"]
+    alias = runtime.deployment.outputs["StateMachineAliasArn"]
+    arn = sfn.start_execution(stateMachineArn=alias, input='{"month": "2025-01"}')["executionArn"]
+    description = wait_for_end(runtime, arn)
+    assert description["stateMachineArn"] == runtime.deployment.state_machine_arn
+    assert json.loads(description["input"]) == {"month": "2025-01"}
+    with pytest.raises(sfn.exceptions.StateMachineDoesNotExist, match="Alias Does Not Exist"):
+        sfn.start_execution(stateMachineArn=alias.rsplit(":", 1)[0] + ":nosuchalias")

@@ -46,6 +46,8 @@ class LocalSettings:
     task_heartbeat_seconds: int = 60
     task_timeout_seconds: int = 1800
     heartbeat_interval: float = 2.0
+    #: Authorize every call as AWS would (bisonflow.local.iam); off only for debugging.
+    iam_enforcement: bool = True
 
 
 @dataclass
@@ -80,7 +82,9 @@ class LocalRuntime:
         )
         self.workdir.mkdir(parents=True, exist_ok=True)
 
-        self.emulator = Emulator(self.workdir, port=s.port).start()
+        self.emulator = Emulator(
+            self.workdir, port=s.port, iam_enforcement=s.iam_enforcement
+        ).start()
         self.progress(f"emulator listening on {self.endpoint_url}")
 
         self.progress(f"generating sample data ({s.records:,} GBIF records)")

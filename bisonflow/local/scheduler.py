@@ -113,7 +113,7 @@ def fire(
     credentials = assumed_role_credentials(
         operator.client("sts", endpoint_url=endpoint_url), target["RoleArn"], execution_id
     )
-    as_role = boto3.Session(region_name=schedule["Arn"].split(":")[3], **credentials)
+    as_role = boto3.Session(region_name=operator.region_name, **credentials)
     service, method, request = target_call(target["Arn"], payload)
     client = as_role.client(service, endpoint_url=endpoint_url)
     try:
