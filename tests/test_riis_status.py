@@ -3,21 +3,30 @@
 Each case is one record in a county of Alaska, Hawaii or Colorado (the lower 48) of the
 session's sample counties, and the RIIS list holds exactly the rows below; the aggregate
 step on the DuckDB Data API stand-in decides every record's assessment and RIIS entry.
+
+Every case runs for a month before and a month after GBIF's taxon keys became strings
+(the 2025-08-01 snapshot, bisonflow.gbif_schema): the snapshot is published in the month's
+types, and the outcome must not depend on them.
 """
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from test_regions import Aggregated, aggregate_records, occurrence
 
 from bisonflow.duckdb_ext import load_spatial
+from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.riis_schema import INTRODUCED, INVASIVE, PRESUMED_NATIVE
 
-MONTH = "2031-02"
+#: The last month of integer taxon keys, and a month of string keys.
+MONTHS = ("2025-07", "2025-09")
 WORKGROUP = "bisonflow-riis-status-test"
 
 C3 = "established (category C3)"
@@ -44,6 +53,15 @@ RIIS_ROWS = [
     {"locality": "L48", "scientificName": "Carduus acanthoides x nutans", "isHybrid": "yes",
      "degreeOfEstablishment": C3, "gbif_taxonKey": "", "gbif_res_taxonkey": "8008",
      "occurrenceID": "l48-thistle-hybrid"},
+    # Keys as a float-typed writer or a careless hand leaves them: normalised, or nothing.
+    {"locality": "L48", "scientificName": "Sus scrofa", "degreeOfEstablishment": D2,
+     "gbif_res_taxonkey": "9009.0", "occurrenceID": "l48-pig-float"},
+    {"locality": "L48", "scientificName": "Bromus inermis", "degreeOfEstablishment": C3,
+     "gbif_res_taxonkey": " 9100 ", "occurrenceID": "l48-brome-blanks"},
+    {"locality": "L48", "scientificName": "Nomen fractum", "degreeOfEstablishment": E,
+     "gbif_res_taxonkey": "6116.5", "occurrenceID": "l48-fraction"},
+    {"locality": "L48", "scientificName": "Nomen nan", "degreeOfEstablishment": E,
+     "gbif_res_taxonkey": "nan", "occurrenceID": "l48-nan"},
 ]  # fmt: skip
 
 #: (case, state of the record's county, record taxonkey, assessment, RIIS occurrenceID)
@@ -57,6 +75,9 @@ CASES = (
     ("L48-only species: a lower-48 record", "CO", 1001, INVASIVE, "l48-cat"),
     ("hybrid name, record of the hybrid", "CO", 8008, INTRODUCED, "l48-thistle-hybrid"),
     ("hybrid name in Alaska", "AK", 8008, PRESUMED_NATIVE, None),
+    ("a key written 9009.0 by a float-typed writer", "CO", 9009, INVASIVE, "l48-pig-float"),
+    ("a key with blanks around it", "CO", 9100, INTRODUCED, "l48-brome-blanks"),
+    ("a fractional key matches no taxon", "CO", 6116, PRESUMED_NATIVE, None),
 )
 
 
@@ -76,14 +97,19 @@ def _county_centres(runtime: LocalRuntime) -> dict[str, tuple[float, float]]:
     return {state: (x, y) for state, x, y in rows}
 
 
+@pytest.fixture(scope="module", params=MONTHS)
+def month(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def aggregated(runtime: LocalRuntime) -> Aggregated:
+def aggregated(runtime: LocalRuntime, month: str) -> Aggregated:
     centres = _county_centres(runtime)
     records = [
         occurrence(20_000 + i, *centres[state], taxonkey=key)
         for i, (_, state, key, *_) in enumerate(CASES)
     ]
-    return aggregate_records(runtime, MONTH, WORKGROUP, records, RIIS_ROWS)
+    return aggregate_records(runtime, month, WORKGROUP, records, RIIS_ROWS)
 
 
 @pytest.mark.parametrize(("n", "case"), list(enumerate(CASES)), ids=[c[0] for c in CASES])
@@ -101,5 +127,21 @@ def test_step_output_counts_the_assessments(aggregated: Aggregated) -> None:
     for *_, assessment, _ in CASES:
         expected[assessment] = expected.get(assessment, 0) + 1
     assert aggregated.summary["occurrences_by_assessment"] == expected
-    assert aggregated.summary["occurrences_by_region"] == {"AK": 2, "HI": 1, "L48": 6}
+    assert aggregated.summary["occurrences_by_region"] == {"AK": 2, "HI": 1, "L48": 9}
     assert aggregated.summary["sites"]["state"] == 3
+
+
+def test_published_taxon_keys_are_text(
+    runtime: LocalRuntime, aggregated: Aggregated, month: str
+) -> None:
+    """The UNLOADed species counts carry the keys as text whatever the month's GBIF type."""
+    assert runtime.deployment is not None
+    s3, bucket = runtime.clients["s3"], runtime.deployment.bucket
+    prefix = MonthLayout.for_month(month).species_counts_prefix("state")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+    parts = [k for k in keys if k.endswith(".parquet")]
+    table = pa.concat_tables(
+        pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in parts
+    )
+    assert table.schema.field("taxonkey").type == pa.string()
+    assert set(table["taxonkey"].to_pylist()) == {str(key) for _, _, key, *_ in CASES}
