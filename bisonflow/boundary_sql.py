@@ -53,19 +53,24 @@ AIANNH_SHAPEFILE_FIELDS: tuple[tuple[str, str], ...] = (
     ("awater", "BIGINT"),
 )
 
-#: Edge of the square grid cells the boundaries are cut into before points are matched to
-#: them, in degrees. Cutting bounds the vertices a point is tested against: a reservation
-#: with 13,000 vertices becomes pieces of a few hundred, and a point far inside a big
-#: borough meets only the piece of its own cell. 0.5 degrees measured fastest on the real
-#: AIANNH layer (0.25 makes more pieces than it saves vertices; 0.1 is slower to build).
-TILE_DEGREES = 0.5
-#: Grid cells a boundary may span along one axis: 1,000 half-degree cells is 500 degrees.
-_TILE_STEPS_DIGITS = 3
+
+#: Edge of the square grid cells a point is first matched by, in degrees. A power of two, so
+#: that FLOOR(lon / CELL_DEGREES) and the cell's corners (cx * CELL_DEGREES, ...) are exact
+#: in DOUBLE PRECISION and a point always lies in the closed square of the cell it is given.
+#: Half a degree keeps the share of points in boundary cells small (a point there pays one
+#: exact test against a whole polygon) while a big borough still has only hundreds of cells.
+CELL_DEGREES = 0.5
+#: A cell's id is cx * CELL_ID_STRIDE + cy; unique while |cy| < CELL_ID_STRIDE / 2, i.e. for
+#: any cell edge above 90 / 50,000 degrees.
+CELL_ID_STRIDE = 100_000
+#: Decimal digits of the cell counter: a boundary may span up to 1,000 cells along one axis
+#: (500 degrees at half a degree; the Aleutians' bounding box spans 360).
+_CELL_STEPS_DIGITS = 3
 
 
 @dataclass(frozen=True)
 class Boundaries:
-    """One boundary layer: its shapefile, its table and the table of its grid pieces."""
+    """One boundary layer: its shapefile, its table and the table of its grid cells."""
 
     name: str  # "county" or "aiannh"
     shapefile_key: str
@@ -73,8 +78,9 @@ class Boundaries:
     table: str
 
     @property
-    def tiles(self) -> str:
-        return f"{self.table}_tiles"
+    def cells(self) -> str:
+        """(geoid, cell, inside): the cells each boundary meets; see `cells_sql`."""
+        return f"{self.table}_cells"
 
 
 def boundary_layers(layout: MonthLayout) -> tuple[Boundaries, Boundaries]:
@@ -91,7 +97,7 @@ def hits_table(layout: MonthLayout, boundaries: Boundaries) -> str:
 
 
 def load_boundaries(boundaries: Boundaries, target: SqlTarget) -> list[str]:
-    """Load a boundary shapefile, then cut it into grid pieces (one transaction)."""
+    """Load a boundary shapefile, then list its grid cells (one transaction)."""
     uri = f"s3://{target.bison_bucket}/{boundaries.shapefile_key}"
     defs = ",\n".join(f"    {quote_ident(name)} {kind}" for name, kind in boundaries.fields)
     return [
@@ -100,76 +106,119 @@ def load_boundaries(boundaries: Boundaries, target: SqlTarget) -> list[str]:
         # SIMPLIFY AUTO only simplifies polygons too large for one GEOMETRY value (1 MB).
         f"COPY {boundaries.table}\nFROM {sql_literal(uri)}\n{target.iam_role_clause}\n"
         f"FORMAT SHAPEFILE SIMPLIFY AUTO\nREGION {sql_literal(target.region)}",
-        f"DROP TABLE IF EXISTS {boundaries.tiles}",
-        _tiles_sql(boundaries),
+        f"DROP TABLE IF EXISTS {boundaries.cells}",
+        cells_sql(boundaries),
     ]
 
 
-def _tiles_sql(boundaries: Boundaries) -> str:
-    """CREATE TABLE <tiles> AS every boundary cut along a TILE_DEGREES grid: (geoid, piece).
+#: The cell edge as DOUBLE PRECISION, so every coordinate computed with it is DOUBLE
+#: PRECISION, the type of ST_MakeEnvelope's arguments and of ST_XMin's result.
+_CELL_SIZE = f"CAST({CELL_DEGREES} AS DOUBLE PRECISION)"
 
-    A point is covered by a boundary exactly when it is covered by one of the boundary's
-    pieces, because the pieces are the boundary intersected with closed grid cells that
-    together cover the plane: a point on a cell line lies in the pieces on both sides, and
-    the deduplication of `hits_sql` keeps one. Cells are numbered from the boundary's
-    bounding box; `steps` counts 0..999 with a cross join of digits, which Redshift and
-    DuckDB both run (Redshift's generate_series runs on the leader node only).
+
+def _cell_index(degrees: str) -> str:
+    """The grid column (of a longitude) or row (of a latitude) a coordinate lies in."""
+    return f"CAST(FLOOR({degrees} / {_CELL_SIZE}) AS BIGINT)"
+
+
+def _cell_id(column: str, row: str) -> str:
+    """One BIGINT naming the cell (column, row): the key both sides of the join compute."""
+    return f"{column} * {CELL_ID_STRIDE} + {row}"
+
+
+def _with_srid(geometry: str) -> str:
+    return f"ST_SetSRID({geometry}, {BOUNDARY_SRID})"
+
+
+def cells_sql(boundaries: Boundaries) -> str:
+    """CREATE TABLE <cells> AS (geoid, cell, inside): every grid cell each boundary meets.
+
+    A cell is the closed square [cx, cx + 1] x [cy, cy + 1] * CELL_DEGREES. `inside` is true
+    when the boundary covers the whole square, so every point given that cell lies in the
+    boundary; otherwise the cell holds part of the boundary's edge (or of a hole's) and a
+    point in it needs the exact test of `hits_sql`. Every predicate takes the loaded
+    (multi)polygon and a square, never a collection: Redshift's ST_Intersects and ST_Covers
+    return an error for a geometry collection (Amazon Redshift Database Developer Guide,
+    "ST_Intersects" and "ST_Covers", Return type). The candidate cells are numbered from the
+    boundary's bounding box; `steps` counts 0..999 with a cross join of digits, which
+    Redshift and DuckDB both run (Redshift's generate_series runs on the leader node only).
     """
-    size = TILE_DEGREES
+    size = _CELL_SIZE
     digits = " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10))
     steps = " + ".join(
-        f"d{n}.d * {10 ** (_TILE_STEPS_DIGITS - 1 - n)}" for n in range(_TILE_STEPS_DIGITS)
+        f"d{n}.d * {10 ** (_CELL_STEPS_DIGITS - 1 - n)}" for n in range(_CELL_STEPS_DIGITS)
     )
-    crossed = " CROSS JOIN ".join(f"digits AS d{n}" for n in range(_TILE_STEPS_DIGITS))
-    shape = f"ST_SetSRID(b.shape, {BOUNDARY_SRID})"
-    cell = (
-        f"ST_SetSRID(ST_MakeEnvelope((g.x0 + nx.i) * {size}, (g.y0 + ny.i) * {size}, "
-        f"(g.x0 + nx.i + 1) * {size}, (g.y0 + ny.i + 1) * {size}), {BOUNDARY_SRID})"
+    crossed = " CROSS JOIN ".join(f"digits AS d{n}" for n in range(_CELL_STEPS_DIGITS))
+    square = _with_srid(
+        f"ST_MakeEnvelope(c.cx * {size}, c.cy * {size}, (c.cx + 1) * {size}, (c.cy + 1) * {size})"
     )
-    return f"""CREATE TABLE {boundaries.tiles} AS
+    return f"""CREATE TABLE {boundaries.cells} AS
 WITH digits AS ({digits}),
 steps AS (SELECT {steps} AS i FROM {crossed}),
 gridded AS (
-    SELECT b.geoid, {shape} AS shape,
-           CAST(FLOOR(ST_XMin(b.shape) / {size}) AS INTEGER) AS x0,
-           CAST(FLOOR(ST_YMin(b.shape) / {size}) AS INTEGER) AS y0,
-           CAST(FLOOR(ST_XMax(b.shape) / {size}) AS INTEGER) AS x1,
-           CAST(FLOOR(ST_YMax(b.shape) / {size}) AS INTEGER) AS y1
+    SELECT b.geoid, {_with_srid("b.shape")} AS shape,
+           {_cell_index("ST_XMin(b.shape)")} AS x0, {_cell_index("ST_YMin(b.shape)")} AS y0,
+           {_cell_index("ST_XMax(b.shape)")} AS x1, {_cell_index("ST_YMax(b.shape)")} AS y1
     FROM {boundaries.table} AS b
 ),
-cells AS (
-    SELECT g.geoid, g.shape, {cell} AS cell
+candidates AS (
+    SELECT g.geoid, g.shape, g.x0 + nx.i AS cx, g.y0 + ny.i AS cy
     FROM gridded AS g
     JOIN steps AS nx ON nx.i <= g.x1 - g.x0
     JOIN steps AS ny ON ny.i <= g.y1 - g.y0
+),
+squares AS (
+    SELECT c.geoid, c.shape, c.cx, c.cy, {square} AS square
+    FROM candidates AS c
 )
-SELECT geoid, ST_Intersection(shape, cell) AS piece
-FROM cells
-WHERE ST_Intersects(shape, cell)"""
+SELECT geoid, {_cell_id("cx", "cy")} AS cell, ST_Covers(shape, square) AS inside
+FROM squares
+WHERE ST_Intersects(shape, square)"""
 
 
 def hits_sql(subset: str, boundaries: Boundaries, hits: str) -> str:
     """CREATE TABLE <hits> AS (gbifid, geoid): the one boundary covering each record's point.
+
+    Each point is given its grid cell, FLOOR of its coordinates over CELL_DEGREES, and joined
+    to `cells_sql`'s table by equality on the cell id, which Redshift runs as a hash join
+    (it has no spatial index, so a join on ST_Covers alone would be a nested loop over every
+    point and every boundary). A point in an `inside` cell is in that boundary without a
+    test; a point in a boundary cell gets one exact ST_Covers against the WHOLE polygon, so
+    holes (the Hopi reservation inside the Navajo Nation) and points exactly on an edge or
+    vertex are decided by the polygon itself, and no geometry collection is ever made or
+    tested. Complete: a boundary covering a point meets the closed square of the point's
+    cell, so that cell is listed for it.
 
     ST_Covers rather than ST_Contains so a point exactly on a boundary still gets one: GBIF
     coordinates are often rounded to whole or tenth degrees, and many state lines run along
     such meridians and parallels. A point on a line shared by two boundaries (or in an
     overlap of imperfect polygons) matches both; the lowest GEOID wins, so no record is
     counted twice. Only records that hit something are listed, so the window sorts the hits,
-    not the whole subset. DuckDB plans the join as SPATIAL_JOIN over an R-tree of the pieces.
-    Redshift has no spatial index and joins by nested loop; should that be too slow there,
-    the grid offers an equi-join: keeping each piece's cell numbers (cx, cy) and adding
-    `t.cx = FLOOR(lon / TILE_DEGREES)` and the same for y lets it hash-join, at the price of
-    DuckDB planning a hash join too (measured on the sample: about 2x faster for counties when
-    whole cells skip ST_Covers, 1.3x slower for AIANNH areas).
+    not the whole subset.
     """
-    point = f"ST_SetSRID(ST_Point(s.decimallongitude, s.decimallatitude), {BOUNDARY_SRID})"
+    point = _with_srid("ST_Point(k.lon, k.lat)")
+    cell = _cell_id(_cell_index("s.decimallongitude"), _cell_index("s.decimallatitude"))
     return f"""CREATE TABLE {hits} AS
+WITH located AS (
+    SELECT s.gbifid, s.decimallongitude AS lon, s.decimallatitude AS lat, {cell} AS cell
+    FROM {subset} AS s
+),
+candidates AS (
+    SELECT p.gbifid, p.lon, p.lat, c.geoid, c.inside
+    FROM located AS p
+    JOIN {boundaries.cells} AS c ON c.cell = p.cell
+),
+covered AS (
+    SELECT gbifid, geoid FROM candidates WHERE inside
+    UNION ALL
+    SELECT k.gbifid, k.geoid
+    FROM candidates AS k
+    JOIN {boundaries.table} AS b ON b.geoid = k.geoid
+    WHERE NOT k.inside AND ST_Covers({_with_srid("b.shape")}, {point})
+)
 SELECT gbifid, geoid
 FROM (
-    SELECT s.gbifid, t.geoid,
-           ROW_NUMBER() OVER (PARTITION BY s.gbifid ORDER BY t.geoid) AS pick
-    FROM {subset} AS s
-    JOIN {boundaries.tiles} AS t ON ST_Covers(t.piece, {point})
-) AS covered
+    SELECT gbifid, geoid, ROW_NUMBER() OVER (PARTITION BY gbifid ORDER BY geoid) AS pick
+    FROM covered
+) AS ranked
 WHERE pick = 1"""

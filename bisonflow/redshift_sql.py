@@ -22,11 +22,11 @@ Month-to-month life cycle: `subset` creates the month's subset table and drops t
 month's. `aggregate` runs eight batches:
 
 1. load the annotated RIIS list;
-2. load the county boundaries and cut them into grid pieces (`boundary_sql`);
+2. load the county boundaries and list the grid cells each one meets (`boundary_sql`);
 3. the same for the AIANNH areas;
 4. mark every subset record with county, state, AIANNH area, RIIS region, assessment and
-   RIIS occurrenceID into the month's marks table, `<subset>_marks` (point in polygon
-   through the pieces, `boundary_sql.hits_sql` and `_mark_sql`);
+   RIIS occurrenceID into the month's marks table, `<subset>_marks` (point in polygon by
+   an equality join on grid cells, `boundary_sql.hits_sql`, and `_mark_sql`);
 5. count occurrences per (site, taxon, assessment) for each dimension into work tables;
 6. UNLOAD, per dimension, the species counts and the per-site counts as parquet;
 7. drop the work tables;
@@ -332,7 +332,7 @@ def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
     ]
     cleanup = [
         f"DROP TABLE IF EXISTS {t}"
-        for t in (riis, county.table, county.tiles, aiannh.table, aiannh.tiles, *species)
+        for t in (riis, county.table, county.cells, aiannh.table, aiannh.cells, *species)
     ]
     return [
         load_riis,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import math
 import re
 
 import pytest
 import sqlglot
 from sqlglot import exp
 
-from bisonflow import redshift_sql, subset_rules
+from bisonflow import boundary_sql, redshift_sql, subset_rules
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
 from bisonflow.gbif_schema import COLUMN_NAMES
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
@@ -149,8 +150,8 @@ def test_aggregate_loads_riis_and_both_boundary_layers_in_transactions() -> None
         first_column = batch[1].split("(", 1)[1].strip().split(",")[0]
         assert first_column == "shape GEOMETRY", "COPY ... SHAPEFILE loads the geometry first"
         assert f"s3://bison-bucket/{key}" in batch[2] and "FORMAT SHAPEFILE" in batch[2]
-        assert batch[3:] == [f"DROP TABLE IF EXISTS {table}_tiles", batch[4]]
-        assert batch[4].startswith(f"CREATE TABLE {table}_tiles AS")
+        assert batch[3:] == [f"DROP TABLE IF EXISTS {table}_cells", batch[4]]
+        assert batch[4].startswith(f"CREATE TABLE {table}_cells AS")
     assert "aiannhce VARCHAR(4)" in aiannh[1] and "namelsad VARCHAR(100)" in aiannh[1]
 
     assert mark[4:6] == [
@@ -165,9 +166,9 @@ def test_aggregate_loads_riis_and_both_boundary_layers_in_transactions() -> None
         for t in (
             "riis_2024_03_01",
             "county_2024_03_01",
-            "county_2024_03_01_tiles",
+            "county_2024_03_01_cells",
             "aiannh_2024_03_01",
-            "aiannh_2024_03_01_tiles",
+            "aiannh_2024_03_01_cells",
             *(f"bison_2024_03_01_{d}_species" for d in DIMENSIONS),
         )
     ]
@@ -177,10 +178,9 @@ def test_aggregate_loads_riis_and_both_boundary_layers_in_transactions() -> None
 
 def test_points_and_boundaries_share_the_boundary_srid() -> None:
     batches = statement_batches("aggregate", LAYOUT, TARGET)
-    tiles, hits = batches[1][4], batches[3][2]
-    assert "ST_SetSRID(b.shape, 4269)" in tiles and "4269)" in tiles.split("ST_MakeEnvelope")[1]
-    assert "ST_SetSRID(ST_Point(s.decimallongitude, s.decimallatitude), 4269)" in hits
-    assert "ST_Covers(t.piece, " in hits
+    cells, hits = batches[1][4], batches[3][2]
+    assert "ST_SetSRID(b.shape, 4269)" in cells and "4269)" in cells.split("ST_MakeEnvelope")[1]
+    assert "ST_Covers(ST_SetSRID(b.shape, 4269), ST_SetSRID(ST_Point(k.lon, k.lat), 4269))" in hits
     assert "'presumed_native'" in batches[3][5]
     assert "FROM bison_2024_03_01_marks" in batches[7][0]
 
@@ -245,3 +245,55 @@ def test_target_fields_are_validated(kwargs: dict[str, str]) -> None:
     fields.update(kwargs)
     with pytest.raises(SqlTargetError):
         SqlTarget(**fields)
+
+
+#: The spatial functions the aggregate step may call, each checked against its page in the
+#: Amazon Redshift Database Developer Guide for the argument types used (ST_MakeEnvelope and
+#: ST_Point: DOUBLE PRECISION coordinates; ST_SetSRID: GEOMETRY, INTEGER; ST_XMin...: GEOMETRY
+#: -> DOUBLE PRECISION; ST_Covers and ST_Intersects: two GEOMETRY, neither a collection).
+#: None of them is given anything that can be a geometry collection: their geometries are
+#: the loaded (multi)polygons, envelopes and points. ST_Intersection, whose result can be a
+#: collection that ST_Covers then refuses, is deliberately absent.
+REDSHIFT_SPATIAL_FUNCTIONS = frozenset(
+    {
+        "ST_SETSRID",
+        "ST_MAKEENVELOPE",
+        "ST_POINT",
+        "ST_XMIN",
+        "ST_YMIN",
+        "ST_XMAX",
+        "ST_YMAX",
+        "ST_COVERS",
+        "ST_INTERSECTS",
+    }
+)
+
+
+def test_aggregate_calls_only_documented_spatial_functions_on_non_collections() -> None:
+    called = set()
+    for sql in _all("aggregate"):
+        if sql.startswith(("COPY", "UNLOAD")):
+            continue
+        for call in sqlglot.parse_one(sql, read="redshift").find_all(exp.Func):
+            name = str(call.this) if isinstance(call, exp.Anonymous) else call.sql_name()
+            if name.upper().startswith("ST_"):
+                called.add(name.upper())
+    assert called == REDSHIFT_SPATIAL_FUNCTIONS
+
+
+def test_points_meet_cells_by_equality_and_cells_are_exact_in_doubles() -> None:
+    """The cell arithmetic is exact (a power-of-two edge), so a point always lies in the
+    closed square of the cell FLOOR gives it; both sides compute the same cell id."""
+    size = boundary_sql.CELL_DEGREES
+    assert math.frexp(size)[0] == 0.5, "CELL_DEGREES must be a power of two"
+    assert 90 / size < boundary_sql.CELL_ID_STRIDE / 2, "cell ids must be unique"
+    _, county, aiannh, mark, *_ = statement_batches("aggregate", LAYOUT, TARGET)
+    for cells, table in ((county[4], "county_2024_03_01"), (aiannh[4], "aiannh_2024_03_01")):
+        assert f"FROM {table} AS b" in cells and "ST_Covers(shape, square) AS inside" in cells
+    hits = [sql for sql in mark if re.match(r"CREATE TABLE \w+_hits AS", sql)]
+    assert len(hits) == 2
+    for sql in hits:
+        assert "JOIN county_2024_03_01_cells AS c ON c.cell = p.cell" in sql or (
+            "JOIN aiannh_2024_03_01_cells AS c ON c.cell = p.cell" in sql
+        )
+        assert "WHERE NOT k.inside AND ST_Covers(" in sql

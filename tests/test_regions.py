@@ -1,9 +1,10 @@
 """Region assignment on and near real AIANNH boundaries, through the workflow's own SQL.
 
 Points are published as a tiny GBIF snapshot in the session emulator and go through the
-real `subset` and `aggregate` batches on the DuckDB Data API stand-in, boundaries cut into
-grid pieces and all. The expected area of every point comes from a plain DuckDB join with
-the whole, uncut polygons of the real census layer, plus facts read off the layer by hand
+real `subset` and `aggregate` batches on the DuckDB Data API stand-in: grid cells, the
+equality join on the cell id and the exact test in boundary cells. The expected area of
+every point comes from a plain DuckDB join with the whole, uncut polygons of the real
+census layer, plus facts read off the layer by hand
 (shared vertices of Havasupai/Hualapai and Acoma/Laguna, the Hopi reservation inside a hole
 of the Navajo Nation, a hole of Chicken Ranch Rancheria).
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,7 @@ import sqlglot
 
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import MonthLayout
+from bisonflow.local import redshift_rules
 from bisonflow.local import sql_transpile as st
 from bisonflow.local.redshift_duckdb import run_batches
 from bisonflow.local.runtime import LocalRuntime
@@ -250,9 +253,11 @@ def test_grid_lines_holes_and_shared_vertices(probed: tuple[list[Probe], Aggrega
     assert aggregated.summary["sites"]["aiannh"] == len(set(named) - {None})
 
 
-def test_duckdb_plans_the_point_in_polygon_as_a_spatial_join() -> None:
-    """The hits query, as the stand-in runs it, uses DuckDB's R-tree SPATIAL_JOIN operator
-    rather than a nested loop over every (point, piece) pair."""
+def test_points_meet_boundaries_by_an_equality_join_on_the_cell_id() -> None:
+    """The hits query joins points to boundary cells by equality on the cell id, the join
+    Redshift can hash (it has no spatial index, so a join on ST_Covers alone would be a
+    nested loop over every point and every boundary); the stand-in plans it as a HASH_JOIN
+    on `cell`, and no join of the plan is a nested loop or a spatial join."""
     layout = MonthLayout.for_month(MONTH)
     target = SqlTarget(gbif_bucket="gbif-open-data-us-east-1", bison_bucket="bison-bucket")
     hits = [
@@ -260,20 +265,32 @@ def test_duckdb_plans_the_point_in_polygon_as_a_spatial_join() -> None:
         for sql in statement_batches("aggregate", layout, target)[3]
         if sql.startswith(f"CREATE TABLE {layout.subset_table}_aiannh_hits")
     ]
+    joins = [
+        (join.args["on"].left.name, join.args["on"].right.name)
+        for join in sqlglot.parse_one(hits[0], read="redshift").find_all(sqlglot.exp.Join)
+        if isinstance(join.args.get("on"), sqlglot.exp.EQ)
+    ]
+    assert ("cell", "cell") in joins, joins
     create = sqlglot.parse_one(st.transpile(hits[0]), read="duckdb")
     con = duckdb.connect()
     load_spatial(con)
+    redshift_rules.install(con)
     con.execute(
-        f"CREATE TABLE {layout.subset_table} AS SELECT '1' AS gbifid, "
+        f"CREATE TABLE {layout.subset_table} AS SELECT CAST(range AS VARCHAR) AS gbifid, "
         "1.0 AS decimallongitude, 1.0 AS decimallatitude FROM range(1000)"
     )
     con.execute(
-        f"CREATE TABLE {layout.aiannh_table}_tiles AS SELECT '0001' AS geoid, "
-        "ST_MakeEnvelope(0, 0, 2, 2) AS piece FROM range(100)"
+        f"CREATE TABLE {layout.aiannh_table} AS SELECT '0001' AS geoid, "
+        "ST_MakeEnvelope(0, 0, 2, 2) AS shape"
+    )
+    con.execute(
+        f"CREATE TABLE {layout.aiannh_table}_cells AS SELECT '0001' AS geoid, "
+        "CAST(range AS BIGINT) AS cell, range % 2 = 0 AS inside FROM range(100)"
     )
     plan = "\n".join(
         row[1] for row in con.execute(f"EXPLAIN {create.expression.sql('duckdb')}").fetchall()
     )
     con.close()
-    assert "SPATIAL_JOIN" in plan, plan
-    assert "NESTED_LOOP_JOIN" not in plan and "BLOCKWISE_NL_JOIN" not in plan, plan
+    assert re.search(r"HASH_JOIN[\s\S]*Conditions:[^a-z]*cell = cell", plan), plan
+    for slow in ("NESTED_LOOP_JOIN", "BLOCKWISE_NL_JOIN", "PIECEWISE_MERGE_JOIN", "SPATIAL_JOIN"):
+        assert slow not in plan, plan

@@ -47,6 +47,8 @@ Where the emulator knowingly differs from Redshift:
 * GEOMETRY carries DuckDB's CRS instead of an SRID; ST_SetSRID(g, n) becomes
   ST_SetCRS(g, 'EPSG:n') and columns loaded from shapefiles drop the CRS, so SRID mismatches
   that Redshift reports as errors pass silently. SIMPLIFY is accepted and ignored.
+* Spatial functions refuse what Redshift's refuse for the SQL this project emits (a geometry
+  collection in ST_Covers, ST_Intersects, ...): `redshift_rules` lists what it checks.
 * UNLOAD writes one part (one slice), and none for an empty result, as Redshift does;
   MANIFEST writes `<prefix>manifest` listing the parts ({"entries": [{"url", "meta":
   {"content_length", "record_count"}}]}); MANIFEST VERBOSE, MAXFILESIZE and PARTITION BY are
@@ -84,7 +86,7 @@ from typing import Any
 import duckdb
 
 from bisonflow.duckdb_ext import load_spatial
-from bisonflow.local import spectrum_types
+from bisonflow.local import redshift_rules, spectrum_types
 from bisonflow.local import sql_transpile as st
 
 __all__ = [
@@ -628,6 +630,7 @@ class _Engine:
             # it lets CREATE TABLE AS write in parallel (a third off the subset's wall time).
             con.execute("SET preserve_insertion_order = false")
             load_spatial(con)
+            redshift_rules.install(con)
             self.con = con
         return self.con
 
@@ -1074,7 +1077,7 @@ class _Engine:
 def _error_text(error: BaseException) -> str:
     """The SQL error as Redshift words it: 'ERROR: ...'."""
     if isinstance(error, duckdb.Error | st.UnsupportedSql | EmulatorError):
-        text = str(error)
+        text = redshift_rules.redshift_error_text(str(error))
     else:
         text = f"{type(error).__name__}: {error}"
     return text if text.startswith("ERROR:") else f"ERROR: {text}"
