@@ -40,7 +40,8 @@ AIANNH = Dimension("aiannh", ("aiannh_geoid", "aiannh_name"))
 BY_NAME: dict[str, Dimension] = {d.name: d for d in (COUNTY, STATE, AIANNH)}
 assert tuple(BY_NAME) == DIMENSIONS
 
-#: After the site columns of `<dim>_species_counts`.
+#: After the site columns of `<dim>_species_counts`. taxonkey is text whatever GBIF's type
+#: for the month (bisonflow.gbif_schema: strings from the 2025-08-01 snapshot on).
 SPECIES_COUNT_COLUMNS: tuple[str, ...] = ("taxonkey", "species", "riis_assessment", "occ_count")
 
 #: After the site columns of `<dim>_counts`.
