@@ -185,3 +185,18 @@ def test_a_request_aws_never_makes_is_an_error(
 ) -> None:
     with pytest.raises(InvalidSimulation, match=reason):
         decide(evaluator, action, resource, allow("*", "*"), context=context)
+
+
+def test_one_sidecar_answers_concurrent_threads_each_its_own(evaluator: Evaluator) -> None:
+    # moto's server is threaded: answers must never cross between requests.
+    from concurrent.futures import ThreadPoolExecutor
+
+    granted = allow("s3:GetObject", f"{BUCKET}/in/*")
+
+    def one(index: int) -> tuple[int, str]:
+        key = f"in/{index}" if index % 2 else f"out/{index}"
+        return index, decide(evaluator, "s3:GetObject", f"{BUCKET}/{key}", granted)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, range(80)))
+    assert all((d == ALLOWED) == bool(i % 2) for i, d in results)

@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,7 @@ class Evaluator:
     _process: subprocess.Popen | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count = field(default_factory=itertools.count)
+    _stderr: Any = None
 
     def _start(self) -> subprocess.Popen:
         node = shutil.which("node")
@@ -107,15 +109,26 @@ class Evaluator:
                 f"IAM enforcement needs @cloud-copilot/iam-simulate in {modules}: "
                 "run scripts/setup-venv local"
             )
+        # stderr goes to a file, not a pipe nobody drains, so a chatty Node never blocks; the
+        # file lives as long as the process.
+        if self._stderr is not None:
+            self._stderr.close()
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         return subprocess.Popen(
             [node, str(SCRIPT)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
             text=True,
             bufsize=1,
             env={**os.environ, "NODE_PATH": str(modules)},
         )
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().strip()[-2000:]
 
     def decide(self, simulations: list[Simulation]) -> list[str]:
         """One decision per simulation (ALLOWED, IMPLICIT_DENY or EXPLICIT_DENY).
@@ -135,9 +148,8 @@ class Evaluator:
             except (BrokenPipeError, OSError) as exc:
                 raise EvaluatorUnavailable(f"the IAM evaluator died: {exc}") from exc
             if not line:
-                stderr = process.stderr.read() if process.stderr else ""
                 self._process = None
-                raise EvaluatorUnavailable(f"the IAM evaluator exited: {stderr.strip()[-2000:]}")
+                raise EvaluatorUnavailable(f"the IAM evaluator exited: {self._stderr_tail()}")
         answer = json.loads(line)
         if answer.get("id") != message["id"] or "failure" in answer:
             raise EvaluatorUnavailable(f"the IAM evaluator failed: {answer.get('failure')}")
@@ -162,6 +174,8 @@ class Evaluator:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            for stream in (process.stdout, process.stderr):
-                if stream:
-                    stream.close()
+            if process.stdout:
+                process.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
