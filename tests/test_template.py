@@ -199,12 +199,12 @@ def test_the_template_passes_the_least_privilege_check(template: dict) -> None:
 )
 def test_the_checker_rejects_broad_grants(template: dict, statement: dict, complaint: str) -> None:
     bad = copy.deepcopy(template)
-    bad["Resources"]["PollStatementRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+    bad["Resources"]["CheckGbifRole"]["Properties"]["Policies"][0]["PolicyDocument"][
         "Statement"
     ].append(statement)
     found = violations(bad)
     assert len(found) == 1 and complaint in found[0], found
-    assert found[0].startswith("PollStatementRole/poll-statement")
+    assert found[0].startswith("CheckGbifRole/check-gbif")
 
 
 def test_a_deny_statement_is_not_a_grant(template: dict) -> None:
@@ -381,3 +381,22 @@ def test_launch_task_knows_every_tag_the_boot_script_and_iam_conditions_read(
     assert read | conditioned <= set(DEPLOYMENT_TAGS) | per_run
     environment = template["Resources"]["LaunchTaskFunction"]["Properties"]["Environment"]
     assert set(DEPLOYMENT_TAGS.values()) <= set(environment["Variables"])
+
+
+def test_the_sql_lambdas_share_the_role_that_owns_their_statements(template: dict) -> None:
+    """Only the submitter's role may DescribeStatement / GetStatementResult its statements
+    (Redshift Management Guide, "Using the Amazon Redshift Data API"), and poll_statement calls
+    both (bisonflow.statements)."""
+    functions = template["Resources"]
+    role = {"Fn::GetAtt": ["SubmitStatementsRole", "Arn"]}
+    assert functions["SubmitStatementsFunction"]["Properties"]["Role"] == role
+    assert functions["PollStatementFunction"]["Properties"]["Role"] == role
+    statements = functions["SubmitStatementsRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    granted = {
+        a
+        for s in statements
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+    assert {"redshift-data:DescribeStatement", "redshift-data:GetStatementResult"} <= granted
