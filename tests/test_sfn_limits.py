@@ -59,6 +59,12 @@ def test_state_output_of_exactly_the_quota_passes_one_byte_more_fails(
         "The state/task 'Give' returned a result with a size exceeding the maximum number of "
         "bytes service limit."
     )
+    # The history AWS records for it (LocalStack's AWS-validated test_start_large_input).
+    assert [e["type"] for e in history(runtime, over["executionArn"])] == [
+        "ExecutionStarted",
+        "PassStateEntered",
+        "ExecutionFailed",
+    ]
 
 
 def test_size_is_utf8_bytes_not_escaped_json(runtime: LocalRuntime) -> None:
