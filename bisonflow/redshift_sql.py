@@ -445,11 +445,13 @@ def _species_sql(layout: MonthLayout, dim: str) -> str:
 
 
 def _species_counts_query(layout: MonthLayout, dim: str) -> str:
-    """The `<dim>_species_counts` table: the species list of every site with counts."""
+    """The `<dim>_species_counts` table: the species list of every site with counts, in key
+    order (shortest taxon key first, then by character: decimal keys in numeric order, as
+    bisonflow.pam orders its columns)."""
     columns = (*dimension(dim).label_columns, *SPECIES_COUNT_COLUMNS)
     return (
         f"SELECT {_columns(columns)} FROM {species_table(layout, dim)} "
-        f"ORDER BY {dimension(dim).site_column}, taxonkey, riis_assessment"
+        f"ORDER BY {dimension(dim).site_column}, LEN(taxonkey), taxonkey, riis_assessment"
     )
 
 

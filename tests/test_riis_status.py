@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from test_regions import Aggregated, aggregate_records, occurrence
@@ -78,6 +79,7 @@ CASES = (
     ("a key written 9009.0 by a float-typed writer", "CO", 9009, INVASIVE, "l48-pig-float"),
     ("a key with blanks around it", "CO", 9100, INTRODUCED, "l48-brome-blanks"),
     ("a fractional key matches no taxon", "CO", 6116, PRESUMED_NATIVE, None),
+    ("a shorter key, listed before the longer ones", "CO", 904, PRESUMED_NATIVE, None),
 )
 
 
@@ -127,7 +129,7 @@ def test_step_output_counts_the_assessments(aggregated: Aggregated) -> None:
     for *_, assessment, _ in CASES:
         expected[assessment] = expected.get(assessment, 0) + 1
     assert aggregated.summary["occurrences_by_assessment"] == expected
-    assert aggregated.summary["occurrences_by_region"] == {"AK": 2, "HI": 1, "L48": 9}
+    assert aggregated.summary["occurrences_by_region"] == {"AK": 2, "HI": 1, "L48": 10}
     assert aggregated.summary["sites"]["state"] == 3
 
 
@@ -145,3 +147,6 @@ def test_published_taxon_keys_are_text(
     )
     assert table.schema.field("taxonkey").type == pa.string()
     assert set(table["taxonkey"].to_pylist()) == {str(key) for _, _, key, *_ in CASES}
+    for state in set(table["state"].to_pylist()):
+        keys = table.filter(pc.equal(table["state"], state))["taxonkey"].to_pylist()
+        assert keys == sorted(keys, key=lambda k: (len(k), k)), state  # key order
