@@ -14,7 +14,7 @@ from cfnlint.api import ManualArgs, lint_file
 
 from bisonflow import PROJECT_ROOT, cfn_template, schedule
 from bisonflow.deploy import stack
-from bisonflow.deploy.database_grants import database_user, sql_role_name
+from bisonflow.deploy.database_grants import database_user, grant_statements, sql_role_name
 from bisonflow.deploy.definition import ASL_PATH, PLACEHOLDER, placeholder
 from bisonflow.deploy.emulated import _depends
 from bisonflow.deploy.iam_policy import UNSCOPABLE, violations
@@ -400,3 +400,10 @@ def test_the_sql_lambdas_share_the_role_that_owns_their_statements(template: dic
         for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     }
     assert {"redshift-data:DescribeStatement", "redshift-data:GetStatementResult"} <= granted
+
+
+def test_the_readme_shows_the_grants_deploy_prints() -> None:
+    user = database_user(sql_role_name("bisonflow", "us-east-1"))
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for statement in grant_statements(user, "dev", "default"):
+        assert statement in readme, statement
