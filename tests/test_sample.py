@@ -13,12 +13,14 @@ import re
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.riis_schema import PRESUMED_NATIVE, RIIS_COLUMNS, RIIS_REGIONS
 from bisonflow.sample import SampleManifest, generate_sample, snapshot_schema
+from bisonflow.sample.__main__ import main as sample_main
 from bisonflow.subset_rules import (
     ALLOWED_BASIS_OF_RECORD,
     ALLOWED_TAXON_RANKS,
@@ -443,3 +445,19 @@ def test_subset_rules_are_upper_case_tuples() -> None:
     assert sql_in_list(("A", "B_C")) == "'A', 'B_C'"
     with pytest.raises(ValueError):
         sql_in_list(("x'); DROP TABLE t; --",))
+
+
+def test_command_line_writes_the_months_schema_and_refuses_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sample_main([str(tmp_path), "--records", "300", "--month", "2025-07"]) == 0
+    parts = sorted((tmp_path / "gbif/occurrence/2025-07-01/occurrence.parquet").iterdir())
+    assert parts and pq.read_schema(parts[0]).field("taxonkey").type == pa.int32()
+    for argv, message in (
+        (["--month", "2025-13"], "month '2025-13' has month number 13"),
+        (["--records", "0"], "--records must be at least 1, got 0"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            sample_main([str(tmp_path), *argv])
+        assert exited.value.code == 2
+        assert message in capsys.readouterr().err
