@@ -258,3 +258,31 @@ def test_data_api_statements_need_the_workgroup_and_its_credentials(
     poller.grant(own_only)
     error = refused(lambda: poller.client("redshift-data").describe_statement(Id=statement))
     assert "redshift-data:DescribeStatement because no identity-based policy" in str(error)
+
+
+def test_an_aws_public_ami_parameter_is_authorized_without_its_value(
+    admin: Callable[[str], Any], make_role: Callable[[str], Role], launch: dict[str, str]
+) -> None:
+    # AWS publishes /aws/service/... parameters; the emulator cannot hold them, so the AMI they
+    # name is unknown: image/* grants it, a grant naming one AMI does not.
+    public = "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id"
+    template = admin("ec2").create_launch_template(
+        LaunchTemplateName=f"{PREFIX}-public-ami",
+        LaunchTemplateData={"ImageId": f"resolve:ssm:{public}", "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    role = make_role("public-ami")
+    grants = launcher_grants({**launch, "template": template})
+    parameter = f"arn:aws:ssm:{REGION}::parameter{public}"
+    role.grant(*grants, allow("ssm:GetParameters", parameter))
+    start = lambda: role.client("ec2").run_instances(  # noqa: E731
+        LaunchTemplate={"LaunchTemplateId": template}, MinCount=1, MaxCount=1
+    )
+    authorized(start)
+    role.grant(*grants)
+    assert f"ssm:GetParameters on resource: {parameter}" in str(refused(start))
+    one_ami = [dict(g) for g in grants]
+    one_ami[0]["Resource"] = [
+        r.replace("image/*", f"image/{IMAGE}") for r in one_ami[0]["Resource"]
+    ]
+    role.grant(*one_ami, allow("ssm:GetParameters", parameter))
+    assert f"on resource: arn:aws:ec2:{REGION}::image/*" in str(refused(start))

@@ -49,6 +49,8 @@ ID_TYPES = {
     "snap-": "snapshot",
 }
 SSM_IMAGE_PREFIX = "resolve:ssm:"
+#: AWS's public parameters (AMI ids among them), which no account's SSM can create.
+PUBLIC_PARAMETERS = "/aws/service/"
 
 
 def _backend(operation: Operation) -> Any:
@@ -157,9 +159,14 @@ def _image(operation: Operation, image: str) -> tuple[str, list[Authorization]]:
     )
     needed = MAPPERS[("ssm", "GetParameters")](lookup)
     parameter = ssm_backends[operation.account][operation.region].get_parameter(name)
-    if parameter is None:
-        raise UnmappedOperation(f"RunInstances: the image parameter {name} does not exist")
-    return parameter.value, needed
+    if parameter is not None:
+        return parameter.value, needed
+    if name.startswith(PUBLIC_PARAMETERS):
+        # AWS publishes it; the emulator cannot hold it (moto reserves the /aws prefix), so
+        # the AMI's id is unknown: it is evaluated like a created resource's ARN, which a
+        # grant on image/* or * allows and a grant naming one AMI does not.
+        return NEW, needed
+    raise UnmappedOperation(f"RunInstances: the image parameter {name} does not exist")
 
 
 def _network(operation: Operation, params: dict, data: dict) -> tuple[str, list[str]]:

@@ -66,6 +66,9 @@ class Simulation:
     identity_policies: dict[str, dict]
     resource_policy: dict | None = None
     permission_boundary: dict | None = None
+    #: An ARN of the same type to validate the request with, where the real one (an AWS
+    #: public SSM parameter's, which has no account) fails the package's ARN patterns.
+    validate_as: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -83,6 +86,8 @@ class Simulation:
         }
         if self.resource_policy is not None:
             body["resourcePolicy"] = self.resource_policy
+        if self.validate_as is not None:
+            body["validateAs"] = self.validate_as
         if self.permission_boundary is not None:
             body["permissionBoundaryPolicies"] = [
                 {"name": "boundary", "policy": self.permission_boundary}

@@ -185,6 +185,9 @@ def _simulation(
     resource = authorization.resource
     if resource != "*" and resource.endswith("/*"):
         resource = resource[:-1] + NEW_RESOURCE_ID
+    parts = resource.split(":", 5)
+    accountless = len(parts) == 6 and parts[2] == "ssm" and parts[4] == ""
+    validate_as = ":".join([*parts[:4], session.account_id, parts[5]]) if accountless else None
     return Simulation(
         principal=session.arn,
         action=authorization.action,
@@ -194,6 +197,7 @@ def _simulation(
         identity_policies=policies.identity,
         resource_policy=authorization.resource_policy,
         permission_boundary=policies.permission_boundary,
+        validate_as=validate_as,
     )
 
 

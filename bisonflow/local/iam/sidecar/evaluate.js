@@ -9,7 +9,7 @@
 'use strict'
 
 const readline = require('node:readline')
-const { runSimulation } = require('@cloud-copilot/iam-simulate')
+const { runSimulation, runUnsafeSimulation } = require('@cloud-copilot/iam-simulate')
 
 function describeErrors(errors) {
   const details = []
@@ -21,7 +21,19 @@ function describeErrors(errors) {
   return details.length ? `${errors.message} (${details.join('; ')})` : errors.message
 }
 
-async function evaluate(simulation) {
+async function evaluate(request) {
+  // `validateAs`: an ARN of the same type to validate with, where AWS's real ARN is one the
+  // package's ARN patterns reject (AWS's public SSM parameters have no account); the
+  // decision is then made on the real ARN, without validation.
+  const { validateAs, ...simulation } = request
+  if (validateAs) {
+    const checked = await evaluate({
+      ...simulation,
+      request: { ...simulation.request, resource: { ...simulation.request.resource, resource: validateAs } }
+    })
+    if (checked.error) return checked
+    return { decision: runUnsafeSimulation(simulation, { simulationMode: 'Strict' }) }
+  }
   const outcome = await runSimulation(simulation, { simulationMode: 'Strict' })
   if (outcome.resultType === 'error') {
     return { error: describeErrors(outcome.errors) }
