@@ -13,7 +13,7 @@ from test_sfn_role import (
     create_echo_function,
     history,
     invoke_task,
-    machine_role,
+    invoker_role,
     scheduled_token,
     start_as,
 )
@@ -82,7 +82,7 @@ def test_parameters_over_the_quota_fail_the_task_before_it_is_scheduled(
 ) -> None:
     # Each half fits, the Payload built from both does not: AWS fails the state with
     # States.DataLimitExceeded ("after Parameters processing"); moto invoked the Lambda.
-    role = machine_role(runtime, "sfntest-invoker", may_invoke=True)
+    role = invoker_role(runtime)
     task = invoke_task(echo_function, ResultSelector={"size.$": "$.Payload.size"}, End=True)
     task["Parameters"]["Payload"] = {"first.$": "$.half", "second.$": "$.half"}
     machine = {"StartAt": "Invoke", "States": {"Invoke": task}}
@@ -126,7 +126,7 @@ def test_send_task_success_refuses_an_output_over_the_quota(
     runtime: LocalRuntime, echo_function: str
 ) -> None:
     sfn = runtime.clients["stepfunctions"]
-    role = machine_role(runtime, "sfntest-invoker", may_invoke=True)
+    role = invoker_role(runtime)
     task = invoke_task(echo_function, wait=True, TimeoutSeconds=60, End=True)
     execution_arn = start_as(runtime, {"StartAt": "Wait", "States": {"Wait": task}}, {}, role)
     token = scheduled_token(runtime, execution_arn)

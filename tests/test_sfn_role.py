@@ -9,12 +9,10 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from urllib.parse import unquote
 
 import pytest
 from conftest import wait_for_end
 from moto.awslambda.responses import LambdaResponse
-from moto.core.exceptions import JsonRESTError
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.sts.models import sts_backends
 from test_emulator_seams import _lambda_role
@@ -41,8 +39,13 @@ STATES_TRUST = {
 }
 
 
-def machine_role(runtime: LocalRuntime, name: str, may_invoke: bool) -> str:
-    """A state machine role that may (or may not) invoke the test functions, unqualified or not."""
+def function_arn(runtime: LocalRuntime, name: str) -> str:
+    assert runtime.emulator is not None
+    return f"arn:aws:lambda:{runtime.emulator.region}:{credentials.ACCOUNT_ID}:function:{name}"
+
+
+def machine_role(runtime: LocalRuntime, name: str, may_invoke: list[str]) -> str:
+    """A state machine role allowed lambda:InvokeFunction on `may_invoke` (ARN patterns) only."""
     iam = runtime.clients["iam"]
     try:
         return iam.get_role(RoleName=name)["Role"]["Arn"]
@@ -51,24 +54,19 @@ def machine_role(runtime: LocalRuntime, name: str, may_invoke: bool) -> str:
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(STATES_TRUST))["Role"][
         "Arn"
     ]
-    functions = (
-        f"arn:aws:lambda:{runtime.emulator.region}:{credentials.ACCOUNT_ID}:function:{PREFIX}-*"
-    )
-    statement = (
-        {
-            "Effect": "Allow",
-            "Action": "lambda:InvokeFunction",
-            "Resource": [functions, f"{functions}:*"],
-        }
-        if may_invoke
-        else {"Effect": "Allow", "Action": "states:DescribeExecution", "Resource": "*"}
-    )
+    statement = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": may_invoke}
     iam.put_role_policy(
         RoleName=name,
         PolicyName="machine",
         PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
     )
     return arn
+
+
+def invoker_role(runtime: LocalRuntime) -> str:
+    """A machine role that may invoke every test function, unqualified or qualified."""
+    functions = function_arn(runtime, f"{PREFIX}-*")
+    return machine_role(runtime, f"{PREFIX}-invoker", [functions, f"{functions}:*"])
 
 
 def create_echo_function(runtime: LocalRuntime) -> str:
@@ -155,7 +153,7 @@ def _session_of(access_key: str) -> object:
 def test_lambda_calls_are_signed_by_a_session_of_the_machine_role(
     runtime: LocalRuntime, echo_function: str, invoke_callers: list[str]
 ) -> None:
-    role = machine_role(runtime, f"{PREFIX}-invoker", may_invoke=True)
+    role = invoker_role(runtime)
     machine = {
         "StartAt": "Invoke",
         "States": {
@@ -181,8 +179,8 @@ def test_lambda_calls_are_signed_by_a_session_of_the_machine_role(
 def test_sessions_are_kept_per_role_and_renewed(
     runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    role = machine_role(runtime, f"{PREFIX}-invoker", may_invoke=True)
-    other = machine_role(runtime, f"{PREFIX}-no-invoke", may_invoke=False)
+    role = invoker_role(runtime)
+    other = machine_role(runtime, f"{PREFIX}-unqualified", [function_arn(runtime, FUNCTION)])
     first = sfn_credentials.role_session(role)
     assert sfn_credentials.role_session(role) == first
     assert sfn_credentials.role_session(other)["aws_access_key_id"] != first["aws_access_key_id"]
@@ -192,44 +190,33 @@ def test_sessions_are_kept_per_role_and_renewed(
     assert _session_of(renewed["aws_access_key_id"]).role_arn == role
 
 
-@pytest.fixture
-def refuse_uninvited(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lambda refuses an Invoke by a role session whose role may not invoke, as IAM does.
-
-    AWS's refusal, as the IAM seam (bisonflow.local.iam) gives it: HTTP 403
-    AccessDeniedException "User: <session ARN> is not authorized to perform:
-    lambda:InvokeFunction on resource: <ARN> because no identity-based policy allows the
-    lambda:InvokeFunction action". Here it is decided by the role's name, so the test checks
-    how the interpreter reports a refusal whatever the state of the IAM evaluator.
-    """
-    original = LambdaResponse.invoke
-
-    def refusing(self: LambdaResponse) -> object:
-        session = _session_of(self.get_access_key())
-        if session is not None and session.role_arn.endswith("/sfntest-no-invoke"):
-            resource = unquote(self.path.rsplit("/", 2)[-2])  # invoke_task names it by ARN
-            error = JsonRESTError(
-                "AccessDeniedException",
-                f"User: {session.arn} is not authorized to perform: lambda:InvokeFunction on "
-                f"resource: {resource} because no identity-based policy allows the "
-                "lambda:InvokeFunction action",
-            )
-            error.code = 403
-            raise error
-        return original(self)
-
-    monkeypatch.setattr(LambdaResponse, "invoke", refusing)
+@pytest.fixture(scope="module")
+def live_alias(runtime: LocalRuntime, echo_function: str) -> str:
+    """The test function's `live` alias, as the workflow invokes its functions; its ARN."""
+    awslambda = runtime.clients["lambda"]
+    try:
+        return awslambda.get_alias(FunctionName=FUNCTION, Name="live")["AliasArn"]
+    except awslambda.exceptions.ResourceNotFoundException:
+        pass
+    version = awslambda.publish_version(FunctionName=FUNCTION)["Version"]
+    return awslambda.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version)[
+        "AliasArn"
+    ]
 
 
-def test_a_refused_invoke_fails_the_task_as_on_aws_and_is_retried_and_caught(
-    runtime: LocalRuntime, echo_function: str, refuse_uninvited: None
+def test_a_role_that_may_not_invoke_the_alias_fails_the_task_as_on_aws(
+    runtime: LocalRuntime, live_alias: str
 ) -> None:
-    role = machine_role(runtime, f"{PREFIX}-no-invoke", may_invoke=False)
+    # The role may invoke the unqualified function only; the machine invokes the `live` alias,
+    # which IAM authorizes on the alias-qualified ARN. On AWS the task fails with
+    # Lambda.AWSLambdaException and Lambda's AccessDenied as the cause (sfn_credentials);
+    # Retry and Catch apply to it as to any task failure.
+    role = machine_role(runtime, f"{PREFIX}-unqualified", [function_arn(runtime, FUNCTION)])
     machine = {
         "StartAt": "Invoke",
         "States": {
             "Invoke": invoke_task(
-                echo_function,
+                live_alias,
                 Retry=[
                     {
                         "ErrorEquals": ["Lambda.AWSLambdaException"],
@@ -259,9 +246,9 @@ def test_a_refused_invoke_fails_the_task_as_on_aws_and_is_retried_and_caught(
     for failure in failures:
         assert failure["error"] == "Lambda.AWSLambdaException"
         assert re.fullmatch(
-            rf"User: arn:aws:sts::{credentials.ACCOUNT_ID}:assumed-role/{PREFIX}-no-invoke/"
+            rf"User: arn:aws:sts::{credentials.ACCOUNT_ID}:assumed-role/{PREFIX}-unqualified/"
             r"[A-Za-z]{32} is not authorized to perform: lambda:InvokeFunction on resource: "
-            rf"{re.escape(echo_function)} because no identity-based policy allows the "
+            rf"{re.escape(live_alias)} because no identity-based policy allows the "
             r"lambda:InvokeFunction action \(Service: AWSLambda; Status Code: 403; Error Code: "
             r"AccessDeniedException; Request ID: [^;]*; Proxy: null\)",
             failure["cause"],
@@ -269,11 +256,16 @@ def test_a_refused_invoke_fails_the_task_as_on_aws_and_is_retried_and_caught(
     assert json.loads(end["output"])["error"]["Error"] == "Lambda.AWSLambdaException"
     assert "Invoked" not in {e.get("stateEnteredEventDetails", {}).get("name") for e in events}
 
+    # A role granted the alias-qualified ARN invokes it.
+    allowed = wait_for_end(runtime, start_as(runtime, machine, {}, invoker_role(runtime)))
+    assert allowed["status"] == "SUCCEEDED"
+    assert "error" not in json.loads(allowed["output"])
+
 
 def test_an_error_lambda_models_for_invoke_keeps_its_name(
     runtime: LocalRuntime, echo_function: str
 ) -> None:
-    role = machine_role(runtime, f"{PREFIX}-invoker", may_invoke=True)
+    role = invoker_role(runtime)
     missing = echo_function.replace(FUNCTION, f"{PREFIX}-missing")
     machine = {"StartAt": "Invoke", "States": {"Invoke": invoke_task(missing, End=True)}}
     end = wait_for_end(runtime, start_as(runtime, machine, {}, role))
