@@ -52,12 +52,44 @@ def _lambda_role(runtime: LocalRuntime) -> str:
     return runtime.clients["lambda"].get_function_configuration(FunctionName=name)["Role"]
 
 
+#: The role of these tests' own state machines: it may invoke the seamcheck functions, as a
+#: state machine's role must (the IAM seam authorizes its calls as that role).
+STATES_ROLE = "seamcheck-states"
+
+
 def _states_role(runtime: LocalRuntime) -> str:
-    assert runtime.deployment
-    sfn = runtime.clients["stepfunctions"]
-    return sfn.describe_state_machine(stateMachineArn=runtime.deployment.state_machine_arn)[
-        "roleArn"
+    iam = runtime.clients["iam"]
+    try:
+        return iam.get_role(RoleName=STATES_ROLE)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "states.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = iam.create_role(RoleName=STATES_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
     ]
+    invoke = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": "arn:aws:lambda:us-east-1:123456789012:function:seamcheck-*",
+            }
+        ],
+    }
+    iam.put_role_policy(
+        RoleName=STATES_ROLE, PolicyName="invoke-seamcheck", PolicyDocument=json.dumps(invoke)
+    )
+    return arn
 
 
 def _zip() -> bytes:

@@ -21,8 +21,9 @@ rules, from AWS's documentation:
   gets credentials when tokens are optional (botocore's InstanceMetadataFetcher: a read
   timeout on the token PUT means no token, then a tokenless GET), and gets none when they are
   required.
-- **InstanceMetadataTags** (default `disabled`): `tags/instance/<key>` exists only when
-  enabled (EC2 User Guide, "View tags for your EC2 instances from instance metadata").
+- **InstanceMetadataTags** (default `disabled`): `tags/instance` is "only available if you
+  explicitly allow access to tags in instance metadata" (EC2 User Guide, "Instance metadata
+  categories"; "Enable access to tags in instance metadata").
 - Credentials (`iam/security-credentials/<role>`) exist only on an instance with an IAM
   instance profile; they are a session of the profile's role named after the instance id.
 """
