@@ -72,12 +72,10 @@ from bisonflow.subset_rules import (
 
 STEPS: tuple[str, ...] = ("subset", "aggregate")
 
-#: Redshift type of each GBIF column type (bisonflow.gbif_schema.Kind). The external table
-#: declares every column of the month's snapshot (gbif_schema.snapshot_columns), in the
-#: files' own order, with the type GBIF published for that month: Spectrum refuses a scan of
-#: a column whose declared type differs from the parquet file's ("Incompatible data formats"
-#: in the Redshift Database Developer Guide's "Troubleshooting queries in Amazon Redshift
-#: Spectrum"), so a 2024 month declares taxonkey INT and a 2025-09 month VARCHAR.
+#: Redshift type of each GBIF column type. The external table declares the month's columns in
+#: the files' order with the types GBIF published then (gbif_schema.snapshot_columns): Spectrum
+#: refuses a declared type the files do not hold (Redshift Database Developer Guide,
+#: "Troubleshooting queries in Amazon Redshift Spectrum", "Incompatible data formats").
 GBIF_REDSHIFT_TYPES: dict[Kind, str] = {
     Kind.STRING: "VARCHAR(MAX)",
     Kind.INTEGER: "INT",
@@ -86,9 +84,8 @@ GBIF_REDSHIFT_TYPES: dict[Kind, str] = {
     Kind.TIMESTAMP: "TIMESTAMP",
     Kind.STRING_ARRAY: "ARRAY<VARCHAR(MAX)>",
 }
-#: How the subset stores an identifier (gbif_schema.IDENTIFIER_COLUMNS) the month publishes
-#: as a number: as its decimal text, so every month's subset, marks and counts carry keys of
-#: one type, text, whatever GBIF's type was. 20 characters hold any BIGINT.
+#: An identifier (gbif_schema.IDENTIFIER_COLUMNS) the month publishes as a number is kept as
+#: its decimal text, so keys have one type in every month's tables. 20 characters hold a BIGINT.
 IDENTIFIER_TEXT = "VARCHAR(20)"
 
 
@@ -361,13 +358,12 @@ def _mark_sql(layout: MonthLayout, county: Boundaries, aiannh: Boundaries, marks
       same (region, key), e.g. a name and its synonym, collapse to one, invasive first, so
       the join never multiplies records. No entry: presumed native. Records in no county
       have no region and no assessment.
-    * Taxon keys are text on both sides (the subset casts a month's integer keys to text,
-      and from the 2025-08-01 snapshot GBIF publishes them as strings; see
-      bisonflow.gbif_schema). gbif_res_taxonkey is text in the CSV and may be written
-      "123.0" by a float-typed writer, so it is normalised: surrounding blanks trimmed, and
-      digits with a fraction of zeros only ("123.0", "123.") become the digits ("123").
-      Anything else that is not all digits ("", "12.5", "1e3", "nan", "12 3") matches
-      nothing: a malformed key never fails the load and never matches a wrong taxon.
+    * Taxon keys are text on both sides (the subset casts a month's integer keys to text;
+      bisonflow.gbif_schema). gbif_res_taxonkey may be written "123.0" by a float-typed
+      writer, so it is normalised: blanks trimmed, digits with a fraction of zeros only
+      ("123.0", "123.") become the digits ("123"). Anything else not all digits ("",
+      "12.5", "1e3", "nan") matches nothing: a malformed key never fails the load and never
+      matches a wrong taxon.
     """
     subset, riis = layout.subset_table, layout.riis_table
     county_hits, aiannh_hits = hits_table(layout, county), hits_table(layout, aiannh)
@@ -445,9 +441,8 @@ def _species_sql(layout: MonthLayout, dim: str) -> str:
 
 
 def _species_counts_query(layout: MonthLayout, dim: str) -> str:
-    """The `<dim>_species_counts` table: the species list of every site with counts, in key
-    order (shortest taxon key first, then by character: decimal keys in numeric order, as
-    bisonflow.pam orders its columns)."""
+    """The `<dim>_species_counts` table: the species list of every site with counts, species
+    in key order (shortest key first, then by character), as bisonflow.pam orders them."""
     columns = (*dimension(dim).label_columns, *SPECIES_COUNT_COLUMNS)
     return (
         f"SELECT {_columns(columns)} FROM {species_table(layout, dim)} "
