@@ -82,6 +82,8 @@ class _Session:
 moto_boto_client_for = boto_client.boto_client_for
 _sessions: dict[str, _Session] = {}
 _sessions_lock = threading.Lock()
+_boto_session = boto3.session.Session()
+_clients_lock = threading.Lock()
 
 
 def _still_known(session: _Session) -> bool:
@@ -123,18 +125,22 @@ def boto_client_for(
         if botocore_stubber.enabled
         else {"endpoint_url": f"http://localhost:{moto_server_port()}"}
     )
-    return boto3.client(
-        service,
-        region_name=region,
-        config=Config(
-            parameter_validation=False,
-            retries={"max_attempts": 0, "total_max_attempts": 1},
-            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-        ),
-        **endpoint,
-        **role_session(state_credentials.role_arn),
-    )
+    credentials_of_role = role_session(state_credentials.role_arn)
+    # One session, one client at a time: making clients from a shared boto3 session in several
+    # threads at once is not safe, and a Parallel's branches call services concurrently.
+    with _clients_lock:
+        return _boto_session.client(
+            service,
+            region_name=region,
+            config=Config(
+                parameter_validation=False,
+                retries={"max_attempts": 0, "total_max_attempts": 1},
+                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            ),
+            **endpoint,
+            **credentials_of_role,
+        )
 
 
 @functools.cache
