@@ -1,10 +1,10 @@
 """Emulator seam: Step Functions' payload quota, where moto 5.2.5's interpreter differs.
 
-The quota (developer guide, "Step Functions service quotas", quotas related to state
-throttling... "Maximum input or output size for a task, state, or execution"): 262,144 bytes
-of data as a UTF-8 encoded string; it "affects tasks (activity, Lambda function, or
-integrated service), state or execution output, and input data when scheduling a task,
-entering a state, or starting an execution".
+The quota (developer guide, "Quotas", "Quotas related to task executions": "Maximum input or
+output size for a task, state, or execution"): 262,144 bytes of data as a UTF-8 encoded
+string; it "affects tasks (activity, Lambda function, or integrated service), state or
+execution output, and input data when scheduling a task, entering a state, or starting an
+execution".
 
 Where AWS enforces it, and what moto already does:
 
@@ -66,7 +66,7 @@ from moto.stepfunctions.responses import StepFunctionResponse
 
 from bisonflow.local import asl_fixes
 
-#: The quota: 256 KiB of UTF-8 (developer guide, "Step Functions service quotas").
+#: The quota: 256 KiB of UTF-8 (developer guide, "Quotas related to task executions").
 MAX_PAYLOAD_BYTES = 262_144
 DATA_LIMIT_EXCEEDED = StatesErrorNameType.StatesStatesDataLimitExceeded
 
