@@ -39,13 +39,9 @@ from bisonflow.sample.geography import (
     states_used,
     write_county_shapefile,
 )
-from bisonflow.sample.occurrences import (
-    FIRST_GBIFID,
-    generate_occurrences,
-    merge_facts,
-    write_parts,
-)
+from bisonflow.sample.occurrences import FIRST_GBIFID, generate_occurrences, merge_facts
 from bisonflow.sample.riis import DEGREES, RiisTaxon, list_rows, list_taxa, write_riis_csv
+from bisonflow.sample.snapshot import write_parts
 from bisonflow.sample.taxa import Backbone, build_backbone, match_body
 
 #: Snapshot date used when none is given: fixed, so the output depends only on the arguments.

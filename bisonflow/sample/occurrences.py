@@ -12,18 +12,24 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from bisonflow.riis_schema import ASSESSMENTS, INTRODUCED, INVASIVE, PRESUMED_NATIVE, RIIS_REGIONS
 from bisonflow.sample.geography import STATES, AiannhLayer, AiannhPool, Counties, regions_of_states
+from bisonflow.sample.publishers import (
+    DATASETS,
+    GEO_ISSUES,
+    LOCALITIES,
+    OTHER_ISSUES,
+    PEOPLE,
+    UNCERTAINTY_METRES,
+)
 from bisonflow.sample.riis import DEGREES, RiisRow
-from bisonflow.sample.schema import PART_NAME_FORMAT, conform
+from bisonflow.sample.schema import conform
 from bisonflow.sample.taxa import FAMILIES, Backbone, Usage
 from bisonflow.subset_rules import ALLOWED_BASIS_OF_RECORD
 
@@ -71,74 +77,6 @@ _ABROAD = (
     ("MX", "Sonora", (-112.0, 27.0, -109.5, 31.0)),
     ("MX", "Chihuahua", (-108.5, 26.0, -106.8, 30.0)),
 )
-
-
-@dataclass(frozen=True)
-class _Dataset:
-    institution: str
-    collection: str
-    occurrence_prefix: str
-    catalog_prefix: str
-    observation: bool  # holds observations (else specimens)
-    weight: float
-    license: str
-    rightsholder: str | None
-
-
-_DATASETS = (
-    _Dataset(
-        "iNaturalist",
-        "Observations",
-        "https://www.inaturalist.org/observations/",
-        "",
-        True,
-        0.50,
-        "CC_BY_NC_4_0",
-        None,
-    ),
-    _Dataset("NEON", "OBS", "urn:catalog:NEON:OBS:", "NEON-", True, 0.25, "CC0_1_0", None),
-    _Dataset(
-        "EDDMapS",
-        "EDDMapS",
-        "https://www.eddmaps.org/distribution/point.cfm?id=",
-        "",
-        True,
-        0.12,
-        "CC0_1_0",
-        "University of Georgia",
-    ),
-    _Dataset("NPS", "NPSpecies", "urn:catalog:NPS:NPSpecies:", "", True, 0.08, "CC0_1_0", None),
-    _Dataset("USGS", "BISON", "urn:catalog:USGS:BISON:", "", True, 0.05, "CC0_1_0", "USGS"),
-    _Dataset("MO", "MO", "urn:catalog:MO:MO:", "MO-", False, 0.3, "CC_BY_4_0", "Missouri Bot."),
-    _Dataset("NY", "NY", "urn:catalog:NY:NY:", "", False, 0.2, "CC0_1_0", None),
-    _Dataset("UC", "UC", "urn:catalog:UC:UC:", "UC", False, 0.2, "CC_BY_4_0", None),
-    _Dataset("USNM", "Mammals", "urn:catalog:USNM:Mammals:", "", False, 0.1, "CC0_1_0", None),
-    _Dataset("UF", "Herp", "urn:catalog:UF:Herp:", "", False, 0.1, "CC_BY_NC_4_0", None),
-    _Dataset("MCZ", "ENT", "urn:catalog:MCZ:ENT:", "MCZ:Ent:", False, 0.1, "CC_BY_4_0", None),
-)
-
-_SURNAMES = (
-    "Smith", "Johnson", "Garcia", "Nguyen", "Kealoha", "Begay", "Olson", "Martinez", "Kim",
-    "Brown", "Davis", "Lopez", "Wilson", "Anderson", "Thomas", "Moore", "Clark", "Lewis",
-    "Young", "Walker", "Hall", "Allen", "King", "Wright", "Scott", "Green", "Baker", "Adams",
-)  # fmt: skip
-_PEOPLE = tuple(f"{initial}. {surname}" for surname in _SURNAMES for initial in "AJMR")
-_GEO_ISSUES = (
-    "COORDINATE_ROUNDED",
-    "GEODETIC_DATUM_ASSUMED_WGS84",
-    "CONTINENT_DERIVED_FROM_COORDINATES",
-)
-_OTHER_ISSUES = (
-    "INSTITUTION_MATCH_NONE",
-    "COLLECTION_MATCH_NONE",
-    "TAXON_MATCH_FUZZY",
-    "MULTIMEDIA_URI_INVALID",
-)
-_LOCALITIES = (
-    "roadside", "trailhead", "lake shore", "city park", "river bank", "pasture edge",
-    "forest clearing", "backyard", "wetland margin", "coastal dune", "canyon floor", "orchard",
-)  # fmt: skip
-_UNCERTAINTY = np.array([1, 4, 5, 10, 16, 20, 30, 50, 100, 250, 1000, 5000], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -292,18 +230,18 @@ def generate_occurrences(
     )
     observation_basis = np.array([b in _OBSERVATION_BASIS for b in _BASIS + _EXCLUDED_BASIS])
     is_obs = observation_basis[basis_idx]
-    ds_w = np.array([d.weight for d in _DATASETS])
-    obs_ds = np.flatnonzero([d.observation for d in _DATASETS])
-    spec_ds = np.flatnonzero([not d.observation for d in _DATASETS])
+    ds_w = np.array([d.weight for d in DATASETS])
+    obs_ds = np.flatnonzero([d.observation for d in DATASETS])
+    spec_ds = np.flatnonzero([not d.observation for d in DATASETS])
     dataset = np.where(is_obs, _weighted(rng, obs_ds, ds_w, n), _weighted(rng, spec_ds, ds_w, n))
-    dataset_keys = [_uuid(rng) for _ in _DATASETS]
-    org_keys = [_uuid(rng) for _ in _DATASETS]
+    dataset_keys = [_uuid(rng) for _ in DATASETS]
+    org_keys = [_uuid(rng) for _ in DATASETS]
     catalog = (10_000_000 + np.arange(n, dtype=np.int64) * 3 + rng.integers(0, 3, size=n)).astype(
         np.int64
     )
     catalog_str = pa.array(catalog).cast(pa.string())
-    occ_prefix = _take(_pool([d.occurrence_prefix for d in _DATASETS]), dataset)
-    cat_prefix = _take(_pool([d.catalog_prefix for d in _DATASETS]), dataset)
+    occ_prefix = _take(_pool([d.occurrence_prefix for d in DATASETS]), dataset)
+    cat_prefix = _take(_pool([d.catalog_prefix for d in DATASETS]), dataset)
 
     # --- when -------------------------------------------------------------------------------
     snap = np.datetime64(snapshot.isoformat(), "D")
@@ -327,15 +265,15 @@ def generate_occurrences(
     ).astype("timedelta64[us]")
 
     # --- multi-valued fields ----------------------------------------------------------------
-    people = _pool(_PEOPLE)
+    people = _pool(PEOPLE)
     n_rec = (rng.random(n) < 0.9).astype(np.int32)
     n_ident = (rng.random(n) < 0.6).astype(np.int32)
     media_counts = (is_obs & (rng.random(n) < 0.4)).astype(np.int32)
     type_counts = (~is_obs & (rng.random(n) < 0.005)).astype(np.int32)
     n_issue = rng.choice(3, size=n, p=[0.35, 0.45, 0.2]).astype(np.int32)
-    issue_pool = _pool(_GEO_ISSUES + _OTHER_ISSUES)
-    first_issue = rng.integers(0, len(_GEO_ISSUES), size=n)
-    second_issue = len(_GEO_ISSUES) + rng.integers(0, len(_OTHER_ISSUES), size=n)
+    issue_pool = _pool(GEO_ISSUES + OTHER_ISSUES)
+    first_issue = rng.integers(0, len(GEO_ISSUES), size=n)
+    second_issue = len(GEO_ISSUES) + rng.integers(0, len(OTHER_ISSUES), size=n)
     issue_idx = np.stack([first_issue, second_issue], axis=1)
     issue_idx = issue_idx[np.arange(2)[None, :] < n_issue[:, None]]
 
@@ -394,7 +332,7 @@ def generate_occurrences(
         "verbatimscientificnameauthorship": verbatim_author,
         "countrycode": country,
         "locality": _take(
-            _pool(_LOCALITIES), rng.integers(0, len(_LOCALITIES), size=n), rng.random(n) < 0.7
+            _pool(LOCALITIES), rng.integers(0, len(LOCALITIES), size=n), rng.random(n) < 0.7
         ),
         "stateprovince": _take(state_names, state_idx),
         "occurrencestatus": _take(_pool(["PRESENT", "ABSENT"]), absent.astype(np.int64)),
@@ -403,7 +341,7 @@ def generate_occurrences(
         "decimallatitude": _num(lat, pa.float64(), no_coords),
         "decimallongitude": _num(lon, pa.float64(), no_coords),
         "coordinateuncertaintyinmeters": _num(
-            _UNCERTAINTY[rng.integers(0, _UNCERTAINTY.size, size=n)],
+            UNCERTAINTY_METRES[rng.integers(0, UNCERTAINTY_METRES.size, size=n)],
             pa.float64(),
             no_coords | (rng.random(n) < 0.3),
         ),
@@ -425,17 +363,17 @@ def generate_occurrences(
         "taxonkey": _num(taxonkey, pa.int32()),
         "specieskey": _num(tx.species_key[taxon], pa.int32(), higher),
         "basisofrecord": _take(basis_pool, basis_idx),
-        "institutioncode": _take(_pool([d.institution for d in _DATASETS]), dataset),
-        "collectioncode": _take(_pool([d.collection for d in _DATASETS]), dataset),
+        "institutioncode": _take(_pool([d.institution for d in DATASETS]), dataset),
+        "collectioncode": _take(_pool([d.collection for d in DATASETS]), dataset),
         "catalognumber": _join(cat_prefix, catalog_str),
         "recordnumber": _num(rng.integers(1, 20000, size=n), pa.int64(), ~specimen_number).cast(
             pa.string()
         ),
-        "identifiedby": _list(people, n_ident, rng.integers(0, len(_PEOPLE), size=n_ident.sum())),
+        "identifiedby": _list(people, n_ident, rng.integers(0, len(PEOPLE), size=n_ident.sum())),
         "dateidentified": _num(identified.astype("datetime64[us]"), pa.timestamp("us"), no_ident),
-        "license": _take(_pool([d.license for d in _DATASETS]), dataset),
-        "rightsholder": _take(_pool([d.rightsholder for d in _DATASETS]), dataset),
-        "recordedby": _list(people, n_rec, rng.integers(0, len(_PEOPLE), size=n_rec.sum())),
+        "license": _take(_pool([d.license for d in DATASETS]), dataset),
+        "rightsholder": _take(_pool([d.rightsholder for d in DATASETS]), dataset),
+        "recordedby": _list(people, n_rec, rng.integers(0, len(PEOPLE), size=n_rec.sum())),
         "typestatus": _list(
             _pool(("HOLOTYPE", "PARATYPE")), type_counts, rng.integers(0, 2, type_counts.sum())
         ),
@@ -527,17 +465,3 @@ def _move_into_aiannh_areas(
         w = pool.weight[points]
         pick = rng.choice(points, size=chosen.size, p=w / w.sum())
         lon[chosen], lat[chosen], county[chosen] = pool.lon[pick], pool.lat[pick], pool.county[pick]
-
-
-def write_parts(table: pa.Table, folder: Path, parts: int, first: int = 0) -> list[Path]:
-    """Split the table into `parts` files named like GBIF's (000000, 000001, ...), numbered
-    from `first`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    bounds = np.linspace(0, table.num_rows, parts + 1).astype(np.int64)
-    paths = []
-    for i in range(parts):
-        path = folder / PART_NAME_FORMAT.format(first + i)
-        chunk = table.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
-        pq.write_table(chunk, path, compression="snappy")
-        paths.append(path)
-    return paths

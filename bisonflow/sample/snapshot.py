@@ -1,4 +1,4 @@
-"""A sample snapshot as GBIF would have published it for a given month.
+"""A sample snapshot's part files, as GBIF would have published them for a given month.
 
 The local runtime generates one sample and publishes it under any month's prefix
 (`bisonflow.local.deploy.upload_snapshot`); GBIF's files of that month had that month's
@@ -13,10 +13,11 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bisonflow.sample.schema import conform, snapshot_schema
+from bisonflow.sample.schema import PART_NAME_FORMAT, conform, snapshot_schema
 
 
 def month_parts(snapshot_dir: Path, snapshot: dt.date) -> list[tuple[str, bytes]]:
@@ -42,6 +43,20 @@ def records_table(records: list[dict[str, Any]], snapshot: dt.date) -> pa.Table:
         if pa.types.is_null(values.type):  # no record gives it: a null column of its type
             columns[name] = pa.nulls(len(records), schema.field(name).type)
     return conform(columns, snapshot)
+
+
+def write_parts(table: pa.Table, folder: Path, parts: int, first: int = 0) -> list[Path]:
+    """Split the table into `parts` files named like GBIF's (000000, 000001, ...), numbered
+    from `first`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bounds = np.linspace(0, table.num_rows, parts + 1).astype(np.int64)
+    paths = []
+    for i in range(parts):
+        path = folder / PART_NAME_FORMAT.format(first + i)
+        chunk = table.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
+        path.write_bytes(parquet_bytes(chunk))
+        paths.append(path)
+    return paths
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
