@@ -164,6 +164,7 @@ def _launch(runtime: LocalRuntime, agent: Ec2Agent, task: str, options: dict) ->
     data = {
         "ImageId": deployed["ImageId"],
         "IamInstanceProfile": deployed["IamInstanceProfile"],
+        "InstanceInitiatedShutdownBehavior": deployed["InstanceInitiatedShutdownBehavior"],
         "UserData": base64.b64encode(cfn_template.boot_script().encode()).decode(),
         "TagSpecifications": deployed["TagSpecifications"],
         "MetadataOptions": options,

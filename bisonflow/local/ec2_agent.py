@@ -95,6 +95,7 @@ class LaunchSettings:
 
     options: MetadataOptions
     instance_profile: str | None  # ARN (or name) of the instance profile
+    shutdown_behavior: str = "stop"  # InstanceInitiatedShutdownBehavior (EC2's default: stop)
 
 
 @dataclass
@@ -172,12 +173,13 @@ class Ec2Agent:
         settings = self.launch_settings(instance)
         reads = boot_script_reads(settings.options, list(metadata_paths(userdata).values()))
         if not reads.granted:
-            return self._shut_down(instance_id, f"{reads.reason}: its boot script fails")
+            return self._shut_down(instance_id, settings, f"{reads.reason}: its boot script fails")
         env = boot_environment(userdata, instance)
         missing = [name for name in REQUIRED if not env.get(name)]
         if missing:
             return self._shut_down(
                 instance_id,
+                settings,
                 f"its boot script leaves {', '.join(missing)} unset (no such tag on the instance?)",
             )
         role = self._instance_role(settings.instance_profile)
@@ -185,14 +187,21 @@ class Ec2Agent:
         if not daemon.granted or role is None:
             return self._shut_down(
                 instance_id,
+                settings,
                 f"{daemon.reason}: compose's awslogs driver gets no credentials, so the "
                 "container does not start",
             )
         compose_file = self.repository / "tasks" / f"compose.{env['TASK_APP']}.yml"
         if not compose_file.is_file():
-            return self._shut_down(instance_id, f"its boot script finds no {compose_file}")
+            return self._shut_down(
+                instance_id, settings, f"its boot script finds no {compose_file}"
+            )
+        try:
+            network = compose_network(compose_file)
+        except ValueError as exc:
+            return self._shut_down(instance_id, settings, str(exc))
         session = role_credentials(role, instance_id)
-        container = container_credentials(settings.options, compose_network(compose_file), role)
+        container = container_credentials(settings.options, network, role)
         credentials = dict(NO_CREDENTIALS)
         if container.granted:
             credentials |= as_environment(session)
@@ -222,6 +231,8 @@ class Ec2Agent:
         tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
         if TEMPLATE_ID_TAG not in tags:
             return LaunchSettings(MetadataOptions.from_api(instance.get("MetadataOptions")), given)
+        # RunInstances' own metadata options would override the template's; moto reports its
+        # defaults whether or not they were given, and launch_task gives none.
         data = self.ec2.describe_launch_template_versions(
             LaunchTemplateId=tags[TEMPLATE_ID_TAG], Versions=[tags[TEMPLATE_VERSION_TAG]]
         )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
@@ -229,6 +240,7 @@ class Ec2Agent:
         return LaunchSettings(
             MetadataOptions.from_api(data.get("MetadataOptions")),
             given or profile.get("Arn") or profile.get("Name"),
+            data.get("InstanceInitiatedShutdownBehavior") or "stop",
         )
 
     def _instance_role(self, instance_profile: str | None) -> str | None:
@@ -239,11 +251,14 @@ class Ec2Agent:
         roles = self.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
         return roles[0]["Arn"] if roles else None
 
-    def _shut_down(self, instance_id: str, why: str) -> None:
-        """The boot script exits, its EXIT trap shuts the instance down, and the launch
-        template's InstanceInitiatedShutdownBehavior (terminate) ends it."""
+    def _shut_down(self, instance_id: str, settings: LaunchSettings, why: str) -> None:
+        """The boot script exits and its EXIT trap shuts the instance down, which then stops
+        or terminates as its InstanceInitiatedShutdownBehavior says."""
         self.report(f"instance {instance_id}: {why}: the instance shuts down")
-        self.ec2.terminate_instances(InstanceIds=[instance_id])
+        if settings.shutdown_behavior == "terminate":
+            self.ec2.terminate_instances(InstanceIds=[instance_id])
+        else:
+            self.ec2.stop_instances(InstanceIds=[instance_id])
 
     def log_path(self, instance_id: str) -> Path:
         return self.workdir / "logs" / "tasks" / f"{instance_id}.log"
