@@ -108,3 +108,15 @@ def test_other_errors_keep_duckdb_wording() -> None:
     """Only the rules' own messages lose DuckDB's class prefix."""
     text = "Invalid Input Error: something else"
     assert redshift_rules.redshift_error_text(text) == text
+
+
+def test_constructed_points_are_not_checked_row_by_row() -> None:
+    """A point or envelope built in the statement is never a collection, so only the other
+    argument is checked (the check on every point cost the hits query a quarter of its
+    time); ST_Union, which also refuses lines, checks an envelope (a degenerate one is a
+    LINESTRING in Redshift)."""
+    guard = redshift_rules.GUARD_MACRO.upper()
+    covers = st.transpile("SELECT ST_Covers(shape, ST_SetSRID(ST_Point(x, y), 4269)) FROM t")
+    assert covers.upper().count(guard) == 1 and f"{guard}(SHAPE," in covers.upper()
+    union = st.transpile("SELECT ST_Union(shape, ST_MakeEnvelope(0, 0, 1, 0)) FROM t")
+    assert union.upper().count(guard) == 2

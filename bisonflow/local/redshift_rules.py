@@ -21,7 +21,8 @@ Checked now:
   Redshift's does, so a statement fails only when a collection actually reaches the
   function (an ST_Intersection of a polygon and a grid square that touch along a line is
   one). The wording of Redshift's message is not documented; the stand-in's names the
-  function, the argument and the type.
+  function, the argument and the type. An argument built in the statement by ST_Point,
+  ST_MakePoint or ST_MakeEnvelope cannot be a collection and is not checked row by row.
 
 Not checked (the stand-in still accepts what Redshift may refuse):
 
@@ -104,6 +105,25 @@ def _function_name(node: exp.Expression) -> str | None:
     return None
 
 
+#: Constructors whose result is a POINT, LINESTRING or POLYGON, never a collection
+#: (ST_Point, ST_MakePoint; ST_MakeEnvelope: "GEOMETRY of subtype POINT, LINESTRING, or
+#: POLYGON"), so the per-row check is skipped for them where only collections are refused;
+#: ST_SetCRS (Redshift's ST_SetSRID) keeps its argument's type.
+_NEVER_COLLECTIONS = frozenset({"ST_POINT", "ST_MAKEPOINT", "ST_MAKEENVELOPE"})
+
+
+def _never_a_collection(argument: exp.Expression) -> bool:
+    while isinstance(argument, exp.Func):
+        name = argument.this if isinstance(argument, exp.Anonymous) else argument.sql_name()
+        name = str(name).upper()
+        if name in _NEVER_COLLECTIONS:
+            return True
+        if name != "ST_SETCRS":
+            return False
+        argument = argument.expressions[0] if isinstance(argument, exp.Anonymous) else argument.this
+    return False
+
+
 def _guard_call(node: exp.Expression) -> exp.Expression:
     name = _function_name(node)
     if name is None:
@@ -118,6 +138,8 @@ def _guard_call(node: exp.Expression) -> exp.Expression:
         slots = [(key, None) for key in node.arg_types if node.args.get(key) is not None]
     for parameter, (key, index) in zip(parameters, slots, strict=False):
         argument = node.args[key] if index is None else node.args[key][index]
+        if refused == _COLLECTION and _never_a_collection(argument):
+            continue
         wrapped = exp.Anonymous(
             this=GUARD_MACRO,
             expressions=[
