@@ -241,7 +241,7 @@ def test_a_silent_task_times_out_and_is_cleaned_up(runtime: LocalRuntime) -> Non
 
 def test_a_failing_sql_statement_fails_with_the_sql_error(runtime: LocalRuntime) -> None:
     assert runtime.deployment
-    # A snapshot whose latitude column changed type: the subset's CAST to DOUBLE fails.
+    # A snapshot whose coordinates changed type: Spectrum refuses to scan them as DOUBLE.
     broken = pa.table(
         {
             "gbifid": ["1", "2"],
@@ -262,6 +262,7 @@ def test_a_failing_sql_statement_fails_with_the_sql_error(runtime: LocalRuntime)
     description, events = run_to_end(runtime, {"month": "2026-06"})
     assert description["status"] == "FAILED"
     assert description["error"] == "SqlStatementFailed"
-    assert "north" in description["cause"] and "DOUBLE" in description["cause"]
+    assert "incompatible Parquet schema" in description["cause"]
+    assert "Column type: DOUBLE PRECISION" in description["cause"]
     assert "CleanupTasks" in entered(events)
     assert live_instances(runtime, description["name"]) == []
