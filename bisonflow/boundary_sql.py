@@ -187,7 +187,10 @@ def hits_sql(subset: str, boundaries: Boundaries, hits: str) -> str:
     holes (the Hopi reservation inside the Navajo Nation) and points exactly on an edge or
     vertex are decided by the polygon itself, and no geometry collection is ever made or
     tested. Complete: a boundary covering a point meets the closed square of the point's
-    cell, so that cell is listed for it.
+    cell, so that cell is listed for it. One CASE decides both, so the points are read once
+    (a CTE read twice "may" be evaluated once, no more: Amazon Redshift Database Developer
+    Guide, "WITH clause"), and the test is skipped for inside cells (a searched CASE
+    "returns the first matching CASE": same guide, "CASE conditional expression").
 
     ST_Covers rather than ST_Contains so a point exactly on a boundary still gets one: GBIF
     coordinates are often rounded to whole or tenth degrees, and many state lines run along
@@ -196,25 +199,19 @@ def hits_sql(subset: str, boundaries: Boundaries, hits: str) -> str:
     counted twice. Only records that hit something are listed, so the window sorts the hits,
     not the whole subset.
     """
-    point = _with_srid("ST_Point(k.lon, k.lat)")
+    point = _with_srid("ST_Point(p.lon, p.lat)")
     cell = _cell_id(_cell_index("s.decimallongitude"), _cell_index("s.decimallatitude"))
     return f"""CREATE TABLE {hits} AS
 WITH located AS (
     SELECT s.gbifid, s.decimallongitude AS lon, s.decimallatitude AS lat, {cell} AS cell
     FROM {subset} AS s
 ),
-candidates AS (
-    SELECT p.gbifid, p.lon, p.lat, c.geoid, c.inside
+covered AS (
+    SELECT p.gbifid, c.geoid
     FROM located AS p
     JOIN {boundaries.cells} AS c ON c.cell = p.cell
-),
-covered AS (
-    SELECT gbifid, geoid FROM candidates WHERE inside
-    UNION ALL
-    SELECT k.gbifid, k.geoid
-    FROM candidates AS k
-    JOIN {boundaries.table} AS b ON b.geoid = k.geoid
-    WHERE NOT k.inside AND ST_Covers({_with_srid("b.shape")}, {point})
+    JOIN {boundaries.table} AS b ON b.geoid = c.geoid
+    WHERE CASE WHEN c.inside THEN TRUE ELSE ST_Covers({_with_srid("b.shape")}, {point}) END
 )
 SELECT gbifid, geoid
 FROM (
