@@ -231,6 +231,7 @@ def test_s3_object_and_prefix_grants(make_role: Callable[[str], Role], bucket: s
     )
     s3 = role.client("s3")
     assert s3.get_object(Bucket=bucket, Key="in/a.csv")["Body"].read() == b"x"
+    assert seam.ALLOWED_CALLS[(role.name, "s3:GetObject")] == 1
     error = refused(lambda: s3.get_object(Bucket=bucket, Key="out/a.csv"))
     assert str(error).endswith(
         f"User: {role.session_arn} is not authorized to perform: s3:GetObject on resource: "

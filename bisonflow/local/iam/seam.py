@@ -31,6 +31,7 @@ import json
 import logging
 import re
 import time
+from collections import Counter
 from typing import Any
 
 from moto.core.authorization import ActionAuthenticatorMixin
@@ -70,6 +71,8 @@ TARGET = (ActionAuthenticatorMixin, "_authenticate_and_authorize_action")
 #: ec2_requests): `instance/*` and `*` match it, `instance/i-0abc` and `instance/i-*` do not,
 #: exactly as those patterns match the literal ARN AWS evaluates.
 NEW_RESOURCE_ID = "(new)"
+#: (role name, action) -> how many requests were allowed: what each caller really does.
+ALLOWED_CALLS: Counter[tuple[str, str]] = Counter()
 #: Requests the evaluator refused as malformed (a mapping defect) or could not evaluate;
 #: the tests assert it stays empty.
 PROBLEMS: list[str] = []
@@ -234,6 +237,8 @@ def authorize(self: Any, session: RoleSession) -> None:
             message = denial_message(session, authorization, decision == EXPLICIT_DENY)
             log.info("denied: %s", message)
             raise refusal(self, "AccessDenied", message)
+    for authorization in needed:
+        ALLOWED_CALLS[(session.role_name, authorization.action)] += 1
     self._iam_session = session
 
 
