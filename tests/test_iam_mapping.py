@@ -15,7 +15,6 @@ from pathlib import Path
 import boto3
 import pytest
 
-from bisonflow.local.iam import ec2_requests  # noqa: F401  (registers EC2's operations)
 from bisonflow.local.iam.requests import MAPPERS, state_machine
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,7 +28,7 @@ from test_iam_seam import (
     refused,
 )
 
-from bisonflow.local.iam import requests as iam_requests
+from bisonflow.local.iam import data_api_requests
 
 #: test_iam_seam's fixtures, used here by name: its moto server, admin clients and roles.
 SHARED_FIXTURES = (admin, endpoint, make_role, no_mapping_defects)
@@ -239,7 +239,7 @@ def test_data_api_statements_need_the_workgroup_and_its_credentials(
     assert f"redshift-serverless:GetCredentials on resource: {WORKGROUP}" in str(error)
     submitter.grant(run_sql, allow("redshift-serverless:GetCredentials", WORKGROUP))
     statement = submit()["Id"]
-    assert iam_requests.STATEMENT_OWNERS[statement].endswith(":test-session")
+    assert data_api_requests.STATEMENT_OWNERS[statement].endswith(":test-session")
     by_name = refused(
         lambda: submitter.client("redshift-data").execute_statement(
             Sql="select 1", WorkgroupName="bison", Database="dev"

@@ -44,7 +44,7 @@ from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 from moto.s3.exceptions import S3ClientError
 from werkzeug.exceptions import HTTPException
 
-from bisonflow.local.iam import ec2_requests  # noqa: F401  (registers EC2's operations)
+from bisonflow.local.iam.data_api_requests import STATEMENT_OWNERS
 from bisonflow.local.iam.evaluator import (
     ALLOWED,
     EXPLICIT_DENY,
@@ -55,7 +55,6 @@ from bisonflow.local.iam.evaluator import (
 )
 from bisonflow.local.iam.policies import RoleSession, UnknownSession, find_session, role_policies
 from bisonflow.local.iam.requests import (
-    STATEMENT_OWNERS,
     Authorization,
     Operation,
     UnmappedOperation,
