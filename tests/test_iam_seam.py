@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from bisonflow.local.credentials import role_credentials
 from bisonflow.local.iam import seam
+from bisonflow.local.iam.requests import Authorization
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -330,3 +331,15 @@ def test_a_missing_object_is_403_without_list_bucket(
         "NoSuchKey"
     )
     assert code(refused(lambda: s3.head_object(Bucket=bucket, Key="in/missing.csv"))) == "404"
+
+
+def test_work_done_in_process_as_a_role_is_authorized_too(
+    make_role: Callable[[str], Role], bucket: str
+) -> None:
+    # E.g. Redshift's UNLOAD writing S3 as the IAM role its SQL names.
+    role = make_role("redshift")
+    role.grant(allow("s3:PutObject", f"arn:aws:s3:::{bucket}/in/*"))
+    put = lambda key: [Authorization("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}")]  # noqa: E731
+    seam.authorize_role(role.arn, "redshift", put("in/part-0000"), REGION)
+    with pytest.raises(seam.RoleAccessDenied, match="s3:PutObject on resource: arn:aws:s3:::"):
+        seam.authorize_role(role.arn, "redshift", put("out/part-0000"), REGION)

@@ -241,6 +241,40 @@ def authorize(self: Any, session: RoleSession) -> None:
     self._iam_session = session
 
 
+class RoleAccessDenied(PermissionError):
+    """AWS would refuse a role what the emulator was about to do in-process on its behalf."""
+
+
+def authorize_role(
+    role_arn: str, session_name: str, needed: list[Authorization], region: str
+) -> None:
+    """Raise RoleAccessDenied, with AWS's message, unless a session of `role_arn` may do all
+    of `needed`; a no-op while enforcement is off.
+
+    For work the emulator does in-process, with no request to the seam, that AWS does as a
+    role: e.g. Redshift's COPY, UNLOAD and external tables read and write S3 as the IAM role
+    the SQL names.
+    """
+    if not installed():
+        return
+    from moto.iam.models import iam_backends
+
+    from bisonflow.local.iam.policies import PARTITION
+
+    account = role_arn.split(":")[4]
+    role = iam_backends[account][PARTITION].get_role_by_arn(role_arn)
+    session = RoleSession(account, role_arn, role.name, role.id, session_name, "")
+    operation = Operation("in-process", "in-process", {}, region, session)
+    policies = role_policies(session)
+    simulations = [_simulation(session, operation, a, policies) for a in needed]
+    for authorization, decision in zip(
+        needed, _state["evaluator"].decide(simulations), strict=True
+    ):
+        if decision != ALLOWED:
+            explicit = decision == EXPLICIT_DENY
+            raise RoleAccessDenied(denial_message(session, authorization, explicit))
+
+
 def _authenticate_and_authorize_action(
     self: Any, iam_request_cls: type, resource: str = "*"
 ) -> None:
