@@ -1,22 +1,29 @@
 """The Data API stand-in refuses what Redshift refuses: `bisonflow.local.redshift_rules`.
 
 Each rule is a sentence of the Amazon Redshift Database Developer Guide (cited in the module
-docstring). These tests run the rules on DuckDB as the stand-in does (the statement through
-`sql_transpile`, the macros from `redshift_rules.install`); tests/test_redshift_duckdb.py
-shows the same refusal through the Data API.
+docstring). Most tests run the rules on DuckDB as the stand-in does (the statement through
+`sql_transpile`, the macros from `redshift_rules.install`); the last ones go through the
+Data API of the session's emulator: the aggregate step's old grid pieces fail there as they
+would on Redshift, and its grid cells do not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import duckdb
 import pytest
+from test_redshift_duckdb import REGION, rows, run
 
+from bisonflow.boundary_sql import Boundaries, cells_sql, hits_sql
 from bisonflow.duckdb_ext import load_spatial
+from bisonflow.layout import COUNTY_SHAPEFILE_KEY
 from bisonflow.local import redshift_duckdb as rd
 from bisonflow.local import redshift_rules
 from bisonflow.local import sql_transpile as st
+from bisonflow.local.runtime import LocalRuntime
 
 SQUARE = "ST_GeomFromText('POLYGON((0 0, 2 0, 2 2, 0 2, 0 0))')"
 #: What ST_Intersection makes of a polygon and a grid square it crosses and also touches
@@ -120,3 +127,113 @@ def test_constructed_points_are_not_checked_row_by_row() -> None:
     assert covers.upper().count(guard) == 1 and f"{guard}(SHAPE," in covers.upper()
     union = st.transpile("SELECT ST_Union(shape, ST_MakeEnvelope(0, 0, 1, 0)) FROM t")
     assert union.upper().count(guard) == 2
+
+
+@pytest.fixture(scope="module")
+def rsd(runtime: LocalRuntime) -> Any:
+    """The Data API of the session's emulator, where the stand-in is installed."""
+    return boto3.client(
+        "redshift-data",
+        endpoint_url=runtime.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+# --- point in polygon: what Redshift refuses ------------------------------------------------
+
+#: A county whose northern edge runs along the 41st parallel, a grid line, for a stretch, and
+#: which crosses that line further east: the grid square north of the step holds an area of
+#: the county AND a line of its edge. (Census boundaries follow whole-degree parallels and
+#: meridians for hundreds of miles, e.g. the Colorado, Wyoming and Kansas state lines.)
+STEPPED_COUNTY = (
+    "POLYGON((-106 40.2, -104 40.2, -104 41.3, -104.75 41.3, -104.75 41, -106 41, -106 40.2))"
+)
+#: (gbifid, lon, lat, GEOID of the county covering it or None)
+STEPPED_POINTS = (
+    ("1", -104.6, 41.2, "08001"),  # north of the line, in the part that crosses it
+    ("2", -104.9, 41.0, "08001"),  # on the edge along the line: covered
+    ("3", -104.9, 41.2, None),  # north of the stretch along the line: outside
+    ("4", -105.2, 40.7, "08001"),  # in a grid square the county covers whole
+    ("5", -104.75, 41.3, "08001"),  # a vertex
+)
+
+
+def _stepped_layer(rsd: Any, name: str) -> tuple[Boundaries, str]:
+    """A one-county boundary table and a subset table of STEPPED_POINTS on the stand-in."""
+    layer = Boundaries(name, COUNTY_SHAPEFILE_KEY, (("geoid", "VARCHAR(5)"),), f"{name}_layer")
+    subset = f"{name}_subset"
+    points = ", ".join(f"('{g}', {x}, {y})" for g, x, y, _ in STEPPED_POINTS)
+    run(
+        rsd,
+        f"DROP TABLE IF EXISTS {layer.table}",
+        f"CREATE TABLE {layer.table} (shape GEOMETRY, geoid VARCHAR(5))",
+        f"INSERT INTO {layer.table} VALUES (ST_GeomFromText('{STEPPED_COUNTY}'), '08001')",
+        f"DROP TABLE IF EXISTS {subset}",
+        f"CREATE TABLE {subset} (gbifid VARCHAR(20), decimallongitude DOUBLE PRECISION, "
+        "decimallatitude DOUBLE PRECISION)",
+        f"INSERT INTO {subset} VALUES {points}",
+    )
+    return layer, subset
+
+
+def _grid_pieces_sql(layer: Boundaries, subset: str) -> tuple[str, str]:
+    """The aggregate step's point in polygon before grid cells (commit 5a5a61a,
+    boundary_sql._tiles_sql and hits_sql), over the squares of this layer's bounding box:
+    every boundary cut into half-degree pieces with ST_Intersection, points joined to the
+    pieces with ST_Covers."""
+    squares = " UNION ALL ".join(
+        f"SELECT {x} AS cx, {y} AS cy" for x in range(-212, -208) for y in range(80, 83)
+    )
+    tiles = f"""CREATE TABLE {layer.table}_tiles AS
+WITH squares AS ({squares}),
+cells AS (
+    SELECT b.geoid, ST_SetSRID(b.shape, 4269) AS shape,
+           ST_SetSRID(ST_MakeEnvelope(q.cx * 0.5, q.cy * 0.5, (q.cx + 1) * 0.5,
+                                      (q.cy + 1) * 0.5), 4269) AS cell
+    FROM {layer.table} AS b CROSS JOIN squares AS q
+)
+SELECT geoid, ST_Intersection(shape, cell) AS piece FROM cells WHERE ST_Intersects(shape, cell)"""
+    hits = f"""SELECT s.gbifid, t.geoid
+FROM {subset} AS s
+JOIN {layer.table}_tiles AS t
+  ON ST_Covers(t.piece, ST_SetSRID(ST_Point(s.decimallongitude, s.decimallatitude), 4269))"""
+    return tiles, hits
+
+
+def test_grid_pieces_made_by_st_intersection_fail_as_on_redshift(rsd: Any) -> None:
+    """The old pieces: ST_Intersection of the stepped county and the square north of its
+    step is a GEOMETRYCOLLECTION, and Redshift's ST_Covers "returns an error" for one
+    (Amazon Redshift Database Developer Guide, ST_Covers, Return type). The stand-in used
+    to answer; it now fails the statement with that refusal."""
+    layer, subset = _stepped_layer(rsd, "pieces")
+    tiles, hits = _grid_pieces_sql(layer, subset)
+    run(rsd, f"DROP TABLE IF EXISTS {layer.table}_tiles", tiles)
+    kinds = rows(rsd, f"SELECT DISTINCT ST_GeometryType(piece) FROM {layer.table}_tiles")
+    assert ("GEOMETRYCOLLECTION",) in kinds
+    failed = run(rsd, hits, expect="FAILED")
+    assert failed["Error"].startswith(
+        "ERROR: ST_Covers: geom1 is a GEOMETRYCOLLECTION, which Redshift's ST_Covers "
+        "does not accept"
+    ), failed["Error"]
+
+
+def test_grid_cells_find_every_point_of_the_stepped_county(rsd: Any) -> None:
+    """The workflow's cells and hits SQL on the same county: no collection is made or
+    tested, and every point gets the county covering it (edges and vertices included)."""
+    layer, subset = _stepped_layer(rsd, "cells")
+    hits = f"{layer.table}_hits"
+    run(
+        rsd,
+        f"DROP TABLE IF EXISTS {layer.cells}",
+        cells_sql(layer),
+        f"DROP TABLE IF EXISTS {hits}",
+        hits_sql(subset, layer, hits),
+    )
+    cells = rows(rsd, f"SELECT inside, count(*) FROM {layer.cells} GROUP BY inside ORDER BY 1")
+    # 5 x 3 squares meet the county (the column east of it along its edge); it covers the
+    # 4 squares of the row 40.5-41 N whole, so their points need no exact test.
+    assert cells == [(False, 11), (True, 4)]
+    found = dict(rows(rsd, f"SELECT gbifid, geoid FROM {hits}"))
+    assert found == {g: geoid for g, _, _, geoid in STEPPED_POINTS if geoid is not None}
