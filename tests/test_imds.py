@@ -16,6 +16,7 @@ import yaml
 from bisonflow import PROJECT_ROOT, cfn_template
 from bisonflow.ec2_tasks import instance_tags
 from bisonflow.layout import MonthLayout
+from bisonflow.local.compose_file import interpolate, task_service
 from bisonflow.local.ec2_agent import Ec2Agent
 from bisonflow.local.emulator import REGION
 from bisonflow.local.instance_metadata import (
@@ -24,8 +25,8 @@ from bisonflow.local.instance_metadata import (
     MetadataOptions,
     Network,
     boot_script_reads,
-    compose_network,
     container_credentials,
+    container_network,
 )
 from bisonflow.local.runtime import LocalRuntime
 
@@ -41,15 +42,26 @@ def test_templates_left_out_options_take_ec2s_defaults() -> None:
     assert (options.http_tokens, options.hop_limit) == ("required", 2)
 
 
-def test_the_task_compose_files_use_the_bridge_network(tmp_path: Path) -> None:
+def test_the_task_compose_files_use_the_bridge_network_and_awslogs(tmp_path: Path) -> None:
+    env = {"INSTANCE_ID": "i-0abc", "AWS_REGION": "us-east-1"}
     for task in ("annotate_riis", "calc_stats"):
-        assert compose_network(PROJECT_ROOT / "tasks" / f"compose.{task}.yml") == BRIDGE
+        service = task_service(PROJECT_ROOT / "tasks" / f"compose.{task}.yml", env)
+        assert container_network(service.network_mode) == BRIDGE
+        # TASK_LOG_GROUP unset: compose's default applies.
+        assert service.awslogs == ("bison_task", f"i-0abc-{task}")
     host = tmp_path / "compose.yml"
     host.write_text(yaml.safe_dump({"services": {"t": {"image": "x", "network_mode": "host"}}}))
-    assert compose_network(host) == HOST
-    host.write_text(yaml.safe_dump({"services": {"t": {"network_mode": "none"}}}))
+    assert container_network(task_service(host, {}).network_mode) == HOST
+    assert task_service(host, {}).awslogs is None
     with pytest.raises(ValueError, match="network_mode none is not modelled"):
-        compose_network(host)
+        container_network("none")
+
+
+def test_compose_interpolation() -> None:
+    env = {"A": "a", "EMPTY": ""}
+    assert interpolate("${A}-$A-${B:-b}-${EMPTY:-e}-${EMPTY-e}-${B-x}-$$A", env) == (
+        "a-a-b-e--x-$A"
+    )
 
 
 @pytest.mark.parametrize(
@@ -191,9 +203,11 @@ def _task_output(runtime: LocalRuntime, agent: Ec2Agent, instance_id: str) -> di
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         agent.poll_once()
-        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=instance_id)
+        # The stream the compose file's awslogs driver names: <instance id>-<service>.
+        stream = f"{instance_id}-calc_stats"
+        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=stream)
         if streams["logStreams"]:
-            events = logs.get_log_events(logGroupName=group, logStreamName=instance_id)["events"]
+            events = logs.get_log_events(logGroupName=group, logStreamName=stream)["events"]
             return json.loads(events[-1]["message"])
         time.sleep(0.2)
     raise AssertionError(f"{instance_id}: no task log shipped in 30 s; agent said {agent.notices}")

@@ -20,7 +20,7 @@ a session of the instance profile's role, named after the instance id as EC2 nam
 the metadata options let a process at its compose network's distance reach IMDS; otherwise it
 gets no credentials at all (and never tries 169.254.169.254), and the agent says why. Compose's
 awslogs driver runs in the Docker daemon on the host and ships the task's output with the same
-role session.
+role session, to the group and stream the compose file names (bisonflow.local.compose_file).
 """
 
 from __future__ import annotations
@@ -40,12 +40,13 @@ import boto3
 
 from bisonflow import PROJECT_ROOT
 from bisonflow.ec2_tasks import LIVE_STATES, TAG_TASK
+from bisonflow.local.compose_file import task_service
 from bisonflow.local.credentials import as_environment, role_credentials
 from bisonflow.local.instance_metadata import (
     MetadataOptions,
     boot_script_reads,
-    compose_network,
     container_credentials,
+    container_network,
     host_credentials,
 )
 
@@ -114,8 +115,8 @@ class Ec2Agent:
     filters: list[dict[str, Any]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # what the agent reported, in order
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
-    #: instance -> (TASK_LOG_GROUP, the instance role's session the awslogs driver uses)
-    _shipping: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    #: instance -> (log group, log stream, the instance role's session) of its awslogs driver
+    _shipping: dict[str, tuple[str, str, dict[str, str]]] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -197,9 +198,10 @@ class Ec2Agent:
                 instance_id, settings, f"its boot script finds no {compose_file}"
             )
         try:
-            network = compose_network(compose_file)
+            service = task_service(compose_file, env)
+            network = container_network(service.network_mode)
         except ValueError as exc:
-            return self._shut_down(instance_id, settings, str(exc))
+            return self._shut_down(instance_id, settings, f"{compose_file}: {exc}")
         session = role_credentials(role, instance_id)
         container = container_credentials(settings.options, network, role)
         credentials = dict(NO_CREDENTIALS)
@@ -209,7 +211,8 @@ class Ec2Agent:
                 self.report(f"instance {instance_id}: {container.reason}")
         else:
             self.report(f"instance {instance_id}: {container.reason}: the task gets no credentials")
-        self._shipping[instance_id] = (env["TASK_LOG_GROUP"], session)
+        if service.awslogs:
+            self._shipping[instance_id] = (*service.awslogs, session)
         log_path = self.log_path(instance_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w") as log:
@@ -264,20 +267,22 @@ class Ec2Agent:
         return self.workdir / "logs" / "tasks" / f"{instance_id}.log"
 
     def _ship_log(self, instance_id: str) -> None:
-        """Copy the task's output to its log group (as compose's awslogs driver), stream =
-        instance id."""
-        group, session = self._shipping.pop(instance_id)
+        """Send the task's output where its compose file's awslogs driver sends it (group and
+        stream as the file names them), as the instance role; nothing for another driver."""
+        if instance_id not in self._shipping:
+            return
+        group, stream, session = self._shipping.pop(instance_id)
         lines = self.log_path(instance_id).read_text(errors="replace").splitlines() or [
             "(no output)"
         ]
         logs = boto3.client(
             "logs", endpoint_url=self.endpoint_url, region_name=self.region, **session
         )
-        logs.create_log_stream(logGroupName=group, logStreamName=instance_id)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
         now = int(time.time() * 1000)
         logs.put_log_events(
             logGroupName=group,
-            logStreamName=instance_id,
+            logStreamName=stream,
             logEvents=[{"timestamp": now, "message": line} for line in lines[-5000:]],
         )
 

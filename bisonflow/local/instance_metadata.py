@@ -31,10 +31,7 @@ rules, from AWS's documentation:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 #: Hops from the instance's interface to a process on the host, and to a container on
 #: Docker's default bridge network (one more).
@@ -77,20 +74,16 @@ class Network:
         return "the compose host network" if self.mode == "host" else "the compose bridge network"
 
 
-def compose_network(compose_file: Path) -> Network:
-    """The network of the task's compose services: `network_mode: host` is the host's own
-    interface (1 hop); no network_mode, or `bridge`, is Docker's default bridge (2 hops)."""
-    services = (yaml.safe_load(compose_file.read_text()) or {}).get("services") or {}
-    modes = {str(spec.get("network_mode", "bridge")) for spec in services.values()}
-    unknown = modes - {"host", "bridge"}
-    if unknown:
-        raise ValueError(
-            f"{compose_file}: network_mode {', '.join(sorted(unknown))} is not modelled by the "
-            "local EC2 agent (host or bridge)"
-        )
-    if modes == {"host"}:
+def container_network(network_mode: str) -> Network:
+    """Where a container with compose's `network_mode` sits: `host` is the host's own
+    interface (1 hop); `bridge` (compose's default) is Docker's default bridge (2 hops)."""
+    if network_mode == "host":
         return Network("host", HOST_HOPS)
-    return Network("bridge", BRIDGE_HOPS)
+    if network_mode == "bridge":
+        return Network("bridge", BRIDGE_HOPS)
+    raise ValueError(
+        f"network_mode {network_mode} is not modelled by the local EC2 agent (host or bridge)"
+    )
 
 
 @dataclass(frozen=True)
