@@ -177,7 +177,12 @@ def test_terminate_instances_by_live_tags(
     role.client("ec2").terminate_instances(InstanceIds=[ours])
     error = refused(lambda: role.client("ec2").terminate_instances(InstanceIds=[theirs]))
     assert code(error) == "UnauthorizedOperation"
-    assert f"instance/{theirs} because no identity-based policy allows" in str(error)
+    assert error.response["Error"]["Message"] == (
+        "You are not authorized to perform this operation. User: "
+        f"{role.session_arn} is not authorized to perform: ec2:TerminateInstances on resource: "
+        f"{EC2}:instance/{theirs} because no identity-based policy allows the "
+        "ec2:TerminateInstances action"
+    )
     # Retagging the instance through the API changes the next decision.
     ec2.create_tags(Resources=[theirs], Tags=[{"Key": STACK_TAG, "Value": PREFIX}])
     role.client("ec2").terminate_instances(InstanceIds=[theirs])

@@ -77,6 +77,7 @@ ALLOWED_CALLS: Counter[tuple[str, str]] = Counter()
 PROBLEMS: list[str] = []
 
 _state: dict[str, Any] = {}
+EC2_DENIED = "You are not authorized to perform this operation."
 
 
 class AccessRefused(HTTPException):
@@ -99,7 +100,11 @@ def refusal(self: Any, code: str, message: str) -> Exception:
         error.code, error.http_status_code = code, 403  # type: ignore[attr-defined]
         return error
     if protocol == "ec2":
-        code = "UnauthorizedOperation" if code == "AccessDenied" else code
+        if code == "AccessDenied":
+            # EC2's shape: "You are not authorized to perform this operation. User: ... (EC2
+            # API reference, "Error codes for the Amazon EC2 API", UnauthorizedOperation);
+            # AWS appends an encoded authorization message, which the emulator does not.
+            code, message = "UnauthorizedOperation", f"{EC2_DENIED} {message}"
         body = (
             f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>{code}</Code>"
             f"<Message>{_xml_escape(message)}</Message></Error></Errors>"
