@@ -48,7 +48,8 @@ def test_the_task_compose_files_use_the_bridge_network_and_awslogs(tmp_path: Pat
         service = task_service(PROJECT_ROOT / "tasks" / f"compose.{task}.yml", env)
         assert container_network(service.network_mode) == BRIDGE
         # TASK_LOG_GROUP unset: compose's default applies.
-        assert service.awslogs == ("bison_task", f"i-0abc-{task}")
+        # One task per instance: the stream is the instance id, where the report links.
+        assert service.awslogs == ("bison_task", "i-0abc")
     host = tmp_path / "compose.yml"
     host.write_text(yaml.safe_dump({"services": {"t": {"image": "x", "network_mode": "host"}}}))
     assert container_network(task_service(host, {}).network_mode) == HOST
@@ -203,8 +204,8 @@ def _task_output(runtime: LocalRuntime, agent: Ec2Agent, instance_id: str) -> di
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         agent.poll_once()
-        # The stream the compose file's awslogs driver names: <instance id>-<service>.
-        stream = f"{instance_id}-calc_stats"
+        # The stream the compose file's awslogs driver names: the instance id.
+        stream = instance_id
         streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=stream)
         if streams["logStreams"]:
             events = logs.get_log_events(logGroupName=group, logStreamName=stream)["events"]
