@@ -54,7 +54,7 @@ def decide(
         identity_policies={"p": policy(*statements)},
         permission_boundary=boundary,
     )
-    return evaluator.decide([simulation])[0]
+    return evaluator.decide([simulation])[0].result
 
 
 def allow(action: str | list[str], resource: str | list[str], **extra: object) -> dict:
@@ -200,3 +200,30 @@ def test_one_sidecar_answers_concurrent_threads_each_its_own(evaluator: Evaluato
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(one, range(80)))
     assert all((d == ALLOWED) == bool(i % 2) for i, d in results)
+
+
+def test_a_refusal_names_the_kind_of_policy_that_refused(evaluator: Evaluator) -> None:
+    def one(boundary: dict | None = None, resource_policy: dict | None = None) -> tuple:
+        simulation = Simulation(
+            principal=SESSION,
+            action="s3:GetObject",
+            resource=f"{BUCKET}/a",
+            resource_account="123456789012",
+            context={"aws:userid": USER_ID},
+            identity_policies={"p": policy(allow("s3:*", "*"))},
+            resource_policy=resource_policy,
+            permission_boundary=boundary,
+        )
+        return tuple(evaluator.decide([simulation])[0])
+
+    assert one(boundary=policy(allow("ec2:*", "*"))) == (IMPLICIT_DENY, "boundary")
+    assert one(boundary=policy(deny("s3:*", "*"))) == (EXPLICIT_DENY, "boundary")
+    bucket_deny = policy(
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:GetObject",
+            "Resource": f"{BUCKET}/*",
+        }
+    )
+    assert one(resource_policy=bucket_deny) == (EXPLICIT_DENY, "resource")

@@ -28,7 +28,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 #: The sidecar's script, beside its package.json and package-lock.json.
 SCRIPT = Path(__file__).with_name("sidecar") / "evaluate.js"
@@ -38,6 +38,15 @@ MODULES_ENV = "BISONFLOW_IAM_SIMULATE_MODULES"
 ALLOWED = "Allowed"
 EXPLICIT_DENY = "ExplicitlyDenied"
 IMPLICIT_DENY = "ImplicitlyDenied"
+
+
+class Decision(NamedTuple):
+    """The evaluator's answer: ALLOWED, IMPLICIT_DENY or EXPLICIT_DENY, and for a refusal the
+    kind of policy that refused ("identity", "resource" or "boundary"), which AWS names in
+    its message."""
+
+    result: str
+    denied_by: str = "identity"
 
 
 class EvaluatorUnavailable(RuntimeError):
@@ -135,8 +144,8 @@ class Evaluator:
         self._stderr.seek(0)
         return self._stderr.read().strip()[-2000:]
 
-    def decide(self, simulations: list[Simulation]) -> list[str]:
-        """One decision per simulation (ALLOWED, IMPLICIT_DENY or EXPLICIT_DENY).
+    def decide(self, simulations: list[Simulation]) -> list[Decision]:
+        """One decision per simulation.
 
         Raises InvalidSimulation when the evaluator refuses a request as malformed.
         """
@@ -165,7 +174,7 @@ class Evaluator:
                     f"IAM evaluator refused {simulation.action} on {simulation.resource}: "
                     f"{result['error']}"
                 )
-            decisions.append(result["decision"])
+            decisions.append(Decision(result["decision"], result.get("deniedBy") or "identity"))
         return decisions
 
     def stop(self) -> None:

@@ -48,6 +48,7 @@ from bisonflow.local.iam.data_api_requests import STATEMENT_OWNERS
 from bisonflow.local.iam.evaluator import (
     ALLOWED,
     EXPLICIT_DENY,
+    Decision,
     Evaluator,
     EvaluatorUnavailable,
     InvalidSimulation,
@@ -124,14 +125,25 @@ def refusal(self: Any, code: str, message: str) -> Exception:
     return AccessRefused(403, body)
 
 
-def denial_message(session: RoleSession, authorization: Authorization, explicit: bool) -> str:
-    """AWS's AccessDenied text (IAM user guide, "Troubleshoot access denied error messages")."""
+#: How AWS's messages name each kind of policy (IAM user guide, "Troubleshoot access denied
+#: error messages").
+POLICY_KINDS = {
+    "identity": "identity-based policy",
+    "resource": "resource-based policy",
+    "boundary": "permissions boundary",
+}
+
+
+def denial_message(session: RoleSession, authorization: Authorization, decision: Decision) -> str:
+    """AWS's AccessDenied text: "... because no <kind> allows the <action> action" or
+    "... with an explicit deny in a(n) <kind>"."""
     on = "" if authorization.resource == "*" else f" on resource: {authorization.resource}"
-    reason = (
-        "with an explicit deny in an identity-based policy"
-        if explicit
-        else f"because no identity-based policy allows the {authorization.action} action"
-    )
+    kind = POLICY_KINDS[decision.denied_by]
+    if decision.result == EXPLICIT_DENY:
+        article = "an" if kind[0] in "aeiou" else "a"
+        reason = f"with an explicit deny in {article} {kind}"
+    else:
+        reason = f"because no {kind} allows the {authorization.action} action"
     return f"User: {session.arn} is not authorized to perform: {authorization.action}{on} {reason}"
 
 
@@ -237,8 +249,8 @@ def authorize(self: Any, session: RoleSession) -> None:
         )
         raise refusal(self, "AccessDenied", f"emulator IAM enforcement failed: {exc}") from None
     for authorization, decision in zip(needed, decisions, strict=True):
-        if decision != ALLOWED:
-            message = denial_message(session, authorization, decision == EXPLICIT_DENY)
+        if decision.result != ALLOWED:
+            message = denial_message(session, authorization, decision)
             log.info("denied: %s", message)
             raise refusal(self, "AccessDenied", message)
     for authorization in needed:
@@ -275,9 +287,8 @@ def authorize_role(
     for authorization, decision in zip(
         needed, _state["evaluator"].decide(simulations), strict=True
     ):
-        if decision != ALLOWED:
-            explicit = decision == EXPLICIT_DENY
-            raise RoleAccessDenied(denial_message(session, authorization, explicit))
+        if decision.result != ALLOWED:
+            raise RoleAccessDenied(denial_message(session, authorization, decision))
 
 
 def _authenticate_and_authorize_action(

@@ -2,9 +2,10 @@
 //
 // One request per stdin line: {"id": n, "simulations": [Simulation, ...]} (the package's own
 // Simulation shape). One answer per stdout line, in order: {"id": n, "results": [...]} with,
-// per simulation, {"decision": "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied"} or
-// {"error": "..."} when the package refused the input (an unknown action, a resource ARN of
-// no type the action takes, a context key the action does not take, a malformed policy).
+// per simulation, {"decision": "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied",
+// "deniedBy": see deniedBy()} or {"error": "..."} when the package refused the input (an
+// unknown action, a resource ARN of no type the action takes, a context key the action does
+// not take, a malformed policy).
 // Lines are answered one at a time, so an answer never interleaves with another.
 'use strict'
 
@@ -34,6 +35,25 @@ async function evaluate(request) {
     if (checked.error) return checked
     return { decision: runUnsafeSimulation(simulation, { simulationMode: 'Strict' }) }
   }
+  return await evaluateValidated(simulation)
+}
+
+// Which kind of policy refused, for AWS's wording of the refusal: "identity", "resource" or
+// "boundary" (an explicit deny there, or, for an implicit deny, the boundary allowing nothing).
+function deniedBy(analysis) {
+  if (!analysis) return 'identity'
+  const kinds = [
+    ['identity', analysis.identityAnalysis],
+    ['resource', analysis.resourceAnalysis],
+    ['boundary', analysis.permissionBoundaryAnalysis]
+  ]
+  for (const [kind, part] of kinds) {
+    if (part && part.result === 'ExplicitlyDenied') return kind
+  }
+  return (analysis.blockedBy || []).includes('pb') ? 'boundary' : 'identity'
+}
+
+async function evaluateValidated(simulation) {
   const outcome = await runSimulation(simulation, { simulationMode: 'Strict' })
   if (outcome.resultType === 'error') {
     return { error: describeErrors(outcome.errors) }
@@ -45,7 +65,8 @@ async function evaluate(request) {
       error: `context keys ${ignored.join(', ')} do not apply to ${simulation.request.action} on ${simulation.request.resource.resource}`
     }
   }
-  return { decision: outcome.overallResult }
+  const refusing = results.find((r) => r.analysis && r.analysis.result !== 'Allowed')
+  return { decision: outcome.overallResult, deniedBy: deniedBy(refusing && refusing.analysis) }
 }
 
 async function main() {
