@@ -55,6 +55,25 @@ def test_the_emulator_declares_exactly_what_its_cloudformation_lacks() -> None:
     assert profile.emulated_types == EMULATED
     assert set(profile.skipped_types) == {"AWS::S3::BucketPolicy"}
     assert profile.lambda_layer == "interpreter"
+    assert profile.completed_properties == {"AWS::IAM::Role": ["ManagedPolicyArns"]}
+
+
+def test_every_lambda_role_has_the_managed_policies_the_template_attaches(
+    runtime: LocalRuntime,
+) -> None:
+    """moto's CloudFormation drops a role's ManagedPolicyArns; the deploy attaches them, so
+    IAM enforcement judges each role by the policies it has on AWS."""
+    assert runtime.deployment
+    iam, awslambda = runtime.clients["iam"], runtime.clients["lambda"]
+    policies = {p["PolicyName"]: p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]}
+    base = next(arn for name, arn in policies.items() if "LambdaBasePolicy" in name)
+    for function in FUNCTIONS:
+        role_arn = awslambda.get_function_configuration(
+            FunctionName=f"{runtime.deployment.stack_name}-{function}"
+        )["Role"]
+        attached = iam.list_attached_role_policies(RoleName=role_arn.rsplit("/", 1)[1])
+        # Not in a VPC (no LambdaSubnetIds): the conditional VPC policy is left out.
+        assert [p["PolicyArn"] for p in attached["AttachedPolicies"]] == [base], function
 
 
 def test_split_points_cloudformation_at_the_predicted_arns() -> None:

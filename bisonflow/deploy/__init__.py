@@ -19,7 +19,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bisonflow import cfn_template
-from bisonflow.deploy import artifacts, database_grants, emulated, iam_policy, regions, stack
+from bisonflow.deploy import (
+    artifacts,
+    completed,
+    database_grants,
+    emulated,
+    iam_policy,
+    regions,
+    stack,
+)
 from bisonflow.deploy.stack import DeployError
 from bisonflow.deploy.target import Target
 
@@ -107,6 +115,8 @@ def deploy(
     changes = stack.apply_change_set(
         target, stack_name, body, values, progress, stack.capabilities(template)
     )
+    if profile.completed_properties:
+        completed.apply(target, stack_name, template, profile.completed_properties, progress)
     if order:
         emulated.create(target, stack_name, template, order, progress)
     grants = database_grants.grant_statements(

@@ -30,12 +30,15 @@ class TargetProfile:
     emulated_types: resource types created through their service APIs with the template's
     values; skipped_types: types not created at all, each with the reason; lambda_layer:
     "lambda" builds the layer for AWS Lambda's runtime and architecture, "interpreter" for
-    the Python running the deploy (a target whose Lambdas run on this machine).
+    the Python running the deploy (a target whose Lambdas run on this machine);
+    completed_properties: per resource type its CloudFormation does create, the properties
+    it ignores, which the deploy then applies through the service APIs.
     """
 
     emulated_types: tuple[str, ...] = ()
     skipped_types: dict[str, str] = field(default_factory=dict)
     lambda_layer: str = "lambda"
+    completed_properties: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -43,6 +46,7 @@ class TargetProfile:
                 "emulated_types": list(self.emulated_types),
                 "skipped_types": self.skipped_types,
                 "lambda_layer": self.lambda_layer,
+                "completed_properties": self.completed_properties,
             }
         )
 
@@ -53,6 +57,7 @@ class TargetProfile:
             emulated_types=tuple(data.get("emulated_types", ())),
             skipped_types=dict(data.get("skipped_types", {})),
             lambda_layer=data.get("lambda_layer", "lambda"),
+            completed_properties=dict(data.get("completed_properties", {})),
         )
 
 

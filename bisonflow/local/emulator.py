@@ -53,6 +53,9 @@ PARTIAL_CFN_TYPES = {
     # could not snapshot them (and moto drops its Description).
     "AWS::Lambda::Version",
 }
+#: Properties moto 5.2.5's CloudFormation ignores on types it does create (bisonflow.deploy
+#: applies them through the service APIs after the stack).
+COMPLETED_PROPERTIES = {"AWS::IAM::Role": ["ManagedPolicyArns"]}
 #: Resource types the emulator must not have at all, and why.
 SKIPPED_TYPES = {
     "AWS::S3::BucketPolicy": "the emulator serves plain HTTP on loopback and moto enforces "
@@ -76,6 +79,9 @@ def target_profile(template_types: set[str]) -> TargetProfile:
         emulated_types=tuple(sorted(missing - set(SKIPPED_TYPES))),
         skipped_types={t: r for t, r in SKIPPED_TYPES.items() if t in template_types},
         lambda_layer="interpreter",
+        completed_properties={
+            t: props for t, props in COMPLETED_PROPERTIES.items() if t in template_types
+        },
     )
 
 
