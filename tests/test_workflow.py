@@ -266,3 +266,33 @@ def test_a_failing_sql_statement_fails_with_the_sql_error(runtime: LocalRuntime)
     assert "Column type: DOUBLE PRECISION" in description["cause"]
     assert "CleanupTasks" in entered(events)
     assert live_instances(runtime, description["name"]) == []
+
+
+def test_an_explicit_deny_added_through_iam_fails_the_next_execution(
+    runtime: LocalRuntime,
+) -> None:
+    """IAM is enforced on the deployed roles, live: a Deny put on CheckGbif's role through
+    the IAM API refuses its very next S3 call, as AWS would, and the history says so."""
+    assert runtime.deployment
+    iam, awslambda = runtime.clients["iam"], runtime.clients["lambda"]
+    role_arn = awslambda.get_function_configuration(
+        FunctionName=f"{runtime.deployment.stack_name}-check_gbif"
+    )["Role"]
+    role = role_arn.rsplit("/", 1)[1]
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "s3:ListBucket", "Resource": "*"}],
+    }
+    runtime.publish_snapshot("2026-05")
+    iam.put_role_policy(RoleName=role, PolicyName="deny-listing", PolicyDocument=json.dumps(deny))
+    try:
+        description, events = run_to_end(runtime, {"month": "2026-05"})
+    finally:
+        iam.delete_role_policy(RoleName=role, PolicyName="deny-listing")
+    assert description["status"] == "FAILED"
+    cause = description["cause"]
+    assert "AccessDenied" in cause and "s3:ListBucket" in cause, cause
+    assert f"assumed-role/{role}/" in cause and "explicit deny" in cause, cause
+    assert "SubsetAndAnnotate" not in entered(events)
+    failed = [e for e in events if e["type"] == "TaskFailed"]
+    assert failed and "AccessDenied" in failed[0]["taskFailedEventDetails"]["cause"]
