@@ -137,6 +137,17 @@ def stack_outputs(target: Target, stack_name: str) -> dict[str, str]:
 
 def destroy(target: Target, stack_name: str, progress: Callable[[str], None] = print) -> None:
     """Delete the stack; LEFT_BEHIND lists what stays."""
-    if stack.stack_status(target, stack_name) is not None and target.target_profile.emulated_types:
-        emulated.delete(target, stack_name, cfn_template.template(), progress)
+    profile = target.target_profile
+    if stack.stack_status(target, stack_name) is not None:
+        if profile.emulated_types:
+            emulated.delete(target, stack_name, cfn_template.template(), progress)
+        if profile.completed_properties:
+            completed.apply(
+                target,
+                stack_name,
+                cfn_template.template(),
+                profile.completed_properties,
+                progress,
+                clear=True,
+            )
     stack.delete(target, stack_name, progress)

@@ -40,8 +40,12 @@ def apply(
     template: dict[str, Any],
     completed: dict[str, list[str]],
     progress: Callable[[str], None],
+    *,
+    clear: bool = False,
 ) -> None:
-    """Apply, for every resource of the stack, the properties its target ignored."""
+    """Apply, for every resource of the stack, the properties its target ignored; with
+    `clear`, take them off again before the stack is deleted (CloudFormation detaches a
+    role's managed policies when it deletes the role; moto refuses to delete it instead)."""
     resolver = resolver_for(target, stack_name, template)
     for logical_id, resource in template["Resources"].items():
         kind = resource["Type"]
@@ -53,8 +57,9 @@ def apply(
             applier = APPLIERS.get((kind, name))
             if applier is None:
                 raise EmulationError(f"{logical_id}: no service-API path for {kind}.{name}")
-            value = resolver.value(resource.get("Properties", {}).get(name, []))
-            applier(target, resolver.value({"Ref": logical_id}), value)
-            progress(
-                f"  {logical_id} ({kind}) {name} applied through the {kind.split('::')[1]} API"
+            wanted = resource.get("Properties", {}).get(name, [])
+            applier(
+                target, resolver.value({"Ref": logical_id}), [] if clear else resolver.value(wanted)
             )
+            done = "removed" if clear else "applied"
+            progress(f"  {logical_id} ({kind}) {name} {done} through the {kind.split('::')[1]} API")
