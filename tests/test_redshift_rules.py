@@ -9,6 +9,7 @@ would on Redshift, and its grid cells do not.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,13 @@ import duckdb
 import pytest
 from test_redshift_duckdb import REGION, rows, run
 
-from bisonflow.boundary_sql import Boundaries, cells_sql, hits_sql
+from bisonflow.boundary_sql import (
+    CELL_DEGREES,
+    CELL_ID_STRIDE,
+    Boundaries,
+    cells_sql,
+    hits_sql,
+)
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY
 from bisonflow.local import redshift_duckdb as rd
@@ -150,13 +157,14 @@ def rsd(runtime: LocalRuntime) -> Any:
 STEPPED_COUNTY = (
     "POLYGON((-106 40.2, -104 40.2, -104 41.3, -104.75 41.3, -104.75 41, -106 41, -106 40.2))"
 )
-#: (gbifid, lon, lat, GEOID of the county covering it or None)
+#: (gbifid, lon, lat, GEOID of the county covering it or None, whether the county covers
+#: the point's whole grid square)
 STEPPED_POINTS = (
-    ("1", -104.6, 41.2, "08001"),  # north of the line, in the part that crosses it
-    ("2", -104.9, 41.0, "08001"),  # on the edge along the line: covered
-    ("3", -104.9, 41.2, None),  # north of the stretch along the line: outside
-    ("4", -105.2, 40.7, "08001"),  # in a grid square the county covers whole
-    ("5", -104.75, 41.3, "08001"),  # a vertex
+    ("1", -104.6, 41.2, "08001", True),  # north of the line, in the part that crosses it
+    ("2", -104.9, 41.0, "08001", False),  # on the edge along the line: covered
+    ("3", -104.8, 41.2, None, False),  # north of the stretch along the line: outside
+    ("4", -105.2, 40.7, "08001", True),  # deep inside
+    ("5", -104.75, 41.3, "08001", False),  # a vertex
 )
 
 
@@ -164,7 +172,7 @@ def _stepped_layer(rsd: Any, name: str) -> tuple[Boundaries, str]:
     """A one-county boundary table and a subset table of STEPPED_POINTS on the stand-in."""
     layer = Boundaries(name, COUNTY_SHAPEFILE_KEY, (("geoid", "VARCHAR(5)"),), f"{name}_layer")
     subset = f"{name}_subset"
-    points = ", ".join(f"('{g}', {x}, {y})" for g, x, y, _ in STEPPED_POINTS)
+    points = ", ".join(f"('{g}', {x}, {y})" for g, x, y, *_ in STEPPED_POINTS)
     run(
         rsd,
         f"DROP TABLE IF EXISTS {layer.table}",
@@ -231,9 +239,11 @@ def test_grid_cells_find_every_point_of_the_stepped_county(rsd: Any) -> None:
         f"DROP TABLE IF EXISTS {hits}",
         hits_sql(subset, layer, hits),
     )
-    cells = rows(rsd, f"SELECT inside, count(*) FROM {layer.cells} GROUP BY inside ORDER BY 1")
-    # 5 x 3 squares meet the county (the column east of it along its edge); it covers the
-    # 4 squares of the row 40.5-41 N whole, so their points need no exact test.
-    assert cells == [(False, 11), (True, 4)]
+    inside = dict(rows(rsd, f"SELECT cell, inside FROM {layer.cells}"))
+    for _, lon, lat, _, whole in STEPPED_POINTS:
+        cell = math.floor(lon / CELL_DEGREES) * CELL_ID_STRIDE + math.floor(lat / CELL_DEGREES)
+        # Every point's square meets the county (point 3's along the step's edge), and only
+        # the squares it covers whole skip the exact test.
+        assert inside[cell] is whole, (lon, lat)
     found = dict(rows(rsd, f"SELECT gbifid, geoid FROM {hits}"))
-    assert found == {g: geoid for g, _, _, geoid in STEPPED_POINTS if geoid is not None}
+    assert found == {g: geoid for g, _, _, geoid, _ in STEPPED_POINTS if geoid is not None}
