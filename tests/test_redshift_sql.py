@@ -287,6 +287,9 @@ def test_points_meet_cells_by_equality_and_cells_are_exact_in_doubles() -> None:
     size = boundary_sql.CELL_DEGREES
     assert math.frexp(size)[0] == 0.5, "CELL_DEGREES must be a power of two"
     assert 90 / size < boundary_sql.CELL_ID_STRIDE / 2, "cell ids must be unique"
+    # A boundary across the antimeridian (Aleutians West) has a bounding box of all 360
+    # degrees of longitude; the cell counter must reach across it.
+    assert 10**boundary_sql._CELL_STEPS_DIGITS * size > 360
     _, county, aiannh, mark, *_ = statement_batches("aggregate", LAYOUT, TARGET)
     for cells, table in ((county[4], "county_2024_03_01"), (aiannh[4], "aiannh_2024_03_01")):
         assert f"FROM {table} AS b" in cells and "ST_Covers(shape, square) AS inside" in cells
