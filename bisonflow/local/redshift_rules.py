@@ -34,7 +34,8 @@ Not checked (the stand-in still accepts what Redshift may refuse):
   1,048,447-byte limit of a GEOMETRY value ("Limitations when using spatial data").
 * GEOMETRY columns in ORDER BY, GROUP BY or DISTINCT, as sort or distribution keys, or in
   UNLOAD to parquet, all refused by Redshift ("Limitations when using spatial data").
-* Functions Redshift runs only on the leader node (generate_series) used with tables.
+* Leader node-only functions (the guide's "Leader node-only functions": CURRENT_SCHEMA,
+  HAS_TABLE_PRIVILEGE, ...) in a query that reads a table, which Redshift refuses.
 * Everything else in `redshift_duckdb`'s list of deviations.
 """
 
