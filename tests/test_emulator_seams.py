@@ -55,6 +55,17 @@ def _lambda_role(runtime: LocalRuntime) -> str:
 #: The role of these tests' own state machines: it may invoke the seamcheck functions, as a
 #: state machine's role must (the IAM seam authorizes its calls as that role).
 STATES_ROLE = "seamcheck-states"
+#: The trust policy of a state machine's role: Step Functions may assume it.
+STATES_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "states.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
 
 
 def _states_role(runtime: LocalRuntime) -> str:
@@ -63,19 +74,9 @@ def _states_role(runtime: LocalRuntime) -> str:
         return iam.get_role(RoleName=STATES_ROLE)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
         pass
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "states.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    arn = iam.create_role(RoleName=STATES_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
-        "Arn"
-    ]
+    arn = iam.create_role(RoleName=STATES_ROLE, AssumeRolePolicyDocument=json.dumps(STATES_TRUST))[
+        "Role"
+    ]["Arn"]
     invoke = {
         "Version": "2012-10-17",
         "Statement": [

@@ -15,7 +15,7 @@ from conftest import wait_for_end
 from moto.awslambda.responses import LambdaResponse
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.sts.models import sts_backends
-from test_emulator_seams import _lambda_role
+from test_emulator_seams import STATES_TRUST, _lambda_role
 
 from bisonflow.local import asl_fixes, credentials, sfn_credentials
 from bisonflow.local.runtime import LocalRuntime
@@ -27,16 +27,6 @@ HANDLER = """
 def echo(event, context):
     return {"size": len(str(event)), "event": event if len(str(event)) < 1000 else None}
 """
-STATES_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "states.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 def function_arn(runtime: LocalRuntime, name: str) -> str:
