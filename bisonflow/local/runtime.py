@@ -86,6 +86,11 @@ class LocalRuntime:
             self.workdir, port=s.port, iam_enforcement=s.iam_enforcement
         ).start()
         self.progress(f"emulator listening on {self.endpoint_url}")
+        if s.iam_enforcement:
+            self.progress(
+                "IAM enforced: every Lambda, task, state machine call and schedule acts as its "
+                "own role, and a call its policies would not allow on AWS is refused"
+            )
 
         self.progress(f"generating sample data ({s.records:,} GBIF records)")
         self.sample = generate_sample(
