@@ -1,17 +1,22 @@
 """Reading the US-RIIS master list, and writing its GBIF-annotated copy and the curators' report.
 
-The master list is edited by hand upstream, so columns are found by header name, a UTF-8 BOM
-is tolerated, and bad rows are set aside with their line numbers and a reason (for the
-curators) rather than failing the month. Values from a controlled vocabulary (locality,
-degreeOfEstablishment, kingdom) are accepted in any case and spacing and written in the
-dictionary's spelling, because the aggregation SQL compares them as text. The annotated file
-is loaded into Redshift by position, so it is always written with exactly ANNOTATED_COLUMNS.
+The master list is edited by hand upstream, so columns are found by header name (ignoring
+case, as Redshift does), a UTF-8 BOM is tolerated, and bad rows are set aside with their line
+numbers and a reason (for the curators) rather than failing the month. A stray quote is the
+one mistake a CSV reader cannot see: the quoted field it opens runs on over the line breaks
+and takes whole rows into one value. A row whose quoted field holds lines that are whole rows
+themselves is therefore reported where the quote opened, and the lines after it read again.
+Values from a controlled vocabulary (locality, degreeOfEstablishment, kingdom) are accepted in
+any case and spacing and written in the dictionary's spelling, because the aggregation SQL
+compares them as text. The annotated file is loaded into Redshift by position, so it is
+always written with exactly ANNOTATED_COLUMNS.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -104,7 +109,16 @@ class Malformed:
 class RiisParse:
     records: list[RiisRecord]
     malformed: list[Malformed]
-    ignored_columns: tuple[str, ...]  # header names that are not RIIS columns
+    #: header names that are no RIIS column: their values are not in the annotated list
+    unknown_columns: tuple[str, ...]
+    #: RIIS columns the header lacks: written empty in the annotated list
+    missing_columns: tuple[str, ...]
+
+
+#: RIIS column by its name case-folded: Redshift folds the annotated table's column names to
+#: lower case, so two names that differ only in case could not both be loaded, and the
+#: project's earlier spellings ("gbif_taxonKey", "update_remarks", ...) are read as USGS's.
+_COLUMN_BY_FOLDED_NAME: dict[str, str] = {c.casefold(): c for c in RIIS_COLUMNS}
 
 
 def decode(data: bytes) -> str:
@@ -123,28 +137,31 @@ def decode(data: bytes) -> str:
 
 def parse_riis(text: str) -> RiisParse:
     """Records and malformed rows of a master list, both with their line numbers."""
-    rows = _rows_with_lines(text.removeprefix("\ufeff"))
-    header_line = next(rows, None)
-    if header_line is None:
-        raise RiisFormatError("the RIIS file is empty (no header line)")
-    header = _check_header(header_line[1])
+    lines = io.StringIO(text.removeprefix("\ufeff"), newline="").readlines()
+    header_line, header, body_start = _header(lines)
+    columns, unknown = _columns(header_line, header)
+    shape = _RowShape(len(header), columns.index("locality"))
     records: list[RiisRecord] = []
     malformed: list[Malformed] = []
-    for line, row in rows:
+    for item in _body_rows(lines, body_start, shape):
+        if isinstance(item, Malformed):
+            malformed.append(item)
+            continue
+        line, row = item
         if len(row) != len(header):
             malformed.append(
                 Malformed(line, f"has {len(row)} fields, the header has {len(header)}")
             )
             continue
-        by_name = dict(zip(header, map(_clean, row), strict=True))
-        values = {c: by_name.get(c, "") for c in RIIS_COLUMNS}
+        by_column = {c: _clean(v) for c, v in zip(columns, row, strict=True) if c is not None}
+        values = {c: by_column.get(c, "") for c in RIIS_COLUMNS}
         problem = _normalise(values)
         if problem:
             malformed.append(Malformed(line, problem))
         else:
             records.append(RiisRecord(line, values))
-    ignored = tuple(name for name in header if name not in RIIS_COLUMNS)
-    return RiisParse(records, malformed, ignored)
+    missing = tuple(c for c in RIIS_COLUMNS if c not in columns)
+    return RiisParse(records, malformed, unknown, missing)
 
 
 def annotated_csv(records: Iterable[RiisRecord], matches: Mapping[NameQuery, NameMatch]) -> str:
@@ -207,33 +224,158 @@ def _clean(value: str) -> str:
     return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
-def _rows_with_lines(text: str) -> Iterator[tuple[int, list[str]]]:
-    """CSV rows with the line each starts on (quoted fields may span lines); blank lines skipped."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    start = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise RiisFormatError(f"line {start}: unreadable CSV: {exc}") from None
-        if row:
-            yield start, row
-        start = reader.line_num + 1
+@dataclass(frozen=True)
+class _RowShape:
+    """What a line that is a whole row of the list looks like on its own."""
+
+    width: int  # fields in the header
+    locality_at: int  # position of the locality column
+
+    def is_whole_row(self, line: str) -> bool:
+        """As many fields as the header and a region code as locality: a line inside a quoted
+        value that looks so is a row a stray quote took in, not a remark that runs on."""
+        row = next(csv.reader([line]), [])
+        return (
+            len(row) == self.width
+            and _in_vocabulary(row[self.locality_at], RIIS_REGIONS) is not None
+        )
 
 
-def _check_header(names: list[str]) -> list[str]:
-    header = [name.strip().removeprefix("\ufeff") for name in names]
-    duplicates = sorted({name for name in header if header.count(name) > 1})
+def _header(lines: list[str]) -> tuple[int, list[str], int]:
+    """The header's line number, its names, and the index of the first line after it."""
+    reader = csv.reader(lines)
+    try:
+        for row in reader:
+            if row:
+                return reader.line_num, row, reader.line_num
+    except csv.Error as exc:
+        raise RiisFormatError(f"line {reader.line_num}: unreadable CSV header: {exc}") from None
+    raise RiisFormatError("the RIIS file is empty (no header line)")
+
+
+def _columns(line: int, names: list[str]) -> tuple[list[str | None], tuple[str, ...]]:
+    """The RIIS column at each position of the header (None: not a RIIS column) and the
+    names that are no RIIS column (a blank name is reported by its position)."""
+    header = [name.strip().removeprefix("\ufeff").strip() for name in names]
+    folded = [name.casefold() for name in header if name]
+    duplicates = sorted({n for n in header if n and folded.count(n.casefold()) > 1})
     if duplicates:
-        raise RiisFormatError(f"line 1: duplicate column(s) in header: {', '.join(duplicates)}")
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+        raise RiisFormatError(
+            f"line {line}: duplicate column(s) in header (case ignored, as Redshift ignores "
+            f"it): {', '.join(duplicates)}"
+        )
+    columns = [_COLUMN_BY_FOLDED_NAME.get(name.casefold()) for name in header]
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
         raise RiisFormatError(
-            f"line 1: header lacks required column(s) {', '.join(missing)}; found {header}"
+            f"line {line}: header lacks required column(s) {', '.join(missing)}; found {header}"
         )
-    return header
+    unknown = tuple(
+        name or f"(column {position}, no name)"
+        for position, (name, column) in enumerate(zip(header, columns, strict=True), start=1)
+        if column is None
+    )
+    return columns, unknown
+
+
+def _body_rows(
+    lines: list[str], first: int, shape: _RowShape
+) -> Iterator[tuple[int, list[str]] | Malformed]:
+    """CSV rows with the line each starts on (quoted fields may span lines; blank lines are
+    skipped), and a Malformed where a quote never closed where it should have: then the
+    lines after the one the quote opened on are read again, so the rows it took in count."""
+    while first < len(lines):
+        reader = csv.reader(itertools.islice(lines, first, None))
+        start = first
+        resume = None
+        try:
+            for row in reader:
+                end = first + reader.line_num
+                damage = _quote_damage(lines, start, end, shape) if end - start > 1 else None
+                if damage is not None:
+                    yield damage
+                    resume = damage.line  # the index of the line after the quote opened
+                    break
+                if row:
+                    yield start + 1, row
+                start = end
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit(): a runaway quote
+            bad = _unreadable(lines, start, first + reader.line_num, exc)
+            yield bad
+            resume = bad.line
+        if resume is None:
+            return
+        first = resume
+
+
+def _quote_damage(lines: list[str], start: int, end: int, shape: _RowShape) -> Malformed | None:
+    """The row on lines[start:end], if a quote in it never closed where it should have: its
+    quoted value holds lines that are whole rows, or runs to the end of the file."""
+    swallowed = [i for i in range(start + 1, end) if shape.is_whole_row(lines[i])]
+    if swallowed:
+        opened = _open_quote_line(lines, start, swallowed[0])
+        taken = f"{len(swallowed)} whole row(s) ({_line_numbers(swallowed)})"
+        ends = f"runs to line {end} and takes in {taken}"
+    elif end == len(lines):
+        opened = _open_quote_line(lines, start, end)
+        ends = "runs to the end of the file"
+    else:
+        return None
+    if opened is None:
+        return None
+    return _unclosed(start, opened, ends)
+
+
+def _unreadable(lines: list[str], start: int, end: int, exc: csv.Error) -> Malformed:
+    opened = _open_quote_line(lines, start, max(end, start + 1))
+    if opened is not None:
+        return _unclosed(start, opened, f"is never closed ({exc})")
+    return Malformed(start + 1, f"unreadable CSV: {exc}")
+
+
+def _unclosed(start: int, opened: int, ends: str) -> Malformed:
+    """A Malformed on the (1-based) line where the quote opened; its line number is also the
+    index of the line after it, where reading starts again."""
+    began = f" (the row began on line {start + 1})" if opened > start else ""
+    return Malformed(
+        opened + 1,
+        f"unclosed quote: the quoted field opened on line {opened + 1}{began} {ends}; "
+        f"the lines after line {opened + 1} are read as rows",
+    )
+
+
+def _line_numbers(indexes: list[int], shown: int = 5) -> str:
+    """1-based line numbers of line indexes, the first few of many."""
+    numbers = ", ".join(str(i + 1) for i in indexes[:shown])
+    return f"lines {numbers}" + (
+        f" and {len(indexes) - shown} more" if len(indexes) > shown else ""
+    )
+
+
+def _open_quote_line(lines: list[str], start: int, stop: int) -> int | None:
+    """Index of the line on which the quoted field still open after lines[start:stop] opened;
+    None if no quoted field is open there.
+
+    The rules are the csv module's default dialect (RFC 4180's): a quote opens a quoted field
+    only at the start of a field, "" inside one is a literal quote, and a quote that ends one
+    may be followed by more text before the delimiter.
+    """
+    in_quotes = after_quote = False
+    at_field_start = True
+    opened = None
+    for index in range(start, stop):
+        for char in lines[index]:
+            if in_quotes:
+                if char == '"':
+                    in_quotes, after_quote = False, True
+                continue
+            if char == '"' and at_field_start:
+                in_quotes, opened, at_field_start = True, index, False
+            elif char == '"' and after_quote:  # "" inside a quoted field: still the same field
+                in_quotes, after_quote = True, False
+            else:
+                at_field_start, after_quote = char in ",\r\n", False
+    return opened if in_quotes else None
 
 
 def _normalise(values: dict[str, str]) -> str | None:

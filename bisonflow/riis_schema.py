@@ -4,8 +4,14 @@ The annotated CSV is loaded into Redshift by position, so its header order is fi
 nowhere else.
 """
 
-#: USRIISv2_MasterList.csv columns (see ../shared/data/US-RIIS_DataDictionary_2021.csv);
-#: the introduced / invasive designation is in degreeOfEstablishment.
+#: USRIISv2_MasterList.csv columns, in the list's order and spelled as USGS publishes them
+#: (issue 10 quotes the v2 header; the seed system reads the list by its own header and names
+#: the USGS key column "GBIF_taxonKey": lifemapper/bison `bison/provider/constants.py`
+#: RIIS_DATA.GBIF_KEY, and creates its Redshift table with these 32 columns lower-cased, in this
+#: order, `occurrenceremarks` before `occurrenceid`: `aws/redshift/load_annotated_riis.sql`).
+#: ../shared/data/US-RIIS_DataDictionary_2021.csv describes the 2021 v1 list, whose names
+#: differ ("GBIF taxonKey", "Introduced or Invasive"); degreeOfEstablishment carries v2's
+#: introduced / invasive designation.
 RIIS_COLUMNS: tuple[str, ...] = (
     "locality",
     "scientificName",
@@ -17,10 +23,10 @@ RIIS_COLUMNS: tuple[str, ...] = (
     "isHybrid",
     "pathway",
     "habitat",
-    "biocontrol",
+    "Biocontrol",
     "associatedTaxa",
     "eventRemarks",
-    "introDateNumber",
+    "IntroDateNumber",
     "taxonRemarks",
     "kingdom",
     "phylum",
@@ -28,15 +34,16 @@ RIIS_COLUMNS: tuple[str, ...] = (
     "order",
     "family",
     "taxonomicStatus",
-    "itis_TSN",
-    "gbif_taxonKey",
+    "ITIS_TSN",
+    "GBIF_taxonKey",
     "taxonID",
-    "authority",
+    "Authority",
     "WebLink",
     "associatedReferences",
     "eventDate",
     "modified",
-    "update_remarks",
+    "Update_Remarks",
+    "occurrenceRemarks",
     "occurrenceID",
 )
 

@@ -5,7 +5,10 @@ resolve is kept (with empty keys) rather than dropped; it goes to the report CSV
 malformed row and every doubtful match, for the curators. Names answered within the cache's
 max age are not asked again; the cache written back holds this month's names (a hit keeps
 the time GBIF was asked, so it still expires). Outputs are written only after every name was
-resolved: the report, then the annotated list, then the cache.
+resolved: the report, then the annotated list, then the cache. Header columns that are no
+RIIS column (their values cannot go into the annotated list, which Redshift loads by position)
+and RIIS columns the header lacks are named in the step output, so a renamed column in a new
+edition of the list shows in the execution, not only in the task's log.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from bisonflow.taskspec import TaskSpec
 
 #: How many malformed line numbers go into the (small) task output; the report has them all.
 MAX_REPORTED_LINES = 20
+#: How many unknown column names go into the task output; the log has them all.
+MAX_REPORTED_COLUMNS = 20
 
 
 def run(spec: TaskSpec) -> dict[str, Any]:
@@ -37,8 +42,13 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     parsed = parse_riis(decode(_get_object(s3, spec.bucket, source)))
     for bad in parsed.malformed:
         _log(f"leaving out line {bad.line}: {bad.reason}")
-    if parsed.ignored_columns:
-        _log(f"ignoring unknown columns {list(parsed.ignored_columns)}")
+    if parsed.unknown_columns:
+        _log(
+            f"WARNING: column(s) {list(parsed.unknown_columns)} are no US-RIIS v2 column; "
+            "their values are not in the annotated list"
+        )
+    if parsed.missing_columns:
+        _log(f"WARNING: the header lacks {list(parsed.missing_columns)}; written empty")
     if not parsed.records:
         raise RiisFormatError(
             f"s3://{spec.bucket}/{source} has no valid RIIS rows "
@@ -82,6 +92,9 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         "unresolved_names": sum(not m.resolved for m in matches.values()),
         "malformed_rows": len(parsed.malformed),
         "malformed_lines": [bad.line for bad in parsed.malformed[:MAX_REPORTED_LINES]],
+        "unknown_column_count": len(parsed.unknown_columns),
+        "unknown_columns": list(parsed.unknown_columns[:MAX_REPORTED_COLUMNS]),
+        "missing_columns": list(parsed.missing_columns),
         "api_calls": api_calls,
         "api_retries": retries,
         "cache_hits": len(cached),

@@ -10,7 +10,18 @@ import json
 
 import pytest
 from conftest import SCRATCH_BUCKET
-from test_riis import EXPECTED_KEYS, GBIF_TABLE, HEADER, MALFORMED_LINES, MASTER_LIST, _row
+from test_riis import (
+    EXPECTED_KEYS,
+    GBIF_TABLE,
+    HEADER,
+    MALFORMED_LINES,
+    MASTER_LIST,
+    REAL_HEADER,
+    REAL_ROWS,
+    _row,
+    _stray_quote_list,
+    real_list,
+)
 
 from bisonflow.ec2_tasks import task_spec
 from bisonflow.gbif_api import GbifApiError
@@ -70,6 +81,9 @@ def test_first_month_writes_annotated_list_report_and_cache(s3, gbif, capsys):
         "unresolved_names": 3,
         "malformed_rows": 6,
         "malformed_lines": MALFORMED_LINES,
+        "unknown_column_count": 0,
+        "unknown_columns": [],
+        "missing_columns": [],
         "api_calls": NAMES + 2,  # one /species/300 lookup, one retry after the 429
         "api_retries": 1,
         "cache_hits": 0,
@@ -167,3 +181,54 @@ def test_a_bad_max_age_is_named(s3, gbif):
     spec.params["name_cache_max_age_days"] = "30"
     with pytest.raises(ValueError, match=r"params\['name_cache_max_age_days'\].*'30'"):
         annotate_riis.run(spec)
+
+
+# --- the list as USGS publishes it ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "line_end"), [("utf-8-sig", "\r\n"), ("cp1252", "\r\n"), ("utf-8", "\n")]
+)
+def test_the_real_header_round_trips_every_column_and_value(s3, gbif, encoding, line_end):
+    """The 32 columns as USGS spells them, from a UTF-8 (BOM) or cp1252 spreadsheet export
+    with CRLF line ends: every column and value comes out in the annotated list."""
+    body = real_list(REAL_HEADER, REAL_ROWS, line_end).encode(encoding)
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=body)
+    result = annotate_riis.run(_spec())
+    assert (result["rows"], result["resolved"], result["malformed_rows"]) == (3, 3, 0)
+    assert (result["unknown_columns"], result["missing_columns"]) == ([], [])
+    rows = list(csv.reader(io.StringIO(_text(s3, LAYOUT.riis_annotated_key))))
+    assert rows[0] == [*REAL_HEADER, "gbif_res_taxonkey", "gbif_res_scientificname"]
+    assert [row[: len(REAL_HEADER)] for row in rows[1:]] == REAL_ROWS
+    assert [row[len(REAL_HEADER) :] for row in rows[1:]] == [
+        [str(GBIF_TABLE[r[1]]["usageKey"]), GBIF_TABLE[r[1]]["scientificName"]] for r in REAL_ROWS
+    ]
+
+
+def test_columns_the_parser_does_not_know_are_named_in_the_step_output(s3, gbif, capsys):
+    known = [name != "occurrenceRemarks" for name in REAL_HEADER]
+    header = [n for n, keep in zip(REAL_HEADER, known, strict=True) if keep]
+    rows = [[v for v, keep in zip(row, known, strict=True) if keep] for row in REAL_ROWS]
+    body = real_list([*header, "curatorNote", ""], [[*row, "check", ""] for row in rows])
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=body.encode())
+    result = annotate_riis.run(_spec())
+    assert result["unknown_column_count"] == 2
+    assert result["unknown_columns"] == ["curatorNote", "(column 33, no name)"]
+    assert result["missing_columns"] == ["occurrenceRemarks"]
+    assert "WARNING: column(s) ['curatorNote', '(column 33, no name)']" in capsys.readouterr().out
+    annotated = list(csv.DictReader(io.StringIO(_text(s3, LAYOUT.riis_annotated_key))))
+    assert tuple(annotated[0]) == ANNOTATED_COLUMNS  # what Redshift loads by position
+    assert [r["occurrenceRemarks"] for r in annotated] == ["", "", ""]
+    assert [r["occurrenceID"] for r in annotated] == [row[-1] for row in REAL_ROWS]
+
+
+def test_an_unclosed_quote_is_in_the_step_output_and_later_rows_are_annotated(s3, gbif):
+    text, later_names = _stray_quote_list()
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=text.encode())
+    result = annotate_riis.run(_spec())
+    assert (result["rows"], result["malformed_rows"], result["malformed_lines"]) == (8, 1, [3])
+    annotated = list(csv.DictReader(io.StringIO(_text(s3, LAYOUT.riis_annotated_key))))
+    assert [r["scientificName"] for r in annotated[1:]] == later_names
+    report = list(csv.DictReader(io.StringIO(_text(s3, LAYOUT.riis_report_key))))
+    assert report[0]["line"] == "3"
+    assert report[0]["reason"].startswith("unclosed quote: the quoted field opened on line 3")

@@ -490,26 +490,26 @@ def _put_riis(s3: Any) -> None:
 
     entries = [
         entry(locality="L48", scientificName="Felis catus", vernacularName="cat, domestic",
-              degreeOfEstablishment="invasive (category D2)", gbif_taxonKey="1001",
+              degreeOfEstablishment="invasive (category D2)", GBIF_taxonKey="1001",
               gbif_res_taxonkey="1001", occurrenceID="riis-cat-l48"),
         entry(locality="AK", scientificName="Felis catus",
-              degreeOfEstablishment="established (category C3)", gbif_taxonKey="1001",
+              degreeOfEstablishment="established (category C3)", GBIF_taxonKey="1001",
               gbif_res_taxonkey="1001", occurrenceID="riis-cat-ak"),
         # Two entries for the same (region, taxon): the invasive one wins, records not doubled.
         entry(locality="L48", scientificName="Sturnus vulgaris",
-              degreeOfEstablishment="established (category C3)", gbif_taxonKey="2002",
+              degreeOfEstablishment="established (category C3)", GBIF_taxonKey="2002",
               gbif_res_taxonkey="2002", occurrenceID="riis-starling-a"),
         entry(locality="L48", scientificName="Sturnus vulgaris vulgaris",
-              degreeOfEstablishment="widespread invasive (category E)", gbif_taxonKey="2002",
+              degreeOfEstablishment="widespread invasive (category E)", GBIF_taxonKey="2002",
               gbif_res_taxonkey="2002", occurrenceID="riis-starling-b",
               taxonRemarks='listed as "subspecies"'),
         # A synonym on the list resolves to the accepted key the records carry.
         entry(locality="L48", scientificName="Anisantha tectorum",
-              degreeOfEstablishment="established (category C3)", gbif_taxonKey="7777",
+              degreeOfEstablishment="established (category C3)", GBIF_taxonKey="7777",
               gbif_res_taxonkey="3003.0", occurrenceID="riis-cheatgrass"),
         # Hawaii's list does not apply in Colorado.
         entry(locality="HI", scientificName="Ursus americanus",
-              degreeOfEstablishment="invasive", gbif_taxonKey="4004",
+              degreeOfEstablishment="invasive", GBIF_taxonKey="4004",
               gbif_res_taxonkey="4004", occurrenceID="riis-bear-hi"),
         # Unresolved names take part in nothing.
         entry(locality="L48", scientificName="Nomen dubium",

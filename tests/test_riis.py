@@ -65,6 +65,12 @@ GBIF_TABLE = {
     # Homonyms told apart by authorship: a plant genus and an animal genus named alike.
     "Oenanthe aquatica": accepted_match(530, "Oenanthe aquatica (L.) Poir."),
     "Oenanthe aquatica Gray, 1850": accepted_match(531, "Oenanthe aquatica Gray, 1850", "Animalia"),
+    # The names of REAL_ROWS.
+    "Alliaria petiolata": accepted_match(3049319, "Alliaria petiolata (M.Bieb.) Cavara & Grande"),
+    "Rhinocyllus conicus": accepted_match(
+        1178851, "Rhinocyllus conicus (Frölich, 1792)", "Animalia"
+    ),
+    "Euphorbia esula": accepted_match(3071297, "Euphorbia esula L."),
 }
 
 
@@ -170,7 +176,7 @@ def test_parse_tolerates_bom_and_reordered_partial_header():
     )
     for data in (text.encode("utf-8"), text.removeprefix("\ufeff").encode("utf-8-sig")):
         parsed = parse_riis(decode(data))
-        assert parsed.ignored_columns == ("extraColumn",)
+        assert parsed.unknown_columns == ("extraColumn",)
         (record,) = parsed.records
         assert record.line == 2
         assert record.values["scientificName"] == "Aus bus"
@@ -366,3 +372,125 @@ def test_report_of_a_clean_list_is_a_header():
     parsed = parse_riis(text)
     matches = {parsed.records[0].query: interpret_match(GBIF_TABLE["Festuca rubra"])}
     assert report_csv(parsed.records, matches, parsed.malformed) == ",".join(REPORT_COLUMNS) + "\n"
+
+
+# --- the list as USGS publishes it ---------------------------------------------------------
+
+#: The US-RIIS v2 master list header exactly as USGS publishes it (issue 10; the seed system's
+#: lifemapper/bison aws/redshift/load_annotated_riis.sql has the same 32 columns, lower-cased).
+REAL_HEADER_LINE = (
+    "locality,scientificName,scientificNameAuthorship,vernacularName,taxonRank,"
+    "establishmentMeans,degreeOfEstablishment,isHybrid,pathway,habitat,Biocontrol,associatedTaxa,"
+    "eventRemarks,IntroDateNumber,taxonRemarks,kingdom,phylum,class,order,family,taxonomicStatus,"
+    "ITIS_TSN,GBIF_taxonKey,taxonID,Authority,WebLink,associatedReferences,eventDate,modified,"
+    "Update_Remarks,occurrenceRemarks,occurrenceID"
+)
+REAL_HEADER = next(csv.reader([REAL_HEADER_LINE]))
+#: Rows as the list writes them: every column filled somewhere, commas and quotes in values, a
+#: remark over two lines, non-ASCII letters cp1252 can also carry.
+REAL_ROWS = [
+    ["L48", "Alliaria petiolata", "(M.Bieb.) Cavara & Grande", "garlic mustard", "Species",
+     "introduced", "invasive (category D2)", "FALSE", "escape from confinement: horticulture",
+     "terrestrial", "", "", "Approximate introduction date: 1868", "1868",
+     'Listed as "Alliaria officinalis" before 2019', "Plantae", "Tracheophyta",
+     "Magnoliopsida", "Brassicales", "Brassicaceae", "Accepted ITIS", "22899", "3049319",
+     "https://www.itis.gov/servlet/SingleRpt/SingleRpt?search_topic=TSN&search_value=22899",
+     "USDA NRCS PLANTS (2020)", "https://plants.usda.gov/", "https://plants.usda.gov/",
+     "2016-03-14", "2022-08-01", "Changed reference", "Spreading quickly; shade tolerant",
+     "USRIIS-L48Plantae1"],
+    ["HI", "Rhinocyllus conicus", "(Frölich, 1792)", "nodding-thistle receptacle weevil",
+     "Species", "introduced", "established (category C3)", "FALSE",
+     "release in nature: biological control", "terrestrial", "Yes", "Carduus nutans",
+     "Released 1987–1989\nfrom Montana stock", "1988", "", "Animalia", "Arthropoda",
+     "Insecta", "Coleoptera", "Curculionidae", "Accepted GBIF", "", "1178851",
+     "https://www.gbif.org/species/1178851", "Bishop Museum (2019)",
+     "http://hbs.bishopmuseum.org/", "http://hbs.bishopmuseum.org/", "2009-07-02",
+     "2021-11-30", "", "Purposely introduced as a biological control agent",
+     "USRIIS-HIAnimalia2"],
+    ["AK", "Euphorbia esula", "L.", "leafy spurge", "Species", "introduced",
+     "widespread invasive (category E)", "FALSE", "contaminant: seed contaminant",
+     "terrestrial", "", "", "", "", "", "Plantae", "Tracheophyta", "Magnoliopsida",
+     "Malpighiales", "Euphorbiaceae", "Accepted ITIS", "28064", "3071297", "",
+     "Alaska Natural Heritage Program, ACCS (2021)",
+     "https://accs.uaa.alaska.edu/invasive-species/", "", "2012-05-20", "2022-01-10", "", "",
+     "USRIIS-AKPlantae3"],
+]  # fmt: skip
+
+
+def real_list(header: list[str], rows: list[list[str]], line_end: str = "\r\n") -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator=line_end).writerows([header, *rows])
+    return out.getvalue()
+
+
+def test_the_projects_earlier_spellings_are_read_as_the_real_columns():
+    """Redshift folds column names to lower case, so names that differ only in case are one
+    column: the sample's earlier "gbif_taxonKey" is USGS's "GBIF_taxonKey"."""
+    earlier = {"Biocontrol": "biocontrol", "IntroDateNumber": "introDateNumber"}
+    earlier |= {"ITIS_TSN": "itis_TSN", "GBIF_taxonKey": "gbif_taxonKey"}
+    earlier |= {"Authority": "authority", "Update_Remarks": "update_remarks"}
+    header = [earlier.get(name, name) for name in REAL_HEADER]
+    parsed = parse_riis(real_list(header, REAL_ROWS))
+    assert (parsed.unknown_columns, parsed.missing_columns) == ((), ())
+    values = parsed.records[1].values
+    assert (values["Biocontrol"], values["GBIF_taxonKey"], values["IntroDateNumber"]) == (
+        "Yes",
+        "1178851",
+        "1988",
+    )
+    assert parsed.records[0].values["Update_Remarks"] == "Changed reference"
+    with pytest.raises(RiisFormatError, match="duplicate column.*GBIF_taxonKey, gbif_taxonKey"):
+        parse_riis(real_list([*REAL_HEADER, "gbif_taxonKey"], []))
+
+
+def _stray_quote_list() -> tuple[str, list[str]]:
+    """Line 3 opens a quote before its name and never closes it; line 9 quotes its name, and
+    that quote closes line 3's. With as many fields as the header, line 3 took in lines 4-9
+    without a sign (issue 10). Returns the text and the names on lines 4-10."""
+    names = ["Sus scrofa", "Rattus rattus", "Felis catus", "Cyprinus carpio", "Apis mellifera"]
+    lines = [_row("L48", "Festuca rubra"), _row("L48", "Bromus tectorum").replace(",", ',"', 1)]
+    lines += [_row("HI", name, "Animalia") for name in names]
+    starling = "Sturnus vulgaris"
+    lines += [_row("AK", starling, "Animalia").replace(starling, f'"{starling}"')]
+    lines += [_row("L48", "Pueraria montana")]
+    return "\n".join([HEADER, *lines]) + "\n", [*names, starling, "Pueraria montana"]
+
+
+def test_an_unclosed_quote_is_reported_where_it_opened_and_later_rows_are_read():
+    text, later_names = _stray_quote_list()
+    parsed = parse_riis(text)
+    (bad,) = parsed.malformed
+    assert bad.line == 3
+    assert bad.reason == (
+        "unclosed quote: the quoted field opened on line 3 runs to line 9 and takes in 6 whole "
+        "row(s) (lines 4, 5, 6, 7, 8 and 1 more); the lines after line 3 are read as rows"
+    )
+    assert [r.line for r in parsed.records] == [2, 4, 5, 6, 7, 8, 9, 10]
+    assert [r.values["scientificName"] for r in parsed.records[1:]] == later_names
+    matches = {r.query: interpret_match({"matchType": "NONE"}) for r in parsed.records}
+    report = list(csv.DictReader(io.StringIO(report_csv(parsed.records, matches, [bad]))))
+    assert (report[1]["line"], report[1]["problem"]) == ("3", "malformed")
+
+
+def test_a_quote_that_runs_to_the_end_or_past_the_field_limit_is_reported():
+    ending = f'{HEADER}\n{_row("L48", "Festuca rubra")}\nL48,"Aus bus,\n(continued)\n'
+    parsed = parse_riis(ending)
+    assert [(m.line, m.reason[:60]) for m in parsed.malformed] == [
+        (3, "unclosed quote: the quoted field opened on line 3 runs to th"),
+        (4, f"has 1 fields, the header has {len(RIIS_COLUMNS)}"),
+    ]
+    assert "runs to the end of the file" in parsed.malformed[0].reason
+    # A runaway quote in a list of thousands of rows outgrows the csv module's field limit.
+    text, later_names = _stray_quote_list()
+    default_limit = csv.field_size_limit(400)
+    try:
+        parsed = parse_riis(text)
+    finally:
+        csv.field_size_limit(default_limit)
+    (bad,) = parsed.malformed
+    assert (bad.line, bad.reason) == (
+        3,
+        "unclosed quote: the quoted field opened on line 3 is never closed (field larger than "
+        "field limit (400)); the lines after line 3 are read as rows",
+    )
+    assert [r.values["scientificName"] for r in parsed.records[1:]] == later_names

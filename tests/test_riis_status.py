@@ -35,24 +35,24 @@ D2 = "invasive (category D2)"
 E = "widespread invasive (category E)"
 
 #: The annotated list: gbif_res_taxonkey is the accepted key the name resolved to ("" when
-#: GBIF found no match), gbif_taxonKey the key the list itself gives.
+#: GBIF found no match), GBIF_taxonKey the key the list itself gives.
 RIIS_ROWS = [
     # Invasive in Hawaii, not listed for the lower 48.
     {"locality": "HI", "scientificName": "Rattus exulans", "degreeOfEstablishment": D2,
-     "gbif_taxonKey": "5001", "gbif_res_taxonkey": "5001", "occurrenceID": "hi-rat"},
+     "GBIF_taxonKey": "5001", "gbif_res_taxonkey": "5001", "occurrenceID": "hi-rat"},
     # A synonym on the list: it resolves to the accepted key the records carry.
     {"locality": "L48", "scientificName": "Anisantha tectorum", "degreeOfEstablishment": C3,
-     "gbif_taxonKey": "7777", "gbif_res_taxonkey": "3003", "occurrenceID": "l48-cheatgrass",
+     "GBIF_taxonKey": "7777", "gbif_res_taxonkey": "3003", "occurrenceID": "l48-cheatgrass",
      "taxonomicStatus": "synonym"},
     # A name GBIF could not match: it applies to no record.
     {"locality": "L48", "scientificName": "Nomen dubium", "degreeOfEstablishment": E,
-     "gbif_taxonKey": "6006", "gbif_res_taxonkey": "", "occurrenceID": "l48-unmatched"},
+     "GBIF_taxonKey": "6006", "gbif_res_taxonkey": "", "occurrenceID": "l48-unmatched"},
     # Listed for the lower 48 only.
     {"locality": "L48", "scientificName": "Felis catus", "degreeOfEstablishment": E,
-     "gbif_taxonKey": "1001", "gbif_res_taxonkey": "1001", "occurrenceID": "l48-cat"},
+     "GBIF_taxonKey": "1001", "gbif_res_taxonkey": "1001", "occurrenceID": "l48-cat"},
     # A hybrid name, resolved to the hybrid's own backbone key.
     {"locality": "L48", "scientificName": "Carduus acanthoides x nutans", "isHybrid": "yes",
-     "degreeOfEstablishment": C3, "gbif_taxonKey": "", "gbif_res_taxonkey": "8008",
+     "degreeOfEstablishment": C3, "GBIF_taxonKey": "", "gbif_res_taxonkey": "8008",
      "occurrenceID": "l48-thistle-hybrid"},
     # Keys as a float-typed writer or a careless hand leaves them: normalised, or nothing.
     {"locality": "L48", "scientificName": "Sus scrofa", "degreeOfEstablishment": D2,

@@ -291,7 +291,7 @@ def test_riis_csv_is_read_cleanly_by_the_workflow(sample: SampleManifest) -> Non
     from bisonflow.riis import decode, parse_riis
 
     parsed = parse_riis(decode(sample.riis_csv.read_bytes()))
-    assert not parsed.malformed and not parsed.ignored_columns
+    assert not parsed.malformed and not parsed.unknown_columns and not parsed.missing_columns
     assert len(parsed.records) == sample.expected["riis_rows"]
 
 

@@ -113,6 +113,14 @@ _OTHER_AUTHORITIES = (
     ("Abbate et al.", "https://zookeys.pensoft.net/articles.php?id=3634"),
     ("Imada", "Not available online"),
 )
+#: occurrenceRemarks ("comments about the taxon, or information extracted from the text of the
+#: Authority", US-RIIS_DataDictionary_2021.csv) follow from the pathway already drawn, so the
+#: column costs no draw and the sample's random stream, hence its facts, stay as they were.
+_OCCURRENCE_REMARKS = {
+    "release in nature: biological control": "Purposely introduced as a biological control agent",
+    "release in nature: hunting": "Purposely introduced for hunting",
+    "stowaway: ship/boat ballast water": "Unintentionally introduced in ballast water",
+}
 _ITIS_URL = "https://www.itis.gov/servlet/SingleRpt/SingleRpt?search_topic=TSN&search_value="
 
 
@@ -301,7 +309,8 @@ def _date(rng: np.random.Generator, start: dt.date, end: dt.date) -> dt.date:
 
 
 def write_riis_csv(path: Path, rows: list[RiisRow], rng: np.random.Generator) -> int:
-    """Write the master list (header RIIS_COLUMNS, UTF-8, `\\n` line ends); returns row count.
+    """Write the master list (header RIIS_COLUMNS: the 32 columns as USGS spells them, UTF-8,
+    `\\n` line ends); returns row count.
 
     occurrenceID ordinals follow the data dictionary's rule: sort by acquisition date, then
     scientificName, then locality, and number from 1.
@@ -355,6 +364,7 @@ def _record(row: RiisRow, rng: np.random.Generator) -> dict[str, str]:
     habitat = {"Chromista": "marine", "Virus": "terrestrial"}.get(kingdom, "terrestrial")
     if family in ("Cyprinidae", "Dreissenidae", "Ranidae", "Culicidae"):
         habitat = "freshwater" if family != "Ranidae" else "terrestrial; freshwater"
+    pathway = _PATHWAYS[int(rng.integers(len(_PATHWAYS)))]  # drawn where it always was
     return {
         "locality": row.locality,
         "scientificName": taxon.name,
@@ -364,12 +374,12 @@ def _record(row: RiisRow, rng: np.random.Generator) -> dict[str, str]:
         "establishmentMeans": "introduced",
         "degreeOfEstablishment": row.degree,
         "isHybrid": "TRUE" if taxon.is_hybrid else "FALSE",
-        "pathway": _PATHWAYS[int(rng.integers(len(_PATHWAYS)))],
+        "pathway": pathway,
         "habitat": habitat,
-        "biocontrol": "Yes" if biocontrol else "",
+        "Biocontrol": "Yes" if biocontrol else "",
         "associatedTaxa": "Aphididae" if biocontrol else "",
         "eventRemarks": f"Approximate introduction date: {intro}" if intro else "",
-        "introDateNumber": intro,
+        "IntroDateNumber": intro,
         "taxonRemarks": "Listed under a name GBIF treats as a synonym"
         if taxon.kind == "synonym"
         else "",
@@ -379,14 +389,15 @@ def _record(row: RiisRow, rng: np.random.Generator) -> dict[str, str]:
         "order": order,
         "family": family,
         "taxonomicStatus": status,
-        "itis_TSN": tsn,
-        "gbif_taxonKey": gbif_key,
+        "ITIS_TSN": tsn,
+        "GBIF_taxonKey": gbif_key,
         "taxonID": taxon_id,
-        "authority": f"{authority} ({year})",
+        "Authority": f"{authority} ({year})",
         "WebLink": url,
         "associatedReferences": url,
         "eventDate": acquired.isoformat(),
         "modified": modified.isoformat(),
-        "update_remarks": "Changed reference" if rng.random() < 0.1 else "",
+        "Update_Remarks": "Changed reference" if rng.random() < 0.1 else "",
+        "occurrenceRemarks": _OCCURRENCE_REMARKS.get(pathway, ""),
         "occurrenceID": "",
     }
