@@ -25,6 +25,9 @@ SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj")
 #: so a month in which the list did not change costs almost no API calls.
 NAME_CACHE_KEY = "cache/gbif_name_matches.json.gz"
 
+#: The file in which GBIF says how to cite a snapshot; the month publishes a copy of it.
+CITATION_NAME = "citation.txt"
+
 #: The geographies BISON summarises by; each has its own count tables, PAM and statistics.
 DIMENSIONS: tuple[str, ...] = ("county", "state", "aiannh")
 
@@ -91,10 +94,23 @@ class MonthLayout:
         return MonthLayout((self.snapshot - dt.timedelta(days=1)).replace(day=1))
 
     # --- GBIF open data -------------------------------------------------------------
+    # "the periodic occurrence snapshots are stored in `occurrence/YYYY-MM-DD`"; "Each snapshot
+    # contains a `citation.txt` [...] and the data files themselves in Parquet format:
+    # `occurrence.parquet/*`" (github gbif/occurrence, aws-public-data.md, "Data format").
+    @property
+    def gbif_snapshot_prefix(self) -> str:
+        """Key prefix of the whole snapshot (data and citation) in the GBIF open-data bucket."""
+        return f"occurrence/{self.snapshot.isoformat()}/"
+
     @property
     def gbif_prefix(self) -> str:
         """Key prefix of the snapshot's parquet files in the GBIF open-data bucket."""
-        return f"occurrence/{self.snapshot.isoformat()}/occurrence.parquet/"
+        return f"{self.gbif_snapshot_prefix}occurrence.parquet/"
+
+    @property
+    def gbif_citation_key(self) -> str:
+        """The snapshot's own citation.txt (how GBIF asks the snapshot to be cited)."""
+        return f"{self.gbif_snapshot_prefix}{CITATION_NAME}"
 
     # --- Redshift -------------------------------------------------------------------
     @property
@@ -141,6 +157,35 @@ class MonthLayout:
         """Occurrence and species counts per site of a dimension, overall and per RIIS
         assessment (UNLOAD parquet parts)."""
         return f"{self.summary_prefix}{_dimension(dimension)}_counts/"
+
+    def table_csv_key(self, table_prefix: str) -> str:
+        """The spreadsheet copy of an UNLOADed table: `<dim>_counts/` -> `<dim>_counts.csv`
+        beside it, so a curator finds the CSV next to the parquet folder it copies."""
+        if not table_prefix.startswith(self.summary_prefix) or not table_prefix.endswith("/"):
+            raise ValueError(f"{table_prefix!r} is not a table folder under {self.summary_prefix}")
+        return table_prefix.removesuffix("/") + ".csv"
+
+    @property
+    def citation_copy_key(self) -> str:
+        """The GBIF snapshot's citation.txt, copied beside the month's outputs."""
+        return f"{self.summary_prefix}{CITATION_NAME}"
+
+    @property
+    def new_in_county_key(self) -> str:
+        """Listed species recorded in a county where the previous published month had no
+        record of them (CSV, one row per county and species)."""
+        return f"{self.summary_prefix}new_this_month_county.csv"
+
+    @property
+    def county_changes_key(self) -> str:
+        """Per county and RIIS tier: listed species gained and lost since the previous
+        published month (CSV)."""
+        return f"{self.summary_prefix}changes_county.csv"
+
+    @property
+    def new_this_month_figure_key(self) -> str:
+        """The counties with the most listed species gained or lost, as a bar chart."""
+        return f"{self.summary_prefix}figure_new_this_month_county.png"
 
     @property
     def done_marker_key(self) -> str:

@@ -20,6 +20,7 @@ from bisonflow.deploy import DEFAULT_STACK_NAME, Target, deploy
 from bisonflow.deploy.definition import ASL_PATH, placeholder, render_definition
 from bisonflow.layout import RIIS_INPUT_KEY, SHAPEFILE_SIDECARS, MonthLayout
 from bisonflow.local.emulator import CREDENTIALS, Emulator
+from bisonflow.sample.citation import citation_text
 from bisonflow.sample.snapshot import month_parts
 
 __all__ = [
@@ -111,9 +112,16 @@ def upload_inputs(s3: Any, bucket: str, riis_csv: Path, shapefiles: dict[str, Pa
 
 def upload_snapshot(s3: Any, gbif_bucket: str, snapshot_dir: Path, month: str) -> int:
     """Publish a GBIF snapshot for `month` as GBIF does: part files under occurrence.parquet/,
-    in the column types GBIF published that month (bisonflow.gbif_schema)."""
+    in the column types GBIF published that month (bisonflow.gbif_schema), and the snapshot's
+    citation.txt beside them (bisonflow.sample.citation)."""
     layout = MonthLayout.for_month(month)
     parts = month_parts(snapshot_dir, layout.snapshot)
     for name, body in parts:
         s3.put_object(Bucket=gbif_bucket, Key=layout.gbif_prefix + name, Body=body)
+    s3.put_object(
+        Bucket=gbif_bucket,
+        Key=layout.gbif_citation_key,
+        Body=citation_text(layout.snapshot),
+        ContentType="text/plain; charset=utf-8",
+    )
     return len(parts)

@@ -1,0 +1,261 @@
+"""What is new this month: listed species recorded in a county for the first time.
+
+Early detection is the question curators ask of each month: has a species on the US-RIIS
+list (established, invasive, ...) been recorded in a county where it had not been recorded?
+GBIF's monthly snapshots are cumulative (each holds every record published so far), so a
+(county, species) pair present in this month's county species list and absent from the
+previous published month's is a first record there, or one newly georeferenced, identified
+or published. The reverse, a listed pair present last month and gone now, is a loss:
+records withdrawn, re-identified or moved, which curators also want to see.
+
+"Recorded" means at least one occurrence (any row of `county_species_counts`), not the
+PAM's presence threshold: one record of an invasive species in a new county is exactly the
+signal early detection looks for, and a threshold would hide it until records pile up.
+A gain is listed by this month's assessment; a loss by the assessment the previous month
+published (the species may no longer be recorded anywhere this month). The tiers come from
+bisonflow.riis_schema, never spelled here.
+
+Everything but `previous_published` is pure: tables in, tables and a PNG out.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+from matplotlib.figure import Figure
+
+from bisonflow.dimensions import COUNTY
+from bisonflow.layout import MonthLayout
+from bisonflow.riis_schema import ASSESSMENTS, PRESUMED_NATIVE
+
+#: The tiers of the list, in riis_schema's order (presumed native is not a listing).
+LISTED: tuple[str, ...] = tuple(a for a in ASSESSMENTS if a != PRESUMED_NATIVE)
+#: The county species-list columns a comparison reads (all text but the count).
+LABELS: tuple[str, ...] = (*COUNTY.label_columns[:3], "taxonkey", "species", "riis_assessment")
+OCC_COUNT = "occ_count"
+#: Columns of the county-by-tier change table.
+CHANGE_COLUMNS: tuple[str, ...] = (*COUNTY.label_columns[:3], "riis_assessment", "gained", "lost")
+_KEY_SEPARATOR = "\x1f"  # between geoid and taxon key in a pair key: in neither
+#: Counties drawn in the figure, most changes first.
+FIGURE_COUNTIES = 30
+
+
+@dataclass(frozen=True)
+class Changes:
+    """This month against the previous published one (None on the first month)."""
+
+    previous_month: str | None
+    new_records: pa.Table  # LABELS + occ_count: listed pairs with no record last month
+    lost_records: pa.Table  # LABELS + occ_count, last month's: listed pairs gone this month
+    county_changes: pa.Table  # CHANGE_COLUMNS, only counties with a gain or a loss
+
+    def summary(self, reason: str | None = None) -> dict[str, Any]:
+        """For `_SUCCESS` and the step output: counts by tier, or why there is nothing."""
+        if self.previous_month is None:
+            return {"previous_month": None, "reason": reason or "no earlier month"}
+        tiers = self.new_records["riis_assessment"].to_pylist()
+        geoid = COUNTY.site_column
+        return {
+            "previous_month": self.previous_month,
+            "new_county_records": {tier: tiers.count(tier) for tier in LISTED},
+            "lost_county_records": self.lost_records.num_rows,
+            "counties_gained": len(set(self.new_records[geoid].to_pylist())),
+            "counties_lost": len(set(self.lost_records[geoid].to_pylist())),
+        }
+
+
+def county_table(parts: Sequence[bytes], where: str) -> pa.Table:
+    """LABELS (as text) and occ_count (int64) of a county species list's parquet parts;
+    rows without a county or a taxon are not records of a species in a county."""
+    schema = pa.schema([(name, pa.string()) for name in LABELS] + [(OCC_COUNT, pa.int64())])
+    tables = []
+    for body in parts:
+        part = pq.read_table(io.BytesIO(body))
+        missing = [c for c in schema.names if c not in part.column_names]
+        if missing:
+            raise ValueError(f"{where} lacks column(s) {missing}; has {part.column_names}")
+        tables.append(
+            pa.table({f.name: pc.cast(_decoded(part[f.name]), f.type) for f in schema}, schema)
+        )
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    keep = pc.and_(
+        pc.and_(pc.is_valid(table[COUNTY.site_column]), pc.is_valid(table["taxonkey"])),
+        pc.greater(pc.fill_null(table[OCC_COUNT], 0), 0),
+    )
+    return table.filter(keep)
+
+
+def compare(current: pa.Table, previous: pa.Table | None, previous_month: str | None) -> Changes:
+    """Gains and losses of listed (county, species) pairs; no previous table: nothing to
+    compare, and every table is empty (the first month)."""
+    if previous is None:
+        empty = _records(current.slice(0, 0))
+        return Changes(None, empty, empty, _county_changes(empty, empty))
+    new = _records(
+        _listed(current).filter(pc.invert(pc.is_in(_pairs(_listed(current)), _pairs(previous))))
+    )
+    lost = _records(
+        _listed(previous).filter(pc.invert(pc.is_in(_pairs(_listed(previous)), _pairs(current))))
+    )
+    return Changes(previous_month, new, lost, _county_changes(new, lost))
+
+
+def previous_published(s3: Any, bucket: str, layout: MonthLayout) -> MonthLayout | None:
+    """The previous month if it was published (its `_SUCCESS` exists), else None: a month
+    whose marker is missing never finished, and its tables may be partial."""
+    previous = layout.previous
+    try:
+        s3.head_object(Bucket=bucket, Key=previous.done_marker_key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return previous
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pa_csv.write_csv(table, sink)
+    return sink.getvalue()
+
+
+def figure(changes: Changes, month: str, reason: str | None = None) -> bytes:
+    """Counties with the most changes: listed species gained (up, by tier) and lost (down).
+    The first month's figure says there is no earlier month instead."""
+    fig = Figure(figsize=(14, 8), dpi=100)
+    ax = fig.subplots()
+    fig.subplots_adjust(left=0.06, right=0.985, top=0.93, bottom=0.22)
+    if changes.previous_month is None:
+        ax.text(0.5, 0.5, reason or "no earlier month", ha="center", va="center", wrap=True)
+        ax.set_axis_off()
+        ax.set_title(f"New this month (GBIF snapshot {month}): no earlier month to compare")
+        return _png(fig)
+    table = changes.county_changes
+    geoids = table[COUNTY.site_column].to_pylist()
+    totals: dict[str, int] = {}
+    for g, gained, lost in zip(
+        geoids, table["gained"].to_pylist(), table["lost"].to_pylist(), strict=True
+    ):
+        totals[g] = totals.get(g, 0) + gained + lost
+    top = sorted(totals, key=lambda g: (-totals[g], g))[:FIGURE_COUNTIES]
+    x = np.arange(len(top))
+    names = dict(zip(geoids, _county_labels(table), strict=True))
+    colours = _tier_colours()
+    bottom = np.zeros(len(top))
+    for tier in LISTED:
+        gained = _per_county(table, top, tier, "gained")
+        ax.bar(x, gained, bottom=bottom, color=colours[tier], label=f"gained: {tier}")
+        bottom += gained
+    lost = _per_county(table, top, None, "lost")
+    ax.bar(x, -lost, color="#7f7f7f", label="lost (any tier)")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, [names[g] for g in top], rotation=75, ha="right", fontsize=7)
+    ax.set_ylabel("listed species gained (+) / lost (-)")
+    ax.set_xlabel(f"county (the {len(top)} with the most changes)")
+    if not top:
+        ax.text(
+            0.5,
+            0.5,
+            "no listed species gained or lost a county",
+            ha="center",
+            transform=ax.transAxes,
+        )
+    ax.legend(loc="upper right")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(
+        f"New this month: US-RIIS listed species by county, GBIF snapshot {month} "
+        f"against {changes.previous_month}"
+    )
+    return _png(fig)
+
+
+def _decoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(column.type):
+        return pc.cast(column, column.type.value_type)
+    return column
+
+
+def _listed(table: pa.Table) -> pa.Table:
+    """Rows with a listing: any assessment but presumed native, so a previous month published
+    under an earlier vocabulary still has its listed rows compared."""
+    assessment = table["riis_assessment"]
+    return table.filter(pc.and_(pc.is_valid(assessment), pc.not_equal(assessment, PRESUMED_NATIVE)))
+
+
+def _pairs(table: pa.Table) -> pa.Array:
+    joined = pc.binary_join_element_wise(
+        table[COUNTY.site_column], table["taxonkey"], _KEY_SEPARATOR
+    )
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+def _records(table: pa.Table) -> pa.Table:
+    """One row per county, taxon and tier (counts summed), in state, county, tier order."""
+    grouped = table.group_by(list(LABELS)).aggregate([(OCC_COUNT, "sum")])
+    grouped = grouped.rename_columns([*LABELS, OCC_COUNT]).select([*LABELS, OCC_COUNT])
+    return grouped.sort_by(
+        [
+            ("state", "ascending"),
+            (COUNTY.site_column, "ascending"),
+            ("riis_assessment", "ascending"),
+            ("species", "ascending"),
+        ]
+    )
+
+
+def _county_changes(new: pa.Table, lost: pa.Table) -> pa.Table:
+    keys = [*COUNTY.label_columns[:3], "riis_assessment"]
+    counts: dict[tuple, list[int]] = {}
+    for column, table in enumerate((new, lost)):
+        for row in table.select(keys).to_pylist():
+            counts.setdefault(tuple(row[k] for k in keys), [0, 0])[column] += 1
+    rows = sorted(counts.items())
+    columns = list(zip(*[(*key, g, lost_n) for key, (g, lost_n) in rows], strict=True)) or [
+        () for _ in CHANGE_COLUMNS
+    ]
+    types = [pa.string()] * len(keys) + [pa.int64(), pa.int64()]
+    return pa.table(
+        {
+            name: pa.array(list(values), type=t)
+            for name, values, t in zip(CHANGE_COLUMNS, columns, types, strict=True)
+        }
+    )
+
+
+def _county_labels(table: pa.Table) -> list[str]:
+    return [
+        f"{c}, {s}"
+        for c, s in zip(table["county"].to_pylist(), table["state"].to_pylist(), strict=True)
+    ]
+
+
+def _per_county(table: pa.Table, geoids: list[str], tier: str | None, column: str) -> np.ndarray:
+    """`column` summed per county of `geoids`, for one tier or (None) every tier."""
+    values = dict.fromkeys(geoids, 0)
+    if tier is not None:
+        table = table.filter(pc.equal(table["riis_assessment"], tier))
+    for row in table.to_pylist():
+        if row[COUNTY.site_column] in values:
+            values[row[COUNTY.site_column]] += row[column]
+    return np.array([values[g] for g in geoids], dtype=np.int64)
+
+
+def _tier_colours() -> dict[str, str]:
+    """One colour per listed tier, darker for the more severe (riis_schema's order)."""
+    ramp = ("#f6c85f", "#e67e22", "#c0392b", "#7b1e1e", "#4a0f0f")
+    return {tier: ramp[i % len(ramp)] for i, tier in enumerate(LISTED)}
+
+
+def _png(fig: Figure) -> bytes:
+    sink = io.BytesIO()
+    fig.savefig(sink, format="png")
+    return sink.getvalue()

@@ -1,0 +1,88 @@
+"""Everything calc_stats publishes about a month besides its statistics.
+
+The statistics say what was found; this says where it came from and what changed: the GBIF
+snapshot's citation.txt copied beside the outputs (bisonflow.provenance), a CSV copy of each
+UNLOADed table for spreadsheet users (bisonflow.csv_copies), and what is new this month
+against the previous published month (bisonflow.changes). Kept apart from the provenance
+module so the launch Lambda, which only needs the citation's location, never imports the
+plotting and table libraries this needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from bisonflow import changes
+from bisonflow.csv_copies import csv_copy
+from bisonflow.layout import MonthLayout
+from bisonflow.provenance import SnapshotCitation
+
+#: A table folder's parquet part keys, as the reader of UNLOADed tables lists them
+#: (tasks/calc_stats.part_keys: the manifest's parts, or every part without one).
+PartKeys = Callable[[str], list[str]]
+#: Parallel S3 reads of part files.
+READ_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class MonthRecord:
+    """Files calc_stats publishes besides the statistics, and what it says about them."""
+
+    files: dict[str, bytes] = field(default_factory=dict)  # key in the BISON bucket -> body
+    record: dict[str, Any] = field(default_factory=dict)  # for `_SUCCESS` and the step output
+
+
+def month_record(
+    s3: Any,
+    bucket: str,
+    layout: MonthLayout,
+    citation: SnapshotCitation,
+    tables: Mapping[str, str],
+    part_keys: PartKeys,
+) -> MonthRecord:
+    """The citation copy, a CSV copy of each UNLOADed table (`tables`: name -> prefix of this
+    month's tables) and the new-this-month table and figure against the previous published
+    month (its county species list read through the same `part_keys`)."""
+    county = tables[f"{changes.COUNTY.name}_species_counts"]
+    previous = changes.previous_published(s3, bucket, layout)
+    prefixes = list(tables.values())
+    if previous is not None:
+        prefixes.append(previous.species_counts_prefix(changes.COUNTY.name))
+    keys = {prefix: part_keys(prefix) for prefix in prefixes}
+    every_key = [key for prefix in prefixes for key in keys[prefix]]
+    with ThreadPoolExecutor(READ_CONCURRENCY) as pool:
+        read = pool.map(lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(), every_key)
+        bodies = dict(zip(every_key, read, strict=True))
+
+    def parts(prefix: str) -> list[bytes]:
+        return [bodies[k] for k in keys[prefix]]
+
+    files = {layout.citation_copy_key: citation.body}
+    for prefix in tables.values():
+        files[layout.table_csv_key(prefix)] = csv_copy(parts(prefix), f"s3://{bucket}/{prefix}")
+    current = changes.county_table(parts(county), f"s3://{bucket}/{county}")
+    if previous is None:
+        reason = (
+            f"no earlier month: {layout.previous.month} was not published "
+            f"(s3://{bucket}/{layout.previous.done_marker_key} does not exist)"
+        )
+        found = changes.compare(current, None, None)
+    else:
+        reason = None
+        prior = previous.species_counts_prefix(changes.COUNTY.name)
+        found = changes.compare(
+            current, changes.county_table(parts(prior), f"s3://{bucket}/{prior}"), previous.month
+        )
+    files[layout.new_in_county_key] = changes.csv_bytes(found.new_records)
+    files[layout.county_changes_key] = changes.csv_bytes(found.county_changes)
+    files[layout.new_this_month_figure_key] = changes.figure(found, layout.month, reason)
+    return MonthRecord(
+        files,
+        {
+            "provenance": citation.record(layout.citation_copy_key),
+            "changes": found.summary(reason),
+        },
+    )
