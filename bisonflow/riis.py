@@ -116,8 +116,10 @@ class RiisParse:
 
 
 #: RIIS column by its name case-folded: Redshift folds the annotated table's column names to
-#: lower case, so two names that differ only in case could not both be loaded, and the
-#: project's earlier spellings ("gbif_taxonKey", "update_remarks", ...) are read as USGS's.
+#: lower case (Database Developer Guide, "enable_case_sensitive_identifier": false by default,
+#: and identifiers are then converted to lowercase), so two names that differ only in case
+#: could not both be loaded, and the project's earlier spellings ("gbif_taxonKey",
+#: "update_remarks", ...) are read as USGS's.
 _COLUMN_BY_FOLDED_NAME: dict[str, str] = {c.casefold(): c for c in RIIS_COLUMNS}
 
 
