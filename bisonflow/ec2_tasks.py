@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from bisonflow import aws, config
 from bisonflow.config import ConfigError
 from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
+from bisonflow.provenance import citation_uri
 from bisonflow.taskspec import TaskSpec
 
 TAG_EXECUTION = "bisonflow:execution"
@@ -65,7 +66,10 @@ def task_spec(task: str, layout: MonthLayout, execution: str) -> TaskSpec:
             )
         }
         outputs = {"summary": layout.summary_prefix, "done": layout.done_marker_key}
-        params = {"min_presence_count": config.min_presence_count()}
+        params = {
+            "min_presence_count": config.min_presence_count(),
+            "gbif_citation": citation_uri(config.gbif_bucket(), layout),
+        }
     else:
         raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASK_STEPS)}")
     return TaskSpec(

@@ -34,7 +34,8 @@ from botocore.exceptions import ClientError
 from bisonflow import figures
 from bisonflow.aws import client
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, STATE, Dimension, dimension
-from bisonflow.layout import DIMENSIONS
+from bisonflow.layout import DIMENSIONS, MonthLayout
+from bisonflow.month_record import month_record
 from bisonflow.pam import (
     OCC_COUNT,
     TAXON,
@@ -45,6 +46,7 @@ from bisonflow.pam import (
     site_stats,
     species_stats,
 )
+from bisonflow.provenance import read_citation
 from bisonflow.taskspec import TaskSpec
 
 #: Parallel S3 requests (parts of an UNLOAD are read, output files written, concurrently).
@@ -96,6 +98,9 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     }
     s3 = client("s3")
     started = time.perf_counter()
+    # Which snapshot, cited as GBIF asks: read first, a month without it is not published.
+    layout = MonthLayout.for_month(spec.month)
+    citation = read_citation(s3, _spec_value(spec.params, "params", "gbif_citation"), layout)
 
     # The dimensions are independent, and hashing, sorting and parquet coding release the
     # GIL, so the dimensions are read and built, and their files serialised, side by side.
@@ -118,6 +123,15 @@ def run(spec: TaskSpec) -> dict[str, Any]:
             )
             for dim in DIMENSIONS
         }
+        extras = pool.submit(
+            month_record,
+            s3,
+            spec.bucket,
+            layout,
+            citation,
+            spec.inputs,  # every table: a CSV copy of each
+            lambda prefix: part_keys(s3, spec.bucket, prefix),
+        )  # provenance, CSV copies, new this month (bisonflow.month_record)
         results = {dim: future.result() for dim, future in pending.items()}
         if all(r.empty_reason for r in results.values()):
             reasons = "; ".join(f"{d}: {r.empty_reason}" for d, r in results.items())
@@ -131,6 +145,7 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     _log(f"computed {len(files)} files in {time.perf_counter() - started:.1f}s")
 
     keys = {_join(summary_prefix, name): body for name, body in files.items()}
+    keys |= extras.result().files
     empty = {dim: r.empty_reason for dim, r in results.items() if r.empty_reason}
     publish(
         s3,
@@ -143,6 +158,7 @@ def run(spec: TaskSpec) -> dict[str, Any]:
             "files": sorted(keys),
             "dimensions": {d: r.summary() | {"null_rows": r.null_rows} for d, r in results.items()},
             "empty_dimensions": empty,
+            **extras.result().record,
         },
     )
     _log(f"month complete in {time.perf_counter() - started:.1f}s: s3://{spec.bucket}/{done_key}")
@@ -153,6 +169,7 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         "min_presence_count": min_count,
         **{what: {d: r.summary()[what] for d, r in results.items()} for what in SUMMARY_FIELDS},
         "empty_dimensions": sorted(empty),
+        **extras.result().record,
     }
 
 

@@ -109,9 +109,17 @@ def published_files(layout: MonthLayout) -> set[str]:
     """Every file a processed month publishes outside the UNLOAD folders (keys in the bucket)."""
     summary = {name.format(dim) for dim in DIMENSIONS for name in STATS_FILES}
     summary |= set(FIGURES) | {"_SUCCESS"}
-    return {layout.riis_annotated_key, layout.riis_report_key} | {
-        layout.summary_prefix + name for name in summary
-    }
+    month_record = {  # provenance and change (bisonflow.month_record)
+        layout.citation_copy_key,
+        layout.new_in_county_key,
+        layout.county_changes_key,
+        layout.new_this_month_figure_key,
+    } | {layout.table_csv_key(prefix) for prefix in unload_prefixes(layout)}
+    return (
+        {layout.riis_annotated_key, layout.riis_report_key}
+        | month_record
+        | {layout.summary_prefix + name for name in summary}
+    )
 
 
 def unload_prefixes(layout: MonthLayout) -> list[str]:

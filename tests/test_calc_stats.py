@@ -39,6 +39,19 @@ STATE_COUNTS = [
 ]
 DIMENSION_FILES = ("pam", "heatmap", "stats_sites", "stats_species", "stats_diversity")
 FIGURES = ("figure_richness_state.png", "figure_riis_share_state.png", "figure_heatmap_county.png")
+#: The month's provenance and changes (bisonflow.month_record; tested in test_provenance.py,
+#: test_changes.py): the citation, CSV copies of the six tables, new this month.
+MONTH_RECORD_FILES = (
+    {"citation.txt", "new_this_month_county.csv", "changes_county.csv"}
+    | {"figure_new_this_month_county.png"}
+    | {
+        f"{dim}_{table}.csv"
+        for dim in ("county", "state", "aiannh")
+        for table in ("species_counts", "counts")
+    }
+)
+CITATION_KEY = "occurrence/2024-02-01/citation.txt"
+CITATION = b"GBIF.org (1 February 2024) GBIF Occurrence Data https://doi.org/10.15468/dl.test\n"
 
 
 class RecordingS3:
@@ -148,6 +161,14 @@ def upload(s3, aiannh_rows=AIANNH_ROWS, objects: dict | None = None) -> None:
         ),
         f"{prefix('state_counts')}0000_part_00.parquet": state_counts_part(STATE_COUNTS[:2]),
         f"{prefix('state_counts')}0001_part_00.parquet": state_counts_part(STATE_COUNTS[2:]),
+        # Read only for their CSV copies (test_provenance checks those against the parquet).
+        f"{prefix('county_counts')}0000_part_00.parquet": parquet(
+            {"geoid": ["01001"], "occ_count": [5]}
+        ),
+        f"{prefix('aiannh_counts')}0000_part_00.parquet": parquet(
+            {"aiannh_geoid": ["0010"], "occ_count": [5]}
+        ),
+        CITATION_KEY: CITATION,  # GBIF's, in this bucket for the test (test_provenance)
     } | (objects or {})
     for key, body in puts.items():
         s3.put_object(Bucket=s3.bucket, Key=key, Body=body)
@@ -167,7 +188,7 @@ def spec(s3, **params) -> TaskSpec:
         token_parameter="/bison/test/token",
         inputs=inputs,
         outputs={"summary": SUMMARY, "done": DONE_KEY},
-        params=params,
+        params={"gbif_citation": f"s3://{s3.bucket}/{CITATION_KEY}"} | params,
     )
 
 
@@ -187,11 +208,15 @@ def summary_keys(s3) -> set[str]:
 
 
 def expected_files() -> set[str]:
-    return {
-        f"{name}_{dim}.{'parquet' if name in ('pam', 'heatmap') else 'csv'}"
-        for dim in ("county", "state", "aiannh")
-        for name in DIMENSION_FILES
-    } | set(FIGURES)
+    return (
+        {
+            f"{name}_{dim}.{'parquet' if name in ('pam', 'heatmap') else 'csv'}"
+            for dim in ("county", "state", "aiannh")
+            for name in DIMENSION_FILES
+        }
+        | set(FIGURES)
+        | MONTH_RECORD_FILES
+    )
 
 
 def test_task_writes_every_file_then_the_marker_last(s3, monkeypatch):
@@ -203,12 +228,23 @@ def test_task_writes_every_file_then_the_marker_last(s3, monkeypatch):
     assert result == {
         "summary_prefix": SUMMARY,
         "done": DONE_KEY,
-        "files": 18,
+        "files": 28,
         "min_presence_count": 2,
         "sites": {"county": 4, "state": 2, "aiannh": 1},
         "species": {"county": 5, "state": 2, "aiannh": 1},
         "presences": {"county": 11, "state": 3, "aiannh": 1},
         "empty_dimensions": [],
+        "provenance": {
+            "gbif_snapshot": f"s3://{s3.bucket}/occurrence/2024-02-01/",
+            "citation_source": f"s3://{s3.bucket}/{CITATION_KEY}",
+            "citation": f"{SUMMARY}citation.txt",
+            "doi": "10.15468/dl.test",
+        },
+        "changes": {
+            "previous_month": None,
+            "reason": f"no earlier month: 2024-01 was not published (s3://{s3.bucket}/"
+            "summary/2024_01_01/_SUCCESS does not exist)",
+        },
     }
     assert len(json.dumps(result)) < 2048
     assert recorder.puts[-1] == DONE_KEY
