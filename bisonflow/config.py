@@ -7,9 +7,25 @@ variable fails the step with a message naming it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bisonflow.aws import region
+from bisonflow.subset_rules import (
+    SEED_BASIS_OF_RECORD,
+    SEED_TAXON_RANKS,
+    SubsetRuleError,
+    SubsetRules,
+    check_basis_of_record,
+    check_taxon_ranks,
+)
+
+#: BISON's presence threshold: the seed's calc_stats builds its PAM with `min_count = 3`
+#: (github lifemapper/bison, commit be5204f, `bison/task/calc_stats.py` lines 171-172;
+#: `PAM.init_from_heatmap` keeps a cell when its count is >= min_count). The one default of
+#: PAM_MIN_PRESENCE_COUNT: the template's PamMinPresenceCount and the calc_stats task's
+#: fallback are tested against it.
+DEFAULT_MIN_PRESENCE_COUNT = 3
 
 
 class ConfigError(RuntimeError):
@@ -96,7 +112,33 @@ def name_cache_max_age_days() -> int:
 
 def min_presence_count() -> int:
     """PAM_MIN_PRESENCE_COUNT: occurrences of a species at a site for it to count as present."""
-    return env_int("PAM_MIN_PRESENCE_COUNT", 1, minimum=1)
+    return env_int("PAM_MIN_PRESENCE_COUNT", DEFAULT_MIN_PRESENCE_COUNT, minimum=1)
+
+
+def _env_terms(
+    name: str, default: tuple[str, ...], check: Callable[[tuple[str, ...]], None]
+) -> tuple[str, ...]:
+    """A comma-separated list of vocabulary terms; unset or empty gives `default`."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    values = tuple(value.strip() for value in raw.split(","))
+    try:
+        check(values)
+    except SubsetRuleError as exc:
+        raise ConfigError(f"environment variable {name}: {exc}") from None
+    return values
+
+
+def subset_rules() -> SubsetRules:
+    """SUBSET_TAXON_RANKS and SUBSET_BASIS_OF_RECORD: the subset's lists, comma-separated GBIF
+    enumeration names (e.g. "HUMAN_OBSERVATION,PRESERVED_SPECIMEN"); the seed's when unset."""
+    return SubsetRules(
+        taxon_ranks=_env_terms("SUBSET_TAXON_RANKS", SEED_TAXON_RANKS, check_taxon_ranks),
+        basis_of_record=_env_terms(
+            "SUBSET_BASIS_OF_RECORD", SEED_BASIS_OF_RECORD, check_basis_of_record
+        ),
+    )
 
 
 def launch_template(task: str) -> str:

@@ -62,13 +62,7 @@ from bisonflow.riis_schema import (
 )
 from bisonflow.sql_text import quote_ident
 from bisonflow.sql_text import sql_literal as _literal
-from bisonflow.subset_rules import (
-    ALLOWED_BASIS_OF_RECORD,
-    ALLOWED_TAXON_RANKS,
-    COUNTRY_CODE,
-    OCCURRENCE_STATUS,
-    sql_in_list,
-)
+from bisonflow.subset_rules import DEFAULT_SUBSET_RULES, SubsetRules
 
 STEPS: tuple[str, ...] = ("subset", "aggregate")
 
@@ -197,14 +191,16 @@ class SqlTarget:
         return f"IAM_ROLE '{self.iam_role}'"
 
 
-def statement_batches(step: str, layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
-    """The step's SQL as Data API calls, in the order they must run.
+def statement_batches(
+    step: str, layout: MonthLayout, target: SqlTarget, rules: SubsetRules = DEFAULT_SUBSET_RULES
+) -> list[list[str]]:
+    """The step's SQL as Data API calls, in the order they must run; `rules` choose the subset.
 
     Each inner list is one call: one statement -> ExecuteStatement, several ->
     BatchExecuteStatement (one transaction).
     """
     if step == "subset":
-        return _subset(layout, target)
+        return _subset(layout, target, rules)
     if step == "aggregate":
         return _aggregate(layout, target)
     raise ValueError(f"unknown SQL step {step!r}; expected one of {STEPS}")
@@ -222,7 +218,7 @@ def _columns(names: tuple[str, ...] | list[str], prefix: str = "") -> str:
 # --- subset ---------------------------------------------------------------------------------
 
 
-def _subset(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
+def _subset(layout: MonthLayout, target: SqlTarget, rules: SubsetRules) -> list[list[str]]:
     ext = external_table(layout, target)
     location = f"s3://{target.gbif_bucket}/{layout.gbif_prefix}"
     create_schema = (
@@ -243,12 +239,7 @@ def _subset(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
         f"CREATE TABLE {layout.subset_table} AS\n"
         f"SELECT {_subset_select(layout.snapshot)}\n"
         f"FROM {ext}\n"
-        f"WHERE countrycode = {_literal(COUNTRY_CODE)}\n"
-        "  AND decimallatitude IS NOT NULL\n"
-        "  AND decimallongitude IS NOT NULL\n"
-        f"  AND occurrencestatus = {_literal(OCCURRENCE_STATUS)}\n"
-        f"  AND taxonrank IN ({sql_in_list(ALLOWED_TAXON_RANKS)})\n"
-        f"  AND basisofrecord IN ({sql_in_list(ALLOWED_BASIS_OF_RECORD)})"
+        f"WHERE {rules.where_sql()}"
     )
     return [
         [create_schema],

@@ -47,7 +47,7 @@ class Submitted:
 
 
 def submit_batch(step: str, layout: MonthLayout, batch: int) -> Submitted:
-    batches = statement_batches(step, layout, sql_target())
+    batches = statement_batches(step, layout, sql_target(), config.subset_rules())
     if not 0 <= batch < len(batches):
         raise ValueError(f"{step} has {len(batches)} SQL batches; batch {batch} does not exist")
     sqls = batches[batch]

@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 
 from bisonflow import figures
 from bisonflow.aws import client
+from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, STATE, Dimension, dimension
 from bisonflow.layout import DIMENSIONS, MonthLayout
 from bisonflow.month_record import month_record
@@ -359,7 +360,7 @@ def _join(prefix: str, name: str) -> str:
 
 
 def _min_presence_count(params: Mapping[str, Any]) -> int:
-    raw = params.get("min_presence_count", 1)
+    raw = params.get("min_presence_count", DEFAULT_MIN_PRESENCE_COUNT)
     if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
         return raw
     if isinstance(raw, str) and raw.strip().isdigit() and int(raw) >= 1:

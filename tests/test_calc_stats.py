@@ -12,6 +12,7 @@ them, so a reset would wipe its deployment. Each test uses its own bucket and re
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import uuid
@@ -23,6 +24,7 @@ from moto import mock_aws
 from test_pam import ROWS, SITES, T1, T2, T3, T_RARE, TAXA
 
 from bisonflow import aws
+from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT
 from bisonflow.dimensions import REGION_COUNT_COLUMNS
 from bisonflow.taskspec import TaskSpec
 from tasks import calc_stats
@@ -175,6 +177,8 @@ def upload(s3, aiannh_rows=AIANNH_ROWS, objects: dict | None = None) -> None:
 
 
 def spec(s3, **params) -> TaskSpec:
+    """The task's spec; the threshold is 1 unless given, so the hand-computed values count
+    every occurrence (the default, BISON's 3, has its own test)."""
     inputs = {
         f"{dim}_{table}": prefix(f"{dim}_{table}")
         for dim in ("county", "state", "aiannh")
@@ -188,7 +192,8 @@ def spec(s3, **params) -> TaskSpec:
         token_parameter="/bison/test/token",
         inputs=inputs,
         outputs={"summary": SUMMARY, "done": DONE_KEY},
-        params={"gbif_citation": f"s3://{s3.bucket}/{CITATION_KEY}"} | params,
+        params={"gbif_citation": f"s3://{s3.bucket}/{CITATION_KEY}", "min_presence_count": 1}
+        | params,
     )
 
 
@@ -317,13 +322,16 @@ def test_statistics_files_hold_the_hand_computed_values(s3):
     assert set(read_parquet(s3, "pam_state.parquet")["site"].to_pylist()) == {"AL", "HI"}
 
 
-def test_default_min_presence_count_is_one(s3):
+def test_the_default_threshold_is_bisons_three(s3):
     upload(s3)
-    result = calc_stats.run(spec(s3))
-    assert result["min_presence_count"] == 1
-    assert result["sites"] == {"county": 5, "state": 3, "aiannh": 2}
-    assert result["presences"]["county"] == 15
-    assert len(read_parquet(s3, "pam_county.parquet")) == 15
+    given = spec(s3)
+    params = {k: v for k, v in given.params.items() if k != "min_presence_count"}
+    result = calc_stats.run(dataclasses.replace(given, params=params))
+    assert result["min_presence_count"] == DEFAULT_MIN_PRESENCE_COUNT == 3
+    # count >= 3: county 01001 T1, 01003 T1 T2, 02010 T2, 15001 T3 T4 T5; AL T1, HI T3; 0010 T1
+    assert result["sites"] == {"county": 4, "state": 2, "aiannh": 1}
+    assert result["presences"]["county"] == 7
+    assert len(read_parquet(s3, "pam_county.parquet")) == 7
 
 
 def test_empty_dimension_is_written_with_headers_only_and_named(s3):

@@ -9,13 +9,21 @@ import time
 
 import pytest
 
-from bisonflow import PROJECT_ROOT, aws, cfn_template
-from bisonflow.config import RedshiftTarget
-from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_SPEC, TAG_STACK, TAG_TASK, TOKEN_PARAMETER_ROOT
+from bisonflow import PROJECT_ROOT, aws, cfn_template, config
+from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT, RedshiftTarget
+from bisonflow.ec2_tasks import (
+    TAG_EXECUTION,
+    TAG_SPEC,
+    TAG_STACK,
+    TAG_TASK,
+    TOKEN_PARAMETER_ROOT,
+    task_spec,
+)
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.schemas import SchemaViolation
 from bisonflow.statements import SqlStatementFailed
+from bisonflow.subset_rules import DEFAULT_SUBSET_RULES, sql_in_list
 from functions import check_gbif, cleanup_task, launch_task, poll_statement, submit_statements
 
 
@@ -178,3 +186,54 @@ def test_launch_stores_the_token_in_ssm_and_cleanup_removes_everything(
         assert again == {"terminated": [], "deleted_tokens": 0}
     finally:
         aws_env.agent.paused = False
+
+
+def test_the_deployed_functions_carry_bisons_subset_and_threshold(aws_env: LocalRuntime) -> None:
+    """The stack's defaults (no parameter given by the local runtime) reach the Lambdas'
+    environment: the seed's lists for the subset SQL, threshold 3 in the calc_stats spec."""
+    assert config.subset_rules() == DEFAULT_SUBSET_RULES
+    spec = task_spec("calc_stats", MonthLayout.for_month("2026-05"), "unit-exec")
+    assert spec.params["min_presence_count"] == DEFAULT_MIN_PRESENCE_COUNT == 3
+
+
+def _submitted_subset_sql(batch: int) -> list[str]:
+    """The SQL submit_statements sends for one subset batch, as the Data API receives it. A
+    month no other test uses: with no snapshot mounted the statement fails, touching nothing."""
+    sent: list[dict] = []
+    aws.client("redshift-data").meta.events.register(
+        "provide-client-params.redshift-data.*", lambda params, **_: sent.append(params)
+    )
+    submit_statements.handler({"step": "subset", "month": "2022-11", "batch": batch}, None)
+    (params,) = sent
+    return params.get("Sqls") or [params["Sql"]]
+
+
+def test_a_configured_subset_list_reaches_the_submitted_sql(
+    aws_env: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = "\n".join(_submitted_subset_sql(3))
+    assert f"basisofrecord IN ({sql_in_list(DEFAULT_SUBSET_RULES.basis_of_record)})" in default
+    monkeypatch.setenv("SUBSET_BASIS_OF_RECORD", "PRESERVED_SPECIMEN,MATERIAL_SAMPLE")
+    monkeypatch.setenv("SUBSET_TAXON_RANKS", "SPECIES")
+    aws.reset_clients()
+    configured = "\n".join(_submitted_subset_sql(3))
+    assert "AND taxonrank IN ('SPECIES')\n" in configured
+    assert "AND basisofrecord IN ('PRESERVED_SPECIMEN', 'MATERIAL_SAMPLE')" in configured
+
+
+def test_a_bad_subset_value_is_refused_before_any_sql_is_sent(
+    aws_env: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUBSET_BASIS_OF_RECORD", "HUMAN_OBSERVATION,FOSSIL")
+    sent: list[dict] = []
+    aws.client("redshift-data").meta.events.register(
+        "provide-client-params.redshift-data.*", lambda params, **_: sent.append(params)
+    )
+    with pytest.raises(config.ConfigError) as refused:
+        submit_statements.handler({"step": "subset", "month": "2026-05", "batch": 0}, None)
+    message = str(refused.value)
+    assert message.startswith(
+        "environment variable SUBSET_BASIS_OF_RECORD: 'FOSSIL' is not a basisOfRecord of "
+        "GBIF's vocabulary (one of PRESERVED_SPECIMEN, FOSSIL_SPECIMEN, "
+    )
+    assert "\n" not in message and sent == []

@@ -109,21 +109,27 @@ def test_external_columns_match_the_sample_generator_schema() -> None:
 def test_subset_filter_uses_subset_rules_vocabularies() -> None:
     create = statement_batches("subset", LAYOUT, TARGET)[3][1]
     where = create.split("WHERE", 1)[1]
-    assert f"taxonrank IN ({subset_rules.sql_in_list(subset_rules.ALLOWED_TAXON_RANKS)})" in where
-    assert (
-        f"basisofrecord IN ({subset_rules.sql_in_list(subset_rules.ALLOWED_BASIS_OF_RECORD)})"
-        in where
-    )
+    seed = subset_rules.DEFAULT_SUBSET_RULES
+    assert f"taxonrank IN ({subset_rules.sql_in_list(seed.taxon_ranks)})" in where
+    assert f"basisofrecord IN ({subset_rules.sql_in_list(seed.basis_of_record)})" in where
     assert f"countrycode = '{subset_rules.COUNTRY_CODE}'" in where
     assert f"occurrencestatus = '{subset_rules.OCCURRENCE_STATUS}'" in where
     assert "decimallatitude IS NOT NULL" in where and "decimallongitude IS NOT NULL" in where
 
 
+def test_configured_subset_rules_reach_the_subset_sql() -> None:
+    rules = subset_rules.SubsetRules(("SPECIES",), ("PRESERVED_SPECIMEN", "MATERIAL_SAMPLE"))
+    create = statement_batches("subset", LAYOUT, TARGET, rules)[3][1]
+    where = create.split("WHERE", 1)[1]
+    assert "taxonrank IN ('SPECIES')\n" in where
+    assert where.endswith("basisofrecord IN ('PRESERVED_SPECIMEN', 'MATERIAL_SAMPLE')")
+
+
 def test_vocabularies_are_not_retyped_in_the_sql_module() -> None:
     source = inspect.getsource(redshift_sql)
     terms = (
-        subset_rules.ALLOWED_TAXON_RANKS
-        + subset_rules.ALLOWED_BASIS_OF_RECORD
+        subset_rules.GBIF_RANKS_SPECIES_AND_BELOW
+        + subset_rules.GBIF_BASIS_OF_RECORD
         + (subset_rules.OCCURRENCE_STATUS,)
     )
     for term in terms:

@@ -21,13 +21,7 @@ from bisonflow.duckdb_ext import load_spatial
 from bisonflow.riis_schema import PRESUMED_NATIVE, RIIS_COLUMNS, RIIS_REGIONS
 from bisonflow.sample import SampleManifest, generate_sample, snapshot_schema
 from bisonflow.sample.__main__ import main as sample_main
-from bisonflow.subset_rules import (
-    ALLOWED_BASIS_OF_RECORD,
-    ALLOWED_TAXON_RANKS,
-    COUNTRY_CODE,
-    OCCURRENCE_STATUS,
-    sql_in_list,
-)
+from bisonflow.subset_rules import DEFAULT_SUBSET_RULES, GBIF_BASIS_OF_RECORD, sql_in_list
 
 RECORDS = 20_000
 SEED = 7
@@ -36,13 +30,9 @@ DEGREES = (
     "invasive (category D2)",
     "widespread invasive (category E)",
 )
-VALID_WHERE = f"""
-    countrycode = '{COUNTRY_CODE}'
-    AND decimallatitude IS NOT NULL AND decimallongitude IS NOT NULL
-    AND occurrencestatus = '{OCCURRENCE_STATUS}'
-    AND taxonrank IN ({sql_in_list(ALLOWED_TAXON_RANKS)})
-    AND basisofrecord IN ({sql_in_list(ALLOWED_BASIS_OF_RECORD)})
-"""
+#: The default subset (BISON's lists), as the subset SQL writes it.
+VALID_WHERE = DEFAULT_SUBSET_RULES.where_sql()
+KEPT_BASIS = sql_in_list(DEFAULT_SUBSET_RULES.basis_of_record)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +147,7 @@ def test_duckdb_reads_the_gbif_types(con: duckdb.DuckDBPyConnection) -> None:
         ("null_coordinates", "decimallatitude IS NULL AND decimallongitude IS NULL"),
         ("higher_rank", "taxonrank IN ('GENUS', 'FAMILY')"),
         ("absent", "occurrencestatus = 'ABSENT'"),
-        ("excluded_basis_of_record", "basisofrecord IN ('FOSSIL_SPECIMEN', 'LIVING_SPECIMEN')"),
+        ("excluded_basis_of_record", f"basisofrecord NOT IN ({KEPT_BASIS})"),
     ],
 )
 def test_each_drop_kind_is_present(
@@ -174,11 +164,26 @@ def test_expected_valid_count_matches_the_subset_rules(
     assert valid == sample.expected["us_valid_records"]
     dropped = sum(sample.expected["dropped"].values())
     assert valid + dropped == RECORDS
-    assert 0.07 <= dropped / RECORDS <= 0.11
+    assert 0.12 <= dropped / RECORDS <= 0.19
     ranks = {r for (r,) in con.execute("SELECT DISTINCT taxonrank FROM valid").fetchall()}
-    assert {"SPECIES", "SUBSPECIES", "VARIETY"} <= ranks
+    assert {"SPECIES", "SUBSPECIES", "VARIETY", "INFRASUBSPECIFIC_NAME"} <= ranks
     by_state = dict(con.execute("SELECT stateprovince, count(*) FROM valid GROUP BY 1").fetchall())
     assert len(by_state) == len(sample.expected["states"]) >= 8
+
+
+def test_records_of_every_basis_the_subset_drops_are_generated_and_dropped(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """MATERIAL_SAMPLE, MACHINE_OBSERVATION and MATERIAL_CITATION were kept before BISON's
+    own lists became the default; the sample still makes them, and the subset drops them."""
+    counts = dict(con.execute("SELECT basisofrecord, count(*) FROM occ GROUP BY 1").fetchall())
+    dropped = set(GBIF_BASIS_OF_RECORD) - set(DEFAULT_SUBSET_RULES.basis_of_record)
+    assert {"MATERIAL_SAMPLE", "MACHINE_OBSERVATION", "MATERIAL_CITATION"} <= set(counts)
+    assert set(counts) <= set(GBIF_BASIS_OF_RECORD)
+    assert set(DEFAULT_SUBSET_RULES.basis_of_record) <= set(counts)
+    kept = {b for (b,) in con.execute("SELECT DISTINCT basisofrecord FROM valid").fetchall()}
+    assert kept == set(DEFAULT_SUBSET_RULES.basis_of_record)
+    assert not kept & dropped
 
 
 def test_every_valid_point_is_in_exactly_one_county_of_its_state(
@@ -436,15 +441,6 @@ def test_extension_loading_is_offline_and_idempotent() -> None:
         ).fetchall()
     }
     assert "spatial" in loaded
-
-
-def test_subset_rules_are_upper_case_tuples() -> None:
-    for values in (ALLOWED_TAXON_RANKS, ALLOWED_BASIS_OF_RECORD):
-        assert isinstance(values, tuple) and all(v == v.upper() for v in values)
-    assert COUNTRY_CODE == "US"
-    assert sql_in_list(("A", "B_C")) == "'A', 'B_C'"
-    with pytest.raises(ValueError):
-        sql_in_list(("x'); DROP TABLE t; --",))
 
 
 def test_command_line_writes_the_months_schema_and_refuses_bad_input(

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from cfnlint.api import ManualArgs, lint_file
 
-from bisonflow import PROJECT_ROOT, cfn_template, schedule
+from bisonflow import PROJECT_ROOT, cfn_template, config, schedule
 from bisonflow.deploy import stack
 from bisonflow.deploy.database_grants import database_user, grant_statements, sql_role_name
 from bisonflow.deploy.definition import ASL_PATH, PLACEHOLDER, placeholder
@@ -28,6 +28,11 @@ from bisonflow.ec2_tasks import (
 )
 from bisonflow.layout import MonthLayout
 from bisonflow.packaging import FUNCTIONS, handler_of
+from bisonflow.subset_rules import (
+    DEFAULT_SUBSET_RULES,
+    GBIF_BASIS_OF_RECORD,
+    GBIF_RANKS_SPECIES_AND_BELOW,
+)
 
 
 @pytest.fixture(scope="module")
@@ -407,3 +412,27 @@ def test_the_readme_shows_the_grants_deploy_prints() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     for statement in grant_statements(user, "dev", "default"):
         assert statement in readme, statement
+
+
+def test_the_science_defaults_are_bisons_and_reach_the_functions(template: dict) -> None:
+    """The template's defaults are the values the code falls back to, BISON's own (one source:
+    bisonflow.config / bisonflow.subset_rules); the subset lists reach the SQL Lambda."""
+    rules = DEFAULT_SUBSET_RULES
+    assert cfn_template.parameter_default("PamMinPresenceCount") == str(
+        config.DEFAULT_MIN_PRESENCE_COUNT
+    )
+    assert cfn_template.parameter_default("SubsetTaxonRanks") == ",".join(rules.taxon_ranks)
+    assert cfn_template.parameter_default("SubsetBasisOfRecord") == ",".join(rules.basis_of_record)
+    for name, vocabulary in (
+        ("SubsetTaxonRanks", GBIF_RANKS_SPECIES_AND_BELOW),
+        ("SubsetBasisOfRecord", GBIF_BASIS_OF_RECORD),
+    ):  # any list of GBIF's values passes CloudFormation's check; the Lambda checks the rest
+        pattern = template["Parameters"][name]["AllowedPattern"]
+        assert re.fullmatch(pattern, ",".join(vocabulary))
+        assert not re.fullmatch(pattern, "SPECIES'") and not re.fullmatch(pattern, "")
+    functions = resources_of(template, "AWS::Lambda::Function")
+    submit = functions["SubmitStatementsFunction"]["Properties"]["Environment"]["Variables"]
+    assert submit["SUBSET_TAXON_RANKS"] == {"Ref": "SubsetTaxonRanks"}
+    assert submit["SUBSET_BASIS_OF_RECORD"] == {"Ref": "SubsetBasisOfRecord"}
+    launch = functions["LaunchTaskFunction"]["Properties"]["Environment"]["Variables"]
+    assert launch["PAM_MIN_PRESENCE_COUNT"] == {"Ref": "PamMinPresenceCount"}

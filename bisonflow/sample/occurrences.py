@@ -3,7 +3,8 @@
 A quarter of a million rows must take well under a few seconds, so nothing here loops over
 records in Python: every column is drawn as an array, and strings come from small pools
 through `take`. Each record is either valid for the BISON subset or fails exactly one subset
-rule (see bisonflow.subset_rules), so the number of kept records, and each drop kind, is known.
+rule (the default rules, bisonflow.subset_rules.DEFAULT_SUBSET_RULES), so the number of kept
+records, and each drop kind, is known.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from bisonflow.sample.publishers import (
 from bisonflow.sample.riis import DEGREES, RiisRow
 from bisonflow.sample.schema import conform
 from bisonflow.sample.taxa import FAMILIES, Backbone, Usage
-from bisonflow.subset_rules import ALLOWED_BASIS_OF_RECORD
+from bisonflow.subset_rules import DEFAULT_SUBSET_RULES
 
-#: Why a record is not in the BISON subset; 0 means it is kept. Shares of all records.
+#: Why a record is not in the BISON subset; 0 means it is kept. A record whose basisOfRecord
+#: the subset leaves out is "excluded_basis_of_record" (so _BASIS_SHARE sets that share); the
+#: others draw one kind with _KIND_SHARE.
 DROP_KINDS: tuple[str, ...] = (
     "kept",
     "non_us_country",
@@ -42,7 +45,8 @@ DROP_KINDS: tuple[str, ...] = (
     "absent",
     "excluded_basis_of_record",
 )
-_DROP_SHARE = (0.915, 0.02, 0.02, 0.015, 0.015, 0.015)
+_KIND_SHARE = (0.925, 0.02, 0.02, 0.02, 0.015)
+_EXCLUDED_BASIS_KIND = DROP_KINDS.index("excluded_basis_of_record")
 #: Share of records whose taxon is on the RIIS list somewhere, and of those how many are
 #: drawn from the taxa listed for the record's own region.
 RIIS_SHARE = 0.2
@@ -54,17 +58,23 @@ AIANNH_SHARE = 0.05
 #: GBIF ids of the sample start above this (real ids are in the billions too).
 FIRST_GBIFID = 4_000_000_000
 
-_BASIS = ALLOWED_BASIS_OF_RECORD
+#: Share of each GBIF basisOfRecord among the sample's records (made up, observations first
+#: as in GBIF's US data). Whether a value is kept is the subset's rule, never this table's:
+#: with BISON's rules MATERIAL_SAMPLE, MACHINE_OBSERVATION, MATERIAL_CITATION, fossils and
+#: living specimens are generated and dropped.
 _BASIS_SHARE = {
-    "HUMAN_OBSERVATION": 0.70,
+    "HUMAN_OBSERVATION": 0.69,
     "OBSERVATION": 0.03,
     "OCCURRENCE": 0.05,
-    "PRESERVED_SPECIMEN": 0.15,
+    "PRESERVED_SPECIMEN": 0.145,
     "MATERIAL_SAMPLE": 0.03,
     "MACHINE_OBSERVATION": 0.03,
     "MATERIAL_CITATION": 0.01,
+    "FOSSIL_SPECIMEN": 0.0075,
+    "LIVING_SPECIMEN": 0.0075,
 }
-_EXCLUDED_BASIS = ("FOSSIL_SPECIMEN", "LIVING_SPECIMEN")
+_BASIS = tuple(_BASIS_SHARE)
+_BASIS_KEPT = np.array([b in DEFAULT_SUBSET_RULES.basis_of_record for b in _BASIS])
 _OBSERVATION_BASIS = frozenset(
     {"HUMAN_OBSERVATION", "OBSERVATION", "OCCURRENCE", "MACHINE_OBSERVATION"}
 )
@@ -173,7 +183,9 @@ def generate_occurrences(
     abundance[rng.permutation(tx.n)] = 1.0 / (np.arange(tx.n) + 5.0) ** 0.9
 
     # --- what each record is --------------------------------------------------------------
-    kind = rng.choice(len(DROP_KINDS), size=n, p=_DROP_SHARE)
+    basis_idx = rng.choice(len(_BASIS), size=n, p=list(_BASIS_SHARE.values()))
+    kind = rng.choice(len(_KIND_SHARE), size=n, p=_KIND_SHARE)
+    kind[~_BASIS_KEPT[basis_idx]] = _EXCLUDED_BASIS_KIND
     us = kind != 1
     valid = kind == 0
 
@@ -223,12 +235,8 @@ def generate_occurrences(
 
     # --- identifiers and provenance -------------------------------------------------------
     gbifid = first_gbifid + np.cumsum(rng.integers(1, 4000, size=n))
-    basis_valid = rng.choice(len(_BASIS), size=n, p=[_BASIS_SHARE[b] for b in _BASIS])
-    basis_pool = _pool(_BASIS + _EXCLUDED_BASIS)
-    basis_idx = np.where(
-        kind == 5, len(_BASIS) + rng.integers(0, len(_EXCLUDED_BASIS), size=n), basis_valid
-    )
-    observation_basis = np.array([b in _OBSERVATION_BASIS for b in _BASIS + _EXCLUDED_BASIS])
+    basis_pool = _pool(_BASIS)
+    observation_basis = np.array([b in _OBSERVATION_BASIS for b in _BASIS])
     is_obs = observation_basis[basis_idx]
     ds_w = np.array([d.weight for d in DATASETS])
     obs_ds = np.flatnonzero([d.observation for d in DATASETS])

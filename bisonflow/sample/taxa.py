@@ -187,7 +187,13 @@ _ZOOLOGISTS = (
 _MYCOLOGISTS = ("Fr.", "(Pers.) Fr.", "Berk. & M.A.Curtis", "Peck", "(Schwein.) Fr.", "Sacc.")
 
 #: Infraspecific rank markers in backbone scientific names (zoological names have none).
-_MARKER = {"SUBSPECIES": "subsp.", "VARIETY": "var.", "FORM": "f.", "INFRASPECIFIC_NAME": ""}
+_MARKER = {
+    "SUBSPECIES": "subsp.",
+    "VARIETY": "var.",
+    "FORM": "f.",
+    "INFRASPECIFIC_NAME": "",
+    "INFRASUBSPECIFIC_NAME": "",
+}
 #: How the RIIS writes ranks and markers (ssp., not subsp.).
 RIIS_RANK = {"SPECIES": "Species", "SUBSPECIES": "Subspecies", "VARIETY": "Variety", "FORM": "Form"}
 RIIS_MARKER = {"SUBSPECIES": "ssp.", "VARIETY": "var.", "FORM": "f."}
@@ -363,8 +369,12 @@ def build_backbone(rng: np.random.Generator, n_species: int = 1400) -> Backbone:
                 ep = f"× {epithet}" if hybrid else str(epithet)
                 species = add_species(family, genus, ep, _author(rng, kingdom), status)
                 if kingdom in ("Plantae", "Animalia") and not hybrid and rng.random() < 0.07:
-                    ranks = ("SUBSPECIES", "VARIETY", "FORM", "INFRASPECIFIC_NAME")
-                    weights = (0.4, 0.4, 0.1, 0.1) if kingdom == "Plantae" else (1, 0, 0, 0)
+                    # One uniform draw per rank whatever the weights: INFRASUBSPECIFIC_NAME
+                    # took half of INFRASPECIFIC_NAME's share and every other draw stayed.
+                    ranks = tuple(_MARKER)
+                    weights = (
+                        (0.4, 0.4, 0.1, 0.05, 0.05) if kingdom == "Plantae" else (1, 0, 0, 0, 0)
+                    )
                     for _ in range(int(rng.integers(1, 3))):
                         rank = str(rng.choice(ranks, p=np.array(weights) / sum(weights)))
                         infra = str(rng.choice(_EPITHETS))
