@@ -143,3 +143,19 @@ def test_a_pair_recorded_before_as_presumed_native_is_not_new():
     before = table([("01001", "AL", "Autauga County", "3001", "Species 3001", PRESUMED_NATIVE, 1)])
     now = table([("01001", "AL", "Autauga County", "3001", "Species 3001", LISTED[-1], 1)])
     assert changes.compare(now, before, "2024-01").new_records.num_rows == 0
+
+
+def test_a_month_without_change_reports_zero_and_still_draws():
+    """The same snapshot twice (a re-run, or a month in which nothing changed): nothing new,
+    nothing lost, and the figure is drawn with nothing in it."""
+    same = table(FEBRUARY_ROWS)
+    found = changes.compare(same, same, "2024-01")
+    assert found.summary() == {
+        "previous_month": "2024-01",
+        "new_county_records": dict.fromkeys(LISTED, 0),
+        "lost_county_records": 0,
+        "counties_gained": 0,
+        "counties_lost": 0,
+    }
+    assert found.county_changes.num_rows == 0
+    assert changes.figure(found, "2024-02").startswith(b"\x89PNG\r\n\x1a\n")
