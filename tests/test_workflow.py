@@ -14,9 +14,10 @@ import pytest
 from conftest import SUCCESS_PATH, published_files, unload_prefixes, wait_for_end
 
 from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_SPEC
-from bisonflow.executions import history
+from bisonflow.executions import history, load_view
 from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.report import render_report
 
 
 def run_to_end(
@@ -104,6 +105,29 @@ def test_every_output_is_in_s3(runtime: LocalRuntime, succeeded: tuple[dict, lis
     assert {k for k in published_files(layout) if k.startswith(layout.summary_prefix)} - {
         layout.done_marker_key
     } <= listed
+
+
+def test_the_month_names_its_snapshot_and_citation_in_the_record_and_report(
+    runtime: LocalRuntime, succeeded: tuple[dict, list]
+) -> None:
+    """The snapshot's citation.txt is copied beside the outputs and named in the execution's
+    output and report.html; the first month processed says there is no earlier month."""
+    description, _ = succeeded
+    layout = MonthLayout.for_month("2026-09")
+    assert runtime.deployment
+    s3, bucket, gbif = (
+        runtime.clients["s3"],
+        runtime.deployment.bucket,
+        runtime.deployment.gbif_bucket,
+    )
+    output = json.loads(description["output"])["calc_stats"]
+    assert output["provenance"]["citation"] == layout.citation_copy_key
+    assert output["provenance"]["citation_source"] == f"s3://{gbif}/{layout.gbif_citation_key}"
+    original = s3.get_object(Bucket=gbif, Key=layout.gbif_citation_key)["Body"].read()
+    assert s3.get_object(Bucket=bucket, Key=layout.citation_copy_key)["Body"].read() == original
+    assert output["changes"]["previous_month"] is None
+    report = render_report(load_view(runtime.clients["stepfunctions"], description["executionArn"]))
+    assert layout.citation_copy_key in report and output["provenance"]["doi"] in report
 
 
 def test_every_dimension_has_sites_and_the_steps_report_their_counts(
