@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,46 @@ def _positive(value: str) -> int:
     if number <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return number
+
+
+def _subset_list(check: Callable[[tuple[str, ...]], None]) -> Callable[[str], str]:
+    """An argparse type: a comma-separated list of GBIF terms, checked as the Lambda checks it."""
+    from bisonflow.subset_rules import SubsetRuleError, terms
+
+    def parse(value: str) -> str:
+        values = terms(value)
+        try:
+            check(values)
+        except SubsetRuleError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return ",".join(values)
+
+    return parse
+
+
+def _add_science_options(parser: argparse.ArgumentParser) -> None:
+    """The science settings a local run may change; left out, the template's defaults
+    (BISON's) are deployed, as `bisonflow deploy` would (same option names)."""
+    from bisonflow import cfn_template
+    from bisonflow.deploy.commands import option_name
+    from bisonflow.subset_rules import check_basis_of_record, check_taxon_ranks
+
+    group = parser.add_argument_group(
+        "science settings", "template parameters; left out, the template's defaults (BISON's)"
+    )
+    for name, parse, metavar, what in (
+        ("PamMinPresenceCount", lambda v: str(_positive(v)), "N", "occurrences for a presence"),
+        ("SubsetTaxonRanks", _subset_list(check_taxon_ranks), "A,B", "GBIF taxonRank values"),
+        ("SubsetBasisOfRecord", _subset_list(check_basis_of_record), "A,B", "GBIF basisOfRecord"),
+    ):
+        group.add_argument(
+            option_name(name),
+            dest=name,
+            type=parse,
+            default=None,
+            metavar=metavar,
+            help=f"{what} (default: {cfn_template.parameter_default(name)})",
+        )
 
 
 def _aware_time(value: str) -> dt.datetime:
@@ -76,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
     up.add_argument("--records", type=_positive, default=250_000, help="sample GBIF records")
     up.add_argument("--month", type=_month, default=None, help="month to publish (default: now)")
+    _add_science_options(up)
     fire = local_commands.add_parser(
         "fire-schedule",
         help="fire the deployed schedule on a running emulator now, as EventBridge Scheduler "
@@ -102,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--records", type=_positive, default=250_000, help="sample GBIF records")
     run.add_argument("--out", type=Path, default=Path("runs"), help="where to write the run")
     run.add_argument("--port", type=int, default=0, help="emulator port (default: any free)")
+    _add_science_options(run)
 
     aws = argparse.ArgumentParser(add_help=False)
     aws.add_argument(
@@ -239,7 +282,17 @@ def _settings(args: argparse.Namespace) -> LocalSettings:
 
     if not args.iam_enforcement:
         print(IAM_OFF_WARNING, file=sys.stderr, flush=True)
-    return LocalSettings(port=args.port, records=args.records, iam_enforcement=args.iam_enforcement)
+    given = {
+        name: value
+        for name in ("PamMinPresenceCount", "SubsetTaxonRanks", "SubsetBasisOfRecord")
+        if (value := getattr(args, name)) is not None
+    }
+    return LocalSettings(
+        port=args.port,
+        records=args.records,
+        iam_enforcement=args.iam_enforcement,
+        stack_parameters=given,
+    )
 
 
 def local_up(args: argparse.Namespace) -> int:

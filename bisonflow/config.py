@@ -18,6 +18,7 @@ from bisonflow.subset_rules import (
     SubsetRules,
     check_basis_of_record,
     check_taxon_ranks,
+    terms,
 )
 
 #: BISON's presence threshold: the seed's calc_stats builds its PAM with `min_count = 3`
@@ -122,7 +123,7 @@ def _env_terms(
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    values = tuple(value.strip() for value in raw.split(","))
+    values = terms(raw)
     try:
         check(values)
     except SubsetRuleError as exc:

@@ -127,6 +127,12 @@ def check_terms(values: tuple[str, ...], vocabulary: tuple[str, ...], what: str)
         raise SubsetRuleError(f"{', '.join(map(repr, repeated))} given more than once")
 
 
+def terms(text: str) -> tuple[str, ...]:
+    """A comma-separated setting ("SPECIES, FORM") as its values; nothing is dropped, so an
+    empty item is checked (and refused) like any other value."""
+    return tuple(value.strip() for value in text.split(","))
+
+
 def check_taxon_ranks(values: tuple[str, ...]) -> None:
     check_terms(values, GBIF_RANKS_SPECIES_AND_BELOW, "taxon rank at or below SPECIES")
 

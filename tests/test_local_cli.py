@@ -86,3 +86,50 @@ def test_fire_schedule_without_an_emulator_is_one_line(capsys: pytest.CaptureFix
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("bisonflow: ") and len(err.strip().splitlines()) == 1
+
+
+def test_run_deploys_the_templates_science_defaults_unless_told() -> None:
+    """Left out, the science settings are not passed, so the stack's defaults (BISON's
+    subset, threshold 3) apply; given, they become the deployed stack's parameters."""
+    from bisonflow.cli import _settings, build_parser
+
+    plain = _settings(build_parser().parse_args(["run"]))
+    assert plain.stack_parameters == {}
+    parameters = LocalRuntime(plain)._stack_parameters()
+    assert not {"PamMinPresenceCount", "SubsetTaxonRanks", "SubsetBasisOfRecord"} & set(parameters)
+    told = _settings(
+        build_parser().parse_args(
+            [
+                "run",
+                "--pam-min-presence-count",
+                "1",
+                "--subset-basis-of-record",
+                "HUMAN_OBSERVATION, MATERIAL_SAMPLE",
+            ]
+        )
+    )
+    assert told.stack_parameters == {
+        "PamMinPresenceCount": "1",
+        "SubsetBasisOfRecord": "HUMAN_OBSERVATION,MATERIAL_SAMPLE",
+    }
+    deployed = LocalRuntime(told)._stack_parameters()
+    assert deployed["PamMinPresenceCount"] == "1" and deployed["PollSeconds"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--subset-taxon-ranks", "SPECIES,GENUS"],
+            "argument --subset-taxon-ranks: 'GENUS' is not a taxon rank at or below SPECIES",
+        ),
+        (["--pam-min-presence-count", "0"], "must be a positive integer, got 0"),
+    ],
+)
+def test_a_bad_science_setting_is_refused_before_anything_starts(
+    capsys: pytest.CaptureFixture, flags: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", *flags])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err.splitlines()[-1]

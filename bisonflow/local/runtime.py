@@ -48,6 +48,9 @@ class LocalSettings:
     heartbeat_interval: float = 2.0
     #: Authorize every call as AWS would (bisonflow.local.iam); off only for debugging.
     iam_enforcement: bool = True
+    #: Template parameters given on the command line (the science settings); every other
+    #: parameter the template declares keeps its default, as on AWS.
+    stack_parameters: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,7 +139,7 @@ class LocalRuntime:
     def _stack_parameters(self) -> dict[str, str]:
         """The template's parameters for a laptop: fast polls, short callback limits."""
         s = self.settings
-        return {
+        return s.stack_parameters | {
             "BucketName": LOCAL_BUCKET,
             "TaskRepositoryUrl": PROJECT_ROOT.as_uri(),
             "PollSeconds": str(s.poll_seconds),
