@@ -4,9 +4,10 @@ Early detection is the question curators ask of each month: has a species on the
 list (established, invasive, ...) been recorded in a county where it had not been recorded?
 GBIF's monthly snapshots are cumulative (each holds every record published so far), so a
 (county, species) pair present in this month's county species list and absent from the
-previous published month's is a first record there, or one newly georeferenced, identified
-or published. The reverse, a listed pair present last month and gone now, is a loss:
-records withdrawn, re-identified or moved, which curators also want to see.
+previous published month's (the latest earlier month with a `_SUCCESS`) is a first record
+there, or one newly georeferenced, identified or published. The reverse, a listed pair
+present last month and gone now, is a loss: records withdrawn, re-identified or moved,
+which curators also want to see.
 
 "Recorded" means at least one occurrence (any row of `county_species_counts`), not the
 PAM's presence threshold: one record of an invasive species in a new county is exactly the
@@ -34,7 +35,7 @@ from botocore.exceptions import ClientError
 from matplotlib.figure import Figure
 
 from bisonflow.dimensions import COUNTY
-from bisonflow.layout import MonthLayout
+from bisonflow.layout import SUMMARY_ROOT, MonthError, MonthLayout
 from bisonflow.riis_schema import ASSESSMENTS, PRESUMED_NATIVE
 
 #: The tiers of the list, in riis_schema's order (presumed native is not a listing).
@@ -110,16 +111,32 @@ def compare(current: pa.Table, previous: pa.Table | None, previous_month: str | 
 
 
 def previous_published(s3: Any, bucket: str, layout: MonthLayout) -> MonthLayout | None:
-    """The previous month if it was published (its `_SUCCESS` exists), else None: a month
-    whose marker is missing never finished, and its tables may be partial."""
-    previous = layout.previous
-    try:
-        s3.head_object(Bucket=bucket, Key=previous.done_marker_key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-    return previous
+    """The latest month before `layout` that was published (its `_SUCCESS` exists), or None.
+
+    Not simply the previous calendar month: a month that failed or was skipped left no
+    marker (its tables may be partial), and the comparison must then reach back to the last
+    month curators actually saw, or a gap would hide every record that arrived during it."""
+    earlier: list[MonthLayout] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=SUMMARY_ROOT, Delimiter="/"
+    ):
+        for folder in page.get("CommonPrefixes", []):
+            name = folder["Prefix"].removeprefix(SUMMARY_ROOT).rstrip("/")
+            try:
+                month = MonthLayout.from_datestamp(name)
+            except MonthError:
+                continue  # not a month's folder
+            if month.snapshot < layout.snapshot:
+                earlier.append(month)
+    for month in sorted(earlier, key=lambda m: m.snapshot, reverse=True):
+        try:
+            s3.head_object(Bucket=bucket, Key=month.done_marker_key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                continue
+            raise
+        return month
+    return None
 
 
 def csv_bytes(table: pa.Table) -> bytes:

@@ -25,6 +25,8 @@ SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj")
 #: so a month in which the list did not change costs almost no API calls.
 NAME_CACHE_KEY = "cache/gbif_name_matches.json.gz"
 
+#: Every month's outputs are under SUMMARY_ROOT<YYYY_MM_DD>/ (MonthLayout.summary_prefix).
+SUMMARY_ROOT = "summary/"
 #: The file in which GBIF says how to cite a snapshot; the month publishes a copy of it.
 CITATION_NAME = "citation.txt"
 
@@ -79,6 +81,18 @@ class MonthLayout:
     @classmethod
     def for_month(cls, month: str | None) -> MonthLayout:
         return cls(parse_month(month))
+
+    @classmethod
+    def from_datestamp(cls, datestamp: str) -> MonthLayout:
+        """The month of a `YYYY_MM_DD` folder name (the inverse of `datestamp`), e.g. to find
+        the months already published under SUMMARY_ROOT."""
+        try:
+            day = dt.datetime.strptime(datestamp, "%Y_%m_%d").date()
+        except ValueError:
+            raise MonthError(f"{datestamp!r} is not a YYYY_MM_DD month folder") from None
+        if day.day != 1:
+            raise MonthError(f"{datestamp!r} is not the first of a month")
+        return cls(day)
 
     @property
     def month(self) -> str:
@@ -142,7 +156,7 @@ class MonthLayout:
 
     @property
     def summary_prefix(self) -> str:
-        return f"summary/{self.datestamp}/"
+        return f"{SUMMARY_ROOT}{self.datestamp}/"
 
     @property
     def riis_report_key(self) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from bisonflow import changes
 from bisonflow.csv_copies import csv_copy
-from bisonflow.layout import MonthLayout
+from bisonflow.layout import SUMMARY_ROOT, MonthLayout
 from bisonflow.provenance import SnapshotCitation
 
 #: A table folder's parquet part keys, as the reader of UNLOADed tables lists them
@@ -66,8 +66,9 @@ def month_record(
     current = changes.county_table(parts(county), f"s3://{bucket}/{county}")
     if previous is None:
         reason = (
-            f"no earlier month: {layout.previous.month} was not published "
-            f"(s3://{bucket}/{layout.previous.done_marker_key} does not exist)"
+            f"no earlier month: no month before {layout.month} was published "
+            f"(no {SUMMARY_ROOT}<YYYY_MM_DD>/_SUCCESS before {layout.done_marker_key} "
+            f"in s3://{bucket})"
         )
         found = changes.compare(current, None, None)
     else:

@@ -247,8 +247,8 @@ def test_task_writes_every_file_then_the_marker_last(s3, monkeypatch):
         },
         "changes": {
             "previous_month": None,
-            "reason": f"no earlier month: 2024-01 was not published (s3://{s3.bucket}/"
-            "summary/2024_01_01/_SUCCESS does not exist)",
+            "reason": "no earlier month: no month before 2024-02 was published (no summary/"
+            f"<YYYY_MM_DD>/_SUCCESS before {DONE_KEY} in s3://{s3.bucket})",
         },
     }
     assert len(json.dumps(result)) < 2048

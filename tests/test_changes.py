@@ -19,6 +19,7 @@ from test_provenance import COUNTY_ROWS, LAYOUT, body, publish_citation, spec, u
 
 from bisonflow import changes
 from bisonflow.changes import LISTED
+from bisonflow.layout import MonthLayout
 from bisonflow.riis_schema import PRESUMED_NATIVE
 from tasks import calc_stats
 
@@ -53,8 +54,8 @@ def test_the_first_month_says_there_is_no_earlier_month(s3):  # noqa: F811
     result, marker = run_february(s3)
 
     reason = (
-        f"no earlier month: 2024-01 was not published "
-        f"(s3://{s3.bucket}/summary/2024_01_01/_SUCCESS does not exist)"
+        "no earlier month: no month before 2024-02 was published (no summary/<YYYY_MM_DD>/"
+        f"_SUCCESS before summary/2024_02_01/_SUCCESS in s3://{s3.bucket})"
     )
     assert marker["changes"] == result["changes"] == {"previous_month": None, "reason": reason}
     assert rows(s3, LAYOUT.new_in_county_key) == []
@@ -113,6 +114,20 @@ def test_a_listed_species_in_a_new_county_is_reported_by_tier(s3):  # noqa: F811
     )
     figure = body(s3, LAYOUT.new_this_month_figure_key)
     assert figure.startswith(b"\x89PNG\r\n\x1a\n") and len(figure) > 10_000
+
+
+def test_a_month_after_a_gap_compares_with_the_last_published_month(s3):  # noqa: F811
+    """January published, February never finished (tables, no marker): March is compared
+    with January, so nothing recorded during the gap goes unreported."""
+    march = MonthLayout.for_month("2024-03")
+    upload_month(s3, JANUARY, JANUARY_ROWS)
+    s3.put_object(Bucket=s3.bucket, Key=JANUARY.done_marker_key, Body=b"{}")
+    upload_month(s3, LAYOUT, FEBRUARY_ROWS)  # February's tables, no _SUCCESS
+    upload_month(s3, march, FEBRUARY_ROWS)
+    result = calc_stats.run(spec(s3, march, gbif_citation=publish_citation(s3, layout=march)))
+
+    assert result["changes"]["previous_month"] == "2024-01"
+    assert [r["geoid"] for r in rows(s3, march.new_in_county_key)] == ["01003", "15003"]
 
 
 def table(rows: list[tuple]) -> pa.Table:

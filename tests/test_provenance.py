@@ -117,13 +117,13 @@ def upload(s3) -> None:  # noqa: F811
     upload_month(s3, LAYOUT)
 
 
-def publish_citation(s3, body: bytes | None = None) -> str:  # noqa: F811
+def publish_citation(s3, body: bytes | None = None, layout: MonthLayout = LAYOUT) -> str:  # noqa: F811
     """The snapshot's citation.txt at GBIF's key (in the test's bucket, standing in for
     GBIF's); returns the URI the task spec names."""
     s3.put_object(
-        Bucket=s3.bucket, Key=LAYOUT.gbif_citation_key, Body=body or citation_text(LAYOUT.snapshot)
+        Bucket=s3.bucket, Key=layout.gbif_citation_key, Body=body or citation_text(layout.snapshot)
     )
-    return citation_uri(s3.bucket, LAYOUT)
+    return citation_uri(s3.bucket, layout)
 
 
 def body(s3, key: str) -> bytes:  # noqa: F811
