@@ -33,6 +33,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from bisonflow.dimensions import COUNTY
 from bisonflow.layout import SUMMARY_ROOT, MonthError, MonthLayout
@@ -177,6 +178,7 @@ def figure(changes: Changes, month: str, reason: str | None = None) -> bytes:
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(x, [names[g] for g in top], rotation=75, ha="right", fontsize=7)
     ax.set_ylabel("listed species gained (+) / lost (-)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # species are counted whole
     ax.set_xlabel(f"county (the {len(top)} with the most changes)")
     if not top:
         ax.text(
