@@ -41,7 +41,14 @@ from moto.server import ThreadedMotoServer
 
 from bench import Measurement, peak_rss_mb, print_table, timed
 from bisonflow import pam
-from bisonflow.dimensions import AIANNH, COUNTY, REGION_COUNT_COLUMNS, STATE
+from bisonflow.dimensions import (
+    AIANNH,
+    COUNTY,
+    MEASURES,
+    REGION_COUNT_COLUMNS,
+    STATE,
+    assessment_column,
+)
 from bisonflow.layout import DIMENSIONS, MonthLayout
 from bisonflow.riis_schema import ASSESSMENTS
 from bisonflow.taskspec import TaskSpec
@@ -54,8 +61,9 @@ NUM_STATES = 52
 NUM_AIANNH = 700
 #: Redshift writes one part per slice; a small cluster has a few.
 PARTS_PER_TABLE = 4
-#: Shares of taxa listed as introduced and invasive; the rest are presumed native.
-RIIS_SHARES = (0.08, 0.02)
+#: Shares of taxa in each listed tier (riis_schema.LISTED_ASSESSMENTS order: established,
+#: invasive, widespread invasive); the rest are presumed native.
+RIIS_SHARES = (0.07, 0.02, 0.01)
 
 
 def main() -> None:
@@ -259,7 +267,8 @@ def region_counts(table: pa.Table, site_column: str) -> pa.Table:
         at = [index[s] for s in rows[site_column].to_pylist()]
         values[0, at] = rows["occ_count_sum"].to_numpy()
         values[1, at] = rows["taxonkey_count"].to_numpy()
-        columns[f"{assessment}_occ_count"], columns[f"{assessment}_species_count"] = values
+        for measure, counts in zip(MEASURES, values, strict=True):
+            columns[assessment_column(assessment, measure)] = counts
         totals += values
     columns["occ_count"], columns["species_count"] = totals
     return pa.table({name: columns[name] for name in (site_column, *REGION_COUNT_COLUMNS)})
@@ -275,11 +284,10 @@ def _sum_by(county: pa.Table, site_column: str) -> pa.Table:
 
 
 def _assessments(rng: np.random.Generator, species: int) -> npt.NDArray[np.int32]:
-    draw = rng.random(species)
-    introduced, invasive = RIIS_SHARES
-    return np.select([draw < invasive, draw < invasive + introduced], [1, 0], default=2).astype(
-        np.int32
-    )
+    """Index into ASSESSMENTS per species: a listed tier with its RIIS_SHARES chance, else
+    presumed native (the last)."""
+    tier = np.searchsorted(np.cumsum(RIIS_SHARES), rng.random(species), side="right")
+    return tier.astype(np.int32)  # len(RIIS_SHARES) = the index of presumed native
 
 
 # --- sparse against dense -------------------------------------------------------------------

@@ -8,7 +8,8 @@ Per dimension two tables are published under summary/<YYYY_MM_DD>/:
 * `<dim>_species_counts/`: the species list of every site with occurrence counts, one row
   per (site, taxon): label_columns + SPECIES_COUNT_COLUMNS.
 * `<dim>_counts/`: one row per site: label_columns + REGION_COUNT_COLUMNS, i.e. occurrences
-  and distinct species overall and per RIIS assessment.
+  and distinct species overall and per RIIS assessment (`assessment_column`, e.g.
+  `widespread_invasive_occ_count`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bisonflow.layout import DIMENSIONS
-from bisonflow.riis_schema import ASSESSMENTS
+from bisonflow.riis_schema import ASSESSMENTS, assessment_identifier
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,21 @@ assert tuple(BY_NAME) == DIMENSIONS
 #: for the month (bisonflow.gbif_schema: strings from the 2025-08-01 snapshot on).
 SPECIES_COUNT_COLUMNS: tuple[str, ...] = ("taxonkey", "species", "riis_assessment", "occ_count")
 
-#: After the site columns of `<dim>_counts`.
-REGION_COUNT_COLUMNS: tuple[str, ...] = ("occ_count", "species_count") + tuple(
-    f"{assessment}_{what}" for assessment in ASSESSMENTS for what in ("occ_count", "species_count")
+#: What `<dim>_counts` measures per site: occurrences and distinct species.
+MEASURES: tuple[str, ...] = ("occ_count", "species_count")
+
+
+def assessment_column(assessment: str, measure: str) -> str:
+    """The `<dim>_counts` column of one measure for one RIIS assessment, e.g.
+    ("widespread invasive", "occ_count") -> "widespread_invasive_occ_count"."""
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
+    return f"{assessment_identifier(assessment)}_{measure}"
+
+
+#: After the site columns of `<dim>_counts`: the measures overall, then per assessment.
+REGION_COUNT_COLUMNS: tuple[str, ...] = MEASURES + tuple(
+    assessment_column(assessment, measure) for assessment in ASSESSMENTS for measure in MEASURES
 )
 
 

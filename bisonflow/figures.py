@@ -20,8 +20,17 @@ import pyarrow.compute as pc
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
+from bisonflow.dimensions import MEASURES, assessment_column
 from bisonflow.pam import Pam, range_sizes, richness
-from bisonflow.riis_schema import ASSESSMENTS, INTRODUCED, INVASIVE, PRESUMED_NATIVE
+from bisonflow.riis_schema import (
+    ASSESSMENT_OF_DEGREE,
+    ASSESSMENTS,
+    ESTABLISHED,
+    INVASIVE,
+    LISTED_ASSESSMENTS,
+    PRESUMED_NATIVE,
+    WIDESPREAD_INVASIVE,
+)
 
 #: Width and height of every figure, in pixels.
 FIGURE_SIZE_PX = (1400, 800)
@@ -33,12 +42,20 @@ _MARGINS = {"left": 0.06, "right": 0.985, "top": 0.95, "bottom": 0.1}
 #: Upper bound of the heatmap image's grid (rows = sites, columns = species).
 HEATMAP_GRID = (600, 1200)
 
-_ASSESSMENT_COLOURS = {INVASIVE: "#c0392b", INTRODUCED: "#f39c12", PRESUMED_NATIVE: "#7fb77e"}
-_ASSESSMENT_LABELS = {
-    INVASIVE: "invasive",
-    INTRODUCED: "introduced (not invasive)",
-    PRESUMED_NATIVE: "presumed native",
+#: One colour per assessment, the listed tiers darker the more severe (a sequential red ramp
+#: a reader orders without the legend), presumed native a contrasting green.
+ASSESSMENT_COLOURS = {
+    WIDESPREAD_INVASIVE: "#67000d",
+    INVASIVE: "#d7301f",
+    ESTABLISHED: "#fdae61",
+    PRESUMED_NATIVE: "#7fb77e",
 }
+#: Legend labels: a tier is named by its degreeOfEstablishment, category letter included.
+_ASSESSMENT_LABELS = {a: d for d, a in ASSESSMENT_OF_DEGREE.items()} | {
+    PRESUMED_NATIVE: "presumed native (not listed)"
+}
+#: Stacking order, bottom up: the most severe tier on the axis, presumed native on top.
+_STACK_ORDER = (*reversed(LISTED_ASSESSMENTS), PRESUMED_NATIVE)
 
 
 def richness_per_state(states: pa.Array, alpha: npt.ArrayLike, month: str) -> bytes:
@@ -59,31 +76,29 @@ def richness_per_state(states: pa.Array, alpha: npt.ArrayLike, month: str) -> by
 
 
 def riis_share_per_state(state_counts: pa.Table, site_column: str, month: str) -> bytes:
-    """Two stacked bar charts per state: the share of occurrences and of species that are
-    invasive, introduced or presumed native, by US-RIIS assessment for the state's region.
+    """Two stacked bar charts per state: the share of occurrences and of species in each
+    US-RIIS tier for the state's region (widespread invasive, invasive, established) and
+    presumed native, states with the largest listed share of occurrences first.
 
-    `state_counts` has the site column and `<assessment>_occ_count` and
-    `<assessment>_species_count` for each assessment (the `<dim>_counts` table); duplicate
-    rows of a state are summed, rows without a state left out.
+    `state_counts` is the `<dim>_counts` table: the site column and each assessment's
+    dimensions.assessment_column measures; duplicate rows of a state are summed, rows
+    without a state left out.
     """
     labels, shares = riis_shares(state_counts, site_column)
     fig = Figure(figsize=_inches(), dpi=DPI)
     axes = fig.subplots(2, 1, sharex=True)
     fig.subplots_adjust(**_MARGINS | {"bottom": 0.15}, hspace=0.06)  # the legend below
-    order = np.argsort(
-        -(shares["occ_count"][INVASIVE] + shares["occ_count"][INTRODUCED]), kind="stable"
-    )
-    for ax, what, noun in zip(
-        axes, ("occ_count", "species_count"), ("occurrences", "species"), strict=True
-    ):
+    listed_share = np.sum([shares["occ_count"][a] for a in LISTED_ASSESSMENTS], axis=0)
+    order = np.argsort(-listed_share, kind="stable")
+    for ax, what, noun in zip(axes, MEASURES, ("occurrences", "species"), strict=True):
         bottom = np.zeros(len(labels))
-        for assessment in (INVASIVE, INTRODUCED, PRESUMED_NATIVE):
+        for assessment in _STACK_ORDER:
             share = shares[what][assessment][order]
             ax.bar(
                 np.arange(len(labels)),
                 share,
                 bottom=bottom,
-                color=_ASSESSMENT_COLOURS[assessment],
+                color=ASSESSMENT_COLOURS[assessment],
                 label=_ASSESSMENT_LABELS[assessment],
             )
             bottom += share
@@ -93,9 +108,9 @@ def riis_share_per_state(state_counts: pa.Table, site_column: str, month: str) -
         if not len(labels):
             _no_data(ax)
     _category_ticks(axes[1], [labels[i] for i in order])
-    axes[1].set_xlabel("state (most introduced + invasive occurrences first)")
-    fig.suptitle(f"Introduced and invasive share per state (US-RIIS), GBIF snapshot {month}")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncols=3)
+    axes[1].set_xlabel("state (largest share of listed occurrences first)")
+    fig.suptitle(f"Share listed in US-RIIS per state, by tier, GBIF snapshot {month}")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncols=len(ASSESSMENTS))
     return _png(fig)
 
 
@@ -163,7 +178,7 @@ def riis_shares(
     state_counts: pa.Table, site_column: str
 ) -> tuple[list[str], dict[str, dict[str, npt.NDArray[np.float64]]]]:
     """(states, {"occ_count" | "species_count": {assessment: share per state}}): each
-    assessment's part of the three assessments' sum, 0 for a state without any. Duplicate
+    assessment's part of the sum over all assessments, 0 for a state without any. Duplicate
     rows of a state are summed, rows without a state left out, missing counts taken as 0."""
     sites = state_counts[site_column]
     if pa.types.is_dictionary(sites.type):  # chunks may have different dictionaries
@@ -172,18 +187,15 @@ def riis_shares(
         state_counts.schema.get_field_index(site_column), site_column, sites
     ).filter(pc.is_valid(sites))
     counts = located.group_by(site_column, use_threads=False).aggregate(
-        [(f"{a}_{what}", "sum") for a in ASSESSMENTS for what in _SHARE_OF]
+        [(assessment_column(a, what), "sum") for a in ASSESSMENTS for what in MEASURES]
     )
     shares = {}
-    for what in _SHARE_OF:
-        parts = {a: _as_float(counts[f"{a}_{what}_sum"]) for a in ASSESSMENTS}
+    for what in MEASURES:
+        parts = {a: _as_float(counts[f"{assessment_column(a, what)}_sum"]) for a in ASSESSMENTS}
         total = np.sum(list(parts.values()), axis=0)
         safe = np.where(total > 0, total, 1.0)
         shares[what] = {a: np.where(total > 0, p / safe, 0.0) for a, p in parts.items()}
     return _labels(counts[site_column]), shares
-
-
-_SHARE_OF = ("occ_count", "species_count")
 
 
 def _as_float(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:

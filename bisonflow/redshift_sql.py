@@ -43,6 +43,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from bisonflow.assessment_sql import assessment_measures, assessment_of_degree, severity_rank
 from bisonflow.boundary_sql import (
     Boundaries,
     boundary_layers,
@@ -53,13 +54,7 @@ from bisonflow.boundary_sql import (
 from bisonflow.dimensions import SPECIES_COUNT_COLUMNS, dimension
 from bisonflow.gbif_schema import IDENTIFIER_COLUMNS, Kind, snapshot_columns
 from bisonflow.layout import DIMENSIONS, MonthLayout
-from bisonflow.riis_schema import (
-    ANNOTATED_COLUMNS,
-    ASSESSMENTS,
-    INTRODUCED,
-    INVASIVE,
-    PRESUMED_NATIVE,
-)
+from bisonflow.riis_schema import ANNOTATED_COLUMNS, PRESUMED_NATIVE
 from bisonflow.sql_text import quote_ident
 from bisonflow.sql_text import sql_literal as _literal
 from bisonflow.subset_rules import DEFAULT_SUBSET_RULES, SubsetRules
@@ -125,7 +120,7 @@ MARK_COLUMNS: tuple[str, ...] = (
     "county",  # county NAMELSAD, e.g. "Baltimore city" (NAME alone is ambiguous in a state)
     "state",  # STUSPS, e.g. "AK"
     "riis_region",  # AK, HI or L48 (riis_schema.RIIS_REGIONS); NULL outside every county
-    "riis_assessment",  # invasive | introduced | presumed_native; NULL outside every county
+    "riis_assessment",  # riis_schema.ASSESSMENTS; NULL outside every county
     "riis_occurrence_id",  # occurrenceID of the matching RIIS entry, if any
     "aiannh_geoid",  # GEOID (AIANNHCE) of the AIANNH area covering the point, else NULL
     "aiannh_name",  # its NAMELSAD, e.g. "Pine Ridge Reservation"
@@ -345,10 +340,17 @@ def _mark_sql(layout: MonthLayout, county: Boundaries, aiannh: Boundaries, marks
     * riis_assessment: the RIIS entry for (region, accepted taxon key) decides; an entry's
       accepted key is gbif_res_taxonkey (the GBIF backbone key its name resolved to, so a
       synonym on the list matches records of the accepted name). degreeOfEstablishment
-      mentioning "invasive" makes it invasive, otherwise introduced. Several entries for the
-      same (region, key), e.g. a name and its synonym, collapse to one, invasive first, so
-      the join never multiplies records. No entry: presumed native. Records in no county
-      have no region and no assessment.
+      gives the tier as the seed maps it (riis_schema.ASSESSMENT_OF_DEGREE: established,
+      invasive, widespread invasive; annotate_riis refuses any other degree, and
+      bisonflow.assessment_sql matches such an entry to nothing). Several entries for the
+      same (region, key), e.g. a name and its synonym, collapse to one so the join never
+      multiplies records: the most severe tier wins (widespread invasive, then invasive,
+      then established), then the lowest occurrenceID. The seed's UPDATE ... FROM leaves
+      that choice to Redshift, which takes one of the matches without an order (Database
+      Developer Guide, "error_on_nondeterministic_update": off by default); the most severe
+      tier is the one a curator must not miss, and the pick no longer depends on the
+      list's row order. No entry: presumed native. Records in no county have no region and
+      no assessment.
     * Taxon keys are text on both sides (the subset casts a month's integer keys to text;
       bisonflow.gbif_schema). gbif_res_taxonkey may be written "123.0" by a float-typed
       writer, so it is normalised: blanks trimmed, digits with a fraction of zeros only
@@ -378,8 +380,7 @@ riis_entries AS (
            CASE WHEN TRIM(gbif_res_taxonkey) ~ '^[0-9]+([.]0*)?$'
                 THEN SPLIT_PART(TRIM(gbif_res_taxonkey), '.', 1)
            END AS taxonkey,
-           CASE WHEN LOWER(degreeofestablishment) LIKE '%invasive%'
-                THEN {_literal(INVASIVE)} ELSE {_literal(INTRODUCED)} END AS assessment,
+           {assessment_of_degree("degreeofestablishment")} AS assessment,
            occurrenceid
     FROM {riis}
 ),
@@ -389,11 +390,10 @@ riis_lookup AS (
         SELECT locality, taxonkey, assessment, occurrenceid,
                ROW_NUMBER() OVER (
                    PARTITION BY locality, taxonkey
-                   ORDER BY CASE WHEN assessment = {_literal(INVASIVE)} THEN 0 ELSE 1 END,
-                            occurrenceid
+                   ORDER BY {severity_rank("assessment")}, occurrenceid
                ) AS pick
         FROM riis_entries
-        WHERE taxonkey IS NOT NULL
+        WHERE taxonkey IS NOT NULL AND assessment IS NOT NULL
     ) AS ranked
     WHERE pick = 1
 )
@@ -447,15 +447,7 @@ def _region_counts_query(layout: MonthLayout, dim: str) -> str:
     labels = dimension(dim).label_columns
     measures = ["CAST(SUM(occ_count) AS BIGINT) AS occ_count"]
     measures.append("COUNT(DISTINCT taxonkey) AS species_count")
-    for assessment in ASSESSMENTS:
-        when = f"riis_assessment = {_literal(assessment)}"
-        measures.append(
-            f"CAST(SUM(CASE WHEN {when} THEN occ_count ELSE 0 END) AS BIGINT) "
-            f"AS {assessment}_occ_count"
-        )
-        measures.append(
-            f"COUNT(DISTINCT CASE WHEN {when} THEN taxonkey END) AS {assessment}_species_count"
-        )
+    measures += assessment_measures()
     return (
         f"SELECT {_columns(labels)}, {', '.join(measures)} "
         f"FROM {species_table(layout, dim)} GROUP BY {_columns(labels)} "

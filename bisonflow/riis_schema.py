@@ -52,8 +52,8 @@ RESOLVED_COLUMNS: tuple[str, ...] = ("gbif_res_taxonkey", "gbif_res_scientificna
 
 ANNOTATED_COLUMNS: tuple[str, ...] = RIIS_COLUMNS + RESOLVED_COLUMNS
 
-#: degreeOfEstablishment vocabulary of the v2 list (US-RIIS_DataDictionary_2021.csv); the
-#: aggregation calls an entry invasive when its degree mentions "invasive".
+#: degreeOfEstablishment vocabulary of the v2 list (US-RIIS_DataDictionary_2021.csv), from
+#: the least to the most severe tier of establishment.
 DEGREES_OF_ESTABLISHMENT: tuple[str, ...] = (
     "established (category C3)",
     "invasive (category D2)",
@@ -63,10 +63,37 @@ DEGREES_OF_ESTABLISHMENT: tuple[str, ...] = (
 #: RIIS region codes (the `locality` vocabulary).
 RIIS_REGIONS: tuple[str, ...] = ("AK", "HI", "L48")
 
+# --- BISON's RIIS assessments -----------------------------------------------------------------
+# The seed system (github lifemapper/bison) names the three tiers in bison/provider/constants.py
+# (RIIS_DATA.RIIS_STATUS: "established (category C3)" -> "established", "invasive (category
+# D2)" -> "invasive", "widespread invasive (category E)" -> "widespread invasive") and gives
+# "presumed_native" to a located record that matches no entry (aws/lambda/bison_s5_assign_riis.py,
+# update_presumed_stmt; aws/redshift/intersect_append.sql). Its SQL copies the raw degree into
+# riis_assessment; the values here are RIIS_STATUS's, spelled exactly as the seed spells them,
+# space and underscore alike, so a curator's filter written for the seed's vocabulary finds them.
+
+ESTABLISHED = "established"
+INVASIVE = "invasive"
+WIDESPREAD_INVASIVE = "widespread invasive"
 #: Assessment given to a record whose (region, accepted taxon key) is not on the list.
 PRESUMED_NATIVE = "presumed_native"
 
-#: Every RIIS assessment a record can get, in report order.
-INTRODUCED = "introduced"
-INVASIVE = "invasive"
-ASSESSMENTS: tuple[str, ...] = (INTRODUCED, INVASIVE, PRESUMED_NATIVE)
+#: degreeOfEstablishment -> assessment (the seed's RIIS_STATUS), least severe tier first.
+ASSESSMENT_OF_DEGREE: dict[str, str] = dict(
+    zip(DEGREES_OF_ESTABLISHMENT, (ESTABLISHED, INVASIVE, WIDESPREAD_INVASIVE), strict=True)
+)
+
+#: The listed tiers, least severe first: when a (region, accepted key) has entries of several
+#: tiers (a name and its synonym, a species and its subspecies), the last one here wins.
+LISTED_ASSESSMENTS: tuple[str, ...] = tuple(ASSESSMENT_OF_DEGREE.values())
+
+#: Every RIIS assessment a record can get, in report order: the tiers, then presumed native.
+ASSESSMENTS: tuple[str, ...] = (*LISTED_ASSESSMENTS, PRESUMED_NATIVE)
+
+
+def assessment_identifier(assessment: str) -> str:
+    """The assessment as part of a column name ("widespread invasive" -> "widespread_invasive"):
+    a SQL identifier cannot hold a space without quotes, and a quoted one is easy to mistype."""
+    if assessment not in ASSESSMENTS:
+        raise ValueError(f"unknown RIIS assessment {assessment!r}; expected one of {ASSESSMENTS}")
+    return assessment.replace(" ", "_")

@@ -26,6 +26,7 @@ from test_pam import ROWS, SITES, T1, T2, T3, T_RARE, TAXA
 from bisonflow import aws
 from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT
 from bisonflow.dimensions import REGION_COUNT_COLUMNS
+from bisonflow.riis_schema import ASSESSMENTS
 from bisonflow.taskspec import TaskSpec
 from tasks import calc_stats
 
@@ -34,10 +35,11 @@ DONE_KEY = f"{SUMMARY}_SUCCESS"
 STATE_ROWS = [("AL", T1, 3), ("AL", T2, 1), ("HI", T1, 2), ("HI", T3, 5), ("AK", T2, 1)]
 AIANNH_ROWS = [("0010", T1, 4), ("0010", T2, 1), ("2430", T1, 1)]
 STATE_COUNTS = [
-    # state, occ, species, introduced occ/species, invasive occ/species, presumed native
-    ("AL", 4, 2, 1, 1, 0, 0, 3, 1),
-    ("HI", 7, 2, 2, 1, 5, 1, 0, 0),
-    ("AK", 1, 1, 0, 0, 0, 0, 1, 1),
+    # state, occ, species, then occ/species of: established, invasive, widespread invasive,
+    # presumed native
+    ("AL", 4, 2, 1, 1, 0, 0, 0, 0, 3, 1),
+    ("HI", 7, 2, 2, 1, 0, 0, 5, 1, 0, 0),
+    ("AK", 1, 1, 0, 0, 0, 0, 0, 0, 1, 1),
 ]
 DIMENSION_FILES = ("pam", "heatmap", "stats_sites", "stats_species", "stats_diversity")
 FIGURES = ("figure_richness_state.png", "figure_riis_share_state.png", "figure_heatmap_county.png")
@@ -118,7 +120,7 @@ def species_counts(site_columns: tuple[str, ...], rows) -> dict:
     return part | {
         "taxonkey": list(taxa),
         "species": [f"Species {t}" for t in taxa],
-        "riis_assessment": ["introduced"] * len(rows),
+        "riis_assessment": [ASSESSMENTS[i % len(ASSESSMENTS)] for i in range(len(rows))],
         "occ_count": list(counts),
     }
 

@@ -8,12 +8,14 @@ import struct
 import numpy as np
 import pyarrow as pa
 import pytest
+from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 from test_pam import ROWS
 
 from bisonflow import figures
-from bisonflow.dimensions import REGION_COUNT_COLUMNS
+from bisonflow.dimensions import MEASURES, REGION_COUNT_COLUMNS, assessment_column
 from bisonflow.pam import build_matrices
+from bisonflow.riis_schema import ASSESSMENTS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MONTH = "2024-02"
@@ -65,11 +67,13 @@ def test_riis_shares_sum_duplicate_states_and_leave_out_rows_without_one():
     table = pa.table(
         {
             "state": ["AL", "HI", None, "AL", "AK"],
-            "introduced_occ_count": [1, 0, 50, 2, 0],
+            "established_occ_count": [1, 0, 50, 2, 0],
             "invasive_occ_count": [0, 3, 50, 1, 0],
-            "presumed_native_occ_count": [5, 1, 50, 1, 0],
-            "introduced_species_count": [1, 0, 9, 0, 0],
+            "widespread_invasive_occ_count": [1, 2, 50, 0, 0],
+            "presumed_native_occ_count": [4, 1, 50, 1, 0],
+            "established_species_count": [1, 0, 9, 0, 0],
             "invasive_species_count": [0, 1, 9, 1, 0],
+            "widespread_invasive_species_count": [0, 1, 9, 0, 0],
             "presumed_native_species_count": [2, None, 9, 0, 0],
         }
     )
@@ -81,15 +85,50 @@ def test_riis_shares_sum_duplicate_states_and_leave_out_rows_without_one():
     )
     states, shares = figures.riis_shares(in_two_parts, "state")
     by_state = {
-        s: {a: shares["occ_count"][a][i] for a in ("introduced", "invasive", "presumed_native")}
-        for i, s in enumerate(states)
+        s: {a: shares["occ_count"][a][i] for a in ASSESSMENTS} for i, s in enumerate(states)
     }
     assert by_state == {
-        "AL": {"introduced": 3 / 10, "invasive": 1 / 10, "presumed_native": 6 / 10},
-        "HI": {"introduced": 0.0, "invasive": 3 / 4, "presumed_native": 1 / 4},
-        "AK": {"introduced": 0.0, "invasive": 0.0, "presumed_native": 0.0},  # no records
+        "AL": {
+            "established": 3 / 10,
+            "invasive": 1 / 10,
+            "widespread invasive": 1 / 10,
+            "presumed_native": 5 / 10,
+        },
+        "HI": {
+            "established": 0.0,
+            "invasive": 3 / 6,
+            "widespread invasive": 2 / 6,
+            "presumed_native": 1 / 6,
+        },
+        "AK": dict.fromkeys(ASSESSMENTS, 0.0),  # no records
     }
-    assert shares["species_count"]["invasive"][states.index("HI")] == 1.0  # null counts as 0
+    hawaii = states.index("HI")  # species: null counts as 0
+    assert shares["species_count"]["invasive"][hawaii] == 0.5
+    assert shares["species_count"]["widespread invasive"][hawaii] == 0.5
+
+
+def test_riis_share_draws_each_assessment_in_its_own_colour():
+    """Each assessment (the three tiers and presumed native) fills its own bars in its own
+    colour, so a reader tells widespread invasive from invasive without reading numbers."""
+    colours = figures.ASSESSMENT_COLOURS
+    assert set(colours) == set(ASSESSMENTS)
+    assert len(set(colours.values())) == len(ASSESSMENTS)
+    for only in ASSESSMENTS:  # one state whose records are all of one assessment
+        columns = {c: [0] for c in REGION_COUNT_COLUMNS}
+        for measure in MEASURES:
+            columns[assessment_column(only, measure)] = [5]
+        pixels = imread(
+            io.BytesIO(
+                figures.riis_share_per_state(pa.table({"state": ["HI"]} | columns), "state", MONTH)
+            ),
+            format="png",
+        )[..., :3]
+        drawn = {
+            a: np.all(np.abs(pixels - to_rgb(c)) < 2 / 255, axis=2).sum()
+            for a, c in colours.items()
+        }
+        bars = {a for a, n in drawn.items() if n > 5_000}  # far more than a legend swatch
+        assert bars == {only}, (only, drawn)
 
 
 def test_pam_heatmap_is_a_drawn_png(pam):

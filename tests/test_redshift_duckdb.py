@@ -495,7 +495,8 @@ def _put_riis(s3: Any) -> None:
         entry(locality="AK", scientificName="Felis catus",
               degreeOfEstablishment="established (category C3)", GBIF_taxonKey="1001",
               gbif_res_taxonkey="1001", occurrenceID="riis-cat-ak"),
-        # Two entries for the same (region, taxon): the invasive one wins, records not doubled.
+        # Two entries for the same (region, taxon): the more severe tier wins (widespread
+        # invasive over established, though its occurrenceID sorts last), records not doubled.
         entry(locality="L48", scientificName="Sturnus vulgaris",
               degreeOfEstablishment="established (category C3)", GBIF_taxonKey="2002",
               gbif_res_taxonkey="2002", occurrenceID="riis-starling-a"),
@@ -509,11 +510,11 @@ def _put_riis(s3: Any) -> None:
               gbif_res_taxonkey="3003.0", occurrenceID="riis-cheatgrass"),
         # Hawaii's list does not apply in Colorado.
         entry(locality="HI", scientificName="Ursus americanus",
-              degreeOfEstablishment="invasive", GBIF_taxonKey="4004",
+              degreeOfEstablishment="invasive (category D2)", GBIF_taxonKey="4004",
               gbif_res_taxonkey="4004", occurrenceID="riis-bear-hi"),
         # Unresolved names take part in nothing.
         entry(locality="L48", scientificName="Nomen dubium",
-              degreeOfEstablishment="invasive", occurrenceID="riis-unresolved"),
+              degreeOfEstablishment="invasive (category D2)", occurrenceID="riis-unresolved"),
     ]  # fmt: skip
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=ANNOTATED_COLUMNS, quoting=csv.QUOTE_ALL)
@@ -553,56 +554,59 @@ def _read_unloaded(s3: Any, prefix: str) -> set[tuple[Any, ...]]:
 
 EXPECTED_SPECIES = {
     "county": {
-        ("02020", "AK", "Anchorage Municipality", "AK", "1001", "Felis catus", "introduced", 3),
+        ("02020", "AK", "Anchorage Municipality", "AK", "1001", "Felis catus", "established", 3),
         ("02020", "AK", "Anchorage Municipality", "AK", "4004", "Ursus americanus",
          "presumed_native", 2),
         ("02020", "AK", "Anchorage Municipality", "AK", "2002", "Sturnus vulgaris",
          "presumed_native", 1),
         ("08001", "CO", "Adams County", "L48", "1001", "Felis catus", "invasive", 3),
-        ("08001", "CO", "Adams County", "L48", "2002", "Sturnus vulgaris", "invasive", 2),
-        ("08001", "CO", "Adams County", "L48", "3003", "Bromus tectorum", "introduced", 1),
+        ("08001", "CO", "Adams County", "L48", "2002", "Sturnus vulgaris",
+         "widespread invasive", 2),
+        ("08001", "CO", "Adams County", "L48", "3003", "Bromus tectorum", "established", 1),
         ("08001", "CO", "Adams County", "L48", "4004", "Ursus americanus", "presumed_native", 2),
         ("08001", "CO", "Adams County", "L48", "1005", "Felis catus", "presumed_native", 1),
         ("08005", "CO", "Arapahoe County", "L48", "1001", "Felis catus", "invasive", 1),
-        ("08005", "CO", "Arapahoe County", "L48", "3003", "Bromus tectorum", "introduced", 2),
+        ("08005", "CO", "Arapahoe County", "L48", "3003", "Bromus tectorum", "established", 2),
     },
     "state": {
-        ("AK", "AK", "1001", "Felis catus", "introduced", 3),
+        ("AK", "AK", "1001", "Felis catus", "established", 3),
         ("AK", "AK", "4004", "Ursus americanus", "presumed_native", 2),
         ("AK", "AK", "2002", "Sturnus vulgaris", "presumed_native", 1),
         ("CO", "L48", "1001", "Felis catus", "invasive", 4),
-        ("CO", "L48", "2002", "Sturnus vulgaris", "invasive", 2),
-        ("CO", "L48", "3003", "Bromus tectorum", "introduced", 3),
+        ("CO", "L48", "2002", "Sturnus vulgaris", "widespread invasive", 2),
+        ("CO", "L48", "3003", "Bromus tectorum", "established", 3),
         ("CO", "L48", "4004", "Ursus americanus", "presumed_native", 2),
         ("CO", "L48", "1005", "Felis catus", "presumed_native", 1),
     },
     "aiannh": {
-        ("6450", "Eklutna ANVSA", "1001", "Felis catus", "introduced", 1),
+        ("6450", "Eklutna ANVSA", "1001", "Felis catus", "established", 1),
         ("6450", "Eklutna ANVSA", "4004", "Ursus americanus", "presumed_native", 1),
         # Outside every county: no region, so no assessment, but still the area's species.
         ("5720", "Kiowa-Comanche-Apache-Fort Sill Apache OTSA", "1001", "Felis catus", None, 1),
     },
 }  # fmt: skip
-#: Site labels, then occurrences and species: all, introduced, invasive, presumed native.
+#: Site labels, then occurrences and species: all, established, invasive, widespread
+#: invasive, presumed native.
 EXPECTED_SITES = {
     "county": {
-        ("02020", "AK", "Anchorage Municipality", "AK", 6, 3, 3, 1, 0, 0, 3, 2),
-        ("08001", "CO", "Adams County", "L48", 9, 5, 1, 1, 5, 2, 3, 2),
-        ("08005", "CO", "Arapahoe County", "L48", 3, 2, 2, 1, 1, 1, 0, 0),
+        ("02020", "AK", "Anchorage Municipality", "AK", 6, 3, 3, 1, 0, 0, 0, 0, 3, 2),
+        ("08001", "CO", "Adams County", "L48", 9, 5, 1, 1, 3, 1, 2, 1, 3, 2),
+        ("08005", "CO", "Arapahoe County", "L48", 3, 2, 2, 1, 1, 1, 0, 0, 0, 0),
     },
     "state": {
-        ("AK", "AK", 6, 3, 3, 1, 0, 0, 3, 2),
-        ("CO", "L48", 12, 5, 3, 1, 6, 2, 3, 2),
+        ("AK", "AK", 6, 3, 3, 1, 0, 0, 0, 0, 3, 2),
+        ("CO", "L48", 12, 5, 3, 1, 4, 1, 2, 1, 3, 2),
     },
     "aiannh": {
-        ("6450", "Eklutna ANVSA", 2, 2, 1, 1, 0, 0, 1, 1),
-        ("5720", "Kiowa-Comanche-Apache-Fort Sill Apache OTSA", 1, 1, 0, 0, 0, 0, 0, 0),
+        ("6450", "Eklutna ANVSA", 2, 2, 1, 1, 0, 0, 0, 0, 1, 1),
+        ("5720", "Kiowa-Comanche-Apache-Fort Sill Apache OTSA", 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
     },
 }  # fmt: skip
 EXPECTED_SUMMARY = {
     "occurrences_by_assessment": {
-        "introduced": 6,
-        "invasive": 6,
+        "established": 6,
+        "invasive": 4,
+        "widespread invasive": 2,
         "presumed_native": 6,
         "unassigned": 1,
     },

@@ -421,9 +421,10 @@ def test_expected_counts_per_county_and_assessment_add_up(
     assert by_county == sample.expected["valid_by_county"]
     by_assessment = sample.expected["valid_by_assessment"]
     degrees = sample.expected["assessment_counts"]
-    assert by_assessment == {
-        "introduced": degrees[DEGREES[0]],
-        "invasive": degrees[DEGREES[1]] + degrees[DEGREES[2]],
+    assert by_assessment == {  # BISON's tiers, one per degree (riis_schema)
+        "established": degrees[DEGREES[0]],
+        "invasive": degrees[DEGREES[1]],
+        "widespread invasive": degrees[DEGREES[2]],
         PRESUMED_NATIVE: degrees[PRESUMED_NATIVE],
     }
     assert sum(by_assessment.values()) == sample.expected["us_valid_records"]

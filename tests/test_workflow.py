@@ -154,7 +154,17 @@ def test_aggregates_mark_riis_status_per_region(
         body = s3.get_object(Bucket=runtime.deployment.bucket, Key=key)["Body"].read()
         tables.append(pq.read_table(io.BytesIO(body)))
     counts = pa.concat_tables(tables).to_pylist()
-    assert {r["riis_assessment"] for r in counts} == {"introduced", "invasive", "presumed_native"}
+    assert {r["riis_assessment"] for r in counts} == {
+        "established",
+        "invasive",
+        "widespread invasive",
+        "presumed_native",
+    }
+    # The step's output counts each of BISON's categories as the sample's facts say.
+    assert runtime.sample
+    summary = json.loads(succeeded[0]["output"])["aggregate"]["counts"]
+    expected = runtime.sample.expected["valid_by_assessment"]
+    assert summary["occurrences_by_assessment"] == {a: n for a, n in expected.items() if n}
     regions = {r["state"]: r["riis_region"] for r in counts}
     assert regions["AK"] == "AK" and regions["HI"] == "HI"
     assert {v for k, v in regions.items() if k not in ("AK", "HI")} == {"L48"}

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bisonflow.riis_schema import ASSESSMENTS, INTRODUCED, INVASIVE, PRESUMED_NATIVE, RIIS_REGIONS
+from bisonflow.riis_schema import ASSESSMENT_OF_DEGREE, ASSESSMENTS, PRESUMED_NATIVE, RIIS_REGIONS
 from bisonflow.sample.geography import STATES, AiannhLayer, AiannhPool, Counties, regions_of_states
 from bisonflow.sample.publishers import (
     DATASETS,
@@ -413,10 +413,7 @@ def generate_occurrences(
     valid_region = region[valid]
     by_assessment = dict.fromkeys(ASSESSMENTS, 0)
     for degree, count in assessment.items():
-        if degree == PRESUMED_NATIVE:
-            by_assessment[PRESUMED_NATIVE] += count
-        else:  # as the aggregate SQL reads degreeOfEstablishment
-            by_assessment[INVASIVE if "invasive" in degree.lower() else INTRODUCED] += count
+        by_assessment[ASSESSMENT_OF_DEGREE.get(degree, degree)] += count  # as the SQL maps it
     area = aiannh.locate(lon[valid], lat[valid])
     geoids = np.array(counties.geoid)
     facts = {
