@@ -36,11 +36,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from bisonflow.dimensions import COUNTY
+from bisonflow.figures import ASSESSMENT_COLOURS
 from bisonflow.layout import SUMMARY_ROOT, MonthError, MonthLayout
-from bisonflow.riis_schema import ASSESSMENTS, PRESUMED_NATIVE
+from bisonflow.riis_schema import LISTED_ASSESSMENTS, PRESUMED_NATIVE
 
-#: The tiers of the list, in riis_schema's order (presumed native is not a listing).
-LISTED: tuple[str, ...] = tuple(a for a in ASSESSMENTS if a != PRESUMED_NATIVE)
+#: The tiers of the list, least severe first (presumed native is not a listing).
+LISTED: tuple[str, ...] = LISTED_ASSESSMENTS
 #: The county species-list columns a comparison reads (all text but the count).
 LABELS: tuple[str, ...] = (*COUNTY.label_columns[:3], "taxonkey", "species", "riis_assessment")
 OCC_COUNT = "occ_count"
@@ -269,9 +270,8 @@ def _per_county(table: pa.Table, geoids: list[str], tier: str | None, column: st
 
 
 def _tier_colours() -> dict[str, str]:
-    """One colour per listed tier, darker for the more severe (riis_schema's order)."""
-    ramp = ("#f6c85f", "#e67e22", "#c0392b", "#7b1e1e", "#4a0f0f")
-    return {tier: ramp[i % len(ramp)] for i, tier in enumerate(LISTED)}
+    """One colour per listed tier, the state share figure's (darker for the more severe)."""
+    return {tier: ASSESSMENT_COLOURS[tier] for tier in LISTED}
 
 
 def _png(fig: Figure) -> bytes:
