@@ -11,7 +11,7 @@ nowhere else.
 #: order, `occurrenceremarks` before `occurrenceid`: `aws/redshift/load_annotated_riis.sql`).
 #: ../shared/data/US-RIIS_DataDictionary_2021.csv describes the 2021 v1 list, whose names
 #: differ ("GBIF taxonKey", "Introduced or Invasive"); degreeOfEstablishment carries v2's
-#: introduced / invasive designation.
+#: tier of establishment (ASSESSMENT_OF_DEGREE below).
 RIIS_COLUMNS: tuple[str, ...] = (
     "locality",
     "scientificName",
