@@ -33,6 +33,7 @@ OCCURRENCE_STATUS = "PRESENT"
 #: GBIF's BasisOfRecord vocabulary, all of it (gbif/gbif-api
 #: src/main/java/org/gbif/api/vocabulary/BasisOfRecord.java, commit 06da136 of 2026-08-06;
 #: published as https://gbif.github.io/gbif-api/apidocs/org/gbif/api/vocabulary/BasisOfRecord.html).
+#: LITERATURE and UNKNOWN are deprecated there in favour of OCCURRENCE, but still values.
 GBIF_BASIS_OF_RECORD: tuple[str, ...] = (
     "PRESERVED_SPECIMEN",
     "FOSSIL_SPECIMEN",
@@ -94,9 +95,10 @@ SEED_TAXON_RANKS: tuple[str, ...] = (
 
 #: BISON's kinds of evidence (seed: bison_s3_create_bison.py line 156, subset_to_bison.sql
 #: line 122): observations and preserved specimens. Left out: fossils and living specimens
-#: (zoos, gardens) say nothing about where a taxon lives wild now; material samples (eDNA,
-#: tissue), machine observations (camera traps, acoustic sensors), material citations
-#: (specimens cited in literature), LITERATURE and UNKNOWN are outside what BISON counted.
+#: (zoos, gardens) say nothing about where a taxon lives wild now; material samples ("samples
+#: taken from other specimens or the environment", GBIF's words), machine observations,
+#: material citations (specimens cited in publications), LITERATURE and UNKNOWN are outside
+#: what BISON counted.
 SEED_BASIS_OF_RECORD: tuple[str, ...] = (
     "HUMAN_OBSERVATION",
     "OBSERVATION",
