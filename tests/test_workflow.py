@@ -64,7 +64,22 @@ def keys(rt: LocalRuntime, prefix: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def succeeded(runtime: LocalRuntime) -> tuple[dict, list]:
+def published_before(runtime: LocalRuntime) -> str | None:
+    """The latest month before 2026-09 already published (its _SUCCESS written) when this
+    module's run starts: other modules share the session's runtime and publish months too."""
+    assert runtime.deployment
+    pages = runtime.clients["s3"].get_paginator("list_objects_v2")
+    months = [
+        MonthLayout.from_datestamp(o["Key"].split("/")[1]).month
+        for page in pages.paginate(Bucket=runtime.deployment.bucket, Prefix="summary/")
+        for o in page.get("Contents", [])
+        if o["Key"].endswith("/_SUCCESS")
+    ]
+    return max((m for m in months if m < "2026-09"), default=None)
+
+
+@pytest.fixture(scope="module")
+def succeeded(runtime: LocalRuntime, published_before: str | None) -> tuple[dict, list]:
     runtime.publish_snapshot("2026-09")
     return run_to_end(runtime, {"month": "2026-09"})
 
@@ -108,10 +123,11 @@ def test_every_output_is_in_s3(runtime: LocalRuntime, succeeded: tuple[dict, lis
 
 
 def test_the_month_names_its_snapshot_and_citation_in_the_record_and_report(
-    runtime: LocalRuntime, succeeded: tuple[dict, list]
+    runtime: LocalRuntime, succeeded: tuple[dict, list], published_before: str | None
 ) -> None:
     """The snapshot's citation.txt is copied beside the outputs and named in the execution's
-    output and report.html; the first month processed says there is no earlier month."""
+    output and report.html; the month compares with the latest earlier published month (none
+    when it is the first the session published)."""
     description, _ = succeeded
     layout = MonthLayout.for_month("2026-09")
     assert runtime.deployment
@@ -125,7 +141,7 @@ def test_the_month_names_its_snapshot_and_citation_in_the_record_and_report(
     assert output["provenance"]["citation_source"] == f"s3://{gbif}/{layout.gbif_citation_key}"
     original = s3.get_object(Bucket=gbif, Key=layout.gbif_citation_key)["Body"].read()
     assert s3.get_object(Bucket=bucket, Key=layout.citation_copy_key)["Body"].read() == original
-    assert output["changes"]["previous_month"] is None
+    assert output["changes"]["previous_month"] == published_before
     report = render_report(load_view(runtime.clients["stepfunctions"], description["executionArn"]))
     assert layout.citation_copy_key in report and output["provenance"]["doi"] in report
 
