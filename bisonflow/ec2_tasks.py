@@ -46,6 +46,19 @@ TOKEN_PARAMETER_ROOT = "/bisonflow/task-tokens"
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
 
+def calc_stats_inputs(layout: MonthLayout) -> dict[str, str]:
+    """calc_stats reads every dimension's two UNLOADed tables: `<dim>_species_counts` and
+    `<dim>_counts`, each the folder of its parquet parts and manifest."""
+    return {
+        f"{dim}_{table}": prefix(dim)
+        for dim in DIMENSIONS
+        for table, prefix in (
+            ("species_counts", layout.species_counts_prefix),
+            ("counts", layout.region_counts_prefix),
+        )
+    }
+
+
 def task_spec(task: str, layout: MonthLayout, execution: str) -> TaskSpec:
     """Inputs, outputs and settings of each task; every key is in the BISON bucket."""
     if task == "annotate_riis":
@@ -57,14 +70,7 @@ def task_spec(task: str, layout: MonthLayout, execution: str) -> TaskSpec:
         }
         params = {"name_cache_max_age_days": config.name_cache_max_age_days()}
     elif task == "calc_stats":
-        inputs = {
-            f"{dim}_{table}": prefix(dim)
-            for dim in DIMENSIONS
-            for table, prefix in (
-                ("species_counts", layout.species_counts_prefix),
-                ("counts", layout.region_counts_prefix),
-            )
-        }
+        inputs = calc_stats_inputs(layout)
         outputs = {"summary": layout.summary_prefix, "done": layout.done_marker_key}
         params = {
             "min_presence_count": config.min_presence_count(),

@@ -93,14 +93,7 @@ def _per_site(label_columns, labels: dict[str, list], counts: list[int]) -> dict
 
 
 def spec(s3, layout: MonthLayout = LAYOUT, **params) -> TaskSpec:  # noqa: F811
-    inputs = {
-        f"{dim}_{table}": prefix(dim)
-        for dim in DIMENSIONS
-        for table, prefix in (
-            ("species_counts", layout.species_counts_prefix),
-            ("counts", layout.region_counts_prefix),
-        )
-    }
+    inputs = ec2_tasks.calc_stats_inputs(layout)
     return TaskSpec(
         task="calc_stats",
         month=layout.month,
