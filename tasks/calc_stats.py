@@ -2,7 +2,8 @@
 
 For each dimension (county, state, AIANNH area) it reads the species-count table Redshift
 UNLOADed as parquet parts, builds the sparse heatmap and presence-absence matrix, and writes
-them as site/taxon rows with the site, species and diversity statistics; then three figures.
+them as site/taxon rows with the site, species and diversity statistics; then three figures,
+and three maps (bisonflow.maps) drawn on the county shapefile the aggregate step loaded.
 
 Everything is computed and serialised before the first write, and the done marker is written
 last, after every other file succeeded: a reader that sees the marker sees a complete month.
@@ -31,11 +32,11 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from bisonflow import figures
+from bisonflow import figures, maps
 from bisonflow.aws import client
 from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT
-from bisonflow.dimensions import REGION_COUNT_COLUMNS, STATE, Dimension, dimension
-from bisonflow.layout import DIMENSIONS, MonthLayout
+from bisonflow.dimensions import COUNTY, REGION_COUNT_COLUMNS, STATE, Dimension, dimension
+from bisonflow.layout import COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
 from bisonflow.month_record import month_record
 from bisonflow.pam import (
     OCC_COUNT,
@@ -48,6 +49,8 @@ from bisonflow.pam import (
     species_stats,
 )
 from bisonflow.provenance import read_citation
+from bisonflow.riis_schema import LISTED_ASSESSMENTS
+from bisonflow.shapefile import read_polygons
 from bisonflow.taskspec import TaskSpec
 
 #: Parallel S3 requests (parts of an UNLOAD are read, output files written, concurrently).
@@ -95,7 +98,8 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     min_count = _min_presence_count(spec.params)
     prefixes = {
         name: _spec_value(spec.inputs, "inputs", name)
-        for name in [f"{dim}_species_counts" for dim in DIMENSIONS] + [f"{STATE.name}_counts"]
+        for name in [f"{dim}_species_counts" for dim in DIMENSIONS]
+        + [f"{d.name}_counts" for d in (STATE, COUNTY)]
     }
     s3 = client("s3")
     started = time.perf_counter()
@@ -106,13 +110,17 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     # The dimensions are independent, and hashing, sorting and parquet coding release the
     # GIL, so the dimensions are read and built, and their files serialised, side by side.
     with ThreadPoolExecutor(len(DIMENSIONS) + 1) as pool:
-        state_counts = pool.submit(
-            read_table,
-            s3,
-            spec.bucket,
-            prefixes[f"{STATE.name}_counts"],
-            {STATE.site_column: STRING} | {c: INTEGER for c in REGION_COUNT_COLUMNS},
+        state_counts, county_counts = (
+            pool.submit(
+                read_table,
+                s3,
+                spec.bucket,
+                prefixes[f"{d.name}_counts"],
+                {d.site_column: STRING} | {c: INTEGER for c in REGION_COUNT_COLUMNS},
+            )
+            for d in (STATE, COUNTY)
         )
+        counties = pool.submit(read_county_map, s3, spec.bucket)  # the aggregate's counties
         pending = {
             dim: pool.submit(
                 _dimension_result,
@@ -141,6 +149,7 @@ def run(spec: TaskSpec) -> dict[str, Any]:
 
         tables = [pool.submit(dimension_files, d, r.matrices) for d, r in results.items()]
         files = figure_files(spec.month, results, state_counts.result())  # meanwhile
+        files |= map_files(spec.month, results, county_counts.result(), counties.result())
         for future in tables:
             files |= future.result()
     _log(f"computed {len(files)} files in {time.perf_counter() - started:.1f}s")
@@ -222,6 +231,49 @@ def figure_files(
             results["county"].matrices.pam, month, "county"
         ),
     }
+
+
+def map_files(
+    month: str,
+    results: Mapping[str, DimensionResult],
+    county_counts: pa.Table,
+    counties: maps.CountyMap,
+) -> dict[str, bytes]:
+    """County richness, county share of species per listed tier, state richness, as maps."""
+    geoids, shares = figures.riis_shares(county_counts, COUNTY.site_column)
+    species_share = {
+        a: dict(zip(geoids, shares["species_count"][a].tolist(), strict=True))
+        for a in LISTED_ASSESSMENTS
+    }
+    return {
+        "map_richness_county.png": maps.richness_per_county(
+            counties, _richness_by_site(results[COUNTY.name]), month
+        ),
+        "map_riis_share_county.png": maps.listed_share_per_county(counties, species_share, month),
+        "map_richness_state.png": maps.richness_per_state(
+            counties, _richness_by_site(results[STATE.name]), month
+        ),
+    }
+
+
+def read_county_map(s3: Any, bucket: str) -> maps.CountyMap:
+    """The county shapefile the aggregate step loads (.shp and .dbf), projected for the maps."""
+    bodies = {}
+    for suffix in (".shp", ".dbf"):
+        key = COUNTY_SHAPEFILE_KEY.removesuffix(".shp") + suffix
+        try:
+            bodies[suffix] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            raise ValueError(f"county boundaries s3://{bucket}/{key}: {code}") from None
+    where = f"s3://{bucket}/{COUNTY_SHAPEFILE_KEY}"
+    polygons = read_polygons(bodies[".shp"], bodies[".dbf"], ("GEOID", "STUSPS"), where)
+    return maps.county_map(polygons)
+
+
+def _richness_by_site(result: DimensionResult) -> dict[str, float]:
+    pam = result.matrices.pam
+    return dict(zip(pam.sites.to_pylist(), richness(pam).tolist(), strict=True))
 
 
 def read_table(s3: Any, bucket: str, prefix: str, columns: Mapping[str, str]) -> pa.Table:

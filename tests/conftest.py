@@ -103,12 +103,14 @@ STATS_FILES = ("pam_{}.parquet", "heatmap_{}.parquet") + tuple(
     f"stats_{kind}_{{}}.csv" for kind in ("sites", "species", "diversity")
 )
 FIGURES = ("figure_richness_state.png", "figure_riis_share_state.png", "figure_heatmap_county.png")
+#: The maps (bisonflow.maps), on the county boundaries the aggregate step loaded.
+MAPS = ("map_richness_county.png", "map_riis_share_county.png", "map_richness_state.png")
 
 
 def published_files(layout: MonthLayout) -> set[str]:
     """Every file a processed month publishes outside the UNLOAD folders (keys in the bucket)."""
     summary = {name.format(dim) for dim in DIMENSIONS for name in STATS_FILES}
-    summary |= set(FIGURES) | {"_SUCCESS"}
+    summary |= set(FIGURES) | set(MAPS) | {"_SUCCESS"}
     month_record = {  # provenance and change (bisonflow.month_record)
         layout.citation_copy_key,
         layout.new_in_county_key,

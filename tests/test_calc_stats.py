@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import json
+import tempfile
 import uuid
+from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -26,6 +30,8 @@ from test_pam import ROWS, SITES, T1, T2, T3, T_RARE, TAXA
 from bisonflow import aws
 from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT
 from bisonflow.dimensions import REGION_COUNT_COLUMNS
+from bisonflow.duckdb_ext import load_spatial
+from bisonflow.layout import COUNTY_SHAPEFILE_KEY
 from bisonflow.riis_schema import ASSESSMENTS
 from bisonflow.taskspec import TaskSpec
 from tasks import calc_stats
@@ -43,6 +49,14 @@ STATE_COUNTS = [
 ]
 DIMENSION_FILES = ("pam", "heatmap", "stats_sites", "stats_species", "stats_diversity")
 FIGURES = ("figure_richness_state.png", "figure_riis_share_state.png", "figure_heatmap_county.png")
+MAPS = ("map_richness_county.png", "map_riis_share_county.png", "map_richness_state.png")
+#: County counts: 01001 has 1 established and 1 invasive of 4 species, 15001 1 of 2 widespread.
+COUNTY_COUNTS = [
+    ("01001", 9, 4, 2, 1, 3, 1, 0, 0, 4, 2),
+    ("01003", 2, 1, 0, 0, 0, 0, 0, 0, 2, 1),
+    ("02010", 2, 1, 0, 0, 0, 0, 0, 0, 2, 1),
+    ("15001", 3, 2, 0, 0, 0, 0, 1, 1, 2, 1),
+]
 #: The month's provenance and changes (bisonflow.month_record; tested in test_provenance.py,
 #: test_changes.py): the citation, CSV copies of the six tables, new this month.
 MONTH_RECORD_FILES = (
@@ -125,10 +139,36 @@ def species_counts(site_columns: tuple[str, ...], rows) -> dict:
     }
 
 
-def state_counts_part(rows) -> bytes:
-    columns = ("state", *REGION_COUNT_COLUMNS)
+def state_counts_part(rows, site_column: str = "state") -> bytes:
+    columns = (site_column, *REGION_COUNT_COLUMNS)
     data = dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True))
     return parquet(data, {c: pa.int64() for c in REGION_COUNT_COLUMNS} | {"occ_count": pa.int32()})
+
+
+@functools.cache
+def county_shapefile() -> dict[str, bytes]:
+    """The maps' county shapefile: a square per SITES county, and 01005 without records."""
+    counties = {"01001": "AL", "01003": "AL", "01005": "AL", "02010": "AK", "15001": "HI"}
+    corners = {"AL": (-88.0, 31.0), "AK": (-150.0, 61.0), "HI": (-156.0, 19.5)}
+    with tempfile.TemporaryDirectory() as tmp:
+        shp = Path(tmp) / "cb_us_county.shp"
+        con = duckdb.connect()
+        load_spatial(con)
+        rows = [
+            (geoid, state, corners[state][0] + i, corners[state][1])
+            for i, (geoid, state) in enumerate(counties.items())
+        ]
+        con.execute("CREATE TABLE county (GEOID VARCHAR, STUSPS VARCHAR, x DOUBLE, y DOUBLE)")
+        con.executemany("INSERT INTO county VALUES (?, ?, ?, ?)", rows)
+        con.execute(
+            f"COPY (SELECT GEOID, STUSPS, ST_MakeEnvelope(x, y, x + 0.9, y + 0.9) AS geom "
+            f"FROM county) TO '{shp}' (FORMAT GDAL, DRIVER 'ESRI Shapefile', SRS 'EPSG:4269')"
+        )
+        con.close()
+        return {
+            COUNTY_SHAPEFILE_KEY.removesuffix(".shp") + suffix: shp.with_suffix(suffix).read_bytes()
+            for suffix in (".shp", ".shx", ".dbf", ".prj")
+        }
 
 
 def prefix(name: str) -> str:
@@ -140,40 +180,44 @@ def upload(s3, aiannh_rows=AIANNH_ROWS, objects: dict | None = None) -> None:
     files UNLOAD leaves around; state and AIANNH in one part each; the state counts table."""
     county = ("geoid", "state", "county", "riis_region")
     half = len(ROWS) // 2
-    puts = {
-        f"{prefix('county_species_counts')}0000_part_00.parquet": parquet(
-            species_counts(county, ROWS[:half])
-        ),
-        f"{prefix('county_species_counts')}0001_part_00.parquet": parquet(
-            species_counts(county, ROWS[half:]),
-            {"occ_count": pa.int16()},
-        ),
-        f"{prefix('county_species_counts')}_SUCCESS": b"",
-        f"{prefix('county_species_counts')}manifest": json.dumps(
-            {
-                "entries": [
-                    {"url": f"s3://{s3.bucket}/{prefix('county_species_counts')}{part}"}
-                    for part in ("0000_part_00.parquet", "0001_part_00.parquet")
-                ]
-            }
-        ).encode(),
-        f"{prefix('state_species_counts')}0000_part_00.parquet": parquet(
-            species_counts(("state", "riis_region"), STATE_ROWS)
-        ),
-        f"{prefix('aiannh_species_counts')}0000_part_00.parquet": parquet(
-            species_counts(("aiannh_geoid", "aiannh_name"), aiannh_rows)
-        ),
-        f"{prefix('state_counts')}0000_part_00.parquet": state_counts_part(STATE_COUNTS[:2]),
-        f"{prefix('state_counts')}0001_part_00.parquet": state_counts_part(STATE_COUNTS[2:]),
-        # Read only for their CSV copies (test_provenance checks those against the parquet).
-        f"{prefix('county_counts')}0000_part_00.parquet": parquet(
-            {"geoid": ["01001"], "occ_count": [5]}
-        ),
-        f"{prefix('aiannh_counts')}0000_part_00.parquet": parquet(
-            {"aiannh_geoid": ["0010"], "occ_count": [5]}
-        ),
-        CITATION_KEY: CITATION,  # GBIF's, in this bucket for the test (test_provenance)
-    } | (objects or {})
+    puts = (
+        {
+            f"{prefix('county_species_counts')}0000_part_00.parquet": parquet(
+                species_counts(county, ROWS[:half])
+            ),
+            f"{prefix('county_species_counts')}0001_part_00.parquet": parquet(
+                species_counts(county, ROWS[half:]),
+                {"occ_count": pa.int16()},
+            ),
+            f"{prefix('county_species_counts')}_SUCCESS": b"",
+            f"{prefix('county_species_counts')}manifest": json.dumps(
+                {
+                    "entries": [
+                        {"url": f"s3://{s3.bucket}/{prefix('county_species_counts')}{part}"}
+                        for part in ("0000_part_00.parquet", "0001_part_00.parquet")
+                    ]
+                }
+            ).encode(),
+            f"{prefix('state_species_counts')}0000_part_00.parquet": parquet(
+                species_counts(("state", "riis_region"), STATE_ROWS)
+            ),
+            f"{prefix('aiannh_species_counts')}0000_part_00.parquet": parquet(
+                species_counts(("aiannh_geoid", "aiannh_name"), aiannh_rows)
+            ),
+            f"{prefix('state_counts')}0000_part_00.parquet": state_counts_part(STATE_COUNTS[:2]),
+            f"{prefix('state_counts')}0001_part_00.parquet": state_counts_part(STATE_COUNTS[2:]),
+            f"{prefix('county_counts')}0000_part_00.parquet": state_counts_part(
+                COUNTY_COUNTS, "geoid"
+            ),
+            # Read only for its CSV copy (test_provenance checks it against the parquet).
+            f"{prefix('aiannh_counts')}0000_part_00.parquet": parquet(
+                {"aiannh_geoid": ["0010"], "occ_count": [5]}
+            ),
+            CITATION_KEY: CITATION,  # GBIF's, in this bucket for the test (test_provenance)
+        }
+        | county_shapefile()
+        | (objects or {})
+    )
     for key, body in puts.items():
         s3.put_object(Bucket=s3.bucket, Key=key, Body=body)
 
@@ -222,6 +266,7 @@ def expected_files() -> set[str]:
             for name in DIMENSION_FILES
         }
         | set(FIGURES)
+        | set(MAPS)
         | MONTH_RECORD_FILES
     )
 
@@ -235,7 +280,7 @@ def test_task_writes_every_file_then_the_marker_last(s3, monkeypatch):
     assert result == {
         "summary_prefix": SUMMARY,
         "done": DONE_KEY,
-        "files": 28,
+        "files": 31,
         "min_presence_count": 2,
         "sites": {"county": 4, "state": 2, "aiannh": 1},
         "species": {"county": 5, "state": 2, "aiannh": 1},

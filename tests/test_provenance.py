@@ -15,7 +15,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
-from test_calc_stats import s3  # noqa: F401 (the fixture: a bucket in moto's S3)
+from test_calc_stats import (
+    county_shapefile,
+    s3,  # noqa: F401 (the fixture: a bucket in moto's S3)
+)
 
 from bisonflow import ec2_tasks
 from bisonflow.changes import LISTED
@@ -78,6 +81,8 @@ def upload_month(s3, layout: MonthLayout, county_rows=COUNTY_ROWS) -> None:  # n
             s3.put_object(
                 Bucket=s3.bucket, Key=f"{prefix}0000_part_00.parquet", Body=parquet(columns)
             )
+    for key, shapefile_part in county_shapefile().items():  # the maps' counties
+        s3.put_object(Bucket=s3.bucket, Key=key, Body=shapefile_part)
 
 
 def _per_site(label_columns, labels: dict[str, list], counts: list[int]) -> dict[str, list]:
