@@ -110,24 +110,29 @@ def place(lon: npt.ArrayLike, lat: npt.ArrayLike, state: str) -> npt.NDArray[np.
     return np.column_stack((x * inset.scale + inset.offset[0], y * inset.scale + inset.offset[1]))
 
 
-def richness_per_county(counties: CountyMap, richness: Mapping[str, float], month: str) -> bytes:
-    """Species present (PAM alpha) per county."""
+def _richness_map(
+    counties: CountyMap, sites: list[str], richness: Mapping[str, float], label: str, title: str
+) -> bytes:
+    """One richness choropleth: each county coloured by the value of its site (`sites` holds,
+    per county, the county's own GEOID or its state's code)."""
     fig = _map_figure()
     ax = fig.add_axes((0.01, 0.02, 0.86, 0.9))
-    values = _values(counties.geoids, richness)
-    _draw(fig, ax, counties, values, _norm(values), RICHNESS_CMAP, "species present (alpha)")
-    fig.suptitle(f"Species richness per county, GBIF snapshot {month}")
+    values = _values(sites, richness)
+    _draw(fig, ax, counties, values, _norm(values), RICHNESS_CMAP, label)
+    fig.suptitle(title)
     return _png(fig)
+
+
+def richness_per_county(counties: CountyMap, richness: Mapping[str, float], month: str) -> bytes:
+    """Species present (PAM alpha) per county."""
+    title = f"Species richness per county, GBIF snapshot {month}"
+    return _richness_map(counties, counties.geoids, richness, "species present (alpha)", title)
 
 
 def richness_per_state(counties: CountyMap, richness: Mapping[str, float], month: str) -> bytes:
     """Species present (PAM alpha) per state, each county in its state's colour."""
-    fig = _map_figure()
-    ax = fig.add_axes((0.01, 0.02, 0.86, 0.9))
-    values = _values(counties.states, richness)
-    _draw(fig, ax, counties, values, _norm(values), RICHNESS_CMAP, "species present in the state")
-    fig.suptitle(f"Species richness per state, GBIF snapshot {month}")
-    return _png(fig)
+    title = f"Species richness per state, GBIF snapshot {month}"
+    return _richness_map(counties, counties.states, richness, "species present in the state", title)
 
 
 def listed_share_per_county(
