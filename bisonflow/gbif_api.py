@@ -80,7 +80,20 @@ class NameQuery:
 
 @dataclass(frozen=True)
 class NameMatch:
-    """What one name resolved to, with the evidence kept for the report and the cache."""
+    """What one name resolved to, with the evidence kept for the report and the cache.
+
+    Besides the accepted key, three fields of GBIF's answer decide which occurrence records
+    a listing applies to (bisonflow.redshift_sql `_mark_sql`). GBIF's match model
+    (gbif/gbif-api `src/main/java/org/gbif/api/model/checklistbank/NameUsageMatch.java`,
+    commit 05db5aa) defines `usageKey` as "the key of the name usage that has been looked
+    up", `acceptedUsageKey` as "the key of the accepted name usage in case the matched usage
+    was a synonym", `rank` as "the rank of the matching usage", and carries the accepted
+    classification's `speciesKey`. Occurrence records carry the same two kinds of key:
+    `taxonkey`, the taxon "corresponding to `scientificname`" (a synonym's own key, a
+    subspecies' key), and `specieskey`, the one "corresponding to `species`" (gbif/occurrence
+    `aws-public-data.md`, "Schema"). So a species listing meets its records through
+    `species_key`, an infraspecific one through `key` and `usage_key`.
+    """
 
     key: int | None  # accepted backbone taxon key (None: unresolved)
     name: str  # accepted scientific name ("" when unresolved)
@@ -88,6 +101,9 @@ class NameMatch:
     confidence: int | None
     status: str  # backbone status of the matched usage (ACCEPTED, SYNONYM, DOUBTFUL, ...)
     matched_name: str  # the usage GBIF matched (a synonym's own name), "" if none
+    rank: str  # backbone rank of the matched usage (SPECIES, SUBSPECIES, ...), "" if none
+    species_key: int | None  # speciesKey: the accepted species (None: unresolved or above)
+    usage_key: int | None  # usageKey: the name as written (a synonym's own key; else = key)
     reason: str = ""  # why the match is unresolved or doubtful; "" when it is sound
 
     @property
@@ -103,17 +119,19 @@ class NameMatch:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NameMatch:
-        """Inverse of to_dict; a missing or mistyped field raises (the cache drops the entry)."""
-        key, confidence = data["key"], data["confidence"]
-        if key is not None and not isinstance(key, int):
-            raise TypeError(f"key must be an integer or null, got {key!r}")
-        if confidence is not None and not isinstance(confidence, int):
-            raise TypeError(f"confidence must be an integer or null, got {confidence!r}")
-        texts = {f: data[f] for f in ("name", "match_type", "status", "matched_name", "reason")}
+        """Inverse of to_dict; a missing or mistyped field raises (the cache drops the entry,
+        so an entry written before rank, species_key and usage_key were kept is asked again)."""
+        numbers = {f: data[f] for f in ("key", "confidence", "species_key", "usage_key")}
+        for field, value in numbers.items():
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TypeError(f"{field} must be an integer or null, got {value!r}")
+        texts = {
+            f: data[f] for f in ("name", "match_type", "status", "matched_name", "rank", "reason")
+        }
         for field, value in texts.items():
             if not isinstance(value, str):
                 raise TypeError(f"{field} must be a string, got {value!r}")
-        return cls(key=key, confidence=confidence, **texts)
+        return cls(**numbers, **texts)
 
     def with_accepted_name(self, name: str) -> NameMatch:
         values = self.to_dict()
@@ -137,15 +155,17 @@ def interpret_match(body: dict[str, Any], query: NameQuery | None = None) -> Nam
     confidence = body.get("confidence")
     confidence = int(confidence) if isinstance(confidence, int | float) else None
     matched = str(body.get("scientificName") or "")
+    rank = str(body.get("rank") or "").upper()
 
     def unresolved(reason: str) -> NameMatch:
-        return NameMatch(None, "", match_type, confidence, status, matched, reason)
+        return NameMatch(
+            None, "", match_type, confidence, status, matched, rank, None, None, reason
+        )
 
     if match_type == "NONE":
         return unresolved("no match in the GBIF backbone")
     if match_type == "HIGHERRANK":
-        rank = str(body.get("rank") or "a higher rank").lower()
-        return unresolved(f"GBIF matched only {rank} {matched!r}")
+        return unresolved(f"GBIF matched only {rank.lower() or 'a higher rank'} {matched!r}")
     kingdom = str(body.get("kingdom") or "")
     if query is not None and query.kingdom and kingdom and kingdom != query.gbif_kingdom:
         return unresolved(f"GBIF matched {matched!r} in kingdom {kingdom}, not {query.kingdom}")
@@ -157,7 +177,14 @@ def interpret_match(body: dict[str, Any], query: NameQuery | None = None) -> Nam
         key, name = body.get("usageKey"), matched
         if key is None:
             return unresolved(f"match without a usageKey ({match_type})")
-    return NameMatch(int(key), name, match_type, confidence, status, matched, _doubt(body))
+    usage_key = body.get("usageKey")
+    usage_key = int(key) if usage_key is None else int(usage_key)
+    species_key = body.get("speciesKey")
+    species_key = None if species_key is None else int(species_key)
+    return NameMatch(
+        int(key), name, match_type, confidence, status, matched, rank, species_key, usage_key,
+        _doubt(body),
+    )  # fmt: skip
 
 
 def _doubt(body: dict[str, Any]) -> str:

@@ -6,8 +6,11 @@ for `max_age_days` after GBIF was last asked; older ones are asked again.
 
 The cache is an optimisation, never a reason to fail a month: a missing object (the first
 month) starts empty; an unreadable or corrupt one is reported and starts empty; a malformed
-entry is dropped. It is written whole in one PUT (S3 replaces objects atomically), and only
-by a run whose resolution succeeded, so no reader ever sees half a cache.
+entry is dropped. So is an entry written before the match's rank, speciesKey and usageKey
+were kept (NameMatch.from_dict refuses it): its name is asked again rather than read with
+keys the marks need missing. The cache is written whole in one PUT (S3 replaces objects
+atomically), and only by a run whose resolution succeeded, so no reader ever sees half a
+cache.
 """
 
 from __future__ import annotations

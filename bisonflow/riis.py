@@ -25,6 +25,7 @@ from bisonflow.gbif_api import NameMatch, NameQuery
 from bisonflow.riis_schema import (
     ANNOTATED_COLUMNS,
     DEGREES_OF_ESTABLISHMENT,
+    RESOLVED_COLUMNS,
     RIIS_COLUMNS,
     RIIS_REGIONS,
 )
@@ -172,10 +173,20 @@ def annotated_csv(records: Iterable[RiisRecord], matches: Mapping[NameQuery, Nam
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(ANNOTATED_COLUMNS)
     for record in records:
-        match = matches[record.query]
-        key = "" if match.key is None else str(match.key)
-        writer.writerow([record.values[c] for c in RIIS_COLUMNS] + [key, match.name])
+        writer.writerow(
+            [record.values[c] for c in RIIS_COLUMNS] + resolved_values(matches[record.query])
+        )
     return out.getvalue()
+
+
+def resolved_values(match: NameMatch) -> list[str]:
+    """RESOLVED_COLUMNS of one match, in order; all empty when the name is unresolved (a
+    doubtful match above species may have no species key: that one is empty)."""
+    if match.key is None:
+        return [""] * len(RESOLVED_COLUMNS)
+    keys = (match.key, match.species_key, match.usage_key)
+    key, species_key, usage_key = ("" if k is None else str(k) for k in keys)
+    return [key, match.name, match.rank, species_key, usage_key]
 
 
 def report_csv(

@@ -47,8 +47,31 @@ RIIS_COLUMNS: tuple[str, ...] = (
     "occurrenceID",
 )
 
-#: Columns annotate_riis appends (the seed system's names).
-RESOLVED_COLUMNS: tuple[str, ...] = ("gbif_res_taxonkey", "gbif_res_scientificname")
+#: Columns annotate_riis appends: the seed system's two (lifemapper/bison
+#: `aws/redshift/load_annotated_riis.sql`), then three more of GBIF's /v1/species/match answer
+#: (bisonflow.gbif_api.NameMatch), named in the seed's `gbif_res_` style after the match's
+#: own fields lower-cased, as the snapshot names its columns (`specieskey`):
+#:
+#: * gbif_res_taxonkey: the accepted backbone key the name resolved to (a synonym followed
+#:   to its acceptedUsageKey);
+#: * gbif_res_scientificname: the accepted scientific name;
+#: * gbif_res_rank: the backbone rank of the matched usage ("rank"), which decides how a
+#:   listing meets its records: SPECIES through the records' `specieskey`, below species
+#:   through their `taxonkey` (bisonflow.redshift_sql `_mark_sql`);
+#: * gbif_res_specieskey: the accepted species ("speciesKey");
+#: * gbif_res_usagekey: the key of the name as the list writes it ("usageKey": a synonym's
+#:   own key, which GBIF gives as `taxonkey` to records published under that name; equal to
+#:   gbif_res_taxonkey for an accepted name).
+#:
+#: All five are empty for a name GBIF could not resolve. Redshift creates the annotated
+#: table from ANNOTATED_COLUMNS by position, so this one constant drives file and table.
+RESOLVED_COLUMNS: tuple[str, ...] = (
+    "gbif_res_taxonkey",
+    "gbif_res_scientificname",
+    "gbif_res_rank",
+    "gbif_res_specieskey",
+    "gbif_res_usagekey",
+)
 
 ANNOTATED_COLUMNS: tuple[str, ...] = RIIS_COLUMNS + RESOLVED_COLUMNS
 

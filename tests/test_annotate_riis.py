@@ -28,7 +28,7 @@ from bisonflow.gbif_api import GbifApiError
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.gbif_standin import GbifStandin
 from bisonflow.riis import RiisFormatError
-from bisonflow.riis_schema import ANNOTATED_COLUMNS
+from bisonflow.riis_schema import ANNOTATED_COLUMNS, RESOLVED_COLUMNS
 from bisonflow.taskspec import TaskSpec
 from tasks import annotate_riis
 
@@ -92,7 +92,8 @@ def test_first_month_writes_annotated_list_report_and_cache(s3, gbif, capsys):
     assert len(json.dumps(result)) < 2048  # the Step Functions output stays small
     rows = list(csv.reader(io.StringIO(_text(s3, LAYOUT.riis_annotated_key))))
     assert tuple(rows[0]) == ANNOTATED_COLUMNS
-    assert [row[-2] for row in rows[1:]] == [
+    key_at = ANNOTATED_COLUMNS.index("gbif_res_taxonkey")
+    assert [row[key_at] for row in rows[1:]] == [
         "" if EXPECTED_KEYS[line] is None else str(EXPECTED_KEYS[line])
         for line in sorted(EXPECTED_KEYS)
     ]
@@ -143,6 +144,26 @@ def test_a_corrupt_cache_does_not_fail_the_month_and_is_replaced(s3, gbif, capsy
     assert result["resolved"] == 9
     assert "WARNING: s3://" in capsys.readouterr().out
     assert annotate_riis.run(_spec())["cache_hits"] == NAMES  # the new cache is whole
+
+
+def test_cache_entries_from_before_rank_and_keys_were_kept_are_resolved_again(s3, gbif):
+    """A cache written before the match's rank, speciesKey and usageKey were kept: every
+    entry is dropped and its name asked again, so the annotated list carries them."""
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode())
+    annotate_riis.run(_spec())
+    cache_object = s3.get_object(Bucket=SCRATCH_BUCKET, Key=NAME_CACHE_KEY)
+    document = json.loads(gzip.decompress(cache_object["Body"].read()))
+    for entry in document["entries"]:
+        for field in ("rank", "species_key", "usage_key"):
+            del entry["match"][field]
+    body = gzip.compress(json.dumps(document).encode())
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=NAME_CACHE_KEY, Body=body)
+    again = annotate_riis.run(_spec())
+    assert again["cache"]["dropped"] == NAMES
+    assert (again["cache_hits"], again["api_calls"]) == (0, NAMES + 1)  # + the synonym lookup
+    annotated = list(csv.DictReader(io.StringIO(_text(s3, LAYOUT.riis_annotated_key))))
+    festuca = next(r for r in annotated if r["scientificName"] == "Festuca rubra ssp. fallax")
+    assert (festuca["gbif_res_rank"], festuca["gbif_res_usagekey"]) == ("SUBSPECIES", "301")
 
 
 def test_gbif_down_fails_the_task_and_writes_nothing(s3, gbif, monkeypatch):
@@ -198,10 +219,13 @@ def test_the_real_header_round_trips_every_column_and_value(s3, gbif, encoding, 
     assert (result["rows"], result["resolved"], result["malformed_rows"]) == (3, 3, 0)
     assert (result["unknown_columns"], result["missing_columns"]) == ([], [])
     rows = list(csv.reader(io.StringIO(_text(s3, LAYOUT.riis_annotated_key))))
-    assert rows[0] == [*REAL_HEADER, "gbif_res_taxonkey", "gbif_res_scientificname"]
+    assert rows[0] == [*REAL_HEADER, *RESOLVED_COLUMNS]
     assert [row[: len(REAL_HEADER)] for row in rows[1:]] == REAL_ROWS
+    # Accepted species: key, name, rank SPECIES, the species' own key, the usage's own key.
     assert [row[len(REAL_HEADER) :] for row in rows[1:]] == [
-        [str(GBIF_TABLE[r[1]]["usageKey"]), GBIF_TABLE[r[1]]["scientificName"]] for r in REAL_ROWS
+        [str(key := GBIF_TABLE[r[1]]["usageKey"]), GBIF_TABLE[r[1]]["scientificName"], "SPECIES"]
+        + [str(key)] * 2
+        for r in REAL_ROWS
     ]
 
 

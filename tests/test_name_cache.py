@@ -16,8 +16,11 @@ KEY = "cache/gbif_name_matches.json.gz"
 NOW = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)
 FESTUCA = NameQuery("Festuca rubra ssp. fallax", "(Thuill.) Nyman", "Plantae")
 NOMEN = NameQuery("Nomen ignotum", "", "Animalia")
-RESOLVED = NameMatch(300, "Festuca rubra L.", "EXACT", 97, "SYNONYM", "Festuca rubra fallax", "")
-NO_MATCH = NameMatch(None, "", "NONE", 100, "", "", "no match in the GBIF backbone")
+#: A subspecies name GBIF treats as a synonym of the species: its own key 301, accepted 300.
+RESOLVED = NameMatch(
+    300, "Festuca rubra L.", "EXACT", 97, "SYNONYM", "Festuca rubra fallax", "SUBSPECIES", 300, 301
+)
+NO_MATCH = NameMatch(None, "", "NONE", 100, "", "", "", None, None, "no match in the GBIF backbone")
 
 
 def _entries(**ages_in_days: float) -> dict[NameQuery, name_cache.CacheEntry]:
@@ -90,13 +93,28 @@ def test_malformed_entries_are_dropped_and_the_rest_kept(s3):
         {**entry, "checked": "2026-11-01T00:00:00"},  # no time zone
         {**entry, "name": ""},
         {**entry, "match": {**entry["match"], "key": "300"}},
+        {**entry, "match": {**entry["match"], "species_key": "300"}},
+        {**entry, "match": {**entry["match"], "rank": None}},
         {key: value for key, value in entry.items() if key != "kingdom"},
     ]
     document = {"version": 1, "entries": [*bad, entry]}
     s3.put_object(Bucket=SCRATCH_BUCKET, Key=KEY, Body=gzip.compress(json.dumps(document).encode()))
     cache = _load(s3)
-    assert (cache.status, cache.dropped, cache.get(FESTUCA)) == ("loaded", 5, RESOLVED)
-    assert "dropped 5 malformed entries" in cache.warning
+    assert (cache.status, cache.dropped, cache.get(FESTUCA)) == ("loaded", 7, RESOLVED)
+    assert "dropped 7 malformed entries" in cache.warning
+
+
+@pytest.mark.parametrize("field", ["rank", "species_key", "usage_key"])
+def test_an_entry_written_before_rank_and_keys_were_kept_is_asked_again(s3, field):
+    """An earlier month's cache has entries without the match's rank, speciesKey and
+    usageKey, which the marks need: such an entry is dropped (so the name is resolved again),
+    not read with a guessed rank."""
+    entry = json.loads(gzip.decompress(name_cache.dump(_entries(festuca=1))))["entries"][0]
+    old = {**entry, "match": {k: v for k, v in entry["match"].items() if k != field}}
+    document = {"version": 1, "entries": [old]}
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=KEY, Body=gzip.compress(json.dumps(document).encode()))
+    cache = _load(s3)
+    assert (cache.status, cache.dropped, cache.get(FESTUCA)) == ("loaded", 1, None)
 
 
 def test_an_unreadable_cache_warns_and_starts_empty(s3):

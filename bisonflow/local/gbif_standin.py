@@ -31,8 +31,13 @@ STALL = "stall"
 
 def accepted_match(key: int, name: str, kingdom: str = "Plantae", **fields: Any) -> dict[str, Any]:
     """A /species/match answer naming an accepted species, as GBIF words it; `fields`
-    override (e.g. status="SYNONYM", synonym=True, acceptedUsageKey=...), for match tables."""
-    return {
+    override (e.g. status="SYNONYM", synonym=True, acceptedUsageKey=...), for match tables.
+
+    A match at species rank carries its species' key, `speciesKey`, as GBIF's answer does
+    (the accepted classification's key: gbif/gbif-api NameUsageMatch.java): the usage's own
+    key, or a synonym's acceptedUsageKey. Below species the caller gives it (the parent
+    species' key is not known here); above species there is none."""
+    body = {
         "usageKey": key,
         "scientificName": name,
         "rank": "SPECIES",
@@ -43,6 +48,9 @@ def accepted_match(key: int, name: str, kingdom: str = "Plantae", **fields: Any)
         "kingdom": kingdom,
         **fields,
     }
+    if body["rank"] == "SPECIES" and "speciesKey" not in body:
+        body["speciesKey"] = body.get("acceptedUsageKey") or key
+    return body
 
 
 class GbifStandin:
