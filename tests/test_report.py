@@ -1,17 +1,18 @@
-"""report.html: graph of the ASL, and the page itself opened in headless Chromium."""
+"""report.html without a browser: the graph of the ASL, the page's text, its assets and the
+month's figures (the page in headless Chromium: test_report_browser.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SUCCESS_PATH
 
-from bisonflow.execution_view import CAUGHT, FAILED, NOT_RUN, RUNNING, SUCCEEDED, build_view
+from bisonflow.execution_view import build_view
 from bisonflow.report import render_report, write_report
+from bisonflow.report.assets import ReportAssetMissing
+from bisonflow.report.gallery import summary_prefix
 from bisonflow.report.graph import (
     BRANCH,
     CATCH,
@@ -19,16 +20,18 @@ from bisonflow.report.graph import (
     DEFAULT,
     END,
     END_OF_BRANCH,
+    LABEL_CHARS,
+    LABEL_LINES,
     NEXT,
     START,
     asl_graph,
-    layout,
+    rule_label,
+    short_rule,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "executions"
 ASL = json.loads((ROOT / "statemachines" / "bison_workflow.asl.json").read_text())
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 def load_view(kind: str):
@@ -51,7 +54,7 @@ def test_every_state_is_a_node_with_its_branch():
     graph = asl_graph(ASL)
     states = [n for n in graph.nodes.values() if n.is_state]
     assert len(states) == 22
-    assert {START, END} <= set(graph.nodes)
+    assert START in graph.nodes
     branches = {key: sorted(n.name for n in nodes) for key, nodes in graph.branches().items()}
     assert branches == {
         ("SubsetAndAnnotate", 0): sorted(
@@ -100,23 +103,45 @@ def test_edges_of_the_real_asl_have_kinds_and_labels():
     }
     nexts = edges_of(graph, NEXT)
     assert ("CleanupTasks", "WorkflowFailed") in nexts
-    assert ("Published", END) in nexts and (START, "CheckGbif") in nexts
+    assert (START, "CheckGbif") in nexts and not any(target == END for _, target in nexts)
 
 
-def test_layout_places_every_node_and_routes_loops():
-    graph = layout(asl_graph(ASL))
-    boxes = [(n.x, n.y) for n in graph.nodes.values()]
-    assert len(set(boxes)) == len(boxes)  # no two nodes on top of each other
-    for node in graph.nodes.values():
-        assert node.w / 2 <= node.x <= graph.width - node.w / 2
-        assert node.h / 2 <= node.y <= graph.height - node.h / 2
-    back = {(e.source, e.target) for e in graph.edges if e.back}
-    assert ("SubsetBatchDone?", "SubmitSubset") in back
-    assert ("AssignAndAggregateBatchDone?", "WaitForAssignAndAggregate") in back
-    assert all(len(e.points) >= 2 for e in graph.edges)
-    # top to bottom: the start above CheckGbif above the Parallel above its branches
-    ys = {n.name: n.y for n in graph.nodes.values()}
-    assert ys[START] < ys["CheckGbif"] < ys["SubsetAndAnnotate"] < ys["StartSubset"]
+def test_choice_rules_are_short_on_the_edge_and_whole_in_its_title():
+    graph = asl_graph(ASL)
+    short = {(e.source, e.target): e.short for e in graph.edges}
+    assert short[("SubsetBatchDone?", "SubmitSubset")] == (
+        'status == "FINISHED"',
+        "and more_batches",
+    )
+    assert short[("SnapshotReady?", "NoSnapshotYet")] == ("not snapshot_exists",)
+    assert short[("SnapshotReady?", "AlreadyProcessed")] == ("already_processed",)
+    assert short[("SnapshotReady?", "SubsetAndAnnotate")] == ("default",)
+    # the catch-all goes unlabelled; its errors stay the edge's full label
+    assert short[("CheckGbif", "CleanupTasks")] == ()
+    assert all(len(line) <= LABEL_CHARS for lines in short.values() for line in lines)
+
+
+def test_a_long_rule_is_cut_to_its_lines_and_characters():
+    rule = {
+        "Or": [
+            {"Variable": f"$.deep.path.variable_number_{i}", "StringEquals": "x" * 40}
+            for i in range(5)
+        ],
+        "Next": "X",
+    }
+    lines = short_rule(rule)
+    assert len(lines) == LABEL_LINES and lines[-1] == "… 3 more"
+    assert all(len(line) <= LABEL_CHARS and line.endswith("…") for line in lines[:-1])
+    assert lines[1].startswith("or variable_number_1")
+    assert rule_label(rule).count("$.deep.path.variable_number_") == 5  # the full rule
+
+
+def test_succeed_and_fail_states_end_without_an_end_marker():
+    graph = asl_graph(ASL)
+    assert END not in graph.nodes  # every top-level end here is a Succeed or a Fail state
+    ends = {"End": True}
+    minimal = {"StartAt": "A", "States": {"A": {"Type": "Pass", **ends}}}
+    assert (("A", END) in edges_of(asl_graph(minimal), NEXT)) and END in asl_graph(minimal).nodes
 
 
 # -- the page without a browser --------------------------------------------------------------
@@ -125,12 +150,60 @@ def test_layout_places_every_node_and_routes_loops():
 @pytest.mark.parametrize("kind", ["succeeded", "failed", "running"])
 def test_report_loads_nothing_from_the_network(kind):
     link = ("CloudWatch", "https://console.aws.amazon.com/cloudwatch/home#logsV2:x")
-    html = render_report(load_view(kind), {"CalcStats": [link]})
+    figure = ("map_richness_county.png", "outputs/summary/2026_09_01/map_richness_county.png")
+    html = render_report(load_view(kind), {"CalcStats": [link]}, [figure])
     lowered = html.lower()
-    for needle in ("<script src", "<link", "@import", "url(http", "<img", "<iframe"):
+    for needle in ("<script src", "<link", "@import", "url(http", "<iframe"):
         assert needle not in lowered, needle
     remote = re.findall(r"""(?:src|href)\s*=\s*["']?\s*((?:https?:)?//[^"'\s>]*)""", html, re.I)
     assert remote == [link[1]]  # only the log link the caller gave
+    assert re.findall(r'<img src="([^"]*)"', html) == [figure[1]]  # beside the page
+    assert "dagre" in html  # the layout library is inlined, not fetched
+
+
+def test_the_layout_library_missing_is_one_line_naming_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("BISONFLOW_REPORT_JS", str(tmp_path / "nowhere"))
+    with pytest.raises(ReportAssetMissing) as missing:
+        render_report(load_view("succeeded"))
+    message = str(missing.value)
+    assert "\n" not in message and "scripts/install-report-js" in message
+    assert str(tmp_path / "nowhere") in message
+
+
+def record_with_outputs(tmp_path, view):
+    """A run record as `bisonflow run` leaves it: outputs/ holds the month's summary prefix."""
+    prefix = summary_prefix(view)
+    folder = tmp_path / "run" / "outputs" / prefix
+    folder.mkdir(parents=True)
+    for name in ("map_richness_county.png", "figure_richness_state.png", "summary.csv"):
+        (folder / name).write_bytes(b"\x89PNG\r\n\x1a\n" if name.endswith(".png") else b"a,b")
+    return tmp_path / "run"
+
+
+def test_the_report_shows_the_months_figures_and_maps_from_the_run_record(tmp_path):
+    view = load_view("succeeded")
+    assert summary_prefix(view) == "summary/2026_09_01/"
+    run = record_with_outputs(tmp_path, view)
+    page = write_report(view, run / "report.html", outputs=run / "outputs")
+    html = page.read_text()
+    sources = re.findall(r'<img src="([^"]*)"', html)
+    assert sources == [
+        "outputs/summary/2026_09_01/figure_richness_state.png",
+        "outputs/summary/2026_09_01/map_richness_county.png",
+    ]  # figures, then maps; the CSV is not an image
+    assert all((run / src).is_file() for src in sources)
+    assert "Map: richness county" in html
+
+
+def test_a_run_that_published_nothing_says_so_instead_of_figures(tmp_path):
+    for kind in ("failed", "running"):
+        view = load_view(kind)
+        assert summary_prefix(view) is None
+        html = write_report(view, tmp_path / kind / "report.html", outputs=tmp_path).read_text()
+        assert "<img" not in html and "did not reach CalcStats" in html
+    view = load_view("succeeded")  # published, but the record has no copy
+    html = write_report(view, tmp_path / "bare" / "report.html").read_text()
+    assert "<img" not in html and "holds no copy of summary/2026_09_01/" in html
 
 
 def test_report_escapes_causes():
@@ -139,151 +212,3 @@ def test_report_escapes_causes():
     html = render_report(view)
     assert "<script>alert(1)" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;/pre&gt;" in html
-
-
-# -- the page in headless Chromium -----------------------------------------------------------
-
-
-def _browser_missing() -> str | None:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        install = ROOT / "scripts" / "install-browser"
-        result = subprocess.run([str(install)], capture_output=True, text=True)
-        if result.returncode != 0 or not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-            return (
-                "headless Chromium could not be installed (scripts/install-browser failed: "
-                f"{(result.stderr or result.stdout).strip()[-300:]}); browser tests skipped"
-            )
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[test]'); browser tests skipped"
-    return None
-
-
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    reason = _browser_missing()
-    if reason:
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    browser.set_window_size(1600, 1200)
-    yield browser
-    browser.quit()
-
-
-def open_report(driver, view, tmp_path, log_links=None):
-    path = write_report(view, tmp_path / "report.html", log_links)
-    driver.get(path.resolve().as_uri())
-    png = tmp_path / "report.png"
-    assert driver.save_screenshot(str(png))
-    assert png.exists() and png.stat().st_size > 20_000
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    return driver
-
-
-def dom_statuses(driver) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for el in driver.find_elements("css selector", "[data-state]"):
-        found.setdefault(el.get_attribute("data-state"), []).append(el.get_attribute("data-status"))
-    return found
-
-
-def check_graph_matches_model(driver, view):
-    found = dom_statuses(driver)
-    assert set(found) == set(view.states)
-    for name, run in view.states.items():
-        assert found[name] == [run.status], name
-
-
-def click_state(driver, name):
-    from selenium.webdriver.common.by import By
-
-    driver.find_element(By.CSS_SELECTOR, f'g.state[data-state="{name}"]').click()
-    panels = [p for p in driver.find_elements(By.CSS_SELECTOR, ".state-detail") if p.is_displayed()]
-    assert len(panels) == 1
-    return panels[0]
-
-
-def test_succeeded_report(driver, tmp_path):
-    view = load_view("succeeded")
-    open_report(driver, view, tmp_path)
-    check_graph_matches_model(driver, view)
-    found = dom_statuses(driver)
-    assert all(found[name] == [SUCCEEDED] for name in SUCCESS_PATH)
-    for name in ("CleanupTasks", "WorkflowFailed", "NoSnapshotYet", "AlreadyProcessed"):
-        assert found[name] == [NOT_RUN]
-    panel = click_state(driver, "CalcStats")
-    assert "CalcStats" in panel.text and '"month": "2026-09"' in panel.text
-
-
-def test_failed_report(driver, tmp_path):
-    from selenium.webdriver.common.by import By
-
-    view = load_view("failed")
-    links = {"AnnotateRiis": [("annotate_riis log", "file:///tmp/annotate_riis.log")]}
-    open_report(driver, view, tmp_path, links)
-    check_graph_matches_model(driver, view)
-    found = dom_statuses(driver)
-    assert found["AnnotateRiis"] == [FAILED]
-    assert found["SubsetAndAnnotate"] == [CAUGHT]
-    assert found["CleanupTasks"] == [SUCCEEDED]
-    assert found["WorkflowFailed"] == [FAILED]
-    assert "FileNotFoundError" in driver.find_element(By.TAG_NAME, "header").text
-    catch = driver.find_elements(By.CSS_SELECTOR, "path.edge-catch[stroke-dasharray]")
-    assert len(catch) == 6
-    assert all(el.value_of_css_property("stroke-dasharray") != "none" for el in catch)
-    assert driver.find_elements(By.CSS_SELECTOR, "rect.cluster")  # the branch boxes
-    panel = click_state(driver, "AnnotateRiis")
-    assert "AnnotateRiis" in panel.text
-    assert "FileNotFoundError" in panel.text and '"month": "2026-08"' in panel.text
-    link = panel.find_element(By.LINK_TEXT, "annotate_riis log")
-    assert link.get_attribute("href") == "file:///tmp/annotate_riis.log"
-
-
-def test_running_report_and_event_filter(driver, tmp_path):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
-    view = load_view("running")
-    open_report(driver, view, tmp_path)
-    check_graph_matches_model(driver, view)
-    assert RUNNING in {s for statuses in dom_statuses(driver).values() for s in statuses}
-    panel = click_state(driver, "WaitForSubset")
-    assert "WaitForSubset" in panel.text and "RUNNING" in panel.text
-    assert '"poll_seconds"' in panel.text  # its input
-
-    bars = driver.find_elements(By.CSS_SELECTOR, "#timeline .tl-bar")
-    assert len(bars) == sum(len(r.intervals) for r in view.states.values())
-
-    def visible_rows():
-        rows = driver.find_elements(By.CSS_SELECTOR, "#events tbody tr")
-        return [r for r in rows if r.is_displayed()]
-
-    assert len(visible_rows()) == len(view.events)
-    Select(driver.find_element(By.ID, "filter-type")).select_by_value("TaskScheduled")
-    rows = visible_rows()
-    expected = sum(e["type"] == "TaskScheduled" for e in view.events)
-    assert 0 < len(rows) == expected < len(view.events)
-    Select(driver.find_element(By.ID, "filter-state")).select_by_value("SubmitSubset")
-    assert len(visible_rows()) == view.states["SubmitSubset"].attempts
-    Select(driver.find_element(By.ID, "filter-type")).select_by_value("")
-    Select(driver.find_element(By.ID, "filter-state")).select_by_value("")
-    driver.find_element(By.ID, "filter-text").send_keys("ExecutionStarted")
-    assert len(visible_rows()) == 1

@@ -1,19 +1,18 @@
-"""The state machine as a graph (from its ASL) laid out with grandalf's Sugiyama layout.
+"""The state machine as a graph, from its ASL: nodes and typed, labelled edges.
 
 `asl_graph` turns a definition into nodes (every state, Parallel branches included, plus a
-START and an END marker) and typed edges; `layout` places them top to bottom.
+START and an END marker) and typed edges. Placing them is the browser's work (graph.js with
+dagre, see assets.py): only the page knows how wide its text is in the font it has. Each
+labelled edge carries its full text (hover, details panel) and a short form of at most
+LABEL_LINES lines of LABEL_CHARS characters, so that a long Choice rule does not make its
+label, and so the layout, wider than the nodes it sits between.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-from grandalf.graphs import Edge as GEdge
-from grandalf.graphs import Graph as GGraph
-from grandalf.graphs import Vertex
-from grandalf.layouts import SugiyamaLayout
 
 from bisonflow.execution_view import state_defs
 
@@ -28,7 +27,9 @@ NEXT, CHOICE, DEFAULT, CATCH, BRANCH, END_OF_BRANCH = (
 )
 EDGE_KINDS = (NEXT, CHOICE, DEFAULT, CATCH, BRANCH, END_OF_BRANCH)
 
-NODE_H = 40
+LABEL_LINES, LABEL_CHARS = 3, 28
+TERMINAL_TYPES = ("Succeed", "Fail")
+CATCH_ALL = "States.ALL"  # the error name matching every error
 _OPS = {
     "Equals": "==",
     "LessThan": "<",
@@ -44,10 +45,6 @@ class Node:
     name: str
     type: str  # the ASL Type, or "Start"/"End" for the markers
     branch: tuple[str, int] | None = None
-    w: float = 0.0
-    h: float = NODE_H
-    x: float = 0.0  # centre, after layout
-    y: float = 0.0
 
     @property
     def is_state(self) -> bool:
@@ -59,17 +56,14 @@ class Edge:
     source: str
     target: str
     kind: str
-    label: str = ""
-    points: list[tuple[float, float]] = field(default_factory=list)  # after layout
-    back: bool = False  # goes against the layout's direction (a loop)
+    label: str = ""  # in full: a Choice rule, a Catch's errors, "default"
+    short: tuple[str, ...] = ()  # the lines drawn on the edge
 
 
 @dataclass
 class StateGraph:
     nodes: dict[str, Node]
     edges: list[Edge]
-    width: float = 0.0
-    height: float = 0.0
 
     def branches(self) -> dict[tuple[str, int], list[Node]]:
         """The nodes of each Parallel branch, keyed by (Parallel name, branch index)."""
@@ -111,6 +105,40 @@ def _grouped(rule: dict[str, Any]) -> str:
     return f"({text})" if ("And" in rule or "Or" in rule) else text
 
 
+def short_rule(rule: dict[str, Any]) -> tuple[str, ...]:
+    """A Choice rule as at most LABEL_LINES short lines for its edge.
+
+    Each variable is named by its last path step (`$.sql.more_batches` reads `more_batches`),
+    a comparison with true or false reads as the name or `not` the name, and each operand of
+    And / Or gets a line of its own; anything longer is cut with "…" (the full rule is the
+    edge's hover text and is listed in the Choice state's details)."""
+    for key, joiner in (("And", "and "), ("Or", "or ")):
+        if key in rule:
+            parts = [" ".join(short_rule(r)) for r in rule[key]]
+            return _fit([parts[0]] + [joiner + part for part in parts[1:]])
+    if "Not" in rule:
+        return _fit(["not " + " ".join(short_rule(rule["Not"]))])
+    if "Condition" in rule or "Variable" not in rule:
+        return _fit([rule_label(rule)])
+    full = rule_label(rule)
+    variable = str(rule["Variable"])
+    name = variable.rsplit(".", 1)[-1].rstrip("]") or variable
+    text = full.replace(variable, name, 1)
+    if rule.get("BooleanEquals") is True:
+        text = name
+    elif rule.get("BooleanEquals") is False:
+        text = f"not {name}"
+    return _fit([text])
+
+
+def _fit(lines: list[str]) -> tuple[str, ...]:
+    """At most LABEL_LINES lines of at most LABEL_CHARS characters, cut with "…"."""
+    cut = [line if len(line) <= LABEL_CHARS else line[: LABEL_CHARS - 1] + "…" for line in lines]
+    if len(cut) > LABEL_LINES:
+        cut = cut[: LABEL_LINES - 1] + [f"… {len(lines) - LABEL_LINES + 1} more"]
+    return tuple(cut)
+
+
 def asl_graph(definition: dict[str, Any]) -> StateGraph:
     """Nodes and typed edges of a definition (not laid out)."""
     nodes = {START: Node(START, "Start")}
@@ -126,111 +154,30 @@ def asl_graph(definition: dict[str, Any]) -> StateGraph:
                 # a Parallel's Next is drawn as its branches' end-of-branch edges
                 edges.append(Edge(name, state["Next"], NEXT))
             for rule in state.get("Choices", []):
-                edges.append(Edge(name, rule["Next"], CHOICE, rule_label(rule)))
+                edges.append(Edge(name, rule["Next"], CHOICE, rule_label(rule), short_rule(rule)))
             if "Default" in state:
-                edges.append(Edge(name, state["Default"], DEFAULT, "default"))
+                edges.append(Edge(name, state["Default"], DEFAULT, "default", ("default",)))
             for catch in state.get("Catch", []):
                 label = ", ".join(catch.get("ErrorEquals", []))
-                edges.append(Edge(name, catch["Next"], CATCH, label))
+                # States.ALL, the usual catch-all, goes unlabelled (the legend says so): six
+                # such labels made the graph a third wider and said nothing new.
+                short = () if label == CATCH_ALL else _fit([label])
+                edges.append(Edge(name, catch["Next"], CATCH, label, short))
             for sub in state.get("Branches", []):
                 edges.append(Edge(name, sub["StartAt"], BRANCH))
                 walk(sub["States"], state.get("Next", END))
-            ends = state.get("End") or state["Type"] in ("Succeed", "Fail")
-            if ends and after is None:
-                edges.append(Edge(name, END, NEXT))
-            elif ends and state["Type"] != "Fail":
+            ends = state.get("End") or state["Type"] in TERMINAL_TYPES
+            if not ends:
+                continue
+            if after is not None and state["Type"] != "Fail":
                 edges.append(Edge(name, after, END_OF_BRANCH))
+            elif after is None and state["Type"] not in TERMINAL_TYPES:
+                # A Succeed or Fail state ends the execution by its type (it is drawn as a
+                # pill); an edge from each to one END marker would only add long lines
+                # across the whole graph.
+                edges.append(Edge(name, END, NEXT))
 
     walk(definition["States"], None)
+    if not any(edge.target == END for edge in edges):
+        del nodes[END]
     return StateGraph(nodes, edges)
-
-
-class _View:
-    def __init__(self, w: float, h: float) -> None:
-        self.w, self.h, self.xy = w, h, (0.0, 0.0)
-
-
-class _EdgeView:
-    def __init__(self) -> None:
-        self.points: list[tuple[float, float]] = []
-
-    def setpath(self, points: list[tuple[float, float]]) -> None:
-        self.points = [tuple(p) for p in points]
-
-
-def node_width(node: Node) -> float:
-    if not node.is_state:
-        return 70.0
-    return max(110.0, 7.4 * len(node.name) + 28)
-
-
-def layout(graph: StateGraph, margin: float = 24.0) -> StateGraph:
-    """Place the nodes (Sugiyama, top to bottom) and route the edges through grandalf's
-    dummy points. Loops are found by a depth-first walk from START and laid out reversed."""
-    vertices = {}
-    for node in graph.nodes.values():
-        node.w = node_width(node)
-        vertex = Vertex(node.name)
-        vertex.view = _View(node.w, node.h)
-        vertices[node.name] = vertex
-    back = _back_edges(graph)
-    g_edges = []
-    seen_pairs: dict[tuple[str, str], GEdge] = {}
-    for edge in graph.edges:
-        pair = (edge.source, edge.target)
-        if pair not in seen_pairs:  # grandalf wants one edge per pair
-            g_edge = GEdge(vertices[edge.source], vertices[edge.target])
-            g_edge.view = _EdgeView()
-            seen_pairs[pair] = g_edge
-            g_edges.append(g_edge)
-        edge.back = pair in back
-    g = GGraph(list(vertices.values()), g_edges)
-    for component in g.C:
-        sug = SugiyamaLayout(component)
-        sug.xspace, sug.yspace = 28, 46
-        roots = [v for v in component.sV if v.data == START] or [component.sV[0]]
-        inverted = [e for e in component.sE if (e.v[0].data, e.v[1].data) in back]
-        sug.init_all(roots=roots, inverted_edges=inverted)
-        sug.draw(3)
-    for name, vertex in vertices.items():
-        node = graph.nodes[name]
-        node.x, node.y = vertex.view.xy
-    for edge in graph.edges:
-        edge.points = list(seen_pairs[(edge.source, edge.target)].view.points)
-    # the drawing's bounds: node boxes and edge routes (long edges bend around nodes)
-    corners = [(n.x - n.w / 2, n.y - n.h / 2) for n in graph.nodes.values()]
-    corners += [(n.x + n.w / 2, n.y + n.h / 2) for n in graph.nodes.values()]
-    corners += [p for e in graph.edges for p in e.points]
-    min_x, min_y = min(x for x, _ in corners), min(y for _, y in corners)
-    dx, dy = margin - min_x, margin - min_y
-    for node in graph.nodes.values():
-        node.x, node.y = node.x + dx, node.y + dy
-    for edge in graph.edges:
-        edge.points = [(x + dx, y + dy) for x, y in edge.points]
-    graph.width = max(x for x, _ in corners) + dx + margin
-    graph.height = max(y for _, y in corners) + dy + margin
-    return graph
-
-
-def _back_edges(graph: StateGraph) -> set[tuple[str, str]]:
-    """Edges closing a cycle in a depth-first walk from START (the poll loops)."""
-    out: dict[str, list[str]] = {}
-    for edge in graph.edges:
-        out.setdefault(edge.source, []).append(edge.target)
-    back, on_stack, done = set(), set(), set()
-
-    def visit(name: str) -> None:
-        on_stack.add(name)
-        for target in out.get(name, []):
-            if target in on_stack:
-                back.add((name, target))
-            elif target not in done:
-                visit(target)
-        on_stack.discard(name)
-        done.add(name)
-
-    visit(START)
-    for name in graph.nodes:  # anything unreachable
-        if name not in done:
-            visit(name)
-    return back

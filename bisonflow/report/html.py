@@ -25,8 +25,20 @@ from bisonflow.execution_view import (
     SUCCEEDED,
     ExecutionView,
     StateRun,
+    state_defs,
 )
-from bisonflow.report.graph import CATCH, Edge, Node, StateGraph, asl_graph, layout
+from bisonflow.report import assets
+from bisonflow.report.gallery import Figure, figures_section, month_figures
+from bisonflow.report.graph import (
+    BRANCH,
+    CATCH,
+    CHOICE,
+    END_OF_BRANCH,
+    Node,
+    StateGraph,
+    asl_graph,
+    rule_label,
+)
 
 LogLinks = dict[str, list[tuple[str, str]]]
 
@@ -40,14 +52,20 @@ COLOURS: dict[str, tuple[str, str]] = {
     NOT_RUN: ("#9aa5b1", "#f7f8fa"),
 }
 _EXECUTION_COLOURS = {"SUCCEEDED": SUCCEEDED, "FAILED": FAILED, "RUNNING": RUNNING}
-_HERE = Path(__file__).parent
 _DETAILS_SHOWN = 140  # characters of an event's details shown before "…"
 
 
-def render_report(view: ExecutionView, log_links: LogLinks | None = None) -> str:
-    """The whole report.html for one execution, as text."""
+def render_report(
+    view: ExecutionView,
+    log_links: LogLinks | None = None,
+    figures: list[Figure] | None = None,
+) -> str:
+    """The whole report.html for one execution, as text.
+
+    log_links: per state, (label, URL) of its logs; figures: the month's figures and maps as
+    (file name, URL relative to the page), shown as a gallery (bisonflow.report.gallery)."""
     log_links = log_links or {}
-    graph = layout(asl_graph(view.definition))
+    graph = asl_graph(view.definition)
     title = f"BISON workflow · {view.name}"
     return "\n".join(
         [
@@ -55,25 +73,36 @@ def render_report(view: ExecutionView, log_links: LogLinks | None = None) -> str
             '<html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{escape(title)}</title>",
-            f"<style>\n{(_HERE / 'report.css').read_text()}</style>",
+            f"<style>\n{assets.own('report.css')}{status_css()}</style>",
             "</head><body>",
             _header(view),
+            figures_section(view, figures or []),
             '<div class="main">',
             _graph_section(view, graph),
             _detail_section(view, log_links),
             "</div>",
             _timeline_section(view),
             _events_section(view),
-            f"<script>\n{(_HERE / 'report.js').read_text()}</script>",
+            f"<script>\n{assets.dagre_js()}\n</script>",
+            f"<script>\n{assets.own('graph.js')}\n{assets.own('report.js')}</script>",
             "</body></html>",
         ]
     )
 
 
-def write_report(view: ExecutionView, path: Path, log_links: LogLinks | None = None) -> Path:
+def write_report(
+    view: ExecutionView,
+    path: Path,
+    log_links: LogLinks | None = None,
+    outputs: Path | None = None,
+) -> Path:
+    """Write report.html; with `outputs` (the run record's outputs/ folder, where the month's
+    published files were copied), the page shows the month's figures and maps from there."""
     path = Path(path)
+    found = month_figures(view, outputs, path.parent) if outputs else []
+    html = render_report(view, log_links, found)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(view, log_links), encoding="utf-8")
+    path.write_text(html, encoding="utf-8")
     return path
 
 
@@ -151,75 +180,88 @@ def _legend() -> str:
 
 
 def _graph_section(view: ExecutionView, graph: StateGraph) -> str:
+    tools = "".join(
+        f'<button type="button" data-zoom="{what}" title="{escape(title)}">{escape(text)}</button>'
+        for what, text, title in (
+            ("out", "−", "zoom out"),
+            ("in", "+", "zoom in"),
+            ("fit", "fit", "the whole graph in the window"),
+            ("reset", "100%", "actual size"),
+        )
+    )
     return (
         '<section><h2>State machine</h2><p class="muted" style="margin:0 0 6px">Click a state '
-        "for its details. Dashed red edges are Catch routes; purple boxes are Parallel "
-        f'branches.</p>{_legend()}<div id="graph-scroll">{render_svg(view, graph)}</div>'
-        "</section>"
+        "or a rule for its details; hover a rule for its full text; drag to pan, Ctrl + wheel "
+        "to zoom. Dashed red edges are Catch routes (of every error, States.ALL, unless labelled); "
+        "purple boxes are Parallel branches.</p>"
+        f'{_legend()}<div class="graph-tools">{tools}</div>'
+        f'<div id="graph-scroll">{render_svg(view, graph)}</div></section>'
     )
 
 
+def _branch_id(branch: tuple[str, int]) -> str:
+    return f"{branch[0]}#{branch[1]}"
+
+
 def render_svg(view: ExecutionView, graph: StateGraph) -> str:
-    """The laid-out graph as inline SVG, each state coloured by its status in the view."""
+    """The graph as inline SVG, unplaced: graph.js measures every box in the page's font and
+    places it with dagre. Each state is coloured by its status through its data-status (the
+    stylesheet's status rules), so a live page can restyle it by changing one attribute."""
     parts = [
-        f'<svg width="{graph.width:.0f}" '
-        f'height="{graph.height:.0f}" viewBox="0 0 {graph.width:.0f} {graph.height:.0f}" '
-        'role="img" aria-label="state machine graph">',
+        '<svg id="state-graph" class="state-graph" width="0" height="0" role="img" '
+        'aria-label="state machine graph">',
         "<defs>",
         _marker("arrow", "#8a96a3"),
         _marker("arrow-catch", "#d9534f"),
         _marker("arrow-branch", "#7e57c2"),
         "</defs>",
+        '<g class="clusters">',
     ]
+    starts = {(e.source, e.target) for e in graph.edges if e.kind == "branch"}
     for (parallel, index), nodes in graph.branches().items():
-        left = min(n.x - n.w / 2 for n in nodes) - 12
-        right = max(n.x + n.w / 2 for n in nodes) + 12
-        top = min(n.y - n.h / 2 for n in nodes) - 22
-        bottom = max(n.y + n.h / 2 for n in nodes) + 10
+        first = next((n.name for n in nodes if (parallel, n.name) in starts), nodes[0].name)
         parts.append(
-            f'<g class="branch-group" data-parallel="{escape(parallel)}" data-branch="{index}">'
-            f'<rect class="cluster" x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" '
-            f'height="{bottom - top:.1f}" rx="12"/>'
-            f'<text class="cluster-label" x="{left + 10:.1f}" y="{top + 14:.1f}">'
+            f'<g class="branch-group" data-cluster="{escape(_branch_id((parallel, index)))}" '
+            f'data-parallel="{escape(parallel)}" data-branch="{index}" '
+            f'data-start="{escape(first)}"><rect class="cluster" rx="12"/>'
+            f'<text class="cluster-label" text-anchor="middle">'
             f"{escape(parallel)} · branch {index + 1}</text></g>"
         )
-    pairs: dict[tuple[str, str], int] = {}
-    labelled: dict[str, int] = {}  # labels so far per source, to stagger them along the edges
+    parts.append('</g><g class="edges">')
     labels = []
-    for edge in graph.edges:
-        nth = pairs.get((edge.source, edge.target), 0)
-        pairs[(edge.source, edge.target)] = nth + 1
-        k = labelled.get(edge.source, 0)
-        labelled[edge.source] = k + bool(edge.label)
-        at = (0.55, 0.8, 0.35)[k % 3]
-        path, mid = _edge_path(edge, graph.nodes[edge.source], graph.nodes[edge.target], nth, at)
-        marker = {"catch": "arrow-catch", "branch": "arrow-branch"}.get(edge.kind, "arrow")
-        if edge.kind == "end-of-branch":
-            marker = "arrow-branch"
+    for i, edge in enumerate(graph.edges):
+        marker = {CATCH: "arrow-catch", BRANCH: "arrow-branch", END_OF_BRANCH: "arrow-branch"}
         dashed = ' stroke-dasharray="6 4"' if edge.kind == CATCH else ""
         title = f"{edge.kind}: {edge.source} → {edge.target}" + (
-            f" ({edge.label})" if edge.label else ""
+            f" when {edge.label}"
+            if edge.kind == CHOICE
+            else f" ({edge.label})"
+            if edge.label
+            else ""
         )
         parts.append(
-            f'<path class="edge edge-{edge.kind}" data-kind="{edge.kind}" '
+            f'<path class="edge edge-{edge.kind}" data-edge="{i}" data-kind="{edge.kind}" '
             f'data-source="{escape(edge.source)}" data-target="{escape(edge.target)}" '
-            f'd="{path}" marker-end="url(#{marker})"{dashed}><title>{escape(title)}</title></path>'
+            f'marker-end="url(#{marker.get(edge.kind, "arrow")})"{dashed}>'
+            f"<title>{escape(title)}</title></path>"
         )
-        if edge.label and edge.label != "default":
+        if edge.short:
+            lines = "".join(
+                f'<tspan x="0" dy="{0 if n == 0 else 1.2:g}em">{escape(line)}</tspan>'
+                for n, line in enumerate(edge.short)
+            )
             cls = "edge-label catch" if edge.kind == CATCH else "edge-label"
             labels.append(
-                f'<text class="{cls}" x="{mid[0]:.1f}" y="{mid[1]:.1f}" text-anchor="middle">'
-                f"{escape(edge.label)}</text>"
+                f'<g class="{cls}" data-edge="{i}" data-source="{escape(edge.source)}" '
+                f'data-full="{escape(edge.label)}"><title>{escape(title)}</title>'
+                f'<rect class="label-box"/><text text-anchor="middle">{lines}</text></g>'
             )
-        elif edge.label:
-            labels.append(
-                f'<text class="edge-label" x="{mid[0]:.1f}" y="{mid[1]:.1f}" '
-                'text-anchor="middle">default</text>'
-            )
+    parts.append('</g><g class="nodes">')
     for node in graph.nodes.values():
         parts.append(_node_svg(node, view.states.get(node.name)))
+    parts.append('</g><g class="labels">')
     parts.extend(labels)  # on top of nodes and edges
-    parts.append("</svg>")
+    parts.append("</g></svg>")
     return "\n".join(parts)
 
 
@@ -232,81 +274,45 @@ def _marker(name: str, colour: str) -> str:
 
 
 def _node_svg(node: Node, run: StateRun | None) -> str:
-    x, y = node.x - node.w / 2, node.y - node.h / 2
+    """A node centred on (0, 0); graph.js sizes its box to its text and moves it."""
+    branch = f' data-branch="{escape(_branch_id(node.branch))}"' if node.branch else ""
     if not node.is_state:
         label = "start" if node.type == "Start" else "end"
         return (
-            f'<g class="marker"><rect x="{x:.1f}" y="{node.y - 13:.1f}" width="{node.w:.1f}" '
-            f'height="26" rx="13" fill="#eef0f3" stroke="#9aa5b1"/>'
-            f'<text x="{node.x:.1f}" y="{node.y + 4:.1f}" text-anchor="middle">{label}</text></g>'
+            f'<g class="marker" data-node="{escape(node.name)}"><rect rx="13"/>'
+            f'<text class="type" y="4" text-anchor="middle">{label}</text></g>'
         )
     status = run.status if run else NOT_RUN
-    stroke, fill = COLOURS[status]
-    dash = ' stroke-dasharray="4 3"' if status == NOT_RUN else ""
-    rx = 18 if node.type in ("Succeed", "Fail") else 6
     visits = f" ×{run.visits}" if run and run.visits > 1 else ""
-    subtitle = f"{node.type}{visits} · {status}"
     return (
-        f'<g class="state" data-state="{escape(node.name)}" data-status="{status}" '
-        f'data-type="{escape(node.type)}" tabindex="0">'
+        f'<g class="state" data-node="{escape(node.name)}" data-state="{escape(node.name)}" '
+        f'data-status="{status}" data-type="{escape(node.type)}"{branch} tabindex="0">'
         f"<title>{escape(node.name)}: {status}</title>"
-        f'<rect x="{x:.1f}" y="{y:.1f}" width="{node.w:.1f}" height="{node.h:.1f}" rx="{rx}" '
-        f'fill="{fill}" stroke="{stroke}" stroke-width="2"{dash}/>'
-        f'<text class="name" x="{node.x:.1f}" y="{node.y - 2:.1f}" text-anchor="middle" '
-        f'fill="#1f2933">{escape(node.name)}</text>'
-        f'<text class="type" x="{node.x:.1f}" y="{node.y + 12:.1f}" text-anchor="middle">'
-        f"{escape(subtitle)}</text></g>"
+        f'<rect rx="{18 if node.type in ("Succeed", "Fail") else 6}"/>'
+        f'<text class="name" y="-3" text-anchor="middle">{escape(node.name)}</text>'
+        f'<text class="type" y="14" text-anchor="middle">{escape(node.type)}{visits} · '
+        f'<tspan class="status">{status}</tspan></text></g>'
     )
 
 
-def _clip(node: Node, towards: tuple[float, float]) -> tuple[float, float]:
-    """Where the line from the node's centre to `towards` leaves its box."""
-    dx, dy = towards[0] - node.x, towards[1] - node.y
-    if dx == 0 and dy == 0:
-        return node.x, node.y
-    half_w, half_h = node.w / 2 + 2, node.h / 2 + 2
-    if not node.is_state:
-        half_h = 15
-    scale = min(half_w / abs(dx) if dx else math.inf, half_h / abs(dy) if dy else math.inf)
-    return node.x + dx * scale, node.y + dy * scale
-
-
-def _edge_path(
-    edge: Edge, source: Node, target: Node, nth: int, at: float = 0.6
-) -> tuple[str, tuple[float, float]]:
-    """An SVG path through the layout's points (curved), and a point to put its label at."""
-    points = list(edge.points) or [(source.x, source.y), (target.x, target.y)]
-    if math.dist(points[0], (source.x, source.y)) > math.dist(points[-1], (source.x, source.y)):
-        points.reverse()
-    if len(points) == 2 and (edge.back or nth):
-        # a short loop or a second edge between the same pair: bow it out sideways
-        (x0, y0), (x1, y1) = points
-        bend = 60 if edge.back else 40 * nth
-        points = [points[0], ((x0 + x1) / 2 + bend, (y0 + y1) / 2), points[1]]
-    points[0] = _clip(source, points[1])
-    points[-1] = _clip(target, points[-2])
-    d = f"M{points[0][0]:.1f},{points[0][1]:.1f}"
-    if len(points) == 2:
-        d += f" L{points[1][0]:.1f},{points[1][1]:.1f}"
-    else:
-        # quadratic segments through the midpoints, with the interior points as controls
-        for i in range(1, len(points) - 1):
-            (cx, cy), (nx, ny) = points[i], points[i + 1]
-            end = (nx, ny) if i == len(points) - 2 else ((cx + nx) / 2, (cy + ny) / 2)
-            d += f" Q{cx:.1f},{cy:.1f} {end[0]:.1f},{end[1]:.1f}"
-    if len(points) > 2:
-        return d, points[len(points) // 2]
-    # a straight edge: label it `at` of the way along
-    (x0, y0), (x1, y1) = points
-    return d, (x0 + at * (x1 - x0), y0 + at * (y1 - y0))
+def status_css() -> str:
+    """Each status's colours as stylesheet rules keyed on data-status (COLOURS is the one
+    source: the legend, badges, timeline bars and these rules all read it)."""
+    rules = [
+        f'g.state[data-status="{status}"] > rect {{ fill: {fill}; stroke: {stroke}; }}'
+        for status, (stroke, fill) in COLOURS.items()
+    ]
+    return "\n".join(rules) + "\n"
 
 
 # -- detail panel ----------------------------------------------------------------------------
 
 
 def _detail_section(view: ExecutionView, log_links: LogLinks) -> str:
+    definitions = {d.name: d.definition for d in state_defs(view.definition)}
     panels = "".join(
-        _state_detail(view, run, log_links.get(run.name, [])) for run in view.in_order()
+        _state_detail(view, run, log_links.get(run.name, []), definitions)
+        for run in view.in_order()
     )
     return (
         '<section><div class="detail"><h2>State details</h2>'
@@ -315,7 +321,29 @@ def _detail_section(view: ExecutionView, log_links: LogLinks) -> str:
     )
 
 
-def _state_detail(view: ExecutionView, run: StateRun, links: list[tuple[str, str]]) -> str:
+def _routes(state: dict[str, Any]) -> str:
+    """A Choice's rules in full and a Catch's errors, with where each leads (the graph's
+    edges show them shortened)."""
+    items = [
+        f"<li>when <code>{escape(rule_label(rule))}</code> → {escape(rule['Next'])}</li>"
+        for rule in state.get("Choices", [])
+    ]
+    if "Default" in state:
+        items.append(f"<li>otherwise → {escape(state['Default'])}</li>")
+    items += [
+        f"<li>on <code>{escape(', '.join(c.get('ErrorEquals', [])))}</code> → "
+        f"{escape(c['Next'])}</li>"
+        for c in state.get("Catch", [])
+    ]
+    return f'<ul class="rules">{"".join(items)}</ul>' if items else ""
+
+
+def _state_detail(
+    view: ExecutionView,
+    run: StateRun,
+    links: list[tuple[str, str]],
+    definitions: dict[str, dict[str, Any]],
+) -> str:
     inside = sum(
         ((end or _now(view)) - start).total_seconds() for start, end in run.intervals if start
     )
@@ -334,6 +362,9 @@ def _state_detail(view: ExecutionView, run: StateRun, links: list[tuple[str, str
     if run.error or run.cause:
         rows.append(("Error", f'<span class="error">{escape(run.error or "")}</span>'))
         rows.append(("Cause", _pretty(run.cause)))
+    routes = _routes(definitions.get(run.name, {}))
+    if routes:
+        rows.append(("Routes", routes))
     rows.append(("Input", _pretty(run.input)))
     rows.append(("Output", _pretty(run.output)))
     if links:

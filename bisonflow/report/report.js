@@ -1,5 +1,10 @@
 (function () {
   "use strict";
+  var svg = document.getElementById("state-graph");
+  BisonGraph.layout(svg);
+  BisonGraph.zoomable(svg, document.getElementById("graph-scroll"),
+    document.querySelectorAll(".graph-tools [data-zoom]"));
+
   var details = document.querySelectorAll(".state-detail");
   var help = document.getElementById("detail-help");
 
@@ -12,6 +17,9 @@
   }
   document.querySelectorAll("g.state[data-state]").forEach(function (el) {
     el.addEventListener("click", function () { show(el.dataset.state); });
+  });
+  document.querySelectorAll("g.edge-label[data-source]").forEach(function (el) {
+    el.addEventListener("click", function () { show(el.dataset.source); });
   });
   document.querySelectorAll(".tl-name[data-name]").forEach(function (el) {
     el.addEventListener("click", function () { show(el.dataset.name); });
