@@ -220,6 +220,19 @@ def _lines(events: list[dict[str, Any]]) -> Iterator[str]:
             yield line
 
 
+#: A run record's files: what DescribeExecution and GetExecutionHistory returned, and the
+#: folder the month's published outputs are copied into (keys kept as paths).
+RECORD_EXECUTION, RECORD_HISTORY, RECORD_OUTPUTS = "execution.json", "history.json", "outputs"
+
+
+def record_outputs(run_dir: Path) -> Path | None:
+    """The outputs/ folder of the run record in run_dir; None when run_dir is not a run
+    record or it holds no outputs."""
+    outputs = Path(run_dir) / RECORD_OUTPUTS
+    is_record = (Path(run_dir) / RECORD_EXECUTION).is_file()
+    return outputs if is_record and outputs.is_dir() else None
+
+
 def save_record(
     sfn: Any, execution_arn: str, out_dir: Path, description: dict[str, Any] | None = None
 ) -> Path:
@@ -227,9 +240,9 @@ def save_record(
     description = description or sfn.describe_execution(executionArn=execution_arn)
     run_dir = out_dir / description["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "execution.json").write_text(json.dumps(description, indent=2, default=str))
+    (run_dir / RECORD_EXECUTION).write_text(json.dumps(description, indent=2, default=str))
     events = history(sfn, execution_arn)
-    (run_dir / "history.json").write_text(json.dumps({"events": events}, indent=2, default=str))
+    (run_dir / RECORD_HISTORY).write_text(json.dumps({"events": events}, indent=2, default=str))
     return run_dir
 
 

@@ -184,8 +184,10 @@ def test_the_report_shows_the_months_figures_and_maps_from_the_run_record(tmp_pa
     view = load_view("succeeded")
     assert summary_prefix(view) == "summary/2026_09_01/"
     run = record_with_outputs(tmp_path, view)
-    page = write_report(view, run / "report.html", outputs=run / "outputs")
-    html = page.read_text()
+    html = write_report(view, run / "report.html", outputs=run / "outputs").read_text()
+    # written into a run record (execution.json beside outputs/), the record's outputs/ is found
+    (run / "execution.json").write_text("{}")
+    assert write_report(view, run / "report.html").read_text() == html
     sources = re.findall(r'<img src="([^"]*)"', html)
     assert sources == [
         "outputs/summary/2026_09_01/figure_richness_state.png",

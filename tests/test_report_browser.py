@@ -241,6 +241,27 @@ def test_the_choice_states_details_list_its_rules_in_full(driver, tmp_path):
     assert "otherwise → WaitForSubset" in panel.text
 
 
+def test_the_months_figures_and_maps_show_in_the_page(driver, tmp_path):
+    from PIL import Image
+
+    view = load_view("succeeded")
+    outputs = tmp_path / "outputs" / "summary" / "2026_09_01"
+    outputs.mkdir(parents=True)
+    for name, colour in (("figure_richness_state.png", "teal"), ("map_richness_county.png", "red")):
+        Image.new("RGB", (320, 200), colour).save(outputs / name)
+    (tmp_path / "execution.json").write_text("{}")  # a run record: report.html beside outputs/
+    path = write_report(view, tmp_path / "report.html")
+    driver.get(path.resolve().as_uri())
+    shown = driver.execute_script(
+        "return [...document.querySelectorAll('#figures img')].map(i => "
+        "[i.getAttribute('src'), i.naturalWidth, i.alt]);"
+    )
+    assert shown == [
+        ["outputs/summary/2026_09_01/figure_richness_state.png", 320, "Figure: richness state"],
+        ["outputs/summary/2026_09_01/map_richness_county.png", 320, "Map: richness county"],
+    ]
+
+
 # -- behaviour ---------------------------------------------------------------------------------
 
 

@@ -1,8 +1,10 @@
 """report.html: one execution as a single self-contained page (inline CSS, JS and SVG; no
 network requests), drawn from the ExecutionView model.
 
-Sections: header, state graph (grandalf layout) with a detail panel per state, a timeline of
-state visits, and the raw event table with filters.
+Sections: header, the month's figures and maps (gallery.py), the state graph (laid out in the
+page by dagre, see assets.py and graph.js) with a detail panel per state, a timeline of state
+visits, and the raw event table with filters. One model (ExecutionView) and one renderer: a
+live page (issue 15) reuses render_svg and graph.js and restyles a state by its data-status.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bisonflow.execution_view import (
     StateRun,
     state_defs,
 )
+from bisonflow.executions import record_outputs
 from bisonflow.report import assets
 from bisonflow.report.gallery import Figure, figures_section, month_figures
 from bisonflow.report.graph import (
@@ -97,8 +100,11 @@ def write_report(
     outputs: Path | None = None,
 ) -> Path:
     """Write report.html; with `outputs` (the run record's outputs/ folder, where the month's
-    published files were copied), the page shows the month's figures and maps from there."""
+    published files were copied), the page shows the month's figures and maps from there.
+    Written into a run record (bisonflow.executions.save_record's folder), its outputs/ is
+    the default."""
     path = Path(path)
+    outputs = outputs or record_outputs(path.parent)
     found = month_figures(view, outputs, path.parent) if outputs else []
     html = render_report(view, log_links, found)
     path.parent.mkdir(parents=True, exist_ok=True)
