@@ -2,31 +2,109 @@
 
 Started by the task's container (TASK_APP selects the module, as in the seed system's
 compose files). It reads the task spec from S3 and the task token from SSM, sends heartbeats
-while the task runs, reports SendTaskSuccess with the task's small result or
-SendTaskFailure with the error and the tail of the traceback, and finally terminates its own
-instance so nothing is left running (and billed) after the task.
+while the task runs, reports SendTaskSuccess with the task's small result or SendTaskFailure
+with the error type and a cause that leads with the message (failure_cause), and finally
+terminates its own instance so nothing is left running (and billed) after the task.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import logging
 import os
 import sys
 import threading
 import traceback
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from bisonflow import aws, config
+from bisonflow import PROJECT_ROOT, aws, config
 from bisonflow.taskspec import TaskSpec
 
 log = logging.getLogger("bisonflow.task")
 
 CAUSE_LIMIT = 32_000  # Step Functions caps cause at 32,768 characters
+#: Frames of the traceback a cause keeps after its first line: where it failed, not how deep.
+CAUSE_FRAMES = 6
+
+
+def failure_cause(exc: BaseException, limit: int = CAUSE_LIMIT) -> str:
+    """SendTaskFailure's cause: `<ErrorType>: <message>` on the first line, which is what the
+    console, `bisonflow history` and the report show, then the last CAUSE_FRAMES frames as
+    `file:line in function`, with the file relative to the project or its site-packages, so
+    a cause never carries this machine's directories. A chained exception (raise ... from)
+    adds its own first line. Cut at `limit` from the end, so the message always survives."""
+    lines = [_headline(exc)]
+    frames = traceback.extract_tb(exc.__traceback__)[-CAUSE_FRAMES:]
+    if frames:
+        lines.append("Traceback (innermost last):")
+        lines += [f"  {_short_path(f.filename)}:{f.lineno} in {f.name}" for f in frames]
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if cause is not None:
+        lines.append(f"caused by {_headline(cause)}")
+    return "\n".join(lines)[:limit]
+
+
+def _headline(exc: BaseException) -> str:
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _short_path(filename: str) -> str:
+    """A frame's file without the directories it was installed in."""
+    path = Path(filename)
+    try:
+        return path.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        pass
+    parts = path.parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            return "/".join(parts[parts.index(marker) + 1 :])
+    return path.name
+
+
+class LineAtomicWriter(io.TextIOBase):
+    """stdout for a task that prints from several threads: each thread's text reaches the
+    stream in whole lines. print() writes the text and its newline in two calls, so two
+    threads printing at once produced "ab\n\n" halves in the task's log (calc_stats' S3
+    threads did); here a thread's partial line waits for its newline, and whole lines are
+    written under one lock."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._pending = threading.local()
+
+    def write(self, text: str) -> int:
+        *lines, rest = (getattr(self._pending, "text", "") + text).split("\n")
+        self._pending.text = rest
+        if lines:
+            with self._lock:
+                self._stream.write("".join(line + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        rest = getattr(self._pending, "text", "")
+        with self._lock:
+            if rest:
+                self._stream.write(rest)
+                self._pending.text = ""
+            self._stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
 
 
 def read_spec(uri: str) -> TaskSpec:
@@ -99,7 +177,7 @@ def report(spec: TaskSpec, token: str) -> int:
         with Heartbeat(token, config.heartbeat_interval_seconds()):
             result = run_task(spec)
     except Exception as exc:
-        cause = "".join(traceback.format_exception(exc))[-CAUSE_LIMIT:]
+        cause = failure_cause(exc)
         log.error("task %s failed: %s: %s", spec.task, type(exc).__name__, exc)
         sfn.send_task_failure(taskToken=token, error=type(exc).__name__[:256], cause=cause)
         return 1
@@ -109,6 +187,17 @@ def report(spec: TaskSpec, token: str) -> int:
 
 
 def main() -> int:
+    """The container's entry point, with a thread-safe stdout (LineAtomicWriter)."""
+    stdout = sys.stdout
+    sys.stdout = LineAtomicWriter(stdout)
+    try:
+        return _run()
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout
+
+
+def _run() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
