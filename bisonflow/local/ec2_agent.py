@@ -68,6 +68,48 @@ NO_CREDENTIALS = {
 }
 
 
+#: PutLogEvents' limits (CloudWatch Logs API Reference, PutLogEvents): a batch holds at most
+#: 10,000 events and 1,048,576 bytes, counted as each message's UTF-8 bytes plus 26 bytes per
+#: event; each event at most 256 KB (raised to 1 MB in 2025; Docker's awslogs driver splits at
+#: 256 KiB less the 26 bytes, and so do we, which both limits accept). InputLogEvent's
+#: message has a minimum length of 1 (API Reference, InputLogEvent), so an empty line is
+#: no event at all.
+EVENT_OVERHEAD = 26
+MAX_EVENT_BYTES = 262_144 - EVENT_OVERHEAD
+MAX_BATCH_BYTES = 1_048_576
+MAX_BATCH_EVENTS = 10_000
+
+
+def log_messages(text: str) -> list[str]:
+    """The task output's lines as CloudWatch log events: empty lines dropped, a line longer
+    than MAX_EVENT_BYTES split into pieces of at most that many UTF-8 bytes (never inside a
+    character)."""
+    messages: list[str] = []
+    for line in text.splitlines():
+        data = line.encode()
+        while data:
+            cut = min(len(data), MAX_EVENT_BYTES)
+            while cut < len(data) and data[cut] & 0xC0 == 0x80:  # a continuation byte
+                cut -= 1
+            messages.append(data[:cut].decode())
+            data = data[cut:]
+    return messages
+
+
+def log_batches(messages: list[str]) -> list[list[str]]:
+    """The messages in PutLogEvents calls each within the batch limits, in order."""
+    batches: list[list[str]] = [[]]
+    size = 0
+    for message in messages:
+        cost = len(message.encode()) + EVENT_OVERHEAD
+        if batches[-1] and (size + cost > MAX_BATCH_BYTES or len(batches[-1]) >= MAX_BATCH_EVENTS):
+            batches.append([])
+            size = 0
+        batches[-1].append(message)
+        size += cost
+    return [batch for batch in batches if batch]
+
+
 def metadata_paths(userdata: str) -> dict[str, str]:
     """Variable -> instance metadata path, as the boot script reads them."""
     return dict(_IMDS_ASSIGNMENT.findall(userdata))
@@ -135,11 +177,18 @@ class Ec2Agent:
                 proc.wait()
 
     def _loop(self) -> None:
+        """Poll until stopped. An error is reported once, not every `interval`: the same
+        failure 5 times a second buried the console under identical lines (issue 12)."""
+        last = None
         while not self._stop.wait(self.interval):
             try:
                 self.poll_once()
-            except Exception as exc:  # keep watching; report what went wrong
-                self.report(f"{type(exc).__name__}: {exc}")
+                last = None
+            except Exception as exc:  # keep watching; report what went wrong, once
+                message = f"{type(exc).__name__}: {exc}"
+                if message != last:
+                    self.report(f"{message} (reported once; the agent keeps polling)")
+                last = message
 
     def report(self, message: str) -> None:
         self.notices.append(message)
@@ -163,8 +212,14 @@ class Ec2Agent:
             if instance_id not in live and proc.poll() is None:
                 proc.kill()  # terminated from outside: the machine is gone
             if proc.poll() is not None:
-                self._ship_log(instance_id)
-                del self._procs[instance_id]
+                del self._procs[instance_id]  # first: a failed shipment must not come back
+                try:
+                    self._ship_log(instance_id)
+                except Exception as exc:  # the task's outcome is reported; only its log is lost
+                    self.report(
+                        f"instance {instance_id}: its log was not shipped to CloudWatch Logs "
+                        f"({type(exc).__name__}: {exc}); it stays in {self.log_path(instance_id)}"
+                    )
 
     def _boot(self, instance: dict[str, Any]) -> None:
         instance_id = instance["InstanceId"]
@@ -272,19 +327,18 @@ class Ec2Agent:
         if instance_id not in self._shipping:
             return
         group, stream, session = self._shipping.pop(instance_id)
-        lines = self.log_path(instance_id).read_text(errors="replace").splitlines() or [
-            "(no output)"
-        ]
+        text = self.log_path(instance_id).read_text(errors="replace")
         logs = boto3.client(
             "logs", endpoint_url=self.endpoint_url, region_name=self.region, **session
         )
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
         now = int(time.time() * 1000)
-        logs.put_log_events(
-            logGroupName=group,
-            logStreamName=stream,
-            logEvents=[{"timestamp": now, "message": line} for line in lines[-5000:]],
-        )
+        for batch in log_batches(log_messages(text) or ["(no output)"]):
+            logs.put_log_events(
+                logGroupName=group,
+                logStreamName=stream,
+                logEvents=[{"timestamp": now, "message": message} for message in batch],
+            )
 
     @staticmethod
     def _base_env() -> dict[str, str]:

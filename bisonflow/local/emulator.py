@@ -17,11 +17,19 @@ from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
 from bisonflow.deploy.target import TARGET_PROFILE_PARAMETER, TargetProfile
-from bisonflow.local import PortInUse, asl_fixes, lambda_worker, redshift_duckdb, sfn_aliases
+from bisonflow.local import (
+    EMULATOR_KEYS,
+    EMULATOR_REGION,
+    PortInUse,
+    asl_fixes,
+    lambda_worker,
+    redshift_duckdb,
+    sfn_aliases,
+)
 from bisonflow.local.iam import seam as iam_seam
 
-REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+REGION = EMULATOR_REGION
+CREDENTIALS = {name.lower(): value for name, value in EMULATOR_KEYS.items()}
 SERVICES = (
     "s3",
     "iam",
@@ -86,10 +94,18 @@ def target_profile(template_types: set[str]) -> TargetProfile:
 
 
 def _check_port_free(port: int) -> None:
-    """Fail fast: moto's server thread dies silently on a taken port and start() waits forever."""
+    """Fail fast: moto's server thread dies silently on a taken port and start() waits forever.
+
+    The probe binds as the server will: with SO_REUSEADDR, which werkzeug's server sets
+    (http.server.HTTPServer.allow_reuse_address). Without it, the connections of a server
+    that just stopped, left in TIME_WAIT for a minute (RFC 9293, 3.6.1: 2 MSL), made the
+    probe refuse a port the server itself could bind again at once; with it, only a socket
+    listening on the port still refuses it (socket(7), SO_REUSEADDR).
+    """
     if port == 0:
         return
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
