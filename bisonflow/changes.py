@@ -16,6 +16,12 @@ A gain is listed by this month's assessment; a loss by the assessment the previo
 published (the species may no longer be recorded anywhere this month). The tiers come from
 bisonflow.riis_schema, never spelled here.
 
+Species are compared by `specieskey`, the accepted species (bisonflow.dimensions.SPECIES_KEY).
+A month published before that change has a `taxonkey` column instead, the records' own keys
+(a subspecies' or a synonym's key among them); it is read as the species column, and the
+comparison says so (`note` in the summary): pairs whose old key was a subspecies' or
+synonym's show as lost, and their species may show as new, once.
+
 Everything but `previous_published` is pure: tables in, tables and a PNG out.
 """
 
@@ -35,7 +41,7 @@ from botocore.exceptions import ClientError
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bisonflow.dimensions import COUNTY
+from bisonflow.dimensions import COUNTY, SPECIES_KEY
 from bisonflow.figures import ASSESSMENT_COLOURS
 from bisonflow.layout import SUMMARY_ROOT, MonthError, MonthLayout
 from bisonflow.riis_schema import LISTED_ASSESSMENTS, PRESUMED_NATIVE
@@ -43,11 +49,23 @@ from bisonflow.riis_schema import LISTED_ASSESSMENTS, PRESUMED_NATIVE
 #: The tiers of the list, least severe first (presumed native is not a listing).
 LISTED: tuple[str, ...] = LISTED_ASSESSMENTS
 #: The county species-list columns a comparison reads (all text but the count).
-LABELS: tuple[str, ...] = (*COUNTY.label_columns[:3], "taxonkey", "species", "riis_assessment")
+LABELS: tuple[str, ...] = (*COUNTY.label_columns[:3], SPECIES_KEY, "species", "riis_assessment")
+#: The species column of county species lists published before species were identified by
+#: `specieskey`: the records' own taxon keys.
+LEGACY_SPECIES_COLUMN = "taxonkey"
+#: Schema metadata `county_table` leaves on a table read from such a list.
+_LEGACY = {b"species_column": LEGACY_SPECIES_COLUMN.encode()}
+#: What the summary says when the previous month is such a list.
+LEGACY_NOTE = (
+    f"the previous month identified species by the records' own {LEGACY_SPECIES_COLUMN} (a "
+    f"subspecies' or a synonym's key among them), this month by the accepted {SPECIES_KEY}: "
+    "pairs whose old key was a subspecies' or a synonym's show as lost, and their species "
+    "may show as new, in this first comparison only"
+)
 OCC_COUNT = "occ_count"
 #: Columns of the county-by-tier change table.
 CHANGE_COLUMNS: tuple[str, ...] = (*COUNTY.label_columns[:3], "riis_assessment", "gained", "lost")
-_KEY_SEPARATOR = "\x1f"  # between geoid and taxon key in a pair key: in neither
+_KEY_SEPARATOR = "\x1f"  # between geoid and species key in a pair key: in neither
 #: Counties drawn in the figure, most changes first.
 FIGURE_COUNTIES = 30
 
@@ -60,6 +78,7 @@ class Changes:
     new_records: pa.Table  # LABELS + occ_count: listed pairs with no record last month
     lost_records: pa.Table  # LABELS + occ_count, last month's: listed pairs gone this month
     county_changes: pa.Table  # CHANGE_COLUMNS, only counties with a gain or a loss
+    note: str | None = None  # LEGACY_NOTE when the previous month keyed species otherwise
 
     def summary(self, reason: str | None = None) -> dict[str, Any]:
         """For `_SUCCESS` and the step output: counts by tier, or why there is nothing."""
@@ -67,22 +86,31 @@ class Changes:
             return {"previous_month": None, "reason": reason or "no earlier month"}
         tiers = self.new_records["riis_assessment"].to_pylist()
         geoid = COUNTY.site_column
-        return {
+        summary = {
             "previous_month": self.previous_month,
             "new_county_records": {tier: tiers.count(tier) for tier in LISTED},
             "lost_county_records": self.lost_records.num_rows,
             "counties_gained": len(set(self.new_records[geoid].to_pylist())),
             "counties_lost": len(set(self.lost_records[geoid].to_pylist())),
         }
+        return summary if self.note is None else summary | {"note": self.note}
 
 
 def county_table(parts: Sequence[bytes], where: str) -> pa.Table:
     """LABELS (as text) and occ_count (int64) of a county species list's parquet parts;
-    rows without a county or a taxon are not records of a species in a county."""
+    rows without a county or a species are not records of a species in a county. A list
+    published before species were keyed by specieskey has its `taxonkey` read as the species
+    column, and the table says so in its schema metadata (`compare` reports it)."""
     schema = pa.schema([(name, pa.string()) for name in LABELS] + [(OCC_COUNT, pa.int64())])
     tables = []
+    legacy = False
     for body in parts:
         part = pq.read_table(io.BytesIO(body))
+        names = part.column_names
+        if SPECIES_KEY not in names and LEGACY_SPECIES_COLUMN in names:
+            legacy = True
+            names = [SPECIES_KEY if n == LEGACY_SPECIES_COLUMN else n for n in names]
+            part = part.rename_columns(names)
         missing = [c for c in schema.names if c not in part.column_names]
         if missing:
             raise ValueError(f"{where} lacks column(s) {missing}; has {part.column_names}")
@@ -91,10 +119,10 @@ def county_table(parts: Sequence[bytes], where: str) -> pa.Table:
         )
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     keep = pc.and_(
-        pc.and_(pc.is_valid(table[COUNTY.site_column]), pc.is_valid(table["taxonkey"])),
+        pc.and_(pc.is_valid(table[COUNTY.site_column]), pc.is_valid(table[SPECIES_KEY])),
         pc.greater(pc.fill_null(table[OCC_COUNT], 0), 0),
     )
-    return table.filter(keep)
+    return table.filter(keep).replace_schema_metadata(_LEGACY if legacy else None)
 
 
 def compare(current: pa.Table, previous: pa.Table | None, previous_month: str | None) -> Changes:
@@ -109,7 +137,8 @@ def compare(current: pa.Table, previous: pa.Table | None, previous_month: str | 
     lost = _records(
         _listed(previous).filter(pc.invert(pc.is_in(_pairs(_listed(previous)), _pairs(current))))
     )
-    return Changes(previous_month, new, lost, _county_changes(new, lost))
+    note = LEGACY_NOTE if previous.schema.metadata == _LEGACY else None
+    return Changes(previous_month, new, lost, _county_changes(new, lost), note)
 
 
 def previous_published(s3: Any, bucket: str, layout: MonthLayout) -> MonthLayout | None:
@@ -213,13 +242,13 @@ def _listed(table: pa.Table) -> pa.Table:
 
 def _pairs(table: pa.Table) -> pa.Array:
     joined = pc.binary_join_element_wise(
-        table[COUNTY.site_column], table["taxonkey"], _KEY_SEPARATOR
+        table[COUNTY.site_column], table[SPECIES_KEY], _KEY_SEPARATOR
     )
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
 def _records(table: pa.Table) -> pa.Table:
-    """One row per county, taxon and tier (counts summed), in state, county, tier order."""
+    """One row per county, species and tier (counts summed), in state, county, tier order."""
     grouped = table.group_by(list(LABELS)).aggregate([(OCC_COUNT, "sum")])
     grouped = grouped.rename_columns([*LABELS, OCC_COUNT]).select([*LABELS, OCC_COUNT])
     return grouped.sort_by(

@@ -6,7 +6,7 @@ so their names and columns are written once, here.
 Per dimension two tables are published under summary/<YYYY_MM_DD>/:
 
 * `<dim>_species_counts/`: the species list of every site with occurrence counts, one row
-  per (site, taxon): label_columns + SPECIES_COUNT_COLUMNS.
+  per (site, species, assessment): label_columns + SPECIES_COUNT_COLUMNS.
 * `<dim>_counts/`: one row per site: label_columns + REGION_COUNT_COLUMNS, i.e. occurrences
   and distinct species overall and per RIIS assessment (`assessment_column`, e.g.
   `widespread_invasive_occ_count`).
@@ -41,9 +41,19 @@ AIANNH = Dimension("aiannh", ("aiannh_geoid", "aiannh_name"))
 BY_NAME: dict[str, Dimension] = {d.name: d for d in (COUNTY, STATE, AIANNH)}
 assert tuple(BY_NAME) == DIMENSIONS
 
-#: After the site columns of `<dim>_species_counts`. taxonkey is text whatever GBIF's type
-#: for the month (bisonflow.gbif_schema: strings from the 2025-08-01 snapshot on).
-SPECIES_COUNT_COLUMNS: tuple[str, ...] = ("taxonkey", "species", "riis_assessment", "occ_count")
+#: The column that identifies a species in the species lists, the PAM and the statistics:
+#: the record's `specieskey`, GBIF's key of the taxon "corresponding to `species`", the
+#: accepted species (gbif/occurrence `aws-public-data.md`, "Schema"). A record's own
+#: `taxonkey` is the taxon "corresponding to `scientificname`": a synonym's or a subspecies'
+#: key, which would count one species several times. Text whatever GBIF's type for the
+#: month (bisonflow.gbif_schema: strings from the 2025-08-01 snapshot on). Months published
+#: before this change named the column `taxonkey` and held record keys (bisonflow.changes).
+SPECIES_KEY = "specieskey"
+
+#: After the site columns of `<dim>_species_counts`: one row per site, species and
+#: assessment (a species whose subspecies is listed apart can have two assessments in a
+#: site); `species` is the record's accepted species name.
+SPECIES_COUNT_COLUMNS: tuple[str, ...] = (SPECIES_KEY, "species", "riis_assessment", "occ_count")
 
 #: What `<dim>_counts` measures per site: occurrences and distinct species.
 MEASURES: tuple[str, ...] = ("occ_count", "species_count")

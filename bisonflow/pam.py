@@ -8,8 +8,13 @@ Labels are factorised with pyarrow's hash-based dictionary encoding rather than 
 on Python strings: a national table has millions of rows but only thousands of distinct
 sites, and sorting millions of string objects would dominate the whole task.
 
-Taxon keys are text, as GBIF publishes them from the 2025-08-01 snapshot on (see
-`bisonflow.gbif_schema`), and are only ever matched and counted. Species are ordered
+The species are accepted species: the columns are GBIF's `specieskey` (the taxon
+"corresponding to `species`", gbif/occurrence `aws-public-data.md`, "Schema"), so a
+subspecies or a synonym-named record counts toward its species and never as a species of
+its own (bisonflow.dimensions.SPECIES_KEY); counts of one species under several RIIS
+assessments at a site are summed into one cell. Taxon keys are text, as GBIF publishes them
+from the 2025-08-01 snapshot on (see `bisonflow.gbif_schema`), and are only ever matched
+and counted. Species are ordered
 shortest key first, then by code point ("key order"): decimal keys, which have no leading
 zeros, so keep the numeric order they had as integers, and any other key still has one
 fixed place.
@@ -29,8 +34,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from bisonflow.dimensions import SPECIES_KEY
+
 SITE = "site"
-TAXON = "taxonkey"
+#: The species column of the published PAM, heatmap and species statistics, as in the
+#: species lists they are built from (bisonflow.dimensions.SPECIES_KEY).
+TAXON = SPECIES_KEY
 #: Column of the heatmap's cell values (occurrences of a taxon at a site).
 OCC_COUNT = "occ_count"
 
@@ -65,7 +74,7 @@ class SiteSpeciesMatrix:
         return int(self.matrix.nnz)
 
     def to_table(self, value_column: str | None = None) -> pa.Table:
-        """One row per stored cell, ordered by site then taxon: `site`, `taxonkey` and, if
+        """One row per stored cell, ordered by site then taxon: `site`, `specieskey` and, if
         named, the cell value. Site labels are gathered with `take` (no Python strings)."""
         rows = np.repeat(np.arange(self.num_sites, dtype=np.int32), np.diff(self.matrix.indptr))
         columns: dict[str, pa.Array] = {

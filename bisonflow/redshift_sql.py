@@ -27,7 +27,7 @@ month's. `aggregate` runs eight batches:
 4. mark every subset record with county, state, AIANNH area, RIIS region, assessment and
    RIIS occurrenceID into the month's marks table, `<subset>_marks` (point in polygon by
    an equality join on grid cells, `boundary_sql.hits_sql`, and `_mark_sql`);
-5. count occurrences per (site, taxon, assessment) for each dimension into work tables;
+5. count occurrences per (site, species, assessment) for each dimension into work tables;
 6. UNLOAD, per dimension, the species counts and the per-site counts as parquet;
 7. drop the work tables;
 8. one SELECT of counts per assessment, per region and of sites per dimension
@@ -43,7 +43,13 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from bisonflow.assessment_sql import assessment_measures, assessment_of_degree, severity_rank
+from bisonflow.assessment_sql import (
+    assessment_measures,
+    assessment_of_match,
+    entry_of_match,
+    listing_lookups,
+    matched_listing,
+)
 from bisonflow.boundary_sql import (
     Boundaries,
     boundary_layers,
@@ -51,10 +57,10 @@ from bisonflow.boundary_sql import (
     hits_table,
     load_boundaries,
 )
-from bisonflow.dimensions import SPECIES_COUNT_COLUMNS, dimension
+from bisonflow.dimensions import SPECIES_COUNT_COLUMNS, SPECIES_KEY, dimension
 from bisonflow.gbif_schema import IDENTIFIER_COLUMNS, Kind, snapshot_columns
 from bisonflow.layout import DIMENSIONS, MonthLayout
-from bisonflow.riis_schema import ANNOTATED_COLUMNS, PRESUMED_NATIVE
+from bisonflow.riis_schema import ANNOTATED_COLUMNS, CONTERMINOUS_STATES
 from bisonflow.sql_text import quote_ident
 from bisonflow.sql_text import sql_literal as _literal
 from bisonflow.subset_rules import DEFAULT_SUBSET_RULES, SubsetRules
@@ -110,8 +116,10 @@ SUBSET_COLUMNS: tuple[str, ...] = (
     "day",
 )
 
-#: Columns of a subset record the marks table repeats: its id, and what the counts need.
-MARKED_RECORD_COLUMNS: tuple[str, ...] = ("gbifid", "taxonkey", "species")
+#: Columns of a subset record the marks table repeats: its id, its own taxon (a synonym's
+#: or subspecies' key, kept so the marks can be queried by it), and what the counts need:
+#: the accepted species' key and name.
+MARKED_RECORD_COLUMNS: tuple[str, ...] = ("gbifid", "taxonkey", SPECIES_KEY, "species")
 
 #: Columns of the marks table besides MARKED_RECORD_COLUMNS: what `aggregate` finds out about
 #: each subset record.
@@ -120,7 +128,8 @@ MARK_COLUMNS: tuple[str, ...] = (
     "county",  # county NAMELSAD, e.g. "Baltimore city" (NAME alone is ambiguous in a state)
     "state",  # STUSPS, e.g. "AK"
     "riis_region",  # AK, HI or L48 (riis_schema.RIIS_REGIONS); NULL outside every county
-    "riis_assessment",  # riis_schema.ASSESSMENTS; NULL outside every county
+    # and in the territories, which no RIIS list assesses
+    "riis_assessment",  # riis_schema.ASSESSMENTS; NULL where riis_region is NULL
     "riis_occurrence_id",  # occurrenceID of the matching RIIS entry, if any
     "aiannh_geoid",  # GEOID (AIANNHCE) of the AIANNH area covering the point, else NULL
     "aiannh_name",  # its NAMELSAD, e.g. "Pine Ridge Reservation"
@@ -335,34 +344,25 @@ def _mark_sql(layout: MonthLayout, county: Boundaries, aiannh: Boundaries, marks
     A table of its own, MARKED_RECORD_COLUMNS + MARK_COLUMNS, rather than a marked copy of
     the subset: copying the subset's 22 columns again cost more than all the marking.
 
-    * county, state and AIANNH area: from the hits tables (see `_hits_sql`).
-    * riis_region: AK and HI are their own RIIS localities, every other state is L48.
-    * riis_assessment: the RIIS entry for (region, accepted taxon key) decides; an entry's
-      accepted key is gbif_res_taxonkey (the GBIF backbone key its name resolved to, so a
-      synonym on the list matches records of the accepted name). degreeOfEstablishment
-      gives the tier as the seed maps it (riis_schema.ASSESSMENT_OF_DEGREE: established,
-      invasive, widespread invasive; annotate_riis refuses any other degree, and
-      bisonflow.assessment_sql matches such an entry to nothing). Several entries for the
-      same (region, key), e.g. a name and its synonym, collapse to one so the join never
-      multiplies records: the most severe tier wins (widespread invasive, then invasive,
-      then established), then the lowest occurrenceID. The seed's UPDATE ... FROM leaves
-      that choice to Redshift, which takes one of the matches without an order (Database
-      Developer Guide, "error_on_nondeterministic_update": off by default); the most severe
-      tier is the one a curator must not miss, and the pick no longer depends on the
-      list's row order. No entry: presumed native. Records in no county have no region and
-      no assessment.
-    * Taxon keys are text on both sides (the subset casts a month's integer keys to text;
-      bisonflow.gbif_schema). gbif_res_taxonkey may be written "123.0" by a float-typed
-      writer, so it is normalised: blanks trimmed, digits with a fraction of zeros only
-      ("123.0", "123.") become the digits ("123"). Anything else not all digits ("",
-      "12.5", "1e3", "nan") matches nothing: a malformed key never fails the load and never
-      matches a wrong taxon.
+    * county, state and AIANNH area: from the hits tables (see `boundary_sql.hits_sql`).
+    * riis_region: AK and HI are their own RIIS localities; the conterminous 48 states and
+      DC are L48 (riis_schema.CONTERMINOUS_STATES, the data dictionary's "Conterminous 48
+      United States"). A county of PR, VI, GU, AS or MP gets no region and so no
+      assessment: no list assesses the territories. The seed gives them L48
+      (lifemapper/bison `aws/lambda/bison_s5_assign_riis.py`, update_l48_stmt: every state
+      but AK and HI).
+    * riis_assessment and riis_occurrence_id: the entry that applies to the record, decided
+      on the record's side with GBIF's two keys, `specieskey` for a listed species and
+      `taxonkey` below species, the most severe tier winning (bisonflow.assessment_sql
+      `listing_lookups` and `matched_listing`, which say how and why). No entry applies:
+      presumed native. Records without a region have no assessment.
     """
-    subset, riis = layout.subset_table, layout.riis_table
+    subset = layout.subset_table
     county_hits, aiannh_hits = hits_table(layout, county), hits_table(layout, aiannh)
+    conterminous = ", ".join(_literal(state) for state in CONTERMINOUS_STATES)
     region = (
-        "CASE WHEN c.stusps = 'AK' THEN 'AK' WHEN c.stusps = 'HI' THEN 'HI' "
-        "WHEN c.stusps IS NOT NULL THEN 'L48' END"
+        "CASE WHEN c.stusps IN ('AK', 'HI') THEN c.stusps "
+        f"WHEN c.stusps IN ({conterminous}) THEN 'L48' END"
     )
     return f"""CREATE TABLE {marks} AS
 WITH located AS (
@@ -375,37 +375,13 @@ WITH located AS (
     LEFT JOIN {aiannh_hits} AS ah ON ah.gbifid = s.gbifid
     LEFT JOIN {aiannh.table} AS a ON a.geoid = ah.geoid
 ),
-riis_entries AS (
-    SELECT TRIM(locality) AS locality,
-           CASE WHEN TRIM(gbif_res_taxonkey) ~ '^[0-9]+([.]0*)?$'
-                THEN SPLIT_PART(TRIM(gbif_res_taxonkey), '.', 1)
-           END AS taxonkey,
-           {assessment_of_degree("degreeofestablishment")} AS assessment,
-           occurrenceid
-    FROM {riis}
-),
-riis_lookup AS (
-    SELECT locality, taxonkey, assessment, occurrenceid
-    FROM (
-        SELECT locality, taxonkey, assessment, occurrenceid,
-               ROW_NUMBER() OVER (
-                   PARTITION BY locality, taxonkey
-                   ORDER BY {severity_rank("assessment")}, occurrenceid
-               ) AS pick
-        FROM riis_entries
-        WHERE taxonkey IS NOT NULL AND assessment IS NOT NULL
-    ) AS ranked
-    WHERE pick = 1
-)
-SELECT {_columns(MARKED_RECORD_COLUMNS, "g.")}, g.geoid, g.county, g.state, g.riis_region,
-       CASE WHEN g.riis_region IS NULL THEN NULL
-            WHEN r.assessment IS NOT NULL THEN r.assessment
-            ELSE {_literal(PRESUMED_NATIVE)} END AS riis_assessment,
-       r.occurrenceid AS riis_occurrence_id, g.aiannh_geoid, g.aiannh_name
-FROM located AS g
-LEFT JOIN riis_lookup AS r
-  ON r.locality = g.riis_region
- AND r.taxonkey = g.taxonkey"""
+{listing_lookups(layout.riis_table)},
+{matched_listing("located", "matched")}
+SELECT {_columns(MARKED_RECORD_COLUMNS)}, geoid, county, state, riis_region,
+       {assessment_of_match()} AS riis_assessment,
+       {entry_of_match()} AS riis_occurrence_id,
+       aiannh_geoid, aiannh_name
+FROM matched"""
 
 
 #: A dimension whose sites are unions of another's: its counts are summed from that one's
@@ -414,7 +390,7 @@ _ROLLED_UP_FROM = {"state": "county"}
 
 
 def _species_sql(layout: MonthLayout, dim: str) -> str:
-    """CREATE TABLE <species table> AS occurrences per (site, taxon, assessment)."""
+    """CREATE TABLE <species table> AS occurrences per (site, species, assessment)."""
     labels = dimension(dim).label_columns
     keys = (*labels, *SPECIES_COUNT_COLUMNS[:-1])
     source = _ROLLED_UP_FROM.get(dim)
@@ -437,7 +413,7 @@ def _species_counts_query(layout: MonthLayout, dim: str) -> str:
     columns = (*dimension(dim).label_columns, *SPECIES_COUNT_COLUMNS)
     return (
         f"SELECT {_columns(columns)} FROM {species_table(layout, dim)} "
-        f"ORDER BY {dimension(dim).site_column}, LEN(taxonkey), taxonkey, riis_assessment"
+        f"ORDER BY {dimension(dim).site_column}, LEN({SPECIES_KEY}), {SPECIES_KEY}, riis_assessment"
     )
 
 
@@ -446,7 +422,7 @@ def _region_counts_query(layout: MonthLayout, dim: str) -> str:
     assessment, in dimensions.REGION_COUNT_COLUMNS order."""
     labels = dimension(dim).label_columns
     measures = ["CAST(SUM(occ_count) AS BIGINT) AS occ_count"]
-    measures.append("COUNT(DISTINCT taxonkey) AS species_count")
+    measures.append(f"COUNT(DISTINCT {SPECIES_KEY}) AS species_count")  # once, any tier
     measures += assessment_measures()
     return (
         f"SELECT {_columns(labels)}, {', '.join(measures)} "

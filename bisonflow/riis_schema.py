@@ -86,6 +86,20 @@ DEGREES_OF_ESTABLISHMENT: tuple[str, ...] = (
 #: RIIS region codes (the `locality` vocabulary).
 RIIS_REGIONS: tuple[str, ...] = ("AK", "HI", "L48")
 
+#: The states whose records take the L48 list: "L48: Conterminous 48 United States" (the
+#: data dictionary's `locality` vocabulary, US-RIIS_DataDictionary_2021.csv), by USPS code,
+#: and the District of Columbia, which lies within them. Territories (PR, VI, GU, AS, MP) are
+#: assessed by none of the three lists, so their records get no RIIS region. The seed system
+#: gives L48 to every state but AK and HI (lifemapper/bison `aws/lambda/bison_s5_assign_riis.py`,
+#: update_l48_stmt), territories included.
+CONTERMINOUS_STATES: tuple[str, ...] = (
+    "AL", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "ID", "IL", "IN", "IA", "KS",
+    "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",
+    "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA",
+    "WA", "WV", "WI", "WY",
+)  # fmt: skip
+assert len(CONTERMINOUS_STATES) == 49 and "AK" not in CONTERMINOUS_STATES
+
 # --- BISON's RIIS assessments -----------------------------------------------------------------
 # The seed system (github lifemapper/bison) names the three tiers in bison/provider/constants.py
 # (RIIS_DATA.RIIS_STATUS: "established (category C3)" -> "established", "invasive (category

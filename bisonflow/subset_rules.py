@@ -8,7 +8,13 @@ occurrence.parquet columns `countrycode`, `occurrencestatus`, `taxonrank` and `b
 A record is kept when all hold (`SubsetRules.where_sql`):
     countrycode = COUNTRY_CODE, decimallatitude and decimallongitude are not null,
     occurrencestatus = OCCURRENCE_STATUS, taxonrank IN taxon_ranks,
-    basisofrecord IN basis_of_record.
+    basisofrecord IN basis_of_record, specieskey is not null.
+
+The last is this project's, not the seed's: the species lists, the RIIS marks and the PAM
+identify a species by the record's `specieskey`, GBIF's key of the taxon "corresponding to
+`species`" (gbif/occurrence `aws-public-data.md`, "Schema"), so a record GBIF could not place
+in a species cannot be counted as one. A record GBIF interprets at species rank or below
+carries one, so on real data it is a guard that drops next to nothing.
 
 By default the two lists are BISON's own, as the seed system (github lifemapper/bison, commit
 be5204f of 2025-05-05) writes them in the WHERE clause of its subset: `aws/lambda/
@@ -162,7 +168,8 @@ class SubsetRules:
             "  AND decimallongitude IS NOT NULL\n"
             f"  AND occurrencestatus = {sql_literal(OCCURRENCE_STATUS)}\n"
             f"  AND taxonrank IN ({sql_in_list(self.taxon_ranks)})\n"
-            f"  AND basisofrecord IN ({sql_in_list(self.basis_of_record)})"
+            f"  AND basisofrecord IN ({sql_in_list(self.basis_of_record)})\n"
+            "  AND specieskey IS NOT NULL"
         )
 
 

@@ -281,7 +281,7 @@ def read_table(s3: Any, bucket: str, prefix: str, columns: Mapping[str, str]) ->
     of one UNLOAD can differ in integer width): INTEGER columns as int64, STRING columns as
     LABELS. STRING columns must be strings: an integer FIPS code has lost its leading zeros,
     so it is refused rather than guessed at, and taxon keys are text from the subset on
-    (bisonflow.gbif_schema), so an integer taxonkey means a table from older SQL."""
+    (bisonflow.gbif_schema), so an integer species key means a table from older SQL."""
     keys = part_keys(s3, bucket, prefix)
     with ThreadPoolExecutor(S3_CONCURRENCY) as pool:
         parts = list(pool.map(lambda key: _read_part(s3, bucket, key, columns), keys))

@@ -119,7 +119,7 @@ def s3(monkeypatch: pytest.MonkeyPatch):
 
 
 def parquet(columns: dict, types: dict | None = None) -> bytes:
-    types = {"occ_count": pa.int64()} | (types or {})  # taxonkey: text, as UNLOADed
+    types = {"occ_count": pa.int64()} | (types or {})  # specieskey: text, as UNLOADed
     table = pa.table({k: pa.array(v, type=types.get(k, pa.string())) for k, v in columns.items()})
     sink = io.BytesIO()
     pq.write_table(table, sink)
@@ -132,7 +132,7 @@ def species_counts(site_columns: tuple[str, ...], rows) -> dict:
     part = {column: [f"{column} of {s}" for s in sites] for column in site_columns}
     part[site_columns[0]] = list(sites)
     return part | {
-        "taxonkey": list(taxa),
+        "specieskey": list(taxa),
         "species": [f"Species {t}" for t in taxa],
         "riis_assessment": [ASSESSMENTS[i % len(ASSESSMENTS)] for i in range(len(rows))],
         "occ_count": list(counts),
@@ -337,14 +337,14 @@ def test_statistics_files_hold_the_hand_computed_values(s3):
     assert [float(r["phi_average_proportional"]) for r in sites] == [0.75, 2 / 3, 0.625, 0.5]
     species = read_csv(s3, "stats_species_county.csv")
     assert list(species[0]) == [
-        "taxonkey",
+        "specieskey",
         "omega",
         "omega_proportional",
         "psi",
         "psi_average_proportional",
     ]
     # taxon keys as published: text, in key order (T4 = "904" first)
-    assert [(r["taxonkey"], int(r["omega"]), int(r["psi"])) for r in species] == list(
+    assert [(r["specieskey"], int(r["omega"]), int(r["psi"])) for r in species] == list(
         zip(TAXA, [2, 3, 3, 1, 2], [6, 7, 9, 4, 7], strict=True)
     )
     (diversity,) = read_csv(s3, "stats_diversity_county.csv")
@@ -357,13 +357,13 @@ def test_statistics_files_hold_the_hand_computed_values(s3):
     }
 
     pam = read_parquet(s3, "pam_county.parquet")
-    assert pam.schema == pa.schema([("site", pa.string()), ("taxonkey", pa.string())])
+    assert pam.schema == pa.schema([("site", pa.string()), ("specieskey", pa.string())])
     assert set(pam["site"].to_pylist()) == set(SITES)
     assert pam.num_rows == 11
     heatmap = read_parquet(s3, "heatmap_county.parquet")
-    assert heatmap.schema.names == ["site", "taxonkey", "occ_count"]
-    assert heatmap.schema.field("taxonkey").type == pa.string()
-    assert set(heatmap["taxonkey"].to_pylist()) == {*TAXA, T_RARE}
+    assert heatmap.schema.names == ["site", "specieskey", "occ_count"]
+    assert heatmap.schema.field("specieskey").type == pa.string()
+    assert set(heatmap["specieskey"].to_pylist()) == {*TAXA, T_RARE}
     assert heatmap.num_rows == 15  # count-1 cells stay in the heatmap, not the PAM
     assert sum(heatmap["occ_count"].to_pylist()) == sum(c for _, _, c in ROWS)
     assert set(read_parquet(s3, "pam_state.parquet")["site"].to_pylist()) == {"AL", "HI"}
@@ -398,7 +398,7 @@ def test_empty_dimension_is_written_with_headers_only_and_named(s3):
         assert text.decode().count("\n") == 1  # the header line only
     assert read_csv(s3, "stats_sites_aiannh.csv") == []
     pam = read_parquet(s3, "pam_aiannh.parquet")
-    assert pam.num_rows == 0 and pam.schema.names == ["site", "taxonkey"]
+    assert pam.num_rows == 0 and pam.schema.names == ["site", "specieskey"]
 
 
 def test_rows_without_a_site_are_left_out_and_counted(s3):
@@ -472,9 +472,11 @@ def test_bad_inputs_are_named(s3):
 
     integer_keys = species_counts(("geoid",), [("01001", int(T1), 2)])
     s3.put_object(
-        Bucket=s3.bucket, Key=bad_key, Body=parquet(integer_keys, {"taxonkey": pa.int64()})
+        Bucket=s3.bucket, Key=bad_key, Body=parquet(integer_keys, {"specieskey": pa.int64()})
     )
-    with pytest.raises(ValueError, match="0002_part_00.parquet: column taxonkey must be a string"):
+    with pytest.raises(
+        ValueError, match="0002_part_00.parquet: column specieskey must be a string"
+    ):
         calc_stats.run(spec(s3))
 
     s3.put_object(Bucket=s3.bucket, Key=bad_key, Body=b"not parquet")
@@ -482,7 +484,7 @@ def test_bad_inputs_are_named(s3):
         calc_stats.run(spec(s3))
 
     s3.put_object(Bucket=s3.bucket, Key=bad_key, Body=parquet({"geoid": ["01001"]}))
-    with pytest.raises(ValueError, match=r"0002_part_00.parquet lacks column\(s\) \['taxonkey'"):
+    with pytest.raises(ValueError, match=r"0002_part_00.parquet lacks column\(s\) \['specieskey'"):
         calc_stats.run(spec(s3))
 
     negative = species_counts(("geoid",), [("01001", T1, -2)])

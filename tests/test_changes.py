@@ -13,12 +13,14 @@ import io
 import json
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from test_calc_stats import s3  # noqa: F401 (the fixture: a bucket in moto's S3)
 from test_provenance import COUNTY_ROWS, LAYOUT, body, publish_citation, spec, upload_month
 
 from bisonflow import changes
 from bisonflow.changes import LISTED
+from bisonflow.dimensions import SPECIES_KEY
 from bisonflow.layout import MonthLayout
 from bisonflow.riis_schema import PRESUMED_NATIVE
 from tasks import calc_stats
@@ -77,7 +79,7 @@ def test_a_listed_species_in_a_new_county_is_reported_by_tier(s3):  # noqa: F811
             "geoid": "01003",
             "state": "AL",
             "county": "Baldwin County",
-            "taxonkey": "3001",
+            "specieskey": "3001",
             "species": "Species 3001",
             "riis_assessment": LISTED[0],
             "occ_count": "2",
@@ -86,7 +88,7 @@ def test_a_listed_species_in_a_new_county_is_reported_by_tier(s3):  # noqa: F811
             "geoid": "15003",
             "state": "HI",
             "county": "Honolulu County",
-            "taxonkey": "5003",
+            "specieskey": "5003",
             "species": "Species 5003",
             "riis_assessment": LISTED[-1],
             "occ_count": "1",
@@ -128,6 +130,32 @@ def test_a_month_after_a_gap_compares_with_the_last_published_month(s3):  # noqa
 
     assert result["changes"]["previous_month"] == "2024-01"
     assert [r["geoid"] for r in rows(s3, march.new_in_county_key)] == ["01003", "15003"]
+
+
+def test_a_previous_month_published_with_taxonkey_is_compared_by_it_and_says_so(s3):  # noqa: F811
+    """January was published before species were keyed by specieskey: its county list has
+    `taxonkey`, read as the species column; the comparison works and its summary says the
+    first comparison may list species whose old key was a subspecies' or synonym's."""
+    upload_month(s3, JANUARY, JANUARY_ROWS)
+    key = f"{JANUARY.species_counts_prefix('county')}0000_part_00.parquet"
+    part = pq.read_table(io.BytesIO(body(s3, key)))
+    old_names = ["taxonkey" if n == SPECIES_KEY else n for n in part.column_names]
+    sink = io.BytesIO()
+    pq.write_table(part.rename_columns(old_names), sink)
+    s3.put_object(Bucket=s3.bucket, Key=key, Body=sink.getvalue())
+    s3.put_object(Bucket=s3.bucket, Key=JANUARY.done_marker_key, Body=b"{}")
+    result, marker = run_february(s3)
+
+    assert result["changes"]["note"] == marker["changes"]["note"] == changes.LEGACY_NOTE
+    assert "taxonkey" in changes.LEGACY_NOTE and "subspecies" in changes.LEGACY_NOTE
+    assert [r["geoid"] for r in rows(s3, LAYOUT.new_in_county_key)] == ["01003", "15003"]
+    assert result["changes"]["lost_county_records"] == 1
+    assert header(s3, LAYOUT.new_in_county_key) == [*changes.LABELS, "occ_count"]
+
+
+def test_a_month_keyed_by_specieskey_has_no_note():
+    same = table(FEBRUARY_ROWS)
+    assert "note" not in changes.compare(same, same, "2024-01").summary()
 
 
 def table(rows: list[tuple]) -> pa.Table:

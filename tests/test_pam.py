@@ -74,8 +74,8 @@ def matrices():
 def cells(matrix, value_column: str | None = None) -> dict:
     table = matrix.to_table(value_column)
     if value_column is None:
-        return {(r["site"], r["taxonkey"]): 1 for r in table.to_pylist()}
-    return {(r["site"], r["taxonkey"]): r[value_column] for r in table.to_pylist()}
+        return {(r["site"], r["specieskey"]): 1 for r in table.to_pylist()}
+    return {(r["site"], r["specieskey"]): r[value_column] for r in table.to_pylist()}
 
 
 def test_pam_labels_drop_empty_sites_and_species(matrices):
@@ -101,8 +101,8 @@ def test_pam_is_binary_and_matches_hand_matrix(matrices):
 
 def test_pam_table_is_ordered_by_site_then_taxon(matrices):
     table = matrices.pam.to_table()
-    assert table.schema == pa.schema([("site", pa.string()), ("taxonkey", pa.string())])
-    pairs = list(zip(table["site"].to_pylist(), table["taxonkey"].to_pylist(), strict=True))
+    assert table.schema == pa.schema([("site", pa.string()), ("specieskey", pa.string())])
+    pairs = list(zip(table["site"].to_pylist(), table["specieskey"].to_pylist(), strict=True))
     assert pairs == sorted(pairs, key=lambda p: (p[0], len(p[1]), p[1]))
     assert pairs[:3] == [("01001", T2), ("01001", T1), ("01003", T2)]
 
@@ -145,7 +145,7 @@ def test_species_stats(matrices):
     stats = species_stats(matrices.pam)
     assert tuple(stats.column_names) == SPECIES_STATS_COLUMNS
     # columns in taxon-key order: T4, T2, T1, T5, T3
-    assert stats["taxonkey"].to_pylist() == TAXA
+    assert stats["specieskey"].to_pylist() == TAXA
     assert stats["omega"].to_pylist() == [2, 3, 3, 1, 2]
     assert stats["omega_proportional"].to_pylist() == [0.5, 0.75, 0.75, 0.25, 0.5]
     assert stats["psi"].to_pylist() == [6, 7, 9, 4, 7]

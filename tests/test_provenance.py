@@ -34,7 +34,7 @@ from tasks import calc_stats
 LAYOUT = MonthLayout.for_month("2024-02")
 DONE_KEY = LAYOUT.done_marker_key
 TABLES = [f"{dim}_{table}" for dim in DIMENSIONS for table in ("species_counts", "counts")]
-#: County species list rows: geoid, state, county, taxonkey, species, assessment, occ_count.
+#: County species list rows: geoid, state, county, specieskey, species, assessment, occ_count.
 COUNTY_ROWS = [
     ("01001", "AL", "Autauga County", "3001", "Species 3001", LISTED[0], 5),
     ("01001", "AL", "Autauga County", "2002", "Species 2002", PRESUMED_NATIVE, 1),
@@ -70,7 +70,7 @@ def upload_month(s3, layout: MonthLayout, county_rows=COUNTY_ROWS) -> None:  # n
     }
     for dim, labels in lists.items():
         n = len(next(iter(labels.values())))
-        rows = {"taxonkey": taxon[:n], "species": species[:n], "riis_assessment": assessment[:n]}
+        rows = {"specieskey": taxon[:n], "species": species[:n], "riis_assessment": assessment[:n]}
         parts = {
             layout.species_counts_prefix(dim): labels | rows | {"occ_count": count[:n]},
             layout.region_counts_prefix(dim): _per_site(

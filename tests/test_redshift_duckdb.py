@@ -489,9 +489,11 @@ def _put_riis(s3: Any) -> None:
         return row
 
     entries = [
+        # A species listing (rank SPECIES) applies to its subspecies' records too.
         entry(locality="L48", scientificName="Felis catus", vernacularName="cat, domestic",
               degreeOfEstablishment="invasive (category D2)", GBIF_taxonKey="1001",
-              gbif_res_taxonkey="1001", occurrenceID="riis-cat-l48"),
+              gbif_res_taxonkey="1001", gbif_res_rank="SPECIES", gbif_res_specieskey="1001",
+              occurrenceID="riis-cat-l48"),
         entry(locality="AK", scientificName="Felis catus",
               degreeOfEstablishment="established (category C3)", GBIF_taxonKey="1001",
               gbif_res_taxonkey="1001", occurrenceID="riis-cat-ak"),
@@ -559,12 +561,11 @@ EXPECTED_SPECIES = {
          "presumed_native", 2),
         ("02020", "AK", "Anchorage Municipality", "AK", "2002", "Sturnus vulgaris",
          "presumed_native", 1),
-        ("08001", "CO", "Adams County", "L48", "1001", "Felis catus", "invasive", 3),
+        ("08001", "CO", "Adams County", "L48", "1001", "Felis catus", "invasive", 4),
         ("08001", "CO", "Adams County", "L48", "2002", "Sturnus vulgaris",
          "widespread invasive", 2),
         ("08001", "CO", "Adams County", "L48", "3003", "Bromus tectorum", "established", 1),
         ("08001", "CO", "Adams County", "L48", "4004", "Ursus americanus", "presumed_native", 2),
-        ("08001", "CO", "Adams County", "L48", "1005", "Felis catus", "presumed_native", 1),
         ("08005", "CO", "Arapahoe County", "L48", "1001", "Felis catus", "invasive", 1),
         ("08005", "CO", "Arapahoe County", "L48", "3003", "Bromus tectorum", "established", 2),
     },
@@ -572,11 +573,10 @@ EXPECTED_SPECIES = {
         ("AK", "AK", "1001", "Felis catus", "established", 3),
         ("AK", "AK", "4004", "Ursus americanus", "presumed_native", 2),
         ("AK", "AK", "2002", "Sturnus vulgaris", "presumed_native", 1),
-        ("CO", "L48", "1001", "Felis catus", "invasive", 4),
+        ("CO", "L48", "1001", "Felis catus", "invasive", 5),
         ("CO", "L48", "2002", "Sturnus vulgaris", "widespread invasive", 2),
         ("CO", "L48", "3003", "Bromus tectorum", "established", 3),
         ("CO", "L48", "4004", "Ursus americanus", "presumed_native", 2),
-        ("CO", "L48", "1005", "Felis catus", "presumed_native", 1),
     },
     "aiannh": {
         ("6450", "Eklutna ANVSA", "1001", "Felis catus", "established", 1),
@@ -590,12 +590,12 @@ EXPECTED_SPECIES = {
 EXPECTED_SITES = {
     "county": {
         ("02020", "AK", "Anchorage Municipality", "AK", 6, 3, 3, 1, 0, 0, 0, 0, 3, 2),
-        ("08001", "CO", "Adams County", "L48", 9, 5, 1, 1, 3, 1, 2, 1, 3, 2),
+        ("08001", "CO", "Adams County", "L48", 9, 4, 1, 1, 4, 1, 2, 1, 2, 1),
         ("08005", "CO", "Arapahoe County", "L48", 3, 2, 2, 1, 1, 1, 0, 0, 0, 0),
     },
     "state": {
         ("AK", "AK", 6, 3, 3, 1, 0, 0, 0, 0, 3, 2),
-        ("CO", "L48", 12, 5, 3, 1, 4, 1, 2, 1, 3, 2),
+        ("CO", "L48", 12, 4, 3, 1, 5, 1, 2, 1, 2, 1),
     },
     "aiannh": {
         ("6450", "Eklutna ANVSA", 2, 2, 1, 1, 0, 0, 0, 0, 1, 1),
@@ -605,9 +605,9 @@ EXPECTED_SITES = {
 EXPECTED_SUMMARY = {
     "occurrences_by_assessment": {
         "established": 6,
-        "invasive": 4,
+        "invasive": 5,
         "widespread invasive": 2,
-        "presumed_native": 6,
+        "presumed_native": 5,
         "unassigned": 1,
     },
     "occurrences_by_region": {"AK": 6, "L48": 12, "unassigned": 1},
@@ -650,9 +650,9 @@ def test_subset_then_aggregate_produces_the_counts(
         "GROUP BY riis_occurrence_id ORDER BY riis_occurrence_id NULLS FIRST",
     )
     assert marked == [
-        (None, 7),  # 6 presumed native (1 a subspecies) + 1 outside every county
+        (None, 6),  # 5 presumed native + 1 outside every county
         ("riis-cat-ak", 3),
-        ("riis-cat-l48", 4),
+        ("riis-cat-l48", 5),  # 1 a subspecies record
         ("riis-cheatgrass", 3),
         ("riis-starling-b", 2),
     ]

@@ -115,6 +115,23 @@ def test_subset_filter_uses_subset_rules_vocabularies() -> None:
     assert f"countrycode = '{subset_rules.COUNTRY_CODE}'" in where
     assert f"occurrencestatus = '{subset_rules.OCCURRENCE_STATUS}'" in where
     assert "decimallatitude IS NOT NULL" in where and "decimallongitude IS NOT NULL" in where
+    assert where.rstrip().endswith("AND specieskey IS NOT NULL")  # a species for the lists
+
+
+def test_marks_meet_the_list_by_two_equality_joins() -> None:
+    """A listed species meets records by their specieskey, a listing below species by their
+    taxonkey: two lookups joined on (region, key) by equality alone, which Redshift runs as
+    hash joins; an OR between the keys in one condition would be a nested loop."""
+    mark = statement_batches("aggregate", LAYOUT, TARGET)[3][5]
+    joins = re.findall(r"LEFT JOIN (\w+) AS (\w+)\s+ON ([^\n]+)", mark)
+    lookups = {table: on for table, _, on in joins if table.endswith("_lookup")}
+    assert lookups == {
+        "species_lookup": "sp.locality = g.riis_region AND sp.listed_key = g.specieskey",
+        "taxon_lookup": "tx.locality = g.riis_region AND tx.listed_key = g.taxonkey",
+    }
+    assert " OR " not in mark.upper()
+    # Territories: only the conterminous states and DC take the lower 48's list.
+    assert "WHEN c.stusps IN ('AL', 'AZ', 'AR', 'CA', 'CO', " in mark and "'PR'" not in mark
 
 
 def test_configured_subset_rules_reach_the_subset_sql() -> None:
@@ -122,7 +139,7 @@ def test_configured_subset_rules_reach_the_subset_sql() -> None:
     create = statement_batches("subset", LAYOUT, TARGET, rules)[3][1]
     where = create.split("WHERE", 1)[1]
     assert "taxonrank IN ('SPECIES')\n" in where
-    assert where.endswith("basisofrecord IN ('PRESERVED_SPECIMEN', 'MATERIAL_SAMPLE')")
+    assert "basisofrecord IN ('PRESERVED_SPECIMEN', 'MATERIAL_SAMPLE')\n" in where
 
 
 def test_vocabularies_are_not_retyped_in_the_sql_module() -> None:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from test_regions import Aggregated, aggregate_records, occurrence
 
-from bisonflow.dimensions import REGION_COUNT_COLUMNS, assessment_column
+from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_KEY, assessment_column
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
@@ -106,12 +106,30 @@ RIIS_ROWS = [
      "gbif_res_taxonkey": "3500", "occurrenceID": "l48-bare-degree"},
 ]  # fmt: skip
 
+
+def _as_annotated(row: dict[str, str]) -> dict[str, str]:
+    """A resolved species entry as annotate_riis writes it: the match's rank SPECIES, its
+    species key the accepted key, its own usage key the accepted key unless given (a
+    synonym's); an unresolved one ("" key) keeps them empty."""
+    key = row.get("gbif_res_taxonkey", "")
+    if not key:
+        return row
+    defaults = {"gbif_res_rank": "SPECIES", "gbif_res_specieskey": key, "gbif_res_usagekey": key}
+    return defaults | row
+
+
+RIIS_ROWS = [_as_annotated(row) for row in RIIS_ROWS]
+RIIS_ROWS[1]["gbif_res_usagekey"] = "7777"  # the synonym's own key
+#: The species GBIF places a record of a synonym key in: the accepted species (specieskey).
+SPECIES_OF = {7777: 3003}
+
 #: (case, state of the record's county, record taxonkey, assessment, RIIS occurrenceID)
 CASES = (
     ("invasive in HI: a Hawaii record", "HI", 5001, INVASIVE, "hi-rat"),
     ("invasive in HI: a lower-48 record", "CO", 5001, PRESUMED_NATIVE, None),
     ("synonym on the list, record of the accepted key", "CO", 3003, ESTABLISHED, "l48-cheatgrass"),
-    ("record of the synonym's own key", "CO", 7777, PRESUMED_NATIVE, None),
+    ("record published under the synonym (its specieskey the accepted)", "CO", 7777,
+     ESTABLISHED, "l48-cheatgrass"),
     ("the unmatched name's key as the list gives it", "CO", 6006, PRESUMED_NATIVE, None),
     ("L48-only species: an Alaska record", "AK", 1001, PRESUMED_NATIVE, None),
     ("L48-only species: a lower-48 record", "CO", 1001, WIDESPREAD_INVASIVE, "l48-cat"),
@@ -159,6 +177,7 @@ def aggregated(runtime: LocalRuntime, month: str) -> Aggregated:
     centres = _county_centres(runtime)
     records = [
         occurrence(20_000 + i, *centres[state], taxonkey=key)
+        | {"specieskey": SPECIES_OF.get(key, key)}
         for i, (_, state, key, *_) in enumerate(CASES)
     ]
     return aggregate_records(runtime, month, WORKGROUP, records, RIIS_ROWS)
@@ -223,10 +242,12 @@ def test_count_columns_are_plain_identifiers() -> None:
 def test_published_taxon_keys_are_text(
     runtime: LocalRuntime, aggregated: Aggregated, month: str
 ) -> None:
-    """The UNLOADed species counts carry the keys as text whatever the month's GBIF type."""
+    """The UNLOADed species counts carry the species keys as text whatever the month's GBIF
+    type: the records' specieskey (a synonym-named record under its accepted species)."""
     table = _unloaded(runtime, MonthLayout.for_month(month).species_counts_prefix("state"))
-    assert table.schema.field("taxonkey").type == pa.string()
-    assert set(table["taxonkey"].to_pylist()) == {str(key) for _, _, key, *_ in CASES}
+    assert table.schema.field(SPECIES_KEY).type == pa.string()
+    expected = {str(SPECIES_OF.get(key, key)) for _, _, key, *_ in CASES}
+    assert set(table[SPECIES_KEY].to_pylist()) == expected
     for state in set(table["state"].to_pylist()):
-        keys = table.filter(pc.equal(table["state"], state))["taxonkey"].to_pylist()
+        keys = table.filter(pc.equal(table["state"], state))[SPECIES_KEY].to_pylist()
         assert keys == sorted(keys, key=lambda k: (len(k), k)), state  # key order
