@@ -78,12 +78,12 @@ def render_report(
             f"<title>{escape(title)}</title>",
             f"<style>\n{assets.own('report.css')}{status_css()}</style>",
             "</head><body>",
-            _header(view),
-            figures_section(view, figures or []),
+            _header(view, len(figures or [])),
             '<div class="main">',
             _graph_section(view, graph),
             _detail_section(view, log_links),
             "</div>",
+            figures_section(view, figures or []),
             _timeline_section(view),
             _events_section(view),
             f"<script>\n{assets.dagre_js()}\n</script>",
@@ -158,7 +158,7 @@ def _now(view: ExecutionView) -> dt.datetime | None:
 # -- header ----------------------------------------------------------------------------------
 
 
-def _header(view: ExecutionView) -> str:
+def _header(view: ExecutionView, figures: int = 0) -> str:
     rows = [
         ("Status", _badge(view.status)),
         ("ARN", f'<span class="arn">{escape(view.arn)}</span>'),
@@ -167,6 +167,8 @@ def _header(view: ExecutionView) -> str:
         ("Duration", escape(_seconds(view.duration_seconds))),
         ("Input", _pretty(view.input)),
     ]
+    if figures:
+        rows.append(("Results", f'<a href="#figures">the month\'s {figures} figures and maps</a>'))
     if view.error or view.cause:
         rows.append(("Error", f'<span class="error">{escape(view.error or "")}</span>'))
         rows.append(("Cause", _pretty(view.cause)))
