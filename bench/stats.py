@@ -232,7 +232,7 @@ def county_species_counts(
                 pa.array(np.zeros(presences, np.int32)), pa.array(["L48"])
             ),
             "aiannh_geoid": areas.take(take_site),
-            "taxonkey": pa.array(1_000_000 + taxon).cast(pa.string()),  # text, as UNLOADed
+            "specieskey": pa.array(1_000_000 + taxon).cast(pa.string()),  # text, as UNLOADed
             "species": pa.DictionaryArray.from_arrays(pa.array(taxon.astype(np.int32)), names),
             "riis_assessment": pa.DictionaryArray.from_arrays(
                 pa.array(assessment[taxon]), pa.array(ASSESSMENTS)
@@ -244,18 +244,18 @@ def county_species_counts(
 
 def region_counts(table: pa.Table, site_column: str) -> pa.Table:
     """Occurrences and species per site, overall and per assessment (REGION_COUNT_COLUMNS)."""
-    decoded = table.select([site_column, "taxonkey", "riis_assessment", "occ_count"]).cast(
+    decoded = table.select([site_column, "specieskey", "riis_assessment", "occ_count"]).cast(
         pa.schema(
             [
                 (site_column, pa.string()),
-                ("taxonkey", pa.string()),
+                ("specieskey", pa.string()),
                 ("riis_assessment", pa.string()),
                 ("occ_count", pa.int64()),
             ]
         )
     )
     by = decoded.group_by([site_column, "riis_assessment"]).aggregate(
-        [("occ_count", "sum"), ("taxonkey", "count")]
+        [("occ_count", "sum"), ("specieskey", "count")]
     )
     sites = pc.unique(decoded[site_column])
     columns: dict[str, Any] = {site_column: sites}
@@ -266,7 +266,7 @@ def region_counts(table: pa.Table, site_column: str) -> pa.Table:
         values = np.zeros((2, len(sites)), dtype=np.int64)
         at = [index[s] for s in rows[site_column].to_pylist()]
         values[0, at] = rows["occ_count_sum"].to_numpy()
-        values[1, at] = rows["taxonkey_count"].to_numpy()
+        values[1, at] = rows["specieskey_count"].to_numpy()
         for measure, counts in zip(MEASURES, values, strict=True):
             columns[assessment_column(assessment, measure)] = counts
         totals += values
@@ -275,7 +275,7 @@ def region_counts(table: pa.Table, site_column: str) -> pa.Table:
 
 
 def _sum_by(county: pa.Table, site_column: str) -> pa.Table:
-    keys = [site_column, "taxonkey", "species", "riis_assessment"]
+    keys = [site_column, "specieskey", "species", "riis_assessment"]
     decoded = county.select([*keys, "occ_count"]).cast(
         pa.schema([(k, pa.string()) for k in keys]).append(pa.field("occ_count", pa.int64()))
     )
