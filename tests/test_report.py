@@ -214,3 +214,17 @@ def test_report_escapes_causes():
     html = render_report(view)
     assert "<script>alert(1)" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;/pre&gt;" in html
+
+
+def test_an_error_reads_as_one_line_first_with_the_whole_cause_folded_after_it():
+    html = render_report(load_view("failed"))
+    message = (
+        "FileNotFoundError: input s3://bisonflow-local/input/riis/USRIISv2_MasterList.csv "
+        "does not exist (NoSuchKey)"
+    )
+    header = html[html.index("<header>") : html.index("</header>")]
+    assert f'<th>Error</th><td><span class="error">{message}</span>' in header
+    assert header.index(message) < header.index("<details><summary>the whole cause (")
+    assert "Traceback (most recent call last)" in header  # still there, folded
+    panel = html[html.index('data-detail="AnnotateRiis"') :]
+    assert panel.index(message) < panel.index("Traceback (most recent call last)")

@@ -29,7 +29,7 @@ from bisonflow.execution_view import (
     StateRun,
     state_defs,
 )
-from bisonflow.executions import record_outputs
+from bisonflow.executions import record_outputs, summary_line
 from bisonflow.report import assets
 from bisonflow.report.gallery import Figure, figures_section, month_figures
 from bisonflow.report.graph import (
@@ -145,6 +145,28 @@ def _badge(status: str) -> str:
     return f'<span class="badge" style="background:{stroke}">{escape(status)}</span>'
 
 
+def _error_rows(error: str | None, cause: str | None) -> list[tuple[str, str]]:
+    """The error as one line first (its type and message: a traceback's last line, a Lambda
+    error's errorMessage), then the whole cause folded away (issue 12: a cause is often a
+    traceback whose message is at its bottom)."""
+    if not (error or cause):
+        return []
+    message = summary_line(cause)
+    if error and not message.startswith(error):
+        message = f"{error}: {message}" if message else error
+    rows = [("Error", f'<span class="error">{escape(message)}</span>')]
+    if cause and cause.strip() != message:
+        lines = len(cause.splitlines())
+        rows.append(
+            (
+                "Cause",
+                f"<details><summary>the whole cause ({lines} line{'s' * (lines != 1)})"
+                f"</summary>{_pretty(cause)}</details>",
+            )
+        )
+    return rows
+
+
 def _facts(rows: list[tuple[str, str]]) -> str:
     body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body}</table>'
@@ -169,9 +191,7 @@ def _header(view: ExecutionView, figures: int = 0) -> str:
     ]
     if figures:
         rows.append(("Results", f'<a href="#figures">the month\'s {figures} figures and maps</a>'))
-    if view.error or view.cause:
-        rows.append(("Error", f'<span class="error">{escape(view.error or "")}</span>'))
-        rows.append(("Cause", _pretty(view.cause)))
+    rows += _error_rows(view.error, view.cause)
     return f"<header><h1>BISON workflow execution {escape(view.name)}</h1>{_facts(rows)}</header>"
 
 
@@ -367,9 +387,7 @@ def _state_detail(
         ("Time inside", escape(_seconds(inside) if run.intervals else "—")),
         ("Resource", escape(run.resource or "—")),
     ]
-    if run.error or run.cause:
-        rows.append(("Error", f'<span class="error">{escape(run.error or "")}</span>'))
-        rows.append(("Cause", _pretty(run.cause)))
+    rows += _error_rows(run.error, run.cause)
     routes = _routes(definitions.get(run.name, {}))
     if routes:
         rows.append(("Routes", routes))
