@@ -1,6 +1,7 @@
 """report.html in headless Chromium at a laptop's width: every node and edge label is measured
 in the page (bounding boxes from the DOM) for overlaps, text size and fit, for a succeeded, a
-failed and a running execution; then the page's behaviour (statuses, details, filters).
+failed and a running execution (each on the definition it ran) and for the succeeded one on
+this tree's state machine; then the page's behaviour (statuses, details, filters, figures).
 
 Screenshots go to BISONFLOW_TEST_ARTIFACTS (default build/test-artifacts/report/), one of the
 window and one of the whole graph per execution, for a person to look at.
@@ -30,14 +31,19 @@ MIN_TEXT_PX = 11
 ARTIFACTS = (
     Path(os.environ.get("BISONFLOW_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts")) / "report"
 )
-KINDS = ("succeeded", "failed", "running")
+CURRENT = "current-asl"
+KINDS = ("succeeded", "failed", "running", CURRENT)
+ASL = ROOT / "statemachines" / "bison_workflow.asl.json"
 
 
 def load_view(kind: str):
-    folder = DATA / kind
+    """A recorded execution; "current" is the succeeded one drawn on the state machine as it
+    is in this tree (statemachines/), so the check follows the ASL as it changes."""
+    folder = DATA / ("succeeded" if kind == CURRENT else kind)
+    definition = ASL if kind == CURRENT else folder / "definition.json"
     return build_view(
         json.loads((folder / "execution.json").read_text()),
-        (folder / "definition.json").read_text(),
+        definition.read_text(),
         json.loads((folder / "history.json").read_text())["events"],
     )
 
