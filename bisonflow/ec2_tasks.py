@@ -11,6 +11,12 @@ template", EC2 API reference, RunInstances, LaunchTemplate). The task token is s
 SSM SecureString and the spec names only the parameter, so the token is never in userdata,
 tags or the spec. Instances are also tagged with the execution name and the step so the
 cleanup step can find what an execution launched.
+
+A callback step is retried on a new instance when its task was lost (the state machine's
+Retry on States.HeartbeatTimeout / TaskInstanceLost). Before such a relaunch, launch()
+terminates the step's earlier instances that are still alive: a task that stopped
+heartbeating may sit on a running instance (a killed or hung container, a stopped process),
+and two copies of one task must never write the same outputs, nor the old one keep costing.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ TAG_TASK = "bisonflow:task"
 TAG_STEP = "bisonflow:step"
 #: The S3 URI of the task spec; the boot script exports it as TASK_SPEC_URI.
 TAG_SPEC = "bisonflow:spec"
+#: Which attempt of the step the instance runs ($$.State.RetryCount: 0 first).
+TAG_ATTEMPT = "bisonflow:attempt"
 #: The stack that launched the instance; the roles may terminate only their stack's instances.
 TAG_STACK = "bisonflow:stack"
 #: Deployment tags the boot script reads, each from the launch Lambda's environment variable.
@@ -105,13 +113,16 @@ def deployment_tags() -> list[dict]:
     return tags
 
 
-def instance_tags(task: str, layout: MonthLayout, execution: str, spec_uri: str) -> list[dict]:
+def instance_tags(
+    task: str, layout: MonthLayout, execution: str, spec_uri: str, attempt: int = 0
+) -> list[dict]:
     """The per-run tags of a task instance (launch() adds the deployment's)."""
     return [
         {"Key": TAG_EXECUTION, "Value": execution},
         {"Key": TAG_STEP, "Value": TASK_STEPS[task]},
         {"Key": TAG_TASK, "Value": task},
         {"Key": TAG_SPEC, "Value": spec_uri},
+        {"Key": TAG_ATTEMPT, "Value": str(attempt)},
         {"Key": "Name", "Value": f"bison-{task}-{layout.datestamp}"},
     ]
 
@@ -120,10 +131,17 @@ def instance_tags(task: str, layout: MonthLayout, execution: str, spec_uri: str)
 class Launched:
     instance_id: str
     spec_key: str
+    replaced: list[str]  # earlier attempts' instances terminated before this launch
 
 
-def launch(task: str, layout: MonthLayout, execution: str, task_token: str) -> Launched:
+def launch(
+    task: str, layout: MonthLayout, execution: str, task_token: str, attempt: int = 0
+) -> Launched:
+    """Store the token, write the spec, end any earlier attempt's instance, start the task."""
     spec = task_spec(task, layout, execution)
+    replaced = instances_of(execution, TASK_STEPS[task])  # a lost attempt's, or a redrive's
+    if replaced:
+        aws.client("ec2").terminate_instances(InstanceIds=replaced)
     key = spec_key(spec, layout)
     aws.client("ssm").put_parameter(
         Name=spec.token_parameter,
@@ -136,7 +154,9 @@ def launch(task: str, layout: MonthLayout, execution: str, task_token: str) -> L
         Bucket=spec.bucket, Key=key, Body=spec.to_json().encode(), ContentType="application/json"
     )
     # All tags, the deployment's too: these replace the launch template's instance tags.
-    tags = deployment_tags() + instance_tags(task, layout, execution, f"s3://{spec.bucket}/{key}")
+    tags = deployment_tags() + instance_tags(
+        task, layout, execution, f"s3://{spec.bucket}/{key}", attempt
+    )
     response = aws.client("ec2").run_instances(
         LaunchTemplate={"LaunchTemplateId": config.launch_template(task), "Version": "$Latest"},
         MinCount=1,
@@ -146,21 +166,18 @@ def launch(task: str, layout: MonthLayout, execution: str, task_token: str) -> L
             {"ResourceType": "volume", "Tags": tags},
         ],
     )
-    return Launched(response["Instances"][0]["InstanceId"], key)
+    return Launched(response["Instances"][0]["InstanceId"], key, replaced)
 
 
-def instances_of(execution: str) -> list[str]:
-    """Instances the execution launched that are not yet terminated."""
-    pages = (
-        aws.client("ec2")
-        .get_paginator("describe_instances")
-        .paginate(
-            Filters=[
-                {"Name": f"tag:{TAG_EXECUTION}", "Values": [execution]},
-                {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
-            ]
-        )
-    )
+def instances_of(execution: str, step: str | None = None) -> list[str]:
+    """Instances the execution launched (for `step` only, if given) not yet terminated."""
+    filters = [
+        {"Name": f"tag:{TAG_EXECUTION}", "Values": [execution]},
+        {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
+    ]
+    if step is not None:
+        filters.append({"Name": f"tag:{TAG_STEP}", "Values": [step]})
+    pages = aws.client("ec2").get_paginator("describe_instances").paginate(Filters=filters)
     return [
         instance["InstanceId"]
         for page in pages

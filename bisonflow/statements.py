@@ -9,8 +9,11 @@ be the few rows of redshift_sql.SUMMARY_COLUMNS, as states pass only small dicts
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from bisonflow import aws, config
 from bisonflow.layout import MonthLayout
@@ -26,6 +29,10 @@ Summary = dict[str, dict[str, int]]
 
 class SqlStatementFailed(RuntimeError):
     """A Data API statement ended FAILED or ABORTED; the message carries the SQL error."""
+
+
+class SqlStatementTimedOut(RuntimeError):
+    """A statement ran past its bound (bisonflow.waits); it was cancelled (CancelStatement)."""
 
 
 def sql_target() -> SqlTarget:
@@ -68,19 +75,45 @@ class Polled:
     result: Summary | None  # the rows of a FINISHED statement that returned some, else None
 
 
-def poll(statement_id: str) -> Polled:
+def poll(statement_id: str, timeout_seconds: int | None = None) -> Polled:
     """The statement's status, and its summary rows once it FINISHED with a result set.
 
-    Raises SqlStatementFailed with the SQL error if it failed.
+    Raises SqlStatementFailed with the SQL error if it failed, and SqlStatementTimedOut after
+    cancelling it if it is still running `timeout_seconds` after the Data API created it.
     """
     client = aws.client("redshift-data")
     desc = client.describe_statement(Id=statement_id)
     status = desc["Status"]
     if status in FAILED_STATES:
         raise SqlStatementFailed(_failure_message(desc))
+    if status != "FINISHED" and timeout_seconds is not None:
+        _cancel_if_over(client, desc, timeout_seconds)
     if status != "FINISHED" or not desc.get("HasResultSet"):
         return Polled(status, None)
     return Polled(status, summary(client, _result_id(desc)))
+
+
+def _cancel_if_over(client: Any, desc: dict, timeout_seconds: int) -> None:
+    """Cancel a statement running past its bound and raise SqlStatementTimedOut.
+
+    CancelStatement refuses a statement that ended meanwhile (ValidationException, "Could not
+    cancel a query that is already in FINISHED state"): then the next poll reports its end.
+    """
+    age = (dt.datetime.now(dt.UTC) - desc["CreatedAt"]).total_seconds()
+    if age <= timeout_seconds:
+        return
+    try:
+        client.cancel_statement(Id=desc["Id"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ValidationException":
+            raise
+        return
+    sql = " ".join(str(desc.get("QueryString", "")).split())[:300]
+    raise SqlStatementTimedOut(
+        f"statement {desc['Id']} was still {desc['Status']} after {age:.0f} s, over the "
+        f"bound of {timeout_seconds} s (SQL_STATEMENT_TIMEOUT_SECONDS): cancelled"
+        + (f"\n  SQL: {sql}" if sql else "")
+    )
 
 
 def _result_id(desc: dict) -> str:

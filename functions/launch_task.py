@@ -1,4 +1,5 @@
-"""Launch an EC2 task for a callback step; the task reports back with the stored token."""
+"""Launch an EC2 task for a callback step (after ending a lost earlier attempt's instance);
+the task reports back with the stored token."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         MonthLayout.for_month(event["month"]),
         event["execution"],
         event["task_token"],
+        event.get("attempt", 0),
     )
     return {
         "task": event["task"],
         "instance_id": launched.instance_id,
         "spec_key": launched.spec_key,
+        "replaced": launched.replaced,
     }

@@ -1,4 +1,5 @@
-"""Describe a submitted statement; raise SqlStatementFailed with the SQL error if it failed.
+"""Describe a submitted statement; raise SqlStatementFailed with the SQL error if it failed,
+and SqlStatementTimedOut, after cancelling it, if it ran past SQL_STATEMENT_TIMEOUT_SECONDS.
 
 `result` carries the statement's summary rows ({tally: {label: value}}) once it finished
 with a result set, else null: the aggregate step's counts reach the execution history.
@@ -10,11 +11,12 @@ from typing import Any
 
 from bisonflow.lambda_edge import step_handler
 from bisonflow.statements import poll
+from bisonflow.waits import sql_statement_timeout_seconds
 
 
 @step_handler("poll_statement")
 def handler(event: dict[str, Any]) -> dict[str, Any]:
-    polled = poll(event["statement_id"])
+    polled = poll(event["statement_id"], sql_statement_timeout_seconds())
     next_batch = event["batch"] + 1
     return {
         **event,

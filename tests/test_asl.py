@@ -8,6 +8,7 @@ import re
 import pytest
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
+from bisonflow import waits
 from bisonflow.local.deploy import ASL_PATH, placeholder, render_definition
 from bisonflow.packaging import FUNCTIONS
 
@@ -96,3 +97,24 @@ def test_aggregate_ends_with_its_counts_in_the_state_data(definition: dict) -> N
     assert summary["Parameters"]["counts.$"] == "$.sql.result"
     assert summary["ResultPath"] == "$.aggregate"
     assert summary["Next"] == "CalcStats"
+
+
+def test_a_lost_callback_task_is_retried_a_bounded_number_of_times(definition: dict) -> None:
+    """A heartbeat timeout (or TaskInstanceLost, reported on a Spot interruption notice)
+    relaunches the task; a task past TimeoutSeconds (States.Timeout alone) is not retried.
+    launch_task learns the attempt to end the lost attempt's instance."""
+    states = _all_states(definition["States"])
+    for name in ("AnnotateRiis", "CalcStats"):
+        state = states[name]
+        (lost,) = [r for r in state["Retry"] if "States.HeartbeatTimeout" in r["ErrorEquals"]]
+        assert set(lost["ErrorEquals"]) == {"States.HeartbeatTimeout", "TaskInstanceLost"}
+        assert 1 <= lost["MaxAttempts"] <= 3
+        assert not any("States.Timeout" in r["ErrorEquals"] for r in state["Retry"]), name
+        assert state["Parameters"]["Payload"]["attempt.$"] == "$$.State.RetryCount"
+
+
+def test_the_execution_is_bounded_beyond_its_longest_wait(definition: dict) -> None:
+    """TimeoutSeconds ends a hung execution TIMED_OUT (the alarm rule reports it); it must
+    outlast the longest snapshot wait the template allows plus a month's processing."""
+    assert definition["TimeoutSeconds"] == waits.EXECUTION_TIMEOUT_SECONDS
+    assert waits.EXECUTION_TIMEOUT_SECONDS > waits.MAX_SNAPSHOT_WAIT_DAYS * waits.DAY_SECONDS

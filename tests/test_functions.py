@@ -237,3 +237,31 @@ def test_a_bad_subset_value_is_refused_before_any_sql_is_sent(
         "GBIF's vocabulary (one of PRESERVED_SPECIMEN, FOSSIL_SPECIMEN, "
     )
     assert "\n" not in message and sent == []
+
+
+def test_a_relaunch_ends_the_lost_attempts_instance_and_no_other(aws_env: LocalRuntime) -> None:
+    """A callback step retried after its task was lost: launch_task terminates the earlier
+    attempt's instance of the same step, and leaves the execution's other step alone."""
+    aws_env.agent.paused = True  # the instances stay idle: this test is about launching
+    event = {"month": "2026-05", "execution": "relaunch-exec", "task_token": "tok-1"}
+    try:
+        other = launch_task.handler({**event, "task": "annotate_riis"}, None)
+        first = launch_task.handler({**event, "task": "calc_stats"}, None)
+        assert first["replaced"] == []
+        second = launch_task.handler({**event, "task": "calc_stats", "attempt": 1}, None)
+        assert second["replaced"] == [first["instance_id"]]
+        ec2 = aws_env.clients["ec2"]
+        states = {
+            i["InstanceId"]: (i["State"]["Name"], {t["Key"]: t["Value"] for t in i["Tags"]})
+            for r in ec2.describe_instances(
+                InstanceIds=[other["instance_id"], first["instance_id"], second["instance_id"]]
+            )["Reservations"]
+            for i in r["Instances"]
+        }
+        assert states[first["instance_id"]][0] in ("shutting-down", "terminated")
+        assert states[other["instance_id"]][0] == "running"
+        assert states[second["instance_id"]][0] == "running"
+        assert states[second["instance_id"]][1]["bisonflow:attempt"] == "1"
+    finally:
+        cleanup_task.handler({"execution": "relaunch-exec", "error": {"Error": "X"}}, None)
+        aws_env.agent.paused = False

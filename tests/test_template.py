@@ -33,6 +33,7 @@ from bisonflow.subset_rules import (
     GBIF_BASIS_OF_RECORD,
     GBIF_RANKS_SPECIES_AND_BELOW,
 )
+from bisonflow.waits import DEFAULT_SQL_STATEMENT_TIMEOUT_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -436,3 +437,33 @@ def test_the_science_defaults_are_bisons_and_reach_the_functions(template: dict)
     assert submit["SUBSET_BASIS_OF_RECORD"] == {"Ref": "SubsetBasisOfRecord"}
     launch = functions["LaunchTaskFunction"]["Properties"]["Environment"]["Variables"]
     assert launch["PAM_MIN_PRESENCE_COUNT"] == {"Ref": "PamMinPresenceCount"}
+
+
+def test_the_sql_bound_reaches_the_poll_lambda_which_may_cancel(template: dict) -> None:
+    """A statement past SqlStatementTimeoutSeconds is cancelled by the poll Lambda: the bound
+    is in its environment, defaulting to the code's, and its role may CancelStatement."""
+    functions = resources_of(template, "AWS::Lambda::Function")
+    poll = functions["PollStatementFunction"]["Properties"]["Environment"]["Variables"]
+    assert poll["SQL_STATEMENT_TIMEOUT_SECONDS"] == {"Ref": "SqlStatementTimeoutSeconds"}
+    assert cfn_template.parameter_default("SqlStatementTimeoutSeconds") == str(
+        DEFAULT_SQL_STATEMENT_TIMEOUT_SECONDS
+    )
+    statements = template["Resources"]["SubmitStatementsRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    (cancel,) = [s for s in statements if "redshift-data:CancelStatement" in s["Action"]]
+    assert cancel["Resource"] == "*"  # no statement ARN exists: UNSCOPABLE says why
+    assert "redshift-data:CancelStatement" in UNSCOPABLE
+
+
+def test_a_relaunch_may_end_only_this_stacks_instances(template: dict) -> None:
+    """launch_task terminates a lost attempt's instance before relaunching the task: only
+    instances tagged with this stack."""
+    statements = template["Resources"]["LaunchTaskRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    (terminate,) = [s for s in statements if s["Action"] == "ec2:TerminateInstances"]
+    assert terminate["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/bisonflow:stack": {"Ref": "AWS::StackName"}}
+    }
+    assert any(s["Action"] == "ec2:DescribeInstances" for s in statements)

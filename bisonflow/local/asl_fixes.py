@@ -22,9 +22,10 @@ each with a test in tests/test_emulator_seams.py that fails if an upgrade moves 
    7825). On AWS a definite path (no wildcard, slice, filter, union or descent) selects one
    value. Fix: answer definite paths with their one value, leave indefinite ones to moto.
 
-install() also installs the two larger seams of the same kind, each in its own module:
-sfn_credentials (the interpreter calls services as the state machine's role) and sfn_limits
-(the 256 KiB payload quota where moto's check differs from AWS).
+install() also installs the larger seams of the same kind, each in its own module:
+sfn_credentials (the interpreter calls services as the state machine's role), sfn_limits
+(the 256 KiB payload quota where moto's check differs from AWS) and sfn_heartbeat (a heartbeat
+timeout matches `States.HeartbeatTimeout` in Retry and Catch).
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def install() -> None:
     for module in extract_json_sites():
         module.extract_json = extract_json
     # Imported here: both use this module's helpers.
-    from bisonflow.local import sfn_credentials, sfn_limits
+    from bisonflow.local import sfn_credentials, sfn_heartbeat, sfn_limits
 
     sfn_credentials.install()
     sfn_limits.install()
+    sfn_heartbeat.install()

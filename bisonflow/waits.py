@@ -1,0 +1,73 @@
+"""Bounds on every wait of the workflow (issue 11), read only from the environment.
+
+A month must end, whatever hangs: the execution as a whole (the state machine's
+TimeoutSeconds), each callback task (HeartbeatSeconds / TimeoutSeconds, bisonflow.config
+Timing), each SQL statement (SQL_STATEMENT_TIMEOUT_SECONDS: the poll Lambda cancels a
+statement running longer and fails the step), and the wait for a late GBIF snapshot
+(SNAPSHOT_WAIT_DAYS, rechecked every SNAPSHOT_RECHECK_SECONDS).
+
+Step Functions' own limits make these necessary: a Standard execution may run a year, and
+its history holds at most 25,000 events (Developer Guide, "Step Functions service quotas"),
+which a statement polled every 30 s without a bound would exhaust in about a day.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from bisonflow.config import ConfigError, env_int
+
+DAY_SECONDS = 86_400
+#: The longest wait for a late snapshot the template allows (its SnapshotWaitDays pattern).
+MAX_SNAPSHOT_WAIT_DAYS = 10
+#: What a month's processing may take once the snapshot is there: two callback tasks of at
+#: most TaskTimeoutSeconds (4 h by default) each tried up to three times, and the SQL.
+PROCESSING_BUDGET_SECONDS = 2 * DAY_SECONDS
+#: The state machine's TimeoutSeconds (statemachines/bison_workflow.asl.json; test_asl
+#: checks they agree): the longest snapshot wait plus the processing budget, after which
+#: Step Functions ends the execution TIMED_OUT, which the alarm rule reports.
+EXECUTION_TIMEOUT_SECONDS = MAX_SNAPSHOT_WAIT_DAYS * DAY_SECONDS + PROCESSING_BUDGET_SECONDS
+
+#: Default bound on one Data API statement: the subset of a whole GBIF snapshot takes
+#: minutes to an hour on Redshift Serverless; 3 h of 30 s polls is ~3,000 history events.
+DEFAULT_SQL_STATEMENT_TIMEOUT_SECONDS = 3 * 3600
+
+
+def sql_statement_timeout_seconds() -> int:
+    """SQL_STATEMENT_TIMEOUT_SECONDS: a statement still running after this long (since the
+    Data API's CreatedAt) is cancelled and fails its step with SqlStatementTimedOut."""
+    return env_int(
+        "SQL_STATEMENT_TIMEOUT_SECONDS", DEFAULT_SQL_STATEMENT_TIMEOUT_SECONDS, minimum=1
+    )
+
+
+def _env_days(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from None
+    if not 0 <= value <= MAX_SNAPSHOT_WAIT_DAYS:
+        raise ConfigError(
+            f"environment variable {name} must be between 0 and {MAX_SNAPSHOT_WAIT_DAYS} "
+            f"days (the state machine's TimeoutSeconds allows no longer), got {value}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class SnapshotWait:
+    """How long a scheduled run waits for GBIF's snapshot, and how often it looks again."""
+
+    days: float
+    recheck_seconds: int
+
+    @classmethod
+    def from_env(cls) -> SnapshotWait:
+        return cls(
+            days=_env_days("SNAPSHOT_WAIT_DAYS", 7.0),
+            recheck_seconds=env_int("SNAPSHOT_RECHECK_SECONDS", 6 * 3600, minimum=1),
+        )
