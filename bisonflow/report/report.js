@@ -1,9 +1,17 @@
 (function () {
   "use strict";
   var svg = document.getElementById("state-graph");
-  BisonGraph.layout(svg);
-  BisonGraph.zoomable(svg, document.getElementById("graph-scroll"),
-    document.querySelectorAll(".graph-tools [data-zoom]"));
+  try {
+    BisonGraph.layout(svg);
+    BisonGraph.zoomable(svg, document.getElementById("graph-scroll"),
+      document.querySelectorAll(".graph-tools [data-zoom]"));
+  } catch (err) {
+    // the details, timeline and events still work; say why the graph is missing
+    var note = document.createElement("p");
+    note.className = "error";
+    note.textContent = "The graph could not be laid out: " + err;
+    svg.parentNode.insertBefore(note, svg);
+  }
 
   var details = document.querySelectorAll(".state-detail");
   var help = document.getElementById("detail-help");
