@@ -179,7 +179,10 @@ def riis_shares(
 ) -> tuple[list[str], dict[str, dict[str, npt.NDArray[np.float64]]]]:
     """(states, {"occ_count" | "species_count": {assessment: share per state}}): each
     assessment's part of the sum over all assessments, 0 for a state without any. Duplicate
-    rows of a state are summed, rows without a state left out, missing counts taken as 0."""
+    rows of a state are summed, rows without a state left out, missing counts taken as 0.
+    A species with two assessments in a site (a subspecies listed apart) counts in each
+    assessment's species_count, so species shares are of (species, assessment) pairs and
+    still add up to 1."""
     sites = state_counts[site_column]
     if pa.types.is_dictionary(sites.type):  # chunks may have different dictionaries
         sites = pc.cast(sites, sites.type.value_type)
