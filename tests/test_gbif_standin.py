@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from bisonflow.local.gbif_standin import NO_MATCH, STALL, GbifStandin
+from bisonflow.local.gbif_standin import NO_MATCH, STALL, GbifStandin, accepted_match
 
 TABLE = {
     "Aus bus": {
@@ -141,3 +141,14 @@ def test_serves_concurrent_requests(table_path):
             thread.join()
         assert gbif.requests == 8
         assert gbif.peak_in_flight == 8
+
+
+def test_accepted_match_carries_the_species_key_gbif_gives():
+    """GBIF's answer carries the accepted classification's speciesKey: a species' own key, a
+    species-rank synonym's accepted key; below species the caller says which species, and
+    above species there is none."""
+    assert accepted_match(7, "Aus bus")["speciesKey"] == 7
+    synonym = accepted_match(8, "Aus cus", status="SYNONYM", synonym=True, acceptedUsageKey=7)
+    assert synonym["speciesKey"] == 7
+    assert accepted_match(9, "Aus bus dus", rank="SUBSPECIES", speciesKey=7)["speciesKey"] == 7
+    assert "speciesKey" not in accepted_match(6, "Aus", rank="GENUS")
