@@ -37,10 +37,15 @@ class Polygons:
     attributes: dict[str, list[str]]
 
 
-def read_polygons(shp: bytes, dbf: bytes, fields: tuple[str, ...], where: str) -> Polygons:
-    """The polygons of a .shp and the named .dbf fields; `where` names the file in errors."""
+def read_polygons(
+    shp: bytes, dbf: bytes, fields: tuple[str, ...], where: str, encoding: str = "utf-8"
+) -> Polygons:
+    """The polygons of a .shp and the named .dbf fields; `where` names the file in errors.
+
+    `encoding` is the text encoding of the .dbf, which a shapefile names in its .cpg (the
+    census files say UTF-8; us-atlas' conversion ISO-8859-1)."""
     rings = _shp_rings(shp, where)
-    attributes = _dbf_fields(dbf, fields, where)
+    attributes = _dbf_fields(dbf, fields, where, encoding)
     count = len(next(iter(attributes.values()), rings))
     if count != len(rings):
         raise ValueError(f"{where}: {len(rings)} shapes but {count} attribute records")
@@ -73,7 +78,9 @@ def _shp_rings(shp: bytes, where: str) -> list[list[npt.NDArray[np.float64]]]:
     return shapes
 
 
-def _dbf_fields(dbf: bytes, fields: tuple[str, ...], where: str) -> dict[str, list[str]]:
+def _dbf_fields(
+    dbf: bytes, fields: tuple[str, ...], where: str, encoding: str
+) -> dict[str, list[str]]:
     if len(dbf) < 32:
         raise ValueError(f"{where}: .dbf shorter than its 32-byte header")
     records, header_len, record_len = struct.unpack_from("<IHH", dbf, 4)
@@ -93,5 +100,41 @@ def _dbf_fields(dbf: bytes, fields: tuple[str, ...], where: str) -> dict[str, li
         for name in fields:
             at, width = layout[name]
             raw = dbf[start + at : start + at + width]
-            values[name].append(raw.decode("utf-8", errors="replace").strip())
+            values[name].append(raw.decode(encoding, errors="replace").strip())
     return values
+
+
+#: A .dbf field to write: name (at most 10 ASCII characters), "C" (text) or "N" (integer),
+#: and width in bytes.
+DbfField = tuple[str, str, int]
+
+
+def dbf_bytes(
+    fields: tuple[DbfField, ...], columns: dict[str, list], stamp: tuple[int, int, int]
+) -> bytes:
+    """A dBASE III file (the layout `_dbf_fields` reads) of the columns, text in UTF-8.
+
+    `stamp` (year, month, day) is the header's last-update date, so the bytes depend only
+    on the arguments. Text is left-aligned and space-padded, integers right-aligned, as
+    GDAL writes them; a value wider than its field is an error, never cut.
+    """
+    records = len(next(iter(columns.values()))) if columns else 0
+    record_len = 1 + sum(width for _, _, width in fields)
+    header_len = 32 + 32 * len(fields) + 1
+    year, month, day = stamp
+    out = bytearray(
+        struct.pack("<BBBBIHH20x", 3, year - 1900, month, day, records, header_len, record_len)
+    )
+    for name, kind, width in fields:
+        out += struct.pack("<11sc4xBB14x", name.encode("ascii"), kind.encode("ascii"), width, 0)
+    out += b"\r"
+    for i in range(records):
+        out += b" "
+        for name, kind, width in fields:
+            value = columns[name][i]
+            raw = str(value).encode("utf-8")
+            if len(raw) > width:
+                raise ValueError(f"{name} value {value!r} is wider than {width} bytes")
+            out += raw.rjust(width) if kind == "N" else raw.ljust(width)
+    out += b"\x1a"
+    return bytes(out)
