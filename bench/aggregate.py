@@ -25,8 +25,6 @@ equal the sample's expected facts, or the benchmark fails: a fast wrong answer i
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import tempfile
@@ -39,10 +37,12 @@ from moto import mock_aws
 from bench import Measurement, print_table, timed
 from bisonflow import boundary_sql, redshift_sql
 from bisonflow.boundary_sql import BOUNDARY_SRID, Boundaries
+from bisonflow.gbif_api import interpret_match
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
 from bisonflow.local import redshift_duckdb
 from bisonflow.redshift_sql import SqlTarget, statement_batches
-from bisonflow.riis_schema import ANNOTATED_COLUMNS, ASSESSMENTS, RIIS_REGIONS
+from bisonflow.riis import annotated_csv, decode, parse_riis
+from bisonflow.riis_schema import ASSESSMENTS, RIIS_REGIONS
 from bisonflow.sample import SampleManifest, generate_sample
 from bisonflow.statements import Summary, summary
 
@@ -74,18 +74,12 @@ def _sample(records: int, folder: Path) -> SampleManifest:
 
 
 def _annotated_riis(sample: SampleManifest) -> bytes:
-    """The US-RIIS list as annotate_riis writes it, resolved as the sample's matcher says."""
-    resolved = sample.expected["riis_resolved"]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=ANNOTATED_COLUMNS, quoting=csv.QUOTE_ALL)
-    writer.writeheader()
-    with sample.riis_csv.open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            key = resolved.get(row["scientificName"])
-            row["gbif_res_taxonkey"] = "" if key is None else str(key)
-            row["gbif_res_scientificname"] = ""
-            writer.writerow(row)
-    return out.getvalue().encode("utf-8")
+    """The US-RIIS list as annotate_riis writes it (bisonflow.riis.annotated_csv), each name
+    judged from the sample's species-match answers as the task judges GBIF's."""
+    table = json.loads(sample.species_match_json.read_text("utf-8"))
+    parsed = parse_riis(decode(sample.riis_csv.read_bytes()))
+    matches = {r.query: interpret_match(table[r.query.name], r.query) for r in parsed.records}
+    return annotated_csv(parsed.records, matches).encode("utf-8")
 
 
 def _upload(s3: Any, sample: SampleManifest, layout: MonthLayout) -> None:
@@ -120,7 +114,7 @@ def _check(result: Summary, expected: dict[str, Any]) -> None:
         },
         "sites": {
             "county": len(expected["valid_by_county"]),
-            "state": len(expected["states"]),
+            "state": len(expected["valid_by_state"]),
             "aiannh": len(expected["valid_by_aiannh"]),
         },
     }

@@ -1,7 +1,9 @@
-"""The sample generator: determinism, GBIF schema, subset facts, geometry, RIIS and match table.
+"""The sample generator: determinism, GBIF schema, subset facts, taxon keys, RIIS, match table.
 
 Every fact the other steps' tests rely on (`expected`) is re-derived here independently with
-DuckDB, the way the workflow itself would compute it, so a wrong fact cannot hide.
+DuckDB, the way the workflow itself would compute it, so a wrong fact cannot hide. The
+geography's facts (counties, regions, AIANNH areas, ranges) are tests/test_sample_places.py's,
+on the same sample.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from bisonflow.subset_rules import DEFAULT_SUBSET_RULES, GBIF_BASIS_OF_RECORD, s
 
 RECORDS = 20_000
 SEED = 7
+#: GBIF's own country codes for Puerto Rico and the island territories.
+TERRITORIES = ("PR", "VI", "GU", "AS", "MP")
 DEGREES = (
     "established (category C3)",
     "invasive (category D2)",
@@ -168,7 +172,7 @@ def test_expected_valid_count_matches_the_subset_rules(
     ranks = {r for (r,) in con.execute("SELECT DISTINCT taxonrank FROM valid").fetchall()}
     assert {"SPECIES", "SUBSPECIES", "VARIETY", "INFRASUBSPECIFIC_NAME"} <= ranks
     by_state = dict(con.execute("SELECT stateprovince, count(*) FROM valid GROUP BY 1").fetchall())
-    assert len(by_state) == len(sample.expected["states"]) >= 8
+    assert len(by_state) == len(sample.expected["valid_by_state"]) == 51  # 50 states and DC
 
 
 def test_records_of_every_basis_the_subset_drops_are_generated_and_dropped(
@@ -186,85 +190,58 @@ def test_records_of_every_basis_the_subset_drops_are_generated_and_dropped(
     assert not kept & dropped
 
 
-def test_every_valid_point_is_in_exactly_one_county_of_its_state(
+def test_records_name_their_taxon_as_gbif_publishes_it(
     sample: SampleManifest, con: duckdb.DuckDBPyConnection
 ) -> None:
+    """taxonkey and scientificname are the usage the record was published under, species
+    and specieskey the accepted species: a synonym-named record carries the synonym's own
+    key and name, a subspecies record its own key and rank (GBIF's occurrence terms)."""
+    table = json.loads(sample.species_match_json.read_text("utf-8"))
     rows = con.execute(
         """
-        SELECT v.gbifid, count(c.GEOID) AS n, bool_and(c.STATE_NAME = v.stateprovince) AS same
-        FROM valid v LEFT JOIN county c
-          ON ST_Contains(c.geom, ST_Point(v.decimallongitude, v.decimallatitude))
-        GROUP BY v.gbifid
+        SELECT DISTINCT taxonrank, taxonkey, specieskey, species, infraspecificepithet,
+               scientificname, verbatimscientificname
+        FROM valid
         """
     ).fetchall()
-    assert len(rows) == sample.expected["us_valid_records"]
-    assert all(n == 1 and same for _, n, same in rows)
-
-
-def test_foreign_points_lie_in_no_county(con: duckdb.DuckDBPyConnection) -> None:
-    (inside,) = con.execute(
-        """
-        SELECT count(*) FROM occ o JOIN county c
-          ON ST_Contains(c.geom, ST_Point(o.decimallongitude, o.decimallatitude))
-        WHERE o.countrycode <> 'US'
-        """
-    ).fetchone()
-    assert inside == 0
-
-
-def test_taxon_keys_follow_gbif(sample: SampleManifest, con: duckdb.DuckDBPyConnection) -> None:
-    species_rank = con.execute(
-        "SELECT count(*) FILTER (taxonkey <> specieskey), count(*) FROM valid "
-        "WHERE taxonrank = 'SPECIES'"
-    ).fetchone()
-    assert species_rank[0] == 0 and species_rank[1] > 0
-    infra = con.execute(
-        "SELECT DISTINCT species, specieskey, taxonkey FROM valid WHERE taxonrank <> 'SPECIES'"
+    accepted = synonym_named = below = 0
+    for rank, taxonkey, specieskey, species, epithet, scientific, verbatim in rows:
+        assert specieskey == str(table[species]["usageKey"]), species
+        if rank != "SPECIES":
+            below += 1
+            assert taxonkey == str(table[f"{species} {epithet}"]["usageKey"]) != specieskey
+        elif taxonkey == specieskey:
+            accepted += 1
+            assert scientific.startswith(species)
+        else:
+            synonym_named += 1
+            assert not scientific.startswith(species + " ") and verbatim != species
+            if verbatim in table:  # a synonym the US-RIIS lists: the match says the same
+                body = table[verbatim]
+                assert body["synonym"] and taxonkey == str(body["usageKey"])
+                assert specieskey == str(body["acceptedUsageKey"])
+                assert scientific == body["scientificName"]
+    assert accepted and synonym_named and below
+    bullfrog = con.execute(
+        "SELECT DISTINCT taxonkey, specieskey, species, scientificname FROM valid "
+        "WHERE verbatimscientificname = 'Rana catesbeiana'"
     ).fetchall()
-    table = json.loads(sample.species_match_json.read_text("utf-8"))
-    assert infra
-    for species, species_key, taxon_key in infra:
-        assert taxon_key != species_key
-        assert str(table[species]["usageKey"]) == species_key
+    body = table["Rana catesbeiana"]
+    assert bullfrog == [
+        (
+            str(body["usageKey"]),
+            str(body["acceptedUsageKey"]),
+            "Lithobates catesbeianus",
+            "Rana catesbeiana Shaw, 1802",
+        )
+    ]
     higher = con.execute(
         "SELECT count(*) FROM occ WHERE taxonrank IN ('GENUS', 'FAMILY') AND specieskey IS NULL"
     ).fetchone()
     assert higher[0] == sample.expected["dropped"]["higher_rank"]
-
-
-def test_shapefile_has_census_county_fields(
-    sample: SampleManifest, con: duckdb.DuckDBPyConnection
-) -> None:
-    columns = [name for name, *_ in con.execute("DESCRIBE county").fetchall()]
-    assert columns == [
-        "OGC_FID",
-        "STATEFP",
-        "COUNTYFP",
-        "COUNTYNS",
-        "AFFGEOID",
-        "GEOID",
-        "NAME",
-        "NAMELSAD",
-        "STUSPS",
-        "STATE_NAME",
-        "LSAD",
-        "ALAND",
-        "AWATER",
-        "geom",
-    ]
-    rows = con.execute(
-        "SELECT STATEFP, COUNTYFP, GEOID, AFFGEOID, STUSPS, ALAND, AWATER FROM county"
-    ).fetchall()
-    assert len(rows) == sample.expected["counties"]
-    assert sorted({r[4] for r in rows}) == sample.expected["states"]
-    assert {"AK", "HI"} <= {r[4] for r in rows}
-    for statefp, countyfp, geoid, affgeoid, _, aland, awater in rows:
-        assert geoid == statefp + countyfp and affgeoid == "0500000US" + geoid
-        assert aland > 0 and awater >= 0
-    assert ("02", "AK") in {(r[0], r[4]) for r in rows}
-    assert "North_American_1983" in sample.county_shapefile.with_suffix(".prj").read_text()
-    (crs,) = con.execute("SELECT DISTINCT ST_CRS(geom) FROM county").fetchone()
-    assert "4269" in str(crs)
+    (species_count,) = con.execute("SELECT count(DISTINCT specieskey) FROM valid").fetchone()
+    assert species_count == sample.expected["valid_distinct_species"]
+    assert species_count < sample.expected["valid_distinct_taxonkeys"]
 
 
 def test_riis_csv_header_and_vocabularies(sample: SampleManifest) -> None:
@@ -335,99 +312,74 @@ def test_workflow_resolves_riis_names_as_expected(sample: SampleManifest) -> Non
         assert interpret_match(table[name]).key == key, name
 
 
-def test_expected_assessments_match_a_spatial_riis_join(
+def test_expected_assessments_follow_the_record_side_rule(
     sample: SampleManifest, con: duckdb.DuckDBPyConnection
 ) -> None:
-    """The seed system's rule: county -> region; match (region, occurrence taxonkey)."""
-    resolved = [(n, str(k)) for n, k in sample.expected["riis_resolved"].items() if k is not None]
-    con.execute("CREATE OR REPLACE TEMP TABLE resolved (name VARCHAR, taxonkey VARCHAR)")
-    con.executemany("INSERT INTO resolved VALUES (?, ?)", resolved)
+    """The rule, in SQL of its own: county -> riis_region (territories none); a listing
+    matched at rank SPECIES (of that species) marks records by specieskey, one below species
+    by taxonkey (its accepted key or the key of the name as written); the most severe tier
+    wins. Every
+    way of matching has records: a species listing meets records of its subspecies and
+    records published under a synonym, a subspecies listing its own, a synonym listing
+    the accepted species' records."""
+    table = json.loads(sample.species_match_json.read_text("utf-8"))
+    resolved = [
+        (n, str(k), str(table[n]["usageKey"]), table[n]["rank"], str(table[n]["speciesKey"]))
+        for n, k in sample.expected["riis_resolved"].items()
+        if k is not None
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE resolved "
+        "(name VARCHAR, accepted VARCHAR, usage VARCHAR, rank VARCHAR, species VARCHAR)"
+    )
+    con.executemany("INSERT INTO resolved VALUES (?, ?, ?, ?, ?)", resolved)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE hits AS
+        WITH placed AS (
+            SELECT v.gbifid, v.taxonkey, v.specieskey, v.taxonrank,
+                   CASE WHEN c.STUSPS IN ('AK', 'HI') THEN c.STUSPS
+                        WHEN c.STUSPS IN {TERRITORIES} THEN NULL ELSE 'L48' END AS region
+            FROM valid v JOIN county c
+              ON ST_Contains(c.geom, ST_Point(v.decimallongitude, v.decimallatitude))
+        )
+        SELECT p.gbifid, p.taxonrank, p.taxonkey <> p.specieskey AS other_key, l.rank,
+               l.usage <> l.accepted AS synonym_listed,
+               list_position({list(DEGREES)}, l.degreeOfEstablishment) AS severity
+        FROM placed p LEFT JOIN (riis r JOIN resolved k ON r.scientificName = k.name) AS l
+          ON l.locality = p.region
+         AND CASE WHEN l.rank = 'SPECIES' AND l.species = l.accepted
+                  THEN p.specieskey = l.accepted
+                  ELSE p.taxonkey IN (l.accepted, l.usage) END
+        """
+    )
     counts = dict(
         con.execute(
             f"""
-            WITH placed AS (
-                SELECT v.taxonkey,
-                       CASE WHEN c.STUSPS IN ('AK', 'HI') THEN c.STUSPS ELSE 'L48' END AS region
-                FROM valid v JOIN county c
-                  ON ST_Contains(c.geom, ST_Point(v.decimallongitude, v.decimallatitude))
-            )
-            SELECT coalesce(r.degreeOfEstablishment, '{PRESUMED_NATIVE}'), count(*)
-            FROM placed p
-            LEFT JOIN (riis r JOIN resolved k ON r.scientificName = k.name)
-              ON r.locality = p.region AND k.taxonkey = p.taxonkey
-            GROUP BY 1
+            SELECT tier, count(*) FROM (
+                SELECT coalesce({list(DEGREES)}[max(severity)], '{PRESUMED_NATIVE}') AS tier
+                FROM hits GROUP BY gbifid
+            ) GROUP BY tier
             """
         ).fetchall()
     )
     assert counts == sample.expected["assessment_counts"]
     assert all(counts.get(d, 0) > 0 for d in DEGREES)
-    share = sample.expected["valid_riis_taxon_records"] / sample.expected["us_valid_records"]
-    assert 0.15 <= share <= 0.25
-
-
-def test_expected_aiannh_counts_match_a_join_with_the_real_layer(
-    sample: SampleManifest, con: duckdb.DuckDBPyConnection
-) -> None:
-    """Records per AIANNH area, and every sample state has records in some area."""
-    rows = con.execute(
-        """
-        WITH placed AS (
-            SELECT v.gbifid, MIN(a.GEOID) AS geoid
-            FROM valid v JOIN aiannh a
-              ON ST_Covers(a.geom, ST_Point(v.decimallongitude, v.decimallatitude))
-            GROUP BY v.gbifid
-        )
-        SELECT p.geoid, c.STUSPS, count(*)
-        FROM placed p JOIN valid v USING (gbifid) JOIN county c
-          ON ST_Contains(c.geom, ST_Point(v.decimallongitude, v.decimallatitude))
-        GROUP BY ALL
-        """
-    ).fetchall()
-    by_area: dict[str, int] = {}
-    for geoid, _, n in rows:
-        by_area[geoid] = by_area.get(geoid, 0) + n
-    assert by_area == sample.expected["valid_by_aiannh"]
-    assert sum(by_area.values()) == sample.expected["valid_in_aiannh"]
-    assert {state for _, state, _ in rows} == set(sample.expected["states"])
-    share = sample.expected["valid_in_aiannh"] / sample.expected["us_valid_records"]
-    assert 0.05 <= share <= 0.15, share
-    assert 300 <= sample.expected["aiannh_areas_with_points"] <= 704
-
-
-def test_aiannh_layer_is_the_real_census_file(con: duckdb.DuckDBPyConnection) -> None:
-    fields = [r[0] for r in con.execute("DESCRIBE aiannh").fetchall()]
-    assert fields[1:] == [
-        "AIANNHCE", "AIANNHNS", "AFFGEOID", "GEOID", "NAME", "NAMELSAD", "LSAD", "ALAND",
-        "AWATER", "geom",
-    ]  # fmt: skip
-    (n, distinct, four) = con.execute(
-        "SELECT count(*), count(DISTINCT GEOID), bool_and(length(GEOID) = 4) FROM aiannh"
-    ).fetchone()
-    assert (n, distinct, four) == (704, 704, True)
-
-
-def test_expected_counts_per_county_and_assessment_add_up(
-    sample: SampleManifest, con: duckdb.DuckDBPyConnection
-) -> None:
-    by_county = dict(
+    ways = dict(
         con.execute(
             """
-            SELECT c.GEOID, count(*) FROM valid v JOIN county c
-              ON ST_Contains(c.geom, ST_Point(v.decimallongitude, v.decimallatitude))
-            GROUP BY 1
+            SELECT CASE WHEN rank <> 'SPECIES' THEN 'infraspecific listing'
+                        WHEN synonym_listed THEN 'synonym listing'
+                        WHEN taxonrank <> 'SPECIES' THEN 'infraspecific record'
+                        WHEN other_key THEN 'synonym-named record'
+                        ELSE 'species record' END, count(*)
+            FROM hits WHERE severity IS NOT NULL GROUP BY 1
             """
         ).fetchall()
     )
-    assert by_county == sample.expected["valid_by_county"]
-    by_assessment = sample.expected["valid_by_assessment"]
-    degrees = sample.expected["assessment_counts"]
-    assert by_assessment == {  # BISON's tiers, one per degree (riis_schema)
-        "established": degrees[DEGREES[0]],
-        "invasive": degrees[DEGREES[1]],
-        "widespread invasive": degrees[DEGREES[2]],
-        PRESUMED_NATIVE: degrees[PRESUMED_NATIVE],
-    }
-    assert sum(by_assessment.values()) == sample.expected["us_valid_records"]
+    assert len(ways) == 5 and min(ways.values()) > 0, ways
+    share = sample.expected["valid_riis_taxon_records"] / sample.expected["us_valid_records"]
+    assert 0.15 <= share <= 0.25
 
 
 def test_extension_loading_is_offline_and_idempotent() -> None:

@@ -10,7 +10,7 @@ Layout under out_dir (bucket keys mirrored, so an upload is a walk of the folder
     gbif/occurrence/<snapshot>/occurrence.parquet/000000 ...   GBIF open-data bucket
     gbif/occurrence/<snapshot>/citation.txt
     bison/input/riis/USRIISv2_MasterList.csv                   BISON bucket
-    bison/input/boundaries/cb_us_county.{shp,shx,dbf,prj,cpg}
+    bison/input/boundaries/cb_us_county.{shp,shx,dbf,prj,cpg}  the real census counties
     bison/input/boundaries/cb_us_aiannh.{shp,shx,dbf,prj,cpg}  the real census AIANNH layer
     gbif_species_match.json                                    /v1/species/match stand-in
     sample_manifest.json                                       the manifest, for humans
@@ -32,17 +32,14 @@ import numpy as np
 
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.riis_schema import RIIS_REGIONS
-from bisonflow.sample.geography import (
-    AIANNH_SOURCE,
-    AiannhLayer,
-    build_counties,
-    states_used,
-    write_county_shapefile,
-)
-from bisonflow.sample.occurrences import FIRST_GBIFID, generate_occurrences, merge_facts
+from bisonflow.sample.geography import AIANNH_SOURCE, pools
+from bisonflow.sample.listings import Listings
+from bisonflow.sample.occurrences import FIRST_GBIFID, Places, generate_occurrences, merge_facts
+from bisonflow.sample.ranges import build_ranges, county_centres
 from bisonflow.sample.riis import DEGREES, RiisTaxon, list_rows, list_taxa, write_riis_csv
 from bisonflow.sample.snapshot import write_parts
 from bisonflow.sample.taxa import Backbone, build_backbone, match_body
+from bisonflow.sample.taxon_arrays import TaxonArrays
 
 #: Snapshot date used when none is given: fixed, so the output depends only on the arguments.
 DEFAULT_SNAPSHOT = dt.date(2026, 11, 1)
@@ -134,10 +131,10 @@ def generate_sample(
     snapshot = (snapshot or DEFAULT_SNAPSHOT).replace(day=1)  # GBIF snapshots are monthly
     layout = MonthLayout(snapshot)
     out_dir = Path(out_dir)
-    # A fifth stream for the AIANNH points: spawn(5) starts with the four streams of
-    # spawn(4), so adding it left the other inputs as they were.
-    seeds = np.random.SeedSequence(seed).spawn(5)
-    geo_rng, taxa_rng, riis_rng, occ_rng, aiannh_rng = (np.random.default_rng(s) for s in seeds)
+    # Four streams: ranges, taxonomy, RIIS, occurrences (the geography's point pools have
+    # their own fixed seed, geography.POOL_SEED).
+    seeds = np.random.SeedSequence(seed).spawn(4)
+    geo_rng, taxa_rng, riis_rng, occ_rng = (np.random.default_rng(s) for s in seeds)
 
     gbif_root = out_dir / "gbif"
     snapshot_dir = gbif_root / layout.gbif_prefix
@@ -146,9 +143,14 @@ def generate_sample(
     match_json = out_dir / "gbif_species_match.json"
     aiannh = out_dir / "bison" / AIANNH_SHAPEFILE_KEY
 
-    counties = build_counties(geo_rng)
-    say(f"writing {len(counties)} counties in {len(states_used())} states to {shapefile.name} ...")
-    write_county_shapefile(counties, shapefile, (snapshot.year, snapshot.month, snapshot.day))
+    geography = pools()
+    counties = geography.geography.counties
+    say(
+        f"writing {len(counties)} counties in {len(counties.states)} states to {shapefile.name} ..."
+    )
+    geography.geography.write_county_shapefile(
+        shapefile, (snapshot.year, snapshot.month, snapshot.day)
+    )
 
     aiannh.parent.mkdir(parents=True, exist_ok=True)
     for suffix in _SHAPEFILE_PARTS:
@@ -160,6 +162,26 @@ def generate_sample(
     say(f"writing {len(rows)} US-RIIS rows ({len(riis_taxa)} names) ...")
     n_riis = write_riis_csv(riis_csv, rows, riis_rng)
 
+    listings = Listings(backbone, rows)
+    tx = TaxonArrays(backbone)
+    points = geography.county
+    places = Places(
+        counties=counties,
+        points=points,
+        aiannh_points=geography.aiannh,
+        aiannh_geoid=geography.geography.aiannh_geoid,
+        ranges=build_ranges(
+            geo_rng,
+            counties,
+            county_centres(counties, points.lon, points.lat, points.county),
+            np.unique(tx.species_key),
+            listings.species_regions,
+        ),
+        territory_weight=np.where(
+            counties.region < 0, np.sqrt(counties.aland.astype(np.float64)), 0.0
+        ),
+    )
+
     say(f"writing {records:,} GBIF records ...")
     if snapshot_dir.exists():
         shutil.rmtree(snapshot_dir)
@@ -168,21 +190,21 @@ def generate_sample(
     rngs = [occ_rng] + [np.random.default_rng(s) for s in seeds[3].spawn(chunks - 1)]
     facts: dict[str, Any] = {}
     taxonkeys: list[np.ndarray] = []
+    specieskeys: list[np.ndarray] = []
     paths: list[Path] = []
     gbifid = FIRST_GBIFID
-    with AiannhLayer(AIANNH_SOURCE) as aiannh_layer:
-        pool = aiannh_layer.pool(aiannh_rng, counties)
-        for k, rng in enumerate(rngs):
-            size = min(chunk_records, records - k * chunk_records)
-            occ = generate_occurrences(
-                rng, size, snapshot, backbone, counties, rows, aiannh_layer, pool, gbifid
-            )
-            parts = max(_MIN_PARTS if chunks == 1 else 1, math.ceil(size / _ROWS_PER_PART))
-            paths += write_parts(occ.table, snapshot_dir, min(parts, size), first=len(paths))
-            merge_facts(facts, occ.facts)
-            taxonkeys.append(occ.valid_taxonkeys)
-            gbifid = occ.last_gbifid
+    for k, rng in enumerate(rngs):
+        size = min(chunk_records, records - k * chunk_records)
+        occ = generate_occurrences(rng, size, snapshot, tx, places, listings, gbifid)
+        parts = max(_MIN_PARTS if chunks == 1 else 1, math.ceil(size / _ROWS_PER_PART))
+        paths += write_parts(occ.table, snapshot_dir, min(parts, size), first=len(paths))
+        merge_facts(facts, occ.facts)
+        taxonkeys.append(occ.valid_taxonkeys)
+        specieskeys.append(occ.valid_specieskeys)
+        gbifid = occ.last_gbifid
     facts["valid_distinct_taxonkeys"] = int(np.unique(np.concatenate(taxonkeys)).size)
+    # Species are accepted species (specieskey): subspecies and synonyms are not extra ones.
+    facts["valid_distinct_species"] = int(np.unique(np.concatenate(specieskeys)).size)
     (snapshot_dir.parent / "citation.txt").write_text(_citation(snapshot), encoding="utf-8")
 
     table = _match_table(backbone, riis_taxa)
@@ -196,9 +218,9 @@ def generate_sample(
         "snapshot": snapshot.isoformat(),
         "records": records,
         **facts,
-        "states": states_used(),
+        "states": counties.states,
         "counties": len(counties),
-        "aiannh_areas_with_points": int(np.unique(pool.area).size),
+        "aiannh_areas_with_points": int(np.unique(places.aiannh_points.area).size),
         "part_files": [p.name for p in paths],
         "riis_rows": n_riis,
         "riis_names": len({t.name for t in riis_taxa}),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bisonflow.riis_schema import ASSESSMENT_OF_DEGREE, ASSESSMENTS, PRESUMED_NATIVE, RIIS_REGIONS
-from bisonflow.sample.geography import STATES, AiannhLayer, AiannhPool, Counties, regions_of_states
+from bisonflow.sample.counties import Counties
+from bisonflow.sample.geography import PointPool
+from bisonflow.sample.listings import Listings
 from bisonflow.sample.publishers import (
     DATASETS,
     GEO_ISSUES,
@@ -29,9 +30,10 @@ from bisonflow.sample.publishers import (
     PEOPLE,
     UNCERTAINTY_METRES,
 )
-from bisonflow.sample.riis import DEGREES, RiisRow
+from bisonflow.sample.ranges import Ranges
+from bisonflow.sample.riis import DEGREES
 from bisonflow.sample.schema import conform
-from bisonflow.sample.taxa import FAMILIES, Backbone, Usage
+from bisonflow.sample.taxon_arrays import TaxonArrays, string_pool
 from bisonflow.subset_rules import DEFAULT_SUBSET_RULES
 
 #: Why a record is not in the BISON subset; 0 means it is kept. A record whose basisOfRecord
@@ -47,14 +49,18 @@ DROP_KINDS: tuple[str, ...] = (
 )
 _KIND_SHARE = (0.925, 0.02, 0.02, 0.02, 0.015)
 _EXCLUDED_BASIS_KIND = DROP_KINDS.index("excluded_basis_of_record")
-#: Share of records whose taxon is on the RIIS list somewhere, and of those how many are
-#: drawn from the taxa listed for the record's own region.
+#: Share of records of a taxon some US-RIIS listing marks (in some region: where, is its
+#: range's business, `ranges`).
 RIIS_SHARE = 0.2
-_IN_REGION_SHARE = 0.7
-#: Share of US records moved to a point inside an AIANNH area of their own state. Real
-#: AIANNH areas cover a few percent of the lower 48 and much of Alaska; with the points that
-#: fall into areas anyway this gives every sample state's areas records.
-AIANNH_SHARE = 0.05
+#: Share of the records in a county that holds AIANNH areas moved to a point inside one of
+#: them. Real AIANNH areas cover a few percent of the lower 48 and much of Alaska; with the
+#: county pool points that fall into areas anyway, about 8% of records are in one.
+AIANNH_SHARE = 0.12
+#: Share of records published under a synonym, of taxa that have one.
+SYNONYM_SHARE = 0.3
+#: Of the records outside the US, the share in Puerto Rico and the island territories
+#: (GBIF's countrycode PR, VI, GU, AS, MP), the rest in Canada and Mexico.
+TERRITORY_SHARE = 0.5
 #: GBIF ids of the sample start above this (real ids are in the billions too).
 FIRST_GBIFID = 4_000_000_000
 
@@ -80,7 +86,7 @@ _OBSERVATION_BASIS = frozenset(
 )
 
 #: Outside the US: (countrycode, stateprovince, (west, south, east, north)); no box touches a
-#: sample state, so a foreign point lies in no generated county.
+#: US county (the border is at 49 N in the west, 31.3 N and beyond in the south-west).
 _ABROAD = (
     ("CA", "British Columbia", (-123.5, 50.0, -116.0, 54.0)),
     ("CA", "Alberta", (-116.0, 50.0, -110.0, 55.0)),
@@ -94,11 +100,23 @@ class Occurrences:
     table: pa.Table
     facts: dict[str, Any]  # counts that add up over chunks (see merge_facts)
     valid_taxonkeys: np.ndarray  # distinct taxon keys of the valid records
+    valid_specieskeys: np.ndarray  # distinct accepted species keys of the valid records
     last_gbifid: int  # the next chunk's ids start after it
 
 
-def _pool(values: Sequence[str | None]) -> pa.Array:
-    return pa.array(list(values), pa.string())
+@dataclass(frozen=True)
+class Places:
+    """Everything a chunk needs to place records, computed once per sample."""
+
+    counties: Counties
+    points: PointPool  # per county
+    aiannh_points: PointPool  # inside AIANNH areas, per county
+    aiannh_geoid: list[str]
+    ranges: Ranges
+    territory_weight: np.ndarray  # per county: > 0 for Puerto Rico and the island territories
+
+
+_pool = string_pool
 
 
 def _take(pool: pa.Array, idx: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
@@ -133,51 +151,17 @@ def _weighted(
     return rng.choice(candidates, size=size, p=p / p.sum())
 
 
-class _TaxonArrays:
-    """Per occurrence taxon (index into backbone.occurrence_taxa) the values records copy."""
-
-    def __init__(self, backbone: Backbone) -> None:
-        taxa: list[Usage] = backbone.occurrence_taxa
-        self.n = len(taxa)
-        self.key = np.array([t.key for t in taxa], dtype=np.int64)
-        self.species_key = np.array([t.species_key for t in taxa], dtype=np.int64)
-        self.genus_key = np.array([t.genus_key for t in taxa], dtype=np.int64)
-        self.family_key = np.array(
-            [backbone.higher_key("family", FAMILIES[t.family][4]) for t in taxa], dtype=np.int64
-        )
-        self.family = np.array([t.family for t in taxa], dtype=np.int64)
-        self.has_synonym = np.array([bool(t.synonym_names) for t in taxa])
-        self.rank = _pool([t.rank for t in taxa])
-        self.genus = _pool([t.genus for t in taxa])
-        self.species = _pool([t.species for t in taxa])
-        self.infra = _pool([t.infraspecific_epithet for t in taxa])
-        self.scientific = _pool([t.scientific_name for t in taxa])
-        self.canonical = _pool([t.canonical for t in taxa])
-        self.authorship = _pool([t.authorship or None for t in taxa])
-        self.synonym = _pool([t.synonym_names[0] if t.synonym_names else None for t in taxa])
-        self.genus_scientific = _pool(
-            [f"{t.genus} {backbone.genus_authors[t.genus]}" for t in taxa]
-        )
-        self.kingdom = _pool([f[0] for f in FAMILIES])
-        self.phylum = _pool([f[1] for f in FAMILIES])
-        self.cls = _pool([f[2] for f in FAMILIES])
-        self.order = _pool([f[3] for f in FAMILIES])
-        self.family_name = _pool([f[4] for f in FAMILIES])
-
-
 def generate_occurrences(
     rng: np.random.Generator,
     n: int,
     snapshot: dt.date,
-    backbone: Backbone,
-    counties: Counties,
-    riis_rows: list[RiisRow],
-    aiannh: AiannhLayer,
-    pool: AiannhPool,
+    tx: TaxonArrays,
+    places: Places,
+    listings: Listings,
     first_gbifid: int = FIRST_GBIFID,
 ) -> Occurrences:
     """All records as one table in the snapshot month's schema, plus facts for `expected`."""
-    tx = _TaxonArrays(backbone)
+    counties = places.counties
     # Zipf-like abundance in a random order: a few common taxa, a long tail of rare ones.
     abundance = np.empty(tx.n)
     abundance[rng.permutation(tx.n)] = 1.0 / (np.arange(tx.n) + 5.0) ** 0.9
@@ -186,52 +170,39 @@ def generate_occurrences(
     basis_idx = rng.choice(len(_BASIS), size=n, p=list(_BASIS_SHARE.values()))
     kind = rng.choice(len(_KIND_SHARE), size=n, p=_KIND_SHARE)
     kind[~_BASIS_KEPT[basis_idx]] = _EXCLUDED_BASIS_KIND
-    us = kind != 1
+    foreign = kind == 1
+    territory = foreign & (rng.random(n) < TERRITORY_SHARE)
+    abroad = foreign & ~territory
     valid = kind == 0
 
-    # --- where ------------------------------------------------------------------------------
-    state_of = counties.state_index
-    area = counties.aland.astype(np.float64) + counties.awater
-    county_w = area * rng.lognormal(0.0, 0.5, size=len(counties))
-    for s, state in enumerate(STATES):
-        in_state = state_of == s
-        county_w[in_state] *= state.weight / county_w[in_state].sum()
-    county = rng.choice(len(counties), size=n, p=county_w / county_w.sum())
-    lon, lat = counties.sample_points(rng, county)
-    _move_into_aiannh_areas(rng, county, lon, lat, counties, pool, (kind != 1))
-    abroad = rng.integers(0, len(_ABROAD), size=n)
-    boxes = np.array([a[2] for a in _ABROAD])
-    ab_lon = np.round(rng.uniform(boxes[abroad, 0], boxes[abroad, 2]), 5)
-    ab_lat = np.round(rng.uniform(boxes[abroad, 1], boxes[abroad, 3]), 5)
-    lon = np.where(us, lon, ab_lon)
-    lat = np.where(us, lat, ab_lat)
-    no_coords = kind == 2
-    region = np.where(us, regions_of_states()[state_of[county]], -1)
-
     # --- which taxon ------------------------------------------------------------------------
-    listed: dict[tuple[int, int], int] = {}  # (region index, accepted key) -> degree index
-    for row in riis_rows:
-        if row.taxon.key is not None:
-            listed[(RIIS_REGIONS.index(row.locality), row.taxon.key)] = DEGREES.index(row.degree)
-    listed_keys = {key for _, key in listed}
-    riis_taxon = np.isin(tx.key, list(listed_keys)) | np.isin(tx.species_key, list(listed_keys))
-    taxon = np.empty(n, dtype=np.int64)
+    marked = listings.listed_anywhere(tx.species_key, tx.key)
     wants_riis = rng.random(n) < RIIS_SHARE
-    in_region = wants_riis & us & (rng.random(n) < _IN_REGION_SHARE)
-    for r in range(len(RIIS_REGIONS)):
-        here_keys = [key for (reg, key) in listed if reg == r]
-        candidates = np.flatnonzero(np.isin(tx.key, here_keys))
-        pick = in_region & (region == r)
-        taxon[pick] = _weighted(rng, candidates, abundance, int(pick.sum()))
-    pick = wants_riis & ~in_region
-    taxon[pick] = _weighted(rng, np.flatnonzero(riis_taxon), abundance, int(pick.sum()))
-    pick = ~wants_riis
-    taxon[pick] = _weighted(rng, np.flatnonzero(~riis_taxon), abundance, int(pick.sum()))
-
+    taxon = np.empty(n, dtype=np.int64)
+    taxon[wants_riis] = _weighted(rng, np.flatnonzero(marked), abundance, int(wants_riis.sum()))
+    others = ~wants_riis
+    taxon[others] = _weighted(rng, np.flatnonzero(~marked), abundance, int(others.sum()))
     higher = kind == 3
     to_family = higher & (rng.random(n) < 0.3)
     to_genus = higher & ~to_family
     fam = tx.family[taxon]
+    use_synonym = tx.has_synonym[taxon] & (rng.random(n) < SYNONYM_SHARE) & ~higher
+
+    # --- where ------------------------------------------------------------------------------
+    species = np.searchsorted(places.ranges.species_keys, tx.species_key[taxon])
+    county = places.ranges.draw(rng, species)
+    w = places.territory_weight
+    county[territory] = rng.choice(w.size, size=int(territory.sum()), p=w / w.sum())
+    lon, lat, area = _pick(rng, places.points, county)
+    move = ~foreign & (rng.random(n) < AIANNH_SHARE) & (places.aiannh_points.counts()[county] > 0)
+    lon[move], lat[move], area[move] = _pick(rng, places.aiannh_points, county[move])
+    which = rng.integers(0, len(_ABROAD), size=n)
+    boxes = np.array([a[2] for a in _ABROAD])
+    lon = np.where(abroad, np.round(rng.uniform(boxes[which, 0], boxes[which, 2]), 5), lon)
+    lat = np.where(abroad, np.round(rng.uniform(boxes[which, 1], boxes[which, 3]), 5), lat)
+    area[abroad] = -1
+    no_coords = kind == 2
+    region = np.where(abroad, -1, counties.region[county])
 
     # --- identifiers and provenance -------------------------------------------------------
     gbifid = first_gbifid + np.cumsum(rng.integers(1, 4000, size=n))
@@ -291,30 +262,39 @@ def generate_occurrences(
         pa.scalar("FAMILY"),
         pc.if_else(pa.array(to_genus), pa.scalar("GENUS"), _take(tx.rank, taxon)),
     )
+    # A synonym-named record: the synonym's key and name, the accepted species (GBIF).
+    named = pc.if_else(
+        pa.array(use_synonym), _take(tx.synonym_scientific, taxon), _take(tx.scientific, taxon)
+    )
     scientific = pc.if_else(
         pa.array(to_family),
         _take(tx.family_name, fam),
-        pc.if_else(
-            pa.array(to_genus), _take(tx.genus_scientific, taxon), _take(tx.scientific, taxon)
-        ),
+        pc.if_else(pa.array(to_genus), _take(tx.genus_scientific, taxon), named),
     )
-    use_synonym = tx.has_synonym[taxon] & (rng.random(n) < 0.3) & ~higher
     verbatim = pc.if_else(
         pa.array(use_synonym), _take(tx.synonym, taxon), _take(tx.canonical, taxon)
     )
     verbatim = pc.if_else(pa.array(to_genus), _take(tx.genus, taxon), verbatim)
     verbatim = pc.if_else(pa.array(to_family), _take(tx.family_name, fam), verbatim)
-    verbatim_author = _take(tx.authorship, taxon, higher | use_synonym | (rng.random(n) < 0.5))
-    taxonkey = np.where(
-        to_family, tx.family_key[fam], np.where(to_genus, tx.genus_key[taxon], tx.key[taxon])
+    verbatim_author = pc.if_else(
+        pa.array(use_synonym), _take(tx.synonym_authorship, taxon), _take(tx.authorship, taxon)
     )
-    listed_here = riis_taxon[taxon]
+    verbatim_author = pc.if_else(
+        pa.array(higher | (rng.random(n) < 0.5)), pa.scalar(None, pa.string()), verbatim_author
+    )
+    own_key = np.where(use_synonym, tx.synonym_key[taxon], tx.key[taxon])
+    taxonkey = np.where(
+        to_family, tx.family_key[fam], np.where(to_genus, tx.genus_key[taxon], own_key)
+    )
+    specieskey = tx.species_key[taxon]
+    listed_here = listings.listed_anywhere(np.where(higher, -1, specieskey), taxonkey)
     means_idx = np.where(listed_here, 0, 1)
     no_means = rng.random(n) >= np.where(listed_here, 0.10, 0.03)
 
-    state_names = _pool([s.name for s in STATES] + [a[1] for a in _ABROAD])
-    state_idx = np.where(us, state_of[county], len(STATES) + abroad)
-    country = _take(_pool(["US"] + [a[0] for a in _ABROAD]), np.where(us, 0, 1 + abroad))
+    abroad_at = len(counties) + which
+    state_names = _pool(counties.state_name + [a[1] for a in _ABROAD])
+    state_idx = np.where(abroad, abroad_at, county)
+    country = _take(_pool(counties.country + [a[0] for a in _ABROAD]), state_idx)
     absent = kind == 4
     specimen_number = ~is_obs & (rng.random(n) < 0.5)
     count_values = np.where(absent, 0, rng.geometric(0.45, size=n))
@@ -369,7 +349,7 @@ def generate_occurrences(
         "month": _num(months, pa.int32(), no_date),
         "year": _num(years, pa.int32(), no_date),
         "taxonkey": _num(taxonkey, pa.int32()),
-        "specieskey": _num(tx.species_key[taxon], pa.int32(), higher),
+        "specieskey": _num(specieskey, pa.int32(), higher),
         "basisofrecord": _take(basis_pool, basis_idx),
         "institutioncode": _take(_pool([d.institution for d in DATASETS]), dataset),
         "collectioncode": _take(_pool([d.collection for d in DATASETS]), dataset),
@@ -398,37 +378,55 @@ def generate_occurrences(
     }
     table = conform(columns, snapshot)  # the types GBIF published for this month
 
-    # --- what the workflow should find --------------------------------------------------------
-    codes = region * 10**9 + taxonkey
-    listed_codes = np.array(sorted(r * 10**9 + k for r, k in listed), dtype=np.int64)
-    listed_degree = np.array([listed[(c // 10**9, c % 10**9)] for c in listed_codes])
-    if listed_codes.size == 0:
-        listed_codes, listed_degree = np.array([-1], dtype=np.int64), np.array([0])
-    pos = np.clip(np.searchsorted(listed_codes, codes), 0, listed_codes.size - 1)
-    hit = valid & (listed_codes[pos] == codes)
-    assessment = {PRESUMED_NATIVE: int((valid & ~hit).sum())}
-    for d, degree in enumerate(DEGREES):
-        assessment[degree] = int((hit & (listed_degree[pos] == d)).sum())
-    valid_state = state_of[county][valid]
-    valid_region = region[valid]
+    facts = _facts(places, listings, kind, valid, county, region, area, specieskey, taxonkey)
+    facts["non_us_by_country"] = _tally(
+        np.array(counties.country + [a[0] for a in _ABROAD])[state_idx[foreign]]
+    )
+    return Occurrences(
+        table,
+        facts,
+        np.unique(taxonkey[valid]),
+        np.unique(specieskey[valid]),
+        int(gbifid[-1]),
+    )
+
+
+def _facts(
+    places: Places,
+    listings: Listings,
+    kind: np.ndarray,
+    valid: np.ndarray,
+    county: np.ndarray,
+    region: np.ndarray,
+    area: np.ndarray,
+    specieskey: np.ndarray,
+    taxonkey: np.ndarray,
+) -> dict[str, Any]:
+    """What the workflow should find in the kept records, by `listings`' rule."""
+    counties = places.counties
+    degree = listings.degree(region[valid], specieskey[valid], taxonkey[valid])
+    assessment = {PRESUMED_NATIVE: int((degree < 0).sum())}
+    for d, name in enumerate(DEGREES):
+        assessment[name] = int((degree == d).sum())
     by_assessment = dict.fromkeys(ASSESSMENTS, 0)
-    for degree, count in assessment.items():
-        by_assessment[ASSESSMENT_OF_DEGREE.get(degree, degree)] += count  # as the SQL maps it
-    area = aiannh.locate(lon[valid], lat[valid])
-    geoids = np.array(counties.geoid)
-    facts = {
+    for name, count in assessment.items():
+        by_assessment[ASSESSMENT_OF_DEGREE.get(name, name)] += count  # as the SQL maps it
+    place = county[valid]
+    in_area = area[valid]
+    return {
         "us_valid_records": int(valid.sum()),
         "dropped": {DROP_KINDS[k]: int((kind == k).sum()) for k in range(1, len(DROP_KINDS))},
-        "valid_by_state": {s.stusps: int((valid_state == i).sum()) for i, s in enumerate(STATES)},
-        "valid_by_region": {r: int((valid_region == i).sum()) for i, r in enumerate(RIIS_REGIONS)},
-        "valid_by_county": _tally(geoids[county[valid]]),
-        "valid_riis_taxon_records": int((valid & listed_here).sum()),
+        "valid_by_state": _tally(np.array(counties.stusps)[place]),
+        "valid_by_region": {r: int((region[valid] == i).sum()) for i, r in enumerate(RIIS_REGIONS)},
+        "valid_by_county": _tally(np.array(counties.geoid)[place]),
+        "valid_riis_taxon_records": int(
+            listings.listed_anywhere(specieskey[valid], taxonkey[valid]).sum()
+        ),
         "assessment_counts": assessment,
         "valid_by_assessment": by_assessment,
-        "valid_in_aiannh": int((area >= 0).sum()),
-        "valid_by_aiannh": _tally(np.array(aiannh.geoid)[area[area >= 0]]),
+        "valid_in_aiannh": int((in_area >= 0).sum()),
+        "valid_by_aiannh": _tally(np.array(places.aiannh_geoid)[in_area[in_area >= 0]]),
     }
-    return Occurrences(table, facts, np.unique(taxonkey[valid]), int(gbifid[-1]))
 
 
 def merge_facts(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
@@ -446,27 +444,9 @@ def _tally(labels: np.ndarray) -> dict[str, int]:
     return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
-def _move_into_aiannh_areas(
-    rng: np.random.Generator,
-    county: np.ndarray,
-    lon: np.ndarray,
-    lat: np.ndarray,
-    counties: Counties,
-    pool: AiannhPool,
-    eligible: np.ndarray,
-) -> None:
-    """Move AIANNH_SHARE of the eligible records to pool points of their own state (in place).
-
-    The record keeps its state, so its RIIS region and taxon draw are unchanged; its county
-    becomes the one holding the pool point.
-    """
-    state = counties.state_index[county]
-    move = eligible & (rng.random(county.size) < AIANNH_SHARE)
-    for s in range(len(STATES)):
-        points = np.flatnonzero(pool.state == s)
-        chosen = np.flatnonzero(move & (state == s))
-        if points.size == 0 or chosen.size == 0:
-            continue
-        w = pool.weight[points]
-        pick = rng.choice(points, size=chosen.size, p=w / w.sum())
-        lon[chosen], lat[chosen], county[chosen] = pool.lon[pick], pool.lat[pick], pool.county[pick]
+def _pick(
+    rng: np.random.Generator, pool: PointPool, county: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lon, lat, AIANNH area) of a point of each county's pool, uniformly."""
+    at = pool.offsets[county] + (rng.random(county.size) * pool.counts()[county]).astype(np.int64)
+    return pool.lon[at], pool.lat[at], pool.area[at].copy()
