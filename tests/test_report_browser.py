@@ -184,6 +184,7 @@ def save_screenshots(driver, kind: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(ARTIFACTS / f"{kind}.png"))
     clip = driver.execute_script(
+        "document.querySelector('.main').style.display = 'block';"
         "const c = document.getElementById('graph-scroll'); c.style.height = 'auto';"
         "c.style.overflow = 'visible'; const b = c.querySelector('svg').getBoundingClientRect();"
         "return {x: b.left + scrollX, y: b.top + scrollY, width: b.width, height: b.height,"
@@ -209,6 +210,12 @@ def test_graph_is_readable_at_laptop_width(driver, tmp_path, kind):
     long_rule = next(label for label in found["labels"] if "more_batches" in label["name"])
     assert long_rule["lines"] == ['status == "FINISHED"', "and more_batches"]
     assert long_rule["full"] == '$.sql.status == "FINISHED" && $.sql.more_batches == true'
+    # however wide the graph, it opens with its start in view
+    assert driver.execute_script(
+        "const s = document.querySelector('g.nodes > g[data-node]').getBoundingClientRect(),"
+        " c = document.getElementById('graph-scroll').getBoundingClientRect();"
+        "return s.left >= c.left && s.right <= c.right && s.top >= c.top && s.bottom <= c.bottom;"
+    )
     assert all(len(line) <= LABEL_CHARS for label in found["labels"] for line in label["lines"])
     save_screenshots(driver, kind)
 

@@ -94,6 +94,9 @@ var BisonGraph = (function () {
       var label = labels[path.dataset.edge];
       if (label) place(label, e.x - e.at.dx, e.y - e.at.dy);
     });
+    // where a reader starts: the start marker (the first node html.py writes)
+    var first = svg.querySelector("g.nodes > g[data-node]");
+    if (first) svg.dataset.focusX = g.node(first.dataset.node).x;
     var size = g.graph();
     svg.setAttribute("viewBox", "0 0 " + size.width + " " + size.height);
     svg.dataset.width = size.width; svg.dataset.height = size.height;
@@ -134,6 +137,8 @@ var BisonGraph = (function () {
     });
     window.addEventListener("mouseup", function () { drag = null; scroller.classList.remove("dragging"); });
     set(1);  // actual size: the page's text sizes, readable; the scroll box pans the rest
+    // a graph wider than the box opens with its start in view, not its left edge
+    scroller.scrollLeft = Math.max(0, (+svg.dataset.focusX || 0) * scale - scroller.clientWidth / 2);
     return { set: set, fit: fit };
   }
 
