@@ -13,10 +13,13 @@ which a statement polled every 30 s without a bound would exhaust in about a day
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from bisonflow.config import ConfigError, env_int
+from bisonflow.gbif_snapshot import SnapshotCheck
 
 DAY_SECONDS = 86_400
 #: The longest wait for a late snapshot the template allows (its SnapshotWaitDays pattern).
@@ -71,3 +74,40 @@ class SnapshotWait:
             days=_env_days("SNAPSHOT_WAIT_DAYS", 7.0),
             recheck_seconds=env_int("SNAPSHOT_RECHECK_SECONDS", 6 * 3600, minimum=1),
         )
+
+
+def late_snapshot(
+    check: SnapshotCheck,
+    scheduled_time: str | None,
+    force: bool,
+    wait: SnapshotWait,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """What CheckGbif adds so the state machine can wait for a late snapshot.
+
+    Only a scheduled run waits: GBIF publishes on the 1st and the schedule fires on the 2nd,
+    so a missing snapshot then is usually late, not absent; a run started by hand for a month
+    GBIF never published ends at once (NoSnapshotYet). The deadline is the scheduled time
+    plus SNAPSHOT_WAIT_DAYS, so a retried or redriven run never waits longer. Past it, the
+    state machine fails the run with SnapshotNotPublished, which the alarm rule reports.
+
+    Returns `scheduled`, `wait_for_snapshot`, `reason` (which says until when it waits, or
+    that the wait is over) and `recheck`, the input CheckGbif takes again after the wait.
+    """
+    recheck: dict[str, Any] = {"month": check.month, "force": force}
+    if scheduled_time is None:
+        return {"scheduled": False, "wait_for_snapshot": False, "recheck": recheck}
+    recheck["scheduled_time"] = scheduled_time
+    scheduled = dt.datetime.fromisoformat(scheduled_time.replace("Z", "+00:00"))
+    deadline = scheduled + dt.timedelta(days=wait.days)
+    waiting = not check.snapshot_exists and (now or dt.datetime.now(dt.UTC)) < deadline
+    reason = check.reason
+    if not check.snapshot_exists:
+        until = deadline.astimezone(dt.UTC).isoformat(timespec="seconds")
+        reason += (
+            f"; rechecking every {wait.recheck_seconds} s until {until}"
+            if waiting
+            else f"; the wait for it ended at {until} ({wait.days:g} days after the scheduled "
+            f"time {scheduled_time}, SNAPSHOT_WAIT_DAYS)"
+        )
+    return {"scheduled": True, "wait_for_snapshot": waiting, "reason": reason, "recheck": recheck}

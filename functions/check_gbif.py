@@ -1,4 +1,5 @@
-"""CheckGbif: validate the workflow input, find the month's GBIF snapshot, skip done months."""
+"""CheckGbif: validate the workflow input, find the month's GBIF snapshot, skip done months;
+for a scheduled run, say whether to wait for a late snapshot (bisonflow.waits)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from bisonflow.config import Timing
 from bisonflow.gbif_snapshot import check_month
 from bisonflow.lambda_edge import step_handler
 from bisonflow.layout import MonthLayout, month_of_timestamp
+from bisonflow.waits import SnapshotWait, late_snapshot
 
 
 @step_handler("check_gbif")
@@ -17,6 +19,9 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     if month is None and "scheduled_time" in event:  # started by the monthly schedule
         month = month_of_timestamp(event["scheduled_time"])
     layout = MonthLayout.for_month(month)
-    result = check_month(layout, force=bool(event.get("force", False))).to_dict()
-    result["settings"] = asdict(Timing.from_env())
-    return result
+    force = bool(event.get("force", False))
+    check = check_month(layout, force=force)
+    wait = SnapshotWait.from_env()
+    late = late_snapshot(check, event.get("scheduled_time"), force, wait)
+    settings = asdict(Timing.from_env()) | {"snapshot_recheck_seconds": wait.recheck_seconds}
+    return check.to_dict() | late | {"settings": settings}
