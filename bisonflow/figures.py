@@ -201,6 +201,22 @@ def riis_shares(
     return _labels(counts[site_column]), shares
 
 
+def listed_species_shares(counts: pa.Table, site_column: str) -> dict[str, dict[str, float]]:
+    """Listed tier -> site -> the tier's share of the site's species (`riis_shares`), for
+    the county map.
+
+    A site without any assessed record has no share: its records lie in a territory no RIIS
+    list assesses (no riis_region, no assessment), and a share of 0 would draw it as a site
+    where nothing is listed. It is left out, so the map leaves it grey."""
+    sites, shares = riis_shares(counts, site_column)
+    parts = shares["species_count"]
+    assessed = np.sum([parts[a] for a in ASSESSMENTS], axis=0) > 0
+    return {
+        a: {s: float(v) for s, v, keep in zip(sites, parts[a], assessed, strict=True) if keep}
+        for a in LISTED_ASSESSMENTS
+    }
+
+
 def _as_float(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
     """Integers as floats, nulls (NaN after conversion) as 0."""
     return np.nan_to_num(column.to_numpy(zero_copy_only=False).astype(np.float64))

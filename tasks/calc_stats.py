@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -50,7 +49,6 @@ from bisonflow.pam import (
     species_stats,
 )
 from bisonflow.provenance import read_citation
-from bisonflow.riis_schema import ASSESSMENTS, LISTED_ASSESSMENTS
 from bisonflow.shapefile import read_polygons
 from bisonflow.taskspec import TaskSpec
 
@@ -241,7 +239,7 @@ def map_files(
     counties: maps.CountyMap,
 ) -> dict[str, bytes]:
     """County richness, county share of species per listed tier, state richness, as maps."""
-    species_share = listed_species_shares(county_counts)
+    species_share = figures.listed_species_shares(county_counts, COUNTY.site_column)
     return {
         "map_richness_county.png": maps.richness_per_county(
             counties, _richness_by_site(results[COUNTY.name]), month
@@ -266,21 +264,6 @@ def read_county_map(s3: Any, bucket: str) -> maps.CountyMap:
     where = f"s3://{bucket}/{COUNTY_SHAPEFILE_KEY}"
     polygons = read_polygons(bodies[".shp"], bodies[".dbf"], ("GEOID", "STUSPS"), where)
     return maps.county_map(polygons)
-
-
-def listed_species_shares(county_counts: pa.Table) -> dict[str, dict[str, float]]:
-    """Listed tier -> GEOID -> the tier's share of the county's species (figures.riis_shares).
-
-    A county without any assessed record has no share: its records lie in a territory no
-    RIIS list assesses (no riis_region, no assessment), and a share of 0 would draw it as a
-    county where nothing is listed. It is left out, so the map leaves it grey."""
-    geoids, shares = figures.riis_shares(county_counts, COUNTY.site_column)
-    parts = shares["species_count"]
-    assessed = np.sum([parts[a] for a in ASSESSMENTS], axis=0) > 0
-    return {
-        a: {g: float(v) for g, v, keep in zip(geoids, parts[a], assessed, strict=True) if keep}
-        for a in LISTED_ASSESSMENTS
-    }
 
 
 def _richness_by_site(result: DimensionResult) -> dict[str, float]:

@@ -28,7 +28,7 @@ from bisonflow.gbif_api import GbifApiError
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.gbif_standin import GbifStandin
 from bisonflow.riis import RiisFormatError
-from bisonflow.riis_schema import ANNOTATED_COLUMNS, RESOLVED_COLUMNS
+from bisonflow.riis_schema import ANNOTATED_COLUMNS, RESOLVED_COLUMNS, RIIS_COLUMNS
 from bisonflow.taskspec import TaskSpec
 from tasks import annotate_riis
 
@@ -97,6 +97,16 @@ def test_first_month_writes_annotated_list_report_and_cache(s3, gbif, capsys):
         "" if EXPECTED_KEYS[line] is None else str(EXPECTED_KEYS[line])
         for line in sorted(EXPECTED_KEYS)
     ]
+    # The match's rank, species and the listed name's own key (a synonym's: 301, 401).
+    resolved = {
+        line: tuple(row[len(RIIS_COLUMNS) :])
+        for line, row in zip(sorted(EXPECTED_KEYS), rows[1:], strict=True)
+    }
+    assert resolved[4] == ("300", "Festuca rubra L.", "SUBSPECIES", "300", "301")
+    assert resolved[5][2:] == ("VARIETY", "99", "100")
+    assert resolved[11] == ("400", "Pontederia crassipes Mart.", "SPECIES", "400", "401")
+    unresolved = {resolved[line] for line, key in EXPECTED_KEYS.items() if key is None}
+    assert unresolved == {("",) * len(RESOLVED_COLUMNS)}
     report = list(csv.DictReader(io.StringIO(_text(s3, LAYOUT.riis_report_key))))
     assert [int(r["line"]) for r in report] == [8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19]
     cache_object = s3.get_object(Bucket=SCRATCH_BUCKET, Key=NAME_CACHE_KEY)

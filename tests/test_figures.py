@@ -183,3 +183,20 @@ def test_binned_presence_never_densifies_a_national_matrix():
     assert grid.shape == figures.HEATMAP_GRID
     cells_per_pixel = (n / figures.HEATMAP_GRID[0]) * (n / figures.HEATMAP_GRID[1])
     assert grid.sum() * cells_per_pixel == pytest.approx(big.nnz, rel=1e-3)
+
+
+def test_a_county_no_list_assesses_has_no_listed_share():
+    """San Juan, PR: records, but no RIIS region, so no assessment; its share is absent (grey
+    on the map), not 0 like Adams, whose one species is presumed native."""
+    measures = {c: [0, 0, 0] for c in REGION_COUNT_COLUMNS} | {
+        "occ_count": [3, 2, 4],
+        "species_count": [1, 1, 2],
+        "presumed_native_occ_count": [3, 0, 1],
+        "presumed_native_species_count": [1, 0, 1],
+        "invasive_occ_count": [0, 0, 3],
+        "invasive_species_count": [0, 0, 1],
+    }
+    table = pa.table({"geoid": ["08001", "72127", "08005"]} | measures)
+    shares = figures.listed_species_shares(table, "geoid")
+    assert shares["invasive"] == {"08001": 0.0, "08005": 0.5}
+    assert shares["established"] == {"08001": 0.0, "08005": 0.0}

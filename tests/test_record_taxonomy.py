@@ -26,9 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from test_riis import GBIF_TABLE
 
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_KEY, assessment_column
 from bisonflow.duckdb_ext import load_spatial
+from bisonflow.gbif_api import NameQuery, interpret_match
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
 from bisonflow.local.redshift_duckdb import run_batches
 from bisonflow.local.runtime import LocalRuntime
@@ -130,6 +132,35 @@ CASES = (
 #: A record GBIF could not place in a species (no specieskey), at a rank the subset keeps.
 UNPLACED = 90_000
 FIRST = 10_000
+
+
+# --- what the marks need from GBIF's match answer --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "rank", "species_key", "usage_key"),
+    [
+        ("Mentha X piperita", "SPECIES", 200, 200),  # accepted: the usage is the accepted key
+        ("Eichhornia crassipes", "SPECIES", 400, 401),  # a synonym keeps its own key
+        ("Festuca rubra ssp. fallax", "SUBSPECIES", 300, 301),  # synonym below species
+        ("Aira caryophyllea var. caryophyllea", "VARIETY", 99, 100),  # its species apart
+    ],
+)
+def test_interpret_match_keeps_rank_species_key_and_usage_key(name, rank, species_key, usage_key):
+    """What the marks need from GBIF's answer: the matched usage's rank, the accepted
+    species (speciesKey) and the name's own key (usageKey: a synonym's, not the accepted)."""
+    match = interpret_match(GBIF_TABLE[name], NameQuery(name, "", "Plantae"))
+    assert (match.rank, match.species_key, match.usage_key) == (rank, species_key, usage_key)
+
+
+def test_interpret_match_unresolved_keeps_no_keys():
+    """A name GBIF could not place has no species and no usage to mark records by."""
+    higher = interpret_match(GBIF_TABLE["Banana bunchy top virus"])
+    assert (higher.key, higher.species_key, higher.usage_key) == (None, None, None)
+    assert higher.rank == "KINGDOM"  # kept for the curators' report
+
+
+# --- the records through the workflow's SQL ---------------------------------------------------
 
 
 def _record(gbifid: int, case: tuple[Any, ...]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from bisonflow.riis import (
     parse_riis,
     report_csv,
 )
-from bisonflow.riis_schema import ANNOTATED_COLUMNS, RESOLVED_COLUMNS, RIIS_COLUMNS
+from bisonflow.riis_schema import ANNOTATED_COLUMNS, RIIS_COLUMNS
 
 INVASIVE = "invasive (category D2)"
 
@@ -228,29 +228,6 @@ def test_interpret_match_rules(name, key, reason):
     assert match.match_type == GBIF_TABLE[name]["matchType"]
 
 
-@pytest.mark.parametrize(
-    ("name", "rank", "species_key", "usage_key"),
-    [
-        ("Mentha X piperita", "SPECIES", 200, 200),  # accepted: the usage is the accepted key
-        ("Eichhornia crassipes", "SPECIES", 400, 401),  # a synonym keeps its own key
-        ("Festuca rubra ssp. fallax", "SUBSPECIES", 300, 301),  # synonym below species
-        ("Aira caryophyllea var. caryophyllea", "VARIETY", 99, 100),  # its species apart
-    ],
-)
-def test_interpret_match_keeps_rank_species_key_and_usage_key(name, rank, species_key, usage_key):
-    """What the marks need from GBIF's answer: the matched usage's rank, the accepted
-    species (speciesKey) and the name's own key (usageKey: a synonym's, not the accepted)."""
-    match = interpret_match(GBIF_TABLE[name], NameQuery(name, "", "Plantae"))
-    assert (match.rank, match.species_key, match.usage_key) == (rank, species_key, usage_key)
-
-
-def test_interpret_match_unresolved_keeps_no_keys():
-    """A name GBIF could not place has no species and no usage to mark records by."""
-    higher = interpret_match(GBIF_TABLE["Banana bunchy top virus"])
-    assert (higher.key, higher.species_key, higher.usage_key) == (None, None, None)
-    assert higher.rank == "KINGDOM"  # kept for the curators' report
-
-
 def test_interpret_match_low_confidence_genus_and_bare_synonym():
     low = interpret_match(accepted_match(1, "Aus bus", confidence=70, rank="GENUS"))
     assert low.key == 1
@@ -363,13 +340,6 @@ def test_annotated_csv_keeps_every_column_and_adds_the_accepted_taxon(table_path
     assert rows[0]["isHybrid"] == "TRUE"
     assert rows[2]["gbif_res_scientificname"] == "Festuca rubra L."
     assert rows[3]["eventRemarks"] == "two\nlines"
-    # The match's rank, species and the listed name's own key (a synonym's: 301, 401).
-    resolved = [tuple(r[c] for c in RESOLVED_COLUMNS) for r in rows]
-    assert resolved[2] == ("300", "Festuca rubra L.", "SUBSPECIES", "300", "301")
-    assert resolved[3][2:] == ("VARIETY", "99", "100")
-    assert resolved[4] == ("400", "Pontederia crassipes Mart.", "SPECIES", "400", "401")
-    unresolved = [i for i, line in enumerate(sorted(EXPECTED_KEYS)) if EXPECTED_KEYS[line] is None]
-    assert {resolved[i] for i in unresolved} == {("",) * len(RESOLVED_COLUMNS)}
 
 
 def test_report_lists_malformed_unresolved_and_doubtful_lines(table_path):
