@@ -90,9 +90,16 @@ RIIS_ROWS = [
      "gbif_res_taxonkey": "4002", "gbif_res_scientificname": "Apis mellifera ligustica",
      "gbif_res_rank": "SUBSPECIES", "gbif_res_specieskey": "4001", "gbif_res_usagekey": "4002",
      "occurrenceID": "l48-bee-ssp"},
+    # A species-rank name whose accepted taxon is a subspecies (here Canis familiaris taken as
+    # a synonym of Canis lupus familiaris): no record has a subspecies as its specieskey, so
+    # the listing meets records by taxonkey, as one below species does.
+    {"locality": "L48", "scientificName": "Canis familiaris", "degreeOfEstablishment": C3,
+     "gbif_res_taxonkey": "5002", "gbif_res_scientificname": "Canis lupus familiaris",
+     "gbif_res_rank": "SPECIES", "gbif_res_specieskey": "5001", "gbif_res_usagekey": "5009",
+     "occurrenceID": "l48-dog"},
 ]  # fmt: skip
 
-BOAR, CHEATGRASS, BEE = "Sus scrofa", "Bromus tectorum", "Apis mellifera"
+BOAR, CHEATGRASS, BEE, WOLF = "Sus scrofa", "Bromus tectorum", "Apis mellifera", "Canis lupus"
 #: (case, state, rank, scientificname, taxonkey, specieskey, species, assessment, entry)
 CASES = (
     ("accepted species", "CO", "SPECIES", "Sus scrofa", 2001, 2001, BOAR,
@@ -126,6 +133,12 @@ CASES = (
      BOAR, PRESUMED_NATIVE, None),
     ("the District of Columbia is in the lower 48", "DC", "SPECIES", "Sus scrofa", 2001, 2001,
      BOAR, ESTABLISHED, "l48-boar"),
+    ("the subspecies a species-rank list name resolved to", "DC", "SUBSPECIES",
+     "Canis lupus familiaris", 5002, 5001, WOLF, ESTABLISHED, "l48-dog"),
+    ("published under that species-rank synonym", "DC", "SPECIES", "Canis familiaris", 5009,
+     5001, WOLF, ESTABLISHED, "l48-dog"),
+    ("the species of that subspecies", "DC", "SPECIES", "Canis lupus", 5001, 5001, WOLF,
+     PRESUMED_NATIVE, None),
     ("Puerto Rico: no RIIS region, no assessment", "PR", "SUBSPECIES", "Sus scrofa scrofa",
      2002, 2001, BOAR, None, None),
 )  # fmt: skip
