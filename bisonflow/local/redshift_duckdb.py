@@ -24,23 +24,20 @@ The SQL is Redshift's: `bisonflow.local.sql_transpile` translates it to DuckDB w
 and parses the statements that touch S3 (CREATE EXTERNAL SCHEMA/TABLE, COPY, UNLOAD), which
 this module then carries out.
 
-S3 is moto's own S3, reached in-process through `moto.s3.models.s3_backends` rather than by
-DuckDB's httpfs against the server's HTTP endpoint. In-process access needs no endpoint (the
-server may listen on any port, and this code cannot easily learn which), no credentials and no
-extension, cannot deadlock on the server's own request threads, and reports a missing object
-precisely (s3://bucket/key) instead of an HTTP 404 from inside a DuckDB scan. Objects are
-copied to temporary files that DuckDB reads (read_parquet, read_csv, ST_Read) and UNLOAD's
-output is written to a temporary file and put back into the bucket. The cost is memory, which
-the local runtime's sample data never makes matter.
+S3 is moto's own S3, reached in-process (`bisonflow.local.moto_s3` says why, not httpfs).
+COPY's and ST_Read's objects are copied to temporary files that DuckDB reads; UNLOAD's output
+is written to a temporary file and put back into the bucket. External tables are read in
+place, as Spectrum reads them (`bisonflow.local.external_tables`): nothing is read at CREATE
+EXTERNAL TABLE, and each statement scans the files the location holds when it runs.
 
 Every moto attribute this module relies on is listed in SEAM; `seam_problems()` checks them,
 and `install()` refuses to patch a moto whose seam has moved.
 
 Where the emulator knowingly differs from Redshift:
 
-* An external table is a view over copies of the objects under LOCATION taken when it is
-  created (the snapshot is immutable); an empty or missing location fails CREATE EXTERNAL
-  TABLE, naming it, where Spectrum would return no rows. Parquet columns are matched by name
+* An external table is a view over `read_parquet` of the objects under LOCATION, listed
+  before each statement and fetched once per ETag into a local cache (Spectrum reads S3
+  itself); a location with no files is an empty table. Parquet columns are matched by name
   (case-insensitively), a column the files lack reads as NULL, and scalar types are CAST;
   a column declared with a type the files do not hold fails every query reading it with
   Spectrum's "incompatible Parquet schema" error (`bisonflow.local.spectrum_types`).
@@ -86,10 +83,13 @@ from typing import Any
 import duckdb
 
 from bisonflow.duckdb_ext import load_spatial
-from bisonflow.local import redshift_rules, spectrum_types
+from bisonflow.local import redshift_rules
 from bisonflow.local import sql_transpile as st
+from bisonflow.local.external_tables import ExternalTable
+from bisonflow.local.moto_s3 import EmulatorError, MotoS3, split_s3_uri
 
 __all__ = [
+    "EmulatorError",
     "PAGE_ROWS",
     "PATCHED",
     "SEAM",
@@ -160,6 +160,7 @@ SEAM: tuple[SeamTarget, ...] = (
     # moto's S3, used in-process.
     SeamTarget("moto.s3.models", "s3_backends"),
     SeamTarget("moto.s3.models", "FakeKey.value"),
+    SeamTarget("moto.s3.models", "FakeKey.etag"),
     SeamTarget("moto.s3.models", "S3Backend.get_bucket", ("self", "bucket_name")),
     SeamTarget("moto.s3.models", "S3Backend.get_object", ("self", "bucket_name", "key_name")),
     SeamTarget(
@@ -213,10 +214,6 @@ def seam_problems() -> list[str]:
 # --- errors ---------------------------------------------------------------------------------
 
 
-class EmulatorError(RuntimeError):
-    """A statement failed for a reason of the emulator's own (S3, a Redshift-only rule)."""
-
-
 def _validation(message: str) -> Exception:
     from moto.redshiftdata.exceptions import ValidationException
 
@@ -227,74 +224,6 @@ def _not_found() -> Exception:
     from moto.redshiftdata.exceptions import ResourceNotFoundException
 
     return ResourceNotFoundException()
-
-
-# --- S3 through moto's backend --------------------------------------------------------------
-
-_S3_URI = re.compile(r"^s3://([^/]+)/?(.*)$", re.I)
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    match = _S3_URI.match(uri.strip())
-    if not match:
-        raise EmulatorError(f"not an S3 location: {uri!r} (expected s3://bucket/key)")
-    return match.group(1), match.group(2)
-
-
-class _S3:
-    """moto's S3 for one account, read and written in-process."""
-
-    def __init__(self, account_id: str, region: str) -> None:
-        self.account_id = account_id
-        self.region = region
-
-    def _backend(self) -> Any:
-        from moto.s3.models import s3_backends
-        from moto.utilities.utils import get_partition
-
-        return s3_backends[self.account_id][get_partition(self.region)]
-
-    def _bucket(self, bucket: str) -> Any:
-        from moto.s3.exceptions import MissingBucket
-
-        try:
-            return self._backend().get_bucket(bucket)
-        except MissingBucket:
-            raise EmulatorError(
-                f"S3ServiceException: The specified bucket does not exist: s3://{bucket}/"
-            ) from None
-
-    def list(self, bucket: str, prefix: str) -> list[str]:
-        """Keys under `prefix` (sorted), leaving out folder markers and delete markers."""
-        from moto.s3.models import FakeKey
-
-        store = self._bucket(bucket).keys
-        return sorted(
-            name
-            for name, key in store.items()
-            if name.startswith(prefix) and not name.endswith("/") and isinstance(key, FakeKey)
-        )
-
-    def read(self, bucket: str, key: str) -> bytes:
-        self._bucket(bucket)
-        obj = self._backend().get_object(bucket, key)
-        if obj is None:
-            raise EmulatorError(
-                f"S3ServiceException: The specified key does not exist: s3://{bucket}/{key}"
-            )
-        return bytes(obj.value)
-
-    def download(self, bucket: str, key: str, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.read(bucket, key))
-        return path
-
-    def write(self, bucket: str, key: str, data: bytes) -> None:
-        self._bucket(bucket)
-        self._backend().put_object(bucket, key, data)
-
-    def delete(self, bucket: str, key: str) -> None:
-        self._backend().delete_object(bucket, key)
 
 
 # --- statements -----------------------------------------------------------------------------
@@ -546,7 +475,7 @@ def to_field(value: Any, type_name: str) -> dict[str, Any]:
 
 # --- one DuckDB database per (target, database) ---------------------------------------------
 
-#: Engines' scratch folders (downloaded external-table files), removed at interpreter exit.
+#: Engines' scratch folders (cached external-table parts), removed at interpreter exit.
 _TMP_DIRS: list[Path] = []
 
 
@@ -554,9 +483,6 @@ _TMP_DIRS: list[Path] = []
 def _remove_scratch() -> None:
     for path in _TMP_DIRS:
         shutil.rmtree(path, ignore_errors=True)
-
-
-_HIDDEN = re.compile(r"(^|/)[._#][^/]*$|~$")
 
 
 @dataclass
@@ -578,14 +504,14 @@ def _one_line(sql: str, limit: int = 300) -> str:
 class _Engine:
     """A DuckDB database standing in for one Redshift database, with its worker thread."""
 
-    def __init__(self, label: str, s3: _S3) -> None:
+    def __init__(self, label: str, s3: MotoS3) -> None:
         self.label = label
         self.s3 = s3
         self.tmp = Path(tempfile.mkdtemp(prefix="bisonflow-redshift-"))
         _TMP_DIRS.append(self.tmp)
         self.queue: queue.Queue[_Statement | None] = queue.Queue()
         self.external_schemas: set[str] = set()
-        self.external_tables: dict[tuple[str, str], Path] = {}
+        self.external_tables: dict[tuple[str, str], ExternalTable] = {}
         self.query_ids = itertools.count(random.randint(1000, 9000))
         self.pid = random.randint(1000, 65000)
         self.con: duckdb.DuckDBPyConnection | None = None
@@ -729,6 +655,8 @@ class _Engine:
     def _rollback(self) -> None:
         with contextlib.suppress(duckdb.Error):
             self._connect().execute("ROLLBACK")
+        for table in self.external_tables.values():  # a view rebuilt in the batch is undone
+            table.stale()
 
     def interrupt(self) -> None:
         if self.con is not None:
@@ -739,6 +667,10 @@ class _Engine:
     def _run(self, sql: str, in_transaction: bool) -> _Outcome:
         parsed = st.parse_statement(sql)
         con = self._connect()
+        if isinstance(parsed, st.SqlStmt | st.UnloadStmt):
+            # Spectrum lists an external table's files when a query scans it, not at CREATE.
+            for table in self.external_tables.values():
+                table.refresh(con, self.s3)
         if isinstance(parsed, st.SqlStmt):
             cursor = con.execute(parsed.duckdb_sql)
             if parsed.returns_rows:
@@ -790,6 +722,7 @@ class _Engine:
     # -- external tables ----------------------------------------------------------------------
 
     def _create_external_table(self, stmt: st.ExternalTableStmt) -> _Outcome:
+        """Only the catalog entry, as on Redshift: the files are read by later queries."""
         con = self._connect()
         if stmt.schema not in self.external_schemas:
             raise EmulatorError(
@@ -802,58 +735,12 @@ class _Engine:
         ).fetchone()
         if key in self.external_tables or (exists and exists[0]):
             raise EmulatorError(f'relation "{stmt.schema}.{stmt.name}" already exists')
-        bucket, prefix = split_s3_uri(stmt.location)
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        # Spectrum skips hidden files: names starting with . _ or #, or ending with ~.
-        keys = [k for k in self.s3.list(bucket, prefix) if not _HIDDEN.search(k)]
-        if not keys:
-            raise EmulatorError(
-                f"no data files under s3://{bucket}/{prefix} for external table "
-                f"{stmt.schema}.{stmt.name}"
-            )
-        folder = self._workdir(f"external-{stmt.schema}.{stmt.name}")
-        files = []
-        for i, key_name in enumerate(keys):
-            safe = re.sub(r"[^\w.-]", "_", key_name.rsplit("/", 1)[-1])
-            files.append(self.s3.download(bucket, key_name, folder / f"{i:06d}_{safe}"))
-        source = (
-            "read_parquet(["
-            + ", ".join(_sql_text(f.as_posix()) for f in files)
-            + "], union_by_name = true)"
+        split_s3_uri(stmt.location)  # a malformed LOCATION fails CREATE EXTERNAL TABLE
+        table = ExternalTable(
+            stmt, self._workdir(f"external-{stmt.schema}.{stmt.name}"), self.s3.region
         )
-        try:
-            found = {
-                str(r[0]).lower(): str(r[0])
-                for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-            }
-        except duckdb.Error as error:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise EmulatorError(
-                f"cannot read parquet under s3://{bucket}/{prefix}: {error}"
-            ) from None
-        # Spectrum refuses to scan a column declared with another type than the files'.
-        refused = spectrum_types.refused_columns(
-            stmt.columns, stmt.location, self.s3.region, dict(zip(keys, files, strict=True))
-        )
-        selects = []
-        for column in stmt.columns:
-            alias = st.render_name(None, column.name)
-            if column.name in found:
-                src = st.render_name(None, found[column.name])
-                expr = src if column.duckdb_type is None else f"CAST({src} AS {column.duckdb_type})"
-            else:  # Spectrum reads a column missing from the files as NULL
-                expr = (
-                    "NULL" if column.duckdb_type is None else f"CAST(NULL AS {column.duckdb_type})"
-                )
-            expr = refused.get(column.name, expr)
-            selects.append(f"{expr} AS {alias}")
-        con.execute(
-            f"CREATE VIEW {st.render_name(stmt.schema, stmt.name)} AS SELECT "
-            + ", ".join(selects)
-            + f" FROM {source}"
-        )
-        self.external_tables[key] = folder
+        table.mount(con)
+        self.external_tables[key] = table
         return _Outcome()
 
     def _drop_tables(self, stmt: st.DropTableStmt, in_transaction: bool) -> _Outcome:
@@ -862,12 +749,11 @@ class _Engine:
             ie = "IF EXISTS " if stmt.if_exists else ""
             if schema is not None and schema in self.external_schemas:
                 self._no_transaction(in_transaction, "DROP EXTERNAL TABLE")
-                folder = self.external_tables.pop((schema, name), None)
-                if folder is None and not stmt.if_exists:
+                table = self.external_tables.pop((schema, name), None)
+                if table is None and not stmt.if_exists:
                     raise EmulatorError(f'external table "{schema}.{name}" does not exist')
-                con.execute(f"DROP VIEW IF EXISTS {st.render_name(schema, name)}")
-                if folder is not None:
-                    shutil.rmtree(folder, ignore_errors=True)
+                if table is not None:
+                    table.drop(con)
                 continue
             cascade = " CASCADE" if stmt.cascade else ""
             con.execute(f"DROP TABLE {ie}{st.render_name(schema, name)}{cascade}")
@@ -1092,7 +978,7 @@ class _Store:
     """Statements and engines of one moto redshift-data backend (account x region)."""
 
     def __init__(self, account_id: str, region: str) -> None:
-        self.s3 = _S3(account_id, region)
+        self.s3 = MotoS3(account_id, region)
         self.statements: dict[str, _Statement] = {}
         self.engines: dict[tuple[str, str, str], _Engine] = {}
 
