@@ -1,6 +1,6 @@
 """`bisonflow`: deploy the BISON workflow to AWS and start it, run it locally, serve the local
 emulator for the AWS CLI, and look at executions (on AWS or the emulator): list them, show
-one's history, watch one live."""
+one's history, watch one live. The options are in bisonflow.cli_parser."""
 
 from __future__ import annotations
 
@@ -11,82 +11,18 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from bisonflow.layout import MonthError, MonthLayout
-from bisonflow.local import PortInUse
+from bisonflow.cli_endpoint import loopback_defaults
+from bisonflow.cli_errors import debugging, ended, stop_on_terminate
+from bisonflow.cli_parser import EXIT_SKIPPED, build_parser
+from bisonflow.layout import MonthLayout
+from bisonflow.local import EMULATOR_KEYS, EMULATOR_REGION, PortInUse
 
 if TYPE_CHECKING:
     from bisonflow.local.runtime import LocalSettings
 
-
-def _month(value: str) -> str:
-    try:
-        return MonthLayout.for_month(value).month
-    except MonthError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return number
-
-
-def _subset_list(check: Callable[[tuple[str, ...]], None]) -> Callable[[str], str]:
-    """An argparse type: a comma-separated list of GBIF terms, checked as the Lambda checks it."""
-    from bisonflow.subset_rules import SubsetRuleError, terms
-
-    def parse(value: str) -> str:
-        values = terms(value)
-        try:
-            check(values)
-        except SubsetRuleError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        return ",".join(values)
-
-    return parse
-
-
-def _add_science_options(parser: argparse.ArgumentParser) -> None:
-    """The science settings a local run may change; left out, the template's defaults
-    (BISON's) are deployed, as `bisonflow deploy` would (same option names)."""
-    from bisonflow import cfn_template
-    from bisonflow.deploy.commands import option_name
-    from bisonflow.subset_rules import check_basis_of_record, check_taxon_ranks
-
-    group = parser.add_argument_group(
-        "science settings", "template parameters; left out, the template's defaults (BISON's)"
-    )
-    for name, parse, metavar, what in (
-        ("PamMinPresenceCount", lambda v: str(_positive(v)), "N", "occurrences for a presence"),
-        ("SubsetTaxonRanks", _subset_list(check_taxon_ranks), "A,B", "GBIF taxonRank values"),
-        ("SubsetBasisOfRecord", _subset_list(check_basis_of_record), "A,B", "GBIF basisOfRecord"),
-    ):
-        group.add_argument(
-            option_name(name),
-            dest=name,
-            type=parse,
-            default=None,
-            metavar=metavar,
-            help=f"{what} (default: {cfn_template.parameter_default(name)})",
-        )
-
-
-def _aware_time(value: str) -> dt.datetime:
-    try:
-        when = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {value!r}") from None
-    if when.tzinfo is None:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} needs a time zone, e.g. {value}Z for UTC"
-        ) from None
-    return when
-
+__all__ = ["IAM_OFF_WARNING", "build_parser", "main"]
 
 #: The warning `--no-iam-enforcement` prints: what the run no longer proves.
 IAM_OFF_WARNING = (
@@ -96,140 +32,8 @@ IAM_OFF_WARNING = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bisonflow", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    enforcement = argparse.ArgumentParser(add_help=False)
-    enforcement.add_argument(
-        "--no-iam-enforcement",
-        dest="iam_enforcement",
-        action="store_false",
-        help="allow every call whatever the callers' roles grant (debugging only; warns)",
-    )
-
-    local = commands.add_parser("local", help="the local emulator")
-    local_commands = local.add_subparsers(dest="local_command", required=True)
-    up = local_commands.add_parser(
-        "up",
-        parents=[enforcement],
-        help="serve the emulator with the workflow deployed, until Ctrl-C",
-    )
-    up.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
-    up.add_argument("--records", type=_positive, default=250_000, help="sample GBIF records")
-    up.add_argument("--month", type=_month, default=None, help="month to publish (default: now)")
-    _add_science_options(up)
-    fire = local_commands.add_parser(
-        "fire-schedule",
-        help="fire the deployed schedule on a running emulator now, as EventBridge Scheduler "
-        "fires it (its role, its target, its input with the scheduled time)",
-    )
-    fire.add_argument(
-        "--endpoint-url",
-        default=None,
-        help="the emulator (default: AWS_ENDPOINT_URL, else http://127.0.0.1:5000)",
-    )
-    fire.add_argument("--stack-name", default="bisonflow", help="the stack (default: bisonflow)")
-    fire.add_argument(
-        "--scheduled-time",
-        type=_aware_time,
-        default=None,
-        help="the time Scheduler passes as <aws.scheduler.scheduled-time>, RFC 3339 with a "
-        "zone (default: now); the run processes its UTC month",
-    )
-
-    run = commands.add_parser(
-        "run", parents=[enforcement], help="run the whole workflow locally and keep its record"
-    )
-    run.add_argument("--month", type=_month, default=None, help="YYYY-MM (default: this month)")
-    run.add_argument("--records", type=_positive, default=250_000, help="sample GBIF records")
-    run.add_argument("--out", type=Path, default=Path("runs"), help="where to write the run")
-    run.add_argument("--port", type=int, default=0, help="emulator port (default: any free)")
-    _add_science_options(run)
-
-    aws = argparse.ArgumentParser(add_help=False)
-    aws.add_argument(
-        "--endpoint-url",
-        default=None,
-        help="Step Functions endpoint (default: AWS_ENDPOINT_URL, else AWS)",
-    )
-    aws.add_argument(
-        "--region", default=None, help="default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1"
-    )
-    listing = commands.add_parser(
-        "executions", parents=[aws], help="recent executions of the BISON state machine"
-    )
-    listing.add_argument("--status", choices=EXECUTION_STATUSES, default=None)
-    listing.add_argument(
-        "--state-machine", default=None, help="state machine ARN (default: bison-workflow's)"
-    )
-    listing.add_argument("--limit", type=_positive, default=20, help="at most N (default 20)")
-
-    shown = commands.add_parser(
-        "history", parents=[aws], help="what each state of one execution did"
-    )
-    shown.add_argument("execution", help="execution ARN, or name of a bison-workflow execution")
-    shown.add_argument(
-        "--json",
-        action="store_true",
-        help='print {"events": [...]} as GetExecutionHistory gave them',
-    )
-    shown.add_argument("--html", type=Path, default=None, metavar="FILE", help="write a report")
-    shown.add_argument(
-        "--logs",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="with --html: a local runtime's <workdir>/logs, to link log files instead of "
-        "the CloudWatch console",
-    )
-
-    watched = commands.add_parser(
-        "watch", parents=[aws], help="a live view of one execution until it ends"
-    )
-    watched.add_argument("execution", help="execution ARN, or name of a bison-workflow execution")
-    _add_deploy_commands(commands)
-    return parser
-
-
-def _add_deploy_commands(commands: argparse._SubParsersAction) -> None:
-    from bisonflow.deploy.commands import add_parameter_options, add_target_options
-
-    deploy = commands.add_parser(
-        "deploy",
-        help="build, upload and create or update the stack (definitions/bisonflow.cfn.yaml)",
-    )
-    add_target_options(deploy)
-    add_parameter_options(deploy)
-    destroy = commands.add_parser("destroy", help="delete the stack (the bucket is retained)")
-    add_target_options(destroy)
-    start = commands.add_parser(
-        "start", help="start an execution of the deployed state machine, as the console does"
-    )
-    add_target_options(start)
-    start.add_argument("--month", type=_month, default=None, help="YYYY-MM (default: this month)")
-    start.add_argument("--force", action="store_true", help="redo a month already processed")
-    start.add_argument("--name", default=None, help="execution name (default: a UUID)")
-    schedule = commands.add_parser(
-        "schedule", help="the schedule expression, its time zone and its next fire times"
-    )
-    add_target_options(schedule, stack_name=None)
-    schedule.add_argument("--count", type=_positive, default=5, help="fire times (default 5)")
-
-
-#: ListExecutions' statusFilter values.
-EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from bisonflow.deploy import DeployError
     from bisonflow.deploy.commands import run_deploy, run_destroy, run_schedule, run_start
-    from bisonflow.deploy.emulated import EmulationError
-    from bisonflow.executions import ExecutionNotFound
-    from bisonflow.local.scheduler import ScheduleFireError
-    from bisonflow.schedule import ScheduleExpressionError
-    from bisonflow.schemas import SchemaViolation
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -244,9 +48,62 @@ def main(argv: list[str] | None = None) -> int:
         "start": lambda a: run_start(a, _log),
         "schedule": lambda a: run_schedule(a, _log),
     }
-    try:
-        return commands[args.command](args)
-    except (
+
+    def command() -> int:
+        check_arguments(args)
+        with loopback_defaults(args), stop_on_terminate():
+            return commands[args.command](args)
+
+    return ended(
+        command,
+        lambda exc: _user_error(args, exc),
+        debugging(args.debug),
+        lambda line: print(line, file=sys.stderr, flush=True),
+    )
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every path and combination argparse cannot check, before any work (issue 12)."""
+    from bisonflow.cli_checks import (
+        UsageError,
+        check_endpoint_url,
+        existing_directory,
+        writable_directory,
+        writable_file,
+    )
+
+    if getattr(args, "endpoint_url", None):
+        check_endpoint_url(args.endpoint_url)
+    if args.command == "run":
+        writable_directory(args.out, "--out")
+    if args.command == "history":
+        if args.html is not None:
+            writable_file(args.html, "--html")
+        if args.logs is not None:
+            if args.html is None:
+                raise UsageError("--logs links log files from the report: give --html FILE too")
+            existing_directory(args.logs, "--logs")
+    if args.command == "start" and args.input is not None and (args.month or args.force):
+        raise UsageError(
+            "--input is the whole workflow input: put month and force in it instead of "
+            "also giving --month/--force"
+        )
+
+
+def _user_error(args: argparse.Namespace, exc: BaseException) -> str | None:
+    """The one line for an error the user caused; None for a defect, which keeps its traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from bisonflow.cli_checks import UsageError
+    from bisonflow.deploy import DeployError
+    from bisonflow.deploy.emulated import EmulationError
+    from bisonflow.executions import ExecutionNotFound
+    from bisonflow.local.scheduler import ScheduleFireError
+    from bisonflow.schedule import ScheduleExpressionError
+    from bisonflow.schemas import SchemaViolation
+
+    named = (
+        UsageError,
         PortInUse,
         ExecutionNotFound,
         DeployError,
@@ -254,16 +111,36 @@ def main(argv: list[str] | None = None) -> int:
         SchemaViolation,
         ScheduleExpressionError,
         ScheduleFireError,
-    ) as exc:
-        parser.exit(2, f"bisonflow: {exc}\n")
-    except ClientError as exc:
-        if _runs_the_emulator(args):
-            raise
-        parser.exit(2, f"bisonflow: {exc.response['Error'].get('Message') or exc}\n")
-    except BotoCoreError as exc:
-        if _runs_the_emulator(args):
-            raise
-        parser.exit(2, f"bisonflow: {exc}\n")
+    )
+    if isinstance(exc, named):
+        return str(exc)
+    if isinstance(exc, (ClientError, BotoCoreError)) and not _runs_the_emulator(args):
+        # An endpoint's refusal is the user's (wrong name, region, credentials); inside the
+        # emulator's own run it is a defect to show in full.
+        if isinstance(exc, ClientError):
+            return exc.response["Error"].get("Message") or str(exc)
+        hint = _hint(args, exc)
+        return f"{str(exc).rstrip('.')}{hint}" if hint else str(exc)
+    return None
+
+
+def _hint(args: argparse.Namespace, exc: BaseException) -> str:
+    """How to fix what boto3 reports without saying how."""
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
+
+    from bisonflow.cli_endpoint import endpoint_of, is_loopback
+
+    endpoint = endpoint_of(args)
+    if isinstance(exc, EndpointConnectionError) and is_loopback(endpoint):
+        return "; is `bisonflow local up` running on that port?"
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "; set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) for the "
+            "account, or pass --endpoint-url http://127.0.0.1:PORT for `bisonflow local up`"
+        )
+    if isinstance(exc, NoRegionError):
+        return "; pass --region or set AWS_REGION"
+    return ""
 
 
 def _log(message: str) -> None:
@@ -295,6 +172,39 @@ def _settings(args: argparse.Namespace) -> LocalSettings:
     )
 
 
+def try_commands(endpoint: str, state_machine_arn: str, month: str) -> list[str]:
+    """The commands `local up` prints, each working as pasted into a shell with nothing set.
+
+    The AWS CLI has no notion of an emulator: it needs keys and a region, so its lines carry
+    the emulator's (any keys work). bisonflow's own commands default both for a loopback
+    endpoint (bisonflow.cli_endpoint).
+    """
+    keys = " ".join(f"{name}={value}" for name, value in EMULATOR_KEYS.items())
+    aws = f"{keys} aws --endpoint-url {endpoint} --region {EMULATOR_REGION}"
+    return [
+        f"{aws} stepfunctions list-state-machines",
+        f"{aws} stepfunctions start-execution --state-machine-arn {state_machine_arn} "
+        "--input '{}'",
+        f"bisonflow start --endpoint-url {endpoint} --month {month}",
+        f"bisonflow executions --endpoint-url {endpoint}",
+        f"bisonflow schedule --endpoint-url {endpoint}",
+        f"bisonflow local fire-schedule --endpoint-url {endpoint}",
+        f"bisonflow deploy --endpoint-url {endpoint}",
+    ]
+
+
+#: What each of try_commands' lines does, printed beside it.
+_TRY_NOTES = (
+    "",
+    "",
+    "",
+    "",
+    "   (the monthly schedule's next fire times)",
+    "   (as the monthly schedule would)",
+    "   (redeploy the current tree)",
+)
+
+
 def local_up(args: argparse.Namespace) -> int:
     from bisonflow.local.runtime import LocalRuntime, current_month
 
@@ -302,28 +212,22 @@ def local_up(args: argparse.Namespace) -> int:
     with LocalRuntime(_settings(args), progress=_log) as rt:
         rt.publish_snapshot(month)
         assert rt.deployment
+        lines = try_commands(rt.endpoint_url, rt.deployment.state_machine_arn, month)
         _log(
             f"\nBISON workflow deployed; GBIF snapshot for {month} published.\n"
             f"  endpoint:      {rt.endpoint_url}\n"
+            f"  region:        {EMULATOR_REGION}\n"
             f"  stack:         {rt.deployment.stack_name} (definitions/bisonflow.cfn.yaml)\n"
             f"  state machine: {rt.deployment.state_machine_arn}\n"
             f"  bucket:        s3://{rt.deployment.bucket}\n\n"
-            "Try (any credentials work):\n"
-            f"  aws --endpoint-url {rt.endpoint_url} --region us-east-1 "
-            "stepfunctions list-state-machines\n"
-            f"  aws --endpoint-url {rt.endpoint_url} --region us-east-1 "
-            f"stepfunctions start-execution --state-machine-arn {rt.deployment.state_machine_arn}"
-            " --input '{}'\n"
-            f"  bisonflow start --endpoint-url {rt.endpoint_url} --month {month}\n"
-            f"  bisonflow local fire-schedule --endpoint-url {rt.endpoint_url}   (as the "
-            "monthly schedule would)\n"
-            f"  bisonflow deploy --endpoint-url {rt.endpoint_url}   (redeploy the current tree)\n"
-            "\nCtrl-C stops it."
+            "Try (any credentials work; these commands need nothing set in the shell):\n"
+            + "\n".join(f"  {line}{note}" for line, note in zip(lines, _TRY_NOTES, strict=True))
+            + "\n\nCtrl-C (or SIGTERM) stops it."
         )
         try:
             while True:
                 time.sleep(3600)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (bisonflow.cli_errors.Stopped)
             _log("stopping")
     return 0
 
@@ -369,7 +273,33 @@ def run(args: argparse.Namespace) -> int:
         f"(execution.json, history.json, report.html, {len(files)} output files under "
         "outputs/, logs/)"
     )
-    return 0 if status == "SUCCEEDED" else 1
+    return outcome(description, args.require_processed)
+
+
+def skipped_reason(description: dict[str, Any]) -> str | None:
+    """Why a SUCCEEDED execution did not process its month (CheckGbif's `reason`, which the
+    NoSnapshotYet / AlreadyProcessed states pass on as the output); None if it processed it."""
+    if description.get("status") != "SUCCEEDED":
+        return None
+    try:
+        output = json.loads(description.get("output") or "{}")
+    except ValueError:
+        return None
+    if not isinstance(output, dict):
+        return None
+    if output.get("snapshot_exists") is False or output.get("already_processed") is True:
+        return str(output.get("reason") or "the month was not processed")
+    return None
+
+
+def outcome(description: dict[str, Any], require_processed: bool) -> int:
+    """The exit code of `run` / `watch`: 0 on SUCCEEDED, 1 otherwise; a skipped month is said
+    on the console and exits EXIT_SKIPPED only when --require-processed asks for it."""
+    reason = skipped_reason(description)
+    if reason:
+        _log(f"month not processed: {reason}")
+        return EXIT_SKIPPED if require_processed else 0
+    return 0 if description["status"] == "SUCCEEDED" else 1
 
 
 def fire_schedule(args: argparse.Namespace) -> int:
@@ -436,13 +366,19 @@ def show_history(args: argparse.Namespace) -> int:
 
 
 def watch(args: argparse.Namespace) -> int:
-    from bisonflow.executions import poll, resolve_execution, sfn_client
-    from bisonflow.terminal import live_poll, make_console
+    from bisonflow.executions import follow, load_view, poll, resolve_execution, sfn_client
+    from bisonflow.terminal import execution_view, live_poll, make_console
 
     sfn = sfn_client(args.endpoint_url, args.region)
     arn = resolve_execution(sfn, args.execution)
-    view = live_poll(make_console(), lambda update: poll(sfn, arn, update, interval=0.5))
-    return 0 if view.status == "SUCCEEDED" else 1
+    console = make_console()
+    if console.is_terminal:
+        live_poll(console, lambda update: poll(sfn, arn, update, interval=0.5))
+        description = sfn.describe_execution(executionArn=arn)
+    else:  # a pipe or a log file: a line per step as it happens, then the table
+        description = follow(sfn, arn, _log, interval=0.5)
+        console.print(execution_view(load_view(sfn, arn)))
+    return outcome(description, args.require_processed)
 
 
 if __name__ == "__main__":

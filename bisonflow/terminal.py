@@ -9,11 +9,19 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from rich.console import Console, Group, RenderableType
+from rich.console import (
+    Console,
+    ConsoleOptions,
+    Group,
+    JustifyMethod,
+    RenderableType,
+    RenderResult,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -141,31 +149,125 @@ def header(view: ExecutionView) -> Table:
     return grid
 
 
-def states_table(view: ExecutionView) -> Table:
-    table = Table(title=f"states of {view.name}", title_justify="left", expand=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("type")
-    table.add_column("status")
-    table.add_column("start")
-    table.add_column("end")
-    table.add_column("duration", justify="right")
-    table.add_column("visits", justify="right")
-    table.add_column("retries", justify="right")
-    table.add_column("heartbeat", overflow="fold")
-    table.add_column("error: cause", overflow="fold", ratio=1, min_width=30)
+@dataclass(frozen=True)
+class Column:
+    """A table column, and how readily it is dropped when the terminal is narrow: the lower
+    `keep`, the sooner; KEEP_ALWAYS never (it folds instead)."""
+
+    header: str
+    keep: int
+    justify: JustifyMethod = "left"
+    fold: bool = False  # long values wrap onto more lines instead of widening the column
+    min_width: int = 0
+    grow: bool = False  # takes the width the others leave (the table must expand)
+
+
+KEEP_ALWAYS = 100
+
+
+@dataclass
+class FittedTable:
+    """A table that drops its least needed columns until it fits the width it is drawn at
+    (rich passes it at render time), and says which it left out; rich would otherwise
+    squeeze every column and cut values such as SUCCEEDED to "SUCCE…" (issue 12)."""
+
+    title: str
+    columns: list[Column]
+    rows: list[list[str | Text]] = field(default_factory=list)
+    expand: bool = False
+
+    def kept(self, width: int) -> list[int]:
+        """Indexes of the columns that fit in `width` characters."""
+        kept = list(range(len(self.columns)))
+        for index in sorted(kept, key=lambda i: self.columns[i].keep):
+            if self._width(kept) <= width:
+                break
+            if self.columns[index].keep < KEEP_ALWAYS:
+                kept.remove(index)
+        return kept
+
+    def _width(self, indexes: list[int]) -> int:
+        # Each column has one space of padding either side and a border line on its right;
+        # the table one more border on its left.
+        return sum(self._natural(i) + 3 for i in indexes) + 1
+
+    def _natural(self, index: int) -> int:
+        column = self.columns[index]
+        if column.fold:
+            return max(column.min_width, len(column.header))
+        cells = (Text(c).cell_len if isinstance(c, str) else c.cell_len for c in self._cells(index))
+        return max([len(column.header), *cells])
+
+    def _cells(self, index: int) -> list[str | Text]:
+        return [row[index] for row in self.rows]
+
+    def table(self, width: int) -> Table:
+        kept = self.kept(width)
+        hidden = [c.header for i, c in enumerate(self.columns) if i not in kept]
+        caption = (
+            f"not shown at {width} columns: {', '.join(hidden)} (a wider terminal, COLUMNS=N "
+            "or --json shows them)"
+            if hidden
+            else None
+        )
+        table = Table(
+            title=self.title,
+            title_justify="left",
+            expand=self.expand,
+            caption=caption,
+            caption_justify="left",
+        )
+        for index in kept:
+            column = self.columns[index]
+            table.add_column(
+                column.header,
+                justify=column.justify,
+                no_wrap=not column.fold,
+                overflow="fold",
+                ratio=1 if column.grow else None,
+                min_width=column.min_width or None,
+            )
+        for row in self.rows:
+            table.add_row(*(row[i] for i in kept))
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table(options.max_width)
+
+
+#: The states table's columns: at 100 columns the state, its status, its time and its error
+#: stay; the rest go in this order as the terminal narrows.
+STATE_COLUMNS = [
+    Column("state", KEEP_ALWAYS),
+    Column("type", 2),
+    Column("status", KEEP_ALWAYS),
+    Column("start", 4),
+    Column("end", 3),
+    Column("duration", 8, justify="right"),
+    Column("visits", 6, justify="right"),
+    Column("retries", 5, justify="right"),
+    Column("heartbeat", 1, fold=True, min_width=12),
+    Column("error: cause", KEEP_ALWAYS, fold=True, min_width=24, grow=True),
+]
+
+
+def states_table(view: ExecutionView) -> FittedTable:
+    table = FittedTable(f"states of {view.name}", STATE_COLUMNS, expand=True)
     for run in view.in_order():
         name = f"  {run.branch[0]}[{run.branch[1]}] › {run.name}" if run.branch else run.name
-        table.add_row(
-            name,
-            run.type,
-            status_text(run.status),
-            format_time(run.entered),
-            "" if run.status == "RUNNING" else format_time(run.exited),
-            format_duration(state_seconds(view, run)),
-            str(run.visits) if run.visits else "",
-            str(run.retries) if run.retries else "",
-            heartbeat(view, run),
-            Text(error_text(run.error, run.cause), style="red" if run.error else ""),
+        table.rows.append(
+            [
+                name,
+                run.type,
+                status_text(run.status),
+                format_time(run.entered),
+                "" if run.status == "RUNNING" else format_time(run.exited),
+                format_duration(state_seconds(view, run)),
+                str(run.visits) if run.visits else "",
+                str(run.retries) if run.retries else "",
+                heartbeat(view, run),
+                Text(error_text(run.error, run.cause), style="red" if run.error else ""),
+            ]
         )
     return table
 
@@ -175,24 +277,31 @@ def execution_view(view: ExecutionView) -> RenderableType:
     return Group(header(view), Text(""), states_table(view))
 
 
-def executions_table(rows: list[dict[str, Any]], state_machine_arn: str) -> Table:
+#: `bisonflow executions`' columns, dropped in this order as the terminal narrows.
+EXECUTION_COLUMNS = [
+    Column("name", KEEP_ALWAYS),
+    Column("status", KEEP_ALWAYS),
+    Column("start", 3),
+    Column("duration", 2, justify="right"),
+    Column("month", 4),
+]
+
+
+def executions_table(rows: list[dict[str, Any]], state_machine_arn: str) -> FittedTable:
     """`bisonflow executions`: rows are DescribeExecution results, newest first."""
-    table = Table(title=f"executions of {state_machine_arn}", title_justify="left")
-    table.add_column("name", no_wrap=True)
-    table.add_column("status")
-    table.add_column("start")
-    table.add_column("duration", justify="right")
-    table.add_column("month")
+    table = FittedTable(f"executions of {state_machine_arn}", EXECUTION_COLUMNS)
     now = dt.datetime.now(dt.UTC)
     for row in rows:
         start, stop = row.get("startDate"), row.get("stopDate")
         seconds = ((stop or now) - start).total_seconds() if start else None
-        table.add_row(
-            row["name"],
-            status_text(row["status"]),
-            format_time(start, date=True),
-            format_duration(seconds),
-            month_of(row),
+        table.rows.append(
+            [
+                row["name"],
+                status_text(row["status"]),
+                format_time(start, date=True),
+                format_duration(seconds),
+                month_of(row),
+            ]
         )
     return table
 

@@ -90,7 +90,7 @@ def test_local_up_serves_the_plain_aws_cli() -> None:
             line = server.stdout.readline()
             assert line, "local up exited early:\n" + "".join(seen)
             seen.append(line)
-            if "Ctrl-C stops it" in line:
+            if "Ctrl-C (or SIGTERM) stops it" in line:
                 break
         # Keep reading: a server whose output pipe is full blocks on its next write, and
         # then cannot stop on Ctrl-C either.

@@ -286,3 +286,92 @@ def test_summary_line_of_a_traceback_is_the_exception() -> None:
     assert summary_line(cause) == "ValueError: bad month"
     assert summary_line('{"errorMessage": "boom\\nmore", "errorType": "E"}') == "boom"
     assert summary_line("first\nsecond") == "first"
+
+
+# --- issue 12: what a new user meets -----------------------------------------------------------
+def test_a_failed_tasks_cause_leads_with_its_message(
+    runtime: LocalRuntime, failed: dict[str, Any]
+) -> None:
+    """The task runner's SendTaskFailure cause: `<ErrorType>: <message>` first, then a short
+    traceback tail with no directory of this machine."""
+    from bisonflow import PROJECT_ROOT
+
+    events = executions.history(runtime.clients["stepfunctions"], failed["executionArn"])
+    (task_failed,) = [
+        e
+        for e in events
+        if e["type"] == "TaskFailed"
+        and e["taskFailedEventDetails"].get("resource") == "invoke.waitForTaskToken"
+    ]
+    details = task_failed["taskFailedEventDetails"]
+    first, *tail = details["cause"].splitlines()
+    assert first.startswith(f"{details['error']}: ") and RIIS_INPUT_KEY in first, first
+    assert tail[0] == "Traceback (innermost last):" and 1 < len(tail) <= 8, tail
+    assert tail[-1].startswith("  tasks/") or "caused by" in tail[-1], tail
+    assert str(PROJECT_ROOT) not in details["cause"] and "site-packages" not in details["cause"]
+
+
+def test_tables_fit_100_columns_and_say_what_they_leave_out(
+    succeeded: dict[str, Any],
+    failed: dict[str, Any],
+    cli_env: list[str],
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    for argv in (["history", "history-failed"], ["executions", "--limit", "100"]):
+        assert main([*argv, *cli_env]) == 0
+        out = capsys.readouterr().out
+        assert max(len(line) for line in out.splitlines()) <= 100, out
+        assert "SUCCE…" not in out and "FAILED" in out
+    assert main(["history", "history-failed", *cli_env]) == 0
+    out = capsys.readouterr().out
+    assert "│ AnnotateRiis" in out or "› AnnotateRiis" in out
+    assert "not shown at 100 columns: type, start, end" in out
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["history", "history-failed", *cli_env]) == 0
+    assert "not shown" not in capsys.readouterr().out
+
+
+def test_watch_off_a_terminal_prints_a_line_per_step(
+    succeeded: dict[str, Any], cli_env: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["watch", "history-succeeded", *cli_env]) == 0
+    out = capsys.readouterr().out
+    assert "] -> CheckGbif" in out and "] -> CalcStats" in out and "] ExecutionSucceeded" in out
+
+
+def test_a_skipped_month_is_said_and_fails_only_when_processing_is_required(
+    runtime: LocalRuntime, cli_env: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    arn = runtime.start_execution("2019-01", name="history-skipped")  # no snapshot published
+    assert wait_for_end(runtime, arn)["status"] == "SUCCEEDED"
+    assert main(["watch", "history-skipped", *cli_env]) == 0
+    said = "month not processed: GBIF has not published the 2019-01 snapshot"
+    assert said in capsys.readouterr().out
+    assert main(["watch", "history-skipped", "--require-processed", *cli_env]) == 3
+    assert said in capsys.readouterr().out
+    assert main(["watch", "history-succeeded", "--require-processed", *cli_env]) == 0
+    assert "month not processed" not in capsys.readouterr().out
+
+
+def test_a_closed_pipe_ends_history_quietly(
+    runtime: LocalRuntime, failed: dict[str, Any], tmp_path: Path
+) -> None:
+    """`bisonflow history X --json | head` whose reader is gone: no BrokenPipeError, exit 141
+    (128 + SIGPIPE) as cat or grep end; the environment holds nothing but PATH and HOME."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bisonflow.cli", "history", "history-failed", "--json"]
+        + ["--endpoint-url", runtime.endpoint_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        cwd=Path(__file__).parent.parent,
+    )
+    assert process.stdout and process.stderr
+    process.stdout.close()  # the reader leaves before the first line
+    assert process.wait(timeout=60) == 141
+    assert process.stderr.read() == b""

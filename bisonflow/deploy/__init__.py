@@ -138,7 +138,8 @@ def stack_outputs(target: Target, stack_name: str) -> dict[str, str]:
 def destroy(target: Target, stack_name: str, progress: Callable[[str], None] = print) -> None:
     """Delete the stack; LEFT_BEHIND lists what stays."""
     profile = target.target_profile
-    if stack.stack_status(target, stack_name) is not None:
+    # A REVIEW_IN_PROGRESS stack never executed a change set: it has no resources to remove.
+    if stack.stack_status(target, stack_name) not in (None, "REVIEW_IN_PROGRESS"):
         if profile.emulated_types:
             emulated.delete(target, stack_name, cfn_template.template(), progress)
         if profile.completed_properties:

@@ -110,7 +110,8 @@ def start_input(month: str | None, force: bool) -> dict[str, Any]:
 
 
 def run_start(args: argparse.Namespace, log: Callable[[str], None]) -> int:
-    payload = start_input(args.month, args.force)
+    given = getattr(args, "input", None)  # --input: checked by bisonflow.cli_checks
+    payload = given if given is not None else start_input(args.month, args.force)
     target = _target(args)
     machine = stack_outputs(target, args.stack_name)["StateMachineArn"]
     kwargs = {"name": args.name} if args.name else {}
@@ -118,7 +119,8 @@ def run_start(args: argparse.Namespace, log: Callable[[str], None]) -> int:
         stateMachineArn=machine, input=json.dumps(payload), **kwargs
     )
     log(f"started {started['executionArn']}\n  input: {json.dumps(payload)}")
-    log(f"follow it with: bisonflow watch {started['executionArn']}")
+    endpoint = f" --endpoint-url {args.endpoint_url}" if args.endpoint_url else ""
+    log(f"follow it with: bisonflow watch{endpoint} {started['executionArn']}")
     return 0
 
 

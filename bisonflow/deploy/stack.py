@@ -116,6 +116,12 @@ def apply_change_set(
             f"stack {stack_name} is ROLLBACK_COMPLETE (its creation failed and cannot be "
             "updated); run `bisonflow destroy` and deploy again"
         )
+    if status == "REVIEW_IN_PROGRESS":  # CreateChangeSet (CREATE) made it; nothing executed it
+        raise DeployError(
+            f"stack {stack_name} is REVIEW_IN_PROGRESS (an earlier deploy stopped after creating "
+            "its first change set, so the stack has no resources); run `bisonflow destroy "
+            f"--stack-name {stack_name}` and deploy again"
+        )
     change_type = "CREATE" if status is None else "UPDATE"
     name = f"bisonflow-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
     try:

@@ -98,7 +98,7 @@ def _check_port_free(port: int) -> None:
 
     The probe binds as the server will: with SO_REUSEADDR, which werkzeug's server sets
     (http.server.HTTPServer.allow_reuse_address). Without it, the connections of a server
-    that just stopped, left in TIME_WAIT for a minute (RFC 9293, 3.6.1: 2 MSL), made the
+    that just stopped, left in TIME-WAIT for 2 MSL (RFC 9293, 3.6; 60 s on Linux), made the
     probe refuse a port the server itself could bind again at once; with it, only a socket
     listening on the port still refuses it (socket(7), SO_REUSEADDR).
     """
