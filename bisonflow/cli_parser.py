@@ -29,7 +29,10 @@ def _month(value: str) -> str:
 
 
 def _positive(value: str) -> int:
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0  # said below, as argparse would only say "invalid _positive value"
     if number <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return number

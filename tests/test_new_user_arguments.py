@@ -34,6 +34,14 @@ def test_a_port_outside_the_16_bit_range_is_refused(
     assert "argument --port: port 70000 is outside 0-65535; choose a port such as 5000" in line
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "2.5"])
+def test_counts_must_be_positive_whole_numbers(capsys: pytest.CaptureFixture, value: str) -> None:
+    assert _refused(capsys, ["run", "--records", value]) == (
+        f"bisonflow run: argument --records: must be a positive integer, got {value} "
+        "(see `bisonflow run --help`)"
+    )
+
+
 def test_run_out_must_be_a_writable_directory(
     capsys: pytest.CaptureFixture, tmp_path: Path
 ) -> None:
