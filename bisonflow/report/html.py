@@ -17,6 +17,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from bisonflow.cost import CostEstimate
+from bisonflow.cost_inputs import history_estimate
 from bisonflow.execution_view import (
     CANCELLED,
     CAUGHT,
@@ -31,6 +33,8 @@ from bisonflow.execution_view import (
 )
 from bisonflow.executions import record_outputs, summary_line
 from bisonflow.report import assets
+from bisonflow.report.cost_section import cost_section
+from bisonflow.report.events import events_section
 from bisonflow.report.gallery import Figure, figures_section, month_figures
 from bisonflow.report.graph import (
     BRANCH,
@@ -55,18 +59,20 @@ COLOURS: dict[str, tuple[str, str]] = {
     NOT_RUN: ("#9aa5b1", "#f7f8fa"),
 }
 _EXECUTION_COLOURS = {"SUCCEEDED": SUCCEEDED, "FAILED": FAILED, "RUNNING": RUNNING}
-_DETAILS_SHOWN = 140  # characters of an event's details shown before "…"
 
 
 def render_report(
     view: ExecutionView,
     log_links: LogLinks | None = None,
     figures: list[Figure] | None = None,
+    cost: CostEstimate | None = None,
 ) -> str:
     """The whole report.html for one execution, as text.
 
     log_links: per state, (label, URL) of its logs; figures: the month's figures and maps as
-    (file name, URL relative to the page), shown as a gallery (bisonflow.report.gallery)."""
+    (file name, URL relative to the page), shown as a gallery (bisonflow.report.gallery);
+    cost: the execution's estimated cost (bisonflow.cost_inputs.estimate_execution, with its
+    logs and statement durations), else estimated from the history alone."""
     log_links = log_links or {}
     graph = asl_graph(view.definition)
     title = f"BISON workflow · {view.name}"
@@ -85,7 +91,8 @@ def render_report(
             "</div>",
             figures_section(view, figures or []),
             _timeline_section(view),
-            _events_section(view),
+            cost_section(cost if cost is not None else history_estimate(view.events)),
+            events_section(view),
             f"<script>\n{assets.dagre_js()}\n</script>",
             f"<script>\n{assets.own('graph.js')}\n{assets.own('report.js')}</script>",
             "</body></html>",
@@ -98,6 +105,7 @@ def write_report(
     path: Path,
     log_links: LogLinks | None = None,
     outputs: Path | None = None,
+    cost: CostEstimate | None = None,
 ) -> Path:
     """Write report.html; with `outputs` (the run record's outputs/ folder, where the month's
     published files were copied), the page shows the month's figures and maps from there.
@@ -106,7 +114,7 @@ def write_report(
     path = Path(path)
     outputs = outputs or record_outputs(path.parent)
     found = month_figures(view, outputs, path.parent) if outputs else []
-    html = render_report(view, log_links, found)
+    html = render_report(view, log_links, found, cost)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path
@@ -469,53 +477,3 @@ def _tick_step(span: float) -> float:
     raw = span / 8
     magnitude = 10 ** math.floor(math.log10(raw))
     return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-
-
-# -- events ----------------------------------------------------------------------------------
-
-
-def _events_section(view: ExecutionView) -> str:
-    owner = {i: run.name for run in view.states.values() for i in run.event_ids}
-    types = sorted({e["type"] for e in view.events})
-    states = [r.name for r in view.in_order() if r.event_ids]
-    rows = []
-    for event in view.events:
-        seconds = (event["timestamp"] - view.start).total_seconds() if view.start else 0.0
-        state = owner.get(event["id"], "")
-        rows.append(
-            f'<tr data-type="{escape(event["type"])}" data-owner="{escape(state)}">'
-            f'<td class="num">{event["id"]}</td>'
-            f'<td class="num">{escape(_time(event["timestamp"])[11:23])}</td>'
-            f'<td class="num">+{seconds:.3f}</td><td>{escape(event["type"])}</td>'
-            f'<td>{escape(state)}</td><td class="details">{_event_details(event)}</td></tr>'
-        )
-    type_options = "".join(f'<option value="{escape(t)}">{escape(t)}</option>' for t in types)
-    state_options = "".join(f'<option value="{escape(s)}">{escape(s)}</option>' for s in states)
-    return (
-        '<section><h2>Events</h2><div class="filters">'
-        '<label>Type <select id="filter-type"><option value="">all types</option>'
-        f"{type_options}</select></label>"
-        '<label>State <select id="filter-state"><option value="">all states</option>'
-        f"{state_options}</select></label>"
-        '<label>Text <input id="filter-text" type="search" placeholder="filter"></label>'
-        '<span id="filter-count" class="muted"></span></div>'
-        '<table id="events"><thead><tr><th>id</th><th>time (UTC)</th><th>+s</th><th>type</th>'
-        f"<th>state</th><th>details</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        "</section>"
-    )
-
-
-def _event_details(event: dict[str, Any]) -> str:
-    details = next(
-        (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), None
-    )
-    if not details:
-        return ""
-    text = json.dumps(details, ensure_ascii=False, default=str)
-    if len(text) <= _DETAILS_SHOWN:
-        return escape(text)
-    full = json.dumps(details, ensure_ascii=False, indent=2, default=str)
-    return (
-        f"<details><summary>{escape(text[:_DETAILS_SHOWN])} … <b>more</b></summary>"
-        f"<pre>{escape(full)}</pre></details>"
-    )

@@ -1,0 +1,205 @@
+"""What a month costs: the estimate from recorded executions (tests/data/executions), with
+REPORT lines, statement durations and prices given or not, shown as text and in report.html.
+
+Expected quantities are worked out here from the recorded files by hand-checkable rules (the
+events' types and timestamps), not by calling the code under test twice.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bisonflow.cost import CostEstimate, CostLine, Prices, estimate, format_estimate
+from bisonflow.cost_inputs import function_configuration, history_estimate, task_instance_types
+from bisonflow.execution_view import build_view
+from bisonflow.report import render_report
+
+DATA = Path(__file__).parent / "data" / "executions"
+FUNCTIONS = {
+    name: (256, "arm64")
+    for name in ("check_gbif", "submit_statements", "poll_statement", "launch_task")
+}
+INSTANCES = {"annotate_riis": "t4g.micro", "calc_stats": "t4g.small"}
+
+
+def _events(kind: str) -> list[dict[str, Any]]:
+    return json.loads((DATA / kind / "history.json").read_text())["events"]
+
+
+def _line(result: CostEstimate, service: str, item_start: str = "") -> CostLine:
+    (line,) = [x for x in result.lines if x.service == service and x.item.startswith(item_start)]
+    return line
+
+
+def _at(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["timestamp"]).timestamp()
+
+
+def test_state_transitions_are_the_states_entered_at_the_published_price() -> None:
+    events = _events("succeeded")
+    entered = [e for e in events if e["type"].endswith("StateEntered")]
+    assert len(entered) == 62
+    line = _line(estimate(events, functions=FUNCTIONS, instance_types=INSTANCES), "Step Functions")
+    assert line.quantity == 62
+    assert line.cost == pytest.approx(62 / 1000 * 0.025)
+    assert line.price_text == "$0.025 per 1,000 state transitions"
+    assert "step-functions/pricing" in line.source
+
+
+def test_a_task_retry_is_a_billed_transition() -> None:
+    """Step Functions bills each retry as a state transition; the retry has no StateEntered."""
+    call = {
+        "resourceType": "lambda",
+        "resource": "invoke",
+        "parameters": json.dumps(
+            {"FunctionName": "arn:aws:lambda:us-east-1:1:function:s-check_gbif"}
+        ),
+    }
+
+    def event(n: int, kind: str, second: int, **details: Any) -> dict[str, Any]:
+        at = f"2026-11-23 10:00:0{second}+00:00"
+        return {"id": n, "previousEventId": n - 1, "type": kind, "timestamp": at, **details}
+
+    events = [
+        event(1, "ExecutionStarted", 0),
+        event(2, "TaskStateEntered", 0),
+        event(3, "TaskScheduled", 1, taskScheduledEventDetails=call),
+        event(4, "TaskStarted", 1),
+        event(5, "TaskFailed", 2, taskFailedEventDetails={"resourceType": "lambda"}),
+        event(6, "TaskScheduled", 4, taskScheduledEventDetails=call),
+        event(7, "TaskStarted", 4),
+        event(8, "TaskSucceeded", 7, taskSucceededEventDetails={"output": "{}"}),
+    ]
+    result = estimate(events, functions=FUNCTIONS, instance_types=INSTANCES)
+    assert _line(result, "Step Functions").quantity == 2
+    assert "1 states entered + 1 retries" in _line(result, "Step Functions").basis
+    assert _line(result, "Lambda", "requests").quantity == 2
+    # 1 s and 3 s from TaskScheduled to the invocation's end, at 256 MB
+    assert _line(result, "Lambda", "duration").quantity == pytest.approx(0.25 * 4)
+
+
+def test_report_lines_replace_the_history_timing_of_their_function() -> None:
+    events = _events("succeeded")
+    polls = sum(
+        1 for e in events if e["type"] == "TaskScheduled" and "poll_statement" in json.dumps(e)
+    )
+    assert polls == 13
+    reports = {
+        "bisonflow-poll_statement": [
+            "START RequestId: a Version: 1",
+            "REPORT RequestId: a\tDuration: 100.01 ms\tBilled Duration: 101 ms\t"
+            "Memory Size: 256 MB\tMax Memory Used: 80 MB",
+            "REPORT RequestId: b\tDuration: 49.20 ms\tMemory Size: 256 MB",  # the local runtime's
+        ]
+    }
+    with_logs = estimate(events, functions=FUNCTIONS, instance_types=INSTANCES, reports=reports)
+    without = estimate(events, functions=FUNCTIONS, instance_types=INSTANCES)
+    assert _line(without, "Lambda", "requests").quantity == 29
+    assert _line(with_logs, "Lambda", "requests").quantity == 29 - polls + 2
+    poll_history_gb_s = 0.25 * sum(
+        _at(end) - _at(start)
+        for start, end in zip(events, events[2:], strict=False)
+        if start["type"] == "TaskScheduled"
+        and "poll_statement" in json.dumps(start)
+        and end["type"] == "TaskSucceeded"
+    )
+    gb_s_delta = (
+        _line(without, "Lambda", "duration").quantity
+        - _line(with_logs, "Lambda", "duration").quantity
+    )
+    assert gb_s_delta == pytest.approx(poll_history_gb_s - 0.25 * (0.101 + 0.050))
+    assert "poll_statement: 2 REPORT lines" in _line(with_logs, "Lambda", "requests").basis
+
+
+def test_instances_and_redshift_are_priced_only_with_the_prices_given() -> None:
+    events = _events("succeeded")
+    unpriced = estimate(events, functions=FUNCTIONS, instance_types=INSTANCES)
+    micro = _line(unpriced, "EC2", "Spot t4g.micro")
+    assert micro.item == "Spot t4g.micro (annotate_riis)"
+    assert micro.quantity == pytest.approx(60 / 3600)  # 1.5 s of task, billed 60 s
+    assert micro.cost is None and micro.price_text == "no price"
+    redshift = _line(unpriced, "Redshift Serverless")
+    assert redshift.cost is None
+    assert redshift.quantity == pytest.approx(128 * 60 / 3600)  # under a minute of SQL
+    assert {x.service for x in unpriced.unpriced} == {"EC2", "Redshift Serverless"}
+
+    prices = Prices(
+        spot_hourly={"t4g.micro": 0.003, "t4g.small": 0.006}, rpu_hour=0.375, base_rpu=8
+    )
+    ids = []
+    for event in events:  # the submit Lambda's answers name the statements
+        if event["type"] == "TaskSucceeded":
+            payload = json.loads(event["taskSucceededEventDetails"]["output"]).get("Payload")
+            if isinstance(payload, dict) and "statements" in payload:
+                ids.append(payload["statement_id"])
+    assert len(ids) == 13
+    seconds = {statement_id: 10.0 for statement_id in ids}
+    priced = estimate(
+        events,
+        functions=FUNCTIONS,
+        instance_types=INSTANCES,
+        prices=prices,
+        statement_seconds=seconds,
+    )
+    assert _line(priced, "EC2", "Spot t4g.micro").cost == pytest.approx(0.003 / 60)
+    assert _line(priced, "EC2", "Spot t4g.small").cost == pytest.approx(0.006 / 60)
+    redshift = _line(priced, "Redshift Serverless")
+    assert redshift.quantity == pytest.approx(8 * 130 / 3600)
+    assert redshift.cost == pytest.approx(8 * 130 / 3600 * 0.375)
+    assert "Data API Duration of 13 statements" in redshift.basis
+    assert priced.unpriced == ()
+    assert priced.total == pytest.approx(sum(line.cost or 0 for line in priced.lines))
+    assert priced.total == pytest.approx(
+        62 / 1000 * 0.025
+        + 29 / 1e6 * 0.20
+        + _line(priced, "Lambda", "duration").quantity * 0.0000133334
+        + 0.003 / 60
+        + 0.006 / 60
+        + 8 * 130 / 3600 * 0.375
+    )
+
+
+def test_a_failed_execution_counts_what_ran() -> None:
+    result = estimate(_events("failed"), functions=FUNCTIONS, instance_types=INSTANCES)
+    assert _line(result, "Step Functions").quantity == 9
+    assert _line(result, "Lambda", "requests").quantity == 4
+    assert [x.item for x in result.lines if x.service == "EC2"] == [
+        "Spot t4g.micro (annotate_riis)"
+    ]
+
+
+def test_the_template_gives_memory_architecture_and_instance_types() -> None:
+    functions = function_configuration()
+    assert functions["poll_statement"] == (256, "arm64")
+    assert task_instance_types() == INSTANCES
+    assert task_instance_types({"calc_stats": "m7g.large"})["calc_stats"] == "m7g.large"
+
+
+def test_the_text_says_estimate_names_sources_and_what_is_not_priced() -> None:
+    text = "\n".join(format_estimate(history_estimate(_events("succeeded"))))
+    assert text.startswith("Estimated AWS cost (an ESTIMATE; prices as published on ")
+    assert "Step Functions: state transitions (Standard)" in text
+    assert "62.0000 state transitions" in text
+    assert "not priced: EC2 instance-hours, Redshift Serverless RPU-hours" in text
+    assert "aws.amazon.com/step-functions/pricing" in text
+
+
+def test_report_html_has_the_cost_section() -> None:
+    folder = DATA / "succeeded"
+    view = build_view(
+        json.loads((folder / "execution.json").read_text()),
+        (folder / "definition.json").read_text(),
+        _events("succeeded"),
+    )
+    html = render_report(view)
+    section = html[html.index('<section id="cost">') :]
+    section = section[: section.index("</section>")]
+    assert "Estimated AWS cost" in section and "<b>estimate</b>" in section
+    assert "62.0000 state transitions" in section
+    assert "$0.001550" in section
+    assert "no price given" in section
