@@ -49,7 +49,11 @@ def stop_on_terminate() -> Iterator[None]:
     def unwind(signum: int, frame: object) -> None:
         raise Stopped(signum)
 
-    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        previous = signal.signal(signal.SIGTERM, unwind)
+    except ValueError:  # not the main thread (main() called from a thread): leave TERM as is
+        yield
+        return
     try:
         yield
     finally:

@@ -168,3 +168,21 @@ def test_loopback_endpoints_get_a_region_and_dummy_keys_only_while_the_command_r
     profiled = argparse.Namespace(endpoint_url="http://127.0.0.1:5000", region="eu-west-1")
     with cli_endpoint.loopback_defaults(profiled):
         assert profiled.region == "eu-west-1" and "AWS_ACCESS_KEY_ID" not in os.environ
+
+
+def test_main_runs_off_the_main_thread_too(tmp_path: Path) -> None:
+    """SIGTERM can only be handled on the main thread; elsewhere main() still works."""
+    import threading
+
+    ended: list[object] = []
+
+    def call() -> None:
+        try:
+            main(["history", "x", "--html", str(tmp_path)])
+        except SystemExit as exc:
+            ended.append(exc.code)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join()
+    assert ended == [2]
