@@ -8,14 +8,18 @@ out) and tests can give it recorded executions; this one reads the template and 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bisonflow import cfn_template
 from bisonflow.cost import CostEstimate, Prices, estimate, lambda_function_names, statement_ids
 
 __all__ = [
     "estimate_execution",
+    "execution_cost",
     "function_configuration",
     "history_estimate",
     "task_instance_types",
@@ -80,8 +84,8 @@ def _reports(logs: Any, names: Sequence[str], start_ms: int, end_ms: int) -> dic
                 if not page.get("nextToken"):
                     break
                 kwargs["nextToken"] = page["nextToken"]
-        except logs.exceptions.ResourceNotFoundException:
-            continue  # no log group: the history's timing is used instead
+        except (ClientError, BotoCoreError):
+            continue  # no log group, or no right to read it: the history's timing is used
         if lines:
             found[name] = lines
     return found
@@ -94,7 +98,7 @@ def _durations(data: Any, ids: Sequence[str]) -> dict[str, float]:
     for statement_id in ids:
         try:
             described = data.describe_statement(Id=statement_id)
-        except data.exceptions.ResourceNotFoundException:
+        except (ClientError, BotoCoreError):
             continue
         if described.get("Duration", -1) >= 0:
             found[statement_id] = described["Duration"] / 1e9
@@ -143,4 +147,31 @@ def history_estimate(
         functions=function_configuration(),
         instance_types=task_instance_types(),
         prices=prices,
+    )
+
+
+def execution_cost(
+    sfn: Any,
+    execution_arn: str,
+    endpoint_url: str | None = None,
+    *,
+    prices: Prices | None = None,
+    instance_types: Mapping[str, str] | None = None,
+) -> CostEstimate:
+    """The estimate of an execution, read through the history commands' Step Functions client;
+    CloudWatch Logs and the Data API are asked at the same endpoint (AWS_ENDPOINT_URL, e.g.
+    the local runtime) and region. `bisonflow history` prints `format_estimate` of it."""
+    import boto3
+
+    from bisonflow.executions import history
+
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    region = sfn.meta.region_name
+    return estimate_execution(
+        sfn.describe_execution(executionArn=execution_arn),
+        history(sfn, execution_arn),
+        logs=boto3.client("logs", region_name=region, endpoint_url=endpoint),
+        data=boto3.client("redshift-data", region_name=region, endpoint_url=endpoint),
+        prices=prices,
+        instance_types=instance_types,
     )

@@ -8,15 +8,23 @@ events' types and timestamps), not by calling the code under test twice.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bisonflow.cost import CostEstimate, CostLine, Prices, estimate, format_estimate
-from bisonflow.cost_inputs import function_configuration, history_estimate, task_instance_types
+from bisonflow.cost_inputs import (
+    estimate_execution,
+    function_configuration,
+    history_estimate,
+    task_instance_types,
+)
 from bisonflow.execution_view import build_view
+from bisonflow.local.redshift_duckdb import run_batches
+from bisonflow.local.runtime import LocalRuntime
 from bisonflow.report import render_report
 
 DATA = Path(__file__).parent / "data" / "executions"
@@ -203,3 +211,56 @@ def test_report_html_has_the_cost_section() -> None:
     assert "62.0000 state transitions" in section
     assert "$0.001550" in section
     assert "no price given" in section
+
+
+def test_report_lines_and_statement_durations_are_read_from_the_services(
+    runtime: LocalRuntime,
+) -> None:
+    """Through the local runtime's CloudWatch Logs and Data API: the REPORT lines logged while
+    the execution ran, and DescribeStatement's Duration of the statements it submitted."""
+    logs, data = runtime.clients["logs"], runtime.clients["redshift-data"]
+    function = f"costtest{uuid.uuid4().hex[:6]}-submit_statements"
+    group = f"/aws/lambda/{function}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    now = datetime.now(UTC)
+    line = "REPORT RequestId: r\tDuration: 1999.20 ms\tMemory Size: 512 MB"
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[{"timestamp": int(now.timestamp() * 1000), "message": line}],
+    )
+    statement_id = run_batches(data, [["SELECT 1"]], "bisonflow-cost-test")
+    duration = data.describe_statement(Id=statement_id)["Duration"] / 1e9
+    assert duration > 0
+
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function}"
+
+    def event(n: int, kind: str, **details: Any) -> dict[str, Any]:
+        return {"id": n, "previousEventId": n - 1, "type": kind, "timestamp": now, **details}
+
+    submitted = json.dumps({"Payload": {"statement_id": statement_id, "statements": 1}})
+    events = [
+        event(1, "TaskStateEntered"),
+        event(
+            2,
+            "TaskScheduled",
+            taskScheduledEventDetails={
+                "resourceType": "lambda",
+                "parameters": json.dumps({"FunctionName": arn}),
+            },
+        ),
+        event(3, "TaskStarted"),
+        event(4, "TaskSucceeded", taskSucceededEventDetails={"output": submitted}),
+    ]
+    window = {"startDate": now - timedelta(seconds=5), "stopDate": now + timedelta(seconds=5)}
+    result = estimate_execution(window, events, logs=logs, data=data)
+    assert _line(result, "Lambda", "requests").quantity == 1
+    assert _line(result, "Lambda", "duration").quantity == pytest.approx(0.5 * 2.0)
+    redshift = _line(result, "Redshift Serverless")
+    assert redshift.basis.startswith("Data API Duration of 1 statements")
+    assert f"({duration:.1f} s of SQL)" in redshift.item
+    # Without the services: the history's timing (zero here) and no durations.
+    bare = estimate_execution(window, events)
+    assert _line(bare, "Lambda", "duration").quantity == 0
+    assert "history" in _line(bare, "Redshift Serverless").basis
