@@ -2,9 +2,11 @@
 
 The local runtime and the tests need realistic inputs without touching AWS or GBIF: a GBIF
 snapshot, the US-RIIS master list, county boundaries, and what GBIF's name matcher would say.
-Everything derives from one seed through independent numpy streams (geography, taxonomy,
-RIIS, occurrences), so the same seed gives the same bytes, and changing the record count
-leaves the boundaries, the taxonomy and the RIIS list unchanged.
+Everything derives from one seed through independent numpy streams (species ranges,
+taxonomy, RIIS, occurrences), so the same seed gives the same bytes, and changing the record
+count leaves the ranges, the taxonomy and the RIIS list unchanged. The counties and AIANNH
+areas are real (vendored), and the points records are placed at are drawn once per process
+with a seed of their own (geography.POOL_SEED): they are part of the geography.
 
 Layout under out_dir (bucket keys mirrored, so an upload is a walk of the folder):
     gbif/occurrence/<snapshot>/occurrence.parquet/000000 ...   GBIF open-data bucket

@@ -48,15 +48,13 @@ class PointPool:
     """Points grouped by county: those of county c are [offsets[c], offsets[c + 1]).
 
     `area` is the AIANNH area (index into SampleGeography.aiannh_geoid) holding the point,
-    -1 for none (where areas overlap, the lowest GEOID, as the workflow decides ties);
-    `weight` is a selection weight among the points.
+    -1 for none (where areas overlap, the lowest GEOID, as the workflow decides ties).
     """
 
     county: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
     area: np.ndarray
-    weight: np.ndarray
     offsets: np.ndarray
 
     def counts(self) -> np.ndarray:
@@ -113,9 +111,9 @@ class SampleGeography:
 
     def aiannh_pool(self, rng: np.random.Generator) -> PointPool:
         """Up to _AIANNH_POINTS points in each AIANNH area, each well inside the area (the
-        lowest-GEOID area holding it) and well inside one county; weight is the square root
-        of the area's size shared among its points, so large reservations get more records
-        than rancherias without the largest taking them all."""
+        lowest-GEOID area holding it) and well inside one county alone. A record moved into
+        an area takes one of its county's points, so a large reservation spanning many
+        counties gets records in each."""
         n = len(self.aiannh_geoid)
         box = self.aiannh_layer.box
         area = np.repeat(np.arange(n), _AIANNH_CANDIDATES)
@@ -128,19 +126,7 @@ class SampleGeography:
         county_of[ok] = np.where(near | (holders != 1), -1, county)
         keep = _first_per_group(area, county_of >= 0, _AIANNH_POINTS)
         area, county, lon, lat = area[keep], county_of[keep], lon[keep], lat[keep]
-        sizes = np.bincount(
-            self.aiannh_layer.ring_polygon, weights=_signed(self.aiannh_layer), minlength=n
-        )
-        per_area = np.bincount(area, minlength=n)
-        pool = _pool(county, lon, lat, area, len(self.counties))
-        return PointPool(
-            pool.county,
-            pool.lon,
-            pool.lat,
-            pool.area,
-            np.sqrt(sizes[pool.area]) / per_area[pool.area],
-            pool.offsets,
-        )
+        return _pool(county, lon, lat, area, len(self.counties))
 
 
 def _signed(layer: planar.Layer) -> np.ndarray:
@@ -158,9 +144,7 @@ def _pool(
     counts = np.bincount(county, minlength=counties)
     offsets = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    return PointPool(
-        county[order], lon[order], lat[order], area[order], np.ones(order.size), offsets
-    )
+    return PointPool(county[order], lon[order], lat[order], area[order], offsets)
 
 
 def _first_per_group(group: np.ndarray, ok: np.ndarray, limit: int) -> np.ndarray:
