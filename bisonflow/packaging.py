@@ -33,7 +33,14 @@ from bisonflow import PROJECT_ROOT
 
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_ARCHITECTURE = "arm64"
-FUNCTIONS = ("check_gbif", "submit_statements", "poll_statement", "launch_task", "cleanup_task")
+FUNCTIONS = (
+    "check_gbif",
+    "month_lock",
+    "submit_statements",
+    "poll_statement",
+    "launch_task",
+    "cleanup_task",
+)
 
 #: The project's own top-level packages (PROJECT_ROOT/<name>), packaged from the source tree.
 FIRST_PARTY = ("bisonflow", "functions", "tasks")

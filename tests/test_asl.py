@@ -47,7 +47,7 @@ def test_parses_in_the_emulators_interpreter(definition: dict) -> None:
 
 def test_every_lambda_task_retries_lambda_service_errors(definition: dict) -> None:
     tasks = {n: s for n, s in _all_states(definition["States"]).items() if s["Type"] == "Task"}
-    assert len(tasks) == 9
+    assert len(tasks) == 11
     for name, state in tasks.items():
         retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
         assert retried >= LAMBDA_ERRORS or "States.ALL" in retried, name
@@ -57,10 +57,13 @@ def test_every_lambda_task_retries_lambda_service_errors(definition: dict) -> No
 
 def test_every_top_level_step_is_caught_into_cleanup(definition: dict) -> None:
     states = definition["States"]
+    # After the month is published, failing to release its lock must not fail the run: the
+    # lock is stale once the execution ends (bisonflow.month_lock).
+    after_publishing = {"ReleaseMonthLock": "Published"}
     for name, state in states.items():
         if state["Type"] in ("Task", "Parallel") and name != "CleanupTasks":
             targets = {c["Next"] for c in state.get("Catch", [])}
-            assert targets == {"CleanupTasks"}, name
+            assert targets == {after_publishing.get(name, "CleanupTasks")}, name
     assert states["CleanupTasks"]["Next"] == "WorkflowFailed"
     assert states["WorkflowFailed"]["ErrorPath"] == "$.error.Error"
 

@@ -164,7 +164,8 @@ def test_cli_deploy_then_start_runs_the_deployed_machine(
     # The session's runtime deployed this very release through the same code: nothing to do,
     # in the stack nor through the service APIs (no new layer, function or machine version).
     assert "stack bisonflow: no changes" in printed
-    assert "0 uploaded, 7 unchanged" in printed
+    # every function's package, the layer and the ASL
+    assert f"0 uploaded, {len(FUNCTIONS) + 2} unchanged" in printed
     assert runtime.deployment.state_machine_arn in printed
     assert _lambda_release(runtime, runtime.deployment.stack_name) == before
     assert _machine_versions(runtime, runtime.deployment.state_machine_arn) == machine_versions

@@ -208,3 +208,4 @@ def test_a_task_that_never_reports_is_relaunched_to_the_bound_then_cleaned_up(
         ]
     )["Payload"]
     assert cleanup["terminated"] == [by_attempt["2"]]
+    assert cleanup["released_locks"] == ["locks/2023_06_01.json"]  # the failed run's

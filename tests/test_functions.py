@@ -181,9 +181,13 @@ def test_launch_stores_the_token_in_ssm_and_cleanup_removes_everything(
         assert given["bisonflow:image"] == ""  # built on the instance
         assert given == {k: v for k, v in tags.items() if not k.startswith("aws:")}
         result = cleanup_task.handler({"execution": "unit-exec", "error": {"Error": "X"}}, None)
-        assert result == {"terminated": [launched["instance_id"]], "deleted_tokens": 1}
+        assert result == {
+            "terminated": [launched["instance_id"]],
+            "deleted_tokens": 1,
+            "released_locks": [],
+        }
         again = cleanup_task.handler({"execution": "unit-exec", "error": {"Error": "X"}}, None)
-        assert again == {"terminated": [], "deleted_tokens": 0}
+        assert again == {"terminated": [], "deleted_tokens": 0, "released_locks": []}
     finally:
         aws_env.agent.paused = False
 

@@ -1,0 +1,17 @@
+"""Take or release the month's lock (bisonflow.month_lock): one run per month at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bisonflow.lambda_edge import step_handler
+from bisonflow.layout import MonthLayout
+from bisonflow.month_lock import acquire, release
+
+
+@step_handler("month_lock")
+def handler(event: dict[str, Any]) -> dict[str, Any]:
+    layout = MonthLayout.for_month(event["month"])
+    if event["action"] == "acquire":
+        return acquire(layout, event["execution"]).to_dict()
+    return {"released": release(event["execution"], layout)}

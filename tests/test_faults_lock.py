@@ -1,0 +1,135 @@
+"""Faults: one run per month at a time (issue 11). A second execution of a month that is
+running is refused with the first one's name; a lock whose holder ended (stopped, failed
+without cleanup) or whose lease expired is taken over; the lock is released at the end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import pytest
+from conftest import wait_for_end
+from lambda_live import live_environment
+
+from bisonflow.executions import history
+from bisonflow.layout import MonthLayout
+from bisonflow.local.runtime import LocalRuntime
+from bisonflow.month_lock import acquire, lock_key, release
+
+
+def waiting_execution(rt: LocalRuntime, month: str) -> str:
+    """A RUNNING execution that holds nothing and costs nothing: a scheduled run waiting for
+    a snapshot that is not there (bisonflow.waits)."""
+    settings = {"SNAPSHOT_WAIT_DAYS": "0.01", "SNAPSHOT_RECHECK_SECONDS": "30"}
+    with live_environment(rt, "check_gbif", settings):
+        when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        arn = rt.start_execution(month, scheduled_time=when)
+        sfn = rt.clients["stepfunctions"]
+        deadline = time.monotonic() + 30
+        while not any(
+            e.get("stateEnteredEventDetails", {}).get("name") == "WaitForSnapshot"
+            for e in history(sfn, arn)
+        ):
+            assert time.monotonic() < deadline, "the execution never started waiting"
+            time.sleep(0.2)
+    return arn
+
+
+def stop(rt: LocalRuntime, arn: str) -> None:
+    rt.clients["stepfunctions"].stop_execution(executionArn=arn)
+    wait_for_end(rt, arn, timeout=30)
+
+
+def test_a_running_holder_keeps_the_month_and_an_ended_one_loses_it(
+    aws_env: LocalRuntime, s3
+) -> None:
+    layout = MonthLayout.for_month("2021-03")
+    first = waiting_execution(aws_env, "2021-04")
+    second = waiting_execution(aws_env, "2021-05")
+    try:
+        assert acquire(layout, first).acquired
+        refused = acquire(layout, second)
+        assert not refused.acquired and refused.holder == first
+        assert f"being processed by execution {first}" in refused.reason
+        assert "refused" in refused.reason
+        again = acquire(layout, first)  # a retried step of the holder itself
+        assert again.acquired and "already locked for this execution" in again.reason
+        assert release(second, layout) == []  # only the holder releases
+        stop(aws_env, first)
+        taken = acquire(layout, second)
+        assert taken.acquired and f"taken over from {first}: it is ABORTED" in taken.reason
+        body = json.loads(
+            s3.get_object(Bucket="bisonflow-test-scratch", Key=lock_key(layout))["Body"].read()
+        )
+        assert body["execution"] == second and body["month"] == "2021-03"
+        assert release(first) == []
+        assert release(second) == [lock_key(layout)]
+        assert s3.list_objects_v2(Bucket="bisonflow-test-scratch", Prefix="locks/")["KeyCount"] == 0
+    finally:
+        for arn in (first, second):
+            if (
+                aws_env.clients["stepfunctions"].describe_execution(executionArn=arn)["status"]
+                == "RUNNING"
+            ):
+                stop(aws_env, arn)
+
+
+def test_an_expired_lease_is_taken_over_even_from_a_running_holder(
+    aws_env: LocalRuntime, s3
+) -> None:
+    layout = MonthLayout.for_month("2021-06")
+    holder = waiting_execution(aws_env, "2021-07")
+    try:
+        expired = {
+            "month": "2021-06",
+            "execution": holder,
+            "acquired": "2021-06-02T06:00:00+00:00",
+            "lease_until": "2021-06-14T06:00:00+00:00",
+        }
+        s3.put_object(
+            Bucket="bisonflow-test-scratch", Key=lock_key(layout), Body=json.dumps(expired)
+        )
+        other = holder.rsplit(":", 1)[0] + ":another-run"
+        taken = acquire(layout, other)
+        assert taken.acquired and "its lease expired" in taken.reason
+    finally:
+        stop(aws_env, holder)
+
+
+@pytest.fixture(scope="module")
+def duplicate_starts(runtime: LocalRuntime) -> tuple[dict, dict]:
+    """Two starts of one month, the second while the first is running."""
+    month = "2023-07"
+    runtime.publish_snapshot(month)
+    first = runtime.start_execution(month)
+    sfn = runtime.clients["stepfunctions"]
+    deadline = time.monotonic() + 60
+    while "SubsetAndAnnotate" not in [
+        e.get("stateEnteredEventDetails", {}).get("name") for e in history(sfn, first)
+    ]:
+        assert time.monotonic() < deadline, "the first run never got past its lock"
+        time.sleep(0.2)
+    second = runtime.start_execution(month)
+    return wait_for_end(runtime, first, timeout=240), wait_for_end(runtime, second, timeout=60)
+
+
+def test_a_second_run_of_a_running_month_is_refused_naming_the_first(
+    duplicate_starts: tuple[dict, dict],
+) -> None:
+    first, second = duplicate_starts
+    assert second["status"] == "FAILED"
+    assert second["error"] == "MonthAlreadyRunning"
+    assert f"being processed by execution {first['executionArn']}" in second["cause"]
+    assert first["status"] == "SUCCEEDED", first.get("cause")
+
+
+def test_the_lock_is_released_when_the_month_is_published(
+    runtime: LocalRuntime, duplicate_starts: tuple[dict, dict]
+) -> None:
+    assert runtime.deployment
+    key = lock_key(MonthLayout.for_month("2023-07"))
+    listed = runtime.clients["s3"].list_objects_v2(Bucket=runtime.deployment.bucket, Prefix=key)
+    assert listed["KeyCount"] == 0
+    output = json.loads(duplicate_starts[0]["output"])
+    assert output["lock"] == {"released": [key]}
