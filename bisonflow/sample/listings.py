@@ -78,6 +78,12 @@ class Listings:
                 code = region * _SCALE + k
                 table[code] = max(table.get(code, -1), degree)
             self.species_regions.setdefault(species_of[key], set()).add(region)
+        #: usage keys of the listed names that are synonyms (what records published under
+        #: them carry as taxonkey)
+        self.synonym_usage_keys = np.array(
+            sorted({int(r.taxon.match["usageKey"]) for r in rows if r.taxon.match.get("synonym")}),
+            dtype=np.int64,
+        )
         self._species = _Table.of(by_species)
         self._taxon = _Table.of(by_taxon)
         self._any_species = np.unique(self._species.codes % _SCALE)

@@ -58,6 +58,9 @@ RIIS_SHARE = 0.2
 AIANNH_SHARE = 0.12
 #: Share of records published under a synonym, of taxa that have one.
 SYNONYM_SHARE = 0.3
+#: Share of records published under a name the US-RIIS lists as a synonym: by abundance
+#: alone a small sample may have none, and every way of matching should have records.
+LISTED_SYNONYM_SHARE = 0.003
 #: Of the records outside the US, the share in Puerto Rico and the island territories
 #: (GBIF's countrycode PR, VI, GU, AS, MP), the rest in Canada and Mexico.
 TERRITORY_SHARE = 0.5
@@ -182,11 +185,15 @@ def generate_occurrences(
     taxon[wants_riis] = _weighted(rng, np.flatnonzero(marked), abundance, int(wants_riis.sum()))
     others = ~wants_riis
     taxon[others] = _weighted(rng, np.flatnonzero(~marked), abundance, int(others.sum()))
+    named_as_listed = rng.random(n) < LISTED_SYNONYM_SHARE
+    listed_synonym = np.flatnonzero(np.isin(tx.synonym_key, listings.synonym_usage_keys))
+    taxon[named_as_listed] = rng.choice(listed_synonym, size=int(named_as_listed.sum()))
     higher = kind == 3
     to_family = higher & (rng.random(n) < 0.3)
     to_genus = higher & ~to_family
     fam = tx.family[taxon]
-    use_synonym = tx.has_synonym[taxon] & (rng.random(n) < SYNONYM_SHARE) & ~higher
+    use_synonym = tx.has_synonym[taxon] & (rng.random(n) < SYNONYM_SHARE)
+    use_synonym = (use_synonym | named_as_listed) & ~higher
 
     # --- where ------------------------------------------------------------------------------
     species = np.searchsorted(places.ranges.species_keys, tx.species_key[taxon])
@@ -260,7 +267,11 @@ def generate_occurrences(
     rank = pc.if_else(
         pa.array(to_family),
         pa.scalar("FAMILY"),
-        pc.if_else(pa.array(to_genus), pa.scalar("GENUS"), _take(tx.rank, taxon)),
+        pc.if_else(
+            pa.array(to_genus),
+            pa.scalar("GENUS"),
+            pc.if_else(pa.array(use_synonym), _take(tx.synonym_rank, taxon), _take(tx.rank, taxon)),
+        ),
     )
     # A synonym-named record: the synonym's key and name, the accepted species (GBIF).
     named = pc.if_else(
@@ -313,7 +324,7 @@ def generate_occurrences(
         "family": _take(tx.family_name, fam),
         "genus": _take(tx.genus, taxon, to_family),
         "species": _take(tx.species, taxon, higher),
-        "infraspecificepithet": _take(tx.infra, taxon, higher),
+        "infraspecificepithet": _take(tx.infra, taxon, higher | use_synonym),
         "taxonrank": rank,
         "scientificname": scientific,
         "verbatimscientificname": verbatim,

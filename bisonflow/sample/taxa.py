@@ -144,6 +144,10 @@ REAL_SYNONYMS: tuple[tuple[str, str, str], ...] = (
         "Fallopia × bohemica (Chrtek & Chrtková) J.P.Bailey",
         "Reynoutria × bohemica",
     ),
+    # A species-rank name for a subspecies (Thuillier's species, now Festuca rubra subsp.
+    # fallax): its listing is below species, and records published under it carry its own
+    # key, which only the listed name's usageKey leads to.
+    ("Festuca fallax", "Festuca fallax Thuill.", "Festuca rubra fallax"),
 )
 
 _GENUS_PREFIX = (
@@ -388,7 +392,8 @@ def build_backbone(rng: np.random.Generator, n_species: int = 1400) -> Backbone:
     def add_synonym(accepted: Usage, canonical: str, sci: str, authorship: str) -> Usage:
         usage = Usage(
             key=keys.take(),
-            rank=accepted.rank,
+            # A binomial is a species-rank name whatever it is a synonym of.
+            rank="SPECIES" if len(canonical.split(" ")) == 2 else accepted.rank,
             canonical=canonical,
             scientific_name=sci,
             authorship=authorship,

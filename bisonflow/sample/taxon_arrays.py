@@ -50,6 +50,7 @@ class TaxonArrays:
         self.canonical = string_pool([t.canonical for t in taxa])
         self.authorship = string_pool([t.authorship or None for t in taxa])
         self.synonym = string_pool([s.canonical if s else None for s in synonyms])
+        self.synonym_rank = string_pool([s.rank if s else None for s in synonyms])
         self.synonym_scientific = string_pool([s.scientific_name if s else None for s in synonyms])
         self.synonym_authorship = string_pool(
             [s.authorship or None if s else None for s in synonyms]
