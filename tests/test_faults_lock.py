@@ -4,13 +4,19 @@ without cleanup) or whose lease expired is taken over; the lock is released at t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 import time
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from conftest import wait_for_end
 from lambda_live import live_environment
+from moto.s3.models import S3Backend
 
 from bisonflow.executions import history
 from bisonflow.layout import MonthLayout
@@ -133,3 +139,48 @@ def test_the_lock_is_released_when_the_month_is_published(
     assert listed["KeyCount"] == 0
     output = json.loads(duplicate_starts[0]["output"])
     assert output["lock"] == {"released": [key]}
+
+
+def test_concurrent_conditional_writes_of_one_key_let_exactly_one_win(
+    aws_env: LocalRuntime, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The s3_conditional seam. Two `If-None-Match: *` writes of one key at the same instant:
+    moto tests the precondition, then writes, so if both test before either writes (forced
+    here: each write waits for the other request) both would succeed. On S3 one wins and the
+    other gets 412 (S3 User Guide, conditional requests)."""
+    key = "locks/race.json"
+    barrier = threading.Barrier(2, timeout=2)
+    original = S3Backend.put_object
+
+    def meeting_put_object(self: S3Backend, bucket_name: str, key_name: str, *a, **k):
+        if key_name == key:
+            # Broken: the other request is held back, the writes are serialized.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        return original(self, bucket_name, key_name, *a, **k)
+
+    monkeypatch.setattr(S3Backend, "put_object", meeting_put_object)
+    outcomes: list[str] = []
+    # One attempt each: a retry would hide what the first attempt got.
+    once = boto3.client(
+        "s3",
+        endpoint_url=aws_env.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+    def put(body: bytes) -> None:
+        try:
+            once.put_object(Bucket="bisonflow-test-scratch", Key=key, Body=body, IfNoneMatch="*")
+            outcomes.append("written")
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+
+    writers = [threading.Thread(target=put, args=(body,)) for body in (b"a", b"b")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert sorted(outcomes) == ["PreconditionFailed", "written"]

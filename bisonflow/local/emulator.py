@@ -24,6 +24,7 @@ from bisonflow.local import (
     asl_fixes,
     lambda_worker,
     redshift_duckdb,
+    s3_conditional,
     sfn_aliases,
 )
 from bisonflow.local.iam import seam as iam_seam
@@ -146,6 +147,7 @@ class Emulator:
         sfn_aliases.install()
         self.pool = lambda_worker.install(self.workdir, self.endpoint_url, REGION)
         redshift_duckdb.install()
+        s3_conditional.install()  # the month lock's conditional writes are atomic, as on AWS
         if self.iam_enforcement and not self._iam_installed:
             iam_seam.install()
             self._iam_installed = True
