@@ -172,8 +172,9 @@ def _settings(args: argparse.Namespace) -> LocalSettings:
     )
 
 
-def try_commands(endpoint: str, state_machine_arn: str, month: str) -> list[str]:
-    """The commands `local up` prints, each working as pasted into a shell with nothing set.
+def try_commands(endpoint: str, state_machine_arn: str, month: str) -> list[tuple[str, str]]:
+    """The commands `local up` prints, each working as pasted into a shell with nothing set,
+    with what each does (or "").
 
     The AWS CLI has no notion of an emulator: it needs keys and a region, so its lines carry
     the emulator's (any keys work). bisonflow's own commands default both for a loopback
@@ -182,27 +183,18 @@ def try_commands(endpoint: str, state_machine_arn: str, month: str) -> list[str]
     keys = " ".join(f"{name}={value}" for name, value in EMULATOR_KEYS.items())
     aws = f"{keys} aws --endpoint-url {endpoint} --region {EMULATOR_REGION}"
     return [
-        f"{aws} stepfunctions list-state-machines",
-        f"{aws} stepfunctions start-execution --state-machine-arn {state_machine_arn} "
-        "--input '{}'",
-        f"bisonflow start --endpoint-url {endpoint} --month {month}",
-        f"bisonflow executions --endpoint-url {endpoint}",
-        f"bisonflow schedule --endpoint-url {endpoint}",
-        f"bisonflow local fire-schedule --endpoint-url {endpoint}",
-        f"bisonflow deploy --endpoint-url {endpoint}",
+        (f"{aws} stepfunctions list-state-machines", ""),
+        (
+            f"{aws} stepfunctions start-execution --state-machine-arn {state_machine_arn} "
+            "--input '{}'",
+            "",
+        ),
+        (f"bisonflow start --endpoint-url {endpoint} --month {month}", ""),
+        (f"bisonflow executions --endpoint-url {endpoint}", ""),
+        (f"bisonflow schedule --endpoint-url {endpoint}", "the monthly schedule's next times"),
+        (f"bisonflow local fire-schedule --endpoint-url {endpoint}", "as the schedule would"),
+        (f"bisonflow deploy --endpoint-url {endpoint}", "redeploy the current tree"),
     ]
-
-
-#: What each of try_commands' lines does, printed beside it.
-_TRY_NOTES = (
-    "",
-    "",
-    "",
-    "",
-    "   (the monthly schedule's next fire times)",
-    "   (as the monthly schedule would)",
-    "   (redeploy the current tree)",
-)
 
 
 def local_up(args: argparse.Namespace) -> int:
@@ -221,7 +213,7 @@ def local_up(args: argparse.Namespace) -> int:
             f"  state machine: {rt.deployment.state_machine_arn}\n"
             f"  bucket:        s3://{rt.deployment.bucket}\n\n"
             "Try (any credentials work; these commands need nothing set in the shell):\n"
-            + "\n".join(f"  {line}{note}" for line, note in zip(lines, _TRY_NOTES, strict=True))
+            + "\n".join(f"  {line}{f'   ({note})' if note else ''}" for line, note in lines)
             + "\n\nCtrl-C (or SIGTERM) stops it."
         )
         try:

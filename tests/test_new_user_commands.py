@@ -28,8 +28,9 @@ RECORDS = "2000"
 
 
 def bare_environment(home: Path, tmp: Path | None = None) -> dict[str, str]:
-    """A fresh shell's environment: the venv's commands on PATH, an empty HOME, no AWS_*."""
-    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(home)}
+    """A fresh shell's environment: the venv's commands on PATH, an empty HOME, no AWS_*
+    (and Python's fault handler, so a process that hangs can be made to say where)."""
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(home), "PYTHONFAULTHANDLER": "1"}
     return env | ({"TMPDIR": str(tmp)} if tmp else {})
 
 
@@ -48,6 +49,17 @@ class Served:
     home: Path
     tmp: Path
     lines: list[str] = field(default_factory=list)
+
+    def ended(self, timeout: float = 90) -> int:
+        """The exit code; a process still running after `timeout` dumps its threads' stacks
+        (SIGABRT, the fault handler) into the failure."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)
+            self.process.wait(timeout=30)
+            time.sleep(0.5)
+            raise AssertionError("did not stop:\n" + "".join(self.lines[-200:])) from None
 
     @property
     def endpoint(self) -> str:
@@ -179,7 +191,7 @@ def test_a_deploy_that_stopped_half_way_is_named_and_can_be_removed(served: Serv
 def test_sigterm_cleans_up_and_the_port_is_free_again_at_once(served: Served) -> None:
     assert any(p.name.startswith("bisonflow-") for p in served.tmp.iterdir())
     served.process.send_signal(signal.SIGTERM)
-    assert served.process.wait(timeout=60) == 0
+    assert served.ended() == 0
     time.sleep(0.5)  # the draining thread reads the last lines
     assert "stopping\n" in served.lines
     assert list(served.tmp.iterdir()) == [], "the work directory must be removed"
@@ -189,7 +201,7 @@ def test_sigterm_cleans_up_and_the_port_is_free_again_at_once(served: Served) ->
     finally:
         # Stopped while starting, not while serving: exit 128 + SIGTERM, in one line.
         again.process.send_signal(signal.SIGTERM)
-        assert again.process.wait(timeout=60) == 128 + signal.SIGTERM
+        assert again.ended() == 128 + signal.SIGTERM
     time.sleep(0.5)
     assert again.lines[-1] == "bisonflow: stopped (SIGTERM)\n", again.lines
     assert not any("Traceback" in line for line in again.lines)
