@@ -49,8 +49,10 @@ from bisonflow.dimensions import (
     STATE,
     assessment_column,
 )
-from bisonflow.layout import DIMENSIONS, MonthLayout
+from bisonflow.layout import COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
+from bisonflow.provenance import citation_uri
 from bisonflow.riis_schema import ASSESSMENTS
+from bisonflow.sample.counties import load_counties, write_county_shapefile
 from bisonflow.taskspec import TaskSpec
 
 BUCKET = "bisonflow-bench-stats"
@@ -120,6 +122,10 @@ def measure_task(sites: int, species: int, presences: int) -> dict[str, Any]:
             aws_secret_access_key="bench",
         )
         s3.create_bucket(Bucket=BUCKET)
+        # calc_stats copies the snapshot's citation.txt beside the outputs and refuses a month
+        # without one, so the benchmark's month has one, in the bucket the spec names.
+        s3.put_object(Bucket=BUCKET, Key=LAYOUT.gbif_citation_key, Body=b"bench citation\n")
+        upload_counties(s3)
         (_, generate_s) = timed(lambda: upload_month(s3, sites, species, presences))
         print(f"generated and uploaded the month's count tables in {generate_s:.1f}s", flush=True)
         spec = TaskSpec(
@@ -133,7 +139,7 @@ def measure_task(sites: int, species: int, presences: int) -> dict[str, Any]:
                 **{f"{d}_counts": LAYOUT.region_counts_prefix(d) for d in DIMENSIONS},
             },
             outputs={"summary": LAYOUT.summary_prefix, "done": LAYOUT.done_marker_key},
-            params={"min_presence_count": 1},
+            params={"min_presence_count": 1, "gbif_citation": citation_uri(BUCKET, LAYOUT)},
         )
         with tempfile.TemporaryDirectory() as tmp:
             spec_path = Path(tmp) / "spec.json"
@@ -184,6 +190,18 @@ def _cpu_seconds() -> float:
     """User + system CPU time of this process (all its threads)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def upload_counties(s3: Any) -> None:
+    """The real county boundaries the sample ships, where the aggregate step's input is: the
+    task draws its maps on them (the benchmark's synthetic sites match none, so every county
+    is drawn, as in a national month)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shp = Path(tmp) / "cb_us_county.shp"
+        write_county_shapefile(load_counties(), shp, (2026, 1, 1))
+        for part in Path(tmp).iterdir():
+            key = COUNTY_SHAPEFILE_KEY.removesuffix(".shp") + part.suffix
+            s3.put_object(Bucket=BUCKET, Key=key, Body=part.read_bytes())
 
 
 def upload_month(s3: Any, sites: int, species: int, presences: int) -> None:
