@@ -27,9 +27,9 @@ from bisonflow.boundary_sql import (
 )
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY
-from bisonflow.local import redshift_duckdb as rd
 from bisonflow.local import redshift_rules
 from bisonflow.local import sql_transpile as st
+from bisonflow.local.redshift_engine import _error_text
 from bisonflow.local.runtime import LocalRuntime
 
 SQUARE = "ST_GeomFromText('POLYGON((0 0, 2 0, 2 2, 0 2, 0 0))')"
@@ -71,7 +71,7 @@ def _error(con: duckdb.DuckDBPyConnection, redshift_sql: str) -> str:
     """The stand-in's error text for the statement ("ERROR: ..."), which must fail."""
     with pytest.raises(duckdb.Error) as failure:
         con.execute(st.transpile(redshift_sql)).fetchall()
-    return rd._error_text(failure.value)
+    return _error_text(failure.value)
 
 
 @pytest.mark.parametrize("name", sorted(redshift_rules.COLLECTION_REJECTED))
