@@ -60,6 +60,7 @@ __all__ = [
     "estimate",
     "format_estimate",
     "lambda_function_names",
+    "state_transitions",
     "statement_ids",
 ]
 

@@ -195,3 +195,21 @@ def test_external_ddl_stays_outside_transactions(
         run_batches(data, [[f"DROP TABLE {name}"]], WORKGROUP)
     with pytest.raises(EmulatorError, match="does not exist"):
         _keys(data, name)
+
+
+def test_an_unreadable_location_fails_only_the_queries_that_scan_it(
+    clients: tuple[Any, Any], table: tuple[str, str]
+) -> None:
+    """Each statement lists every external table, but a table whose location cannot be read
+    must not fail statements that do not scan it (Spectrum reads a table only when scanned)."""
+    s3, data = clients
+    name, prefix = table
+    s3.put_object(Bucket=BUCKET, Key=prefix + "bad.parquet", Body=b"not parquet at all")
+    with pytest.raises(EmulatorError, match=f"{name}: cannot read parquet under s3://"):
+        _keys(data, name)
+    statement_id = run_batches(data, [["SELECT 41 + 1"]], WORKGROUP)
+    (record,) = data.get_statement_result(Id=statement_id)["Records"]
+    assert record[0]["longValue"] == 42
+    s3.put_object(Bucket=BUCKET, Key=prefix + "bad.parquet", Body=_part([5]))
+    assert _keys(data, name) == [5]
+    s3.delete_object(Bucket=BUCKET, Key=prefix + "bad.parquet")

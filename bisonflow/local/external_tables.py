@@ -100,16 +100,31 @@ class ExternalTable:
         self.reads = None
 
     def refresh(self, con: duckdb.DuckDBPyConnection, s3: ObjectStore) -> None:
-        """Point the view at the files the location holds now (only if that changed)."""
-        bucket, prefix = self._location()
-        parts = tuple((k, etag) for k, etag in s3.versions(bucket, prefix) if not is_hidden(k))
-        if parts == self.reads:
+        """Point the view at the files the location holds now (only if that changed).
+
+        A location that cannot be read (its bucket deleted, a part that is not parquet) fails
+        the queries that scan this table, and only those, as on Spectrum: the view then
+        raises the error when scanned, and the next statement lists the location again."""
+        try:
+            bucket, prefix = self._location()
+            listed = s3.versions(bucket, prefix)
+            parts = tuple((k, etag) for k, etag in listed if not is_hidden(k))
+            if parts == self.reads:
+                return
+            files = {key: self._cached(s3, bucket, key, etag) for key, etag in parts}
+            select = self._select(con, files)
+        except EmulatorError as error:
+            failing = f"error({_sql_text(f'{self.stmt.schema}.{self.stmt.name}: {error}')})"
+            con.execute(
+                f"CREATE OR REPLACE VIEW {self.view} AS {self._typed_nulls()} "
+                f"FROM range(1) WHERE {failing} IS NULL"
+            )
+            self.reads = None
             return
-        files = {key: self._cached(s3, bucket, key, etag) for key, etag in parts}
         for old in self.folder.glob("*"):
             if old not in files.values():
                 old.unlink()
-        con.execute(f"CREATE OR REPLACE VIEW {self.view} AS {self._select(con, files)}")
+        con.execute(f"CREATE OR REPLACE VIEW {self.view} AS {select}")
         self.reads = parts
 
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -123,16 +138,20 @@ class ExternalTable:
         path = self.folder / f"{digest}_{safe}"
         return path if path.is_file() else s3.download(bucket, key, path)
 
+    def _typed_nulls(self) -> str:
+        """SELECT of a NULL in each declared column's type (the view's shape without files)."""
+        typed = [
+            ("NULL" if c.duckdb_type is None else f"CAST(NULL AS {c.duckdb_type})")
+            + f" AS {st.render_name(None, c.name)}"
+            for c in self.stmt.columns
+        ]
+        return "SELECT " + ", ".join(typed)
+
     def _select(self, con: duckdb.DuckDBPyConnection, files: Mapping[str, Path]) -> str:
         """SELECT of the declared columns over `files` (S3 key -> local copy), key order."""
         columns = self.stmt.columns
         if not files:  # an empty location is an empty table
-            typed = [
-                ("NULL" if c.duckdb_type is None else f"CAST(NULL AS {c.duckdb_type})")
-                + f" AS {st.render_name(None, c.name)}"
-                for c in columns
-            ]
-            return "SELECT " + ", ".join(typed) + " WHERE false"
+            return f"{self._typed_nulls()} WHERE false"
         source = (
             "read_parquet(["
             + ", ".join(_sql_text(files[k].as_posix()) for k in sorted(files))
