@@ -121,3 +121,12 @@ def test_the_execution_is_bounded_beyond_its_longest_wait(definition: dict) -> N
     outlast the longest snapshot wait the template allows plus a month's processing."""
     assert definition["TimeoutSeconds"] == waits.EXECUTION_TIMEOUT_SECONDS
     assert waits.EXECUTION_TIMEOUT_SECONDS > waits.MAX_SNAPSHOT_WAIT_DAYS * waits.DAY_SECONDS
+
+
+def test_a_failed_cleanup_is_its_own_error_naming_both(definition: dict) -> None:
+    states = definition["States"]
+    (catch,) = states["CleanupTasks"]["Catch"]
+    assert catch["Next"] == "CleanupFailed" and catch["ResultPath"] == "$.cleanup_error"
+    failed = states["CleanupFailed"]
+    assert failed["Type"] == "Fail" and failed["Error"] == "CleanupFailed"
+    assert "$.cleanup_error.Cause" in failed["CausePath"] and "$.error.Cause" in failed["CausePath"]

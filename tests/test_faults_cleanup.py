@@ -1,0 +1,33 @@
+"""Faults: a cleanup that fails is reported as its own error beside the original one
+(issue 11), not silently: instances, tokens or the month lock may have been left behind."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import wait_for_end
+
+from bisonflow.local.runtime import LocalRuntime
+
+
+def test_a_failing_cleanup_fails_the_run_with_both_errors(runtime: LocalRuntime) -> None:
+    assert runtime.deployment
+    iam, awslambda = runtime.clients["iam"], runtime.clients["lambda"]
+    role = awslambda.get_function_configuration(
+        FunctionName=f"{runtime.deployment.stack_name}-cleanup_task"
+    )["Role"].rsplit("/", 1)[1]
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "ec2:DescribeInstances", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName=role, PolicyName="deny-finding", PolicyDocument=json.dumps(deny))
+    try:
+        # A bad month fails CheckGbif, whose Catch runs the cleanup, which IAM now refuses.
+        description = wait_for_end(runtime, runtime.start_execution("2026-13"), timeout=90)
+    finally:
+        iam.delete_role_policy(RoleName=role, PolicyName="deny-finding")
+    assert description["status"] == "FAILED"
+    assert description["error"] == "CleanupFailed"
+    cause = description["cause"]
+    assert "ec2:DescribeInstances" in cause and "explicit deny" in cause, cause
+    assert "The step had failed with SchemaViolation" in cause and "2026-13" in cause, cause
