@@ -24,13 +24,15 @@ default, and its line shows the quantity with "no price"):
   $0.20 per 1M requests; duration $0.0000166667 per GB-second (x86) and $0.0000133334 (Arm),
   first tier. The official page (https://aws.amazon.com/lambda/pricing/) fills its figures
   in by script, so the stored copy we could read shows none: these are as quoted for US East
-  by cloudchipr.com/blog/aws-lambda-pricing (2024), matching the page's per-1-ms examples.
+  by cloudchipr.com/blog/aws-lambda-pricing (2024) and by other secondary pages.
 * **EC2** instance-hours by instance type, for each callback task (annotate_riis,
   calc_stats): from the launch Lambda's TaskSubmitted (the instance exists) to the task's
-  callback, at least 60 s ("billed for a minimum of 60 seconds each time a new instance is
-  started", Linux per-second billing). The instance type is the template's default unless
-  given. The Spot price changes with Availability Zone and time
-  (https://aws.amazon.com/ec2/spot/pricing/), so it is a parameter per instance type.
+  callback, at least 60 s: "EC2 usage is billed in one-second increments, with a minimum of
+  60 seconds" (AWS's per-second billing announcement of 2017 for Linux, as quoted by
+  secondary pages; the EC2 User Guide itself was not among the sources we could read). The
+  instance type is the template's default unless given. The Spot price changes with
+  Availability Zone and time (https://aws.amazon.com/ec2/spot/pricing/), so it is a
+  parameter per instance type.
 * **Redshift Serverless** RPU-hours: "When queries run, you're billed according to the
   capacity used in a given duration, in RPU hours on a per-second basis" (Amazon Redshift
   Management Guide, "Billing for Amazon Redshift Serverless"), with a 60-second minimum.
