@@ -67,9 +67,10 @@ CELL_DEGREES = 0.125
 #: A cell's id is cx * CELL_ID_STRIDE + cy; unique while |cy| < CELL_ID_STRIDE / 2, i.e. for
 #: any cell edge above 90 / 50,000 degrees.
 CELL_ID_STRIDE = 100_000
-#: Decimal digits of the cell counter: a boundary may span up to 10,000 cells along one
-#: axis, 1,250 degrees at an eighth (the Aleutians West census area crosses the antimeridian,
-#: so its bounding box spans all 360 degrees: 2,880 columns).
+#: Decimal digits of the cell counter: a polygon may span up to 10,000 cells along one axis
+#: (1,250 degrees at an eighth), and a boundary may have up to 10,000 polygons (the counter
+#: numbers them too). Cells are listed per polygon (`cells_sql`), so a county whose islands
+#: lie on both sides of the antimeridian spans only its islands' cells.
 _CELL_STEPS_DIGITS = 4
 
 
@@ -141,12 +142,22 @@ def cells_sql(boundaries: Boundaries) -> str:
     A cell is the closed square [cx, cx + 1] x [cy, cy + 1] * CELL_DEGREES. `inside` is true
     when the boundary covers the whole square, so every point given that cell lies in the
     boundary; otherwise the cell holds part of the boundary's edge (or of a hole's) and a
-    point in it needs the exact test of `hits_sql`. Every predicate takes the loaded
-    (multi)polygon and a square, never a collection: Redshift's ST_Intersects and ST_Covers
-    return an error for a geometry collection (Amazon Redshift Database Developer Guide,
-    "ST_Intersects" and "ST_Covers", Return type). The candidate cells are numbered from the
-    boundary's bounding box; `steps` counts 0..9,999 with a cross join of digits, which
-    Redshift and DuckDB both run (Redshift's generate_series runs on the leader node only).
+    point in it needs the exact test of `hits_sql`. Every predicate takes a polygon and a
+    square, never a collection: Redshift's ST_Intersects and ST_Covers return an error for a
+    geometry collection (Amazon Redshift Database Developer Guide, "ST_Intersects" and
+    "ST_Covers", Return type).
+
+    The candidate cells are numbered from the bounding box of each polygon of a
+    multipolygon, taken apart with ST_NumGeometries and ST_GeometryN (same guide: a
+    polygon's only geometry is itself, index 1). The whole boundary's box would do, but a
+    county whose islands lie on both sides of the antimeridian (Aleutians West, AK, 02016)
+    has a box 359 degrees wide: in the real census layer it alone gave 140,777 of 290,760
+    candidate squares. A square meets the boundary iff it meets one of its polygons; the
+    polygons of a valid multipolygon meet only at points, so a square the boundary covers
+    is covered by one polygon, and BOOL_OR over the polygons gives `inside` exactly.
+    `steps` counts 0..9,999 with a cross join of digits, which Redshift and DuckDB both run
+    (Redshift's generate_series runs on the leader node only); it numbers the polygons of
+    a boundary too.
     """
     size = _CELL_SIZE
     digits = " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10))
@@ -160,11 +171,16 @@ def cells_sql(boundaries: Boundaries) -> str:
     return f"""CREATE TABLE {boundaries.cells} AS
 WITH digits AS ({digits}),
 steps AS (SELECT {steps} AS i FROM {crossed}),
-gridded AS (
-    SELECT b.geoid, {_with_srid("b.shape")} AS shape,
-           {_cell_index("ST_XMin(b.shape)")} AS x0, {_cell_index("ST_YMin(b.shape)")} AS y0,
-           {_cell_index("ST_XMax(b.shape)")} AS x1, {_cell_index("ST_YMax(b.shape)")} AS y1
+parts AS (
+    SELECT b.geoid, {_with_srid("ST_GeometryN(b.shape, CAST(n.i + 1 AS INTEGER))")} AS shape
     FROM {boundaries.table} AS b
+    JOIN steps AS n ON n.i < ST_NumGeometries(b.shape)
+),
+gridded AS (
+    SELECT p.geoid, p.shape,
+           {_cell_index("ST_XMin(p.shape)")} AS x0, {_cell_index("ST_YMin(p.shape)")} AS y0,
+           {_cell_index("ST_XMax(p.shape)")} AS x1, {_cell_index("ST_YMax(p.shape)")} AS y1
+    FROM parts AS p
 ),
 candidates AS (
     SELECT g.geoid, g.shape, g.x0 + nx.i AS cx, g.y0 + ny.i AS cy
@@ -176,9 +192,10 @@ squares AS (
     SELECT c.geoid, c.shape, c.cx, c.cy, {square} AS square
     FROM candidates AS c
 )
-SELECT geoid, {_cell_id("cx", "cy")} AS cell, ST_Covers(shape, square) AS inside
+SELECT geoid, {_cell_id("cx", "cy")} AS cell, BOOL_OR(ST_Covers(shape, square)) AS inside
 FROM squares
-WHERE ST_Intersects(shape, square)"""
+WHERE ST_Intersects(shape, square)
+GROUP BY geoid, cx, cy"""
 
 
 def hits_sql(subset: str, boundaries: Boundaries, hits: str) -> str:

@@ -306,6 +306,35 @@ def test_points_meet_boundaries_by_an_equality_join_on_the_cell_id() -> None:
         assert slow not in plan, plan
 
 
+def test_a_boundary_across_the_antimeridian_lists_only_the_cells_of_its_islands() -> None:
+    """Aleutians West (AK) has islands on both sides of 180 degrees, so its bounding box is
+    359 degrees wide; cells come from each polygon's own box, so such a county lists the
+    cells of its islands (2 x 2 squares each here), not of a band around the Earth, and a
+    square covered by one island is `inside`."""
+    layout = MonthLayout.for_month(MONTH)
+    target = SqlTarget(gbif_bucket="gbif-open-data-us-east-1", bison_bucket="bison-bucket")
+    load = statement_batches("aggregate", layout, target)[1]
+    cells_statement = next(sql for sql in load if "_cells AS" in sql)
+    con = duckdb.connect()
+    load_spatial(con)
+    redshift_rules.install(con)
+    islands = "MULTIPOLYGON(((179.5 52, 179.75 52, 179.75 52.25, 179.5 52.25, 179.5 52)),"
+    islands += "((-179.75 52, -179.5 52, -179.5 52.25, -179.75 52.25, -179.75 52)))"
+    con.execute(
+        f"CREATE TABLE {layout.county_table} AS SELECT '02016' AS geoid, "
+        f"ST_GeomFromText('{islands}') AS shape"
+    )
+    con.execute(st.transpile(cells_statement))
+    cells = con.execute(
+        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE inside) FROM {layout.county_table}_cells"
+    ).fetchone()
+    con.close()
+    # Each island covers 2 x 2 cells of 1/8 degree; its east and north edges lie on the
+    # next column's and row's squares, which (closed) it meets: 3 x 3 cells per island.
+    # One box around both islands would have listed 2,877 x 3 candidate squares.
+    assert cells == (2 * 9, 2 * 4), cells
+
+
 # --- a sample month on the real counties ----------------------------------------------------
 
 

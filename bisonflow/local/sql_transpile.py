@@ -255,13 +255,23 @@ def _fix_node(node: exp.Expression) -> exp.Expression:
             return exp.DataType.build("GEOMETRY", dialect="duckdb")
     elif isinstance(node, exp.Anonymous):
         name = str(node.this).upper()
-        args = node.expressions
+        # A node this function replaces is not descended into (sqlglot's transform prunes
+        # it), so the arguments are fixed here: ST_SetSRID(ST_GeometryN(...), n) needs both.
+        args = [arg.transform(_fix_node) for arg in node.expressions]
         if name == "ST_SETSRID" and len(args) == 2:
             # Redshift tags a geometry with an SRID; DuckDB spatial with a CRS name.
             crs = _srid_crs(args[1])
             return exp.Anonymous(this="ST_SetCRS", expressions=[args[0], crs]) if crs else args[0]
         if name == "ST_MAKEPOINT" and len(args) == 2:
             return exp.Anonymous(this="ST_Point", expressions=list(args))
+        if name == "ST_GEOMETRYN" and len(args) == 2:
+            # DuckDB spatial has no ST_GeometryN; ST_Dump lists a geometry's parts, 1-based
+            # like Redshift's index (a polygon's only part is itself).
+            parts = exp.Anonymous(this="ST_Dump", expressions=[args[0]])
+            part = exp.Anonymous(this="list_extract", expressions=[parts, args[1]])
+            return exp.Anonymous(
+                this="struct_extract", expressions=[part, exp.Literal.string("geom")]
+            )
         if name in ("ST_GEOMFROMTEXT", "ST_GEOMFROMWKB") and len(args) == 2:
             crs = _srid_crs(args[1])
             inner = exp.Anonymous(this=name, expressions=[args[0]])
@@ -279,6 +289,7 @@ def transpile(sql: str) -> str:
     On top of sqlglot's Redshift-to-DuckDB translation: identifiers folded to lower case;
     `public.` and database prefixes dropped; VARCHAR(MAX)/CHAR(n) -> VARCHAR; SUPER -> JSON;
     ST_SetSRID(g, n) -> ST_SetCRS(g, 'EPSG:n'); ST_MakePoint -> ST_Point;
+    ST_GeometryN(g, i) -> the i-th part of ST_Dump(g);
     ST_GeomFromText(wkt, n) -> ST_SetCRS(ST_GeomFromText(wkt), 'EPSG:n'); the arguments of
     spatial functions guarded by `redshift_rules` (what Redshift refuses fails here too).
     """
