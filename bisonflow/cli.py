@@ -13,7 +13,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from bisonflow.cli_endpoint import loopback_defaults
+from bisonflow.cli_endpoint import endpoint_of, loopback_defaults
 from bisonflow.cli_errors import debugging, ended, stop_on_terminate
 from bisonflow.cli_parser import EXIT_SKIPPED, build_parser
 from bisonflow.layout import MonthLayout
@@ -114,21 +114,37 @@ def _user_error(args: argparse.Namespace, exc: BaseException) -> str | None:
     )
     if isinstance(exc, named):
         return str(exc)
-    if isinstance(exc, (ClientError, BotoCoreError)) and not _runs_the_emulator(args):
-        # An endpoint's refusal is the user's (wrong name, region, credentials); inside the
-        # emulator's own run it is a defect to show in full.
-        if isinstance(exc, ClientError):
-            return exc.response["Error"].get("Message") or str(exc)
+    from botocore.parsers import ResponseParserError
+
+    if _runs_the_emulator(args):
+        return None  # inside the emulator's own run an endpoint error is a defect: in full
+    if isinstance(exc, ResponseParserError) or (
+        isinstance(exc, ClientError) and _is_error_page(exc.response["Error"].get("Message"))
+    ):
+        return (
+            f"{endpoint_of(args) or 'the endpoint'} failed inside (it answered an HTML error "
+            "page, not AWS's error format); --debug shows the traceback, and the emulator's "
+            "console its own"
+        )
+    if isinstance(exc, ClientError):  # a refusal: wrong name, region, credentials
+        return exc.response["Error"].get("Message") or str(exc)
+    if isinstance(exc, BotoCoreError):
         hint = _hint(args, exc)
         return f"{str(exc).rstrip('.')}{hint}" if hint else str(exc)
     return None
+
+
+def _is_error_page(message: str | None) -> bool:
+    """A web server's own error page (werkzeug's 500 under moto) where AWS sends its errors."""
+    text = (message or "").lstrip().lower()
+    return text.startswith(("<!doctype html", "<html"))
 
 
 def _hint(args: argparse.Namespace, exc: BaseException) -> str:
     """How to fix what boto3 reports without saying how."""
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
-    from bisonflow.cli_endpoint import endpoint_of, is_loopback
+    from bisonflow.cli_endpoint import is_loopback
 
     endpoint = endpoint_of(args)
     if isinstance(exc, EndpointConnectionError) and is_loopback(endpoint):

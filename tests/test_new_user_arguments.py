@@ -4,7 +4,9 @@ one line on stderr with exit code 2 and no traceback; --debug / BISONFLOW_DEBUG 
 from __future__ import annotations
 
 import argparse
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -172,8 +174,6 @@ def test_loopback_endpoints_get_a_region_and_dummy_keys_only_while_the_command_r
 
 def test_main_runs_off_the_main_thread_too(tmp_path: Path) -> None:
     """SIGTERM can only be handled on the main thread; elsewhere main() still works."""
-    import threading
-
     ended: list[object] = []
 
     def call() -> None:
@@ -186,3 +186,38 @@ def test_main_runs_off_the_main_thread_too(tmp_path: Path) -> None:
     thread.start()
     thread.join()
     assert ended == [2]
+
+
+class _ErrorPage(http.server.BaseHTTPRequestHandler):
+    """What moto's server (werkzeug) answers when it fails inside: an HTML 500 page."""
+
+    def do_POST(self) -> None:
+        body = b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
+        self.send_response(500)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("command", [["executions"], ["destroy"], ["schedule"]])
+def test_an_endpoint_that_fails_inside_is_one_line(
+    capsys: pytest.CaptureFixture, command: list[str]
+) -> None:
+    """JSON services (Step Functions, SSM) and XML ones (CloudFormation, which botocore cannot
+    even parse then) alike."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ErrorPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        extra = ["--stack-name", "bisonflow"] if command == ["schedule"] else []
+        line = _refused(capsys, [*command, "--endpoint-url", endpoint, *extra])
+    finally:
+        server.shutdown()
+    assert line == (
+        f"bisonflow: {endpoint} failed inside (it answered an HTML error page, not AWS's error "
+        "format); --debug shows the traceback, and the emulator's console its own"
+    )
