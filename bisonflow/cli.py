@@ -209,7 +209,7 @@ def try_commands(endpoint: str, state_machine_arn: str, month: str) -> list[tupl
         (f"bisonflow executions --endpoint-url {endpoint}", ""),
         (f"bisonflow schedule --endpoint-url {endpoint}", "the monthly schedule's next times"),
         (f"bisonflow local fire-schedule --endpoint-url {endpoint}", "as the schedule would"),
-        (f"bisonflow deploy --endpoint-url {endpoint}", "redeploy the current tree"),
+        (f"bisonflow deploy --endpoint-url {endpoint}", "as on AWS: no changes for this tree"),
     ]
 
 
