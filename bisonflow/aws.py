@@ -1,7 +1,13 @@
-"""boto3 clients for every step.
+"""boto3 clients for every step, and which of their errors are transient.
 
 boto3 itself honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>), so the same code
 talks to AWS or to the local emulator without knowing which.
+
+Each client retries throttling and transient errors itself (botocore's "standard" retry
+mode, 5 attempts, a few seconds in all). A storm longer than that used to fail the month:
+Step Functions retries only the `Lambda.*` errors of the Lambda service, not an error the
+function raises. `transient()` says which errors are worth more time, so the Lambda edge
+re-raises them as AwsTransientError, which every Lambda step retries with backoff.
 """
 
 from __future__ import annotations
@@ -12,6 +18,14 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
 
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"})
 
@@ -30,3 +44,36 @@ def client(service: str) -> Any:
 def reset_clients() -> None:
     """Forget cached clients (tests change endpoints between cases)."""
     client.cache_clear()
+
+
+#: Error codes botocore's standard retry mode treats as throttling or transient (one source:
+#: botocore.retries.standard); the Data API's "The number of active statements exceeds the
+#: limit" (Redshift Data API reference, ExecuteStatement, Errors), which passes as others end;
+#: and EC2's InsufficientInstanceCapacity, for which the EC2 API reference (Error codes) says
+#: to "wait for additional capacity to become available".
+TRANSIENT_CODES = frozenset(
+    ThrottledRetryableChecker._THROTTLED_ERROR_CODES
+    + TransientRetryableChecker._TRANSIENT_ERROR_CODES
+    + ["ActiveStatementsExceededException", "InsufficientInstanceCapacity"]
+)
+TRANSIENT_STATUS = frozenset(TransientRetryableChecker._TRANSIENT_STATUS_CODES)
+TRANSIENT_NETWORK = (
+    EndpointConnectionError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
+
+
+class AwsTransientError(RuntimeError):
+    """An AWS call still throttled or failing transiently after the client's own retries;
+    the state machine retries the step (its name is what the ASL's Retry names)."""
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether `exc` is throttling, a 5xx or a network failure: worth trying again later."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in TRANSIENT_CODES or status in TRANSIENT_STATUS
+    return isinstance(exc, TRANSIENT_NETWORK)

@@ -1,6 +1,8 @@
 """The edge of every Lambda: validate the event, call the library, validate the result.
 
-Keeps each function module to "parse event -> call library -> return a small dict".
+Keeps each function module to "parse event -> call library -> return a small dict". An AWS
+error that is only transient (bisonflow.aws.transient: throttling, 5xx, network) leaves as
+AwsTransientError, which the state machine retries with backoff.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from bisonflow.aws import AwsTransientError, transient
 from bisonflow.schemas import validate
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -26,7 +29,14 @@ def step_handler(step: str) -> Callable[[Callable[[dict[str, Any]], dict[str, An
         def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             validate(event, f"{step}.input")
             log.info("%s input: %s", step, json.dumps(_loggable(event)))
-            result = fn(event)
+            try:
+                result = fn(event)
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                raise AwsTransientError(
+                    f"{step}: {type(exc).__name__}: {exc} (transient: the step is retried)"
+                ) from exc
             validate(result, f"{step}.output")
             log.info("%s output: %s", step, json.dumps(result))
             return result

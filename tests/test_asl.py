@@ -130,3 +130,16 @@ def test_a_failed_cleanup_is_its_own_error_naming_both(definition: dict) -> None
     failed = states["CleanupFailed"]
     assert failed["Type"] == "Fail" and failed["Error"] == "CleanupFailed"
     assert "$.cleanup_error.Cause" in failed["CausePath"] and "$.error.Cause" in failed["CausePath"]
+
+
+def test_every_lambda_step_retries_transient_aws_errors_with_backoff(definition: dict) -> None:
+    """An AWS error that outlasted boto3's own retries leaves a Lambda as AwsTransientError
+    (bisonflow.lambda_edge); every Lambda step retries it, bounded (CleanupTasks retries
+    States.ALL)."""
+    tasks = {n: s for n, s in _all_states(definition["States"]).items() if s["Type"] == "Task"}
+    for name, state in tasks.items():
+        if name == "CleanupTasks":
+            continue
+        (retrier,) = [r for r in state["Retry"] if r["ErrorEquals"] == ["AwsTransientError"]]
+        assert retrier["BackoffRate"] > 1 and retrier["MaxAttempts"] <= 6, name
+        assert retrier["MaxDelaySeconds"] <= 300, name
