@@ -12,8 +12,10 @@ import json
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from conftest import wait_for_end
 from lambda_live import live_environment
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
@@ -28,8 +30,10 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 
 from bisonflow.ec2_tasks import TAG_ATTEMPT, TAG_EXECUTION, TAG_STEP
 from bisonflow.executions import history
+from bisonflow.layout import MonthLayout
 from bisonflow.local import sfn_heartbeat
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.month_lock import lock_key
 
 MONTH = "2023-05"
 
@@ -113,16 +117,30 @@ def kill_first_task(rt: LocalRuntime, execution: str, step: str, timeout: float 
     raise AssertionError(f"{step}'s task never started in {execution}")
 
 
-def test_a_killed_task_is_retried_on_a_new_instance_and_the_month_succeeds(
-    runtime: LocalRuntime,
-) -> None:
-    assert runtime.deployment
+@dataclass(frozen=True)
+class KilledRun:
+    description: dict  # DescribeExecution of the run whose first task was killed
+    killed: str  # the instance whose task was killed
+    duplicate: dict  # DescribeExecution of a second start of the month meanwhile
+
+
+@pytest.fixture(scope="module")
+def killed_run(runtime: LocalRuntime) -> KilledRun:
+    """One month's run with two faults: its first AnnotateRiis task is killed, and the month
+    is started again while it waits for the lost task's heartbeat (one run serves both, as
+    each costs a whole month locally)."""
     runtime.publish_snapshot(MONTH)
     arn = runtime.start_execution(MONTH)
-    execution = arn.rsplit(":", 1)[1]
-    killed = kill_first_task(runtime, execution, "AnnotateRiis")
+    killed = kill_first_task(runtime, arn.rsplit(":", 1)[1], "AnnotateRiis")
+    duplicate = wait_for_end(runtime, runtime.start_execution(MONTH), timeout=60)
+    return KilledRun(wait_for_end(runtime, arn, timeout=240), killed, duplicate)
 
-    description = wait_for_end(runtime, arn, timeout=240)
+
+def test_a_killed_task_is_retried_on_a_new_instance_and_the_month_succeeds(
+    runtime: LocalRuntime, killed_run: KilledRun
+) -> None:
+    description, killed = killed_run.description, killed_run.killed
+    arn, execution = description["executionArn"], description["name"]
     assert description["status"] == "SUCCEEDED", description.get("cause")
 
     events = history(runtime.clients["stepfunctions"], arn)
@@ -177,6 +195,27 @@ def test_a_killed_task_is_retried_on_a_new_instance_and_the_month_succeeds(
     )
     assert [attempt for attempt, _ in annotate] == ["0", "1"] and annotate[0][1] == killed
     assert {i["State"]["Name"] for i in launched} == {"terminated"}
+
+
+def test_a_second_run_of_a_running_month_is_refused_naming_the_first(
+    killed_run: KilledRun,
+) -> None:
+    """One run per month at a time (bisonflow.month_lock): the second start fails before any
+    work, naming the run that holds the month."""
+    duplicate, first = killed_run.duplicate, killed_run.description
+    assert duplicate["status"] == "FAILED"
+    assert duplicate["error"] == "MonthAlreadyRunning"
+    assert f"being processed by execution {first['executionArn']}" in duplicate["cause"]
+
+
+def test_the_lock_is_released_when_the_month_is_published(
+    runtime: LocalRuntime, killed_run: KilledRun
+) -> None:
+    assert runtime.deployment
+    key = lock_key(MonthLayout.for_month(MONTH))
+    listed = runtime.clients["s3"].list_objects_v2(Bucket=runtime.deployment.bucket, Prefix=key)
+    assert listed["KeyCount"] == 0
+    assert json.loads(killed_run.description["output"])["lock"] == {"released": [key]}
 
 
 def test_a_task_that_never_reports_is_relaunched_to_the_bound_then_cleaned_up(
