@@ -130,10 +130,12 @@ def killed_run(runtime: LocalRuntime) -> KilledRun:
     is started again while it waits for the lost task's heartbeat (one run serves both, as
     each costs a whole month locally)."""
     runtime.publish_snapshot(MONTH)
-    arn = runtime.start_execution(MONTH)
-    killed = kill_first_task(runtime, arn.rsplit(":", 1)[1], "AnnotateRiis")
-    duplicate = wait_for_end(runtime, runtime.start_execution(MONTH), timeout=60)
-    return KilledRun(wait_for_end(runtime, arn, timeout=240), killed, duplicate)
+    # The lost task is noticed after 8 s without a heartbeat (the tasks beat every second).
+    with live_environment(runtime, "check_gbif", {"TASK_HEARTBEAT_SECONDS": "8"}):
+        arn = runtime.start_execution(MONTH)
+        killed = kill_first_task(runtime, arn.rsplit(":", 1)[1], "AnnotateRiis")
+        duplicate = wait_for_end(runtime, runtime.start_execution(MONTH), timeout=60)
+        return KilledRun(wait_for_end(runtime, arn, timeout=240), killed, duplicate)
 
 
 def test_a_killed_task_is_retried_on_a_new_instance_and_the_month_succeeds(
