@@ -14,7 +14,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bisonflow.cli_endpoint import endpoint_of, loopback_defaults
-from bisonflow.cli_errors import debugging, ended, stop_on_terminate
+from bisonflow.cli_errors import (
+    debugging,
+    ended,
+    raise_if_stopped,
+    stop_on_signals,
+    wait_for_stop,
+)
 from bisonflow.cli_parser import EXIT_SKIPPED, build_parser
 from bisonflow.layout import MonthLayout
 from bisonflow.local import EMULATOR_KEYS, EMULATOR_REGION, PortInUse
@@ -51,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def command() -> int:
         check_arguments(args)
-        with loopback_defaults(args), stop_on_terminate():
+        with loopback_defaults(args), stop_on_signals():
             return commands[args.command](args)
 
     return ended(
@@ -233,9 +239,8 @@ def local_up(args: argparse.Namespace) -> int:
             + "\n\nCtrl-C (or SIGTERM) stops it."
         )
         try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (bisonflow.cli_errors.Stopped)
+            wait_for_stop()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (bisonflow.cli_errors.Stopped)
             _log("stopping")
     return 0
 
@@ -252,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with LocalRuntime(_settings(args), progress=_log) as rt:
         rt.publish_snapshot(month)
+        raise_if_stopped()  # a signal during the start whose Stopped was lost: stop now
         sfn, s3 = rt.clients["stepfunctions"], rt.clients["s3"]
         arn = rt.start_execution(month)
         _log(f"started {arn}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -41,23 +42,48 @@ def one_line(message: object) -> str:
     return " ".join(str(message).split())
 
 
+#: Set when SIGINT or SIGTERM arrived (under stop_on_signals), even if the Stopped it raised
+#: was lost: a signal handler's exception raised while the main thread runs a finalizer
+#: (__del__, a weakref callback) is printed as "Exception ignored" and dropped, and the
+#: command then carried on (a `local up` stopped while starting kept serving).
+STOP_REQUESTED = threading.Event()
+
+
 @contextmanager
-def stop_on_terminate() -> Iterator[None]:
-    """While inside: SIGTERM unwinds the main thread as Ctrl-C would (raising Stopped), so
-    `local up` / `run` stop the emulator and remove their work directory on `kill` too."""
+def stop_on_signals() -> Iterator[None]:
+    """While inside: SIGINT and SIGTERM unwind the main thread (raising Stopped, a
+    KeyboardInterrupt) and set STOP_REQUESTED, so `local up` / `run` stop the emulator and
+    remove their work directory on `kill` as on Ctrl-C."""
 
     def unwind(signum: int, frame: object) -> None:
+        STOP_REQUESTED.set()
         raise Stopped(signum)
 
+    STOP_REQUESTED.clear()
     try:
-        previous = signal.signal(signal.SIGTERM, unwind)
-    except ValueError:  # not the main thread (main() called from a thread): leave TERM as is
+        previous = {s: signal.signal(s, unwind) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread (main() called from a thread): leave them as is
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def raise_if_stopped() -> None:
+    """Raise Stopped if SIGINT or SIGTERM arrived and its exception was lost."""
+    if STOP_REQUESTED.is_set():
+        raise Stopped(signal.SIGTERM)
+
+
+def wait_for_stop() -> None:
+    """Block until SIGINT or SIGTERM (which raises Stopped here, or has already set
+    STOP_REQUESTED if its exception was lost)."""
+    while not STOP_REQUESTED.wait(1.0):
+        pass
+    raise Stopped(signal.SIGTERM)
 
 
 def ended(
