@@ -359,6 +359,8 @@ def executions(args: argparse.Namespace) -> int:
 
 
 def show_history(args: argparse.Namespace) -> int:
+    from bisonflow.cost import format_estimate
+    from bisonflow.cost_inputs import execution_cost
     from bisonflow.executions import history, load_view, resolve_execution, sfn_client
     from bisonflow.terminal import execution_view, log_links, make_console
 
@@ -367,13 +369,17 @@ def show_history(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"events": history(sfn, arn)}, indent=2, default=str), flush=True)
     view = load_view(sfn, arn) if (args.html or not args.json) else None
+    # The estimate reads the Lambda REPORT lines and statement durations at the same
+    # endpoint, falling back to the history's timing where they are gone.
+    cost = execution_cost(sfn, arn, args.endpoint_url) if view is not None else None
     if not args.json:
         make_console().print(execution_view(view))
+        print("\n".join(format_estimate(cost)), flush=True)
     if args.html:
         from bisonflow.report import write_report
 
         links = log_links(view, sfn.meta.region_name, args.logs)
-        write_report(view, args.html, log_links=links)
+        write_report(view, args.html, log_links=links, cost=cost)
         if not args.json:
             _log(f"wrote {args.html}")
     return 0

@@ -68,6 +68,10 @@ def test_history_shows_the_failed_state_its_error_and_the_cleanup(
     assert "CAUGHT" in rows["SubsetAndAnnotate"]
     assert "SUCCEEDED" in rows["CleanupTasks"]
     assert "NOT_RUN" in rows["CalcStats"]
+    # the cost estimate follows the table, labelled an estimate, with the Lambda calls the
+    # failed execution made read from the runtime's REPORT lines or its history
+    assert "Estimated AWS cost (an ESTIMATE" in out
+    assert "Step Functions" in out.split("Estimated AWS cost")[1]
 
 
 def test_history_by_name_and_by_arn_agree(
@@ -183,6 +187,7 @@ def test_html_report_is_written(
     assert main(["history", "history-failed", "--html", str(report), *cli_env]) == 0
     assert report.is_file() and "AnnotateRiis" in report.read_text()
     assert "console.aws.amazon.com/cloudwatch" in report.read_text()
+    assert "Estimated AWS cost" in report.read_text()
     logs = runtime.workdir / "logs"
     assert (
         main(["history", "history-failed", "--html", str(report), "--logs", str(logs), *cli_env])
