@@ -30,6 +30,7 @@ EMULATED = (
     "AWS::Lambda::Alias",
     "AWS::Lambda::Function",
     "AWS::Lambda::LayerVersion",
+    "AWS::Lambda::Permission",
     "AWS::Lambda::Version",
     "AWS::SNS::Subscription",
     "AWS::SNS::TopicPolicy",

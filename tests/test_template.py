@@ -467,3 +467,30 @@ def test_a_relaunch_may_end_only_this_stacks_instances(template: dict) -> None:
         "StringEquals": {"aws:ResourceTag/bisonflow:stack": {"Ref": "AWS::StackName"}}
     }
     assert any(s["Action"] == "ec2:DescribeInstances" for s in statements)
+
+
+def test_aborted_and_timed_out_runs_are_cleaned_up_by_a_rule(template: dict) -> None:
+    """StopExecution and the machine's TimeoutSeconds run no Catch: a rule sends those
+    executions' status changes to the cleanup Lambda, which may be invoked by that rule only,
+    with the input CleanupTasks gives it (tests/test_faults_stopped.py runs it)."""
+    from bisonflow.schemas import validate
+
+    resources = template["Resources"]
+    rule = resources["ExecutionEndedUncleanRule"]["Properties"]
+    assert set(rule["EventPattern"]["detail"]["status"]) == {"ABORTED", "TIMED_OUT"}
+    assert rule["EventPattern"]["detail"]["stateMachineArn"] == [{"Ref": "StateMachine"}]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": "CleanupTaskAlias"}
+    detail = {
+        "$.detail.name": "run-1",
+        "$.detail.executionArn": "arn:aws:states:us-east-1:123456789012:execution:m:run-1",
+        "$.detail.status": "ABORTED",
+    }
+    rendered = target["InputTransformer"]["InputTemplate"]
+    for name, path in target["InputTransformer"]["InputPathsMap"].items():
+        rendered = rendered.replace(f"<{name}>", detail[path])
+    validate(json.loads(rendered), "cleanup_task.input")
+    permission = resources["ExecutionEndedUncleanInvokesCleanup"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "CleanupTaskAlias"}
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["ExecutionEndedUncleanRule", "Arn"]}

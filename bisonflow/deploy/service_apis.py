@@ -353,12 +353,27 @@ def _queue_policy(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
     return {None: ",".join(p["Queues"])}
 
 
+def _lambda_permission(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
+    """A resource-policy statement on the function (or alias) letting a service invoke it.
+    Its id follows from what it allows, so a redeploy finds it (ResourceConflictException)."""
+    allowed = f"{p['Principal']} {p.get('SourceArn', '')} {p['Action']}"
+    statement = "bisonflow-" + hashlib.sha256(allowed.encode()).hexdigest()[:20]
+    args = {k: p[k] for k in ("FunctionName", "Action", "Principal", "SourceArn") if k in p}
+    try:
+        target.client("lambda").add_permission(StatementId=statement, **args)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceConflictException":
+            raise
+    return {None: statement}
+
+
 #: How each type this module can emulate is created (or updated) through its service API.
 CREATORS: dict[str, Callable[[Target, dict[str, Any]], dict[str | None, Any]]] = {
     "AWS::Lambda::LayerVersion": _layer_version,
     "AWS::Lambda::Function": _function,
     "AWS::Lambda::Version": _lambda_version,
     "AWS::Lambda::Alias": _lambda_alias,
+    "AWS::Lambda::Permission": _lambda_permission,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachineVersion": _state_machine_version,
     "AWS::StepFunctions::StateMachineAlias": _state_machine_alias,

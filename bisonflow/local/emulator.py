@@ -61,6 +61,8 @@ PARTIAL_CFN_TYPES = {
     # Follows the function: the stack comes before the emulated functions, so a version in it
     # could not snapshot them (and moto drops its Description).
     "AWS::Lambda::Version",
+    # Follows the function too: moto adds it during the stack, before the alias it names exists.
+    "AWS::Lambda::Permission",
 }
 #: Properties moto 5.2.5's CloudFormation ignores on types it does create (bisonflow.deploy
 #: applies them through the service APIs after the stack).
