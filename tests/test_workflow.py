@@ -299,6 +299,7 @@ def test_a_failing_sql_statement_fails_with_the_sql_error(runtime: LocalRuntime)
             "taxonrank": ["SPECIES", "SPECIES"],
             "occurrencestatus": ["PRESENT", "PRESENT"],
             "basisofrecord": ["HUMAN_OBSERVATION", "HUMAN_OBSERVATION"],
+            "specieskey": ["5219404", "5219404"],  # the subset keeps only records with one
             "decimallatitude": ["north", "south"],
             "decimallongitude": ["west", "west"],
         }
