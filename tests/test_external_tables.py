@@ -61,12 +61,14 @@ def table(clients: tuple[Any, Any]) -> Iterator[tuple[str, str]]:
     run_batches(data, [[f"DROP TABLE IF EXISTS {name}"]], WORKGROUP)
 
 
-def _part(keys: list[int], wide: bool = False) -> bytes:
-    """A part with INT keys (int32), or BIGINT ones (int64) when `wide`."""
+def _part(keys: list[int], wide: bool = False, labelled: bool = True) -> bytes:
+    """A part with INT keys (int32), or BIGINT ones (int64) when `wide`; with no label
+    column unless `labelled` (the table then reads every label as NULL)."""
     sink = io.BytesIO()
-    key_type = pa.int64() if wide else pa.int32()
-    table = pa.table({"k": pa.array(keys, key_type), "label": [f"r{k}" for k in keys]})
-    pq.write_table(table, sink)
+    columns: dict[str, pa.Array] = {"k": pa.array(keys, pa.int64() if wide else pa.int32())}
+    if labelled:
+        columns["label"] = pa.array([f"r{k}" for k in keys])
+    pq.write_table(pa.table(columns), sink)
     return sink.getvalue()
 
 
@@ -157,6 +159,61 @@ def test_a_part_added_in_another_type_is_refused_by_the_next_query(
     assert record[0]["longValue"] == 2  # a query not reading k still runs
 
 
+#: Statements reading the refused k of a part holding no label, where `label IS NOT NULL`
+#: keeps no row: Spectrum refuses them all the same (the error is about the file's schema).
+READING_K_OVER_NO_ROWS = [
+    "SELECT k FROM {t} WHERE label IS NOT NULL",
+    "SELECT * FROM {t} WHERE label IS NOT NULL",
+    "SELECT count(*) FROM {t} WHERE label IS NOT NULL AND k = 1",  # k only in WHERE
+    "SELECT label, count(*) FROM {t} WHERE label IS NOT NULL GROUP BY label, k",
+    "SELECT count(*) FROM {t} AS e JOIN (SELECT 1 AS one) AS o ON e.k = o.one "
+    "WHERE e.label IS NOT NULL",
+    "SELECT 1 WHERE 1 IN (SELECT k FROM {t} WHERE label IS NOT NULL)",
+    "CREATE TABLE never_made AS SELECT k FROM {t} WHERE label IS NOT NULL",  # as the subset
+]
+
+
+@pytest.mark.parametrize("query", READING_K_OVER_NO_ROWS)
+def test_a_refused_column_fails_the_statement_whichever_rows_pass(
+    clients: tuple[Any, Any], table: tuple[str, str], query: str
+) -> None:
+    """The old stand-in raised Spectrum's error only when a row reached the refused column,
+    so these statements, whose WHERE keeps no row, succeeded where Spectrum fails them."""
+    s3, data = clients
+    name, prefix = table
+    s3.put_object(
+        Bucket=BUCKET, Key=prefix + "a.parquet", Body=_part([1], wide=True, labelled=False)
+    )
+    with pytest.raises(EmulatorError) as refused:
+        run_batches(data, [[query.format(t=name)]], WORKGROUP)
+    assert (
+        f"ERROR: Spectrum Scan Error. File 'https://s3.{REGION}.amazonaws.com/{BUCKET}/"
+        f"{prefix}a.parquet' has an incompatible Parquet schema for column 's3://{BUCKET}/"
+        f"{prefix.rstrip('/')}.k'. Column type: INT, Parquet schema:\\noptional int64 k"
+    ) in str(refused.value)
+
+
+def test_statements_not_reading_the_refused_column_run(
+    clients: tuple[Any, Any], table: tuple[str, str]
+) -> None:
+    """Spectrum reads only the columns a query needs: scanning the table without k runs."""
+    s3, data = clients
+    name, prefix = table
+    s3.put_object(Bucket=BUCKET, Key=prefix + "a.parquet", Body=_part([1, 2], wide=True))
+    statement_id = run_batches(
+        data,
+        [
+            [
+                f"SELECT label, (SELECT count(*) FROM {name}) AS n FROM {name} AS e "
+                "WHERE e.label <> 'r9' ORDER BY label"
+            ]
+        ],
+        WORKGROUP,
+    )
+    records = data.get_statement_result(Id=statement_id)["Records"]
+    assert [(r[0]["stringValue"], r[1]["longValue"]) for r in records] == [("r1", 2), ("r2", 2)]
+
+
 def test_a_rolled_back_batch_does_not_leave_the_view_behind_the_files(
     clients: tuple[Any, Any], table: tuple[str, str]
 ) -> None:
@@ -205,8 +262,9 @@ def test_an_unreadable_location_fails_only_the_queries_that_scan_it(
     s3, data = clients
     name, prefix = table
     s3.put_object(Bucket=BUCKET, Key=prefix + "bad.parquet", Body=b"not parquet at all")
-    with pytest.raises(EmulatorError, match=f"{name}: cannot read parquet under s3://"):
-        _keys(data, name)
+    for query in (f"SELECT k FROM {name}", f"SELECT count(*) FROM {name} WHERE k = 5"):
+        with pytest.raises(EmulatorError, match=f"{name}: cannot read parquet under s3://"):
+            run_batches(data, [[query]], WORKGROUP)  # whichever rows the WHERE would keep
     statement_id = run_batches(data, [["SELECT 41 + 1"]], WORKGROUP)
     (record,) = data.get_statement_result(Id=statement_id)["Records"]
     assert record[0]["longValue"] == 42

@@ -27,6 +27,9 @@ Columns are matched by name, case-insensitively; a column the files lack reads a
 declared type the files do not hold fails the queries reading the column with Spectrum's
 error (`bisonflow.local.spectrum_types`), checked against the files listed at that refresh,
 so a part added later in another type is refused by the next query, as Spectrum's scan would.
+The refusal is eager (`refuse_scan`, before the statement runs): Spectrum's error is about
+a file's schema, not its rows, so a statement reading a refused column fails even when its
+WHERE keeps no row, which the view's failing expression alone let through.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from bisonflow.local import spectrum_types
 from bisonflow.local import sql_transpile as st
 from bisonflow.local.moto_s3 import EmulatorError, split_s3_uri
 
-__all__ = ["ExternalTable", "ObjectStore", "is_hidden"]
+__all__ = ["ExternalTable", "ObjectStore", "is_hidden", "refuse_scan"]
 
 _HIDDEN = re.compile(r"(^|/)[._#][^/]*$|~$")
 
@@ -79,6 +82,10 @@ class ExternalTable:
     region: str  # the error names a part by its https URL in this region
     #: (key, ETag) of the parts the view reads; None when the view must be rebuilt.
     reads: tuple[tuple[str, str], ...] | None = field(default=None)
+    #: Declared column -> Spectrum's error, for the columns those parts hold in another type.
+    refused: dict[str, str] = field(default_factory=dict)
+    #: Why the location could not be read at the last refresh (every scan fails), or None.
+    unreadable: str | None = field(default=None)
 
     @property
     def view(self) -> str:
@@ -92,8 +99,8 @@ class ExternalTable:
 
     def mount(self, con: duckdb.DuckDBPyConnection) -> None:
         """CREATE EXTERNAL TABLE: the declared columns over no file yet; nothing is read."""
-        con.execute(f"CREATE VIEW {self.view} AS {self._select(con, {})}")
-        self.reads = None
+        con.execute(f"CREATE VIEW {self.view} AS {self._select(con, {})[0]}")
+        self.reads, self.refused, self.unreadable = None, {}, None
 
     def stale(self) -> None:
         """The view may not be what `reads` says (a rolled-back batch rebuilt it)."""
@@ -112,20 +119,21 @@ class ExternalTable:
             if parts == self.reads:
                 return
             files = {key: self._cached(s3, bucket, key, etag) for key, etag in parts}
-            select = self._select(con, files)
+            select, refused = self._select(con, files)
         except EmulatorError as error:
-            failing = f"error({_sql_text(f'{self.stmt.schema}.{self.stmt.name}: {error}')})"
+            self.unreadable = f"{self.stmt.schema}.{self.stmt.name}: {error}"
+            failing = f"error({_sql_text(self.unreadable)})"
             con.execute(
                 f"CREATE OR REPLACE VIEW {self.view} AS {self._typed_nulls()} "
                 f"FROM range(1) WHERE {failing} IS NULL"
             )
-            self.reads = None
+            self.reads, self.refused = None, {}
             return
         for old in self.folder.glob("*"):
             if old not in files.values():
                 old.unlink()
         con.execute(f"CREATE OR REPLACE VIEW {self.view} AS {select}")
-        self.reads = parts
+        self.reads, self.refused, self.unreadable = parts, refused, None
 
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP VIEW IF EXISTS {self.view}")
@@ -147,11 +155,15 @@ class ExternalTable:
         ]
         return "SELECT " + ", ".join(typed)
 
-    def _select(self, con: duckdb.DuckDBPyConnection, files: Mapping[str, Path]) -> str:
-        """SELECT of the declared columns over `files` (S3 key -> local copy), key order."""
+    def _select(
+        self, con: duckdb.DuckDBPyConnection, files: Mapping[str, Path]
+    ) -> tuple[str, dict[str, str]]:
+        """SELECT of the declared columns over `files` (S3 key -> local copy), key order, and
+        the refused columns (-> Spectrum's error). A refused column of the SELECT raises the
+        error if a row of it is ever evaluated: a backstop behind `refuse_scan`."""
         columns = self.stmt.columns
         if not files:  # an empty location is an empty table
-            return f"{self._typed_nulls()} WHERE false"
+            return f"{self._typed_nulls()} WHERE false", {}
         source = (
             "read_parquet(["
             + ", ".join(_sql_text(files[k].as_posix()) for k in sorted(files))
@@ -176,6 +188,32 @@ class ExternalTable:
                 expr = (
                     "NULL" if column.duckdb_type is None else f"CAST(NULL AS {column.duckdb_type})"
                 )
-            expr = refused.get(column.name, expr)
+            if column.name in refused:
+                expr = spectrum_types.failing_expression(refused[column.name], column.duckdb_type)
             selects.append(f"{expr} AS {st.render_name(None, column.name)}")
-        return "SELECT " + ", ".join(selects) + f" FROM {source}"
+        return "SELECT " + ", ".join(selects) + f" FROM {source}", refused
+
+
+def refuse_scan(sql: str, tables: Mapping[spectrum_types.TableKey, ExternalTable]) -> None:
+    """Fail `sql` (DuckDB SQL) as Spectrum does if it scans one of `tables` whose location
+    could not be read, or reads a column of one that a part holds in another type.
+
+    Checked before the statement runs, from the columns it names (`spectrum_types.
+    columns_read`), not from the rows it reaches: Spectrum's error is about a file's Parquet
+    schema for a column the query reads ("Troubleshooting queries in Amazon Redshift
+    Spectrum", "Incompatible data formats"), so `WHERE specieskey IS NOT NULL` over files
+    lacking specieskey, which keeps no row, still fails on a refused column it reads. The
+    first refused column in declared order is named. While refresh() found nothing wrong
+    with any table, this costs nothing: the statement is not parsed again.
+    """
+    failing = {key: t for key, t in tables.items() if t.refused or t.unreadable}
+    if not failing:
+        return
+    declared = {key: [c.name for c in t.stmt.columns] for key, t in failing.items()}
+    for key, read in spectrum_types.columns_read(sql, declared).items():
+        table = failing[key]
+        if table.unreadable is not None:
+            raise EmulatorError(table.unreadable)
+        for column in table.stmt.columns:
+            if column.name in read and column.name in table.refused:
+                raise EmulatorError(table.refused[column.name])

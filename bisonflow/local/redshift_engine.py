@@ -22,7 +22,7 @@ import duckdb
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.local import redshift_rules
 from bisonflow.local import sql_transpile as st
-from bisonflow.local.external_tables import ExternalTable
+from bisonflow.local.external_tables import ExternalTable, refuse_scan
 from bisonflow.local.moto_s3 import EmulatorError, MotoS3, split_s3_uri
 from bisonflow.local.redshift_copy import CopyUnload
 from bisonflow.local.redshift_statements import (
@@ -219,6 +219,9 @@ class _Engine(CopyUnload):
             # Spectrum lists an external table's files when a query scans it, not at CREATE.
             for table in self.external_tables.values():
                 table.refresh(con, self.s3)
+            # ... and refuses a file's schema when it opens it, whichever rows pass the WHERE.
+            query = parsed.duckdb_sql if isinstance(parsed, st.SqlStmt) else parsed.query_duckdb
+            refuse_scan(query, self.external_tables)
         if isinstance(parsed, st.SqlStmt):
             cursor = con.execute(parsed.duckdb_sql)
             if parsed.returns_rows:

@@ -13,12 +13,33 @@ full text SVL_S3LOG shows as
     schema for column 's3bucket/location.col1'. Column type: VARCHAR, Parquet
     schema:\\noptional int64 l_orderkey [i:0 d:1 r:0]\\n
 
-CREATE EXTERNAL TABLE itself succeeds (it only writes the catalog); the scan fails. So
-`refused_columns` gives, for every declared column some part file holds in an incompatible
-type, a DuckDB expression raising that error, which the stand-in's view uses for the column:
-a query reading the column fails with Spectrum's words (DuckDB prefixes "Invalid Input
-Error: "), a query not reading it runs, as on Spectrum, which reads only the columns a query
-needs.
+CREATE EXTERNAL TABLE itself succeeds (it only writes the catalog); the scan fails. The
+error names a file's Parquet schema and a column, not a row: it is a property of the file
+and of the columns the query reads from it, whatever the query's WHERE keeps. And Spectrum
+reads only those columns: "Parquet stores data in a columnar format, so Redshift Spectrum
+can eliminate unneeded columns from the scan" (the guide, "Amazon Redshift Spectrum query
+performance"); "you can minimize data transfer out of Amazon S3 by selecting only the
+columns that you need" ("Creating data files for queries in Amazon Redshift Spectrum").
+So the check has two parts:
+
+* `refused_columns` gives, for every declared column some part file holds in an
+  incompatible type, Spectrum's error;
+* `columns_read` finds, with sqlglot's scopes, which declared columns of which external
+  tables a statement reads (in its SELECT list, WHERE, JOIN, GROUP BY, HAVING, ORDER BY,
+  subqueries, or through `*`), so the stand-in fails a statement reading a refused column
+  before it runs (`bisonflow.local.external_tables.refuse_scan`), and runs one reading only
+  compatible columns.
+
+Why before the run and not inside DuckDB's plan: the external table is a DuckDB view, and
+DuckDB binds a view's whole SELECT whatever columns the query uses, so an expression failing
+at bind or plan time would fail every query of the table; an expression failing when
+evaluated (`failing_expression`, which the view still uses for refused columns, as a
+backstop) fails only when a row reaches it, so a WHERE keeping no row hid the error (the
+subset's `specieskey IS NOT NULL` over files lacking specieskey, which read as NULL).
+`columns_read` errs on the strict side: a column a subquery or CTE selects, or its `*`,
+counts as read even when the outer query uses fewer (Redshift may prune them; the guide
+does not promise it). It can miss an unqualified column of a correlated subquery naming
+the outer external table's column; the view's backstop then fails it when a row is read.
 
 What "compatible" means here (the parquet type of the file's column, physical and logical,
 for each declared Redshift type; the guide says "must match", so no widening is allowed):
@@ -42,6 +63,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import traverse_scope
 
 from bisonflow.local.sql_transpile import ExternalColumn
 
@@ -144,8 +169,8 @@ def incompatibility(
 def refused_columns(
     columns: Sequence[ExternalColumn], location: str, region: str, parts: Mapping[str, Path]
 ) -> dict[str, str]:
-    """Declared column -> a DuckDB expression failing with Spectrum's error, for each column
-    some part holds in an incompatible type (the first such part, in key order, is named).
+    """Declared column -> Spectrum's error, for each column some part holds in an
+    incompatible type (the first such part, in key order, is named).
 
     `location` is the table's s3://bucket/prefix/, `parts` maps each part's S3 key to its
     local copy; the error names a part by its https URL, as Spectrum does.
@@ -160,10 +185,63 @@ def refused_columns(
                 continue
             message = incompatibility(column, found[column.name], url, location)
             if message is not None:
-                failing = f"error('{message.replace(chr(39), chr(39) * 2)}')"
-                refused[column.name] = (
-                    failing
-                    if column.duckdb_type is None
-                    else f"CAST({failing} AS {column.duckdb_type})"
-                )
+                refused[column.name] = message
     return refused
+
+
+def failing_expression(message: str, duckdb_type: str | None) -> str:
+    """A DuckDB expression of the column's type raising `message` when evaluated."""
+    failing = f"error('{message.replace(chr(39), chr(39) * 2)}')"
+    return failing if duckdb_type is None else f"CAST({failing} AS {duckdb_type})"
+
+
+TableKey = tuple[str, str]  # (external schema, table), lower case
+
+
+def columns_read(
+    duckdb_sql: str, declared: Mapping[TableKey, Sequence[str]]
+) -> dict[TableKey, set[str]]:
+    """Each of the `declared` external tables the statement scans -> the declared columns
+    it reads there (empty for `count(*)`, which scans the files but reads no column).
+
+    A column is the table's when qualified by its alias, or unqualified in a SELECT whose
+    FROM/JOIN has the table and the table declares the name (were it another source's too,
+    Redshift would refuse it as ambiguous). SQL sqlglot cannot read gives no tables: DuckDB
+    then refuses it with its own error.
+    """
+    try:
+        scopes = traverse_scope(sqlglot.parse_one(duckdb_sql, read="duckdb"))
+    except SqlglotError:
+        return {}
+    read: dict[TableKey, set[str]] = {}
+    for scope in scopes:
+        tables: dict[str, TableKey] = {}  # alias in this SELECT's FROM/JOIN -> table
+        for alias, (_, source) in scope.selected_sources.items():
+            if isinstance(source, exp.Table):
+                key = (source.db.lower(), source.name.lower())
+                if key in declared:
+                    tables[alias.lower()] = key
+                    read.setdefault(key, set())
+        for column in scope.columns:
+            for key in _owners(column.table, tables):
+                if column.name.lower() in declared[key]:
+                    read[key].add(column.name.lower())
+        if not isinstance(scope.expression, exp.Select):
+            continue
+        for projection in scope.expression.expressions:  # SELECT *, SELECT t.*
+            qualified = isinstance(projection, exp.Column)
+            star = projection.this if qualified else projection
+            if not isinstance(star, exp.Star):
+                continue
+            excluded = {c.name.lower() for c in star.args.get("except_") or []}
+            for key in _owners(projection.table if qualified else "", tables):
+                read[key].update(c for c in declared[key] if c not in excluded)
+    return read
+
+
+def _owners(qualifier: str, tables: Mapping[str, TableKey]) -> list[TableKey]:
+    """The tables a column (or star) qualified by `qualifier` ("" for none) may be of."""
+    if not qualifier:
+        return list(tables.values())
+    key = tables.get(qualifier.lower())
+    return [] if key is None else [key]
