@@ -1,5 +1,7 @@
-"""Issue 12: the first `./scripts/demo` installs for minutes; scripts/setup-venv shows pip's
-progress (a line per package) instead of silence, and still fails when pip fails."""
+"""Issues 12 and 13: the first `./scripts/demo` installs what it needs. scripts/setup-venv
+installs the Python packages with uv (installed into .venv, or the one on PATH) and falls back
+to pip where uv cannot be had; it shows a line per package instead of silence, runs the npm
+installs beside the Python install, and still fails when any install fails."""
 
 from __future__ import annotations
 
@@ -12,16 +14,31 @@ import pytest
 
 from bisonflow import PROJECT_ROOT
 
-#: A stand-in for .venv/bin/python: `-m pip install` prints what pip prints, slowly.
+#: A stand-in for .venv/bin/python: `-m pip install` prints what pip prints; installing uv
+#: into the venv fails unless FAKE_UV_INSTALLS=1 (then it writes a working .venv/bin/uv).
 FAKE_PYTHON = """#!/usr/bin/env bash
-if [[ "$*" == *"--upgrade pip"* ]]; then exit 0; fi
+echo "$*" >> "$PWD/python-calls"
+if [[ "$*" == *" install "*" uv" ]]; then
+  [ "${FAKE_UV_INSTALLS:-0}" = 1 ] || exit 1
+  cp "$PWD/fake-uv" "$PWD/.venv/bin/uv"
+  exit 0
+fi
 echo "Obtaining file://$PWD"
 echo "Collecting duckdb==1.1.3"
 echo "  Downloading duckdb-1.1.3.whl (20.1 MB)"
 echo "Requirement already satisfied: boto3 in ./.venv/lib/site-packages (1.35.0)"
+echo "WARNING: Location 'file:///somewhere/simple/boto3/' is ignored" >&2
 echo "Building wheels for collected packages: bisonflow"
 echo "Installing collected packages: duckdb, bisonflow"
 echo "Successfully installed bisonflow-0.1 duckdb-1.1.3"
+exit "${FAKE_PIP_STATUS:-0}"
+"""
+
+#: A stand-in for uv: records its arguments, prints uv's per-package lines.
+FAKE_UV = """#!/usr/bin/env bash
+echo "$*" >> "$PWD/uv-calls"
+echo "Resolved 2 packages in 10ms" >&2
+echo " + duckdb==1.5.5" >&2
 exit "${FAKE_PIP_STATUS:-0}"
 """
 
@@ -30,7 +47,7 @@ exit "${FAKE_PIP_STATUS:-0}"
 def checkout(tmp_path: Path) -> Path:
     """A tree with scripts/setup-venv, a venv whose python is FAKE_PYTHON, and the npm
     installs (IAM sidecar, report layout library) already done (their stamps match), so only
-    the pip step runs."""
+    the Python install runs. `fake-uv` lies beside it; `bin/` (first on PATH) is empty."""
     (tmp_path / "scripts").mkdir()
     for script in ("setup-venv", "install-report-js"):
         shutil.copy(PROJECT_ROOT / "scripts" / script, tmp_path / "scripts" / script)
@@ -41,43 +58,92 @@ def checkout(tmp_path: Path) -> Path:
         lock = tmp_path / lock_dir / "package-lock.json"
         lock.parent.mkdir(parents=True)
         lock.write_text("{}")
+        (lock.parent / "package.json").write_text("{}")
         stamp = tmp_path / stamp_dir / ".installed"
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(hashlib.sha256(lock.read_bytes()).hexdigest() + "\n")
     (tmp_path / "setup.cfg").write_text("[metadata]\nname = bisonflow\n")
     (tmp_path / "pyproject.toml").write_text("")
-    python = tmp_path / ".venv" / "bin" / "python"
-    python.parent.mkdir(parents=True, exist_ok=True)
-    python.write_text(FAKE_PYTHON)
-    python.chmod(0o755)
+    for path, text in ((".venv/bin/python", FAKE_PYTHON), ("fake-uv", FAKE_UV)):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+        (tmp_path / path).chmod(0o755)
+    (tmp_path / "bin").mkdir()
     return tmp_path
 
 
-def _setup(checkout: Path, status: int = 0) -> subprocess.CompletedProcess:
+def _setup(checkout: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", str(checkout / "scripts" / "setup-venv"), "local"],
+        cwd=checkout,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "FAKE_PIP_STATUS": str(status)},
+        env={"PATH": f"{checkout / 'bin'}:/usr/bin:/bin", **env},
         timeout=60,
     )
 
 
-def test_the_install_shows_a_line_per_package(checkout: Path) -> None:
+def _calls(checkout: Path, program: str) -> list[str]:
+    path = checkout / f"{program}-calls"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_pip_shows_a_line_per_package_where_uv_cannot_be_installed(checkout: Path) -> None:
     done = _setup(checkout)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "installing bisonflow[local] into .venv (the first time takes minutes; one line per "
-        "package)",
+        "uv could not be installed: pip installs instead",
+        "installing bisonflow[local] into .venv with pip (one line per package)",
         "  Collecting duckdb==1.1.3",
         "  Building wheels for collected packages: bisonflow",
         "  Installing collected packages: duckdb, bisonflow",
         "  Successfully installed bisonflow-0.1 duckdb-1.1.3",
+        "  installed in 0 s",
     ]
     assert _setup(checkout).stdout == ""  # installed: nothing to do, nothing said
 
 
-def test_a_failed_install_still_fails(checkout: Path) -> None:
-    done = _setup(checkout, status=1)
+def test_uv_installed_into_the_venv_installs_the_packages(checkout: Path) -> None:
+    done = _setup(checkout, FAKE_UV_INSTALLS="1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "installing bisonflow[local] into .venv with uv"
+    assert " + duckdb==1.5.5" in done.stderr  # uv's own per-package lines reach the user
+    assert _calls(checkout, "uv") == ["pip install --python .venv/bin/python -e .[local]"]
+    # pip only installed uv; it did not install the packages
+    assert [call for call in _calls(checkout, "python") if "-e" in call.split()] == []
+
+
+def test_a_uv_on_path_is_used_as_it_is(checkout: Path) -> None:
+    shutil.copy(checkout / "fake-uv", checkout / "bin" / "uv")
+    done = _setup(checkout)
+    assert done.returncode == 0, done.stderr
+    assert _calls(checkout, "uv") == ["pip install --python .venv/bin/python -e .[local]"]
+    assert _calls(checkout, "python") == []
+
+
+def test_bisonflow_installer_pip_skips_uv(checkout: Path) -> None:
+    shutil.copy(checkout / "fake-uv", checkout / "bin" / "uv")
+    done = _setup(checkout, BISONFLOW_INSTALLER="pip")
+    assert done.returncode == 0, done.stderr
+    assert "with pip" in done.stdout and "uv could not" not in done.stdout
+    assert _calls(checkout, "uv") == []
+
+
+@pytest.mark.parametrize("uv_installs", ["0", "1"])
+def test_a_failed_install_still_fails(checkout: Path, uv_installs: str) -> None:
+    done = _setup(checkout, FAKE_PIP_STATUS="1", FAKE_UV_INSTALLS=uv_installs)
     assert done.returncode == 1
     assert not (checkout / ".venv" / ".bisonflow-local").exists()
+
+
+def test_a_failed_npm_install_fails_after_the_python_install(checkout: Path) -> None:
+    """npm runs in the background: its failure must still fail the script, with its message."""
+    (checkout / ".venv" / "iam-sidecar" / ".installed").unlink()
+    npm = checkout / "bin" / "npm"
+    npm.write_text('#!/usr/bin/env bash\necho "npm ERR! 404 not found" >&2\nexit 1\n')
+    npm.chmod(0o755)
+    done = _setup(checkout, FAKE_UV_INSTALLS="1")
+    assert done.returncode == 1
+    assert (checkout / ".venv" / ".bisonflow-local").exists()  # the Python install finished
+    assert "npm ERR! 404 not found" in done.stdout
+    assert not (checkout / ".venv" / "iam-sidecar" / ".installed").exists()
