@@ -10,18 +10,27 @@ The match parameters the client sends are honoured as GBIF does, as far as a tab
 `authorship` picks the entry "<name> <authorship>" when the table has one (GBIF uses
 authorship to tell homonyms apart), else the entry for the bare name; `strict=true` turns a
 HIGHERRANK answer into no match. Other parameters (kingdom, verbose) are recorded only.
+
+Rate limiting is played two ways, both answering 429 at once (as a gateway rejects, before
+any work) with a Retry-After in seconds or as an HTTP-date (RFC 9110 section 10.2.3): a
+storm (every request for `storm_seconds` from the first one, read on a clock a test can
+fake) and a concurrency limit (a request arriving while `max_in_flight` are being answered).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from bisonflow.retry_budget import REAL_CLOCK, Clock
 
 #: What GBIF answers for a name it cannot match.
 NO_MATCH: dict[str, Any] = {"confidence": 100, "matchType": "NONE", "synonym": False}
@@ -59,9 +68,12 @@ class GbifStandin:
     latency_seconds delays every answer (the benchmark's 200 ms of a distant API); requests
     are served on a thread each, so concurrent clients overlap their waits as on GBIF.
     fail_first={"Name": [429, 503, STALL]} answers the first match requests for "Name" with
-    those statuses (429 with Retry-After: 0), or stalls, then normally. `requests` counts
-    every GET; `match_params` keeps the parameters of every /species/match request;
-    `peak_in_flight` is the most requests answered at once.
+    those statuses, or stalls, then normally. Every 429 carries Retry-After
+    `retry_after_seconds` (default 0), as an HTTP-date when `retry_after_date`. `storm_seconds`
+    answers every GET 429 for that long from the first; `max_in_flight` answers 429 to a GET
+    arriving while that many are being answered. `requests` counts every GET, `rejected` the
+    429s among them; `match_params` keeps the parameters of every /species/match request;
+    `peak_in_flight` is the most requests answered at once (rejections excluded).
     """
 
     def __init__(
@@ -70,11 +82,24 @@ class GbifStandin:
         latency_seconds: float = 0.0,
         fail_first: Mapping[str, Sequence[int | str]] | None = None,
         stall_seconds: float = 1.0,
+        *,
+        retry_after_seconds: float = 0.0,
+        retry_after_date: bool = False,
+        storm_seconds: float = 0.0,
+        max_in_flight: int | None = None,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.table: dict[str, dict[str, Any]] = json.loads(Path(table_path).read_text("utf-8"))
         self.latency_seconds = latency_seconds
         self.stall_seconds = stall_seconds
+        self.retry_after_seconds = retry_after_seconds
+        self.retry_after_date = retry_after_date
+        self.storm_seconds = storm_seconds
+        self.max_in_flight = max_in_flight
+        self.clock = clock
+        self._storm_started: float | None = None
         self.requests = 0
+        self.rejected = 0
         self.match_params: list[dict[str, str]] = []
         self.peak_in_flight = 0  # most requests being answered at the same time
         self._in_flight = 0
@@ -122,13 +147,38 @@ class GbifStandin:
         """(status, body) for one GET; the HTTP handler only serialises it."""
         with self._lock:
             self.requests += 1
+            refusal = self._refusal()
+            if refusal:
+                self.rejected += 1
+                return 429, {"error": refusal}
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
         try:
-            return self._answer(path, query)
+            status, body = self._answer(path, query)
         finally:
             with self._lock:
                 self._in_flight -= 1
+        if status == 429:
+            with self._lock:
+                self.rejected += 1
+        return status, body
+
+    def retry_after(self) -> str:
+        """The Retry-After value of a 429: delay-seconds, or the HTTP-date that far ahead."""
+        if self.retry_after_date:
+            return formatdate(math.ceil(self.clock.time() + self.retry_after_seconds), usegmt=True)
+        return f"{self.retry_after_seconds:g}"
+
+    def _refusal(self) -> str:
+        """Why this request is rate limited before any work ("" if it is not); under _lock."""
+        now = self.clock.monotonic()
+        if self._storm_started is None:
+            self._storm_started = now
+        if now - self._storm_started < self.storm_seconds:
+            return f"rate limited: storm of {self.storm_seconds:g} s"
+        if self.max_in_flight is not None and self._in_flight >= self.max_in_flight:
+            return f"rate limited: more than {self.max_in_flight} requests at once"
+        return ""
 
     def _answer(self, path: str, query: str) -> tuple[int, dict[str, Any]]:
         if self.latency_seconds:
@@ -216,7 +266,7 @@ def _handler_for(standin: GbifStandin) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 if status == 429:
-                    self.send_header("Retry-After", "0")
+                    self.send_header("Retry-After", standin.retry_after())
                 self.end_headers()
                 self.wfile.write(payload)
             except (BrokenPipeError, ConnectionResetError):
