@@ -33,7 +33,7 @@ def waiting_execution(rt: LocalRuntime, month: str) -> str:
         when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         arn = rt.start_execution(month, scheduled_time=when)
         sfn = rt.clients["stepfunctions"]
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # generous: the suite shares two cores
         while not any(
             e.get("stateEnteredEventDetails", {}).get("name") == "WaitForSnapshot"
             for e in history(sfn, arn)
@@ -45,7 +45,7 @@ def waiting_execution(rt: LocalRuntime, month: str) -> str:
 
 def stop(rt: LocalRuntime, arn: str) -> None:
     rt.clients["stepfunctions"].stop_execution(executionArn=arn)
-    wait_for_end(rt, arn, timeout=30)
+    wait_for_end(rt, arn, timeout=90)
 
 
 def test_a_running_holder_keeps_the_month_and_an_ended_one_loses_it(
