@@ -8,9 +8,20 @@ The cache is an optimisation, never a reason to fail a month: a missing object (
 month) starts empty; an unreadable or corrupt one is reported and starts empty; a malformed
 entry is dropped. So is an entry written before the match's rank, speciesKey and usageKey
 were kept (NameMatch.from_dict refuses it): its name is asked again rather than read with
-keys the marks need missing. The cache is written whole in one PUT (S3 replaces objects
-atomically), and only by a run whose resolution succeeded, so no reader ever sees half a
-cache.
+keys the marks need missing.
+
+The cache is only ever grown: what is written back is every unexpired entry loaded plus this
+month's answers (`CacheWriter`), so a short month (a truncated list) no longer shrinks it to
+its own names (issue 11: 283 entries became 39); only the age limit removes entries. It is
+written whole in one PUT each time (S3 replaces objects atomically: "Amazon S3 never adds
+partial objects; if you receive a success response, Amazon S3 added the entire object",
+Amazon S3 API Reference, PutObject), so no reader ever sees half a cache, and it is written
+as answers arrive, at most every `checkpoint_seconds`, so a task lost mid-resolution (a
+reclaimed Spot instance, a killed container) loses at most that much of its calls: the rerun
+finds the answers in the cache. Two months annotating at once would each write their own
+union ("If it receives multiple write requests for the same object simultaneously, it
+overwrites all but the last object written", same page): the loser's new answers are asked
+again next time, nothing worse.
 """
 
 from __future__ import annotations
@@ -18,6 +29,9 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,3 +155,61 @@ def _entry(raw: dict[str, Any]) -> tuple[NameQuery, CacheEntry]:
     if checked.tzinfo is None:
         raise ValueError("checked has no time zone")
     return NameQuery(*texts), CacheEntry(NameMatch.from_dict(raw["match"]), checked)
+
+
+class CacheWriter:
+    """The cache to write back: the entries loaded (unexpired) plus each answer as it arrives,
+    saved whole when `checkpoint_seconds` have passed since the last save (0: after every
+    answer) and once more by `flush`. Thread-safe: resolution threads call `add`.
+
+    A save that fails is reported through `warn` and retried at the next checkpoint: the
+    cache is an optimisation, never a reason to fail a month.
+    """
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        key: str,
+        kept: dict[NameQuery, CacheEntry],
+        checkpoint_seconds: float,
+        warn: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._s3, self._bucket, self._key = s3, bucket, key
+        self._entries = dict(kept)
+        self._checkpoint_seconds = checkpoint_seconds
+        self._warn = warn
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_save = clock()
+        self._unsaved = 0
+        self.saves = 0  # successful PUTs (checkpoints and the final one)
+
+    def add(self, query: NameQuery, match: NameMatch, checked: dt.datetime) -> None:
+        with self._lock:
+            self._entries[query] = CacheEntry(match, checked)
+            self._unsaved += 1
+            if self._clock() - self._last_save >= self._checkpoint_seconds:
+                self._save_locked()
+
+    def flush(self, always: bool = False) -> bool:
+        """Save the answers not saved yet (`always`: save even if there are none, so a month
+        that asked nothing still drops expired entries); True if S3 holds every answer."""
+        with self._lock:
+            return self._save_locked() if self._unsaved or always else self._unsaved == 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def _save_locked(self) -> bool:
+        self._last_save = self._clock()
+        try:
+            save(self._s3, self._bucket, self._key, self._entries)
+        except (ClientError, BotoCoreError) as exc:
+            self._warn(f"could not save the name cache to s3://{self._bucket}/{self._key}: {exc}")
+            return False
+        self._unsaved = 0
+        self.saves += 1
+        return True

@@ -129,3 +129,50 @@ def test_dump_is_deterministic_and_sorted():
     assert name_cache.dump(entries) == name_cache.dump(dict(reversed(entries.items())))
     names = [e["name"] for e in json.loads(gzip.decompress(name_cache.dump(entries)))["entries"]]
     assert names == sorted(names)
+
+
+class _Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_writer_keeps_what_it_was_given_and_saves_when_a_checkpoint_falls_due(s3):
+    clock, warnings = _Clock(), []
+    kept = _entries(festuca=1)
+    writer = name_cache.CacheWriter(s3, SCRATCH_BUCKET, KEY, kept, 60, warnings.append, clock)
+    writer.add(NOMEN, NO_MATCH, NOW)
+    clock.now = 59.0
+    writer.add(NameQuery("Aus bus"), NO_MATCH, NOW)
+    assert (writer.saves, _load(s3).status) == (0, "missing")  # no minute has passed yet
+    clock.now = 60.0
+    writer.add(NameQuery("Aus cus"), NO_MATCH, NOW)
+    assert writer.saves == 1
+    assert len(_load(s3).entries) == 4  # the entry it was given and the three answers
+    clock.now = 61.0
+    writer.add(NameQuery("Aus dus"), NO_MATCH, NOW)
+    assert (writer.saves, len(_load(s3).entries)) == (1, 4)
+    assert writer.flush() is True
+    assert (writer.saves, len(_load(s3).entries), len(writer)) == (2, 5, 5)
+    assert writer.flush() is True and writer.saves == 2  # nothing new: no PUT
+    assert writer.flush(always=True) is True and writer.saves == 3
+    assert warnings == []
+
+
+def test_a_checkpoint_that_cannot_be_saved_warns_and_is_tried_again(s3):
+    warnings: list[str] = []
+    writer = name_cache.CacheWriter(
+        s3, "bisonflow-no-such-bucket", KEY, {}, 0, warnings.append, _Clock()
+    )
+    writer.add(NOMEN, NO_MATCH, NOW)
+    assert writer.saves == 0
+    assert (
+        warnings
+        and "could not save the name cache to s3://bisonflow-no-such-bucket/" in (warnings[0])
+    )
+    assert writer.flush() is False  # still unsaved: flush tries again, and says so
+    assert len(warnings) == 2
