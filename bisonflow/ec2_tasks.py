@@ -28,6 +28,7 @@ from bisonflow import aws, config
 from bisonflow.config import ConfigError
 from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.provenance import citation_uri
+from bisonflow.riis_guard import ListLimits
 from bisonflow.taskspec import TaskSpec
 
 TAG_EXECUTION = "bisonflow:execution"
@@ -76,7 +77,10 @@ def task_spec(task: str, layout: MonthLayout, execution: str) -> TaskSpec:
             "report": layout.riis_report_key,
             "name_cache": NAME_CACHE_KEY,
         }
-        params = {"name_cache_max_age_days": config.name_cache_max_age_days()}
+        params = {
+            "name_cache_max_age_days": config.name_cache_max_age_days(),
+            **ListLimits.from_env().to_params(),  # how much the list may lose (riis_guard)
+        }
     elif task == "calc_stats":
         inputs = calc_stats_inputs(layout)
         outputs = {"summary": layout.summary_prefix, "done": layout.done_marker_key}

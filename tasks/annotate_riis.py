@@ -2,10 +2,18 @@
 
 Redshift later joins occurrences to RIIS by accepted taxon key, so a name GBIF cannot
 resolve is kept (with empty keys) rather than dropped; it goes to the report CSV with every
-malformed row and every doubtful match, for the curators. Names answered within the cache's
-max age are not asked again; the cache written back holds this month's names (a hit keeps
-the time GBIF was asked, so it still expires). Outputs are written only after every name was
-resolved: the report, then the annotated list, then the cache. Header columns that are no
+malformed row and every doubtful match, for the curators.
+
+Before any GBIF call, the list is compared with the previous month's annotated list
+(bisonflow.riis_guard): one that lost too many rows or names, or is mostly malformed, fails
+the task (RiisListDamaged) unless the workflow was started with force=true.
+
+Names answered within the cache's max age are not asked again. The cache written back is the
+union of its unexpired entries and this month's answers (a hit keeps the time GBIF was asked,
+so it still expires), saved as answers arrive, at most every NAME_CACHE_CHECKPOINT_SECONDS
+(60 by default), and once more at the end or when resolution fails, so a lost task's rerun
+asks only the names not yet answered. The month's outputs are written only after every name
+was resolved: the report, then the annotated list. Header columns that are no
 RIIS column (their values cannot go into the annotated list, which Redshift loads by position)
 and RIIS columns the header lacks are named in the step output, so a renamed column in a new
 edition of the list shows in the execution, not only in the task's log.
@@ -13,14 +21,18 @@ edition of the list shows in the execution, not only in the task's log.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from bisonflow import name_cache
+from bisonflow import name_cache, riis_guard
 from bisonflow.aws import client
+from bisonflow.config import env_int
 from bisonflow.gbif_api import GbifClient, NameMatch, NameQuery, concurrency_from_env, resolve_all
+from bisonflow.layout import MonthLayout
 from bisonflow.riis import RiisFormatError, annotated_csv, decode, parse_riis, report_csv
 from bisonflow.taskspec import TaskSpec
 
@@ -28,6 +40,9 @@ from bisonflow.taskspec import TaskSpec
 MAX_REPORTED_LINES = 20
 #: How many unknown column names go into the task output; the log has them all.
 MAX_REPORTED_COLUMNS = 20
+#: How often answers are saved to the name cache while names resolve: the most calls a lost
+#: task costs its rerun (issue 11: "loses at most a minute of calls").
+DEFAULT_CHECKPOINT_SECONDS = 60
 
 
 def run(spec: TaskSpec) -> dict[str, Any]:
@@ -36,6 +51,9 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     targets = {name: _spec_key(spec.outputs, "outputs", name) for name in ("annotated", "report")}
     cache_target = _spec_key(spec.outputs, "outputs", "name_cache")
     max_age_days = _max_age_days(spec.params)
+    limits = riis_guard.ListLimits.from_params(spec.params)
+    force = riis_guard.force_of(spec.params)
+    checkpoint_seconds = env_int("NAME_CACHE_CHECKPOINT_SECONDS", DEFAULT_CHECKPOINT_SECONDS)
     s3 = client("s3")
 
     _log(f"reading s3://{spec.bucket}/{source}")
@@ -54,6 +72,12 @@ def run(spec: TaskSpec) -> dict[str, Any]:
             f"s3://{spec.bucket}/{source} has no valid RIIS rows "
             f"({len(parsed.malformed)} malformed); refusing to write an empty annotated list"
         )
+    previous_key = MonthLayout.for_month(spec.month).previous.riis_annotated_key
+    previous = _previous_size(s3, spec.bucket, previous_key)
+    current = riis_guard.ListSize.of_queries(record.query for record in parsed.records)
+    accepted = riis_guard.check(current, len(parsed.malformed), previous, limits, force)
+    for problem in accepted:
+        _log(f"WARNING: forced run, publishing anyway: {problem}")
 
     now = dt.datetime.now(dt.UTC)
     cache = name_cache.load(s3, spec.bucket, cache_key, max_age_days, now)
@@ -67,16 +91,26 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         f"{len(queries)} names: {len(cached)} from the cache ({cache.status}), "
         f"asking GBIF for {len(todo)}, {concurrency} at a time"
     )
-    with GbifClient() as gbif:
-        fresh = resolve_all(gbif, todo, concurrency, _log)
+    writer = name_cache.CacheWriter(
+        s3,
+        spec.bucket,
+        cache_target,
+        cache.entries,
+        checkpoint_seconds,
+        lambda message: _log(f"WARNING: {message}"),
+    )
+    with _CheckpointingClient(lambda q, m: writer.add(q, m, now)) as gbif:
+        try:
+            fresh = resolve_all(gbif, todo, concurrency, _log)
+        except BaseException:
+            writer.flush()  # keep what was answered: the rerun asks only the rest
+            raise
         api_calls, retries = gbif.calls, gbif.retries
     matches: dict[NameQuery, NameMatch] = {**cached, **fresh}
 
     _put(s3, spec.bucket, targets["report"], report_csv(parsed.records, matches, parsed.malformed))
     _put(s3, spec.bucket, targets["annotated"], annotated_csv(parsed.records, matches))
-    entries = {q: cache.entries[q] for q in cached}
-    entries.update({q: name_cache.CacheEntry(m, now) for q, m in fresh.items()})
-    cache_written = _save_cache(s3, spec.bucket, cache_target, entries)
+    cache_written = writer.flush(always=True)
 
     rows = parsed.records
     result = {
@@ -98,7 +132,15 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         "api_calls": api_calls,
         "api_retries": retries,
         "cache_hits": len(cached),
-        "cache": {**cache.summary(), "written": cache_written},
+        "cache": {
+            **cache.summary(),
+            "written": cache_written,
+            "entries": len(writer),
+            "saves": writer.saves,
+        },
+        "previous_rows": None if previous is None else previous.rows,
+        "previous_names": None if previous is None else previous.names,
+        "forced_problems": accepted,
     }
     _log(
         f"wrote s3://{spec.bucket}/{targets['annotated']}: {result['resolved']} of "
@@ -132,14 +174,35 @@ def _put(s3: Any, bucket: str, key: str, text: str) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"), ContentType="text/csv")
 
 
-def _save_cache(s3: Any, bucket: str, key: str, entries: dict[NameQuery, Any]) -> bool:
-    """The month's outputs are written; a cache that cannot be saved costs only calls later."""
+class _CheckpointingClient(GbifClient):
+    """The GBIF client that hands every answer to the name cache's writer as it arrives, so
+    the answers of a run that dies half-way are in the cache for its rerun."""
+
+    def __init__(self, on_answer: Callable[[NameQuery, NameMatch], None]) -> None:
+        super().__init__()
+        self._on_answer = on_answer
+
+    def resolve(self, query: NameQuery) -> NameMatch:
+        match = super().resolve(query)
+        self._on_answer(query, match)
+        return match
+
+
+def _previous_size(s3: Any, bucket: str, key: str) -> riis_guard.ListSize | None:
+    """The previous month's annotated list's size; None when there is none (the first month)
+    or it cannot be read as one (said in the log: the check is then skipped, not failed)."""
     try:
-        name_cache.save(s3, bucket, key, entries)
-    except (ClientError, BotoCoreError) as exc:
-        _log(f"WARNING: could not save the name cache to s3://{bucket}/{key}: {exc}")
-        return False
-    return True
+        data = _get_object(s3, bucket, key)
+    except FileNotFoundError:
+        _log(f"no previous month's list at s3://{bucket}/{key}: nothing to compare with")
+        return None
+    try:
+        size = riis_guard.ListSize.of_annotated(data.decode("utf-8"))
+    except (ValueError, csv.Error) as exc:  # UnicodeDecodeError is a ValueError
+        _log(f"WARNING: s3://{bucket}/{key} is unreadable ({exc}); not compared with it")
+        return None
+    _log(f"previous month's list s3://{bucket}/{key}: {size.rows} rows, {size.names} names")
+    return size
 
 
 def _get_object(s3: Any, bucket: str, key: str) -> bytes:

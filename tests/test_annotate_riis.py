@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import gzip
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import pytest
 from conftest import SCRATCH_BUCKET
@@ -23,10 +25,11 @@ from test_riis import (
     real_list,
 )
 
+from bisonflow import name_cache
 from bisonflow.ec2_tasks import task_spec
-from bisonflow.gbif_api import GbifApiError
+from bisonflow.gbif_api import GbifApiError, NameQuery
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
-from bisonflow.local.gbif_standin import GbifStandin
+from bisonflow.local.gbif_standin import STALL, GbifStandin
 from bisonflow.riis import RiisFormatError
 from bisonflow.riis_schema import ANNOTATED_COLUMNS, RESOLVED_COLUMNS, RIIS_COLUMNS
 from bisonflow.taskspec import TaskSpec
@@ -87,7 +90,18 @@ def test_first_month_writes_annotated_list_report_and_cache(s3, gbif, capsys):
         "api_calls": NAMES + 2,  # one /species/300 lookup, one retry after the 429
         "api_retries": 1,
         "cache_hits": 0,
-        "cache": {"status": "missing", "fresh": 0, "expired": 0, "dropped": 0, "written": True},
+        "cache": {
+            "status": "missing",
+            "fresh": 0,
+            "expired": 0,
+            "dropped": 0,
+            "written": True,
+            "entries": NAMES,
+            "saves": 1,  # the final one: no checkpoint falls due in a few seconds
+        },
+        "previous_rows": None,  # the first month: nothing to compare with
+        "previous_names": None,
+        "forced_problems": [],
     }
     assert len(json.dumps(result)) < 2048  # the Step Functions output stays small
     rows = list(csv.reader(io.StringIO(_text(s3, LAYOUT.riis_annotated_key))))
@@ -266,3 +280,92 @@ def test_an_unclosed_quote_is_in_the_step_output_and_later_rows_are_annotated(s3
     report = list(csv.DictReader(io.StringIO(_text(s3, LAYOUT.riis_report_key))))
     assert report[0]["line"] == "3"
     assert report[0]["reason"].startswith("unclosed quote: the quoted field opened on line 3")
+
+
+# --- the name cache grows and is saved as names resolve (issue 11) --------------------------
+
+
+def _cached_names(s3) -> list[str]:
+    cache_object = s3.get_object(Bucket=SCRATCH_BUCKET, Key=NAME_CACHE_KEY)
+    return sorted(
+        e["name"] for e in json.loads(gzip.decompress(cache_object["Body"].read()))["entries"]
+    )
+
+
+def test_a_short_list_adds_to_the_cache_and_only_the_age_limit_removes_entries(s3, gbif):
+    """A truncated list wrote back only its own names (283 entries became 39); now the cache
+    keeps every unexpired entry and adds the new answers."""
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode())
+    annotate_riis.run(_spec())
+    full = _cached_names(s3)
+    assert len(full) == NAMES
+    loaded = name_cache.load(s3, SCRATCH_BUCKET, NAME_CACHE_KEY, 30, dt.datetime.now(dt.UTC))
+    stale = name_cache.CacheEntry(
+        next(iter(loaded.entries.values())).match,
+        dt.datetime.now(dt.UTC) - dt.timedelta(days=31),
+    )
+    entries = {**loaded.entries, NameQuery("Oldus nomen", "", "Plantae"): stale}
+    name_cache.save(s3, SCRATCH_BUCKET, NAME_CACHE_KEY, entries)
+    short = "\n".join([HEADER, _row("L48", "Bellis perennis"), _row("AK", "Novus nomen")])
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=short.encode())
+    result = annotate_riis.run(_spec())
+    assert (result["names"], result["cache_hits"], result["api_calls"]) == (2, 1, 1)
+    assert result["cache"]["entries"] == NAMES + 1
+    assert _cached_names(s3) == sorted([*full, "Novus nomen"])  # the expired one is gone
+
+
+def test_answers_are_saved_when_resolution_fails_and_the_rerun_asks_only_the_rest(
+    s3, tmp_path, monkeypatch
+):
+    """One name at a time, in name order: GBIF fails on the fifth (Festuca), after four
+    answers. They are in the cache; the rerun asks GBIF only for the names not in it."""
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode())
+    path = tmp_path / "gbif_table.json"
+    path.write_text(json.dumps(GBIF_TABLE), "utf-8")
+    monkeypatch.setenv("GBIF_API_CONCURRENCY", "1")
+    monkeypatch.setattr(annotate_riis.GbifClient, "__init__", _impatient_init)
+    with GbifStandin(path, fail_first={"Festuca rubra ssp. fallax": [503, 503]}) as standin:
+        monkeypatch.setenv("GBIF_API_URL", standin.base_url)
+        with pytest.raises(GbifApiError, match="could not resolve 'Festuca rubra ssp. fallax'"):
+            annotate_riis.run(_spec())
+        answered = _cached_names(s3)  # and the sixth, if the worker took it up meanwhile
+        assert answered[:4] == _FIRST_FOUR
+        assert "Festuca rubra ssp. fallax" not in answered
+        assert not any(key.startswith("annotated_riis/") for key in _keys(s3))
+        rerun = annotate_riis.run(_spec())
+    asked = NAMES - len(answered) + 1  # + Festuca's accepted-name lookup
+    assert (rerun["cache_hits"], rerun["api_calls"]) == (len(answered), asked)
+    assert rerun["resolved"] == 9
+
+
+def test_the_cache_is_saved_while_names_resolve(s3, tmp_path, monkeypatch):
+    """A checkpoint every answer (NAME_CACHE_CHECKPOINT_SECONDS=0): while GBIF stalls on the
+    fifth name, the four answers before it are already in S3, so a task killed then (a
+    reclaimed instance) loses none of them."""
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode())
+    path = tmp_path / "gbif_table.json"
+    path.write_text(json.dumps(GBIF_TABLE), "utf-8")
+    monkeypatch.setenv("GBIF_API_CONCURRENCY", "1")
+    monkeypatch.setenv("NAME_CACHE_CHECKPOINT_SECONDS", "0")
+    stall = {"Festuca rubra ssp. fallax": [STALL]}
+    with GbifStandin(path, fail_first=stall, stall_seconds=5.0) as standin:
+        monkeypatch.setenv("GBIF_API_URL", standin.base_url)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            run = pool.submit(annotate_riis.run, _spec())
+            seen: list[str] = []
+            while len(seen) < 4 and not wait([run], timeout=0.05).done:
+                if NAME_CACHE_KEY in _keys(s3):
+                    seen = _cached_names(s3)
+            assert not run.done()  # still waiting for GBIF's answer on Festuca
+            assert seen == _FIRST_FOUR
+            result = run.result(timeout=60)
+    assert result["cache"]["saves"] == NAMES + 1  # one per answer, and the final one
+    assert len(_cached_names(s3)) == NAMES
+
+
+_FIRST_FOUR = [
+    "Aira caryophyllea var. caryophyllea",
+    "Banana bunchy top virus",
+    "Bellis perennis",
+    "Eichhornia crassipes",
+]
