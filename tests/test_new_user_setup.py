@@ -14,13 +14,18 @@ import pytest
 
 from bisonflow import PROJECT_ROOT
 
-#: A stand-in for .venv/bin/python: `-m pip install` prints what pip prints; installing uv
-#: into the venv fails unless FAKE_UV_INSTALLS=1 (then it writes a working .venv/bin/uv).
+#: A stand-in for both the system's python3 and .venv/bin/python: `-m pip install` prints
+#: what pip prints; installing uv (`--target .venv/uv uv`) fails unless FAKE_UV_INSTALLS=1
+#: (then it writes a working .venv/uv/bin/uv).
 FAKE_PYTHON = """#!/usr/bin/env bash
 echo "$*" >> "$PWD/python-calls"
-if [[ "$*" == *" install "*" uv" ]]; then
+if [[ "$*" == *" --version" ]]; then exit 0; fi
+if [[ "$*" == "-m venv --without-pip .venv" ]]; then
+  mkdir -p .venv/bin && cp "$PWD/fake-python" .venv/bin/python && exit 0
+fi
+if [[ "$*" == *" --target .venv/uv uv" ]]; then
   [ "${FAKE_UV_INSTALLS:-0}" = 1 ] || exit 1
-  cp "$PWD/fake-uv" "$PWD/.venv/bin/uv"
+  mkdir -p "$PWD/.venv/uv/bin" && cp "$PWD/fake-uv" "$PWD/.venv/uv/bin/uv"
   exit 0
 fi
 echo "Obtaining file://$PWD"
@@ -64,7 +69,11 @@ def checkout(tmp_path: Path) -> Path:
         stamp.write_text(hashlib.sha256(lock.read_bytes()).hexdigest() + "\n")
     (tmp_path / "setup.cfg").write_text("[metadata]\nname = bisonflow\n")
     (tmp_path / "pyproject.toml").write_text("")
-    for path, text in ((".venv/bin/python", FAKE_PYTHON), ("fake-uv", FAKE_UV)):
+    for path, text in (
+        (".venv/bin/python", FAKE_PYTHON),
+        ("fake-python", FAKE_PYTHON),
+        ("fake-uv", FAKE_UV),
+    ):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
         (tmp_path / path).chmod(0o755)
@@ -78,7 +87,11 @@ def _setup(checkout: Path, **env: str) -> subprocess.CompletedProcess:
         cwd=checkout,
         capture_output=True,
         text=True,
-        env={"PATH": f"{checkout / 'bin'}:/usr/bin:/bin", **env},
+        env={
+            "PATH": f"{checkout / 'bin'}:/usr/bin:/bin",
+            "PYTHON": str(checkout / ".venv" / "bin" / "python"),
+            **env,
+        },
         timeout=60,
     )
 
@@ -103,21 +116,34 @@ def test_pip_shows_a_line_per_package_where_uv_cannot_be_installed(checkout: Pat
     assert _setup(checkout).stdout == ""  # installed: nothing to do, nothing said
 
 
-def test_uv_installed_into_the_venv_installs_the_packages(checkout: Path) -> None:
+def test_uv_installed_from_the_index_installs_the_packages(checkout: Path) -> None:
     done = _setup(checkout, FAKE_UV_INSTALLS="1")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "installing bisonflow[local] into .venv with uv"
     assert " + duckdb==1.5.5" in done.stderr  # uv's own per-package lines reach the user
-    assert _calls(checkout, "uv") == ["pip install --python .venv/bin/python -e .[local]"]
-    # pip only installed uv; it did not install the packages
+    assert _calls(checkout, "uv") == ["pip install --python .venv/bin/python pip -e .[local]"]
+    # pip only installed uv (beside the venv); it did not install the packages
     assert [call for call in _calls(checkout, "python") if "-e" in call.split()] == []
+    assert (checkout / ".venv" / "uv" / "bin" / "uv").is_file()
+
+
+def test_a_new_venv_is_made_without_ensurepip_and_uv_installs_pip(checkout: Path) -> None:
+    """ensurepip took 18 s of a first install at load 10; uv installs pip with the rest (the
+    Lambda layer for AWS is built with the venv's pip)."""
+    (checkout / ".venv" / "bin" / "python").unlink()
+    done = _setup(checkout, FAKE_UV_INSTALLS="1", PYTHON=str(checkout / "fake-python"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("creating .venv with")
+    assert "-m venv --without-pip .venv" in _calls(checkout, "python")
+    assert "-m ensurepip --default-pip" not in _calls(checkout, "python")
+    assert _calls(checkout, "uv") == ["pip install --python .venv/bin/python pip -e .[local]"]
 
 
 def test_a_uv_on_path_is_used_as_it_is(checkout: Path) -> None:
     shutil.copy(checkout / "fake-uv", checkout / "bin" / "uv")
     done = _setup(checkout)
     assert done.returncode == 0, done.stderr
-    assert _calls(checkout, "uv") == ["pip install --python .venv/bin/python -e .[local]"]
+    assert _calls(checkout, "uv") == ["pip install --python .venv/bin/python pip -e .[local]"]
     assert _calls(checkout, "python") == []
 
 
