@@ -73,13 +73,19 @@ class SiteSpeciesMatrix:
     def nnz(self) -> int:
         return int(self.matrix.nnz)
 
-    def to_table(self, value_column: str | None = None) -> pa.Table:
+    def to_table(self, value_column: str | None = None, encoded: bool = False) -> pa.Table:
         """One row per stored cell, ordered by site then taxon: `site`, `specieskey` and, if
-        named, the cell value. Site labels are gathered with `take` (no Python strings)."""
+        named, the cell value.
+
+        `encoded`: the label columns are dictionary arrays whose indices are the CSR's own
+        row and column positions and whose dictionaries are `sites` and `taxa`, so no label
+        is gathered (a national PAM has 50,000,000 cells, about 1 GB of gathered strings);
+        their values are those of the plain table. Otherwise labels are gathered with `take`
+        (no Python strings)."""
         rows = np.repeat(np.arange(self.num_sites, dtype=np.int32), np.diff(self.matrix.indptr))
         columns: dict[str, pa.Array] = {
-            SITE: self.sites.take(pa.array(rows)),
-            TAXON: self.taxa.take(pa.array(self.matrix.indices)),
+            SITE: _labelled(rows, self.sites, encoded),
+            TAXON: _labelled(self.matrix.indices, self.taxa, encoded),
         }
         if value_column is not None:
             columns[value_column] = pa.array(self.matrix.data.astype(np.int64, copy=False))
@@ -97,17 +103,18 @@ class Matrices:
     heatmap: Heatmap
     pam: Pam
 
-    def tables(self) -> tuple[pa.Table, pa.Table]:
-        """(heatmap rows with OCC_COUNT, PAM rows), both ordered by site then taxon.
+    def tables(self, encoded: bool = False) -> tuple[pa.Table, pa.Table]:
+        """(heatmap rows with OCC_COUNT, PAM rows), both ordered by site then taxon, labels
+        dictionary-encoded if `encoded` (SiteSpeciesMatrix.to_table).
 
         The PAM's cells are a subset of the heatmap's in the same order, so when there are as
         many (every count reaches the threshold, as with the default of 1) the PAM rows are
         the heatmap rows without their counts, not gathered a second time.
         """
-        heatmap = self.heatmap.to_table(OCC_COUNT)
+        heatmap = self.heatmap.to_table(OCC_COUNT, encoded)
         if self.pam.nnz == self.heatmap.nnz:
             return heatmap, heatmap.drop_columns([OCC_COUNT])
-        return heatmap, self.pam.to_table()
+        return heatmap, self.pam.to_table(encoded=encoded)
 
 
 def build_heatmap(sites: npt.ArrayLike, taxa: npt.ArrayLike, counts: npt.ArrayLike) -> Heatmap:
@@ -217,6 +224,14 @@ def diversity_stats(pam: Pam) -> pa.Table:
             [float(omega.sum()) - float((omega * omega).sum()) / n],
         ],
     )
+
+
+def _labelled(positions: npt.NDArray[np.integer], labels: pa.Array, encoded: bool) -> pa.Array:
+    """labels[positions], as a dictionary array over `labels` or gathered."""
+    indices = pa.array(positions.astype(np.int32, copy=False))
+    if encoded:
+        return pa.DictionaryArray.from_arrays(indices, labels)
+    return labels.take(indices)
 
 
 def _table(names: tuple[str, ...], columns: list) -> pa.Table:

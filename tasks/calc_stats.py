@@ -204,7 +204,7 @@ def publish(
 
 def dimension_files(dim: str, matrices: Matrices) -> dict[str, bytes]:
     """File name -> content for one dimension (header-only tables when the PAM is empty)."""
-    heatmap, pam = matrices.tables()
+    heatmap, pam = matrices.tables(encoded=True)  # no label gathered per cell
     return {
         f"pam_{dim}.parquet": _parquet(pam),
         f"heatmap_{dim}.parquet": _parquet(heatmap),
@@ -391,8 +391,11 @@ def _content_type(key: str) -> str:
 
 
 def _parquet(table: pa.Table) -> bytes:
+    """The table as parquet. Dictionary-encoded label columns are written as dictionary pages
+    straight from their indices, and without the Arrow schema (store_schema=False), so a
+    reader sees plain string columns, as the published schema says."""
     sink = io.BytesIO()
-    pq.write_table(table, sink)
+    pq.write_table(table, sink, store_schema=False)
     return sink.getvalue()
 
 

@@ -117,6 +117,23 @@ def test_pam_rows_from_tables_are_the_pam_cells(min_count):
     assert pam.num_rows == {1: 15, 2: 11}[min_count]
 
 
+@pytest.mark.parametrize("min_count", [1, 2])
+def test_encoded_tables_hold_the_same_rows_without_gathering_labels(min_count):
+    sites, taxa, counts = zip(*ROWS, strict=True)
+    both = build_matrices(sites, taxa, counts, min_count=min_count)
+    for plain, encoded in zip(both.tables(), both.tables(encoded=True), strict=True):
+        for name in ("site", "specieskey"):
+            assert pa.types.is_dictionary(encoded[name].type)
+            assert encoded[name].chunk(0).dictionary.to_pylist() in (
+                both.heatmap.sites.to_pylist(),
+                both.heatmap.taxa.to_pylist(),
+                both.pam.sites.to_pylist(),
+                both.pam.taxa.to_pylist(),
+            )
+        decoded = encoded.cast(plain.schema)
+        assert decoded.equals(plain)
+
+
 def test_heatmap_sums_duplicates_and_keeps_counts_below_threshold(matrices):
     heatmap = matrices.heatmap
     assert heatmap.sites.to_pylist() == [*SITES, "99999"]
