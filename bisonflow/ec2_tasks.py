@@ -28,7 +28,7 @@ from bisonflow import aws, config
 from bisonflow.config import ConfigError
 from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.provenance import citation_uri
-from bisonflow.riis_guard import ListLimits
+from bisonflow.riis_guard import FORCE_PARAM, ListLimits
 from bisonflow.taskspec import TaskSpec
 
 TAG_EXECUTION = "bisonflow:execution"
@@ -68,8 +68,9 @@ def calc_stats_inputs(layout: MonthLayout) -> dict[str, str]:
     }
 
 
-def task_spec(task: str, layout: MonthLayout, execution: str) -> TaskSpec:
-    """Inputs, outputs and settings of each task; every key is in the BISON bucket."""
+def task_spec(task: str, layout: MonthLayout, execution: str, force: bool = False) -> TaskSpec:
+    """Inputs, outputs and settings of each task; every key is in the BISON bucket. `force`
+    is the workflow's: annotate_riis then publishes a list its guard finds damaged."""
     if task == "annotate_riis":
         inputs = {"riis": RIIS_INPUT_KEY, "name_cache": NAME_CACHE_KEY}
         outputs = {
@@ -80,6 +81,7 @@ def task_spec(task: str, layout: MonthLayout, execution: str) -> TaskSpec:
         params = {
             "name_cache_max_age_days": config.name_cache_max_age_days(),
             **ListLimits.from_env().to_params(),  # how much the list may lose (riis_guard)
+            FORCE_PARAM: force,
         }
     elif task == "calc_stats":
         inputs = calc_stats_inputs(layout)
@@ -139,10 +141,15 @@ class Launched:
 
 
 def launch(
-    task: str, layout: MonthLayout, execution: str, task_token: str, attempt: int = 0
+    task: str,
+    layout: MonthLayout,
+    execution: str,
+    task_token: str,
+    attempt: int = 0,
+    force: bool = False,
 ) -> Launched:
     """Store the token, write the spec, end any earlier attempt's instance, start the task."""
-    spec = task_spec(task, layout, execution)
+    spec = task_spec(task, layout, execution, force)
     replaced = instances_of(execution, TASK_STEPS[task])  # a lost attempt's, or a redrive's
     if replaced:
         aws.client("ec2").terminate_instances(InstanceIds=replaced)

@@ -18,6 +18,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         event["execution"],
         event["task_token"],
         event.get("attempt", 0),
+        force=event.get("force", False),
     )
     return {
         "task": event["task"],

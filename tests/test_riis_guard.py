@@ -4,14 +4,16 @@ publishing"): compared with the previous month's annotated list, and by its malf
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
-from conftest import SCRATCH_BUCKET
+from conftest import SCRATCH_BUCKET, wait_for_end
 from test_riis import HEADER, _row
 
-from bisonflow import riis_guard
+from bisonflow import PROJECT_ROOT, cfn_template, riis_guard
 from bisonflow.config import ConfigError
 from bisonflow.ec2_tasks import task_spec
+from bisonflow.executions import history
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.gbif_standin import GbifStandin
 from bisonflow.riis_guard import ListLimits, ListSize, RiisListDamaged
@@ -166,6 +168,32 @@ def test_launch_task_writes_the_limits_from_its_environment(s3, monkeypatch):
         ListLimits.from_env()
 
 
+def test_the_template_defaults_are_the_guards_and_reach_launch_task() -> None:
+    template = cfn_template.template()
+    variables = template["Resources"]["LaunchTaskFunction"]["Properties"]["Environment"][
+        "Variables"
+    ]
+    for (_, variable), default in riis_guard.DEFAULT_PERCENTS.items():
+        name = variables[variable]["Ref"]
+        assert cfn_template.parameter_default(name) == str(default), name
+        pattern = template["Parameters"][name]["AllowedPattern"]
+        assert re.fullmatch(pattern, "0") and re.fullmatch(pattern, "100")
+        assert not re.fullmatch(pattern, "101") and not re.fullmatch(pattern, "05")
+
+
+def test_the_workflow_passes_its_force_input_to_the_annotate_task(s3) -> None:
+    machine = json.loads((PROJECT_ROOT / "statemachines/bison_workflow.asl.json").read_text())
+    (branch,) = [
+        b
+        for b in machine["States"]["SubsetAndAnnotate"]["Branches"]
+        if "AnnotateRiis" in b["States"]
+    ]
+    payload = branch["States"]["AnnotateRiis"]["Parameters"]["Payload"]
+    assert payload["force.$"] == "$.recheck.force"  # CheckGbif's output always has it
+    assert task_spec("annotate_riis", THIS_MONTH, "x", force=True).params["force"] is True
+    assert task_spec("annotate_riis", THIS_MONTH, "x").params["force"] is False
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -187,3 +215,38 @@ def test_the_size_of_a_published_list_counts_rows_and_distinct_triples():
     with pytest.raises(ValueError, match="no column"):
         ListSize.of_annotated("locality,name\nL48,Aus bus\n")
     assert riis_guard.problems(ListSize(9, 9), 0, ListSize(10, 10), ListLimits(10, 10, 50)) == []
+
+
+# --- through the workflow: the force input reaches the task ---------------------------------
+
+
+def test_the_workflow_refuses_a_truncated_list_and_a_forced_start_publishes_it(runtime) -> None:
+    """The issue's fault through the local runtime: the list cut to a tenth of its bytes fails
+    the month (RiisListDamaged, before any GBIF call); started again with force=true, the
+    workflow's force input reaches the task (AnnotateRiis passes $.recheck.force to
+    launch_task, which writes it into the spec) and the month is published."""
+    assert runtime.deployment and runtime.sample
+    s3, bucket = runtime.clients["s3"], runtime.deployment.bucket
+    month = MonthLayout.for_month("2027-02")
+    listed = runtime.sample.riis_csv.read_bytes()
+    # Last month's list: the whole sample (the check reads only its names' three columns).
+    s3.put_object(Bucket=bucket, Key=month.previous.riis_annotated_key, Body=listed)
+    s3.put_object(Bucket=bucket, Key=RIIS_INPUT_KEY, Body=listed[: len(listed) // 10])
+    runtime.publish_snapshot(month.month)
+    try:
+        refused = wait_for_end(runtime, runtime.start_execution(month.month, name="riis-cut"))
+        forced_arn = runtime.start_execution(month.month, name="riis-cut-forced", force=True)
+        forced = wait_for_end(runtime, forced_arn, timeout=240)
+    finally:
+        s3.upload_file(str(runtime.sample.riis_csv), bucket, RIIS_INPUT_KEY)
+        s3.delete_object(Bucket=bucket, Key=month.previous.riis_annotated_key)
+    assert (refused["status"], refused["error"]) == ("FAILED", "RiisListDamaged")
+    assert "more than RIIS_MAX_ROW_LOSS_PERCENT=10% allows" in refused["cause"]
+    assert forced["status"] == "SUCCEEDED", forced.get("cause")
+    annotate = next(
+        json.loads(e["taskSucceededEventDetails"]["output"])
+        for e in history(runtime.clients["stepfunctions"], forced_arn)
+        if e["type"] == "TaskSucceeded"
+        and e["taskSucceededEventDetails"]["resource"] == "invoke.waitForTaskToken"
+    )
+    assert annotate["forced_problems"] and annotate["previous_rows"] > annotate["rows"]
