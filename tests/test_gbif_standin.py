@@ -152,3 +152,33 @@ def test_accepted_match_carries_the_species_key_gbif_gives():
     assert synonym["speciesKey"] == 7
     assert accepted_match(9, "Aus bus dus", rank="SUBSPECIES", speciesKey=7)["speciesKey"] == 7
     assert "speciesKey" not in accepted_match(6, "Aus", rank="GENUS")
+
+
+def test_rate_limits_answer_429_at_once_with_retry_after(table_path):
+    """A storm refuses every request for its length; a concurrency limit refuses a request
+    arriving while that many are answered; both say Retry-After, in seconds or as a date."""
+    with GbifStandin(table_path, storm_seconds=0.3, retry_after_seconds=2) as gbif:
+        url = f"{gbif.base_url}/species/match"
+        refused = _get(url, name="Aus bus")
+        assert (refused.status_code, refused.headers["Retry-After"]) == (429, "2")
+        time.sleep(0.35)
+        assert _get(url, name="Aus bus").status_code == 200
+        assert (gbif.requests, gbif.rejected) == (2, 1)
+    with GbifStandin(table_path, retry_after_seconds=5, retry_after_date=True) as gbif:
+        gbif.max_in_flight = 0  # every request finds the limit full
+        refused = _get(f"{gbif.base_url}/species/match", name="Aus bus")
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"].endswith(" GMT")
+    with GbifStandin(table_path, latency_seconds=0.6, max_in_flight=3) as gbif:
+        url = f"{gbif.base_url}/species/match"
+        statuses: list[int] = []
+        threads = [
+            threading.Thread(target=lambda: statuses.append(_get(url, name="Aus bus").status_code))
+            for _ in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses) == [200, 200, 200, 429, 429, 429]
+        assert (gbif.peak_in_flight, gbif.rejected) == (3, 3)
