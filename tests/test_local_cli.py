@@ -10,7 +10,7 @@ import pytest
 from conftest import wait_for_end
 
 from bisonflow.cli import IAM_OFF_WARNING, main
-from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.runtime import LocalRuntime, shortest_poll_seconds
 
 
 def _up_on_a_taken_port(capsys: pytest.CaptureFixture, *flags: str) -> str:
@@ -113,7 +113,23 @@ def test_run_deploys_the_templates_science_defaults_unless_told() -> None:
         "SubsetBasisOfRecord": "HUMAN_OBSERVATION,MATERIAL_SAMPLE",
     }
     deployed = LocalRuntime(told)._stack_parameters()
-    assert deployed["PamMinPresenceCount"] == "1" and deployed["PollSeconds"] == "1"
+    assert deployed["PamMinPresenceCount"] == "1"
+    assert deployed["PollSeconds"] == str(shortest_poll_seconds())
+
+
+def test_the_local_deploy_polls_sql_with_the_shortest_wait_the_template_accepts() -> None:
+    """ASL allows a Wait of 0 seconds; the local deploy passes 0 once the template's
+    PollSeconds admits it, 1 while it does not, and never touches the real default (30 s)."""
+    import re
+
+    from bisonflow import cfn_template
+
+    assert shortest_poll_seconds("^[1-9][0-9]*$") == 1
+    assert shortest_poll_seconds("^(0|[1-9][0-9]*)$") == 0
+    parameter = cfn_template.template()["Parameters"]["PollSeconds"]
+    local = LocalRuntime()._stack_parameters()["PollSeconds"]
+    assert re.fullmatch(parameter["AllowedPattern"], local)  # the stack accepts it
+    assert int(local) <= 1 and parameter["Default"] == "30"
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from typing import Any
 
 import boto3
 
-from bisonflow import PROJECT_ROOT
+from bisonflow import PROJECT_ROOT, cfn_template
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY
 from bisonflow.local.deploy import (
     Deployment,
@@ -37,12 +38,28 @@ from bisonflow.sample import SampleManifest, generate_sample
 LOCAL_BUCKET = "bisonflow-local"
 
 
+def shortest_poll_seconds(allowed_pattern: str | None = None) -> int:
+    """The PollSeconds the local deploy passes: the shortest Wait the template accepts.
+
+    ASL allows a Wait of 0 to 99999999 seconds (AWS Step Functions Developer Guide, "Wait
+    workflow state", Seconds). Locally the Data API stand-in finishes most batches before the
+    first poll, so the Wait between SQL polls is pure delay: with 1 s, the 17 Waits of one
+    demo execution were 17.2 s of its 48.8 s. Redshift's real interval stays the template's
+    PollSeconds (default 30), which a deployed stack gets. The template's AllowedPattern
+    (default: the template's own) decides: 0 where it admits 0, else 1.
+    """
+    if allowed_pattern is None:
+        parameter = cfn_template.template()["Parameters"]["PollSeconds"]
+        allowed_pattern = parameter.get("AllowedPattern", ".*")
+    return 0 if re.fullmatch(allowed_pattern, "0") else 1
+
+
 @dataclass
 class LocalSettings:
     port: int = 0
     records: int = 250_000
     workdir: Path | None = None  # default: a temporary directory removed on stop
-    poll_seconds: int = 1
+    poll_seconds: int = field(default_factory=shortest_poll_seconds)
     task_heartbeat_seconds: int = 60
     task_timeout_seconds: int = 1800
     heartbeat_interval: float = 2.0
