@@ -163,7 +163,9 @@ class CacheWriter:
     answer) and once more by `flush`. Thread-safe: resolution threads call `add`.
 
     A save that fails is reported through `warn` and retried at the next checkpoint: the
-    cache is an optimisation, never a reason to fail a month.
+    cache is an optimisation, never a reason to fail a month. A writer whose cache could not
+    be read (`load`'s "unreadable": S3 refused or failed the GET) saves nothing: writing would
+    replace entries it never saw, the very shrinking the union exists to prevent.
     """
 
     def __init__(
@@ -175,8 +177,10 @@ class CacheWriter:
         checkpoint_seconds: float,
         warn: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
+        saving: bool = True,
     ) -> None:
         self._s3, self._bucket, self._key = s3, bucket, key
+        self._saving = saving
         self._entries = dict(kept)
         self._checkpoint_seconds = checkpoint_seconds
         self._warn = warn
@@ -205,6 +209,8 @@ class CacheWriter:
 
     def _save_locked(self) -> bool:
         self._last_save = self._clock()
+        if not self._saving:
+            return False
         try:
             save(self._s3, self._bucket, self._key, self._entries)
         except (ClientError, BotoCoreError) as exc:

@@ -98,7 +98,10 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         cache.entries,
         checkpoint_seconds,
         lambda message: _log(f"WARNING: {message}"),
+        saving=cache.status != "unreadable",
     )
+    if cache.status == "unreadable":
+        _log("WARNING: the name cache is not written back: it could not be read")
     with _CheckpointingClient(lambda q, m: writer.add(q, m, now)) as gbif:
         try:
             fresh = resolve_all(gbif, todo, concurrency, _log)

@@ -369,3 +369,19 @@ _FIRST_FOUR = [
     "Bellis perennis",
     "Eichhornia crassipes",
 ]
+
+
+def test_a_cache_that_could_not_be_read_is_left_as_it_is(s3, gbif, monkeypatch, capsys):
+    """S3 failing the cache's GET (not a missing or corrupt object) says nothing about what
+    it holds: the month goes on asking GBIF, and the cache is not replaced by its answers."""
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode())
+    annotate_riis.run(_spec())
+    before = s3.get_object(Bucket=SCRATCH_BUCKET, Key=NAME_CACHE_KEY)["Body"].read()
+    refused = name_cache.NameCache(status="unreadable", warning="cannot read (AccessDenied)")
+    monkeypatch.setattr(name_cache, "load", lambda *args: refused)
+    short = "\n".join([HEADER, _row("L48", "Bellis perennis")])
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=short.encode())
+    result = annotate_riis.run(_spec())
+    assert (result["api_calls"], result["cache"]["written"]) == (1, False)
+    assert s3.get_object(Bucket=SCRATCH_BUCKET, Key=NAME_CACHE_KEY)["Body"].read() == before
+    assert "the name cache is not written back" in capsys.readouterr().out

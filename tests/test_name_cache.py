@@ -176,3 +176,14 @@ def test_a_checkpoint_that_cannot_be_saved_warns_and_is_tried_again(s3):
     )
     assert writer.flush() is False  # still unsaved: flush tries again, and says so
     assert len(warnings) == 2
+
+
+def test_a_cache_that_could_not_be_read_is_never_overwritten(s3):
+    """An unreadable cache (S3 refused the GET) may hold entries this run never saw: writing
+    its answers back would shrink it, so the writer saves nothing."""
+    name_cache.save(s3, SCRATCH_BUCKET, KEY, _entries(festuca=1, nomen=1))
+    writer = name_cache.CacheWriter(s3, SCRATCH_BUCKET, KEY, {}, 0, [].append, saving=False)
+    writer.add(NameQuery("Aus bus"), NO_MATCH, NOW)
+    assert writer.flush(always=True) is False
+    assert writer.saves == 0
+    assert sorted(q.name for q in _load(s3).entries) == sorted([FESTUCA.name, NOMEN.name])
