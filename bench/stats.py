@@ -1,20 +1,22 @@
 """Benchmark: calc_stats on a national-size month, and the sparse statistics against dense numpy.
 
-`python -m bench.stats` measures, in one run on this machine:
+`python -m bench.stats` measures, in one run on this machine (issue 13 item 3):
 
-* the calc_stats task itself (`tasks.calc_stats.run`) on 3,200 counties x 100,000 species with
-  5,000,000 presences: reading every count table from S3, the county, state and AIANNH
-  matrices, the statistics, serialising and writing every file and figure, and the marker.
-  The task runs in a child process against moto's server (started here, holding the inputs),
-  so its wall time and peak RSS are the task's own; interpreter start-up and imports are
-  outside the timed call and inside the RSS. The state and AIANNH tables are aggregated from
-  the county one as the SQL does, so the task does all three dimensions' work, not one.
-* the statistics core (matrices from site/taxon/count arrays, then every statistic) at
-  3,200 x 10,000 with the same density, sparse (bisonflow.pam) against a straightforward
-  dense numpy implementation of the same formulas (the baseline), best of three each; the
-  two must agree to the last few bits or the benchmark fails.
+* the calc_stats task itself (`tasks.calc_stats.run`) on each of CASES: today's 3,200
+  counties x 100,000 species with 5,000,000 presences (goal 10 s, 2 GB) and the national
+  3,230 x 300,000 with 50,000,000 (goal 20 s, 4 GB): reading every table from S3, the
+  county, state and AIANNH matrices, statistics, CSV copies, figures, maps, every file and
+  the marker. The task runs in a child process against moto's server (started here, holding
+  the inputs), so its wall time and peak RSS are its own; interpreter start-up and imports
+  are outside the timed call and inside the RSS. State and AIANNH tables are aggregated from
+  the county one as the SQL does. The national case's baseline is the same task from
+  BASELINE_COMMIT's tree, on the same inputs, right after (`--no-baseline` skips it: at
+  that commit it peaked at 19.8 GB). BISONFLOW_BENCH_PROFILE=<path> writes a cProfile.
+* the statistics core at 3,200 x 10,000 with today's density, sparse (bisonflow.pam)
+  against a straightforward dense numpy implementation of the same formulas, best of three
+  each; the two must agree to the last few bits or the benchmark fails.
 
-Presences are drawn uniformly at random (distinct cells); counts are 1 + geometric.
+Presences are distinct cells drawn uniformly at random; counts are 1 + geometric.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import resource
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +39,14 @@ import boto3
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from moto.server import ThreadedMotoServer
 
 from bench import Measurement, peak_rss_mb, print_table, timed
-from bisonflow import pam
+from bench.stats_core import compare_with_dense
 from bisonflow.dimensions import (
     AIANNH,
-    COUNTY,
+    BY_NAME,
     MEASURES,
     REGION_COUNT_COLUMNS,
     STATE,
@@ -57,8 +60,6 @@ from bisonflow.taskspec import TaskSpec
 
 BUCKET = "bisonflow-bench-stats"
 LAYOUT = MonthLayout.for_month("2026-11")
-TASK_GOAL_SECONDS = 10.0
-TASK_GOAL_RSS_MB = 2048.0
 NUM_STATES = 52
 NUM_AIANNH = 700
 #: Redshift writes one part per slice; a small cluster has a few.
@@ -66,13 +67,43 @@ PARTS_PER_TABLE = 4
 #: Shares of taxa in each listed tier (riis_schema.LISTED_ASSESSMENTS order: established,
 #: invasive, widespread invasive); the rest are presumed native.
 RIIS_SHARES = (0.07, 0.02, 0.01)
+#: The calc_stats code before the national case was worked on ("today's code"): the
+#: national case's baseline runs this commit's tasks/ and bisonflow/ in the same child.
+BASELINE_COMMIT = "6ba8811"
+#: Set to a path, the child profiles the task with cProfile and writes its stats there.
+PROFILE_VARIABLE = "BISONFLOW_BENCH_PROFILE"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One month size and the task's goals on it (issue 13 item 3)."""
+
+    name: str
+    sites: int
+    species: int
+    presences: int
+    goal_seconds: float
+    goal_rss_mb: float
+
+    @property
+    def size(self) -> str:
+        return f"{self.sites:,} x {self.species:,}, {self.presences:,} presences"
+
+
+CASES = {
+    "today": Case("today", 3_200, 100_000, 5_000_000, 10.0, 2048.0),
+    "national": Case("national", 3_230, 300_000, 50_000_000, 20.0, 4096.0),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites", type=int, default=3_200)
-    parser.add_argument("--species", type=int, default=100_000)
-    parser.add_argument("--presences", type=int, default=5_000_000)
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help=f"skip the national case on commit {BASELINE_COMMIT} (today's code)",
+    )
     parser.add_argument("--baseline-species", type=int, default=10_000)
     parser.add_argument("--task-child", help=argparse.SUPPRESS)  # the spec, in the child
     args = parser.parse_args()
@@ -80,35 +111,63 @@ def main() -> None:
         run_task_child(args.task_child)
         return
 
-    task = measure_task(args.sites, args.species, args.presences)
-    density = args.presences / (args.sites * args.species)
-    presences = round(density * args.sites * args.baseline_species)
-    sparse_s, dense_s = compare_with_dense(args.sites, args.baseline_species, presences)
-    size = f"{args.sites:,} x {args.species:,}, {args.presences:,} presences"
-    small = f"{args.sites:,} x {args.baseline_species:,}, {presences:,} presences"
-    print_table(
-        "calc_stats (tasks.calc_stats.run in a child process; S3 on moto's server)",
-        [
-            Measurement(f"task wall time, {size}", task["seconds"], "s", TASK_GOAL_SECONDS),
-            Measurement(f"task CPU time (user + sys), {size}", task["cpu_seconds"], "s"),
-            Measurement(f"task peak RSS, {size}", task["peak_rss_mb"], "MB", TASK_GOAL_RSS_MB),
-            Measurement(
-                f"statistics core (sparse), {small}",
-                sparse_s,
-                "s",
-                baseline_name="dense numpy",
-                baseline=dense_s,
-            ),
-        ],
+    rows: list[Measurement] = []
+    results = {}
+    for name in args.cases:
+        case = CASES[name]
+        baseline = None if args.no_baseline or name != "national" else BASELINE_COMMIT
+        task, before = measure_task(case, baseline)
+        results[name] = task["result"]
+        rows += task_rows(case, task, before)
+    today = CASES["today"]
+    density = today.presences / (today.sites * today.species)
+    presences = round(density * today.sites * args.baseline_species)
+    sparse_s, dense_s = compare_with_dense(today.sites, args.baseline_species, presences)
+    rows.append(
+        Measurement(
+            f"statistics core (sparse), {today.sites:,} x {args.baseline_species:,}, "
+            f"{presences:,} presences",
+            sparse_s,
+            "s",
+            baseline_name="dense numpy",
+            baseline=dense_s,
+        )
     )
-    print(f"\ntask result: {json.dumps(task['result'])}")
+    print_table("calc_stats (tasks.calc_stats.run in a child process; S3 on moto's server)", rows)
+    for name, result in results.items():
+        print(f"\n{name} task result: {json.dumps(result)}")
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
+
+
+def task_rows(case: Case, task: dict[str, Any], before: dict[str, Any] | None) -> list[Measurement]:
+    """Wall time, CPU time and peak RSS of one case, against the baseline's when measured."""
+    lines = (
+        ("task wall time", "seconds", "s", case.goal_seconds),
+        ("task CPU time (user + sys)", "cpu_seconds", "s", None),
+        ("task peak RSS", "peak_rss_mb", "MB", case.goal_rss_mb),
+    )
+    return [
+        Measurement(
+            f"{what}, {case.size}",
+            task[field],
+            unit,
+            goal,
+            None if before is None else f"commit {BASELINE_COMMIT}",
+            None if before is None else before[field],
+        )
+        for what, field, unit, goal in lines
+    ]
 
 
 # --- the task in a child process -------------------------------------------------------------
 
 
-def measure_task(sites: int, species: int, presences: int) -> dict[str, Any]:
+def measure_task(
+    case: Case, baseline_commit: str | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The task's answer on `case` (run_task_child's JSON), and, when `baseline_commit` is
+    given, the same task from that commit's tree on the same inputs, run after it (one
+    national-size task at a time), so both see the same machine within minutes."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -126,8 +185,8 @@ def measure_task(sites: int, species: int, presences: int) -> dict[str, Any]:
         # without one, so the benchmark's month has one, in the bucket the spec names.
         s3.put_object(Bucket=BUCKET, Key=LAYOUT.gbif_citation_key, Body=b"bench citation\n")
         upload_counties(s3)
-        (_, generate_s) = timed(lambda: upload_month(s3, sites, species, presences))
-        print(f"generated and uploaded the month's count tables in {generate_s:.1f}s", flush=True)
+        (_, generate_s) = timed(lambda: upload_month(s3, case.sites, case.species, case.presences))
+        print(f"{case.name}: generated and uploaded the month in {generate_s:.1f}s", flush=True)
         spec = TaskSpec(
             task="calc_stats",
             month=LAYOUT.month,
@@ -141,30 +200,52 @@ def measure_task(sites: int, species: int, presences: int) -> dict[str, Any]:
             outputs={"summary": LAYOUT.summary_prefix, "done": LAYOUT.done_marker_key},
             params={"min_presence_count": 1, "gbif_citation": citation_uri(BUCKET, LAYOUT)},
         )
+        env = os.environ | {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1",
+        }
         with tempfile.TemporaryDirectory() as tmp:
             spec_path = Path(tmp) / "spec.json"
             spec_path.write_text(spec.to_json())
-            env = os.environ | {
-                "AWS_ENDPOINT_URL": endpoint,
-                "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_REGION": "us-east-1",
-            }
-            child = subprocess.run(
-                [sys.executable, "-m", "bench.stats", "--task-child", str(spec_path)],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-        if child.returncode != 0:
-            raise RuntimeError(f"the task failed:\n{child.stdout}\n{child.stderr}")
-        for line in child.stderr.splitlines():  # the task's progress, without a line per file
-            if "wrote s3://" not in line:
-                print(line, flush=True)
-        return json.loads(child.stdout.strip().splitlines()[-1])
+            answer = _run_child(spec_path, env, Path.cwd(), case.name)
+            if baseline_commit is None:
+                return answer, None
+            tree = Path(tmp) / "baseline"
+            _export_tree(baseline_commit, tree)
+            return answer, _run_child(spec_path, env, tree, f"{case.name} on {baseline_commit}")
     finally:
         server.stop()
+
+
+def _run_child(spec_path: Path, env: dict[str, str], tree: Path, label: str) -> dict[str, Any]:
+    """The task in a fresh interpreter importing `tree`'s code (this tree, or a baseline's)."""
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.stats", "--task-child", str(spec_path)],
+        env=env | {"PYTHONPATH": str(tree)},
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"the task ({label}) failed:\n{child.stdout}\n{child.stderr}")
+    for line in child.stderr.splitlines():  # the task's progress, without a line per file
+        if "wrote s3://" not in line:
+            print(f"[{label}] {line}", flush=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def _export_tree(commit: str, into: Path) -> None:
+    """The files of `commit` (no checkout: the work tree is shared) in a new directory."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, "bench", "bisonflow", "tasks"],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
 
 
 def run_task_child(spec_path: str) -> None:
@@ -175,8 +256,16 @@ def run_task_child(spec_path: str) -> None:
 
     spec = TaskSpec.from_json(Path(spec_path).read_text())
     cpu_before = _cpu_seconds()
+    profile_path = os.environ.get(PROFILE_VARIABLE)
     with redirect_stdout(sys.stderr):  # the task's progress lines; stdout is the answer
-        result, seconds = timed(lambda: calc_stats.run(spec))
+        if profile_path:  # cProfile sees the calling thread; the pools' threads show as waits
+            import cProfile
+
+            with cProfile.Profile() as profile:
+                result, seconds = timed(lambda: calc_stats.run(spec))
+            profile.dump_stats(profile_path)
+        else:
+            result, seconds = timed(lambda: calc_stats.run(spec))
     answer = {
         "seconds": seconds,
         "cpu_seconds": _cpu_seconds() - cpu_before,
@@ -206,99 +295,160 @@ def upload_counties(s3: Any) -> None:
 
 def upload_month(s3: Any, sites: int, species: int, presences: int) -> None:
     """County x species counts, the state and AIANNH tables aggregated from them, and the
-    state counts per RIIS assessment, each as UNLOAD-style parquet parts."""
+    per-site counts per RIIS assessment, each as UNLOAD-style parquet parts.
+
+    Built from integer codes with numpy (a 50,000,000-row table never exists as Python or
+    Arrow strings here): each part is assembled from dictionary arrays just before it is
+    written, so the parent holds the codes, one part and moto's copies of the files."""
     rng = np.random.default_rng(2026)
-    county = county_species_counts(rng, sites, species, presences)
-    state = _sum_by(county, STATE.site_column)
-    in_area = pc.equal(pc.utf8_slice_codeunits(county["geoid"], 4, 5), "0")
-    aiannh = _sum_by(county.filter(in_area), AIANNH.site_column)
-    tables = {
-        LAYOUT.species_counts_prefix("county"): county,
-        LAYOUT.species_counts_prefix("state"): state,
-        LAYOUT.species_counts_prefix("aiannh"): aiannh,
-        LAYOUT.region_counts_prefix("state"): region_counts(state, STATE.site_column),
-        LAYOUT.region_counts_prefix("county"): region_counts(county, COUNTY.site_column),
-        LAYOUT.region_counts_prefix("aiannh"): region_counts(aiannh, AIANNH.site_column),
-    }
-    for prefix, table in tables.items():
-        step = -(-table.num_rows // PARTS_PER_TABLE)
-        for part in range(PARTS_PER_TABLE):
-            sink = io.BytesIO()
-            pq.write_table(table.slice(part * step, step), sink)
-            s3.put_object(
-                Bucket=BUCKET, Key=f"{prefix}{part:04d}_part_00.parquet", Body=sink.getvalue()
-            )
-
-
-def county_species_counts(
-    rng: np.random.Generator, sites: int, species: int, presences: int
-) -> pa.Table:
-    cells = rng.choice(sites * species, size=presences, replace=False)
-    site, taxon = cells // species, cells % species
-    geoids = pa.array([f"{i:05d}" for i in range(sites)])
-    states = pa.array([f"S{i * NUM_STATES // sites:02d}" for i in range(sites)])
-    areas = pa.array([f"{i // 10 % NUM_AIANNH:04d}" for i in range(sites)])
+    site, taxon = _distinct_cells(rng, sites, species, presences)
+    counts = 1 + rng.geometric(0.3, presences)
     assessment = _assessments(rng, species)
+    labels = _site_labels(sites)
+    state_of_site = np.arange(sites) * NUM_STATES // sites
+    area_of_site = np.arange(sites) // 10 % NUM_AIANNH
+    in_area = np.arange(sites) % 10 == 0  # GEOIDs ending in 0, as before
+    keep = in_area[site]
+    county = {"site": site, "taxon": taxon, "count": counts}
+    state = _sum_by(state_of_site[site], taxon, counts, species)
+    aiannh = _sum_by(area_of_site[site[keep]], taxon[keep], counts[keep], species)
     names = pa.array([f"Genus{t // 10} species{t}" for t in range(species)])
-    take_site = pa.array(site)
-    return pa.table(
-        {
-            "geoid": geoids.take(take_site),
-            "state": states.take(take_site),
-            "county": pa.DictionaryArray.from_arrays(pa.array(site.astype(np.int32)), geoids),
-            "riis_region": pa.DictionaryArray.from_arrays(
-                pa.array(np.zeros(presences, np.int32)), pa.array(["L48"])
-            ),
-            "aiannh_geoid": areas.take(take_site),
-            "specieskey": pa.array(1_000_000 + taxon).cast(pa.string()),  # text, as UNLOADed
-            "species": pa.DictionaryArray.from_arrays(pa.array(taxon.astype(np.int32)), names),
-            "riis_assessment": pa.DictionaryArray.from_arrays(
-                pa.array(assessment[taxon]), pa.array(ASSESSMENTS)
-            ),
-            "occ_count": pa.array(1 + rng.geometric(0.3, presences)),
+    keys = pa.array(np.arange(1_000_000, 1_000_000 + species)).cast(pa.string())  # as text
+    riis = pa.array(ASSESSMENTS)
+    state_labels = pa.array([f"S{i:02d}" for i in range(NUM_STATES)])
+    area_labels = pa.array([f"{i:04d}" for i in range(NUM_AIANNH)])
+
+    def species_columns(rows: dict[str, np.ndarray]) -> dict[str, pa.Array]:
+        taxa = pa.array(rows["taxon"].astype(np.int32))
+        return {
+            "specieskey": _encoded(taxa, keys),
+            "species": _encoded(taxa, names),
+            "riis_assessment": _encoded(pa.array(assessment[rows["taxon"]]), riis),
+            "occ_count": pa.array(rows["count"]),
         }
-    )
 
-
-def region_counts(table: pa.Table, site_column: str) -> pa.Table:
-    """Occurrences and species per site, overall and per assessment (REGION_COUNT_COLUMNS)."""
-    decoded = table.select([site_column, "specieskey", "riis_assessment", "occ_count"]).cast(
-        pa.schema(
-            [
-                (site_column, pa.string()),
-                ("specieskey", pa.string()),
-                ("riis_assessment", pa.string()),
-                ("occ_count", pa.int64()),
-            ]
+    def county_part(rows: dict[str, np.ndarray]) -> pa.Table:
+        at = pa.array(rows["site"].astype(np.int32))
+        return pa.table(
+            {
+                "geoid": _encoded(at, labels["geoid"]),
+                "state": _encoded(at, labels["state"]),
+                "county": _encoded(at, labels["geoid"]),
+                "riis_region": _encoded(pa.array(np.zeros(len(at), np.int32)), pa.array(["L48"])),
+                "aiannh_geoid": _encoded(at, labels["aiannh"]),
+                **species_columns(rows),
+            }
         )
-    )
-    by = decoded.group_by([site_column, "riis_assessment"]).aggregate(
-        [("occ_count", "sum"), ("specieskey", "count")]
-    )
-    sites = pc.unique(decoded[site_column])
-    columns: dict[str, Any] = {site_column: sites}
-    totals = np.zeros((2, len(sites)), dtype=np.int64)
-    index = {s: i for i, s in enumerate(sites.to_pylist())}
-    for assessment in ASSESSMENTS:
-        rows = by.filter(pc.equal(by["riis_assessment"], assessment))
-        values = np.zeros((2, len(sites)), dtype=np.int64)
-        at = [index[s] for s in rows[site_column].to_pylist()]
-        values[0, at] = rows["occ_count_sum"].to_numpy()
-        values[1, at] = rows["specieskey_count"].to_numpy()
-        for measure, counts in zip(MEASURES, values, strict=True):
-            columns[assessment_column(assessment, measure)] = counts
-        totals += values
-    columns["occ_count"], columns["species_count"] = totals
+
+    def upper_part(column: str, names: pa.Array) -> Any:
+        return lambda rows: pa.table(
+            {column: _encoded(pa.array(rows["site"].astype(np.int32)), names)}
+            | species_columns(rows)
+        )
+
+    species_tables = {
+        "county": (county, county_part),
+        "state": (state, upper_part(STATE.site_column, state_labels)),
+        "aiannh": (aiannh, upper_part(AIANNH.site_column, area_labels)),
+    }
+    site_names = {"county": labels["geoid"], "state": state_labels, "aiannh": area_labels}
+    for dim, (rows, make_part) in species_tables.items():
+        _put_parts(
+            s3,
+            LAYOUT.species_counts_prefix(dim),
+            len(rows["site"]),
+            lambda at, rows=rows, make_part=make_part: make_part(
+                {name: values[at] for name, values in rows.items()}
+            ),
+        )
+        table = region_counts(rows, assessment, BY_NAME[dim].site_column, site_names[dim])
+        _put_parts(
+            s3,
+            LAYOUT.region_counts_prefix(dim),
+            table.num_rows,
+            lambda at, table=table: table.slice(at.start, at.stop - at.start),
+        )
+
+
+def _put_parts(s3: Any, prefix: str, rows: int, part_of: Callable[[slice], pa.Table]) -> None:
+    """PARTS_PER_TABLE parquet parts of a table of `rows` rows, each made when written."""
+    step = -(-rows // PARTS_PER_TABLE)
+    for part in range(PARTS_PER_TABLE):
+        sink = io.BytesIO()
+        pq.write_table(part_of(slice(part * step, min(rows, (part + 1) * step))), sink)
+        key = f"{prefix}{part:04d}_part_00.parquet"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=sink.getvalue())
+
+
+def _encoded(indices: pa.Array, dictionary: pa.Array) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(indices, dictionary)
+
+
+def _site_labels(sites: int) -> dict[str, pa.Array]:
+    """Per county: GEOID, state code and AIANNH area code (the county table's labels)."""
+    return {
+        "geoid": pa.array([f"{i:05d}" for i in range(sites)]),
+        "state": pa.array([f"S{i * NUM_STATES // sites:02d}" for i in range(sites)]),
+        "aiannh": pa.array([f"{i // 10 % NUM_AIANNH:04d}" for i in range(sites)]),
+    }
+
+
+def _distinct_cells(
+    rng: np.random.Generator, sites: int, species: int, presences: int
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """`presences` distinct (site, taxon) cells drawn uniformly, in random order.
+
+    `rng.choice(sites * species, replace=False)` permutes the whole population at this
+    density (7.7 GB for 3,230 x 300,000), so cells are drawn as a Bernoulli process instead:
+    geometric gaps give distinct sorted cells, a few too many, and the surplus is dropped at
+    random (every cell kept with the same chance), then the cells are shuffled, as an
+    UNLOAD's rows have no order."""
+    population = sites * species
+    if presences > population:
+        raise ValueError(f"{presences:,} presences do not fit {sites:,} x {species:,} cells")
+    draw = int(presences * 1.01) + 1000
+    cells = np.cumsum(rng.geometric(min(1.0, draw / population), size=draw)) - 1
+    cells = cells[cells < population]
+    if len(cells) < presences:  # about one chance in a million; fall back to exact
+        cells = rng.choice(population, size=presences, replace=False)
+    else:
+        surplus = rng.choice(len(cells), size=len(cells) - presences, replace=False)
+        cells = np.delete(cells, surplus)
+    rng.shuffle(cells)
+    return (cells // species).astype(np.int32), (cells % species).astype(np.int32)
+
+
+def _sum_by(
+    site: npt.NDArray[np.int64], taxon: npt.NDArray[np.int32], counts: np.ndarray, species: int
+) -> dict[str, np.ndarray]:
+    """Counts summed per (site, taxon), as the SQL's GROUP BY does for a larger region; the
+    name and assessment are the taxon's, so they need no grouping of their own."""
+    cells, at = np.unique(site.astype(np.int64) * species + taxon, return_inverse=True)
+    summed = np.bincount(at, weights=counts).astype(np.int64)  # exact: sums < 2**53
+    return {"site": cells // species, "taxon": cells % species, "count": summed}
+
+
+def region_counts(
+    rows: dict[str, np.ndarray],
+    assessment: npt.NDArray[np.int32],
+    site_column: str,
+    site_names: pa.Array,
+) -> pa.Table:
+    """Occurrences and species per site, overall and per assessment (REGION_COUNT_COLUMNS),
+    for the sites with rows; a species-count row is one species at one site."""
+    used = np.unique(rows["site"])
+    at = np.searchsorted(used, rows["site"]) * len(ASSESSMENTS) + assessment[rows["taxon"]]
+    size = len(used) * len(ASSESSMENTS)
+    occurrences = np.bincount(at, weights=rows["count"], minlength=size).astype(np.int64)
+    species = np.bincount(at, minlength=size).astype(np.int64)
+    columns: dict[str, Any] = {site_column: site_names.take(pa.array(used))}
+    by_measure = dict(zip(MEASURES, (occurrences, species), strict=True))
+    for measure, values in by_measure.items():
+        per_site = values.reshape(len(used), len(ASSESSMENTS))
+        columns[measure] = per_site.sum(axis=1)
+        for index, name in enumerate(ASSESSMENTS):
+            columns[assessment_column(name, measure)] = per_site[:, index]
     return pa.table({name: columns[name] for name in (site_column, *REGION_COUNT_COLUMNS)})
-
-
-def _sum_by(county: pa.Table, site_column: str) -> pa.Table:
-    keys = [site_column, "specieskey", "species", "riis_assessment"]
-    decoded = county.select([*keys, "occ_count"]).cast(
-        pa.schema([(k, pa.string()) for k in keys]).append(pa.field("occ_count", pa.int64()))
-    )
-    summed = decoded.group_by(keys).aggregate([("occ_count", "sum")])
-    return summed.rename_columns([*keys, "occ_count"])
 
 
 def _assessments(rng: np.random.Generator, species: int) -> npt.NDArray[np.int32]:
@@ -306,66 +456,6 @@ def _assessments(rng: np.random.Generator, species: int) -> npt.NDArray[np.int32
     presumed native (the last)."""
     tier = np.searchsorted(np.cumsum(RIIS_SHARES), rng.random(species), side="right")
     return tier.astype(np.int32)  # len(RIIS_SHARES) = the index of presumed native
-
-
-# --- sparse against dense -------------------------------------------------------------------
-
-
-def compare_with_dense(sites: int, species: int, presences: int) -> tuple[float, float]:
-    """Best-of-three times of the sparse and dense statistics on the same triples; raises if
-    any statistic differs."""
-    rng = np.random.default_rng(7)
-    cells = rng.choice(sites * species, size=presences, replace=False)
-    labels = pa.array([f"{i:05d}" for i in range(sites)])
-    site_labels = labels.take(pa.array(cells // species))
-    taxa = pa.array(1_000_000 + cells % species).cast(pa.string())  # taxon keys are text
-    counts = 1 + rng.geometric(0.3, presences)
-    sparse_times, dense_times = [], []
-    for _ in range(3):
-        sparse, seconds = timed(lambda: sparse_statistics(site_labels, taxa, counts))
-        sparse_times.append(seconds)
-        dense, seconds = timed(lambda: dense_statistics(site_labels, taxa, counts))
-        dense_times.append(seconds)
-    for name in dense:
-        np.testing.assert_allclose(sparse[name], dense[name], rtol=1e-12, err_msg=name)
-    return min(sparse_times), min(dense_times)
-
-
-def sparse_statistics(sites: pa.Array, taxa: pa.Array, counts: np.ndarray) -> dict[str, Any]:
-    p = pam.build_matrices(sites, taxa, counts).pam
-    by_site, by_species = pam.site_stats(p), pam.species_stats(p)
-    out = {name: by_site[name].to_numpy() for name in pam.SITE_STATS_COLUMNS[1:]}
-    out |= {name: by_species[name].to_numpy() for name in pam.SPECIES_STATS_COLUMNS[1:]}
-    (diversity,) = pam.diversity_stats(p).to_pylist()
-    return out | {name: np.array([diversity[name]]) for name in pam.DIVERSITY_COLUMNS}
-
-
-def dense_statistics(sites: pa.Array, taxa: pa.Array, counts: np.ndarray) -> dict[str, Any]:
-    """The published formulas on a dense N x S array, written the obvious way."""
-    site_labels, rows = np.unique(np.asarray(sites.to_pylist(), dtype=object), return_inverse=True)
-    taxon_labels, cols = np.unique(np.asarray(taxa.to_pylist(), dtype=object), return_inverse=True)
-    heatmap = np.zeros((len(site_labels), len(taxon_labels)), dtype=np.int64)
-    np.add.at(heatmap, (rows, cols), counts)
-    presence = (heatmap >= 1).astype(np.int64)
-    presence = presence[presence.sum(axis=1) > 0][:, presence.sum(axis=0) > 0]
-    n, s = presence.shape
-    alpha, omega = presence.sum(axis=1), presence.sum(axis=0)
-    phi, psi = presence @ omega, alpha @ presence
-    return {
-        "alpha": alpha,
-        "alpha_proportional": alpha / s,
-        "phi": phi,
-        "phi_average_proportional": phi / (n * alpha),
-        "omega": omega,
-        "omega_proportional": omega / n,
-        "psi": psi,
-        "psi_average_proportional": psi / (s * omega),
-        "num_sites": np.array([n]),
-        "num_species": np.array([s]),
-        "whittaker": np.array([s / (omega / n).sum()]),
-        "lande": np.array([s - (omega / n).sum()]),
-        "legendre": np.array([omega.sum() - (omega**2).sum() / n]),
-    }
 
 
 if __name__ == "__main__":

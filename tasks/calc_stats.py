@@ -140,6 +140,9 @@ def run(spec: TaskSpec) -> dict[str, Any]:
             spec.inputs,  # every table: a CSV copy of each
             lambda prefix: part_keys(s3, spec.bucket, prefix),
         )  # provenance, CSV copies, new this month (bisonflow.month_record)
+        extras.add_done_callback(  # the part that grows with the tables' rows, timed apart
+            lambda _: _log(f"month record ready at {time.perf_counter() - started:.1f}s")
+        )
         results = {dim: future.result() for dim, future in pending.items()}
         if all(r.empty_reason for r in results.values()):
             reasons = "; ".join(f"{d}: {r.empty_reason}" for d, r in results.items())
@@ -156,6 +159,7 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     keys = {_join(summary_prefix, name): body for name, body in files.items()}
     keys |= extras.result().files
     empty = {dim: r.empty_reason for dim, r in results.items() if r.empty_reason}
+    _log(f"month record and {len(keys)} files ({sum(map(len, keys.values())):,} bytes) to write")
     publish(
         s3,
         spec.bucket,
