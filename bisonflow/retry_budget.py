@@ -6,12 +6,11 @@ What an operator can reason about is time: GBIF_RETRY_BUDGET_SECONDS (default 60
 minutes per request) bounds how long one name may keep retrying before the task fails naming
 the URL, the attempts and the time spent.
 
-Why ten minutes: it outlasts the 429 storms seen (40 s) and a restart of the API behind its
-load balancer by an order of magnitude, yet a GBIF that is really down fails the task in ten
-minutes, 4% of its default 4 h TimeoutSeconds (`TASK_TIMEOUT_SECONDS`), while the runner's
-heartbeats keep the callback step alive meanwhile. The first name that exhausts its budget
-aborts all the others (gbif_api.resolve_all), so a long outage costs one budget, not one per
-name.
+Why ten minutes: it outlasts the one 429 storm measured (40 s) fifteen times over, yet a GBIF
+that is really down fails the task in ten minutes, 4% of its default 4 h TimeoutSeconds
+(`TASK_TIMEOUT_SECONDS`), while the runner's heartbeats keep the callback step alive. The
+first name that exhausts its budget aborts all the others (gbif_api.resolve_all), so a long
+outage costs one budget, not one per name.
 
 The wait before each retry honours `Retry-After` (RFC 9110 section 10.2.3: delay-seconds or
 an HTTP-date; RFC 6585 section 4 for 429), is never sooner than the capped exponential
