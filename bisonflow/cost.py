@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -438,31 +439,27 @@ def _money(value: float | None) -> str:
     return "no price" if value is None else f"${value:.6f}"
 
 
-def format_estimate(result: CostEstimate) -> list[str]:
-    """The estimate as plain text lines (for `bisonflow history`)."""
-    rows = [
-        (
-            f"{line.service}: {line.item}",
-            f"{line.quantity:,.4f} {line.unit}",
-            line.price_text,
-            _money(line.cost),
-        )
-        for line in result.lines
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+def format_estimate(result: CostEstimate, width: int = 100) -> list[str]:
+    """The estimate as plain text lines of at most `width` characters (for `bisonflow
+    history`, whose tables fit 100 columns): each cost line is its name, then its quantity,
+    unit price and cost on an indented line, so no column grows with the longest name."""
     out = [f"Estimated AWS cost (an ESTIMATE; prices as published on {PRICES_AS_OF}):"]
-    for row in rows:
-        out.append(
-            "  "
-            + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3]))
-            + f"  {row[3]}"
-        )
+    for line in result.lines:
+        out.append(f"  {line.service}: {line.item}")
+        amount = f"      {line.quantity:,.4f} {line.unit}"
+        if line.cost is None:
+            out.append(f"{amount}: no price")
+        else:
+            out.append(f"{amount} at {line.price_text}: {_money(line.cost)}")
     missing = ", ".join(dict.fromkeys(f"{x.service} {x.unit}" for x in result.unpriced))
     total = f"  total of priced lines: {_money(result.total)}"
     out.append(total + (f" (not priced: {missing}; give the price)" if missing else ""))
-    out.append(
-        "  not included: S3, CloudWatch Logs, EBS, data transfer, Glue, free tiers. Sources:"
-    )
+    out.append("  not included: S3, CloudWatch Logs, EBS, data transfer, Glue, free tiers.")
+    out.append("  sources:")
     for source in dict.fromkeys(line.source for line in result.lines):
         out.append(f"    {source}")
-    return out
+    wrapped: list[str] = []
+    for text in out:
+        indent = " " * (len(text) - len(text.lstrip()) + 2)
+        wrapped += textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False)
+    return wrapped
