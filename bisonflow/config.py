@@ -42,13 +42,38 @@ def _required(name: str) -> str:
 
 def env_int(name: str, default: int, minimum: int = 0) -> int:
     """An integer setting; a malformed or too small value fails naming the variable."""
+    return int(_env_number(name, default, int, "an integer", minimum))
+
+
+def env_float(name: str, default: float, minimum: float, maximum: float, unit: str = "") -> float:
+    """A number setting within [minimum, maximum]; `unit` (e.g. " days (why)") follows the
+    range in the message a value outside it gets."""
+    return float(_env_number(name, default, float, "a number", minimum, maximum, unit))
+
+
+def _env_number(
+    name: str,
+    default: float,
+    parse: Callable[[str], float],
+    noun: str,
+    minimum: float,
+    maximum: float | None = None,
+    unit: str = "",
+) -> float:
+    """One reading of a numeric setting for env_int and env_float: blank means the default,
+    and every bad value fails naming the variable, what it must be and what it was."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"environment variable {name} must be {noun}, got {raw!r}") from None
+    if maximum is not None and not minimum <= value <= maximum:
+        raise ConfigError(
+            f"environment variable {name} must be between {minimum:g} and {maximum:g}"
+            f"{unit}, got {value}"
+        )
     if value < minimum:
         raise ConfigError(f"environment variable {name} must be >= {minimum}, got {value}")
     return value

@@ -14,11 +14,10 @@ which a statement polled every 30 s without a bound would exhaust in about a day
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from typing import Any
 
-from bisonflow.config import ConfigError, env_int
+from bisonflow.config import env_float, env_int
 from bisonflow.gbif_snapshot import SnapshotCheck
 
 DAY_SECONDS = 86_400
@@ -45,22 +44,6 @@ def sql_statement_timeout_seconds() -> int:
     )
 
 
-def _env_days(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from None
-    if not 0 <= value <= MAX_SNAPSHOT_WAIT_DAYS:
-        raise ConfigError(
-            f"environment variable {name} must be between 0 and {MAX_SNAPSHOT_WAIT_DAYS} "
-            f"days (the state machine's TimeoutSeconds allows no longer), got {value}"
-        )
-    return value
-
-
 @dataclass(frozen=True)
 class SnapshotWait:
     """How long a scheduled run waits for GBIF's snapshot, and how often it looks again."""
@@ -71,7 +54,13 @@ class SnapshotWait:
     @classmethod
     def from_env(cls) -> SnapshotWait:
         return cls(
-            days=_env_days("SNAPSHOT_WAIT_DAYS", 7.0),
+            days=env_float(
+                "SNAPSHOT_WAIT_DAYS",
+                7.0,
+                minimum=0,
+                maximum=MAX_SNAPSHOT_WAIT_DAYS,
+                unit=" days (the state machine's TimeoutSeconds allows no longer)",
+            ),
             recheck_seconds=env_int("SNAPSHOT_RECHECK_SECONDS", 6 * 3600, minimum=1),
         )
 
