@@ -376,7 +376,9 @@ def _task_callback(operation: Operation) -> list[Authorization]:
     return [Authorization(f"states:{operation.name}", "*")]
 
 
-@maps("stepfunctions", "DescribeExecution", "StopExecution", "GetExecutionHistory")
+@maps(
+    "stepfunctions", "DescribeExecution", "StopExecution", "GetExecutionHistory", "RedriveExecution"
+)
 def _on_execution(operation: Operation) -> list[Authorization]:
     return [Authorization(f"states:{operation.name}", operation.params["executionArn"])]
 
