@@ -1,10 +1,10 @@
 """Redrive (issue 11): RedriveExecution on the emulator (bisonflow.local.sfn_redrive) behaves as
 Step Functions documents it, and the workflow continues a run that failed at a late step.
 
-The seam tests run small machines of Pass, Choice, Wait and Fail states (no service calls):
-a Pass whose Parameters read `$$.Execution.RedriveCount` fails on a fresh run (the context
-object has it only from the first redrive) and passes once redriven, so "fails once" needs no
-outside help.
+The seam tests run small machines of Pass, Parallel, Wait and Fail states (no service calls):
+a Pass whose Parameters read `$$.Execution.RedriveTime` fails on a fresh run ("RedriveTime is
+only available if you've redriven an execution", developer guide, "Context object") and passes
+once redriven, so "fails once" needs no outside help.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ TRUST = {
 #: Fails (States.Runtime, uncaught) on a fresh run, passes once redriven.
 FAILS_UNTIL_REDRIVEN = {
     "Type": "Pass",
-    "Parameters": {"redrives.$": "$$.Execution.RedriveCount"},
+    "Parameters": {"redrives.$": "$$.Execution.RedriveCount", "at.$": "$$.Execution.RedriveTime"},
     "ResultPath": "$.check",
     "Next": "Done",
 }
@@ -82,7 +82,12 @@ def test_an_uncaught_failure_is_redriven_from_its_state_with_the_same_arn(
     machine = _machine(
         runtime,
         {
-            "First": {"Type": "Pass", "Result": "kept", "ResultPath": "$.first", "Next": "Check"},
+            "First": {
+                "Type": "Pass",
+                "Parameters": {"redrives.$": "$$.Execution.RedriveCount"},
+                "ResultPath": "$.first",
+                "Next": "Check",
+            },
             "Check": FAILS_UNTIL_REDRIVEN,
             "Done": {"Type": "Succeed"},
         },
@@ -103,7 +108,9 @@ def test_an_uncaught_failure_is_redriven_from_its_state_with_the_same_arn(
     assert description["redriveStatus"] == "NOT_REDRIVABLE"
     assert description["redriveStatusReason"] == "Execution is SUCCEEDED and cannot be redriven"
     output = json.loads(description["output"])
-    assert output == {"month": "2026-11", "first": "kept", "check": {"redrives": 1}}
+    assert output["check"]["redrives"] == 1 and output["check"]["at"].startswith("20")
+    # First ran on the first attempt only (RedriveCount 0 then, as on AWS) and its result stayed.
+    assert output == {"month": "2026-11", "first": {"redrives": 0}, "check": output["check"]}
 
     events = _history(runtime, arn)
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))  # one history, appended
@@ -117,7 +124,7 @@ def test_an_uncaught_failure_is_redriven_from_its_state_with_the_same_arn(
         for e in events
         if e.get("stateEnteredEventDetails", {}).get("name") == "Check"
     ]
-    assert inputs[0] == inputs[1] and json.loads(inputs[1])["first"] == "kept"
+    assert inputs[0] == inputs[1] and json.loads(inputs[1])["first"] == {"redrives": 0}
     assert [e["type"] for e in events].count("ExecutionStarted") == 1
 
     with pytest.raises(ClientError) as refused:

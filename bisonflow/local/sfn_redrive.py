@@ -30,10 +30,11 @@ Runs"):
 moto's interpreter runs an execution once, in `ExecutionWorker._execution_logic`. The redrive
 builds a new interpreter environment that shares the execution's event manager (so the
 history continues with the next event id), sets the state data to the unsuccessful state's
-input (its `*StateEntered` event), names that state as the next one and runs the program from
-there on the execution's own worker communication, which reflects the final status as for a
-start. The context object's Execution gains `RedriveCount` and `RedriveTime` (developer guide,
-"Context object": both exist on AWS from the first redrive; a fresh local execution lacks them).
+input (its `*StateEntered` event, found by bisonflow.redrive), names that state as the next
+one and runs the program from there on the execution's own worker communication, which
+reflects the final status as for a start. The context object's Execution has `RedriveCount`
+(0 until the first redrive) and, once redriven, `RedriveTime` (developer guide, "Context
+object": "RedriveTime is only available if you've redriven an execution"); moto has neither.
 
 Not modelled, so refused with a clear message rather than run differently from AWS: a
 redrive whose unsuccessful state is a Parallel or Map (AWS reruns only the failed branches or
@@ -66,6 +67,8 @@ from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse
+
+from bisonflow.redrive import unsuccessful_state
 
 #: "Your workflow execution has not exceeded the redrivable period of 14 days."
 REDRIVABLE_PERIOD = dt.timedelta(days=14)
@@ -113,28 +116,6 @@ def not_redrivable_reason(execution: Execution, now: dt.datetime | None = None) 
     if len(_events(execution)) >= MAX_HISTORY_EVENTS:
         return "Execution history event limit exceeded"
     return None
-
-
-def unsuccessful_state(events: list[dict[str, Any]], top_level: set[str]) -> tuple[str, Any]:
-    """The top-level state entered last and never exited, and the input it was entered with.
-
-    Events of states inside a Parallel or Map share the names' space with the top level but
-    not the names themselves (ASL requires unique state names), so `top_level` picks the
-    machine's own states.
-    """
-    open_states: dict[str, Any] = {}
-    for event in events:
-        kind = str(event["type"])
-        if kind.endswith("StateEntered"):
-            details = event["stateEnteredEventDetails"]
-            if details["name"] in top_level:
-                open_states[details["name"]] = json.loads(details.get("input") or "null")
-        elif kind.endswith("StateExited"):
-            open_states.pop(event["stateExitedEventDetails"]["name"], None)
-    if not open_states:
-        raise ExecutionNotRedrivable("Execution has no unsuccessful state to redrive")
-    name = list(open_states)[-1]
-    return name, open_states[name]
 
 
 class RedriveWorker(ExecutionWorker):
@@ -205,6 +186,16 @@ class RedriveWorker(ExecutionWorker):
         self._execution_communication.terminated()
 
 
+_moto_evaluation_environment = ExecutionWorker._get_evaluation_environment
+
+
+def evaluation_environment(self: ExecutionWorker) -> Environment:
+    """A fresh execution's environment, its context object's RedriveCount 0 as on AWS."""
+    env = _moto_evaluation_environment(self)
+    env.states.context_object.context_object_data["Execution"].setdefault("RedriveCount", 0)  # type: ignore[typeddict-item]
+    return env
+
+
 def _top_level_states(definition: str) -> dict[str, str]:
     """{state name: Type} of the machine's own (top-level) states."""
     return {name: s["Type"] for name, s in json.loads(definition)["States"].items()}
@@ -221,7 +212,10 @@ def redrive(execution: Execution, client_token: str | None) -> dt.datetime:
     if reason:
         raise ExecutionNotRedrivable(reason)
     states = _top_level_states(execution.state_machine.definition)
-    state, state_input = unsuccessful_state(_events(execution), set(states))
+    resumption = unsuccessful_state(_events(execution), set(states))
+    if resumption is None:
+        raise ExecutionNotRedrivable("Execution has no unsuccessful state to redrive")
+    state, state_input = resumption.state, resumption.state_input
     if states[state] in UNMODELLED_TYPES:
         raise ExecutionNotRedrivable(
             f"the emulator cannot redrive the {states[state]} state {state!r}: AWS reruns only "
@@ -270,9 +264,11 @@ def describe_execution(self: StepFunctionResponse) -> ActionResult:
 PATCHED: tuple[tuple[Any, str], ...] = (
     (StepFunctionResponse, "redrive_execution"),
     (StepFunctionResponse, "describe_execution"),
+    (ExecutionWorker, "_get_evaluation_environment"),
 )
 
 
 def install() -> None:
     StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
     StepFunctionResponse.describe_execution = describe_execution  # type: ignore[method-assign]
+    ExecutionWorker._get_evaluation_environment = evaluation_environment  # type: ignore[method-assign]
