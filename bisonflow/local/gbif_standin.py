@@ -15,6 +15,9 @@ Rate limiting is played two ways, both answering 429 at once (as a gateway rejec
 any work) with a Retry-After in seconds or as an HTTP-date (RFC 9110 section 10.2.3): a
 storm (every request for `storm_seconds` from the first one, read on a clock a test can
 fake) and a concurrency limit (a request arriving while `max_in_flight` are being answered).
+An outage (`outage`, for the fault matrix through the local runtime) answers every request
+with one status for a while from now (5xx: GBIF failing; 429: a storm), or drops every
+connection unanswered (GBIF down, as a failed load balancer or network leaves a client).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from bisonflow.retry_budget import REAL_CLOCK, Clock
 
 #: What GBIF answers for a name it cannot match.
 NO_MATCH: dict[str, Any] = {"confidence": 100, "matchType": "NONE", "synonym": False}
+#: The status `answer` gives for a request whose connection is dropped unanswered (an outage).
+DROPPED = 0
 #: A fail_first entry that answers only after `stall_seconds` (for the client's read timeout).
 STALL = "stall"
 
@@ -98,6 +103,8 @@ class GbifStandin:
         self.max_in_flight = max_in_flight
         self.clock = clock
         self._storm_started: float | None = None
+        self._outage_until = 0.0  # clock.monotonic() until which the outage lasts
+        self._outage_status = DROPPED
         self.requests = 0
         self.rejected = 0
         self.match_params: list[dict[str, str]] = []
@@ -143,10 +150,24 @@ class GbifStandin:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def outage(self, seconds: float, status: int | None, retry_after_seconds: float = 0.0) -> None:
+        """From now, for `seconds`, answer every GET `status` at once (a 429 with Retry-After
+        `retry_after_seconds`), or with None drop its connection unanswered; 0 s ends it."""
+        with self._lock:
+            self._outage_until = self.clock.monotonic() + seconds
+            self._outage_status = DROPPED if status is None else status
+            if status == 429:
+                self.retry_after_seconds = retry_after_seconds
+
     def answer(self, path: str, query: str) -> tuple[int, dict[str, Any]]:
-        """(status, body) for one GET; the HTTP handler only serialises it."""
+        """(status, body) for one GET; the HTTP handler only serialises it (DROPPED: it
+        closes the connection without an answer)."""
         with self._lock:
             self.requests += 1
+            if self.clock.monotonic() < self._outage_until:
+                if self._outage_status == 429:
+                    self.rejected += 1
+                return self._outage_status, {"error": f"outage: {self._outage_status or 'down'}"}
             refusal = self._refusal()
             if refusal:
                 self.rejected += 1
@@ -260,6 +281,9 @@ def _handler_for(standin: GbifStandin) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             url = urlsplit(self.path)
             status, body = standin.answer(url.path, url.query)
+            if status == DROPPED:
+                self.close_connection = True  # the client sees the connection end unanswered
+                return
             payload = json.dumps(body).encode("utf-8")
             try:
                 self.send_response(status)
