@@ -39,6 +39,7 @@ IAM_OFF_WARNING = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bisonflow.cli_redrive import redrive
     from bisonflow.deploy.commands import run_deploy, run_destroy, run_schedule, run_start
 
     parser = build_parser()
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         "executions": executions,
         "history": show_history,
         "watch": watch,
+        "redrive": lambda a: redrive(a, _log),
         "deploy": lambda a: run_deploy(a, _log),
         "destroy": lambda a: run_destroy(a, _log),
         "start": lambda a: run_start(a, _log),

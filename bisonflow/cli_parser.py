@@ -214,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watched.add_argument("execution", help="execution ARN, or name of a bison-workflow execution")
     watched.add_argument("--require-processed", action="store_true", help=REQUIRE_PROCESSED_HELP)
+    redriven = commands.add_parser(
+        "redrive",
+        parents=[aws],
+        help="continue a failed, stopped or timed-out execution where it stopped",
+    )
+    redriven.add_argument("execution", help="execution ARN, or name of a bison-workflow execution")
     _add_deploy_commands(commands)
     _add_debug_everywhere(parser)
     return parser

@@ -242,3 +242,68 @@ def test_the_redrive_seam_is_installed_on_its_targets(runtime: LocalRuntime) -> 
 
     assert StepFunctionResponse.redrive_execution is sfn_redrive.redrive_execution
     assert StepFunctionResponse.describe_execution is sfn_redrive.describe_execution
+
+
+# --- `bisonflow redrive` ---------------------------------------------------------------------
+def _cli(runtime: LocalRuntime, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
+    from bisonflow.cli import main
+
+    capsys.readouterr()
+    code = main(["redrive", *args, "--endpoint-url", runtime.endpoint_url])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_the_command_redrives_and_refuses_in_one_line(
+    runtime: LocalRuntime, capsys: pytest.CaptureFixture
+) -> None:
+    machine = _machine(
+        runtime,
+        {
+            "First": {"Type": "Pass", "Next": "Check"},
+            "Check": FAILS_UNTIL_REDRIVEN,
+            "Done": {"Type": "Succeed"},
+        },
+    )
+    arn = _run(runtime, machine, {})
+    code, out = _cli(runtime, capsys, arn)
+    assert code == 0, out
+    assert f"redriven {arn} from Check at " in out and "(redrive 1)" in out
+    assert f"bisonflow watch --endpoint-url {runtime.endpoint_url} {arn}" in out
+    assert wait_for_end(runtime, arn, timeout=30)["status"] == "SUCCEEDED"
+
+    with pytest.raises(SystemExit) as refused:
+        _cli(runtime, capsys, arn)
+    assert refused.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"bisonflow: cannot redrive {arn}: Execution is SUCCEEDED and cannot be redriven"
+    ]
+
+
+def test_the_command_refuses_a_run_that_would_fail_again_at_its_fail_state(
+    runtime: LocalRuntime, capsys: pytest.CaptureFixture
+) -> None:
+    inner = {k: v for k, v in FAILS_UNTIL_REDRIVEN.items() if k != "Next"} | {"End": True}
+    machine = _machine(
+        runtime,
+        {
+            "First": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "Inner", "States": {"Inner": inner}}],
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}
+                ],
+                "End": True,
+            },
+            "Failed": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+        },
+    )
+    arn = _run(runtime, machine, {})
+    with pytest.raises(SystemExit) as refused:
+        _cli(runtime, capsys, arn)
+    assert refused.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "would only fail again" in line and "'Failed'" in line and "States.Runtime" in line
+    description = runtime.clients["stepfunctions"].describe_execution(executionArn=arn)
+    assert description["redriveCount"] == 0  # nothing was asked of Step Functions
