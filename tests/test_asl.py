@@ -60,10 +60,20 @@ def test_every_top_level_step_is_caught_into_cleanup(definition: dict) -> None:
     # After the month is published, failing to release its lock must not fail the run: the
     # lock is stale once the execution ends (bisonflow.month_lock).
     after_publishing = {"ReleaseMonthLock": "Published"}
+    # CheckGbif takes the raw workflow input, which may be any JSON value: its error replaces
+    # the input (ResultPath $) and CheckGbifFailed nests it as $.error for the cleanup.
+    first = {"CheckGbif": "CheckGbifFailed"}
     for name, state in states.items():
         if state["Type"] in ("Task", "Parallel") and name != "CleanupTasks":
             targets = {c["Next"] for c in state.get("Catch", [])}
-            assert targets == {after_publishing.get(name, "CleanupTasks")}, name
+            assert targets == {first.get(name, after_publishing.get(name, "CleanupTasks"))}, name
+    assert {c["ResultPath"] for c in states["CheckGbif"]["Catch"]} == {"$"}
+    assert states["CheckGbifFailed"] == {
+        "Comment": states["CheckGbifFailed"]["Comment"],
+        "Type": "Pass",
+        "Parameters": {"error.$": "$"},
+        "Next": "CleanupTasks",
+    }
     assert states["CleanupTasks"]["Next"] == "WorkflowFailed"
     assert states["WorkflowFailed"]["ErrorPath"] == "$.error.Error"
 

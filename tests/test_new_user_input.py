@@ -1,0 +1,68 @@
+"""Issue 12: a workflow input that is no object, or an execution name AWS refuses, is refused
+with a message a user can act on, at the state machine as at the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import wait_for_end
+
+from bisonflow.executions import history
+from bisonflow.local.runtime import LocalRuntime
+
+
+def entered(events: list[dict]) -> list[str]:
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ("[]", "field $ = [] is invalid: [] is not of type 'object'"),
+        ('"2026-12"', "field $ = \"2026-12\" is invalid: '2026-12' is not of type 'object'"),
+        ('{"month": 5}', "field $.month = 5 is invalid: 5 is not of type 'string'"),
+    ],
+)
+def test_an_input_that_is_no_valid_object_fails_with_the_schema_message(
+    runtime: LocalRuntime, payload: str, message: str
+) -> None:
+    """Any JSON value reaches CheckGbif, whose schema names what was wrong; the run goes
+    through CleanupTasks and fails with that message (not States.Runtime: the Catch's
+    ResultPath $.error cannot be applied to an array, string or null)."""
+    assert runtime.deployment
+    sfn = runtime.clients["stepfunctions"]
+    arn = sfn.start_execution(stateMachineArn=runtime.deployment.state_machine_arn, input=payload)[
+        "executionArn"
+    ]
+    description = wait_for_end(runtime, arn)
+    assert description["status"] == "FAILED"
+    assert description["error"] == "SchemaViolation"
+    # The cause is the Lambda's error document, as Step Functions records a function's error.
+    error = json.loads(description["cause"])
+    assert error["errorType"] == "SchemaViolation"
+    assert error["errorMessage"].startswith("check_gbif.input: ")
+    assert message in error["errorMessage"]
+    events = history(sfn, arn)
+    assert entered(events) == ["CheckGbif", "CheckGbifFailed", "CleanupTasks", "WorkflowFailed"]
+    cleaned = [e for e in events if e["type"] == "TaskSucceeded"][-1]
+    assert json.loads(cleaned["taskSucceededEventDetails"]["output"])["Payload"]["terminated"] == []
+
+
+def test_a_null_input_runs_as_an_empty_one(runtime: LocalRuntime) -> None:
+    """`null` is valid JSON, so StartExecution takes it; the lambda:invoke integration of
+    moto's interpreter (LocalStack's: lambda_eval_utils.to_payload_type) sends a null Payload
+    as `{}`, so CheckGbif checks this month, as for `{}`. Either way it is no States.Runtime.
+    `bisonflow start --input null` refuses it before starting (test_new_user_arguments)."""
+    assert runtime.deployment
+    sfn = runtime.clients["stepfunctions"]
+    arn = sfn.start_execution(stateMachineArn=runtime.deployment.state_machine_arn, input="null")[
+        "executionArn"
+    ]
+    description = wait_for_end(runtime, arn)
+    events = history(sfn, arn)
+    assert entered(events)[:2] == ["CheckGbif", "SnapshotReady?"], description
+    scheduled = next(e for e in events if e["type"] == "TaskScheduled")
+    assert json.loads(scheduled["taskScheduledEventDetails"]["parameters"])["Payload"] is None
