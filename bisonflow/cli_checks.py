@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bisonflow.execution_names import EXECUTION_NAME_MAX, execution_name_problem
+
 
 class UsageError(ValueError):
     """A bad argument or path, found before any work: one line, exit code 2."""
@@ -35,30 +37,6 @@ def port(value: str) -> int:
             f"port {number} is outside 0-{MAX_PORT}; choose a port such as 5000 (0: any free port)"
         )
     return number
-
-
-#: StartExecution's `name` (Step Functions API Reference, StartExecution, Request Parameters,
-#: "name"): 1 to 80 characters, and it must not contain white space, brackets < > { } [ ],
-#: wildcard characters ? *, special characters " # % \ ^ | ~ ` $ & , ; : /, control characters
-#: (U+0000-001F, U+007F-009F, U+FFFE-FFFF) or surrogates (U+D800-DFFF).
-EXECUTION_NAME_MAX = 80
-_FORBIDDEN_NAME_CHARACTERS = set('<>{}[]?*"#%\\^|~`$&,;:/')
-_FORBIDDEN_NAME_RANGES = ((0x00, 0x1F), (0x7F, 0x9F), (0xD800, 0xDFFF), (0xFFFE, 0xFFFF))
-
-
-def execution_name_problem(name: str) -> str | None:
-    """What makes `name` an execution name StartExecution refuses; None when it is valid."""
-    if not 1 <= len(name) <= EXECUTION_NAME_MAX:
-        return f"is {len(name)} characters long; it must have 1 to {EXECUTION_NAME_MAX}"
-    for character in name:
-        code = ord(character)
-        if character.isspace():
-            return "contains white space"
-        if character in _FORBIDDEN_NAME_CHARACTERS:
-            return f"contains {character!r}"
-        if any(low <= code <= high for low, high in _FORBIDDEN_NAME_RANGES):
-            return f"contains the control character U+{code:04X}"
-    return None
 
 
 def execution_name(value: str) -> str:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 from conftest import wait_for_end
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+from bisonflow.execution_names import EXECUTION_NAME_MAX
 from bisonflow.executions import history
+from bisonflow.local import sfn_names
 from bisonflow.local.runtime import LocalRuntime
 
 
@@ -66,3 +70,58 @@ def test_a_null_input_runs_as_an_empty_one(runtime: LocalRuntime) -> None:
     assert entered(events)[:2] == ["CheckGbif", "SnapshotReady?"], description
     scheduled = next(e for e in events if e["type"] == "TaskScheduled")
     assert json.loads(scheduled["taskScheduledEventDetails"]["parameters"])["Payload"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("a" * (EXECUTION_NAME_MAX + 1), "ValidationException"),
+        ("2026/12", "InvalidName"),
+        ("2026-12*", "InvalidName"),
+        ("two words", "InvalidName"),
+        ("[2026-12]", "InvalidName"),
+        ("tab\tname", "InvalidName"),
+        ("bell\x07", "InvalidName"),
+        ("c1\x9f", "InvalidName"),
+        ("em\u2003space", "InvalidName"),
+    ],
+)
+def test_start_execution_refuses_the_names_aws_refuses(
+    runtime: LocalRuntime, name: str, code: str
+) -> None:
+    """boto3 against the emulator gets AWS's answer, and no execution is started."""
+    assert runtime.deployment
+    sfn = runtime.clients["stepfunctions"]
+    machine = runtime.deployment.state_machine_arn
+    before = len(sfn.list_executions(stateMachineArn=machine, maxResults=1000)["executions"])
+    with pytest.raises(ClientError) as refused:
+        sfn.start_execution(stateMachineArn=machine, name=name, input="{}")
+    error = refused.value.response["Error"]
+    assert error["Code"] == code
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    if code == "ValidationException":
+        assert "Member must have length less than or equal to 80" in error["Message"]
+    else:
+        assert error["Message"] == f"Invalid Name: '{name}'"
+    after = len(sfn.list_executions(stateMachineArn=machine, maxResults=1000)["executions"])
+    assert after == before
+
+
+def test_names_aws_accepts_still_start(runtime: LocalRuntime) -> None:
+    """The longest name, letters beyond ASCII and the characters the rule allows all start
+    (a run that finds no snapshot for a month before GBIF's first ends at once)."""
+    assert runtime.deployment
+    sfn = runtime.clients["stepfunctions"]
+    payload = json.dumps({"month": "2001-01"})
+    for name in ("n" * EXECUTION_NAME_MAX, "café-2001_01.retry+1=@!'()"):
+        arn = sfn.start_execution(
+            stateMachineArn=runtime.deployment.state_machine_arn, name=name, input=payload
+        )["executionArn"]
+        assert arn.endswith(f":{name}")
+        assert wait_for_end(runtime, arn)["name"] == name
+
+
+def test_the_name_seam_is_installed_over_the_uuid_fix(runtime: LocalRuntime) -> None:
+    assert StepFunctionsParserBackend.start_execution is sfn_names.start_execution
+    for owner, attribute in sfn_names.PATCHED:
+        assert hasattr(owner, attribute), f"{owner.__name__}.{attribute} moved"

@@ -26,6 +26,7 @@ from bisonflow.local import (
     redshift_duckdb,
     s3_conditional,
     sfn_aliases,
+    sfn_names,
 )
 from bisonflow.local.iam import seam as iam_seam
 
@@ -147,6 +148,7 @@ class Emulator:
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         asl_fixes.install()
         sfn_aliases.install()
+        sfn_names.install()  # after asl_fixes, whose StartExecution it calls
         self.pool = lambda_worker.install(self.workdir, self.endpoint_url, REGION)
         redshift_duckdb.install()
         s3_conditional.install()  # the month lock's conditional writes are atomic, as on AWS
