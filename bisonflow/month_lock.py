@@ -97,8 +97,9 @@ def _read(layout: MonthLayout) -> tuple[dict[str, Any], str] | None:
     return json.loads(got["Body"].read()), got["ETag"]
 
 
-def _holder_status(execution: str) -> str:
-    """DescribeExecution's status of the holder; GONE if Step Functions no longer knows it."""
+def execution_status(execution: str) -> str:
+    """DescribeExecution's status of an execution (ARN); GONE if Step Functions no longer knows
+    it."""
     try:
         return aws.client("stepfunctions").describe_execution(executionArn=execution)["status"]
     except ClientError as exc:
@@ -119,7 +120,7 @@ def acquire(layout: MonthLayout, execution: str) -> Lock:
         holder = lock["execution"]
         if holder == execution:  # a retried or redriven step of the holder itself
             return Lock(True, execution, f"{layout.month} already locked for this execution")
-        status = _holder_status(holder)
+        status = execution_status(holder)
         expired = dt.datetime.fromisoformat(lock["lease_until"]) < _now()
         if status == "RUNNING" and not expired:
             return Lock(

@@ -31,3 +31,26 @@ def test_a_failing_cleanup_fails_the_run_with_both_errors(runtime: LocalRuntime)
     cause = description["cause"]
     assert "ec2:DescribeInstances" in cause and "explicit deny" in cause, cause
     assert "The step had failed with SchemaViolation" in cause and "2026-13" in cause, cause
+
+
+def test_the_rules_cleanup_leaves_a_redriven_execution_alone(aws_env: LocalRuntime) -> None:
+    """ExecutionEndedUncleanRule's cleanup of an execution that is RUNNING again (redriven
+    before the event was delivered) would end the redriven run's instance and lock: it does
+    nothing. CleanupTasks' own call, inside the running execution, names no `ended`."""
+    from test_redrive import _machine
+
+    from bisonflow.run_cleanup import clean_up_run
+
+    machine = _machine(
+        aws_env,
+        {"First": {"Type": "Wait", "Seconds": 2, "Next": "Done"}, "Done": {"Type": "Succeed"}},
+    )
+    sfn = aws_env.clients["stepfunctions"]
+    arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    name = arn.rsplit(":", 1)[1]
+    skipped = clean_up_run(name, arn, "FAILED")
+    assert skipped["terminated"] == [] and skipped["released_locks"] == []
+    assert "running again" in skipped["skipped"]
+    assert "skipped" not in clean_up_run(name, arn, None)  # CleanupTasks: always cleans
+    wait_for_end(aws_env, arn, timeout=30)
+    assert "skipped" not in clean_up_run(name, arn, "FAILED")

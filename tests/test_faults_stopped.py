@@ -1,14 +1,11 @@
 """Faults: a stopped (or timed-out) run is cleaned up (issue 11). StopExecution runs no Catch,
 so CleanupTasks never runs; the stack's ExecutionEndedUncleanRule sends the execution's status
 change to the cleanup Lambda instead. moto's EventBridge neither receives Step Functions'
-events nor invokes Lambda targets, so the test plays EventBridge's part with the deployed
-rule: its pattern must match the event, and its input transformer makes the cleanup's input,
-which goes to the rule's target as EventBridge would send it."""
+events nor invokes Lambda targets: the seam bisonflow.local.sfn_events plays that part with the
+deployed rule (its pattern, its input transformer, the function's resource policy)."""
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from typing import Any
 
@@ -16,9 +13,11 @@ from conftest import wait_for_end
 from moto.events.models import EventPattern
 
 from bisonflow.ec2_tasks import TAG_EXECUTION
+from bisonflow.executions import find_state_machine
 from bisonflow.layout import MonthLayout
-from bisonflow.local import sfn_stop
+from bisonflow.local import sfn_events, sfn_stop
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.sfn_events import transformed  # tests/fault_harness.py imports it here
 from bisonflow.month_lock import lock_key
 
 MONTH = "2023-08"
@@ -34,16 +33,17 @@ def cleanup_rule(rt: LocalRuntime) -> tuple[dict, dict]:
     raise AssertionError("no rule targets the cleanup Lambda")
 
 
-def transformed(transformer: dict[str, Any], event: dict[str, Any]) -> str:
-    """An input transformer's output for `event`: each <name> replaced by its path's value
-    (EventBridge User Guide, "Amazon EventBridge input transformation")."""
-    values = {}
-    for name, path in transformer["InputPathsMap"].items():
-        value: Any = event
-        for part in path.removeprefix("$.").split("."):
-            value = value[part]
-        values[name] = value
-    return re.sub(r"<(\w+)>", lambda m: str(values[m.group(1)]), transformer["InputTemplate"])
+def delivered(arn: str, timeout: float = 60) -> list[tuple[str, str, dict[str, Any]]]:
+    """What the status change of execution `arn` delivered (bisonflow.local.sfn_events)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for execution, outcome in list(sfn_events.DELIVERIES):
+            if execution == arn:
+                if isinstance(outcome, BaseException):
+                    raise AssertionError(f"the delivery failed: {outcome!r}")
+                return outcome
+        time.sleep(0.2)
+    raise AssertionError(f"no status change of {arn} was delivered in {timeout} s")
 
 
 def test_a_stopped_run_leaves_nothing_once_its_rule_ran_the_cleanup(runtime: LocalRuntime) -> None:
@@ -74,35 +74,50 @@ def test_a_stopped_run_leaves_nothing_once_its_rule_ran_the_cleanup(runtime: Loc
     assert description["status"] == "ABORTED", (description.get("error"), description.get("cause"))
 
     rule, target = cleanup_rule(runtime)
-    event = {
-        "version": "0",
-        "id": "1",
-        "source": "aws.states",
-        "detail-type": "Step Functions Execution Status Change",
-        "account": arn.split(":")[4],
-        "region": "us-east-1",
-        "time": "2023-08-02T06:00:00Z",
-        "resources": [arn],
-        "detail": {
-            "executionArn": arn,
-            "stateMachineArn": runtime.deployment.state_machine_arn,
-            "name": name,
-            "status": "ABORTED",
-        },
-    }
-    assert EventPattern.load(rule["EventPattern"]).matches_event(event)
-    failed = {**event, "detail": {**event["detail"], "status": "FAILED"}}
-    assert not EventPattern.load(rule["EventPattern"]).matches_event(failed)  # has its Catch
-    response = runtime.clients["lambda"].invoke(
-        FunctionName=target["Arn"], Payload=transformed(target["InputTransformer"], event)
-    )
-    result = json.loads(response["Payload"].read())
-    assert "FunctionError" not in response, result
+    ((rule_name, function, result),) = delivered(arn)
+    assert (rule_name, function) == (rule["Name"], target["Arn"])
     assert result == {
         "terminated": [instance],
         "deleted_tokens": 1,
         "released_locks": [lock_key(MonthLayout.for_month(MONTH))],
     }
+    assert ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0][
+        "State"
+    ]["Name"] in ("shutting-down", "terminated")
+
+
+def test_the_rule_matches_what_step_functions_sends(runtime: LocalRuntime) -> None:
+    """The rule's pattern against the event Step Functions documents, for each status."""
+    rule, target = cleanup_rule(runtime)
+    pattern = EventPattern.load(rule["EventPattern"])
+    event = {
+        "version": "0",
+        "id": "1",
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "account": "123456789012",
+        "time": "2023-08-02T06:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:states:us-east-1:123456789012:execution:bison-workflow:x"],
+        "detail": {
+            "executionArn": "arn:aws:states:us-east-1:123456789012:execution:bison-workflow:x",
+            "stateMachineArn": find_state_machine(runtime.clients["stepfunctions"]),
+            "name": "x",
+            "status": "ABORTED",
+        },
+    }
+    for status, matches in (
+        ("ABORTED", True),
+        ("TIMED_OUT", True),
+        ("FAILED", True),  # a step that fails uncaught, so that a redrive can resume it
+        ("SUCCEEDED", False),
+        ("RUNNING", False),
+    ):
+        changed = {**event, "detail": {**event["detail"], "status": status}}
+        assert pattern.matches_event(changed) is matches, status
+    payload = sfn_events.target_input(target, event)
+    assert payload == transformed(target["InputTransformer"], event)
+    assert payload.startswith('{"execution": "x", "execution_arn": "arn:aws:states:')
 
 
 def test_the_stop_seam_is_installed_on_its_target(runtime: LocalRuntime) -> None:

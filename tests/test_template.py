@@ -477,7 +477,7 @@ def test_aborted_and_timed_out_runs_are_cleaned_up_by_a_rule(template: dict) -> 
 
     resources = template["Resources"]
     rule = resources["ExecutionEndedUncleanRule"]["Properties"]
-    assert set(rule["EventPattern"]["detail"]["status"]) == {"ABORTED", "TIMED_OUT"}
+    assert set(rule["EventPattern"]["detail"]["status"]) == {"ABORTED", "TIMED_OUT", "FAILED"}
     assert rule["EventPattern"]["detail"]["stateMachineArn"] == [{"Ref": "StateMachine"}]
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Ref": "CleanupTaskAlias"}

@@ -26,7 +26,8 @@ install() also installs the larger seams of the same kind, each in its own modul
 sfn_credentials (the interpreter calls services as the state machine's role), sfn_limits
 (the 256 KiB payload quota where moto's check differs from AWS), sfn_heartbeat (a heartbeat
 timeout matches `States.HeartbeatTimeout` in Retry and Catch), sfn_stop (a stopped
-execution ends ABORTED, also inside a Parallel) and sfn_redrive (RedriveExecution).
+execution ends ABORTED, also inside a Parallel), sfn_redrive (RedriveExecution) and sfn_events
+(an execution's end reaches the EventBridge rules matching it).
 """
 
 from __future__ import annotations
@@ -138,10 +139,18 @@ def install() -> None:
     for module in extract_json_sites():
         module.extract_json = extract_json
     # Imported here: both use this module's helpers.
-    from bisonflow.local import sfn_credentials, sfn_heartbeat, sfn_limits, sfn_redrive, sfn_stop
+    from bisonflow.local import (
+        sfn_credentials,
+        sfn_events,
+        sfn_heartbeat,
+        sfn_limits,
+        sfn_redrive,
+        sfn_stop,
+    )
 
     sfn_credentials.install()
     sfn_limits.install()
     sfn_heartbeat.install()
     sfn_stop.install()
     sfn_redrive.install()
+    sfn_events.install()
