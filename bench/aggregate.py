@@ -1,22 +1,20 @@
 """Benchmark: subset + regions + RIIS status + aggregation over ten million GBIF records.
 
-`python -m bench.aggregate` generates a sample month of 10,000,000 records (not timed; kept
-with --sample-dir to reuse), puts it, the county and AIANNH boundaries and the annotated
-US-RIIS list into an in-process moto S3 (moto.mock_aws), and runs the workflow's real SQL
-batches, `subset` then `aggregate`, through the DuckDB Redshift Data API stand-in, batch
-after batch as the state machine does (bisonflow.local.redshift_duckdb.run_batches). The
-measured figure is the wall time of those batches: mounting the snapshot, the subset, both
-boundary loads with their grid cells, point in polygon for every record against counties and
-the 704 real AIANNH polygons (an equality join on the cell id, an exact ST_Covers against
-the whole polygon for points in edge cells: `bisonflow.boundary_sql`), RIIS status, the
-count tables of three dimensions, the six UNLOADs and the summary.
+`python -m bench.aggregate` generates a sample month (not timed; kept with --sample-dir to
+reuse) on the real census layers the sample ships (3,230 counties, 704 AIANNH areas), puts it
+and the annotated US-RIIS list into an in-process moto S3 (moto.mock_aws), and runs the
+workflow's real SQL batches, `subset` then `aggregate`, through the DuckDB Redshift Data API
+stand-in, batch after batch as the state machine does (`bench.aggregate_steps`). The figure is
+the sum of the statements' own durations, split into steps (mount, subset, loads, grid cells,
+regions, RIIS status, counts, UNLOAD, summary), with the process CPU time beside it.
 
-Baseline, measured in the same run on the same data: the same batches with each hits table
-made by a plain join of the points and the whole polygons on ST_Covers (`_plain_hits_sql`),
-which DuckDB runs as its R-tree SPATIAL_JOIN. It is the fastest form on DuckDB and no form
-for Redshift, which has no spatial index and would run it as a nested loop over a billion
-points and thousands of polygons; the ratio is what the grid costs or saves on the laptop.
-The subset step is the same in both.
+Baseline (issue 13 item 1: "against today's cut-pieces SQL"): the same run on commit
+BASELINE_COMMIT, the last whose boundaries were cut into ST_Intersection pieces (and whose
+stand-in copied the snapshot at CREATE EXTERNAL TABLE), exported with `git archive` and run in
+a child process on the same sample right after (`bench/aggregate_baseline.py`).
+
+`--scale 1,2,5,10,20` runs today's code alone at each size (millions of records) and writes
+the curve: a table per step, seconds per million records, and RESULTS_DIR/aggregate_scale.png.
 
 The step's own result (occurrences per assessment and region, sites per dimension) must
 equal the sample's expected facts, or the benchmark fails: a fast wrong answer is no result.
@@ -26,31 +24,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import boto3
-from moto import mock_aws
-
-from bench import Measurement, print_table, timed
-from bisonflow import boundary_sql, redshift_sql
-from bisonflow.boundary_sql import BOUNDARY_SRID, Boundaries
-from bisonflow.gbif_api import interpret_match
-from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
-from bisonflow.local import redshift_duckdb
-from bisonflow.redshift_sql import SqlTarget, statement_batches
-from bisonflow.riis import annotated_csv, decode, parse_riis
+from bench import Measurement, print_table
+from bench.aggregate_scale import RESULTS_DIR, ScalePoint, print_curve, write_curve
+from bench.aggregate_steps import STEPS, SampleFiles, Timing, in_moto, run
 from bisonflow.riis_schema import ASSESSMENTS, RIIS_REGIONS
 from bisonflow.sample import SampleManifest, generate_sample
-from bisonflow.statements import Summary, summary
 
-GOAL_SECONDS = 30.0
+GOAL_SECONDS = 15.0
 RECORDS = 10_000_000
-REGION = "us-east-1"
-GBIF_BUCKET = "bisonflow-bench-gbif"
-BISON_BUCKET = "bisonflow-bench-bison"
+#: The last commit with the cut-pieces SQL (df149ff replaced it with grid cells).
+BASELINE_COMMIT = "79377ab"
+SCALE_MILLIONS = (1, 2, 5, 10, 20)
+_REPO = Path(__file__).resolve().parent.parent
 
 
 def _sample(records: int, folder: Path) -> SampleManifest:
@@ -70,38 +61,24 @@ def _sample(records: int, folder: Path) -> SampleManifest:
                 expected=saved["expected"],
             )
     print(f"generating {records:,} records in {folder} (not timed) ...", flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
     return generate_sample(folder, records=records)
 
 
-def _annotated_riis(sample: SampleManifest) -> bytes:
-    """The US-RIIS list as annotate_riis writes it (bisonflow.riis.annotated_csv), each name
-    judged from the sample's species-match answers as the task judges GBIF's."""
-    table = json.loads(sample.species_match_json.read_text("utf-8"))
-    parsed = parse_riis(decode(sample.riis_csv.read_bytes()))
-    matches = {r.query: interpret_match(table[r.query.name], r.query) for r in parsed.records}
-    return annotated_csv(parsed.records, matches).encode("utf-8")
+def _files(sample: SampleManifest) -> SampleFiles:
+    return SampleFiles(
+        snapshot_dir=sample.snapshot_dir,
+        county_shapefile=sample.county_shapefile,
+        aiannh_shapefile=sample.aiannh_shapefile,
+        riis_csv=sample.riis_csv,
+        species_match_json=sample.species_match_json,
+        month=sample.expected["snapshot"][:7],
+    )
 
 
-def _upload(s3: Any, sample: SampleManifest, layout: MonthLayout) -> None:
-    for bucket in (GBIF_BUCKET, BISON_BUCKET):
-        s3.create_bucket(Bucket=bucket)
-    for part in sorted(sample.snapshot_dir.iterdir()):
-        s3.put_object(
-            Bucket=GBIF_BUCKET, Key=layout.gbif_prefix + part.name, Body=part.read_bytes()
-        )
-    for key, shapefile in (
-        (COUNTY_SHAPEFILE_KEY, sample.county_shapefile),
-        (AIANNH_SHAPEFILE_KEY, sample.aiannh_shapefile),
-    ):
-        for suffix in (".shp", ".shx", ".dbf", ".prj"):
-            body = shapefile.with_suffix(suffix).read_bytes()
-            s3.put_object(Bucket=BISON_BUCKET, Key=key[: -len(".shp")] + suffix, Body=body)
-    s3.put_object(Bucket=BISON_BUCKET, Key=layout.riis_annotated_key, Body=_annotated_riis(sample))
-
-
-def _check(result: Summary, expected: dict[str, Any]) -> None:
-    """The step's counts against the sample's facts; raises on any difference."""
-    want = {
+def expected_summary(expected: dict[str, Any]) -> dict[str, Any]:
+    """The summary the aggregate step must return for a sample with these facts."""
+    return {
         "occurrences_by_assessment": {
             a: expected["valid_by_assessment"][a]
             for a in ASSESSMENTS
@@ -118,86 +95,149 @@ def _check(result: Summary, expected: dict[str, Any]) -> None:
             "aiannh": len(expected["valid_by_aiannh"]),
         },
     }
+
+
+def _check(result: Any, expected: dict[str, Any]) -> None:
+    """The step's counts against the sample's facts; exits with both on any difference."""
+    want = expected_summary(expected)
     if result != want:
         raise SystemExit(f"wrong counts:\n  got      {result}\n  expected {want}")
+
+
+def load_average() -> float:
+    """The 1-minute load average (`uptime`), recorded beside every measurement."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def _baseline(files: SampleFiles, scratch: Path) -> Timing:
+    """The run on BASELINE_COMMIT's tree, in a child process (see bench/aggregate_baseline)."""
+    tree = scratch / f"tree-{BASELINE_COMMIT}"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(_REPO), "archive", "--format=tar", BASELINE_COMMIT, "bisonflow"],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    spec = scratch / "baseline.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "snapshot_dir": str(files.snapshot_dir),
+                "county_shapefile": str(files.county_shapefile),
+                "aiannh_shapefile": str(files.aiannh_shapefile),
+                "riis_csv": str(files.riis_csv),
+                "species_match_json": str(files.species_match_json),
+                "month": files.month,
+            }
+        )
+    )
+    child = subprocess.run(
+        [sys.executable, str(_REPO / "bench" / "aggregate_baseline.py"), str(spec)],
+        env={**_child_env(), "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+    )
+    if child.returncode != 0:
+        raise SystemExit(f"baseline run failed:\n{child.stderr[-3000:]}")
+    out = json.loads(child.stdout.strip().splitlines()[-1])
+    return Timing(
+        steps=out["steps"],
+        cpu=out["cpu"],
+        wall=out["wall"],
+        statements=[tuple(s) for s in out["statements"]],
+        result=out["result"],
+    )
+
+
+def _child_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def _goal_rows(records: int, new: Timing, old: Timing | None, load: str) -> list[Measurement]:
+    base = f"cut pieces ({BASELINE_COMMIT})"
+    rows = [
+        Measurement(
+            f"subset + regions + RIIS status + aggregation, {records:,} records (load {load})",
+            sum(new.steps.values()),
+            goal=GOAL_SECONDS if records == RECORDS else None,  # the issue's size only
+            baseline_name=base if old else None,
+            baseline=sum(old.steps.values()) if old else None,
+        ),
+        Measurement(
+            "  process CPU time",
+            new.cpu,
+            baseline_name=base if old else None,
+            baseline=old.cpu if old else None,
+        ),
+    ]
+    for step in STEPS:
+        if step in new.steps or (old and step in old.steps):
+            rows.append(
+                Measurement(
+                    f"  {step}",
+                    new.steps.get(step, 0.0),
+                    baseline_name=base if old else None,
+                    baseline=old.steps.get(step, 0.0) if old else None,
+                )
+            )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=RECORDS)
-    parser.add_argument("--sample-dir", type=Path, help="keep (and reuse) the sample here")
+    parser.add_argument(
+        "--sample-dir", type=Path, help="keep (and reuse) samples here, one folder per size"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline run")
+    parser.add_argument(
+        "--scale",
+        nargs="?",
+        const=",".join(str(m) for m in SCALE_MILLIONS),
+        help="millions of records to run today's code at, e.g. 1,2,5,10,20 (the default)",
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-
-    with tempfile.TemporaryDirectory(prefix="bench-aggregate-") as scratch:
-        sample = _sample(args.records, args.sample_dir or Path(scratch))
-        layout = MonthLayout.for_month(sample.expected["snapshot"][:7])
-        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-        with mock_aws():
-            redshift_duckdb.install()
-            try:
-                rows = _run(sample, layout)
-            finally:
-                redshift_duckdb.shutdown()
-                redshift_duckdb.uninstall()
-    print_table(f"SQL steps on the DuckDB Data API stand-in, {args.records:,} records", rows)
-
-
-def _run(sample: SampleManifest, layout: MonthLayout) -> list[Measurement]:
-    s3 = boto3.client("s3", region_name=REGION)
-    data = boto3.client("redshift-data", region_name=REGION)
-    _upload(s3, sample, layout)
-    target = SqlTarget(gbif_bucket=GBIF_BUCKET, bison_bucket=BISON_BUCKET, region=REGION)
-
-    def step(name: str, workgroup: str) -> str:
-        return redshift_duckdb.run_batches(
-            data, statement_batches(name, layout, target), workgroup, timeout=3600
-        )
-
-    _, subset_s = timed(lambda: step("subset", "bench"))
-    last, aggregate_s = timed(lambda: step("aggregate", "bench"))
-    _check(summary(data, last), sample.expected)
-    redshift_duckdb.shutdown()  # frees the first database before the baseline builds its own
-
-    redshift_sql.hits_sql = _plain_hits_sql
     try:
-        _, plain_subset_s = timed(lambda: step("subset", "bench-plain"))
-        last, plain_aggregate_s = timed(lambda: step("aggregate", "bench-plain"))
-    finally:
-        redshift_sql.hits_sql = boundary_sql.hits_sql
-    _check(summary(data, last), sample.expected)
+        sizes = [int(float(m) * 1_000_000) for m in args.scale.split(",")] if args.scale else []
+    except ValueError:
+        parser.exit(2, f"--scale takes millions separated by commas, got {args.scale!r}\n")
+    if args.records <= 0 or any(n <= 0 for n in sizes):
+        parser.exit(2, "record counts must be positive\n")
 
-    baseline = "R-tree join"
-    return [
-        Measurement(
-            "subset + regions + RIIS status + aggregation",
-            subset_s + aggregate_s,
-            goal=GOAL_SECONDS,
-            baseline_name=baseline,
-            baseline=plain_subset_s + plain_aggregate_s,
-        ),
-        Measurement(
-            "  aggregate step (regions, RIIS status, counts, UNLOAD)",
-            aggregate_s,
-            baseline_name=baseline,
-            baseline=plain_aggregate_s,
-        ),
-        Measurement("  subset step (mount, filter, copy)", subset_s),
-    ]
-
-
-def _plain_hits_sql(subset: str, boundaries: Boundaries, hits: str) -> str:
-    """The baseline's hits table: every point joined to the whole polygons on ST_Covers,
-    lowest GEOID first, as `boundary_sql.hits_sql` decides ties."""
-    point = f"ST_SetSRID(ST_Point(s.decimallongitude, s.decimallatitude), {BOUNDARY_SRID})"
-    return f"""CREATE TABLE {hits} AS
-SELECT gbifid, geoid
-FROM (
-    SELECT s.gbifid, b.geoid,
-           ROW_NUMBER() OVER (PARTITION BY s.gbifid ORDER BY b.geoid) AS pick
-    FROM {subset} AS s
-    JOIN {boundaries.table} AS b ON ST_Covers(ST_SetSRID(b.shape, {BOUNDARY_SRID}), {point})
-) AS covered
-WHERE pick = 1"""
+    with tempfile.TemporaryDirectory(prefix="bench-aggregate-") as scratch_name:
+        scratch = Path(scratch_name)
+        root = args.sample_dir or scratch
+        if sizes:
+            points = []
+            for records in sizes:
+                sample = _sample(records, root / str(records))
+                files = _files(sample)
+                before = load_average()
+                timing = in_moto(lambda files=files: run(files))
+                _check(timing.result, sample.expected)
+                points.append(ScalePoint(records, timing, f"{before:.1f}-{load_average():.1f}"))
+                print(f"  {records:,} records: {sum(timing.steps.values()):.1f} s", flush=True)
+            print_curve(points)
+            print("wrote", write_curve(points, args.results))
+            return
+        sample = _sample(args.records, root / str(args.records))
+        files = _files(sample)
+        before = load_average()
+        new = in_moto(lambda: run(files))
+        _check(new.result, sample.expected)
+        old = None if args.no_baseline else _baseline(files, scratch)
+        load = f"{before:.1f}-{load_average():.1f}"
+    print_table(
+        f"SQL steps on the DuckDB Data API stand-in, {args.records:,} records, real counties",
+        _goal_rows(args.records, new, old, load),
+    )
+    if old is not None:
+        same = old.result == expected_summary(sample.expected)
+        print(f"  baseline's counts {'equal' if same else 'DIFFER from'} the sample's facts")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,174 @@
+"""One run of the workflow's `subset` and `aggregate` SQL on the Data API stand-in, timed per step.
+
+Shared by `bench.aggregate` (today's tree) and `bench/aggregate_baseline.py`, which runs the
+same function in a child process whose `bisonflow` is an older commit's: so this module uses
+only what both trees have (`MonthLayout`, `SqlTarget`, `statement_batches`, the stand-in's
+`install`/`run_batches`/`shutdown`, `statements.summary`) and imports nothing from `bench`.
+
+Each batch is submitted and waited for as the state machine does; the time of each statement
+is the stand-in's own `Duration` of it (DescribeStatement's SubStatements), so a step's time is
+the SQL's and not the polling's, and the process CPU time is read around each batch (DuckDB's
+threads are this process's) because on a shared machine wall time is mostly waiting for a core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
+from bisonflow.local import redshift_duckdb
+from bisonflow.redshift_sql import SqlTarget, statement_batches
+from bisonflow.statements import summary
+
+REGION = "us-east-1"
+GBIF_BUCKET = "bisonflow-bench-gbif"
+BISON_BUCKET = "bisonflow-bench-bison"
+
+#: The steps a run is split into, in the order they run; `step_of` names each statement's.
+STEPS: tuple[str, ...] = (
+    "mount (external schema and table)",
+    "subset (scan, filter, copy)",
+    "load RIIS list and boundaries",
+    "grid cells of the boundaries",
+    "regions (point in polygon)",
+    "RIIS status (marks table)",
+    "counts per site and species",
+    "UNLOAD",
+    "summary",
+    "drops",
+)
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    """The inputs a run puts into S3: the snapshot's parts, both boundary layers, the US-RIIS
+    list with the species-match answers it is annotated from, and the month they belong to."""
+
+    snapshot_dir: Path
+    county_shapefile: Path
+    aiannh_shapefile: Path
+    riis_csv: Path
+    species_match_json: Path
+    month: str
+
+
+def annotated_riis(riis_csv: Path, species_match_json: Path) -> bytes:
+    """The US-RIIS list as annotate_riis writes it (bisonflow.riis.annotated_csv), each name
+    judged from the sample's species-match answers as the task judges GBIF's: written by the
+    running tree's own functions, so a baseline commit loads the columns it expects."""
+    from bisonflow.gbif_api import interpret_match
+    from bisonflow.riis import annotated_csv, decode, parse_riis
+
+    table = json.loads(species_match_json.read_text("utf-8"))
+    parsed = parse_riis(decode(riis_csv.read_bytes()))
+    matches = {r.query: interpret_match(table[r.query.name], r.query) for r in parsed.records}
+    return annotated_csv(parsed.records, matches).encode("utf-8")
+
+
+@dataclass
+class Timing:
+    """One run: seconds per step (statement durations), CPU seconds per batch's steps, the
+    wall time of both SQL steps, and the step's summary (the counts the check compares)."""
+
+    steps: dict[str, float] = field(default_factory=dict)
+    cpu: float = 0.0
+    wall: float = 0.0
+    statements: list[tuple[str, float]] = field(default_factory=list)
+    result: Any = None
+
+    def add(self, step: str, seconds: float) -> None:
+        self.steps[step] = self.steps.get(step, 0.0) + seconds
+
+
+def step_of(sql: str, layout: MonthLayout) -> str:
+    """Which of STEPS a statement belongs to, from what it creates or does."""
+    head = " ".join(sql.split())[:200]
+    created = re.match(r"CREATE TABLE (\S+) AS", head)
+    if head.startswith(("CREATE EXTERNAL", "DROP TABLE IF EXISTS gbif")) or " EXTERNAL " in head:
+        return STEPS[0]
+    if created:
+        name = created.group(1)
+        if name == layout.subset_table:
+            return STEPS[1]
+        if name.endswith(("_cells", "_tiles")):
+            return STEPS[3]
+        if name.endswith("_hits"):
+            return STEPS[4]
+        if name == layout.marks_table:
+            return STEPS[5]
+        return STEPS[6]
+    if head.startswith(("COPY", "CREATE TABLE")):
+        return STEPS[2]
+    if head.startswith("UNLOAD"):
+        return STEPS[7]
+    if head.startswith("SELECT"):
+        return STEPS[8]
+    return STEPS[9]
+
+
+def upload(s3: Any, sample: SampleFiles, layout: MonthLayout) -> None:
+    """The inputs where the workflow finds them (the GBIF and BISON buckets)."""
+    for bucket in (GBIF_BUCKET, BISON_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    for part in sorted(sample.snapshot_dir.iterdir()):
+        s3.put_object(
+            Bucket=GBIF_BUCKET, Key=layout.gbif_prefix + part.name, Body=part.read_bytes()
+        )
+    for key, shapefile in (
+        (COUNTY_SHAPEFILE_KEY, sample.county_shapefile),
+        (AIANNH_SHAPEFILE_KEY, sample.aiannh_shapefile),
+    ):
+        for suffix in (".shp", ".shx", ".dbf", ".prj"):
+            body = shapefile.with_suffix(suffix).read_bytes()
+            s3.put_object(Bucket=BISON_BUCKET, Key=key[: -len(".shp")] + suffix, Body=body)
+    riis = annotated_riis(sample.riis_csv, sample.species_match_json)
+    s3.put_object(Bucket=BISON_BUCKET, Key=layout.riis_annotated_key, Body=riis)
+
+
+def run(sample: SampleFiles, workgroup: str = "bench") -> Timing:
+    """Upload the sample and run `subset` then `aggregate` on the stand-in, inside moto
+    (the caller's mock_aws or the child's own), timed per step."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    layout = MonthLayout.for_month(sample.month)
+    s3 = boto3.client("s3", region_name=REGION)
+    data = boto3.client("redshift-data", region_name=REGION)
+    upload(s3, sample, layout)
+    target = SqlTarget(gbif_bucket=GBIF_BUCKET, bison_bucket=BISON_BUCKET, region=REGION)
+    timing = Timing()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    last = ""
+    for step in ("subset", "aggregate"):
+        for batch in statement_batches(step, layout, target):
+            last = redshift_duckdb.run_batches(data, [batch], workgroup, timeout=7200)
+            described = data.describe_statement(Id=last)
+            for sub in described.get("SubStatements") or [described]:
+                seconds = max(int(sub["Duration"]), 0) / 1e9
+                timing.add(step_of(sub["QueryString"], layout), seconds)
+                timing.statements.append((" ".join(sub["QueryString"].split())[:90], seconds))
+    timing.wall = time.perf_counter() - started
+    timing.cpu = time.process_time() - cpu_started
+    timing.result = summary(data, last)
+    return timing
+
+
+def in_moto(fn: Callable[[], Timing]) -> Timing:
+    """fn() inside moto with the stand-in installed, its databases freed afterwards."""
+    from moto import mock_aws
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        redshift_duckdb.install()
+        try:
+            return fn()
+        finally:
+            redshift_duckdb.shutdown()
+            redshift_duckdb.uninstall()
