@@ -4,7 +4,7 @@ Early detection is the question curators ask of each month: has a species on the
 list (established, invasive, ...) been recorded in a county where it had not been recorded?
 GBIF's monthly snapshots are cumulative (each holds every record published so far), so a
 (county, species) pair present in this month's county species list and absent from the
-previous published month's (the latest earlier month with a `_SUCCESS`) is a first record
+previous published month's (the latest earlier month with a marker) is a first record
 there, or one newly georeferenced, identified or published. The reverse, a listed pair
 present last month and gone now, is a loss: records withdrawn, re-identified or moved,
 which curators also want to see.
@@ -22,7 +22,8 @@ A month published before that change has a `taxonkey` column instead, the record
 comparison says so (`note` in the summary): pairs whose old key was a subspecies' or
 synonym's show as lost, and their species may show as new, once.
 
-Everything but `previous_published` is pure: tables in, tables and a PNG out.
+Everything here is pure: tables in, tables and a PNG out; the previous published month is
+found through its marker (bisonflow.publish.previous_published, called by month_record).
 """
 
 from __future__ import annotations
@@ -37,13 +38,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from botocore.exceptions import ClientError
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from bisonflow.dimensions import COUNTY, SPECIES_KEY
 from bisonflow.figures import ASSESSMENT_COLOURS
-from bisonflow.layout import SUMMARY_ROOT, MonthError, MonthLayout
 from bisonflow.riis_schema import LISTED_ASSESSMENTS, PRESUMED_NATIVE
 
 #: The tiers of the list, least severe first (presumed native is not a listing).
@@ -139,35 +138,6 @@ def compare(current: pa.Table, previous: pa.Table | None, previous_month: str | 
     )
     note = LEGACY_NOTE if previous.schema.metadata == _LEGACY else None
     return Changes(previous_month, new, lost, _county_changes(new, lost), note)
-
-
-def previous_published(s3: Any, bucket: str, layout: MonthLayout) -> MonthLayout | None:
-    """The latest month before `layout` that was published (its `_SUCCESS` exists), or None.
-
-    Not simply the previous calendar month: a month that failed or was skipped left no
-    marker (its tables may be partial), and the comparison must then reach back to the last
-    month curators actually saw, or a gap would hide every record that arrived during it."""
-    earlier: list[MonthLayout] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=SUMMARY_ROOT, Delimiter="/"
-    ):
-        for folder in page.get("CommonPrefixes", []):
-            name = folder["Prefix"].removeprefix(SUMMARY_ROOT).rstrip("/")
-            try:
-                month = MonthLayout.from_datestamp(name)
-            except MonthError:
-                continue  # not a month's folder
-            if month.snapshot < layout.snapshot:
-                earlier.append(month)
-    for month in sorted(earlier, key=lambda m: m.snapshot, reverse=True):
-        try:
-            s3.head_object(Bucket=bucket, Key=month.done_marker_key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                continue
-            raise
-        return month
-    return None
 
 
 def csv_bytes(table: pa.Table) -> bytes:

@@ -251,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
     from bisonflow.executions import download_prefixes, follow, load_view, poll, save_record
     from bisonflow.local.emulator import REGION
     from bisonflow.local.runtime import LocalRuntime, current_month
+    from bisonflow.publish import published_keys
     from bisonflow.report import write_report
     from bisonflow.terminal import live_poll, log_links, make_console
 
@@ -271,10 +272,10 @@ def run(args: argparse.Namespace) -> int:
             description = follow(sfn, arn, _log)
         run_dir = save_record(sfn, arn, args.out, description)
         assert rt.deployment
-        files = download_prefixes(
+        files = download_prefixes(  # the month as its marker publishes it (bisonflow.publish)
             s3,
             rt.deployment.bucket,
-            [layout.riis_annotated_key, layout.riis_report_key, layout.summary_prefix],
+            published_keys(s3, rt.deployment.bucket, layout),
             run_dir / "outputs",
         )
         # The runtime's workdir may be removed on stop: keep the logs beside the record.

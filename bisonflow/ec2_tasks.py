@@ -85,7 +85,7 @@ def task_spec(task: str, layout: MonthLayout, execution: str, force: bool = Fals
         }
     elif task == "calc_stats":
         inputs = calc_stats_inputs(layout)
-        outputs = {"summary": layout.summary_prefix, "done": layout.done_marker_key}
+        outputs = {"summary": layout.summary_prefix, "done": layout.record_key}  # the run's
         params = {
             "min_presence_count": config.min_presence_count(),
             "gbif_citation": citation_uri(config.gbif_bucket(), layout),

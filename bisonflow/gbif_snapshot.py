@@ -1,4 +1,9 @@
-"""Is a month's GBIF open-data snapshot published, and has BISON already processed it?"""
+"""Is a month's GBIF open-data snapshot published, and has BISON already processed it?
+
+"Processed" means published: the month's marker exists (bisonflow.publish). Its ETag goes
+into the state (`published_etag`), so PublishMonth writes the new marker only over the
+version this run saw when it started.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from bisonflow import aws, config
 from bisonflow.layout import MonthLayout
+from bisonflow.publish import published
 
 
 @dataclass(frozen=True)
@@ -17,6 +23,7 @@ class SnapshotCheck:
     already_processed: bool
     reason: str
     gbif_uri: str
+    published_etag: str | None  # the month marker's ETag, None when the month is unpublished
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -31,28 +38,26 @@ def _prefix_has_objects(bucket: str, prefix: str) -> bool:
     return page.get("KeyCount", 0) > 0
 
 
-def _object_exists(bucket: str, key: str) -> bool:
-    try:
-        aws.client("s3").head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise RuntimeError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
-    return True
-
-
 def check_month(layout: MonthLayout, force: bool = False) -> SnapshotCheck:
     gbif_bucket, bison_bucket = config.gbif_bucket(), config.bison_bucket()
     gbif_uri = f"s3://{gbif_bucket}/{layout.gbif_prefix}"
     exists = _prefix_has_objects(gbif_bucket, layout.gbif_prefix)
-    done = _object_exists(bison_bucket, layout.done_marker_key)
+    try:
+        current = published(aws.client("s3"), bison_bucket, layout)
+    except ClientError as exc:
+        raise RuntimeError(
+            f"cannot read s3://{bison_bucket}/{layout.done_marker_key}: {exc}"
+        ) from exc
+    done = current is not None
     if not exists:
         reason = f"GBIF has not published the {layout.month} snapshot: {gbif_uri} is empty"
     elif done and not force:
+        run = f"run {current.execution}" if current and current.execution else "in place"
         reason = (
             f"{layout.month} is already processed: s3://{bison_bucket}/{layout.done_marker_key}"
-            " exists (start with force=true to redo it)"
+            f" publishes it ({run}; start with force=true to redo it)"
         )
     else:
         reason = f"processing the {layout.month} snapshot at {gbif_uri}"
-    return SnapshotCheck(layout.month, exists, done and not force, reason, gbif_uri)
+    etag = current.etag if current else None
+    return SnapshotCheck(layout.month, exists, done and not force, reason, gbif_uri, etag)

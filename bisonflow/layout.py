@@ -2,6 +2,16 @@
 
 Every step derives names from the month through this one module, so a Lambda, a task and
 the local runtime can never disagree about where a file is.
+
+Each execution writes its whole output tree under a staging prefix of its own,
+`summary/<YYYY_MM_DD>/runs/<execution name>/` and `annotated_riis/<YYYY_MM_DD>/runs/<execution
+name>/` (`MonthLayout.for_run`), and the month is published by one write of its marker,
+`summary/<YYYY_MM_DD>/_SUCCESS`, naming the run (bisonflow.publish). S3 has no multi-object
+rename ("There is no way to make atomic updates across keys"; S3 User Guide, "Amazon S3 data
+consistency model"), so writing or copying files into one fixed folder can never switch a
+month atomically for its readers; switching a single key can. A layout without a run names
+the month itself: its tables, lock, marker and GBIF keys, and the files of a month published
+in place before runs existed.
 """
 
 from __future__ import annotations
@@ -9,6 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+
+from bisonflow.execution_names import execution_name_problem
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -27,6 +39,12 @@ NAME_CACHE_KEY = "cache/gbif_name_matches.json.gz"
 
 #: Every month's outputs are under SUMMARY_ROOT<YYYY_MM_DD>/ (MonthLayout.summary_prefix).
 SUMMARY_ROOT = "summary/"
+#: The annotated US-RIIS list and its report are under ANNOTATED_ROOT<YYYY_MM_DD>/.
+ANNOTATED_ROOT = "annotated_riis/"
+#: Each execution's staging folder, inside the month's folders: <month folder>RUNS/<name>/.
+RUNS = "runs/"
+#: The file calc_stats writes last in its run's summary folder: its record of the month.
+RECORD_NAME = "month_record.json"
 #: The file in which GBIF says how to cite a snapshot; the month publishes a copy of it.
 CITATION_NAME = "citation.txt"
 
@@ -74,13 +92,43 @@ def month_of_timestamp(value: str) -> str:
 
 @dataclass(frozen=True)
 class MonthLayout:
-    """Names for one monthly run, all derived from the snapshot date (first of the month)."""
+    """Names for one month, all derived from the snapshot date (first of the month), and for
+    one execution's run of it when `run` (the execution name) is set: the run's outputs are
+    under its staging folders; tables, lock, marker and GBIF keys are the month's."""
 
     snapshot: dt.date
+    run: str | None = None
 
     @classmethod
     def for_month(cls, month: str | None) -> MonthLayout:
         return cls(parse_month(month))
+
+    @classmethod
+    def for_run(cls, month: str | None, execution: str) -> MonthLayout:
+        """The layout of execution `execution` (its name, `$$.Execution.Name`) of a month.
+        Step Functions' name rule (bisonflow.execution_names) admits no `/` and no white
+        space, so a name is always one safe S3 key segment."""
+        problem = execution_name_problem(execution) if isinstance(execution, str) else "is not text"
+        if problem:
+            raise MonthError(f"execution {execution!r} is not an execution name: it {problem}")
+        return cls(parse_month(month), execution)
+
+    @classmethod
+    def for_summary_prefix(cls, month: str, prefix: str) -> MonthLayout:
+        """The layout of `month` whose summary_prefix is `prefix`: a run's staging folder, or
+        the month's own folder (a month published in place, before runs). A task whose spec
+        names its output folder derives every other key of that run from it, so its files
+        cannot land beside another run's."""
+        month_layout = cls.for_month(month)
+        runs = f"{month_layout.summary_prefix}{RUNS}"
+        if prefix == month_layout.summary_prefix:
+            return month_layout
+        name = prefix.removeprefix(runs).removesuffix("/")
+        if not prefix.startswith(runs) or not prefix.endswith("/") or "/" in name:
+            raise MonthError(
+                f"{prefix!r} is neither {month_layout.summary_prefix} nor {runs}<run>/"
+            )
+        return cls.for_run(month, name)
 
     @classmethod
     def from_datestamp(cls, datestamp: str) -> MonthLayout:
@@ -105,7 +153,17 @@ class MonthLayout:
 
     @property
     def previous(self) -> MonthLayout:
+        """The calendar month before (the month itself: no run)."""
         return MonthLayout((self.snapshot - dt.timedelta(days=1)).replace(day=1))
+
+    @property
+    def month_layout(self) -> MonthLayout:
+        """This month without the run."""
+        return MonthLayout(self.snapshot)
+
+    @property
+    def _run_folder(self) -> str:
+        return f"{RUNS}{self.run}/" if self.run else ""
 
     # --- GBIF open data -------------------------------------------------------------
     # "the periodic occurrence snapshots are stored in `occurrence/YYYY-MM-DD`"; "Each snapshot
@@ -151,17 +209,23 @@ class MonthLayout:
 
     # --- BISON bucket ---------------------------------------------------------------
     @property
+    def annotated_prefix(self) -> str:
+        """The folder of the run's (or the month's) annotated list and report."""
+        return f"{ANNOTATED_ROOT}{self.datestamp}/{self._run_folder}"
+
+    @property
     def riis_annotated_key(self) -> str:
-        return f"annotated_riis/{self.datestamp}/USRIISv2_MasterList_annotated.csv"
+        return f"{self.annotated_prefix}USRIISv2_MasterList_annotated.csv"
 
     @property
     def summary_prefix(self) -> str:
-        return f"{SUMMARY_ROOT}{self.datestamp}/"
+        """The folder of the run's (or the month's) summaries, statistics and figures."""
+        return f"{SUMMARY_ROOT}{self.datestamp}/{self._run_folder}"
 
     @property
     def riis_report_key(self) -> str:
         """Names GBIF could not match, or matched doubtfully, for the RIIS curators (CSV)."""
-        return f"annotated_riis/{self.datestamp}/USRIISv2_unresolved.csv"
+        return f"{self.annotated_prefix}USRIISv2_unresolved.csv"
 
     def species_counts_prefix(self, dimension: str) -> str:
         """Species list per site of a dimension with occurrence counts (UNLOAD parquet parts)."""
@@ -203,8 +267,17 @@ class MonthLayout:
 
     @property
     def done_marker_key(self) -> str:
-        """Written last by calc_stats: its presence means the month is fully processed."""
-        return f"{self.summary_prefix}_SUCCESS"
+        """The month's marker: its presence means the month is published, its content names
+        the run that is (bisonflow.publish). The same key for every run of the month."""
+        return f"{SUMMARY_ROOT}{self.datestamp}/_SUCCESS"
+
+    @property
+    def record_key(self) -> str:
+        """calc_stats's record of the run (counts, provenance, changes), written after every
+        other file of the run: the publish step refuses a run without it."""
+        if self.run is None:
+            raise ValueError(f"{self.month} has no run: a record belongs to an execution's run")
+        return f"{self.summary_prefix}{RECORD_NAME}"
 
     @property
     def task_prefix(self) -> str:

@@ -19,6 +19,7 @@ from bisonflow import changes
 from bisonflow.csv_copies import csv_copy
 from bisonflow.layout import SUMMARY_ROOT, MonthLayout
 from bisonflow.provenance import SnapshotCitation
+from bisonflow.publish import previous_published
 
 #: A table folder's parquet part keys, as the reader of UNLOADed tables lists them
 #: (tasks/calc_stats.part_keys: the manifest's parts, or every part without one).
@@ -45,9 +46,11 @@ def month_record(
 ) -> MonthRecord:
     """The citation copy, a CSV copy of each UNLOADed table (`tables`: name -> prefix of this
     month's tables) and the new-this-month table and figure against the previous published
-    month (its county species list read through the same `part_keys`)."""
+    month (its county species list read through the same `part_keys`, from the run its
+    marker publishes: bisonflow.publish)."""
     county = tables[f"{changes.COUNTY.name}_species_counts"]
-    previous = changes.previous_published(s3, bucket, layout)
+    published_before = previous_published(s3, bucket, layout)  # through its marker
+    previous = published_before.layout if published_before else None
     prefixes = list(tables.values())
     if previous is not None:
         prefixes.append(previous.species_counts_prefix(changes.COUNTY.name))

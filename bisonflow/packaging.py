@@ -40,6 +40,7 @@ FUNCTIONS = (
     "poll_statement",
     "launch_task",
     "cleanup_task",
+    "publish_month",
 )
 
 #: The project's own top-level packages (PROJECT_ROOT/<name>), packaged from the source tree.

@@ -3,12 +3,13 @@
 A truncated upload, or a file mostly mangled by a spreadsheet, still parses: the rows that
 survive are valid, so the month used to publish with a fraction of the list (issue 11: a
 list cut to 10% of its bytes published 114 invasive occurrences instead of 1,582). Nothing
-in one file tells a short list from a shrunken one, so this month's list is compared with the
-previous month's annotated list (the layout's previous month; the first month has none and
-passes), and a list that lost more than a share of its rows or of its distinct names, or
-whose rows are mostly malformed, fails the task with one message naming both counts and the
-setting that allows it. A forced run (the workflow's `force` input) accepts it, with the
-same message as a warning, for an upstream list that really did shrink.
+in one file tells a short list from a shrunken one, so this month's list is compared with
+the annotated list of the latest earlier month that was published (the run its marker names,
+bisonflow.publish; the first month has none and passes), and a list that lost more than a
+share of its rows or of its distinct names, or whose rows are mostly malformed, fails the
+task with one message naming both counts and the setting that allows it. A forced run (the
+workflow's `force` input) accepts it, with the same message as a warning, for an upstream
+list that really did shrink.
 
 Why the defaults: real editions of the list change by a few percent. USGS's data releases
 count 15,264 records in v1.0 (as of 2021-11-08: AK 532, HI 6,075, L48 8,657; doi

@@ -14,7 +14,7 @@ from bisonflow.layout import MonthLayout
 def handler(event: dict[str, Any]) -> dict[str, Any]:
     launched = launch(
         event["task"],
-        MonthLayout.for_month(event["month"]),
+        MonthLayout.for_run(event["month"], event["execution"]),
         event["execution"],
         event["task_token"],
         event.get("attempt", 0),

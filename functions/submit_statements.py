@@ -11,7 +11,9 @@ from bisonflow.statements import submit_batch
 
 @step_handler("submit_statements")
 def handler(event: dict[str, Any]) -> dict[str, Any]:
-    submitted = submit_batch(event["step"], MonthLayout.for_month(event["month"]), event["batch"])
+    submitted = submit_batch(
+        event["step"], MonthLayout.for_run(event["month"], event["execution"]), event["batch"]
+    )
     return {
         "step": event["step"],
         "batch": submitted.batch,

@@ -4,9 +4,10 @@ Redshift later joins occurrences to RIIS by accepted taxon key, so a name GBIF c
 resolve is kept (with empty keys) rather than dropped; it goes to the report CSV with every
 malformed row and every doubtful match, for the curators.
 
-Before any GBIF call, the list is compared with the previous month's annotated list
-(bisonflow.riis_guard): one that lost too many rows or names, or is mostly malformed, fails
-the task (RiisListDamaged) unless the workflow was started with force=true.
+Before any GBIF call, the list is compared with the annotated list of the latest earlier
+month that was published, as its marker names it (bisonflow.publish, bisonflow.riis_guard):
+one that lost too many rows or names, or is mostly malformed, fails the task (RiisListDamaged)
+unless the workflow was started with force=true.
 
 Names answered within the cache's max age are not asked again. The cache written back is the
 union of its unexpired entries and this month's answers (a hit keeps the time GBIF was asked,
@@ -28,7 +29,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bisonflow import name_cache, riis_guard
+from bisonflow import name_cache, publish, riis_guard
 from bisonflow.aws import client
 from bisonflow.config import env_int
 from bisonflow.gbif_api import GbifClient, NameMatch, NameQuery, concurrency_from_env, resolve_all
@@ -72,8 +73,7 @@ def run(spec: TaskSpec) -> dict[str, Any]:
             f"s3://{spec.bucket}/{source} has no valid RIIS rows "
             f"({len(parsed.malformed)} malformed); refusing to write an empty annotated list"
         )
-    previous_key = MonthLayout.for_month(spec.month).previous.riis_annotated_key
-    previous = _previous_size(s3, spec.bucket, previous_key)
+    previous = _previous_size(s3, spec.bucket, MonthLayout.for_month(spec.month))
     current = riis_guard.ListSize.of_queries(record.query for record in parsed.records)
     accepted = riis_guard.check(current, len(parsed.malformed), previous, limits, force)
     for problem in accepted:
@@ -191,13 +191,19 @@ class _CheckpointingClient(GbifClient):
         return match
 
 
-def _previous_size(s3: Any, bucket: str, key: str) -> riis_guard.ListSize | None:
-    """The previous month's annotated list's size; None when there is none (the first month)
-    or it cannot be read as one (said in the log: the check is then skipped, not failed)."""
+def _previous_size(s3: Any, bucket: str, month: MonthLayout) -> riis_guard.ListSize | None:
+    """The size of the annotated list of the latest month before `month` that was published
+    (the run its marker names); None when there is none (the first month) or it cannot be
+    read as one (said in the log: the check is then skipped, not failed)."""
+    previous = publish.previous_published(s3, bucket, month)
+    if previous is None:
+        _log(f"no month before {month.month} was published: nothing to compare the list with")
+        return None
+    key = previous.layout.riis_annotated_key
     try:
         data = _get_object(s3, bucket, key)
     except FileNotFoundError:
-        _log(f"no previous month's list at s3://{bucket}/{key}: nothing to compare with")
+        _log(f"no list at s3://{bucket}/{key} (published {previous.layout.month}): not compared")
         return None
     try:
         size = riis_guard.ListSize.of_annotated(data.decode("utf-8"))

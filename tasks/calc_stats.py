@@ -5,8 +5,11 @@ UNLOADed as parquet parts, builds the sparse heatmap and presence-absence matrix
 them as site/taxon rows with the site, species and diversity statistics; then three figures,
 and three maps (bisonflow.maps) drawn on the county shapefile the aggregate step loaded.
 
-Everything is computed and serialised before the first write, and the done marker is written
-last, after every other file succeeded: a reader that sees the marker sees a complete month.
+Everything is computed and serialised before the first write, all of it under the run's own
+folder (the spec's `summary` output), and the run's month record (`done`) is written last,
+after every other file succeeded. The task never writes the month's marker: PublishMonth does,
+after this task, in one write (bisonflow.publish), so a task that fails or is stopped half-way
+leaves the published month as it was.
 
 A dimension without a single presence (say no record fell in any AIANNH area this month) is
 not an error: its tables are written with their headers only, and the marker and the step
@@ -103,7 +106,7 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     s3 = client("s3")
     started = time.perf_counter()
     # Which snapshot, cited as GBIF asks: read first, a month without it is not published.
-    layout = MonthLayout.for_month(spec.month)
+    layout = MonthLayout.for_summary_prefix(spec.month, summary_prefix)  # the run's folders
     citation = read_citation(s3, _spec_value(spec.params, "params", "gbif_citation"), layout)
 
     # The dimensions are independent, and hashing, sorting and parquet coding release the

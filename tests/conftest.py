@@ -7,7 +7,7 @@ import time
 import pytest
 
 from bisonflow import aws
-from bisonflow.layout import DIMENSIONS, MonthLayout
+from bisonflow.layout import DIMENSIONS, RECORD_NAME, MonthLayout
 from bisonflow.local.runtime import LocalRuntime, LocalSettings
 from bisonflow.packaging import FUNCTIONS
 
@@ -108,9 +108,11 @@ MAPS = ("map_richness_county.png", "map_riis_share_county.png", "map_richness_st
 
 
 def published_files(layout: MonthLayout) -> set[str]:
-    """Every file a processed month publishes outside the UNLOAD folders (keys in the bucket)."""
+    """Every file a processed month's run writes outside the UNLOAD folders (keys in the
+    bucket; `layout` is the run's, MonthLayout.for_run). The month's marker is not the run's:
+    PublishMonth writes it at layout.done_marker_key."""
     summary = {name.format(dim) for dim in DIMENSIONS for name in STATS_FILES}
-    summary |= set(FIGURES) | set(MAPS) | {"_SUCCESS"}
+    summary |= set(FIGURES) | set(MAPS) | {RECORD_NAME}
     month_record = {  # provenance and change (bisonflow.month_record)
         layout.citation_copy_key,
         layout.new_in_county_key,

@@ -82,7 +82,8 @@ def test_submit_and_poll_run_every_subset_batch(aws_env: LocalRuntime) -> None:
     batch, batches = 0, 1
     while batch < batches:
         submitted = submit_statements.handler(
-            {"step": "subset", "month": "2026-05", "batch": batch}, None
+            {"step": "subset", "month": "2026-05", "execution": "unit-exec", "batch": batch},
+            None,
         )
         batches = submitted["batches"]
         event = {k: submitted[k] for k in ("statement_id", "step", "batch", "batches")}
@@ -114,7 +115,9 @@ def test_submit_and_poll_run_every_subset_batch(aws_env: LocalRuntime) -> None:
 
 def test_submit_rejects_a_batch_that_does_not_exist(aws_env: LocalRuntime) -> None:
     with pytest.raises(ValueError, match="batch 99 does not exist"):
-        submit_statements.handler({"step": "subset", "month": "2026-05", "batch": 99}, None)
+        submit_statements.handler(
+            {"step": "subset", "month": "2026-05", "execution": "unit-exec", "batch": 99}, None
+        )
 
 
 def test_poll_raises_the_sql_error(aws_env: LocalRuntime) -> None:
@@ -196,7 +199,7 @@ def test_the_deployed_functions_carry_bisons_subset_and_threshold(aws_env: Local
     """The stack's defaults (no parameter given by the local runtime) reach the Lambdas'
     environment: the seed's lists for the subset SQL, threshold 3 in the calc_stats spec."""
     assert config.subset_rules() == DEFAULT_SUBSET_RULES
-    spec = task_spec("calc_stats", MonthLayout.for_month("2026-05"), "unit-exec")
+    spec = task_spec("calc_stats", MonthLayout.for_run("2026-05", "unit-exec"), "unit-exec")
     assert spec.params["min_presence_count"] == DEFAULT_MIN_PRESENCE_COUNT == 3
 
 
@@ -207,7 +210,9 @@ def _submitted_subset_sql(batch: int) -> list[str]:
     aws.client("redshift-data").meta.events.register(
         "provide-client-params.redshift-data.*", lambda params, **_: sent.append(params)
     )
-    submit_statements.handler({"step": "subset", "month": "2022-11", "batch": batch}, None)
+    submit_statements.handler(
+        {"step": "subset", "month": "2022-11", "execution": "unit-exec", "batch": batch}, None
+    )
     (params,) = sent
     return params.get("Sqls") or [params["Sql"]]
 
@@ -234,7 +239,9 @@ def test_a_bad_subset_value_is_refused_before_any_sql_is_sent(
         "provide-client-params.redshift-data.*", lambda params, **_: sent.append(params)
     )
     with pytest.raises(config.ConfigError) as refused:
-        submit_statements.handler({"step": "subset", "month": "2026-05", "batch": 0}, None)
+        submit_statements.handler(
+            {"step": "subset", "month": "2026-05", "execution": "unit-exec", "batch": 0}, None
+        )
     message = str(refused.value)
     assert message.startswith(
         "environment variable SUBSET_BASIS_OF_RECORD: 'FOSSIL' is not a basisOfRecord of "

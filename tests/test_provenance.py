@@ -183,7 +183,13 @@ def test_the_citation_of_another_month_is_refused(s3):  # noqa: F811
 def test_the_task_spec_names_the_months_citation(monkeypatch):
     monkeypatch.setenv("BISON_BUCKET", "bison-bucket")
     monkeypatch.setenv("GBIF_BUCKET", "gbif-open-data-us-east-1")
-    task = ec2_tasks.task_spec("calc_stats", LAYOUT, "execution-1")
+    run = MonthLayout.for_run(LAYOUT.month, "execution-1")
+    task = ec2_tasks.task_spec("calc_stats", run, "execution-1")
+    # The run's folder, its record last: never the month's marker, which PublishMonth writes.
+    assert task.outputs == {"summary": run.summary_prefix, "done": run.record_key}
+    assert task.outputs["done"] != run.done_marker_key
+    assert set(task.inputs.values()) == set(ec2_tasks.calc_stats_inputs(run).values())
+    assert all(prefix.startswith(run.summary_prefix) for prefix in task.inputs.values())
     assert task.params["gbif_citation"] == (
         "s3://gbif-open-data-us-east-1/occurrence/2024-02-01/citation.txt"
     )

@@ -1,5 +1,6 @@
 """A damaged US-RIIS list fails annotate_riis unless forced (issue 11, "Validate before
-publishing"): compared with the previous month's annotated list, and by its malformed rows."""
+publishing"): compared with the annotated list of the previous published month (the run its
+marker names, bisonflow.publish), and by its malformed rows."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from bisonflow.riis_guard import ListLimits, ListSize, RiisListDamaged
 from bisonflow.taskspec import TaskSpec
 from tasks import annotate_riis
 
-LAST_MONTH = MonthLayout.for_month("2025-03")
-THIS_MONTH = MonthLayout.for_month("2025-04")
+#: Each month's run, as the workflow launches the task for an execution of it.
+LAST_MONTH = MonthLayout.for_run("2025-03", "march-run")
+THIS_MONTH = MonthLayout.for_run("2025-04", "april-run")
 NAMES = 30
 #: 60 valid rows, 30 distinct names (each name in two regions).
 FULL_LIST = (
@@ -51,7 +53,15 @@ def gbif(tmp_path, monkeypatch):
 
 
 def test_this_month_follows_last_month():
-    assert THIS_MONTH.previous == LAST_MONTH
+    assert THIS_MONTH.previous == LAST_MONTH.month_layout
+
+
+def _publish(s3, run: MonthLayout) -> None:
+    """Publish `run` as PublishMonth's marker does: naming its execution (the guard reads
+    nothing else of the marker)."""
+    s3.put_object(
+        Bucket=SCRATCH_BUCKET, Key=run.done_marker_key, Body=json.dumps({"execution": run.run})
+    )
 
 
 def _spec(layout: MonthLayout, **params: object) -> TaskSpec:
@@ -80,6 +90,7 @@ def test_a_list_truncated_to_a_tenth_is_refused_naming_both_counts_and_the_setti
     """The issue's case: the list cut to 10% of its bytes used to publish a wrong month."""
     _upload(s3, FULL_LIST)
     annotate_riis.run(_spec(LAST_MONTH))
+    _publish(s3, LAST_MONTH)
     cache_before = s3.get_object(Bucket=SCRATCH_BUCKET, Key=NAME_CACHE_KEY)["Body"].read()
     calls_before = gbif.requests
     _upload(s3, _truncated(0.1))
@@ -104,6 +115,7 @@ def test_a_list_truncated_to_a_tenth_is_refused_naming_both_counts_and_the_setti
 def test_a_forced_run_accepts_the_short_list_and_says_why(s3, gbif, capsys):
     _upload(s3, FULL_LIST)
     annotate_riis.run(_spec(LAST_MONTH))
+    _publish(s3, LAST_MONTH)
     _upload(s3, _truncated(0.1))
     result = annotate_riis.run(_spec(THIS_MONTH, force=True))
     assert (result["rows"], result["previous_rows"], result["previous_names"]) == (1, 60, 30)
@@ -122,6 +134,7 @@ def test_a_loss_within_the_limits_is_an_edition_not_damage(s3, gbif):
     as real editions do (v1.0 to v2.0 lost 3.7% of the records)."""
     _upload(s3, FULL_LIST)
     annotate_riis.run(_spec(LAST_MONTH))
+    _publish(s3, LAST_MONTH)
     _upload(s3, _truncated(0.93))
     result = annotate_riis.run(_spec(THIS_MONTH))
     assert (result["rows"], result["names"], result["forced_problems"]) == (55, 28, [])
@@ -130,6 +143,7 @@ def test_a_loss_within_the_limits_is_an_edition_not_damage(s3, gbif):
 def test_the_limits_are_settings(s3, gbif):
     _upload(s3, FULL_LIST)
     annotate_riis.run(_spec(LAST_MONTH))
+    _publish(s3, LAST_MONTH)
     _upload(s3, _truncated(0.93))
     strict = {"max_row_loss_percent": 5}
     with pytest.raises(RiisListDamaged, match="RIIS_MAX_ROW_LOSS_PERCENT=5% allows") as refused:
@@ -144,7 +158,24 @@ def test_the_first_month_has_nothing_to_compare_with_and_passes(s3, gbif, capsys
     _upload(s3, _truncated(0.1))
     result = annotate_riis.run(_spec(THIS_MONTH))
     assert (result["rows"], result["previous_rows"], result["forced_problems"]) == (1, None, [])
-    assert "no previous month's list at s3://" in capsys.readouterr().out
+    assert "no month before 2025-04 was published" in capsys.readouterr().out
+
+
+def test_last_months_list_counts_only_once_published_and_as_its_marker_names_it(s3, gbif):
+    """A run of last month that never published (it failed after annotating) is no baseline:
+    readers see the published month only. Once a marker names a run, that run's list is the
+    one compared with, not another run's of the same month."""
+    _upload(s3, FULL_LIST)
+    annotate_riis.run(_spec(LAST_MONTH))  # written, never published
+    _upload(s3, _truncated(0.1))
+    assert annotate_riis.run(_spec(THIS_MONTH))["previous_rows"] is None
+    short_run = MonthLayout.for_run(LAST_MONTH.month, "march-short")
+    annotate_riis.run(_spec(short_run))  # another run of March, with the short list
+    _publish(s3, short_run)
+    assert annotate_riis.run(_spec(THIS_MONTH))["previous_rows"] == 1
+    _publish(s3, LAST_MONTH)
+    with pytest.raises(RiisListDamaged, match="1 valid rows against 60"):
+        annotate_riis.run(_spec(THIS_MONTH))
 
 
 def test_a_mostly_malformed_list_is_refused_even_in_the_first_month(s3, gbif):
@@ -229,8 +260,17 @@ def test_the_workflow_refuses_a_truncated_list_and_a_forced_start_publishes_it(r
     s3, bucket = runtime.clients["s3"], runtime.deployment.bucket
     month = MonthLayout.for_month("2027-02")
     listed = runtime.sample.riis_csv.read_bytes()
-    # Last month's list: the whole sample (the check reads only its names' three columns).
-    s3.put_object(Bucket=bucket, Key=month.previous.riis_annotated_key, Body=listed)
+    # Last month as published: its run's list, the whole sample (the check reads only its
+    # names' three columns), and an empty county species list (an UNLOAD manifest without
+    # parts) for the forced run's "new this month" to compare with; its marker names the run.
+    last = MonthLayout.for_run(month.previous.month, "riis-cut-last-month")
+    previous = {
+        last.riis_annotated_key: listed,
+        f"{last.species_counts_prefix('county')}manifest": b'{"entries": []}',
+        last.done_marker_key: json.dumps({"execution": last.run}).encode(),
+    }
+    for key, body in previous.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
     s3.put_object(Bucket=bucket, Key=RIIS_INPUT_KEY, Body=listed[: len(listed) // 10])
     runtime.publish_snapshot(month.month)
     try:
@@ -239,7 +279,8 @@ def test_the_workflow_refuses_a_truncated_list_and_a_forced_start_publishes_it(r
         forced = wait_for_end(runtime, forced_arn, timeout=240)
     finally:
         s3.upload_file(str(runtime.sample.riis_csv), bucket, RIIS_INPUT_KEY)
-        s3.delete_object(Bucket=bucket, Key=month.previous.riis_annotated_key)
+        for key in previous:
+            s3.delete_object(Bucket=bucket, Key=key)
     assert (refused["status"], refused["error"]) == ("FAILED", "RiisListDamaged")
     assert "more than RIIS_MAX_ROW_LOSS_PERCENT=10% allows" in refused["cause"]
     assert forced["status"] == "SUCCEEDED", forced.get("cause")

@@ -66,7 +66,7 @@ def keys(rt: LocalRuntime, prefix: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def published_before(runtime: LocalRuntime) -> str | None:
-    """The latest month before 2026-09 already published (its _SUCCESS written) when this
+    """The latest month before 2026-09 already published (its marker written) when this
     module's run starts: other modules share the session's runtime and publish months too."""
     assert runtime.deployment
     pages = runtime.clients["s3"].get_paginator("list_objects_v2")
@@ -74,7 +74,7 @@ def published_before(runtime: LocalRuntime) -> str | None:
         MonthLayout.from_datestamp(o["Key"].split("/")[1]).month
         for page in pages.paginate(Bucket=runtime.deployment.bucket, Prefix="summary/")
         for o in page.get("Contents", [])
-        if o["Key"].endswith("/_SUCCESS")
+        if o["Key"].endswith("/_SUCCESS") and o["Key"].count("/") == 2  # month markers
     ]
     return max((m for m in months if m < "2026-09"), default=None)
 
@@ -90,9 +90,11 @@ def test_workflow_succeeds_through_every_state(succeeded: tuple[dict, list]) -> 
     assert description["status"] == "SUCCEEDED", description.get("cause")
     # The month's lock (bisonflow.month_lock) adds three states to SUCCESS_PATH, which
     # test_report_browser compares with a recorded execution that predates them.
+    # So does PublishMonth (bisonflow.publish).
     assert set(entered(events)) == set(SUCCESS_PATH) | {
         "LockMonth",
         "MonthLocked?",
+        "PublishMonth",
         "ReleaseMonthLock",
     }
 
@@ -112,21 +114,27 @@ def test_callback_steps_are_submitted_then_report_back(succeeded: tuple[dict, li
 
 
 def test_every_output_is_in_s3(runtime: LocalRuntime, succeeded: tuple[dict, list]) -> None:
-    layout = MonthLayout.for_month("2026-09")
-    written = set(keys(runtime, "annotated_riis/")) | set(keys(runtime, layout.summary_prefix))
+    """Everything is under the execution's run folders, and the month's marker (written by
+    PublishMonth) names the execution and every file of the run with its size and ETag."""
+    layout = MonthLayout.for_run("2026-09", succeeded[0]["name"])
+    written = set(keys(runtime, layout.annotated_prefix)) | set(
+        keys(runtime, layout.summary_prefix)
+    )
     assert published_files(layout) <= written, published_files(layout) - written
     for prefix in unload_prefixes(layout):
         assert any(k.endswith(".parquet") for k in keys(runtime, prefix)), prefix
     assert keys(runtime, NAME_CACHE_KEY) == [NAME_CACHE_KEY]
-    # The marker is written last and lists everything calc_stats wrote.
     assert runtime.deployment
-    marker = runtime.clients["s3"].get_object(
-        Bucket=runtime.deployment.bucket, Key=layout.done_marker_key
+    s3 = runtime.clients["s3"]
+    marker = json.loads(
+        s3.get_object(Bucket=runtime.deployment.bucket, Key=layout.done_marker_key)["Body"].read()
     )
-    listed = set(json.loads(marker["Body"].read())["files"])
-    assert {k for k in published_files(layout) if k.startswith(layout.summary_prefix)} - {
-        layout.done_marker_key
-    } <= listed
+    assert marker["execution"] == succeeded[0]["name"]
+    assert marker["execution_arn"] == succeeded[0]["executionArn"]
+    listed = {f["key"]: (f["size"], f["etag"]) for f in marker["files"]}
+    assert set(listed) == written
+    head = s3.head_object(Bucket=runtime.deployment.bucket, Key=layout.record_key)
+    assert listed[layout.record_key] == (head["ContentLength"], head["ETag"])
 
 
 def test_the_month_names_its_snapshot_and_citation_in_the_record_and_report(
@@ -136,7 +144,7 @@ def test_the_month_names_its_snapshot_and_citation_in_the_record_and_report(
     output and report.html; the month compares with the latest earlier published month (none
     when it is the first the session published)."""
     description, _ = succeeded
-    layout = MonthLayout.for_month("2026-09")
+    layout = MonthLayout.for_run("2026-09", description["name"])
     assert runtime.deployment
     s3, bucket, gbif = (
         runtime.clients["s3"],
@@ -167,7 +175,7 @@ def test_every_dimension_has_sites_and_the_steps_report_their_counts(
 def test_aggregates_mark_riis_status_per_region(
     runtime: LocalRuntime, succeeded: tuple[dict, list]
 ) -> None:
-    layout = MonthLayout.for_month("2026-09")
+    layout = MonthLayout.for_run("2026-09", succeeded[0]["name"])
     assert runtime.deployment
     s3 = runtime.clients["s3"]
     tables = []
