@@ -1,8 +1,9 @@
 """The month's figures and maps in report.html, so the science of a run is one click away.
 
-calc_stats publishes them as PNG files under the month's summary prefix and names that
-prefix in its step output (`calc_stats.summary_prefix`); `bisonflow run` copies the prefix
-into the run record's outputs/ (keys kept as paths). The report shows those copies by
+calc_stats writes them as PNG files under the execution's run folder and names that prefix
+in its step output (`calc_stats.summary_prefix`); once PublishMonth made the run the month
+(bisonflow.publish), `bisonflow run` copies the published month, that folder included, into
+the run record's outputs/ (keys kept as paths). The report shows those copies by
 relative links, so the page stays one file that loads nothing from the network and the
 images stay where the record keeps them. A console serving the same page (issue 15) passes
 its own URLs to `figures_section` instead.
