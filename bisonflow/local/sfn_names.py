@@ -31,7 +31,6 @@ from bisonflow.execution_names import (
     execution_name_problem,
     execution_name_too_long,
 )
-from bisonflow.local import asl_fixes
 
 
 def refuse_invalid_name(name: str) -> None:
@@ -48,18 +47,28 @@ def refuse_invalid_name(name: str) -> None:
         raise InvalidName(f"Invalid Name: '{name}'")
 
 
+#: What ran StartExecution before this seam: asl_fixes' start (a UUID if unnamed), possibly
+#: wrapped by sfn_aliases' resolution of an alias ARN, which this seam must keep.
+_wrapped: Any = None
+
+
 def start_execution(
     self: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None, *args: Any
 ) -> Any:
-    """StartExecution; a name AWS refuses is refused, then asl_fixes' start (UUID if unnamed)."""
+    """StartExecution; a name AWS refuses is refused, then the start installed before."""
     if name is not None:
         refuse_invalid_name(name)
-    return asl_fixes.start_execution(self, state_machine_arn, name, *args)
+    return _wrapped(self, state_machine_arn, name, *args)
 
 
-#: (owner, attribute) this module replaces; it calls asl_fixes' replacement of the same.
+#: (owner, attribute) this module wraps.
 PATCHED = ((StepFunctionsParserBackend, "start_execution"),)
 
 
 def install() -> None:
-    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+    """Wrap the StartExecution installed now, once (asl_fixes and sfn_aliases wrap it too)."""
+    global _wrapped
+    current = StepFunctionsParserBackend.start_execution
+    if current is not start_execution:
+        _wrapped = current
+        StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
