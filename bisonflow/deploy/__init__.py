@@ -91,6 +91,8 @@ def deploy(
     defaults = {k: str(spec["Default"]) for k, spec in known.items() if "Default" in spec}
     regions.check(region, {**defaults, **deployed, **parameters})
     database_user = database_grants.database_user(database_grants.sql_role_name(stack_name, region))
+    if not deployed:  # a new stack (an existing one keeps its values, or says why it cannot)
+        _check_required(known, {**defaults, **parameters})
     profile = target.target_profile
     progress(f"building the Lambda packages and the layer ({profile.lambda_layer})")
     uploaded = artifacts.upload(target, artifacts.build(profile.lambda_layer), progress)
@@ -123,6 +125,28 @@ def deploy(
         database_user, effective["RedshiftDatabase"], effective["RedshiftIamRole"]
     )
     return Deployed(stack_name, stack_outputs(target, stack_name), len(changes), grants)
+
+
+def _check_required(known: Mapping[str, dict], given: Mapping[str, str]) -> None:
+    """Every parameter without a Default has a value, before anything is built or created.
+
+    CloudFormation refuses such a change set when it is created (CreateChangeSet answers
+    ValidationError "Parameters: [A, B] must have values", as quoted in aws/serverless-
+    application-model issue 1107 and lacework-alliances/aws-org-cf-lacework pull request 3);
+    moto 5.2.5 creates it and fails only when it is executed, one parameter at a time, leaving
+    a new stack REVIEW_IN_PROGRESS that the next deploy must destroy first (issue 12). Either
+    way the artifacts would have been built and uploaded for nothing.
+    """
+    from bisonflow.deploy.commands import DERIVED_PARAMETERS, option_name  # (imports this)
+
+    missing = [
+        k
+        for k, spec in known.items()
+        if "Default" not in spec and k not in given and k not in DERIVED_PARAMETERS
+    ]
+    if missing:
+        options = ", ".join(f"{option_name(k)} ({k})" for k in missing)
+        raise DeployError(f"the template needs a value for {options}; give them to deploy")
 
 
 def stack_outputs(target: Target, stack_name: str) -> dict[str, str]:
