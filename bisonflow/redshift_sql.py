@@ -344,7 +344,8 @@ def _mark_sql(layout: MonthLayout, county: Boundaries, aiannh: Boundaries, marks
     A table of its own, MARKED_RECORD_COLUMNS + MARK_COLUMNS, rather than a marked copy of
     the subset: copying the subset's 22 columns again cost more than all the marking.
 
-    * county, state and AIANNH area: from the hits tables (see `boundary_sql.hits_sql`).
+    * county, state and AIANNH area: from the hits tables, one row per distinct point,
+      joined by equality on the record's coordinates (see `boundary_sql.hits_sql`).
     * riis_region: AK and HI are their own RIIS localities; the conterminous 48 states and
       DC are L48 (riis_schema.CONTERMINOUS_STATES, the data dictionary's "Conterminous 48
       United States"). A county of PR, VI, GU, AS or MP gets no region and so no
@@ -370,9 +371,11 @@ WITH located AS (
            c.stusps AS state, {region} AS riis_region, a.geoid AS aiannh_geoid,
            a.namelsad AS aiannh_name
     FROM {subset} AS s
-    LEFT JOIN {county_hits} AS ch ON ch.gbifid = s.gbifid
+    LEFT JOIN {county_hits} AS ch
+        ON ch.lon = s.decimallongitude AND ch.lat = s.decimallatitude
     LEFT JOIN {county.table} AS c ON c.geoid = ch.geoid
-    LEFT JOIN {aiannh_hits} AS ah ON ah.gbifid = s.gbifid
+    LEFT JOIN {aiannh_hits} AS ah
+        ON ah.lon = s.decimallongitude AND ah.lat = s.decimallatitude
     LEFT JOIN {aiannh.table} AS a ON a.geoid = ah.geoid
 ),
 {listing_lookups(layout.riis_table)},

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,7 +266,10 @@ def test_points_meet_boundaries_by_an_equality_join_on_the_cell_id() -> None:
     """The hits query joins points to boundary cells by equality on the cell id, the join
     Redshift can hash (it has no spatial index, so a join on ST_Covers alone would be a
     nested loop over every point and every boundary); the stand-in plans it as a HASH_JOIN
-    on `cell`, and no join of the plan is a nested loop or a spatial join."""
+    on `cell`, and no join of the plan is a nested loop or a spatial join. The polygons
+    join last, each once: their table is the build side of the join on `geoid`, whose
+    probe side is the join of the points and the cells (as an inner join the planner
+    joined the cells to the polygons first, a copy of a polygon in each of its cells)."""
     layout = MonthLayout.for_month(MONTH)
     target = SqlTarget(gbif_bucket="gbif-open-data-us-east-1", bison_bucket="bison-bucket")
     hits = [
@@ -297,13 +299,29 @@ def test_points_meet_boundaries_by_an_equality_join_on_the_cell_id() -> None:
         f"CREATE TABLE {layout.aiannh_table}_cells AS SELECT '0001' AS geoid, "
         "CAST(range AS BIGINT) AS cell, range % 2 = 0 AS inside FROM range(100)"
     )
-    plan = "\n".join(
-        row[1] for row in con.execute(f"EXPLAIN {create.expression.sql('duckdb')}").fetchall()
-    )
+    query = create.expression.sql("duckdb")
+    (tree,) = json.loads(con.execute(f"EXPLAIN (FORMAT json) {query}").fetchall()[0][1])
     con.close()
-    assert re.search(r"HASH_JOIN[\s\S]*Conditions:[^a-z]*cell = cell", plan), plan
+    operators = {node["name"] for node in _plan_nodes(tree)}
+    joins = {
+        node["extra_info"].get("Conditions"): node
+        for node in _plan_nodes(tree)
+        if node["name"].endswith("JOIN")
+    }
+    assert joins["cell = cell"]["name"] == "HASH_JOIN", tree
     for slow in ("NESTED_LOOP_JOIN", "BLOCKWISE_NL_JOIN", "PIECEWISE_MERGE_JOIN", "SPATIAL_JOIN"):
-        assert slow not in plan, plan
+        assert slow not in operators, tree
+    probe, build = joins["geoid = geoid"]["children"]
+    assert "cell = cell" in {n["extra_info"].get("Conditions") for n in _plan_nodes(probe)}, tree
+    scans = [n["extra_info"].get("Table") for n in _plan_nodes(build) if n["name"] == "SEQ_SCAN"]
+    assert scans == [f"memory.main.{layout.aiannh_table}"], tree
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every operator of a DuckDB JSON plan (EXPLAIN (FORMAT json)), depth first."""
+    yield node
+    for child in node["children"]:
+        yield from _plan_nodes(child)
 
 
 def test_a_boundary_across_the_antimeridian_lists_only_the_cells_of_its_islands() -> None:
