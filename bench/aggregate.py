@@ -144,6 +144,7 @@ def _baseline(files: SampleFiles, scratch: Path) -> Timing:
     return Timing(
         steps=out["steps"],
         cpu=out["cpu"],
+        cpu_steps=out["cpu_steps"],
         wall=out["wall"],
         statements=[tuple(s) for s in out["statements"]],
         result=out["result"],

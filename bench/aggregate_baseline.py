@@ -32,6 +32,7 @@ def main(spec_path: str) -> None:
             {
                 "steps": timing.steps,
                 "cpu": timing.cpu,
+                "cpu_steps": timing.cpu_steps,
                 "wall": timing.wall,
                 "result": timing.result,
                 "statements": timing.statements,

@@ -55,6 +55,10 @@ def curve_lines(points: list[ScalePoint]) -> list[str]:
         ["CPU s per million records"] + [f"{p.timing.cpu / p.millions:.2f}" for p in points]
     )
     rows.append(["load average (1 min)"] + [p.load for p in points])
+    for step in _steps(points):
+        rows.append(
+            [f"CPU: {step}"] + [f"{p.timing.cpu_steps.get(step, 0.0):.2f} s" for p in points]
+        )
     lines = ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", *growth(points)]
     return lines
