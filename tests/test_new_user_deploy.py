@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bisonflow import cfn_template
 from bisonflow.cli import main
 from bisonflow.local.runtime import LocalRuntime
 
@@ -28,3 +29,29 @@ def test_a_deploy_without_the_required_values_names_them_all_before_any_work(
     assert runtime.clients["s3"].list_buckets()["Buckets"] == artifacts
     stacks = cfn.list_stacks()["StackSummaries"]
     assert not [s for s in stacks if s["StackName"] == "needs-values"]
+
+
+def test_a_stack_left_half_way_is_named_before_the_missing_values_and_any_work(
+    runtime: LocalRuntime, capsys: pytest.CaptureFixture
+) -> None:
+    """What to do about the stack (destroy it) comes first: a REVIEW_IN_PROGRESS stack reports
+    no parameters, so it looked new and its values were asked for instead."""
+    runtime.clients["cloudformation"].create_change_set(
+        StackName="left-half-way",
+        ChangeSetName="interrupted",
+        ChangeSetType="CREATE",
+        TemplateBody=cfn_template.template_text(),
+        Parameters=[{"ParameterKey": "BucketName", "ParameterValue": "left-half-way-bucket"}],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(["deploy", "--endpoint-url", runtime.endpoint_url, "--stack-name", "left-half-way"])
+    captured = capsys.readouterr()
+    assert exited.value.code == 2, captured
+    assert captured.err.splitlines() == [
+        "bisonflow: stack left-half-way is REVIEW_IN_PROGRESS (an earlier deploy stopped after "
+        "creating its first change set, so the stack has no resources); run `bisonflow destroy "
+        "--stack-name left-half-way` and deploy again"
+    ]
+    assert captured.out == "", "nothing built or uploaded"
+    main(["destroy", "--endpoint-url", runtime.endpoint_url, "--stack-name", "left-half-way"])

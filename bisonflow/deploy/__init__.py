@@ -87,11 +87,13 @@ def deploy(
     if unknown:
         raise DeployError(f"unknown template parameters: {', '.join(unknown)}")
     region = target.region_name
+    # A stack no change set can update is named first: what to do about it comes before values.
+    new_stack = stack.deployable_status(target, stack_name) is None
     deployed = stack.deployed_parameters(target, stack_name)
     defaults = {k: str(spec["Default"]) for k, spec in known.items() if "Default" in spec}
     regions.check(region, {**defaults, **deployed, **parameters})
     database_user = database_grants.database_user(database_grants.sql_role_name(stack_name, region))
-    if not deployed:  # a new stack (an existing one keeps its values, or says why it cannot)
+    if new_stack:  # an existing stack keeps its deployed values
         _check_required(known, {**defaults, **parameters})
     profile = target.target_profile
     progress(f"building the Lambda packages and the layer ({profile.lambda_layer})")

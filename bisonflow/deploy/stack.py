@@ -99,17 +99,9 @@ def _wait_change_set(cfn: Any, stack_name: str, name: str) -> dict[str, Any] | N
         time.sleep(2)
 
 
-def apply_change_set(
-    target: Target,
-    stack_name: str,
-    template_body: str,
-    parameters: Mapping[str, str],
-    progress: Callable[[str], None],
-    acknowledged: list[str],
-) -> list[Change]:
-    """Create or update `stack_name` through a change set; the changes made ([] if none).
-    `acknowledged`: the template's capabilities() (CAPABILITY_NAMED_IAM for named roles)."""
-    cfn = target.client("cloudformation")
+def deployable_status(target: Target, stack_name: str) -> str | None:
+    """The stack's status (None: no stack yet), or DeployError when no change set can be
+    applied to it until it is destroyed; deploy asks before building anything."""
     status = stack_status(target, stack_name)
     if status == "ROLLBACK_COMPLETE":
         raise DeployError(
@@ -122,6 +114,21 @@ def apply_change_set(
             "its first change set, so the stack has no resources); run `bisonflow destroy "
             f"--stack-name {stack_name}` and deploy again"
         )
+    return status
+
+
+def apply_change_set(
+    target: Target,
+    stack_name: str,
+    template_body: str,
+    parameters: Mapping[str, str],
+    progress: Callable[[str], None],
+    acknowledged: list[str],
+) -> list[Change]:
+    """Create or update `stack_name` through a change set; the changes made ([] if none).
+    `acknowledged`: the template's capabilities() (CAPABILITY_NAMED_IAM for named roles)."""
+    cfn = target.client("cloudformation")
+    status = deployable_status(target, stack_name)
     change_type = "CREATE" if status is None else "UPDATE"
     name = f"bisonflow-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
     try:
