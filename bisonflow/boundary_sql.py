@@ -82,6 +82,9 @@ class Boundaries:
     shapefile_key: str
     fields: tuple[tuple[str, str], ...]
     table: str
+    #: Fields the hits table carries beside the geoid, so the marks need no join back to
+    #: the boundaries for them.
+    labels: tuple[str, ...] = ()
 
     @property
     def cells(self) -> str:
@@ -92,14 +95,46 @@ class Boundaries:
 def boundary_layers(layout: MonthLayout) -> tuple[Boundaries, Boundaries]:
     """The month's county and AIANNH layers."""
     return (
-        Boundaries("county", COUNTY_SHAPEFILE_KEY, COUNTY_SHAPEFILE_FIELDS, layout.county_table),
-        Boundaries("aiannh", AIANNH_SHAPEFILE_KEY, AIANNH_SHAPEFILE_FIELDS, layout.aiannh_table),
+        Boundaries(
+            "county",
+            COUNTY_SHAPEFILE_KEY,
+            COUNTY_SHAPEFILE_FIELDS,
+            layout.county_table,
+            ("namelsad", "stusps"),
+        ),
+        Boundaries(
+            "aiannh",
+            AIANNH_SHAPEFILE_KEY,
+            AIANNH_SHAPEFILE_FIELDS,
+            layout.aiannh_table,
+            ("namelsad",),
+        ),
     )
 
 
 def hits_table(layout: MonthLayout, boundaries: Boundaries) -> str:
-    """The work table of (lon, lat, geoid) rows `hits_sql` builds for one layer."""
+    """The work table of (lon, lat, geoid, labels...) rows `hits_sql` builds for one layer."""
     return f"{layout.subset_table}_{boundaries.name}_hits"
+
+
+def points_table(layout: MonthLayout) -> str:
+    """The work table of the subset's distinct points that `points_sql` builds."""
+    return f"{layout.subset_table}_points"
+
+
+def points_sql(subset: str, points: str) -> str:
+    """CREATE TABLE <points> AS (lon, lat): each distinct coordinate pair of the subset once.
+
+    Regions are found per point, not per record (`hits_sql`), and the marks join the
+    records back by equality on both coordinates. Occurrences repeat coordinates
+    (observations at the same site, coordinates rounded to whole or tenth degrees), so the
+    cell join, the exact tests and the tie-breaking window run over the distinct points,
+    however many records share them. One hash aggregate over two DOUBLE PRECISION columns,
+    read once for both layers.
+    """
+    return f"""CREATE TABLE {points} AS
+SELECT DISTINCT decimallongitude AS lon, decimallatitude AS lat
+FROM {subset}"""
 
 
 def load_boundaries(boundaries: Boundaries, target: SqlTarget) -> list[str]:
@@ -198,16 +233,11 @@ WHERE ST_Intersects(shape, square)
 GROUP BY geoid, cx, cy"""
 
 
-def hits_sql(subset: str, boundaries: Boundaries, hits: str) -> str:
-    """CREATE TABLE <hits> AS (lon, lat, geoid): the one boundary covering each distinct point.
+def hits_sql(points: str, boundaries: Boundaries, hits: str) -> str:
+    """CREATE TABLE <hits> AS (lon, lat, geoid, labels): the one boundary covering each point.
 
-    Points, not records: each distinct (decimallongitude, decimallatitude) of the subset is
-    located once and `_mark_sql` joins the records back by equality on both. Occurrences
-    repeat coordinates (observations at the same site, coordinates rounded to whole or
-    tenth degrees), so the exact tests, the cell join and the tie-breaking window below run
-    over the distinct points, however many records share them; the DISTINCT is one hash
-    aggregate over two DOUBLE PRECISION columns, cheaper than the window over every record's
-    VARCHAR gbifid it replaces.
+    `points` is `points_sql`'s table of distinct points; the boundary's `labels` come along
+    so the marks take them from here.
 
     Each point is given its grid cell, FLOOR of its coordinates over CELL_DEGREES, and joined
     to `cells_sql`'s table by equality on the cell id, which Redshift runs as a hash join
@@ -238,25 +268,24 @@ def hits_sql(subset: str, boundaries: Boundaries, hits: str) -> str:
     """
     point = _with_srid("ST_Point(p.lon, p.lat)")
     cell = _cell_id(_cell_index("d.lon"), _cell_index("d.lat"))
+    labels = "".join(f", {quote_ident(label)}" for label in boundaries.labels)
+    carried = "".join(f", b.{quote_ident(label)}" for label in boundaries.labels)
     return f"""CREATE TABLE {hits} AS
-WITH places AS (
-    SELECT DISTINCT decimallongitude AS lon, decimallatitude AS lat
-    FROM {subset}
-),
-located AS (
+WITH located AS (
     SELECT d.lon, d.lat, {cell} AS cell
-    FROM places AS d
+    FROM {points} AS d
 ),
 covered AS (
-    SELECT p.lon, p.lat, c.geoid
+    SELECT p.lon, p.lat, c.geoid{carried}
     FROM located AS p
     JOIN {boundaries.cells} AS c ON c.cell = p.cell
     LEFT JOIN {boundaries.table} AS b ON b.geoid = c.geoid
     WHERE CASE WHEN c.inside THEN TRUE ELSE ST_Covers({_with_srid("b.shape")}, {point}) END
 )
-SELECT lon, lat, geoid
+SELECT lon, lat, geoid{labels}
 FROM (
-    SELECT lon, lat, geoid, ROW_NUMBER() OVER (PARTITION BY lon, lat ORDER BY geoid) AS pick
+    SELECT lon, lat, geoid{labels},
+           ROW_NUMBER() OVER (PARTITION BY lon, lat ORDER BY geoid) AS pick
     FROM covered
 ) AS ranked
 WHERE pick = 1"""

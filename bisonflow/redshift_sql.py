@@ -56,6 +56,8 @@ from bisonflow.boundary_sql import (
     hits_sql,
     hits_table,
     load_boundaries,
+    points_sql,
+    points_table,
 )
 from bisonflow.dimensions import SPECIES_COUNT_COLUMNS, SPECIES_KEY, dimension
 from bisonflow.gbif_schema import IDENTIFIER_COLUMNS, Kind, snapshot_columns
@@ -292,15 +294,17 @@ def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
         f"COPY {riis}\nFROM {_literal(riis_uri)}\n{target.iam_role_clause}\n"
         f"FORMAT AS CSV QUOTE AS '\"' IGNOREHEADER 1\nREGION {_literal(target.region)}",
     ]
+    points = points_table(layout)
     hits = [hits_table(layout, b) for b in (county, aiannh)]
     marks = layout.marks_table
     mark = [
-        *(f"DROP TABLE IF EXISTS {t}" for t in hits),
-        hits_sql(subset, county, hits[0]),
-        hits_sql(subset, aiannh, hits[1]),
+        *(f"DROP TABLE IF EXISTS {t}" for t in (points, *hits)),
+        points_sql(subset, points),
+        hits_sql(points, county, hits[0]),
+        hits_sql(points, aiannh, hits[1]),
         f"DROP TABLE IF EXISTS {marks}",
         _mark_sql(layout, county, aiannh, marks),
-        *(f"DROP TABLE {t}" for t in hits),
+        *(f"DROP TABLE {t}" for t in (points, *hits)),
     ]
     species = [species_table(layout, d) for d in DIMENSIONS]
     count = [f"DROP TABLE IF EXISTS {t}" for t in species] + [
@@ -344,8 +348,10 @@ def _mark_sql(layout: MonthLayout, county: Boundaries, aiannh: Boundaries, marks
     A table of its own, MARKED_RECORD_COLUMNS + MARK_COLUMNS, rather than a marked copy of
     the subset: copying the subset's 22 columns again cost more than all the marking.
 
-    * county, state and AIANNH area: from the hits tables, one row per distinct point,
-      joined by equality on the record's coordinates (see `boundary_sql.hits_sql`).
+    * county, state and AIANNH area: from the hits tables, one row per distinct point
+      (`boundary_sql.points_sql` and `hits_sql`, which also carry the names), gathered per
+      point in `places` so the records meet them in one join, by equality on both
+      coordinates.
     * riis_region: AK and HI are their own RIIS localities; the conterminous 48 states and
       DC are L48 (riis_schema.CONTERMINOUS_STATES, the data dictionary's "Conterminous 48
       United States"). A county of PR, VI, GU, AS or MP gets no region and so no
@@ -362,21 +368,22 @@ def _mark_sql(layout: MonthLayout, county: Boundaries, aiannh: Boundaries, marks
     county_hits, aiannh_hits = hits_table(layout, county), hits_table(layout, aiannh)
     conterminous = ", ".join(_literal(state) for state in CONTERMINOUS_STATES)
     region = (
-        "CASE WHEN c.stusps IN ('AK', 'HI') THEN c.stusps "
-        f"WHEN c.stusps IN ({conterminous}) THEN 'L48' END"
+        "CASE WHEN pl.state IN ('AK', 'HI') THEN pl.state "
+        f"WHEN pl.state IN ({conterminous}) THEN 'L48' END"
     )
     return f"""CREATE TABLE {marks} AS
-WITH located AS (
-    SELECT {_columns(MARKED_RECORD_COLUMNS, "s.")}, c.geoid, c.namelsad AS county,
-           c.stusps AS state, {region} AS riis_region, a.geoid AS aiannh_geoid,
-           a.namelsad AS aiannh_name
+WITH places AS (
+    SELECT p.lon, p.lat, ch.geoid, ch.namelsad AS county, ch.stusps AS state,
+           ah.geoid AS aiannh_geoid, ah.namelsad AS aiannh_name
+    FROM {points_table(layout)} AS p
+    LEFT JOIN {county_hits} AS ch ON ch.lon = p.lon AND ch.lat = p.lat
+    LEFT JOIN {aiannh_hits} AS ah ON ah.lon = p.lon AND ah.lat = p.lat
+),
+located AS (
+    SELECT {_columns(MARKED_RECORD_COLUMNS, "s.")}, pl.geoid, pl.county, pl.state,
+           {region} AS riis_region, pl.aiannh_geoid, pl.aiannh_name
     FROM {subset} AS s
-    LEFT JOIN {county_hits} AS ch
-        ON ch.lon = s.decimallongitude AND ch.lat = s.decimallatitude
-    LEFT JOIN {county.table} AS c ON c.geoid = ch.geoid
-    LEFT JOIN {aiannh_hits} AS ah
-        ON ah.lon = s.decimallongitude AND ah.lat = s.decimallatitude
-    LEFT JOIN {aiannh.table} AS a ON a.geoid = ah.geoid
+    LEFT JOIN places AS pl ON pl.lon = s.decimallongitude AND pl.lat = s.decimallatitude
 ),
 {listing_lookups(layout.riis_table)},
 {matched_listing("located", "matched")}

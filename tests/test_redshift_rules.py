@@ -24,6 +24,7 @@ from bisonflow.boundary_sql import (
     Boundaries,
     cells_sql,
     hits_sql,
+    points_sql,
 )
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY
@@ -232,13 +233,15 @@ def test_grid_cells_find_every_point_of_the_stepped_county(rsd: Any) -> None:
     """The workflow's cells and hits SQL on the same county: no collection is made or
     tested, and every point gets the county covering it (edges and vertices included)."""
     layer, subset = _stepped_layer(rsd, "cells")
-    hits = f"{layer.table}_hits"
+    hits, points = f"{layer.table}_hits", f"{layer.table}_points"
     run(
         rsd,
         f"DROP TABLE IF EXISTS {layer.cells}",
         cells_sql(layer),
+        f"DROP TABLE IF EXISTS {points}",
+        points_sql(subset, points),
         f"DROP TABLE IF EXISTS {hits}",
-        hits_sql(subset, layer, hits),
+        hits_sql(points, layer, hits),
     )
     inside = dict(rows(rsd, f"SELECT cell, inside FROM {layer.cells}"))
     for _, lon, lat, _, whole in STEPPED_POINTS:

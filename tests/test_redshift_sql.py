@@ -122,7 +122,7 @@ def test_marks_meet_the_list_by_two_equality_joins() -> None:
     """A listed species meets records by their specieskey, a listing below species by their
     taxonkey: two lookups joined on (region, key) by equality alone, which Redshift runs as
     hash joins; an OR between the keys in one condition would be a nested loop."""
-    mark = statement_batches("aggregate", LAYOUT, TARGET)[3][5]
+    mark = statement_batches("aggregate", LAYOUT, TARGET)[3][7]
     joins = re.findall(r"LEFT JOIN (\w+) AS (\w+)\s+ON ([^\n]+)", mark)
     lookups = {table: on for table, _, on in joins if table.endswith("_lookup")}
     assert lookups == {
@@ -131,7 +131,7 @@ def test_marks_meet_the_list_by_two_equality_joins() -> None:
     }
     assert " OR " not in mark.upper()
     # Territories: only the conterminous states and DC take the lower 48's list.
-    assert "WHEN c.stusps IN ('AL', 'AZ', 'AR', 'CA', 'CO', " in mark and "'PR'" not in mark
+    assert "WHEN pl.state IN ('AL', 'AZ', 'AR', 'CA', 'CO', " in mark and "'PR'" not in mark
 
 
 def test_configured_subset_rules_reach_the_subset_sql() -> None:
@@ -177,10 +177,10 @@ def test_aggregate_loads_riis_and_both_boundary_layers_in_transactions() -> None
         assert batch[4].startswith(f"CREATE TABLE {table}_cells AS")
     assert "aiannhce VARCHAR(4)" in aiannh[1] and "namelsad VARCHAR(100)" in aiannh[1]
 
-    assert mark[4:6] == [
+    assert mark[6:8] == [
         "DROP TABLE IF EXISTS bison_2024_03_01_marks",
-        mark[5],
-    ] and mark[5].startswith("CREATE TABLE bison_2024_03_01_marks AS")
+        mark[7],
+    ] and mark[7].startswith("CREATE TABLE bison_2024_03_01_marks AS")
     assert not any("bison_2024_03_01 " in sql and "DROP" in sql for sql in mark), "subset kept"
     assert all(sql.startswith("DROP TABLE IF EXISTS") for sql in count[:3])
     assert all(sql.startswith("UNLOAD (") for sql in unload)
@@ -201,11 +201,11 @@ def test_aggregate_loads_riis_and_both_boundary_layers_in_transactions() -> None
 
 def test_points_and_boundaries_share_the_boundary_srid() -> None:
     batches = statement_batches("aggregate", LAYOUT, TARGET)
-    cells, hits = batches[1][4], batches[3][2]
+    cells, hits = batches[1][4], batches[3][4]
     assert "ST_SetSRID(ST_GeometryN(b.shape, CAST(n.i + 1 AS INTEGER)), 4269)" in cells
     assert "4269)" in cells.split("ST_MakeEnvelope")[1]
     assert "ST_Covers(ST_SetSRID(b.shape, 4269), ST_SetSRID(ST_Point(p.lon, p.lat), 4269))" in hits
-    assert "'presumed_native'" in batches[3][5]
+    assert "'presumed_native'" in batches[3][7]
     assert "FROM bison_2024_03_01_marks" in batches[7][0]
 
 
@@ -328,3 +328,17 @@ def test_points_meet_cells_by_equality_and_cells_are_exact_in_doubles() -> None:
             "JOIN aiannh_2024_03_01_cells AS c ON c.cell = p.cell" in sql
         )
         assert "WHERE CASE WHEN c.inside THEN TRUE ELSE ST_Covers(" in sql
+        # Regions are found per distinct point: the hits read the points table, not the
+        # subset, and the records meet them in one join on both coordinates.
+        assert "FROM bison_2024_03_01_points AS d" in sql and "bison_2024_03_01 " not in sql
+    assert mark[3] == (
+        "CREATE TABLE bison_2024_03_01_points AS\n"
+        "SELECT DISTINCT decimallongitude AS lon, decimallatitude AS lat\n"
+        "FROM bison_2024_03_01"
+    )
+    marks = mark[7]
+    assert marks.count("bison_2024_03_01 AS s") == 1 and marks.count("JOIN places") == 1
+    assert (
+        "LEFT JOIN places AS pl ON pl.lon = s.decimallongitude AND pl.lat = s.decimallatitude"
+        in (marks)
+    )

@@ -288,11 +288,11 @@ def test_points_meet_boundaries_by_an_equality_join_on_the_cell_id() -> None:
     load_spatial(con)
     redshift_rules.install(con)
     con.execute(
-        f"CREATE TABLE {layout.subset_table} AS SELECT CAST(range AS VARCHAR) AS gbifid, "
-        "1.0 AS decimallongitude, 1.0 AS decimallatitude FROM range(1000)"
+        f"CREATE TABLE {layout.subset_table}_points AS SELECT range / 1000 AS lon, "
+        "1.0 AS lat FROM range(1000)"
     )
     con.execute(
-        f"CREATE TABLE {layout.aiannh_table} AS SELECT '0001' AS geoid, "
+        f"CREATE TABLE {layout.aiannh_table} AS SELECT '0001' AS geoid, 'Area' AS namelsad, "
         "ST_MakeEnvelope(0, 0, 2, 2) AS shape"
     )
     con.execute(
