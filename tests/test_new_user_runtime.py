@@ -1,9 +1,12 @@
 """Issue 12, the local runtime's edges: the EC2 agent ships any task output CloudWatch Logs
-accepts (empty, odd and huge lines), reports a failure once instead of every poll, and the
-port probe lets a server restart at once on the port it just left."""
+accepts (empty, odd and huge lines), reports a failure once instead of every poll, the port
+probe lets a server restart at once on the port it just left, and a Ctrl-C reaches `bisonflow`
+alone, which stops its Lambda workers and writes nothing after."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -26,6 +29,7 @@ from bisonflow.local.ec2_agent import (
     log_messages,
 )
 from bisonflow.local.emulator import CREDENTIALS, _check_port_free
+from bisonflow.local.lambda_worker import WorkerPool
 from bisonflow.local.runtime import LocalRuntime
 
 
@@ -153,3 +157,32 @@ def test_a_port_just_left_can_be_taken_again_at_once() -> None:
         _check_port_free(port)  # still listening
     server.close()
     _check_port_free(port)  # TIME_WAIT only: free for a restart
+
+
+def test_a_shut_down_pool_starts_no_worker_and_writes_nothing(tmp_path: Path) -> None:
+    """An execution goes on in moto's threads while the runtime stops: a Lambda invoked after
+    the pool was shut down fails like an environment that exited, and nothing reappears in
+    the work directory the runtime removes next (Ctrl-C left logs/lambda/ behind)."""
+    workdir = tmp_path / "runtime"
+    pool = WorkerPool(workdir=workdir, endpoint_url="http://127.0.0.1:9", region="us-east-1")
+    pool.shutdown()
+    payload, errored, logs = pool.invoke(object(), {"month": "2026-12"})  # type: ignore[arg-type]
+    assert errored and logs == ""
+    assert json.loads(payload) == {
+        "errorMessage": "the local runtime is stopping",
+        "errorType": "Runtime.ExitError",
+    }
+    assert not workdir.exists()
+
+
+def test_lambda_workers_are_out_of_the_terminals_process_group(runtime: LocalRuntime) -> None:
+    """A terminal's Ctrl-C signals its whole foreground process group; a worker in it died
+    before `bisonflow` could stop the execution, which then failed and printed why."""
+    lambdas = runtime.clients["lambda"]
+    name = lambdas.list_functions()["Functions"][0]["FunctionName"]
+    lambdas.invoke(FunctionName=name, Payload=b"{}")
+    assert runtime.emulator and runtime.emulator.pool
+    workers = [w.process.pid for w in runtime.emulator.pool._all]
+    assert workers
+    for pid in workers:
+        assert os.getpgid(pid) == pid != os.getpgrp()

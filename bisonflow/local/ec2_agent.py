@@ -40,6 +40,7 @@ import boto3
 
 from bisonflow import PROJECT_ROOT
 from bisonflow.ec2_tasks import LIVE_STATES, TAG_TASK
+from bisonflow.local.child_processes import OWN_GROUP
 from bisonflow.local.compose_file import task_service
 from bisonflow.local.credentials import as_environment, role_credentials
 from bisonflow.local.instance_metadata import (
@@ -277,6 +278,7 @@ class Ec2Agent:
                 env={**self._base_env(), **self.task_env, **env, **credentials},
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                process_group=OWN_GROUP,  # the terminal's Ctrl-C is bisonflow's to handle
             )
 
     def launch_settings(self, instance: dict[str, Any]) -> LaunchSettings:

@@ -35,6 +35,8 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ from typing import Any
 from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion, lambda_backends
 
 from bisonflow.local import lambda_runtime
+from bisonflow.local.child_processes import OWN_GROUP
 from bisonflow.local.credentials import as_environment, role_credentials
 from bisonflow.packaging import runtime_provided_entries
 
@@ -73,6 +76,13 @@ LAYER_ATTRIBUTES = ("code_bytes", "code_sha_256")
 ISOLATED_FLAGS = ("-P", "-S")
 
 _ENV_PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+#: What an invocation answers once the pool is shut down: an execution still running while the
+#: runtime stops gets a failed invocation, as from an environment that exited, not a new worker.
+STOPPING = {"errorMessage": "the local runtime is stopping", "errorType": "Runtime.ExitError"}
+
+
+class _Stopping(Exception):
+    """The pool is shut down: nothing more is started or written under its work directory."""
 
 
 @dataclass
@@ -97,6 +107,27 @@ class WorkerPool:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _unpack_lock: threading.Lock = field(default_factory=threading.Lock)
     _runtime: Path | None = None
+    #: Guards _closed and _writing: shutdown waits for the threads writing under workdir.
+    _writers: threading.Condition = field(default_factory=threading.Condition)
+    _closed: bool = False
+    _writing: int = 0
+
+    @contextmanager
+    def _in_workdir(self) -> Iterator[None]:
+        """Work that writes under `workdir` (unpacking, a new worker, a log file): refused once
+        shutdown began, and waited for by it, so nothing is written once it returned; the
+        runtime removes the directory next. An execution's thread goes on after a Ctrl-C and
+        recreated `logs/lambda/` in the directory being removed (issue 12)."""
+        with self._writers:
+            if self._closed:
+                raise _Stopping
+            self._writing += 1
+        try:
+            yield
+        finally:
+            with self._writers:
+                self._writing -= 1
+                self._writers.notify_all()
 
     # --- code and environment ---------------------------------------------------
     def _unpacked(self, target: Path, zips: list[bytes]) -> Path:
@@ -180,6 +211,10 @@ class WorkerPool:
 
     # --- worker lifecycle ---------------------------------------------------------
     def _checkout(self, fn: LambdaFunction) -> _Worker:
+        with self._in_workdir():
+            return self._idle_or_new_worker(fn)
+
+    def _idle_or_new_worker(self, fn: LambdaFunction) -> _Worker:
         key = self._key(fn)
         with self._lock:
             idle = self._idle.setdefault(key, [])
@@ -202,6 +237,7 @@ class WorkerPool:
                 stdout=subprocess.PIPE,
                 stderr=stray_output,
                 text=True,
+                process_group=OWN_GROUP,  # the terminal's Ctrl-C is bisonflow's to handle
             )
         today = time.strftime("%Y/%m/%d", time.gmtime())
         worker = _Worker(key, process, f"{today}/[{fn.version}]{uuid.uuid4().hex}")
@@ -221,6 +257,9 @@ class WorkerPool:
         return path
 
     def shutdown(self) -> None:
+        with self._writers:
+            self._closed = True
+            self._writers.wait_for(lambda: self._writing == 0)
         with self._lock:
             workers, self._all, self._idle = self._all, [], {}
         for worker in workers:
@@ -230,7 +269,10 @@ class WorkerPool:
 
     # --- invocation -------------------------------------------------------------
     def invoke(self, fn: LambdaFunction, event: Any) -> tuple[str, bool, str]:
-        worker = self._checkout(fn)
+        try:
+            worker = self._checkout(fn)
+        except _Stopping:
+            return json.dumps(STOPPING), True, ""
         request_id = str(uuid.uuid4())
         started = time.time()
         request = {
@@ -288,8 +330,11 @@ class WorkerPool:
             worker.log_stream,
             [{"timestamp": now, "message": line} for line in lines],
         )
-        with self._log_file(fn).open("a") as fh:
-            fh.write("\n".join(lines) + "\n")
+        try:
+            with self._in_workdir(), self._log_file(fn).open("a") as fh:
+                fh.write("\n".join(lines) + "\n")
+        except _Stopping:
+            pass  # the work directory is being removed; CloudWatch Logs has the lines
 
 
 def link_runtime_site(directory: Path) -> Path:

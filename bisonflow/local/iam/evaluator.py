@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from bisonflow.local.child_processes import OWN_GROUP
+
 #: The sidecar's script, beside its package.json and package-lock.json.
 SCRIPT = Path(__file__).with_name("sidecar") / "evaluate.js"
 #: Where scripts/setup-venv installs the pinned npm packages: inside the virtualenv.
@@ -136,6 +138,7 @@ class Evaluator:
             text=True,
             bufsize=1,
             env={**os.environ, "NODE_PATH": str(modules)},
+            process_group=OWN_GROUP,  # the terminal's Ctrl-C is bisonflow's to handle
         )
 
     def _stderr_tail(self) -> str:

@@ -1,0 +1,20 @@
+"""The local runtime's child processes stay out of the terminal's process group.
+
+A Lambda worker, a task's process and the IAM evaluator stand for compute that on AWS runs
+far from the laptop: a Ctrl-C in the terminal that started `bisonflow run` or `local up` must
+reach `bisonflow` alone, which then stops them in order (the EC2 agent, the Lambda workers,
+the emulator) and removes its work directory (issue 12). The terminal sends SIGINT to its
+whole foreground process group (POSIX, General Terminal Interface, 11.1.9 "Special
+Characters": INTR "shall generate a SIGINT signal which shall be sent to all processes in the
+foreground process group"); a child left in that group died with it, and the runtime, still
+running the execution, saw a failed Lambda or evaluator and printed why, or started a new
+worker in the directory it was removing.
+
+Each such Popen passes `process_group=OWN_GROUP` (Python 3.11, subprocess.Popen: the child
+calls setpgid(0, 0) before exec, so no signal can reach it before it is in its own group).
+"""
+
+from __future__ import annotations
+
+#: Popen's process_group: 0 puts the child in a new group whose id is its pid.
+OWN_GROUP = 0
