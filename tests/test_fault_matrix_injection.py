@@ -3,6 +3,7 @@ each fault is met where AWS would produce it, then the runtime is as before."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -10,6 +11,7 @@ import pytest
 import requests
 from conftest import wait_for_end
 from fault_harness import assert_nothing_left, published_month, what_is_left
+from test_faults_stopped import delivered
 
 from bisonflow.local import faults
 from bisonflow.local.gbif_standin import GbifStandin
@@ -30,6 +32,7 @@ def match(gbif: GbifStandin) -> requests.Response:
 
 def test_a_gbif_outage_answers_its_status_for_its_time_then_ends(standin: GbifStandin) -> None:
     standin.outage(0.5, 503)
+    time.sleep(0.6)  # the outage starts at the next request, not when it is set
     assert match(standin).status_code == 503
     time.sleep(0.6)
     assert match(standin).status_code == 200
@@ -103,14 +106,18 @@ def test_a_lambda_raises_as_lambda_reports_it_then_runs_again(runtime: LocalRunt
     assert runtime.deployment
     name = f"{runtime.deployment.stack_name}-check_gbif"
     awslambda = runtime.clients["lambda"]
+    event = json.dumps({"month": "2020-01"})
     with faults.lambda_raises("check_gbif", "Boom", "injected") as injected:
-        first = awslambda.invoke(FunctionName=name, Payload=json.dumps({"month": "2020-01"}))
-        second = awslambda.invoke(FunctionName=name, Payload=json.dumps({"month": "2020-01"}))
+        first = awslambda.invoke(FunctionName=name, Payload=event, LogType="Tail")
+        second = awslambda.invoke(FunctionName=name, Payload=event, LogType="Tail")
     assert injected.fired == 1
     assert "FunctionError" in first
     assert json.loads(first["Payload"].read())["errorType"] == "Boom"
+    # It raised before doing anything: the function never ran, its log is the fault's line.
+    assert base64.b64decode(first["LogResult"]).decode() == faults.INJECTED_LOG_LINE
     assert "FunctionError" not in second
     assert json.loads(second["Payload"].read())["month"] == "2020-01"
+    assert faults.INJECTED_LOG_LINE not in base64.b64decode(second["LogResult"]).decode()
 
 
 def test_a_padded_result_keeps_the_real_one(runtime: LocalRuntime) -> None:
@@ -129,6 +136,7 @@ def test_the_harness_sees_an_execution_s_lock_and_tokens(runtime: LocalRuntime) 
     assert runtime.deployment
     arn = runtime.start_execution("2026-13")  # fails in CheckGbif: nothing launched
     description = wait_for_end(runtime, arn, timeout=90)
+    delivered(arn)  # the rule's cleanup of the failed run came first: it deletes tokens
     assert_nothing_left(runtime, arn)
     ssm = runtime.clients["ssm"]
     ssm.put_parameter(

@@ -5,8 +5,9 @@ there and nothing in that code knows it is being tested:
 
 * a task's process is signalled as the host would see it: SIGKILL (a crashed container, an
   OOM kill, a reclaimed machine) or SIGSTOP (a hung process: alive, silent, no heartbeats);
-* a Lambda invocation answers as Lambda does when the function raised (`errorType`,
-  `errorMessage`, FunctionError set), or with its real result padded past a size, at the
+* a Lambda invocation answers as Lambda does when the function raised at once (`errorType`,
+  `errorMessage`, FunctionError set; the function does not run, so it did nothing a retry or
+  a later cleanup would find done), or with its real result padded past a size, at the
   Lambda service (moto's `LambdaFunction._invoke_lambda`, which lambda_worker already
   replaces), so the state machine's Retry and Catch see what they would see on AWS;
 * a Data API statement fails as Redshift fails one ("ERROR: ..."), or hangs until it is
@@ -46,6 +47,8 @@ from bisonflow.local.runtime import LocalRuntime
 
 #: How often the injectors look for what they wait on.
 POLL_SECONDS = 0.1
+#: The line an injected Lambda answer adds to the invocation's log (what an operator reads).
+INJECTED_LOG_LINE = "[fault injected by bisonflow.local.faults]\n"
 
 
 # --- task processes ---------------------------------------------------------------------------
@@ -99,24 +102,31 @@ def wait_for_task(
 
 
 def signal_task(
-    rt: LocalRuntime, execution: str, step: str, signum: int = signal.SIGKILL, timeout: float = 90
+    rt: LocalRuntime,
+    execution: str,
+    step: str,
+    signum: int = signal.SIGKILL,
+    timeout: float = 90,
+    skip: tuple[str, ...] = (),
 ) -> str:
-    """Wait for `step`'s first task process and send it `signum`; the instance id.
+    """Wait for `step`'s task process (on an instance not in `skip`) and send it `signum`;
+    the instance id.
 
     SIGKILL: the task ends without reporting (no SendTaskFailure, no more heartbeats).
     SIGSTOP: it stays alive and silent until something ends its instance, which the agent
     then kills (SIGKILL reaches a stopped process), as the machine would go with it."""
-    instance, pid = wait_for_task(rt, execution, step, timeout)
+    instance, pid = wait_for_task(rt, execution, step, timeout, skip)
     os.kill(pid, signum)
     return instance
 
 
 def terminate_task_instance(
-    rt: LocalRuntime, execution: str, step: str, timeout: float = 90
+    rt: LocalRuntime, execution: str, step: str, timeout: float = 90, skip: tuple[str, ...] = ()
 ) -> str:
-    """Wait for `step`'s task to run, then terminate its instance through the EC2 API (as an
-    operator, a Spot reclaim without notice, or a failed host would); the instance id."""
-    instance, _ = wait_for_task(rt, execution, step, timeout)
+    """Wait for `step`'s task to run (on an instance not in `skip`), then terminate its
+    instance through the EC2 API (as an operator, a Spot reclaim without notice, or a failed
+    host would); the instance id."""
+    instance, _ = wait_for_task(rt, execution, step, timeout, skip)
     rt.clients["ec2"].terminate_instances(InstanceIds=[instance])
     return instance
 
@@ -134,6 +144,26 @@ def task_environment(rt: LocalRuntime, changes: dict[str, str]) -> Iterator[None
         rt.agent.task_env.update(before)
 
 
+@contextmanager
+def objects_changed(rt: LocalRuntime, changes: dict[str, bytes | None]) -> Iterator[None]:
+    """The BISON bucket's objects `changes` names get those bytes (None: deleted) meanwhile,
+    as an upstream upload gone wrong would leave them (a truncated list, a missing layer);
+    afterwards each is as it was."""
+    assert rt.deployment
+    s3, bucket = rt.clients["s3"], rt.deployment.bucket
+    before = {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in changes}
+    for key, body in changes.items():
+        if body is None:
+            s3.delete_object(Bucket=bucket, Key=key)
+        else:
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+    try:
+        yield
+    finally:
+        for key, body in before.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
 # --- Lambda -----------------------------------------------------------------------------------
 
 
@@ -144,28 +174,36 @@ class Injected:
     fired: int = 0
 
 
-#: (payload, errored) as the function answered -> (payload, errored) as Lambda returns it.
-LambdaAnswer = Callable[[str, bool], tuple[str, bool]]
+#: (payload, errored) as Lambda answers an invocation; what a fault answers.
+LambdaResult = tuple[str, bool]
+#: Given what runs the function itself (its LambdaResult), what Lambda returns instead.
+LambdaAnswer = Callable[[Callable[[], LambdaResult]], LambdaResult]
 
 
 @contextmanager
 def _intercept_lambda(function: str, times: int, answer: LambdaAnswer) -> Iterator[Injected]:
-    """The next `times` invocations of the stack's `function` (e.g. "poll_statement") run
-    as usual, then `answer` makes what Lambda returns of what the function answered."""
+    """The next `times` invocations of the stack's `function` (e.g. "poll_statement") return
+    what `answer` makes of them (it runs the function or not); the others run as usual."""
     original = LambdaFunction._invoke_lambda
     injected = Injected()
     lock = threading.Lock()
 
     def invoke(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-        payload, errored, logs = original(self, event)
         if not self.function_name.endswith(f"-{function}"):
-            return payload, errored, logs
+            return original(self, event)
         with lock:
             if injected.fired >= times:
-                return payload, errored, logs
+                return original(self, event)
             injected.fired += 1
-        payload, errored = answer(payload, errored)
-        return payload, errored, logs + "[fault injected by bisonflow.local.faults]\n"
+        logs = ""
+
+        def run() -> LambdaResult:
+            nonlocal logs
+            payload, errored, logs = original(self, event)
+            return payload, errored
+
+        payload, errored = answer(run)
+        return payload, errored, logs + INJECTED_LOG_LINE
 
     LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
     try:
@@ -178,10 +216,12 @@ def lambda_raises(
     function: str, error_type: str, message: str, times: int = 1
 ) -> AbstractContextManager[Injected]:
     """The next `times` invocations of `function` fail as Lambda reports a function that
-    raised `error_type(message)` (Lambda Developer Guide, "Lambda function errors in
-    Python": errorMessage, errorType, stackTrace; the response's FunctionError is set)."""
+    raised `error_type(message)` before doing anything (Lambda Developer Guide, "Lambda
+    function errors in Python": errorMessage, errorType, stackTrace; the response's
+    FunctionError is set). The function does not run: had it run, its work (a lock
+    released, an instance ended) would hide what the failure should leave behind."""
     body = {"errorMessage": message, "errorType": error_type, "stackTrace": []}
-    return _intercept_lambda(function, times, lambda _payload, _errored: (json.dumps(body), True))
+    return _intercept_lambda(function, times, lambda _run: (json.dumps(body), True))
 
 
 def lambda_result_padded(
@@ -190,7 +230,8 @@ def lambda_result_padded(
     """The next `times` results of `function` carry one more `field` of `size` characters:
     a result past Step Functions' payload quota, as a list that grew would make it."""
 
-    def padded(payload: str, errored: bool) -> tuple[str, bool]:
+    def padded(run: Callable[[], LambdaResult]) -> LambdaResult:
+        payload, errored = run()
         if errored:
             return payload, errored  # an error is not a result
         return json.dumps({**json.loads(payload), field: "x" * size}), False

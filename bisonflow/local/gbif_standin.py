@@ -78,7 +78,8 @@ class GbifStandin:
     answers every GET 429 for that long from the first; `max_in_flight` answers 429 to a GET
     arriving while that many are being answered. `requests` counts every GET, `rejected` the
     429s among them; `match_params` keeps the parameters of every /species/match request;
-    `peak_in_flight` is the most requests answered at once (rejections excluded).
+    `peak_in_flight` is the most requests answered at once (rejections excluded);
+    `outage_answers` counts the requests an outage answered or dropped.
     """
 
     def __init__(
@@ -103,10 +104,12 @@ class GbifStandin:
         self.max_in_flight = max_in_flight
         self.clock = clock
         self._storm_started: float | None = None
-        self._outage_until = 0.0  # clock.monotonic() until which the outage lasts
+        self._outage_seconds = 0.0
+        self._outage_started: float | None = None  # None: from the next request
         self._outage_status = DROPPED
         self.requests = 0
         self.rejected = 0
+        self.outage_answers = 0  # requests an outage answered (or dropped)
         self.match_params: list[dict[str, str]] = []
         self.peak_in_flight = 0  # most requests being answered at the same time
         self._in_flight = 0
@@ -151,10 +154,11 @@ class GbifStandin:
         self.stop()
 
     def outage(self, seconds: float, status: int | None, retry_after_seconds: float = 0.0) -> None:
-        """From now, for `seconds`, answer every GET `status` at once (a 429 with Retry-After
+        """For `seconds` from the next request (so a client that has not started yet meets
+        all of it), answer every GET `status` at once (a 429 with Retry-After
         `retry_after_seconds`), or with None drop its connection unanswered; 0 s ends it."""
         with self._lock:
-            self._outage_until = self.clock.monotonic() + seconds
+            self._outage_seconds, self._outage_started = seconds, None
             self._outage_status = DROPPED if status is None else status
             if status == 429:
                 self.retry_after_seconds = retry_after_seconds
@@ -164,7 +168,11 @@ class GbifStandin:
         closes the connection without an answer)."""
         with self._lock:
             self.requests += 1
-            if self.clock.monotonic() < self._outage_until:
+            now = self.clock.monotonic()
+            if self._outage_started is None:
+                self._outage_started = now
+            if now - self._outage_started < self._outage_seconds:
+                self.outage_answers += 1
                 if self._outage_status == 429:
                     self.rejected += 1
                 return self._outage_status, {"error": f"outage: {self._outage_status or 'down'}"}
