@@ -84,6 +84,12 @@ def bison_bucket() -> str:
     return _required("BISON_BUCKET")
 
 
+def statement_canceller() -> str:
+    """The SQL Lambda (its live alias) the cleanup asks to cancel a run's statements: only the
+    role that ran a statement may act on it (bisonflow.run_cleanup)."""
+    return _required("SQL_CANCEL_FUNCTION")
+
+
 def gbif_bucket() -> str:
     """GBIF's open-data bucket for this region (`gbif-open-data-<region>`), unless overridden."""
     return os.environ.get("GBIF_BUCKET", "").strip() or f"gbif-open-data-{region()}"

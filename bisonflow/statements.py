@@ -61,12 +61,53 @@ def submit_batch(step: str, layout: MonthLayout, batch: int) -> Submitted:
     redshift = config.RedshiftTarget.from_env()
     where = {"WorkgroupName": redshift.workgroup, "Database": redshift.database}
     client = aws.client("redshift-data")
-    name = f"bisonflow-{step}-{layout.datestamp}-{batch}"
+    name = f"{run_prefix(layout.run)}{step}-{layout.datestamp}-{batch}" if layout.run else None
+    named = {"StatementName": name} if name else {}
     if len(sqls) == 1:
-        response = client.execute_statement(Sql=sqls[0], StatementName=name, **where)
+        response = client.execute_statement(Sql=sqls[0], **named, **where)
     else:
-        response = client.batch_execute_statement(Sqls=sqls, StatementName=name, **where)
+        response = client.batch_execute_statement(Sqls=sqls, **named, **where)
     return Submitted(response["Id"], batch, len(batches), len(sqls))
+
+
+def run_prefix(execution: str) -> str:
+    """The start of the StatementName of every statement execution `execution` (its name)
+    submits. `/` cannot occur in an execution name (StartExecution, `name`), so one run's
+    prefix never starts another's, as a prefix ending in `-` would ("run-1-" and "run-1-b")."""
+    return f"bisonflow/{execution}/"
+
+
+#: Statuses of a statement still queued or running (Data API reference, DescribeStatement).
+LIVE_STATES = ("SUBMITTED", "PICKED", "STARTED")
+
+
+def cancel_run(execution: str) -> list[str]:
+    """Cancel every statement of run `execution` still queued or running; their ids.
+
+    ListStatements finds them by StatementName prefix ("You can list multiple statements by
+    providing a prefix"), Status ALL (its default shows only finished ones), among the
+    statements of the caller's IAM role (RoleLevel true, the default): so this must run as the
+    role that submitted them, the SQL Lambdas' (bisonflow.run_cleanup asks that Lambda). A
+    statement that ended between the list and the cancel is refused with ValidationException
+    and skipped.
+    """
+    client = aws.client("redshift-data")
+    live: list[str] = []
+    pages = client.get_paginator("list_statements").paginate(
+        StatementName=run_prefix(execution), Status="ALL", RoleLevel=True
+    )
+    for page in pages:
+        live += [s["Id"] for s in page["Statements"] if s["Status"] in LIVE_STATES]
+    cancelled = []
+    for statement_id in live:
+        try:
+            client.cancel_statement(Id=statement_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+            continue
+        cancelled.append(statement_id)
+    return cancelled
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""After a failure: terminate the instances the execution launched, drop its task tokens and
+"""After a failure or a stop: cancel the SQL the execution left running (through the SQL
+Lambda, whose role ran it), terminate the instances it launched, drop its task tokens and
 release the month lock it holds (bisonflow.run_cleanup)."""
 
 from __future__ import annotations

@@ -3,6 +3,10 @@ and SqlStatementTimedOut, after cancelling it, if it ran past SQL_STATEMENT_TIME
 
 `result` carries the statement's summary rows ({tally: {label: value}}) once it finished
 with a result set, else null: the aggregate step's counts reach the execution history.
+
+`{"cancel_run": <execution name>}` instead cancels every statement that run left queued or
+running: the cleanup's request (bisonflow.run_cleanup). Only the role that ran a statement may
+act on it (bisonflow.statements.cancel_run), and this Lambda has the SQL role.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from bisonflow.lambda_edge import step_handler
-from bisonflow.statements import poll
+from bisonflow.statements import cancel_run, poll
 from bisonflow.waits import sql_statement_timeout_seconds
 
 
 @step_handler("poll_statement")
 def handler(event: dict[str, Any]) -> dict[str, Any]:
+    if "cancel_run" in event:
+        return {"cancelled": cancel_run(event["cancel_run"])}
     polled = poll(event["statement_id"], sql_statement_timeout_seconds())
     next_batch = event["batch"] + 1
     return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import wait_for_end
 
 from bisonflow.local.runtime import LocalRuntime
@@ -54,3 +55,29 @@ def test_the_rules_cleanup_leaves_a_redriven_execution_alone(aws_env: LocalRunti
     assert "skipped" not in clean_up_run(name, arn, None)  # CleanupTasks: always cleans
     wait_for_end(aws_env, arn, timeout=30)
     assert "skipped" not in clean_up_run(name, arn, "FAILED")
+
+
+def test_a_cancel_that_fails_still_deletes_the_tokens_then_says_so(
+    aws_env: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQL Lambda refusing the cleanup's request (here the submit Lambda stands in for it:
+    its input schema refuses `cancel_run`) must not keep the run's task token in SSM: the rest
+    of the cleanup runs, then the failure is raised for CleanupFailed to report."""
+    from bisonflow import aws
+    from bisonflow.ec2_tasks import TOKEN_PARAMETER_ROOT
+    from bisonflow.run_cleanup import StatementsNotCancelled, clean_up_run
+
+    assert aws_env.deployment
+    ssm = aws.client("ssm")
+    run = "cancel-refused"
+    ssm.put_parameter(
+        Name=f"{TOKEN_PARAMETER_ROOT}/{run}/calc_stats", Value="token", Type="SecureString"
+    )
+    refuser = f"{aws_env.deployment.stack_name}-submit_statements:live"
+    monkeypatch.setenv("SQL_CANCEL_FUNCTION", refuser)
+    with pytest.raises(StatementsNotCancelled) as raised:
+        clean_up_run(run, None, None)
+    message = str(raised.value)
+    assert refuser in message and "SchemaViolation" in message and "1 task tokens" in message
+    left = ssm.get_parameters_by_path(Path=f"{TOKEN_PARAMETER_ROOT}/{run}", Recursive=True)
+    assert left["Parameters"] == []

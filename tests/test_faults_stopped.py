@@ -11,11 +11,12 @@ from typing import Any
 
 from conftest import wait_for_end
 from moto.events.models import EventPattern
+from test_faults_cancel import SUBSET_SQL, assert_cancelled, wait_for_running_statement
 
 from bisonflow.ec2_tasks import TAG_EXECUTION
 from bisonflow.executions import find_state_machine
 from bisonflow.layout import MonthLayout
-from bisonflow.local import sfn_events, sfn_stop
+from bisonflow.local import faults, sfn_events, sfn_stop
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.local.sfn_events import transformed  # tests/fault_harness.py imports it here
 from bisonflow.month_lock import lock_key
@@ -47,39 +48,47 @@ def delivered(arn: str, timeout: float = 60) -> list[tuple[str, str, dict[str, A
 
 
 def test_a_stopped_run_leaves_nothing_once_its_rule_ran_the_cleanup(runtime: LocalRuntime) -> None:
+    """Stopped while its task's instance waits and its subset SQL runs (held running by
+    bisonflow.local.faults.sql_fault, as a long Redshift query runs): the rule's cleanup
+    terminates the instance, deletes the token, releases the lock and cancels the statement
+    through the SQL Lambda (bisonflow.run_cleanup), which ends it ABORTED."""
     assert runtime.deployment
     runtime.publish_snapshot(MONTH)
     runtime.agent.paused = True  # the instance stays idle: the task never writes anything
     try:
-        arn = runtime.start_execution(MONTH)
-        name = arn.rsplit(":", 1)[1]
-        ec2 = runtime.clients["ec2"]
-        deadline = time.monotonic() + 150  # generous: the suite shares two cores
-        while True:
-            found = ec2.describe_instances(
-                Filters=[
-                    {"Name": f"tag:{TAG_EXECUTION}", "Values": [name]},
-                    {"Name": "instance-state-name", "Values": ["pending", "running"]},
-                ]
-            )["Reservations"]
-            if found:
-                break
-            assert time.monotonic() < deadline, "the run never launched its task"
-            time.sleep(0.2)
-        instance = found[0]["Instances"][0]["InstanceId"]
-        runtime.clients["stepfunctions"].stop_execution(executionArn=arn)
-        description = wait_for_end(runtime, arn, timeout=90)
+        with faults.sql_fault(SUBSET_SQL, hang=True):
+            arn = runtime.start_execution(MONTH)
+            name = arn.rsplit(":", 1)[1]
+            ec2 = runtime.clients["ec2"]
+            deadline = time.monotonic() + 150  # generous: the suite shares two cores
+            while True:
+                found = ec2.describe_instances(
+                    Filters=[
+                        {"Name": f"tag:{TAG_EXECUTION}", "Values": [name]},
+                        {"Name": "instance-state-name", "Values": ["pending", "running"]},
+                    ]
+                )["Reservations"]
+                if found:
+                    break
+                assert time.monotonic() < deadline, "the run never launched its task"
+                time.sleep(0.2)
+            instance = found[0]["Instances"][0]["InstanceId"]
+            statement = wait_for_running_statement(runtime, name)
+            runtime.clients["stepfunctions"].stop_execution(executionArn=arn)
+            description = wait_for_end(runtime, arn, timeout=90)
+            ((rule_name, function, result),) = delivered(arn)
+            assert_cancelled(runtime, name, statement)  # before sql_fault would end it FAILED
     finally:
         runtime.agent.paused = False
     assert description["status"] == "ABORTED", (description.get("error"), description.get("cause"))
 
     rule, target = cleanup_rule(runtime)
-    ((rule_name, function, result),) = delivered(arn)
     assert (rule_name, function) == (rule["Name"], target["Arn"])
     assert result == {
         "terminated": [instance],
         "deleted_tokens": 1,
         "released_locks": [lock_key(MonthLayout.for_month(MONTH))],
+        "cancelled_statements": [statement],
     }
     assert ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0][
         "State"

@@ -188,9 +188,15 @@ def test_launch_stores_the_token_in_ssm_and_cleanup_removes_everything(
             "terminated": [launched["instance_id"]],
             "deleted_tokens": 1,
             "released_locks": [],
+            "cancelled_statements": [],
         }
         again = cleanup_task.handler({"execution": "unit-exec", "error": {"Error": "X"}}, None)
-        assert again == {"terminated": [], "deleted_tokens": 0, "released_locks": []}
+        assert again == {
+            "terminated": [],
+            "deleted_tokens": 0,
+            "released_locks": [],
+            "cancelled_statements": [],
+        }
     finally:
         aws_env.agent.paused = False
 

@@ -18,6 +18,8 @@ UNSCOPABLE = {
     "the identity that submitted the statement",
     "redshift-data:CancelStatement": "the Data API has no statement ARN; it authorizes by "
     "the identity that submitted the statement",
+    "redshift-data:ListStatements": "the Data API has no statement ARN; it lists only the "
+    "statements of the caller's IAM role (ListStatements, RoleLevel)",
     "ec2:DescribeInstances": "EC2 Describe* actions support no resource-level permissions",
     "ec2:DescribeNetworkInterfaces": "EC2 Describe* actions support no resource-level "
     "permissions (Lambdas in a VPC only)",

@@ -71,6 +71,7 @@ from typing import Any
 from bisonflow.local import sql_transpile as st
 from bisonflow.local.moto_s3 import EmulatorError, MotoS3
 from bisonflow.local.redshift_engine import _Engine
+from bisonflow.local.redshift_owner import may_see
 from bisonflow.local.redshift_seam import (
     _RESPONSE_CLASS,
     _RESPONSES,
@@ -292,8 +293,16 @@ def _batch_execute_statement(self: Any) -> Any:
     return _json(_submit(self, sqls, is_batch=True).identity())
 
 
+def _owned(response: Any, statement_id: str) -> tuple[_Statement, _Sub | None]:
+    """The statement, if the caller's role ran it (bisonflow.local.redshift_owner)."""
+    statement, sub = _store(response).find(statement_id)
+    if not may_see(response, statement.id):
+        raise _not_found()
+    return statement, sub
+
+
 def _describe_statement(self: Any) -> Any:
-    statement, sub = _store(self).find(self._get_param("Id"))
+    statement, sub = _owned(self, self._get_param("Id"))
     with _LOCK:
         if sub is None:
             return _json(statement.describe())
@@ -305,7 +314,7 @@ def _describe_statement(self: Any) -> Any:
 
 def _get_statement_result(self: Any) -> Any:
     statement_id = self._get_param("Id")
-    statement, sub = _store(self).find(statement_id)
+    statement, sub = _owned(self, statement_id)
     with _LOCK:
         if sub is None:
             if statement.is_batch:
@@ -337,7 +346,7 @@ def _get_statement_result(self: Any) -> Any:
 
 def _cancel_statement(self: Any) -> Any:
     statement_id = self._get_param("Id")
-    statement, sub = _store(self).find(statement_id)
+    statement, sub = _owned(self, statement_id)
     if sub is not None:
         raise _validation("cancel the batch by its Id, not a sub-statement Id")
     with _LOCK:
@@ -371,6 +380,8 @@ def _list_statements(self: Any) -> Any:
             chosen = [s for s in chosen if s.status == status]
         if name:
             chosen = [s for s in chosen if (s.statement_name or "").startswith(name)]
+        role_level = self._get_param("RoleLevel")
+        chosen = [s for s in chosen if may_see(self, s.id, role_level is not False)]
         start = int(token) if token else 0
         page = [s.summary() for s in chosen[start : start + limit]]
     body: dict[str, Any] = {"Statements": page}
