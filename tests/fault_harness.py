@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from bisonflow.ec2_tasks import LIVE_STATES, TOKEN_PARAMETER_ROOT
+from bisonflow.executions import history
 from bisonflow.layout import MonthError, MonthLayout
 from bisonflow.local.faults import execution_instances, task_process
 from bisonflow.local.runtime import LocalRuntime
@@ -28,26 +29,50 @@ LIVE_STATEMENTS = ("SUBMITTED", "PICKED", "STARTED")
 #: cleanup's terminate reaching the agent's next poll), on a machine the suite loads.
 LEFT_WAIT_SECONDS = 20.0
 
+#: The folder of each run's staging folders inside a month's folders (bisonflow.layout RUNS).
+STAGING_FOLDER = "runs"
 #: Object -> (ETag, SHA-256 of its bytes).
 Published = dict[str, tuple[str, str]]
 
 
 def published_prefixes(layout: MonthLayout) -> tuple[str, ...]:
-    """Where a month's published objects are: its summary folder and annotated list's folder.
-    (One place to change when the layout moves publishing to a marker naming a version.)"""
+    """Where a month's published objects are: its summary folder and annotated list's folder."""
     return (layout.summary_prefix, f"annotated_riis/{layout.datestamp}/")
 
 
+def published_run(rt: LocalRuntime, layout: MonthLayout) -> str | None:
+    """The execution whose run folders the month's marker publishes (bisonflow.publish), or
+    None: no marker, or one that names no run (a month published in place)."""
+    assert rt.deployment
+    try:
+        body = rt.clients["s3"].get_object(Bucket=rt.deployment.bucket, Key=layout.done_marker_key)
+    except rt.clients["s3"].exceptions.NoSuchKey:
+        return None
+    try:
+        marker = json.loads(body["Body"].read())
+    except ValueError:
+        return None
+    return marker.get("execution") if isinstance(marker, dict) else None
+
+
 def published_month(rt: LocalRuntime, month: str) -> Published:
-    """Every object under the month's published prefixes: key -> (ETag, SHA-256)."""
+    """Every object a reader of the month can reach: under the month's published prefixes,
+    except other runs' staging folders (`.../runs/<execution>/`, which only the run its
+    marker names is part of): key -> (ETag, SHA-256)."""
     assert rt.deployment
     s3, bucket = rt.clients["s3"], rt.deployment.bucket
+    layout = MonthLayout.for_month(month)
+    run = published_run(rt, layout)
     found: Published = {}
-    for prefix in published_prefixes(MonthLayout.for_month(month)):
+    for prefix in published_prefixes(layout):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-                found[obj["Key"]] = (obj["ETag"], hashlib.sha256(body).hexdigest())
+                key = obj["Key"]
+                staged = key.removeprefix(prefix).split("/")
+                if staged[0] == STAGING_FOLDER and len(staged) > 2 and staged[1] != run:
+                    continue  # another run's staging folder: no reader is sent there
+                body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                found[key] = (obj["ETag"], hashlib.sha256(body).hexdigest())
     return found
 
 
@@ -102,3 +127,18 @@ def assert_nothing_left(rt: LocalRuntime, execution_arn: str) -> None:
                 f"{LEFT_WAIT_SECONDS:g} s: " + "; ".join(left)
             )
         time.sleep(0.5)
+
+
+def explained(rt: LocalRuntime, description: dict[str, Any]) -> str:
+    """An ended execution's status, error and cause, and the failures in its history: what an
+    assertion on its outcome should print."""
+    failures = [
+        f"{e['type']}: {json.dumps(details, default=str)[:300]}"
+        for e in history(rt.clients["stepfunctions"], description["executionArn"])
+        if e["type"].endswith(("Failed", "TimedOut", "Aborted"))
+        for details in [next((v for k, v in e.items() if k.endswith("EventDetails")), {})]
+    ]
+    return (
+        f"{description['name']}: {description['status']} {description.get('error')}: "
+        f"{description.get('cause')}; failures: " + " | ".join(failures)
+    )

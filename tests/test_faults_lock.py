@@ -1,7 +1,7 @@
 """Faults: one run per month at a time (issue 11), the lock itself (bisonflow.month_lock): a
 running holder keeps it; one that ended (stopped, failed without cleanup) or whose lease
 expired loses it; only the holder releases it; concurrent takes let one win. A second start of
-a running month through the workflow is in test_faults_retry (it shares that month's run)."""
+a running month through the workflow is in test_fault_matrix (it shares that month's run)."""
 
 from __future__ import annotations
 
