@@ -24,10 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from matplotlib import colormaps
-from matplotlib.collections import PatchCollection
+from matplotlib.collections import PathCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.patches import PathPatch
 from matplotlib.path import Path
 
 from bisonflow.figures import _ASSESSMENT_LABELS, DPI, _inches, _png
@@ -184,9 +183,9 @@ def _norm(values: npt.NDArray[np.float64]) -> Normalize:
 def _draw(fig: Figure, ax, counties: CountyMap, values, norm, cmap: str, label: str | None):
     """Counties coloured by `values` (grey where NaN), inset labels, a colour bar if labelled."""
     colours = colormaps[cmap].with_extremes(bad=NO_RECORDS)
-    patches = PatchCollection(
-        [PathPatch(p) for p in counties.paths], cmap=colours, norm=norm, linewidths=0.2
-    )
+    # The paths as they are: a PathPatch per county (a PatchCollection) drew the same pixels
+    # but made 3,219 artists per panel first, 40-65% of a map's time (the share map has four).
+    patches = PathCollection(counties.paths, cmap=colours, norm=norm, linewidths=0.2)
     patches.set_array(np.ma.masked_invalid(values))
     patches.set_edgecolor("face")  # no outlines: at this size they would grey small counties
     ax.add_collection(patches)
