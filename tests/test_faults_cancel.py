@@ -126,3 +126,25 @@ def test_only_the_role_that_ran_a_statement_may_list_or_cancel_it(runtime: Local
     while poller.describe_statement(Id=statement)["Status"] != "ABORTED":
         assert time.monotonic() < deadline, "the cancelled statement never ended ABORTED"
         time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"statement_id": "x", "step": "subset", "batch": 0}, "missing required field 'batches'"),
+        ({"cancel_run": "run-1", "batch": 0}, "'batch' was unexpected"),
+        ({"cancel_run": ""}, "$.cancel_run"),
+    ],
+)
+def test_a_bad_request_to_the_sql_lambda_is_told_what_its_own_shape_lacks(
+    event: dict[str, Any], message: str
+) -> None:
+    """poll_statement takes two shapes (a statement to poll, the cleanup's cancel request);
+    its schema picks the shape by `cancel_run` (if/then/else), so the error names the field
+    that shape lacks instead of "not valid under any of the given schemas" (oneOf)."""
+    from bisonflow.schemas import SchemaViolation
+    from functions import poll_statement
+
+    with pytest.raises(SchemaViolation) as raised:
+        poll_statement.handler(event, None)
+    assert message in str(raised.value)
