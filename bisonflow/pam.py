@@ -25,7 +25,7 @@ at least one presence are part of P, so no statistic divides by zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +46,14 @@ OCC_COUNT = "occ_count"
 SITE_STATS_COLUMNS = (SITE, "alpha", "alpha_proportional", "phi", "phi_average_proportional")
 SPECIES_STATS_COLUMNS = (TAXON, "omega", "omega_proportional", "psi", "psi_average_proportional")
 DIVERSITY_COLUMNS = ("num_sites", "num_species", "whittaker", "lande", "legendre")
+#: Rows per slice when a matrix is written out (SiteSpeciesMatrix.to_batches): a parquet row
+#: group each, about 50 MB of positions and values while it is built.
+BATCH_CELLS = 4_000_000
+#: Sorted cells summed per block (pam._summed_runs): 4M cells, 64 MB of temporaries.
+SUM_BLOCK = 1 << 22
+#: A column of labels in pieces, as parquet parts give them dictionary-encoded: per piece, its
+#: distinct labels and the int32 index of every row's label among them.
+LabelPieces = list[tuple[pa.Array, npt.NDArray[np.int32]]]
 
 
 @dataclass(frozen=True)
@@ -82,13 +90,38 @@ class SiteSpeciesMatrix:
         is gathered (a national PAM has 50,000,000 cells, about 1 GB of gathered strings);
         their values are those of the plain table. Otherwise labels are gathered with `take`
         (no Python strings)."""
-        rows = np.repeat(np.arange(self.num_sites, dtype=np.int32), np.diff(self.matrix.indptr))
+        return self._rows(0, self.num_sites, value_column, encoded)
+
+    def to_batches(
+        self, value_column: str | None = None, cells: int = BATCH_CELLS
+    ) -> Iterator[pa.Table]:
+        """`to_table(value_column, encoded=True)` in consecutive slices of whole sites of
+        about `cells` rows each (at least one slice, empty for an empty matrix), so a writer
+        never holds more than one slice's positions and values: the whole national table
+        would be 600 MB of them."""
+        indptr = self.matrix.indptr
+        start = 0
+        while True:
+            # the first site boundary at least `cells` rows on (at least one site)
+            stop = int(np.searchsorted(indptr, indptr[start] + cells, side="left"))
+            stop = min(max(stop, start + 1), self.num_sites)
+            yield self._rows(start, stop, value_column, encoded=True)
+            if stop >= self.num_sites:
+                return
+            start = stop
+
+    def _rows(self, start: int, stop: int, value_column: str | None, encoded: bool) -> pa.Table:
+        """The cells of sites start..stop-1 as rows (see to_table)."""
+        indptr = self.matrix.indptr
+        first, last = int(indptr[start]), int(indptr[stop])
+        rows = np.repeat(np.arange(start, stop, dtype=np.int32), np.diff(indptr[start : stop + 1]))
         columns: dict[str, pa.Array] = {
             SITE: _labelled(rows, self.sites, encoded),
-            TAXON: _labelled(self.matrix.indices, self.taxa, encoded),
+            TAXON: _labelled(self.matrix.indices[first:last], self.taxa, encoded),
         }
         if value_column is not None:
-            columns[value_column] = pa.array(self.matrix.data.astype(np.int64, copy=False))
+            values = self.matrix.data[first:last]
+            columns[value_column] = pa.array(values.astype(np.int64, copy=False))
         return pa.table(columns)
 
 
@@ -135,13 +168,56 @@ def build_heatmap(sites: npt.ArrayLike, taxa: npt.ArrayLike, counts: npt.ArrayLi
     for values, what in ((site_values, "site labels"), (taxon_values, "taxon keys")):
         if values.null_count:
             raise ValueError(f"{values.null_count} {what} are null")
-    if count_values.size and count_values.min() < 0:
+    sites_pieces: LabelPieces = []
+    taxa_pieces: LabelPieces = []
+    count_pieces: list[npt.NDArray[np.integer]] = []
+    add_pieces(
+        pa.table({"site": site_values, "taxon": taxon_values, "count": count_values}),
+        sites_pieces,
+        taxa_pieces,
+        count_pieces,
+    )
+    return heatmap_from_pieces(sites_pieces, taxa_pieces, count_pieces)
+
+
+def add_pieces(
+    table: pa.Table,
+    sites: LabelPieces,
+    taxa: LabelPieces,
+    counts: list[npt.NDArray[np.integer]],
+) -> None:
+    """Appends the rows of a (site, taxon, count) table to the pieces heatmap_from_pieces
+    takes, one piece per record batch (the columns split alike): a dictionary-encoded batch
+    as it is, without unifying its dictionary with any other (only dictionaries are ever
+    hashed, in `_factorize`), a plain one dictionary-encoded first."""
+    for batch in table.to_batches():
+        site, taxon, count = batch.columns
+        for labels, into in ((site, sites), (taxon, taxa)):
+            if not pa.types.is_dictionary(labels.type):
+                labels = pc.dictionary_encode(labels)
+            into.append((labels.dictionary, labels.indices.to_numpy(zero_copy_only=False)))
+        counts.append(count.to_numpy(zero_copy_only=False))
+
+
+def heatmap_from_pieces(
+    sites: LabelPieces, taxa: LabelPieces, counts: list[npt.NDArray[np.integer]]
+) -> Heatmap:
+    """build_heatmap on columns already in pieces (non-null labels, the same number of rows
+    per piece in all three), as a reader of many parquet parts accumulates them.
+
+    The lists are consumed: each piece is dropped as soon as its cells are packed, so the
+    build needs little more memory than its input (16 bytes a row at most) at any moment.
+    """
+    if any(c.size and c.min() < 0 for c in counts):
         raise ValueError("occurrence counts must not be negative")
-    site_labels, rows = _factorize(site_values)
-    site_labels = site_labels.cast(pa.string())  # large_string input, same labels
-    taxon_labels, cols = _factorize(taxon_values, _key_order)
-    taxon_labels = taxon_labels.cast(pa.string())
-    matrix = _summed_csr(rows, cols, count_values, (len(site_labels), len(taxon_labels)))
+    site_labels, site_codes = _factorize(sites)
+    taxon_labels, taxon_codes = _factorize(taxa, _key_order)
+    shape = (len(site_labels), len(taxon_labels))
+    pieces = (
+        (site_codes.pop(0)[sites.pop(0)[1]], taxon_codes.pop(0)[taxa.pop(0)[1]], counts.pop(0))
+        for _ in range(len(counts))
+    )
+    matrix = _summed_csr(pieces, sum(map(len, counts)), _largest(counts), shape)
     return _without_empty(site_labels, taxon_labels, matrix)
 
 
@@ -152,8 +228,14 @@ def presence_absence(heatmap: Heatmap, min_count: int = 1) -> Pam:
     if min_count < 1:
         raise ValueError(f"min_count must be >= 1, got {min_count}")
     present = heatmap.matrix.data >= min_count
+    if present.all():  # every cell a presence: the heatmap's structure, shared, not copied
+        matrix = sp.csr_matrix(
+            (present.view(np.int8), heatmap.matrix.indices, heatmap.matrix.indptr),
+            shape=heatmap.matrix.shape,
+        )
+        return SiteSpeciesMatrix(heatmap.sites, heatmap.taxa, matrix)  # no empty row/column
     matrix = sp.csr_matrix(
-        (present.astype(np.int8), heatmap.matrix.indices.copy(), heatmap.matrix.indptr.copy()),
+        (present.view(np.int8), heatmap.matrix.indices.copy(), heatmap.matrix.indptr.copy()),
         shape=heatmap.matrix.shape,
     )
     return _without_empty(heatmap.sites, heatmap.taxa, matrix)
@@ -287,67 +369,113 @@ def _key_order(labels: pa.Array) -> npt.NDArray[np.int64]:
 
 
 def _factorize(
-    values: pa.Array | pa.ChunkedArray,
-    order: Callable[[pa.Array], npt.NDArray[np.int64]] = _code_point_order,
-) -> tuple[pa.Array, npt.NDArray[np.int32]]:
-    """(distinct labels in `order`, each value's position among them), by hashing once and
-    sorting only the distinct labels. int32 positions halve the index arrays scipy copies.
-
-    Dictionary-encoded input is factorised through its (unified) dictionary, so millions of
-    rows cost one integer gather; values the rows never use become empty rows, dropped later.
-    """
-    if pa.types.is_dictionary(values.type):
-        chunks = (
-            values.unify_dictionaries().chunks if isinstance(values, pa.ChunkedArray) else [values]
-        )
-        dictionary = chunks[0].dictionary if chunks else pa.array([], values.type.value_type)
-        labels, positions = _factorize(dictionary, order)
-        indices = [c.indices.to_numpy(zero_copy_only=False) for c in chunks]
-        return labels, positions[np.concatenate(indices) if indices else np.array([], np.int32)]
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    encoded = pc.dictionary_encode(values)
+    pieces: LabelPieces, order: Callable[[pa.Array], npt.NDArray[np.int64]] = _code_point_order
+) -> tuple[pa.Array, list[npt.NDArray[np.int32]]]:
+    """(distinct labels of every piece in `order`, per piece the position of each of its
+    dictionary's labels among them), by hashing the pieces' dictionaries once and sorting
+    only the distinct labels; a row's code is then one integer gather. int32 positions halve
+    the index arrays scipy copies. Dictionary labels no row uses become empty rows, dropped
+    later."""
+    unique: dict[tuple[int, ...], pa.Array] = {}  # batches of one row group share theirs
+    for dictionary, _ in pieces:
+        unique.setdefault(_identity(dictionary), dictionary.cast(pa.large_string()))
+    if not unique:
+        return pa.array([], pa.string()), []
+    encoded = pc.dictionary_encode(pa.concat_arrays(list(unique.values())))
     ranked = order(encoded.dictionary)
     position = np.empty(len(ranked), dtype=np.int32)
     position[ranked] = np.arange(len(ranked), dtype=np.int32)
     codes = position[encoded.indices.to_numpy(zero_copy_only=False)]
-    return encoded.dictionary.take(pa.array(ranked)), codes
+    bounds = np.cumsum([len(d) for d in unique.values()])[:-1]
+    by_dictionary = dict(zip(unique, np.split(codes, bounds), strict=True))
+    labels = encoded.dictionary.take(pa.array(ranked)).cast(pa.string())
+    return labels, [by_dictionary[_identity(d)] for d, _ in pieces]
+
+
+def _identity(dictionary: pa.Array) -> tuple[int, ...]:
+    """Where a dictionary's data is: the same for every batch sliced from one column chunk."""
+    return (dictionary.offset, len(dictionary), *(b.address for b in dictionary.buffers() if b))
+
+
+def _largest(counts: list[npt.NDArray[np.integer]]) -> int:
+    return max((int(c.max()) for c in counts if c.size), default=0)
 
 
 def _summed_csr(
-    rows: npt.NDArray[np.int32],
-    cols: npt.NDArray[np.int32],
-    counts: npt.NDArray[np.int64],
+    pieces: Iterator[tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.integer]]],
+    total: int,
+    largest: int,
     shape: tuple[int, int],
 ) -> sp.csr_matrix:
-    """Canonical CSR (sorted indices, duplicate cells summed) from unordered triples.
+    """Canonical CSR (sorted indices, duplicate cells summed) from unordered (row, column,
+    count) pieces totalling `total` rows, the largest count `largest`.
 
     scipy's COO -> CSR sorts every row's indices with a comparison sort, which dominates a
     5-million-cell build. Here each cell becomes one integer key (row * columns + column) and
     the keys are sorted by value, several times faster than any argsort; when the key and
     the count both fit in 32 bits (any US matrix), they are packed into one int64 so a single
-    value sort carries the counts along. Counts are non-negative (checked by the caller).
+    in-place value sort carries the counts along, and each piece is packed straight into that
+    array as it arrives (a national county table: 400 MB, against 1.2 GB for separate keys,
+    counts and a sorted copy). Counts are non-negative (checked by the caller).
     """
     num_rows, num_cols = shape
-    key = rows.astype(np.int64) * num_cols + cols
-    if key.size and key.max() < 2**31 and counts.max() < 2**32:
-        packed = np.sort(key << 32 | counts)
-        key, values = packed >> 32, packed & 0xFFFFFFFF
-    else:
-        order = np.argsort(key)
-        key, values = key[order], counts[order]
-    first = np.ones(key.size, dtype=bool)
-    np.not_equal(key[1:], key[:-1], out=first[1:])
-    if not first.all():  # the same (site, taxon) in several rows: one cell, counts summed
-        starts = np.flatnonzero(first)
-        key, values = key[starts], np.add.reduceat(values, starts)
-    cell_rows, cell_cols = np.divmod(key, num_cols)
-    indptr = np.zeros(num_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cell_rows, minlength=num_rows), out=indptr[1:])
+    if num_rows * num_cols <= 2**31 and largest < 2**32:
+        packed = np.empty(total, dtype=np.int64)
+        at = 0
+        for rows, cols, counts in pieces:
+            cell = packed[at : at + len(counts)]
+            cell[:] = rows
+            cell *= num_cols
+            cell += cols
+            cell <<= 32
+            cell |= counts
+            at += len(counts)
+        packed.sort()
+        values = packed & 0xFFFFFFFF
+        key = packed
+        key >>= 32
+    else:  # unpacked: a key and a count per row, ordered by an argsort of the keys
+        columns = list(zip(*pieces, strict=True)) or [[], [], []]
+        rows, cols, counts = (np.concatenate([np.zeros(0, np.int64), *c]) for c in columns)
+        key = rows.astype(np.int64) * num_cols + cols
+        order = np.argsort(key, kind="stable")
+        key, values = key[order], counts.astype(np.int64)[order]
+    key, values = _summed_runs(key, values)
+    indptr = np.searchsorted(key, np.arange(num_rows + 1, dtype=np.int64) * num_cols)
+    np.remainder(key, num_cols, out=key)
     index_type = np.int32 if key.size < 2**31 else np.int64
-    return sp.csr_matrix(
-        (values, cell_cols.astype(index_type), indptr.astype(index_type)), shape=shape
-    )
+    indices = key.astype(index_type)
+    del key
+    return sp.csr_matrix((values, indices, indptr.astype(index_type)), shape=shape)
+
+
+def _summed_runs(
+    key: npt.NDArray[np.int64], values: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Sorted keys and their values, with each run of one key (the same site and taxon in
+    several rows) made one cell whose value is the run's sum. Compacted in place, block by
+    block (a block never splits a run), so a national table needs no second copy."""
+    written = start = 0
+    while start < key.size:
+        stop = min(start + SUM_BLOCK, key.size)
+        while stop < key.size and key[stop] == key[stop - 1]:
+            stop += 1
+        keys = key[start:stop]
+        first = np.ones(keys.size, dtype=bool)
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        if first.all():
+            if written != start:
+                key[written : written + keys.size] = keys
+                values[written : written + keys.size] = values[start:stop]
+            written += keys.size
+        else:
+            starts = np.flatnonzero(first)
+            summed = np.add.reduceat(values[start:stop], starts)
+            key[written : written + starts.size] = keys[starts]
+            values[written : written + starts.size] = summed
+            written += starts.size
+        start = stop
+    return key[:written], values[:written]
 
 
 def _without_empty(sites: pa.Array, taxa: pa.Array, matrix: sp.csr_matrix) -> SiteSpeciesMatrix:
