@@ -17,14 +17,37 @@ Retry on States.HeartbeatTimeout / TaskInstanceLost). Before such a relaunch, la
 terminates the step's earlier instances that are still alive: a task that stopped
 heartbeating may sit on a running instance (a killed or hung container, a stopped process),
 and two copies of one task must never write the same outputs, nor the old one keep costing.
+
+Capacity: a Spot pool (an instance type in a market) may have no room. RunInstances then
+fails with a capacity code (EC2 API Reference, "Error codes for the Amazon EC2 API":
+InsufficientInstanceCapacity, InsufficientCapacity, UnfulfillableCapacity, SpotMaxPriceTooLow,
+MaxSpotInstanceCountExceeded), and launch() tries the task's next instance type
+(`<TASK>_INSTANCE_TYPES`, the stack's `<Task>InstanceType` then `<Task>FallbackInstanceTypes`),
+then the same types On-Demand if TASK_ON_DEMAND_FALLBACK allows; the launch templates name no
+market, since RunInstances can ask for Spot but cannot turn a template's Spot back into
+On-Demand (RunInstances, InstanceMarketOptions: MarketType `spot` or `capacity-block`). Each
+pool is asked once: botocore's standard retry mode would resend InsufficientInstanceCapacity
+(a 500) up to five times with backoff, about 15 s per refused pool and past the Lambda's 60 s
+for four pools, and EC2's own advice for it includes "different instance types". When every
+pool refuses, launch() raises AwsTransientError naming each pool and its code, which the
+state machine retries with backoff (capacity "can shift frequently", EC2 User Guide,
+"Troubleshoot instance launch issues", Insufficient instance capacity).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from bisonflow import aws, config
+from bisonflow.aws import AwsTransientError
 from bisonflow.config import ConfigError
 from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.provenance import citation_uri
@@ -53,6 +76,22 @@ OPTIONAL_DEPLOYMENT_TAGS = ("bisonflow:image",)
 TASK_STEPS = {"annotate_riis": "AnnotateRiis", "calc_stats": "CalcStats"}
 TOKEN_PARAMETER_ROOT = "/bisonflow/task-tokens"
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
+#: RunInstances' markets: InstanceMarketOptions.MarketType `spot`, or none (On-Demand).
+SPOT, ON_DEMAND = "spot", "on-demand"
+#: RunInstances error codes that mean "this pool has no room now": the next pool is tried.
+CAPACITY_ERRORS = frozenset(
+    {
+        "InsufficientInstanceCapacity",
+        "InsufficientCapacity",
+        "UnfulfillableCapacity",
+        "SpotMaxPriceTooLow",
+        "MaxSpotInstanceCountExceeded",
+    }
+)
+#: Graviton (ARM) instance types, as the stack's instance type parameters allow: the task AMI
+#: is Ubuntu's arm64 image.
+ARM_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9]*g[a-z]*\.[a-z0-9]+$")
+ON_DEMAND_FALLBACK = "TASK_ON_DEMAND_FALLBACK"
 
 
 def calc_stats_inputs(layout: MonthLayout) -> dict[str, str]:
@@ -120,7 +159,11 @@ def deployment_tags() -> list[dict]:
 
 
 def instance_tags(
-    task: str, layout: MonthLayout, execution: str, spec_uri: str, attempt: int = 0
+    task: str,
+    layout: MonthLayout,
+    execution: str,
+    spec_uri: str,
+    attempt: int = 0,
 ) -> list[dict]:
     """The per-run tags of a task instance (launch() adds the deployment's)."""
     return [
@@ -134,10 +177,44 @@ def instance_tags(
 
 
 @dataclass(frozen=True)
+class Pool:
+    """Where an instance can be launched: an instance type in a market (Spot or On-Demand)."""
+
+    instance_type: str
+    market: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"instance_type": self.instance_type, "market": self.market}
+
+
+def launch_pools(task: str) -> list[Pool]:
+    """The pools launch() tries for `task`, in order: each of `<TASK>_INSTANCE_TYPES` on Spot,
+    then each On-Demand unless TASK_ON_DEMAND_FALLBACK is `false`."""
+    variable = f"{task.upper()}_INSTANCE_TYPES"
+    types = list(dict.fromkeys(t.strip() for t in os.environ.get(variable, "").split(",")))
+    types = [t for t in types if t]
+    if not types:
+        raise ConfigError(f"environment variable {variable} is not set")
+    wrong = [t for t in types if not ARM_INSTANCE_TYPE.match(t)]
+    if wrong:
+        raise ConfigError(
+            f"{variable} names {', '.join(wrong)}: the task AMI is arm64, so every type must "
+            "be a Graviton one (e.g. t4g.small)"
+        )
+    on_demand = os.environ.get(ON_DEMAND_FALLBACK, "true").strip().lower()
+    if on_demand not in ("true", "false"):
+        raise ConfigError(f"{ON_DEMAND_FALLBACK} must be true or false, got {on_demand!r}")
+    markets = (SPOT, ON_DEMAND) if on_demand == "true" else (SPOT,)
+    return [Pool(t, market) for market in markets for t in types]
+
+
+@dataclass(frozen=True)
 class Launched:
     instance_id: str
     spec_key: str
     replaced: list[str]  # earlier attempts' instances terminated before this launch
+    pool: Pool  # where it runs
+    refused: list[dict[str, str]]  # pools tried first: instance_type, market, code
 
 
 def launch(
@@ -153,6 +230,7 @@ def launch(
     replaced = instances_of(execution, TASK_STEPS[task])  # a lost attempt's, or a redrive's
     if replaced:
         aws.client("ec2").terminate_instances(InstanceIds=replaced)
+    pools = launch_pools(task)  # a configuration error fails before anything is stored
     key = spec_key(spec, layout)
     aws.client("ssm").put_parameter(
         Name=spec.token_parameter,
@@ -168,16 +246,54 @@ def launch(
     tags = deployment_tags() + instance_tags(
         task, layout, execution, f"s3://{spec.bucket}/{key}", attempt
     )
-    response = aws.client("ec2").run_instances(
-        LaunchTemplate={"LaunchTemplateId": config.launch_template(task), "Version": "$Latest"},
-        MinCount=1,
-        MaxCount=1,
-        TagSpecifications=[
+    request = {
+        "LaunchTemplate": {"LaunchTemplateId": config.launch_template(task), "Version": "$Latest"},
+        "MinCount": 1,
+        "MaxCount": 1,
+        "TagSpecifications": [
             {"ResourceType": "instance", "Tags": tags},
             {"ResourceType": "volume", "Tags": tags},
         ],
+    }
+    instance_id, pool, refused = run_in_first_free_pool(task, request, pools)
+    return Launched(instance_id, key, replaced, pool, refused)
+
+
+def launch_client() -> Any:
+    """The EC2 client RunInstances is sent with: each pool is asked once, without botocore's
+    retries (see the module docstring). One per endpoint, as bisonflow.aws caches its own."""
+    return _launch_client(aws.region(), os.environ.get("AWS_ENDPOINT_URL", ""))
+
+
+@cache
+def _launch_client(region: str, endpoint: str) -> Any:
+    return boto3.client("ec2", region_name=region, config=Config(retries={"max_attempts": 1}))
+
+
+def run_in_first_free_pool(
+    task: str, request: dict[str, Any], pools: list[Pool]
+) -> tuple[str, Pool, list[dict[str, str]]]:
+    """RunInstances in each pool in turn until one has room: (instance id, its pool, the
+    pools that refused first with their codes). Any other error is raised as it comes."""
+    ec2 = launch_client()
+    refused: list[dict[str, str]] = []
+    for pool in pools:
+        market = {"InstanceMarketOptions": {"MarketType": SPOT}} if pool.market == SPOT else {}
+        try:
+            response = ec2.run_instances(**request, InstanceType=pool.instance_type, **market)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in CAPACITY_ERRORS:
+                raise
+            refused.append({**pool.to_dict(), "code": code})
+            continue
+        return response["Instances"][0]["InstanceId"], pool, refused
+    tried = "; ".join(f"{r['instance_type']} {r['market']}: {r['code']}" for r in refused)
+    raise AwsTransientError(
+        f"no EC2 capacity for {task} in any of its {len(pools)} pools ({tried}); "
+        f"set {task.upper()}_INSTANCE_TYPES (the stack's instance type parameters) to more "
+        f"types or {ON_DEMAND_FALLBACK}=true to widen the choice"
     )
-    return Launched(response["Instances"][0]["InstanceId"], key, replaced)
 
 
 def instances_of(execution: str, step: str | None = None) -> list[str]:

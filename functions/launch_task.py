@@ -1,5 +1,6 @@
-"""Launch an EC2 task for a callback step (after ending a lost earlier attempt's instance);
-the task reports back with the stored token."""
+"""Launch an EC2 task for a callback step (after ending a lost earlier attempt's instance), in
+the first instance type and market with capacity; the task reports back with the stored
+token."""
 
 from __future__ import annotations
 
@@ -25,4 +26,6 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
         "instance_id": launched.instance_id,
         "spec_key": launched.spec_key,
         "replaced": launched.replaced,
+        **launched.pool.to_dict(),  # where it runs: the first pool with room
+        "refused": launched.refused,  # capacity errors of the pools tried before
     }

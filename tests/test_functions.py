@@ -17,6 +17,7 @@ from bisonflow.ec2_tasks import (
     TAG_STACK,
     TAG_TASK,
     TOKEN_PARAMETER_ROOT,
+    launch_client,
     task_spec,
 )
 from bisonflow.layout import MonthLayout
@@ -137,7 +138,7 @@ def test_launch_stores_the_token_in_ssm_and_cleanup_removes_everything(
 ) -> None:
     aws_env.agent.paused = True  # keep the instance idle: this test is about launch/cleanup
     sent: list[dict] = []
-    aws.client("ec2").meta.events.register(
+    launch_client().meta.events.register(  # RunInstances goes without botocore's retries
         "provide-client-params.ec2.RunInstances", lambda params, **_: sent.append(params)
     )
     try:

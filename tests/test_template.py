@@ -122,7 +122,9 @@ def test_task_launch_templates_are_spot_arm_imdsv2_and_terminate_on_shutdown(
     templates = resources_of(template, "AWS::EC2::LaunchTemplate")
     assert set(templates) == {"AnnotateRiisLaunchTemplate", "CalcStatsLaunchTemplate"}
     for data in (t["Properties"]["LaunchTemplateData"] for t in templates.values()):
-        assert data["InstanceMarketOptions"] == {"MarketType": "spot"}
+        # Spot is asked by launch_task, which falls back to On-Demand: a Spot template could
+        # not be launched On-Demand (bisonflow.ec2_tasks).
+        assert "InstanceMarketOptions" not in data
         assert data["InstanceInitiatedShutdownBehavior"] == "terminate"
         assert data["MetadataOptions"]["HttpTokens"] == "required"
         assert data["MetadataOptions"]["InstanceMetadataTags"] == "enabled"
@@ -494,3 +496,55 @@ def test_aborted_and_timed_out_runs_are_cleaned_up_by_a_rule(template: dict) -> 
     assert permission["FunctionName"] == {"Ref": "CleanupTaskAlias"}
     assert permission["Principal"] == "events.amazonaws.com"
     assert permission["SourceArn"] == {"Fn::GetAtt": ["ExecutionEndedUncleanRule", "Arn"]}
+
+
+@pytest.mark.parametrize(
+    ("given", "types", "markets"),
+    [
+        (
+            {},
+            {
+                "ANNOTATE_RIIS_INSTANCE_TYPES": "t4g.micro,t4g.small,m7g.medium",
+                "CALC_STATS_INSTANCE_TYPES": "t4g.small,t4g.medium,m7g.medium",
+            },
+            ["spot", "on-demand"],
+        ),
+        (
+            {"CalcStatsFallbackInstanceTypes": "", "TaskOnDemandFallback": "false"},
+            {
+                "ANNOTATE_RIIS_INSTANCE_TYPES": "t4g.micro,t4g.small,m7g.medium",
+                "CALC_STATS_INSTANCE_TYPES": "t4g.small,",
+            },
+            ["spot"],
+        ),
+    ],
+)
+def test_launch_task_may_launch_only_the_pools_it_tries(
+    template: dict, given: dict, types: dict, markets: list[str]
+) -> None:
+    """The instance types and markets launch_task falls back through (its environment) are
+    the ones its role may launch: an instance of another type, or On-Demand when the stack
+    says no, is refused by IAM (ec2:InstanceType, ec2:InstanceMarketType on instance/*)."""
+    defaults = {k: p["Default"] for k, p in template["Parameters"].items() if "Default" in p}
+    resolver = Resolver(
+        template,
+        {**defaults, **given},
+        {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "1"},
+        lambda logical, attribute: f"<{logical}>",
+    )
+    variables = template["Resources"]["LaunchTaskFunction"]["Properties"]["Environment"]
+    environment = resolver.value(variables["Variables"])
+    assert {k: environment[k] for k in types} == types
+    assert environment["TASK_ON_DEMAND_FALLBACK"] == given.get("TaskOnDemandFallback", "true")
+    statements = template["Resources"]["LaunchTaskRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    (instances,) = [s for s in statements if s["Sid"] == "LaunchOnlyTheTaskInstanceTypes"]
+    condition = resolver.value(instances["Condition"])["StringEquals"]
+    assert resolver.value(instances["Resource"]) == "arn:aws:ec2:us-east-1:1:instance/*"
+    listed = {t for value in types.values() for t in value.split(",") if t}
+    assert set(condition["ec2:InstanceType"]) - {""} == listed
+    assert condition["ec2:InstanceMarketType"] == markets
+    # No other statement grants RunInstances on instances.
+    others = [s for s in statements if s is not instances and s["Action"] == "ec2:RunInstances"]
+    assert not any("instance/*" in json.dumps(s["Resource"]) for s in others)

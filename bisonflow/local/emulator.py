@@ -22,6 +22,7 @@ from bisonflow.local import (
     EMULATOR_REGION,
     PortInUse,
     asl_fixes,
+    ec2_capacity,
     lambda_worker,
     redshift_duckdb,
     s3_conditional,
@@ -152,6 +153,7 @@ class Emulator:
         self.pool = lambda_worker.install(self.workdir, self.endpoint_url, REGION)
         redshift_duckdb.install()
         s3_conditional.install()  # the month lock's conditional writes are atomic, as on AWS
+        ec2_capacity.install()  # RunInstances can be refused for capacity, as on AWS
         if self.iam_enforcement and not self._iam_installed:
             iam_seam.install()
             self._iam_installed = True
