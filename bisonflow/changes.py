@@ -29,7 +29,7 @@ found through its marker (bisonflow.publish.previous_published, called by month_
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,10 @@ LEGACY_NOTE = (
 OCC_COUNT = "occ_count"
 #: Columns of the county-by-tier change table.
 CHANGE_COLUMNS: tuple[str, ...] = (*COUNTY.label_columns[:3], "riis_assessment", "gained", "lost")
+#: Rows of a part read at a time (a national part is millions of rows of seven text columns).
+BATCH_ROWS = 1 << 18
+#: No species: the first month's comparison reads a list's columns and none of its rows.
+_NO_SPECIES = pa.array([], pa.string())
 _KEY_SEPARATOR = "\x1f"  # between geoid and species key in a pair key: in neither
 #: Counties drawn in the figure, most changes first.
 FIGURE_COUNTIES = 30
@@ -95,33 +99,87 @@ class Changes:
         return summary if self.note is None else summary | {"note": self.note}
 
 
-def county_table(parts: Sequence[bytes], where: str) -> pa.Table:
+def county_table(parts: Iterable[bytes], where: str, species: pa.Array | None = None) -> pa.Table:
     """LABELS (as text) and occ_count (int64) of a county species list's parquet parts;
     rows without a county or a species are not records of a species in a county. A list
     published before species were keyed by specieskey has its `taxonkey` read as the species
-    column, and the table says so in its schema metadata (`compare` reports it)."""
+    column, and the table says so in its schema metadata (`compare` reports it).
+
+    `species`: only the rows of these species keys. `compare` needs no others than the
+    species listed in either month (`compare_lists`), a tenth of a national list's
+    50,000,000 rows, so each part is read BATCH_ROWS at a time and filtered as it is read.
+    """
     schema = pa.schema([(name, pa.string()) for name in LABELS] + [(OCC_COUNT, pa.int64())])
     tables = []
     legacy = False
     for body in parts:
-        part = pq.read_table(io.BytesIO(body))
-        names = part.column_names
-        if SPECIES_KEY not in names and LEGACY_SPECIES_COLUMN in names:
-            legacy = True
-            names = [SPECIES_KEY if n == LEGACY_SPECIES_COLUMN else n for n in names]
-            part = part.rename_columns(names)
-        missing = [c for c in schema.names if c not in part.column_names]
-        if missing:
-            raise ValueError(f"{where} lacks column(s) {missing}; has {part.column_names}")
-        tables.append(
-            pa.table({f.name: pc.cast(_decoded(part[f.name]), f.type) for f in schema}, schema)
-        )
+        part = pq.ParquetFile(io.BytesIO(body))
+        columns = _source_columns(part.schema_arrow.names, schema.names, where)
+        legacy = legacy or columns[SPECIES_KEY] != SPECIES_KEY
+        if species is not None and not len(species):
+            continue  # no row can match (a first month): its columns are checked, that is all
+        for batch in part.iter_batches(batch_size=BATCH_ROWS, columns=list(columns.values())):
+            read = pa.table(
+                {
+                    name: pc.cast(_decoded(batch[source]), schema.field(name).type)
+                    for name, source in columns.items()
+                },
+                schema,
+            )
+            keep = pc.and_(
+                pc.and_(pc.is_valid(read[COUNTY.site_column]), pc.is_valid(read[SPECIES_KEY])),
+                pc.greater(pc.fill_null(read[OCC_COUNT], 0), 0),
+            )
+            if species is not None:
+                keep = pc.and_(keep, pc.is_in(read[SPECIES_KEY], value_set=species))
+            tables.append(read.filter(keep))
     table = pa.concat_tables(tables) if tables else schema.empty_table()
-    keep = pc.and_(
-        pc.and_(pc.is_valid(table[COUNTY.site_column]), pc.is_valid(table[SPECIES_KEY])),
-        pc.greater(pc.fill_null(table[OCC_COUNT], 0), 0),
+    return table.replace_schema_metadata(_LEGACY if legacy else None)
+
+
+def listed_species(parts: Iterable[bytes], where: str) -> pa.Array:
+    """The species keys a county species list has a listed row of (any tier): with the
+    other month's, every species `compare` looks at."""
+    found = [pa.array([], pa.string())]
+    for body in parts:
+        part = pq.ParquetFile(io.BytesIO(body))
+        names = [SPECIES_KEY, "riis_assessment"]
+        columns = _source_columns(part.schema_arrow.names, names, where)
+        for batch in part.iter_batches(batch_size=BATCH_ROWS, columns=list(columns.values())):
+            read = pa.table({name: _decoded(batch[source]) for name, source in columns.items()})
+            listed = _listed(read)[SPECIES_KEY]
+            found.append(pc.unique(pc.cast(listed, pa.string()).combine_chunks()))
+    return pc.unique(pa.concat_arrays(found).drop_null())
+
+
+@dataclass(frozen=True)
+class CountyList:
+    """A month's county species list, as the parquet parts `parts()` yields afresh on each
+    call (read once for its listed species, once for its rows), and where it is."""
+
+    parts: Callable[[], Iterable[bytes]]
+    where: str
+
+
+def compare_lists(
+    current: CountyList, previous: CountyList | None, previous_month: str | None
+) -> Changes:
+    """`compare` on two months' county species lists, reading only the rows of species
+    listed in either month (each list twice, part by part), which give the same gains and
+    losses as the whole lists: a listed pair of one month is looked up among the other
+    month's rows of the same species."""
+    if previous is None:
+        return compare(county_table(current.parts(), current.where, _NO_SPECIES), None, None)
+    species = pc.unique(
+        pa.concat_arrays(
+            [listed_species(month.parts(), month.where) for month in (current, previous)]
+        )
     )
-    return table.filter(keep).replace_schema_metadata(_LEGACY if legacy else None)
+    return compare(
+        county_table(current.parts(), current.where, species),
+        county_table(previous.parts(), previous.where, species),
+        previous_month,
+    )
 
 
 def compare(current: pa.Table, previous: pa.Table | None, previous_month: str | None) -> Changes:
@@ -195,6 +253,18 @@ def figure(changes: Changes, month: str, reason: str | None = None) -> bytes:
         f"against {changes.previous_month}"
     )
     return _png(fig)
+
+
+def _source_columns(names: list[str], wanted: list[str], where: str) -> dict[str, str]:
+    """Column name -> the part's column holding it (a legacy list's `taxonkey` holds the
+    species); a missing one is refused naming `where`."""
+    legacy = SPECIES_KEY not in names and LEGACY_SPECIES_COLUMN in names
+    source = {n: LEGACY_SPECIES_COLUMN if legacy and n == SPECIES_KEY else n for n in wanted}
+    missing = [n for n, column in source.items() if column not in names]
+    if missing:
+        shown = [SPECIES_KEY if legacy and n == LEGACY_SPECIES_COLUMN else n for n in names]
+        raise ValueError(f"{where} lacks column(s) {missing}; has {shown}")
+    return source
 
 
 def _decoded(column: pa.ChunkedArray) -> pa.ChunkedArray:

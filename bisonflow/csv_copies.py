@@ -5,7 +5,9 @@ published as Redshift UNLOAD parquet parts: the primary format, typed and compac
 folder of binary parts that a spreadsheet cannot open. Each table also gets one CSV beside its
 folder (`<dim>_counts.csv`), with the same columns and rows in part order, so the two can be
 checked against each other. Parts are converted one at a time and the text joined under one
-header, so parts of one UNLOAD that differ in integer width need no common schema.
+header, so parts of one UNLOAD that differ in integer width need no common schema; each part
+is converted in batches and written out as it goes (a national county species list is 4.5 GB
+of text).
 
 Spreadsheets read `01001` as the number 1001: the GEOID and FIPS columns must be imported as
 text (README says so); the CSV holds them as parquet does.
@@ -14,29 +16,56 @@ text (README says so); the CSV holds them as parquet does.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO
 
+import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+#: Rows converted to text at a time: about 20 MB of CSV for a species list, whatever the
+#: size of the part (a national county list is 50,000,000 rows, 4.5 GB of text).
+BATCH_ROWS = 1 << 18
+_NO_HEADER = pa_csv.WriteOptions(include_header=False)
+#: Batches converted side by side (pyarrow's CSV writer releases the GIL), written in order.
+RENDER_THREADS = 2
 
-def csv_copy(parts: Sequence[bytes], where: str) -> bytes:
-    """One CSV of the parquet `parts` of a table (header once, then every part's rows).
+
+def csv_copy(parts: Iterable[bytes], where: str, sink: BinaryIO) -> None:
+    """Writes one CSV of the parquet `parts` of a table into `sink`: the header once, then
+    every part's rows, converted BATCH_ROWS at a time (RENDER_THREADS batches at once) as
+    `parts` yields them, so neither the table nor its text is ever whole in memory (`sink`
+    is a bisonflow.streamed_objects output in calc_stats). The text is the one
+    `pyarrow.csv.write_csv` gives the whole table: every row is rendered on its own.
 
     Redshift writes no part for an empty result, and then the table has no columns to name:
     the copy is an empty file. Parts with different column names are not one table, and
     are refused naming `where`.
     """
-    sink = io.BytesIO()
     names: list[str] | None = None
-    for index, body in enumerate(parts):
-        table = pq.read_table(io.BytesIO(body))
-        if names is None:
-            names = table.column_names
-        elif table.column_names != names:
-            raise ValueError(
-                f"{where}: part {index} has columns {table.column_names}, part 0 has {names}"
-            )
-        options = pa_csv.WriteOptions(include_header=index == 0)
-        pa_csv.write_csv(table, sink, write_options=options)
+    with ThreadPoolExecutor(RENDER_THREADS) as pool:
+        rendering: deque[Future[bytes]] = deque()  # in row order
+        for index, body in enumerate(parts):
+            part = pq.ParquetFile(io.BytesIO(body))
+            schema = part.schema_arrow
+            if names is None:
+                names = schema.names
+                pa_csv.write_csv(schema.empty_table(), sink)  # the header alone
+            elif schema.names != names:
+                raise ValueError(
+                    f"{where}: part {index} has columns {schema.names}, part 0 has {names}"
+                )
+            for batch in part.iter_batches(batch_size=BATCH_ROWS):
+                rendering.append(pool.submit(_text, batch))
+                while len(rendering) > RENDER_THREADS:  # at most RENDER_THREADS + 1 batches
+                    sink.write(rendering.popleft().result())
+        while rendering:
+            sink.write(rendering.popleft().result())
+
+
+def _text(batch: pa.RecordBatch) -> bytes:
+    sink = io.BytesIO()
+    pa_csv.write_csv(batch, sink, write_options=_NO_HEADER)
     return sink.getvalue()

@@ -10,7 +10,7 @@ plotting and table libraries this needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +20,12 @@ from bisonflow.csv_copies import csv_copy
 from bisonflow.layout import SUMMARY_ROOT, MonthLayout
 from bisonflow.provenance import SnapshotCitation
 from bisonflow.publish import previous_published
+from bisonflow.streamed_objects import OpenOutput, StreamedObject
 
 #: A table folder's parquet part keys, as the reader of UNLOADed tables lists them
 #: (tasks/calc_stats.part_keys: the manifest's parts, or every part without one).
 PartKeys = Callable[[str], list[str]]
-#: Parallel S3 reads of part files.
+#: Tables copied to CSV side by side (each reads its parts one at a time).
 READ_CONCURRENCY = 8
 
 
@@ -32,7 +33,8 @@ READ_CONCURRENCY = 8
 class MonthRecord:
     """Files calc_stats publishes besides the statistics, and what it says about them."""
 
-    files: dict[str, bytes] = field(default_factory=dict)  # key in the BISON bucket -> body
+    #: key in the BISON bucket -> body, or the output it was streamed into (the CSV copies)
+    files: dict[str, bytes | StreamedObject] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)  # for `_SUCCESS` and the step output
 
 
@@ -43,6 +45,7 @@ def month_record(
     citation: SnapshotCitation,
     tables: Mapping[str, str],
     part_keys: PartKeys,
+    open_output: OpenOutput,
 ) -> MonthRecord:
     """The citation copy, a CSV copy of each UNLOADed table (`tables`: name -> prefix of this
     month's tables) and the new-this-month table and figure against the previous published
@@ -55,31 +58,36 @@ def month_record(
     if previous is not None:
         prefixes.append(previous.species_counts_prefix(changes.COUNTY.name))
     keys = {prefix: part_keys(prefix) for prefix in prefixes}
-    every_key = [key for prefix in prefixes for key in keys[prefix]]
-    with ThreadPoolExecutor(READ_CONCURRENCY) as pool:
-        read = pool.map(lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(), every_key)
-        bodies = dict(zip(every_key, read, strict=True))
 
-    def parts(prefix: str) -> list[bytes]:
-        return [bodies[k] for k in keys[prefix]]
+    def parts(prefix: str) -> Iterator[bytes]:
+        """The prefix's part bodies, each fetched when it is consumed: a national month's
+        tables are gigabytes of parquet, which reading them all first held at once."""
+        return (s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys[prefix])
 
-    files = {layout.citation_copy_key: citation.body}
-    for prefix in tables.values():
-        files[layout.table_csv_key(prefix)] = csv_copy(parts(prefix), f"s3://{bucket}/{prefix}")
-    current = changes.county_table(parts(county), f"s3://{bucket}/{county}")
-    if previous is None:
-        reason = (
-            f"no earlier month: no month before {layout.month} was published "
-            f"(no {SUMMARY_ROOT}<YYYY_MM_DD>/_SUCCESS before {layout.done_marker_key} "
-            f"in s3://{bucket})"
-        )
-        found = changes.compare(current, None, None)
-    else:
-        reason = None
-        prior = previous.species_counts_prefix(changes.COUNTY.name)
-        found = changes.compare(
-            current, changes.county_table(parts(prior), f"s3://{bucket}/{prior}"), previous.month
-        )
+    files: dict[str, bytes | StreamedObject] = {layout.citation_copy_key: citation.body}
+    with ThreadPoolExecutor(READ_CONCURRENCY) as pool:  # the tables side by side
+        copies = []
+        for prefix in tables.values():
+            files[layout.table_csv_key(prefix)] = sink = open_output(layout.table_csv_key(prefix))
+            copies.append(pool.submit(csv_copy, parts(prefix), f"s3://{bucket}/{prefix}", sink))
+        current = changes.CountyList(lambda: parts(county), f"s3://{bucket}/{county}")
+        if previous is None:
+            reason = (
+                f"no earlier month: no month before {layout.month} was published "
+                f"(no {SUMMARY_ROOT}<YYYY_MM_DD>/_SUCCESS before {layout.done_marker_key} "
+                f"in s3://{bucket})"
+            )
+            found = changes.compare_lists(current, None, None)
+        else:
+            reason = None
+            prior = previous.species_counts_prefix(changes.COUNTY.name)
+            found = changes.compare_lists(
+                current,
+                changes.CountyList(lambda: parts(prior), f"s3://{bucket}/{prior}"),
+                previous.month,
+            )
+        for copy in copies:
+            copy.result()
     files[layout.new_in_county_key] = changes.csv_bytes(found.new_records)
     files[layout.county_changes_key] = changes.csv_bytes(found.county_changes)
     files[layout.new_this_month_figure_key] = changes.figure(found, layout.month, reason)

@@ -21,14 +21,17 @@ dimension has a presence, because that means the upstream steps published nothin
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import posixpath
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -43,16 +46,21 @@ from bisonflow.layout import COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
 from bisonflow.month_record import month_record
 from bisonflow.pam import (
     OCC_COUNT,
+    SITE,
     TAXON,
+    LabelPieces,
     Matrices,
-    build_matrices,
+    add_pieces,
     diversity_stats,
+    heatmap_from_pieces,
+    presence_absence,
     richness,
     site_stats,
     species_stats,
 )
 from bisonflow.provenance import read_citation
 from bisonflow.shapefile import read_polygons
+from bisonflow.streamed_objects import StreamedObject, StreamedOutputs, content_type
 from bisonflow.taskspec import TaskSpec
 
 #: Parallel S3 requests (parts of an UNLOAD are read, output files written, concurrently).
@@ -95,6 +103,20 @@ class DimensionResult:
 
 
 def run(spec: TaskSpec) -> dict[str, Any]:
+    """Computes and publishes the month; on any failure, the outputs already streamed to S3
+    (multipart uploads, invisible until completed) are aborted before the error is raised."""
+    s3 = client("s3")
+    outputs = StreamedOutputs(s3, spec.bucket, S3_CONCURRENCY)
+    try:
+        return _run(spec, s3, outputs)
+    except BaseException:
+        outputs.abort()
+        raise
+    finally:
+        outputs.shutdown()
+
+
+def _run(spec: TaskSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, Any]:
     summary_prefix = _spec_value(spec.outputs, "outputs", "summary")
     done_key = _spec_value(spec.outputs, "outputs", "done")
     min_count = _min_presence_count(spec.params)
@@ -103,7 +125,6 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         for name in [f"{dim}_species_counts" for dim in DIMENSIONS]
         + [f"{d.name}_counts" for d in (STATE, COUNTY)]
     }
-    s3 = client("s3")
     started = time.perf_counter()
     # Which snapshot, cited as GBIF asks: read first, a month without it is not published.
     layout = MonthLayout.for_summary_prefix(spec.month, summary_prefix)  # the run's folders
@@ -142,6 +163,7 @@ def run(spec: TaskSpec) -> dict[str, Any]:
             citation,
             spec.inputs,  # every table: a CSV copy of each
             lambda prefix: part_keys(s3, spec.bucket, prefix),
+            outputs.open,
         )  # provenance, CSV copies, new this month (bisonflow.month_record)
         extras.add_done_callback(  # the part that grows with the tables' rows, timed apart
             lambda _: _log(f"month record ready at {time.perf_counter() - started:.1f}s")
@@ -152,7 +174,15 @@ def run(spec: TaskSpec) -> dict[str, Any]:
             raise ValueError(f"no dimension has a presence, nothing to publish ({reasons})")
         _log(f"read and built matrices in {time.perf_counter() - started:.1f}s")
 
-        tables = [pool.submit(dimension_files, d, r.matrices) for d, r in results.items()]
+        tables = [
+            pool.submit(
+                dimension_files,
+                d,
+                r.matrices,
+                lambda name: outputs.open(_join(summary_prefix, name)),
+            )
+            for d, r in results.items()
+        ]
         files = figure_files(spec.month, results, state_counts.result())  # meanwhile
         files |= map_files(spec.month, results, county_counts.result(), counties.result())
         for future in tables:
@@ -162,7 +192,7 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     keys = {_join(summary_prefix, name): body for name, body in files.items()}
     keys |= extras.result().files
     empty = {dim: r.empty_reason for dim, r in results.items() if r.empty_reason}
-    _log(f"month record and {len(keys)} files ({sum(map(len, keys.values())):,} bytes) to write")
+    _log(f"month record and {len(keys)} files ({sum(map(_size, keys.values())):,} bytes) to write")
     publish(
         s3,
         spec.bucket,
@@ -190,13 +220,23 @@ def run(spec: TaskSpec) -> dict[str, Any]:
 
 
 def publish(
-    s3: Any, bucket: str, files: Mapping[str, bytes], done_key: str, marker: Mapping[str, Any]
+    s3: Any,
+    bucket: str,
+    files: Mapping[str, bytes | StreamedObject],
+    done_key: str,
+    marker: Mapping[str, Any],
 ) -> None:
-    """Writes every file (concurrently), then, only if all of them succeeded, the marker."""
+    """Writes every file (concurrently), then, only if all of them succeeded, the marker. A
+    file streamed while it was computed (bisonflow.streamed_objects) is completed here: its
+    object appears now, like the others."""
 
     def put(key: str) -> None:
-        s3.put_object(Bucket=bucket, Key=key, Body=files[key], ContentType=_content_type(key))
-        _log(f"wrote s3://{bucket}/{key} ({len(files[key]):,} bytes)")
+        body = files[key]
+        if isinstance(body, StreamedObject):
+            body.publish()
+        else:
+            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type(key))
+        _log(f"wrote s3://{bucket}/{key} ({_size(body):,} bytes)")
 
     with ThreadPoolExecutor(S3_CONCURRENCY) as pool:
         for future in [pool.submit(put, key) for key in files]:
@@ -209,16 +249,29 @@ def publish(
     )
 
 
-def dimension_files(dim: str, matrices: Matrices) -> dict[str, bytes]:
-    """File name -> content for one dimension (header-only tables when the PAM is empty)."""
-    heatmap, pam = matrices.tables(encoded=True)  # no label gathered per cell
-    return {
-        f"pam_{dim}.parquet": _parquet(pam),
-        f"heatmap_{dim}.parquet": _parquet(heatmap),
-        f"stats_sites_{dim}.csv": _csv(site_stats(matrices.pam)),
-        f"stats_species_{dim}.csv": _csv(species_stats(matrices.pam)),
-        f"stats_diversity_{dim}.csv": _csv(diversity_stats(matrices.pam)),
+def dimension_files(
+    dim: str, matrices: Matrices, open_output: Callable[[str], StreamedObject]
+) -> dict[str, StreamedObject]:
+    """Writes one dimension's files, each into a new output `open_output(name)` as it is
+    produced (header-only tables when the PAM is empty); file name -> output. The heatmap
+    and PAM go out a slice of sites at a time (SiteSpeciesMatrix.to_batches): a national
+    county table is 50,000,000 rows."""
+    files = {
+        name: open_output(name)
+        for name in (
+            f"pam_{dim}.parquet",
+            f"heatmap_{dim}.parquet",
+            f"stats_sites_{dim}.csv",
+            f"stats_species_{dim}.csv",
+            f"stats_diversity_{dim}.csv",
+        )
     }
+    _write_parquet(matrices.pam.to_batches(), files[f"pam_{dim}.parquet"])
+    _write_parquet(matrices.heatmap.to_batches(OCC_COUNT), files[f"heatmap_{dim}.parquet"])
+    pa_csv.write_csv(site_stats(matrices.pam), files[f"stats_sites_{dim}.csv"])
+    pa_csv.write_csv(species_stats(matrices.pam), files[f"stats_species_{dim}.csv"])
+    pa_csv.write_csv(diversity_stats(matrices.pam), files[f"stats_diversity_{dim}.csv"])
+    return files
 
 
 def figure_files(
@@ -327,23 +380,30 @@ def part_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
 def _dimension_result(
     s3: Any, bucket: str, prefix: str, dim: Dimension, min_count: int
 ) -> DimensionResult:
+    """Reads the species-count table one part at a time, keeping of each only its rows' label
+    indices and counts (16 bytes a row), and builds the matrices from those pieces: a
+    national county table (50,000,000 rows) is never one Arrow table."""
     source = f"s3://{bucket}/{prefix}"
-    table = read_table(
-        s3, bucket, prefix, {dim.site_column: STRING, TAXON: STRING, OCC_COUNT: INTEGER}
-    )
-    complete = table.drop_null()
-    negative = pc.sum(pc.less(complete[OCC_COUNT], 0)).as_py() or 0
+    columns = {dim.site_column: STRING, TAXON: STRING, OCC_COUNT: INTEGER}
+    sites: LabelPieces = []
+    taxa: LabelPieces = []
+    counts: list[npt.NDArray[np.integer]] = []
+    rows = null_rows = negative = 0
+    for key in part_keys(s3, bucket, prefix):
+        part = _read_part(s3, bucket, key, columns)
+        complete = part.drop_null()
+        rows, null_rows = rows + part.num_rows, null_rows + part.num_rows - complete.num_rows
+        negative += pc.sum(pc.less(complete[OCC_COUNT], 0)).as_py() or 0
+        add_pieces(complete.select(list(columns)), sites, taxa, counts)
+        del part, complete
     if negative:
         raise ValueError(f"{source}: {negative} rows have a negative {OCC_COUNT}")
-    matrices = build_matrices(
-        complete[dim.site_column], complete[TAXON], complete[OCC_COUNT], min_count
-    )
-    result = DimensionResult(
-        dim, source, table.num_rows, table.num_rows - complete.num_rows, min_count, matrices
-    )
+    heatmap = heatmap_from_pieces(sites, taxa, counts)
+    matrices = Matrices(heatmap, presence_absence(heatmap, min_count))
+    result = DimensionResult(dim, source, rows, null_rows, min_count, matrices)
     pam = matrices.pam
     _log(
-        f"{dim.name}: {table.num_rows} rows ({result.null_rows} with nulls left out) -> "
+        f"{dim.name}: {rows} rows ({result.null_rows} with nulls left out) -> "
         f"{pam.num_sites} sites x {pam.num_species} species, {pam.nnz} presences"
         + (f"; EMPTY: {result.empty_reason}" if result.empty_reason else "")
     )
@@ -392,24 +452,24 @@ def _cast(table: pa.Table, name: str, kind: str, where: str) -> pa.ChunkedArray:
     return pc.cast(column, pa.int64())
 
 
-def _content_type(key: str) -> str:
-    types = {".csv": "text/csv", ".png": "image/png", ".parquet": "application/vnd.apache.parquet"}
-    return types.get(posixpath.splitext(key)[1], "application/octet-stream")
-
-
-def _parquet(table: pa.Table) -> bytes:
-    """The table as parquet. Dictionary-encoded label columns are written as dictionary pages
+def _write_parquet(batches: Iterator[pa.Table], sink: StreamedObject) -> None:
+    """The batches (one table's slices, SiteSpeciesMatrix.to_batches) as one parquet file,
+    a row group per slice. Dictionary-encoded label columns are written as dictionary pages
     straight from their indices, and without the Arrow schema (store_schema=False), so a
-    reader sees plain string columns, as the published schema says."""
-    sink = io.BytesIO()
-    pq.write_table(table, sink, store_schema=False)
-    return sink.getvalue()
+    reader sees plain string columns, as the published schema says. Column statistics are
+    kept for the site only: rows are ordered by site, so its min/max lets a reader skip row
+    groups, while every row group spans nearly every species, and computing the species'
+    min/max from its dictionary-encoded column tripled the write time."""
+    first = next(batches)
+    with pq.ParquetWriter(
+        sink, first.schema, store_schema=False, write_statistics=[SITE]
+    ) as writer:
+        for batch in itertools.chain([first], batches):
+            writer.write_table(batch, row_group_size=max(batch.num_rows, 1))
 
 
-def _csv(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pa_csv.write_csv(table, sink)
-    return sink.getvalue()
+def _size(body: bytes | StreamedObject) -> int:
+    return body.size if isinstance(body, StreamedObject) else len(body)
 
 
 def _join(prefix: str, name: str) -> str:
