@@ -12,7 +12,12 @@
   the county one as the SQL does. Each case's baseline is the same task from
   BASELINE_COMMIT's tree, on the same inputs, right after (`--no-baseline` skips it; the
   national case's only with `--baseline-all`: that commit peaked at 19.8 GB there).
-  BISONFLOW_BENCH_PROFILE=<path> writes a cProfile of the child.
+  BISONFLOW_BENCH_PROFILE=<path> writes a cProfile of the child. The child's progress
+  lines are prefixed with the time, its resident set and the peak since the previous line
+  (sampled every RSS_SAMPLE_SECONDS): a memory profile by phase. After the task, the rate
+  at which moto's server takes parts is measured on the same server (`stand_in_floor`):
+  the outputs' bytes over that rate is the time the stand-in alone needs for them.
+  `--cases tenth` runs the national shape with a tenth of the presences, for profiling.
 * the statistics core at 3,200 x 10,000 with today's density, sparse (bisonflow.pam)
   against a straightforward dense numpy implementation of the same formulas, best of three
   each; the two must agree to the last few bits or the benchmark fails.
@@ -31,48 +36,36 @@ import resource
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
-import numpy as np
-import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.parquet as pq
 from moto.server import ThreadedMotoServer
 
 from bench import Measurement, peak_rss_mb, print_table, timed
 from bench.stats_core import compare_with_dense
-from bisonflow.dimensions import (
-    AIANNH,
-    BY_NAME,
-    MEASURES,
-    REGION_COUNT_COLUMNS,
-    STATE,
-    assessment_column,
-)
-from bisonflow.layout import COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
+from bench.stats_month import BUCKET, LAYOUT, upload_counties, upload_month
+from bench.stats_stand_in import install as install_lean_completion
+from bisonflow.layout import DIMENSIONS
 from bisonflow.provenance import citation_uri
-from bisonflow.riis_schema import ASSESSMENTS
-from bisonflow.sample.counties import load_counties, write_county_shapefile
+from bisonflow.streamed_objects import PART_SIZE
 from bisonflow.taskspec import TaskSpec
 
-BUCKET = "bisonflow-bench-stats"
-LAYOUT = MonthLayout.for_month("2026-11")
-NUM_STATES = 52
-NUM_AIANNH = 700
-#: Redshift writes one part per slice; a small cluster has a few.
-PARTS_PER_TABLE = 4
-#: Shares of taxa in each listed tier (riis_schema.LISTED_ASSESSMENTS order: established,
-#: invasive, widespread invasive); the rest are presumed native.
-RIIS_SHARES = (0.07, 0.02, 0.01)
 #: The calc_stats code before the national case was worked on ("today's code"): the
 #: national case's baseline runs this commit's tasks/ and bisonflow/ in the same child.
 BASELINE_COMMIT = "6ba8811"
 #: Set to a path, the child profiles the task with cProfile and writes its stats there.
 PROFILE_VARIABLE = "BISONFLOW_BENCH_PROFILE"
+#: The stand-in's upload rate is measured with this many MB, this many parts at a time.
+STAND_IN_PROBE_MB = 256
+STAND_IN_THREADS = 8
+#: How often the child samples its resident set for the per-phase memory profile.
+RSS_SAMPLE_SECONDS = 0.1
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclass(frozen=True)
@@ -83,8 +76,8 @@ class Case:
     sites: int
     species: int
     presences: int
-    goal_seconds: float
-    goal_rss_mb: float
+    goal_seconds: float | None
+    goal_rss_mb: float | None
     #: Whether the baseline runs by default: at BASELINE_COMMIT the national case peaked at
     #: 19.8 GB, and a second child of that size beside the first was OOM-killed on this
     #: shared 23 GB machine (README records its figures); `--baseline-all` runs it anyway.
@@ -98,12 +91,16 @@ class Case:
 CASES = {
     "today": Case("today", 3_200, 100_000, 5_000_000, 10.0, 2048.0),
     "national": Case("national", 3_230, 300_000, 50_000_000, 20.0, 4096.0, False),
+    # The national shape with a tenth of its presences, for profiling: no goal of its own.
+    "tenth": Case("tenth", 3_230, 300_000, 5_000_000, None, None),
 }
+#: What `./scripts/bench stats` runs unless --cases says otherwise.
+DEFAULT_CASES = ("today", "national")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(DEFAULT_CASES))
     parser.add_argument(
         "--no-baseline",
         action="store_true",
@@ -155,7 +152,7 @@ def task_rows(case: Case, task: dict[str, Any], before: dict[str, Any] | None) -
         ("task CPU time (user + sys)", "cpu_seconds", "s", None),
         ("task peak RSS", "peak_rss_mb", "MB", case.goal_rss_mb),
     )
-    return [
+    rows = [
         Measurement(
             f"{what}, {case.size}",
             task[field],
@@ -165,6 +162,15 @@ def task_rows(case: Case, task: dict[str, Any], before: dict[str, Any] | None) -
             None if before is None else before[field],
         )
         for what, field, unit, goal in lines
+    ]
+    return rows + [
+        Measurement(f"  outputs written, {case.name}", task["output_mb"], "MB"),
+        Measurement(f"  S3 stand-in's upload rate, {case.name}", task["stand_in_mb_per_s"], "MB/s"),
+        Measurement(
+            f"  outputs / that rate: the S3 stand-in's own time for them, {case.name}",
+            task["stand_in_floor_s"],
+            "s",
+        ),
     ]
 
 
@@ -178,6 +184,7 @@ def measure_task(
     given, the same task from that commit's tree on the same inputs, run after it (one
     national-size task at a time), so both see the same machine within minutes."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per request
+    install_lean_completion()  # moto held a completed upload 4x: 18 GB for the 4.5 GB CSV
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -219,6 +226,7 @@ def measure_task(
             spec_path = Path(tmp) / "spec.json"
             spec_path.write_text(spec.to_json())
             answer = _run_child(spec_path, env, Path.cwd(), case.name)
+            answer |= stand_in_floor(s3)
             if baseline_commit is None:
                 return answer, None
             tree = Path(tmp) / "baseline"
@@ -228,22 +236,56 @@ def measure_task(
         server.stop()
 
 
+def stand_in_floor(s3: Any) -> dict[str, float]:
+    """What moto's server alone needs to take in the task's outputs: their bytes (everything
+    under the month's summary prefix) over the rate at which it accepts STAND_IN_PROBE_MB in
+    parts of streamed_objects.PART_SIZE, STAND_IN_THREADS at a time, measured right after the
+    task on the same server (moto parses, hashes and spools every part in Python)."""
+    listed = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=BUCKET, Prefix=LAYOUT.summary_prefix
+    )
+    output_mb = sum(o["Size"] for page in listed for o in page.get("Contents", [])) / 2**20
+    part = os.urandom(PART_SIZE)
+    count = STAND_IN_PROBE_MB * 2**20 // PART_SIZE
+    key = "bench/stand-in-probe"
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(STAND_IN_THREADS) as pool:
+        list(
+            pool.map(
+                lambda n: s3.upload_part(
+                    Bucket=BUCKET, Key=key, UploadId=upload, PartNumber=n, Body=part
+                ),
+                range(1, count + 1),
+            )
+        )
+    rate = count * PART_SIZE / 2**20 / (time.perf_counter() - started)
+    s3.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload)
+    return {"output_mb": output_mb, "stand_in_mb_per_s": rate, "stand_in_floor_s": output_mb / rate}
+
+
 def _run_child(spec_path: Path, env: dict[str, str], tree: Path, label: str) -> dict[str, Any]:
-    """The task in a fresh interpreter importing `tree`'s code (this tree, or a baseline's)."""
-    child = subprocess.run(
+    """The task in a fresh interpreter importing `tree`'s code (this tree, or a baseline's);
+    its progress lines are printed as they come (a run killed midway still shows its phases),
+    without the line per file written."""
+    with subprocess.Popen(
         [sys.executable, "-m", "bench.stats", "--task-child", str(spec_path)],
         env=env | {"PYTHONPATH": str(tree)},
         cwd=tree,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
-    )
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        errors = []
+        for line in child.stderr:  # the answer on stdout is one short line: no deadlock
+            errors.append(line)
+            if "wrote s3://" not in line:
+                print(f"[{label}] {line.rstrip()}", flush=True)
+        answer = child.stdout.read()
     if child.returncode != 0:
-        raise RuntimeError(f"the task ({label}) failed:\n{child.stdout}\n{child.stderr}")
-    for line in child.stderr.splitlines():  # the task's progress, without a line per file
-        if "wrote s3://" not in line:
-            print(f"[{label}] {line}", flush=True)
-    return json.loads(child.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"the task ({label}) failed:\n{answer}\n{''.join(errors[-40:])}")
+    return json.loads(answer.strip().splitlines()[-1])
 
 
 def _export_tree(commit: str, into: Path) -> None:
@@ -258,7 +300,10 @@ def _export_tree(commit: str, into: Path) -> None:
 
 
 def run_task_child(spec_path: str) -> None:
-    """In the child: run the task once and print its time, peak RSS and result as JSON."""
+    """In the child: run the task once and print its time, peak RSS and result as JSON. The
+    task's progress lines go to stderr, each prefixed with the time since the start, the
+    resident set then and its peak since the previous line (sampled every RSS_SAMPLE_SECONDS):
+    a memory profile by phase."""
     from contextlib import redirect_stdout
 
     from tasks import calc_stats
@@ -266,7 +311,8 @@ def run_task_child(spec_path: str) -> None:
     spec = TaskSpec.from_json(Path(spec_path).read_text())
     cpu_before = _cpu_seconds()
     profile_path = os.environ.get(PROFILE_VARIABLE)
-    with redirect_stdout(sys.stderr):  # the task's progress lines; stdout is the answer
+    progress = _PhaseLog(sys.stderr)
+    with redirect_stdout(progress):  # the task's progress lines; stdout is the answer
         if profile_path:  # cProfile sees the calling thread; the pools' threads show as waits
             import cProfile
 
@@ -275,6 +321,7 @@ def run_task_child(spec_path: str) -> None:
             profile.dump_stats(profile_path)
         else:
             result, seconds = timed(lambda: calc_stats.run(spec))
+    progress.stop()
     answer = {
         "seconds": seconds,
         "cpu_seconds": _cpu_seconds() - cpu_before,
@@ -284,187 +331,44 @@ def run_task_child(spec_path: str) -> None:
     print(json.dumps(answer))
 
 
+class _PhaseLog(io.TextIOBase):
+    """A text stream that prefixes every line with [elapsed s | RSS now | peak RSS since the
+    previous line], the peak from a thread sampling /proc/self/statm."""
+
+    def __init__(self, out: Any) -> None:
+        self._out, self._started, self._peak = out, time.perf_counter(), 0.0
+        self._pending = ""
+        self._done = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        while "\n" in self._pending:
+            line, self._pending = self._pending.split("\n", 1)
+            now = _rss_mb()
+            peak, self._peak = max(self._peak, now), now
+            elapsed = time.perf_counter() - self._started
+            self._out.write(f"[{elapsed:6.1f}s {now:6.0f} MB, peak {peak:6.0f} MB] {line}\n")
+        return len(text)
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _sample(self) -> None:
+        while not self._done.wait(RSS_SAMPLE_SECONDS):
+            self._peak = max(self._peak, _rss_mb())
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE_BYTES / 2**20
+
+
 def _cpu_seconds() -> float:
     """User + system CPU time of this process (all its threads)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def upload_counties(s3: Any) -> None:
-    """The real county boundaries the sample ships, where the aggregate step's input is: the
-    task draws its maps on them (the benchmark's synthetic sites match none, so every county
-    is drawn, as in a national month)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        shp = Path(tmp) / "cb_us_county.shp"
-        write_county_shapefile(load_counties(), shp, (2026, 1, 1))
-        for part in Path(tmp).iterdir():
-            key = COUNTY_SHAPEFILE_KEY.removesuffix(".shp") + part.suffix
-            s3.put_object(Bucket=BUCKET, Key=key, Body=part.read_bytes())
-
-
-def upload_month(s3: Any, sites: int, species: int, presences: int) -> None:
-    """County x species counts, the state and AIANNH tables aggregated from them, and the
-    per-site counts per RIIS assessment, each as UNLOAD-style parquet parts.
-
-    Built from integer codes with numpy (a 50,000,000-row table never exists as Python or
-    Arrow strings here): each part is assembled from dictionary arrays just before it is
-    written, so the parent holds the codes, one part and moto's copies of the files."""
-    rng = np.random.default_rng(2026)
-    site, taxon = _distinct_cells(rng, sites, species, presences)
-    counts = 1 + rng.geometric(0.3, presences)
-    assessment = _assessments(rng, species)
-    labels = _site_labels(sites)
-    state_of_site = np.arange(sites) * NUM_STATES // sites
-    area_of_site = np.arange(sites) // 10 % NUM_AIANNH
-    in_area = np.arange(sites) % 10 == 0  # GEOIDs ending in 0, as before
-    keep = in_area[site]
-    county = {"site": site, "taxon": taxon, "count": counts}
-    state = _sum_by(state_of_site[site], taxon, counts, species)
-    aiannh = _sum_by(area_of_site[site[keep]], taxon[keep], counts[keep], species)
-    names = pa.array([f"Genus{t // 10} species{t}" for t in range(species)])
-    keys = pa.array(np.arange(1_000_000, 1_000_000 + species)).cast(pa.string())  # as text
-    riis = pa.array(ASSESSMENTS)
-    state_labels = pa.array([f"S{i:02d}" for i in range(NUM_STATES)])
-    area_labels = pa.array([f"{i:04d}" for i in range(NUM_AIANNH)])
-
-    def species_columns(rows: dict[str, np.ndarray]) -> dict[str, pa.Array]:
-        taxa = pa.array(rows["taxon"].astype(np.int32))
-        return {
-            "specieskey": _encoded(taxa, keys),
-            "species": _encoded(taxa, names),
-            "riis_assessment": _encoded(pa.array(assessment[rows["taxon"]]), riis),
-            "occ_count": pa.array(rows["count"]),
-        }
-
-    def county_part(rows: dict[str, np.ndarray]) -> pa.Table:
-        at = pa.array(rows["site"].astype(np.int32))
-        return pa.table(
-            {
-                "geoid": _encoded(at, labels["geoid"]),
-                "state": _encoded(at, labels["state"]),
-                "county": _encoded(at, labels["geoid"]),
-                "riis_region": _encoded(pa.array(np.zeros(len(at), np.int32)), pa.array(["L48"])),
-                "aiannh_geoid": _encoded(at, labels["aiannh"]),
-                **species_columns(rows),
-            }
-        )
-
-    def upper_part(column: str, names: pa.Array) -> Any:
-        return lambda rows: pa.table(
-            {column: _encoded(pa.array(rows["site"].astype(np.int32)), names)}
-            | species_columns(rows)
-        )
-
-    species_tables = {
-        "county": (county, county_part),
-        "state": (state, upper_part(STATE.site_column, state_labels)),
-        "aiannh": (aiannh, upper_part(AIANNH.site_column, area_labels)),
-    }
-    site_names = {"county": labels["geoid"], "state": state_labels, "aiannh": area_labels}
-    for dim, (rows, make_part) in species_tables.items():
-        _put_parts(
-            s3,
-            LAYOUT.species_counts_prefix(dim),
-            len(rows["site"]),
-            lambda at, rows=rows, make_part=make_part: make_part(
-                {name: values[at] for name, values in rows.items()}
-            ),
-        )
-        table = region_counts(rows, assessment, BY_NAME[dim].site_column, site_names[dim])
-        _put_parts(
-            s3,
-            LAYOUT.region_counts_prefix(dim),
-            table.num_rows,
-            lambda at, table=table: table.slice(at.start, at.stop - at.start),
-        )
-
-
-def _put_parts(s3: Any, prefix: str, rows: int, part_of: Callable[[slice], pa.Table]) -> None:
-    """PARTS_PER_TABLE parquet parts of a table of `rows` rows, each made when written."""
-    step = -(-rows // PARTS_PER_TABLE)
-    for part in range(PARTS_PER_TABLE):
-        sink = io.BytesIO()
-        pq.write_table(part_of(slice(part * step, min(rows, (part + 1) * step))), sink)
-        key = f"{prefix}{part:04d}_part_00.parquet"
-        s3.put_object(Bucket=BUCKET, Key=key, Body=sink.getvalue())
-
-
-def _encoded(indices: pa.Array, dictionary: pa.Array) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(indices, dictionary)
-
-
-def _site_labels(sites: int) -> dict[str, pa.Array]:
-    """Per county: GEOID, state code and AIANNH area code (the county table's labels)."""
-    return {
-        "geoid": pa.array([f"{i:05d}" for i in range(sites)]),
-        "state": pa.array([f"S{i * NUM_STATES // sites:02d}" for i in range(sites)]),
-        "aiannh": pa.array([f"{i // 10 % NUM_AIANNH:04d}" for i in range(sites)]),
-    }
-
-
-def _distinct_cells(
-    rng: np.random.Generator, sites: int, species: int, presences: int
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-    """`presences` distinct (site, taxon) cells drawn uniformly, in random order.
-
-    `rng.choice(sites * species, replace=False)` permutes the whole population at this
-    density (7.7 GB for 3,230 x 300,000), so cells are drawn as a Bernoulli process instead:
-    geometric gaps give distinct sorted cells, a few too many, and the surplus is dropped at
-    random (every cell kept with the same chance), then the cells are shuffled, as an
-    UNLOAD's rows have no order."""
-    population = sites * species
-    if presences > population:
-        raise ValueError(f"{presences:,} presences do not fit {sites:,} x {species:,} cells")
-    draw = int(presences * 1.01) + 1000
-    cells = np.cumsum(rng.geometric(min(1.0, draw / population), size=draw)) - 1
-    cells = cells[cells < population]
-    if len(cells) < presences:  # about one chance in a million; fall back to exact
-        cells = rng.choice(population, size=presences, replace=False)
-    else:
-        surplus = rng.choice(len(cells), size=len(cells) - presences, replace=False)
-        cells = np.delete(cells, surplus)
-    rng.shuffle(cells)
-    return (cells // species).astype(np.int32), (cells % species).astype(np.int32)
-
-
-def _sum_by(
-    site: npt.NDArray[np.int64], taxon: npt.NDArray[np.int32], counts: np.ndarray, species: int
-) -> dict[str, np.ndarray]:
-    """Counts summed per (site, taxon), as the SQL's GROUP BY does for a larger region; the
-    name and assessment are the taxon's, so they need no grouping of their own."""
-    cells, at = np.unique(site.astype(np.int64) * species + taxon, return_inverse=True)
-    summed = np.bincount(at, weights=counts).astype(np.int64)  # exact: sums < 2**53
-    return {"site": cells // species, "taxon": cells % species, "count": summed}
-
-
-def region_counts(
-    rows: dict[str, np.ndarray],
-    assessment: npt.NDArray[np.int32],
-    site_column: str,
-    site_names: pa.Array,
-) -> pa.Table:
-    """Occurrences and species per site, overall and per assessment (REGION_COUNT_COLUMNS),
-    for the sites with rows; a species-count row is one species at one site."""
-    used = np.unique(rows["site"])
-    at = np.searchsorted(used, rows["site"]) * len(ASSESSMENTS) + assessment[rows["taxon"]]
-    size = len(used) * len(ASSESSMENTS)
-    occurrences = np.bincount(at, weights=rows["count"], minlength=size).astype(np.int64)
-    species = np.bincount(at, minlength=size).astype(np.int64)
-    columns: dict[str, Any] = {site_column: site_names.take(pa.array(used))}
-    by_measure = dict(zip(MEASURES, (occurrences, species), strict=True))
-    for measure, values in by_measure.items():
-        per_site = values.reshape(len(used), len(ASSESSMENTS))
-        columns[measure] = per_site.sum(axis=1)
-        for index, name in enumerate(ASSESSMENTS):
-            columns[assessment_column(name, measure)] = per_site[:, index]
-    return pa.table({name: columns[name] for name in (site_column, *REGION_COUNT_COLUMNS)})
-
-
-def _assessments(rng: np.random.Generator, species: int) -> npt.NDArray[np.int32]:
-    """Index into ASSESSMENTS per species: a listed tier with its RIIS_SHARES chance, else
-    presumed native (the last)."""
-    tier = np.searchsorted(np.cumsum(RIIS_SHARES), rng.random(species), side="right")
-    return tier.astype(np.int32)  # len(RIIS_SHARES) = the index of presumed native
 
 
 if __name__ == "__main__":
