@@ -21,6 +21,7 @@ from bisonflow.layout import MonthError, MonthLayout
 from bisonflow.local.faults import execution_instances, task_process
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.month_lock import lock_key
+from bisonflow.publish import published
 
 #: Data API statement states that are still queued or running (Redshift Data API reference,
 #: DescribeStatement, Status).
@@ -40,29 +41,16 @@ def published_prefixes(layout: MonthLayout) -> tuple[str, ...]:
     return (layout.summary_prefix, f"annotated_riis/{layout.datestamp}/")
 
 
-def published_run(rt: LocalRuntime, layout: MonthLayout) -> str | None:
-    """The execution whose run folders the month's marker publishes (bisonflow.publish), or
-    None: no marker, or one that names no run (a month published in place)."""
-    assert rt.deployment
-    try:
-        body = rt.clients["s3"].get_object(Bucket=rt.deployment.bucket, Key=layout.done_marker_key)
-    except rt.clients["s3"].exceptions.NoSuchKey:
-        return None
-    try:
-        marker = json.loads(body["Body"].read())
-    except ValueError:
-        return None
-    return marker.get("execution") if isinstance(marker, dict) else None
-
-
 def published_month(rt: LocalRuntime, month: str) -> Published:
     """Every object a reader of the month can reach: under the month's published prefixes,
-    except other runs' staging folders (`.../runs/<execution>/`, which only the run its
-    marker names is part of): key -> (ETag, SHA-256)."""
+    except other runs' staging folders (`.../runs/<execution>/`; only the run its marker
+    names is part of the month, bisonflow.publish): key -> (ETag, SHA-256). Objects written
+    in the month's own folders outside any run count too: no run should write there."""
     assert rt.deployment
     s3, bucket = rt.clients["s3"], rt.deployment.bucket
     layout = MonthLayout.for_month(month)
-    run = published_run(rt, layout)
+    found_month = published(s3, bucket, layout)
+    run = None if found_month is None else found_month.execution
     found: Published = {}
     for prefix in published_prefixes(layout):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

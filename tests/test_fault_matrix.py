@@ -123,6 +123,7 @@ def test_a_second_start_at_the_same_instant_is_refused(
     duplicate = published.duplicate
     assert (duplicate["status"], duplicate["error"]) == ("FAILED", "MonthAlreadyRunning")
     assert published.description["executionArn"] in duplicate["cause"]
+    assert faults.execution_instances(runtime, duplicate["name"]) == []  # refused before work
     assert_nothing_left(runtime, duplicate["executionArn"])
 
 
