@@ -303,3 +303,33 @@ def test_the_benchmarks_leaner_completion_gives_moto_s_object_etag_and_checksum(
     assert complete("by-bench") == by_moto
     assert by_moto[0] == data and by_moto[1].endswith('-2"')
     assert by_moto[2][0] == "FULL_OBJECT" and by_moto[2][1]
+
+
+def test_the_task_role_may_abort_the_uploads_it_starts(runtime):
+    """A failed calc_stats aborts its multipart uploads (StreamedOutputs.abort), which IAM
+    allows only with s3:AbortMultipartUpload (s3:PutObject covers the upload itself); the
+    local runtime enforces the template's policies as AWS does."""
+    import boto3
+
+    from bisonflow.layout import MonthLayout
+    from bisonflow.local.credentials import role_credentials
+
+    assert runtime.deployment
+    bucket = runtime.deployment.bucket
+    (role,) = [
+        r["Arn"]
+        for r in runtime.clients["iam"].list_roles()["Roles"]
+        if "TaskInstanceRole" in r["RoleName"]
+    ]
+    task = boto3.client(
+        "s3",
+        endpoint_url=runtime.endpoint_url,
+        region_name=runtime.clients["s3"].meta.region_name,
+        **role_credentials(role, "test-streamed"),
+    )
+    run = MonthLayout.for_run("2001-02", "abort-check")  # a month no run publishes
+    key = run.table_csv_key(run.species_counts_prefix("county"))
+    upload = task.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    task.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x")
+    task.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
+    assert not runtime.clients["s3"].list_multipart_uploads(Bucket=bucket).get("Uploads")
