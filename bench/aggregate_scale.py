@@ -65,24 +65,33 @@ def curve_lines(points: list[ScalePoint]) -> list[str]:
 
 
 def growth(points: list[ScalePoint]) -> list[str]:
-    """Which steps cost more per million records at the largest size than at the second."""
+    """Which steps cost more per million records at the largest size than at the second,
+    judged twice: by the statements' seconds and by the process CPU seconds, the figure a
+    shared machine's load moves least (a step that grows in seconds only waited longer)."""
     if len(points) < 3:
         return ["(fewer than three sizes: no growth verdict)"]
     first, last = points[1], points[-1]
-    grown = []
-    for step in _steps(points):
-        before = first.timing.steps.get(step, 0.0) / first.millions
-        after = last.timing.steps.get(step, 0.0) / last.millions
-        if before > 0.01 and after > before * GROWTH_TOLERANCE:
-            grown.append(f"{step} ({before:.2f} -> {after:.2f} s per million records)")
-    per_m = [p.total / p.millions for p in points[1:]]
-    verdict = (
-        f"total per million records from {first.millions:g}M to {last.millions:g}M: "
-        f"{per_m[0]:.2f} -> {per_m[-1]:.2f} s"
-    )
-    if not grown:
-        return [verdict + f"; no step grows by more than {GROWTH_TOLERANCE:g}x"]
-    return [verdict + "; grows per million records: " + "; ".join(grown)]
+    lines = []
+    for measure, of in (
+        ("seconds", lambda p: p.timing.steps),
+        ("CPU seconds", lambda p: p.timing.cpu_steps),
+    ):
+        grown = []
+        for step in _steps(points):
+            before = of(first).get(step, 0.0) / first.millions
+            after = of(last).get(step, 0.0) / last.millions
+            if before > 0.01 and after > before * GROWTH_TOLERANCE:
+                grown.append(f"{step} ({before:.2f} -> {after:.2f} per million records)")
+        totals = [sum(of(p).values()) / p.millions for p in (first, last)]
+        verdict = (
+            f"{measure} per million records from {first.millions:g}M to {last.millions:g}M: "
+            f"{totals[0]:.2f} -> {totals[1]:.2f}"
+        )
+        if grown:
+            lines.append(verdict + "; grows per million records: " + "; ".join(grown))
+        else:
+            lines.append(verdict + f"; no step grows by more than {GROWTH_TOLERANCE:g}x")
+    return lines
 
 
 def print_curve(points: list[ScalePoint]) -> None:
@@ -108,6 +117,8 @@ def write_curve(points: list[ScalePoint], folder: Path) -> Path:
         right.plot(millions, [s / m for s, m in zip(seconds, millions, strict=True)], marker="o")
     left.plot(millions, [p.total for p in points], marker="s", color="black", label="total")
     right.plot(millions, [p.total / p.millions for p in points], marker="s", color="black", lw=2)
+    cpu = [p.timing.cpu / p.millions for p in points]
+    right.plot(millions, cpu, marker="s", color="grey", lw=2, ls="--", label="process CPU")
     left.set(xlabel="records (millions)", ylabel="seconds", title="seconds per step")
     right.set(
         xlabel="records (millions)",
@@ -118,6 +129,7 @@ def write_curve(points: list[ScalePoint], folder: Path) -> Path:
         axis.grid(alpha=0.3)
         axis.set_xticks(millions)
     left.legend(fontsize=8)
+    right.legend(fontsize=8)
     loads = ", ".join(p.load for p in points)
     fig.suptitle(
         "subset + regions + RIIS status + aggregation on the DuckDB Data API stand-in "
