@@ -225,8 +225,9 @@ def measure_task(
         with tempfile.TemporaryDirectory() as tmp:
             spec_path = Path(tmp) / "spec.json"
             spec_path.write_text(spec.to_json())
+            inputs = set(_summary_sizes(s3))
             answer = _run_child(spec_path, env, Path.cwd(), case.name)
-            answer |= stand_in_floor(s3)
+            answer |= stand_in_floor(s3, inputs)
             if baseline_commit is None:
                 return answer, None
             tree = Path(tmp) / "baseline"
@@ -236,15 +237,22 @@ def measure_task(
         server.stop()
 
 
-def stand_in_floor(s3: Any) -> dict[str, float]:
-    """What moto's server alone needs to take in the task's outputs: their bytes (everything
-    under the month's summary prefix) over the rate at which it accepts STAND_IN_PROBE_MB in
-    parts of streamed_objects.PART_SIZE, STAND_IN_THREADS at a time, measured right after the
-    task on the same server (moto parses, hashes and spools every part in Python)."""
+def _summary_sizes(s3: Any) -> dict[str, int]:
+    """Key -> size of every object under the month's summary prefix (inputs and outputs)."""
     listed = s3.get_paginator("list_objects_v2").paginate(
         Bucket=BUCKET, Prefix=LAYOUT.summary_prefix
     )
-    output_mb = sum(o["Size"] for page in listed for o in page.get("Contents", [])) / 2**20
+    return {o["Key"]: o["Size"] for page in listed for o in page.get("Contents", [])}
+
+
+def stand_in_floor(s3: Any, inputs: set[str]) -> dict[str, float]:
+    """What moto's server alone needs to take in the task's outputs: their bytes (the
+    objects under the month's summary prefix but the `inputs`, which are there too) over the
+    rate at which it accepts STAND_IN_PROBE_MB in parts of streamed_objects.PART_SIZE,
+    STAND_IN_THREADS at a time, measured right after the task on the same server (moto
+    parses, hashes and spools every part in Python)."""
+    sizes = _summary_sizes(s3)
+    output_mb = sum(size for key, size in sizes.items() if key not in inputs) / 2**20
     part = os.urandom(PART_SIZE)
     count = STAND_IN_PROBE_MB * 2**20 // PART_SIZE
     key = "bench/stand-in-probe"
