@@ -63,6 +63,10 @@ TAG_SPEC = "bisonflow:spec"
 TAG_ATTEMPT = "bisonflow:attempt"
 #: The stack that launched the instance; the roles may terminate only their stack's instances.
 TAG_STACK = "bisonflow:stack"
+#: The version of the SSM parameter holding this attempt's token (PutParameter's Version): the
+#: boot script reports a task that died unreported only while the token is still this one
+#: (tasks.runner.report_unreported), never a later attempt's.
+TAG_TOKEN_VERSION = "bisonflow:token-version"
 #: Deployment tags the boot script reads, each from the launch Lambda's environment variable.
 DEPLOYMENT_TAGS = {
     TAG_STACK: "STACK_NAME",
@@ -164,8 +168,10 @@ def instance_tags(
     execution: str,
     spec_uri: str,
     attempt: int = 0,
+    token_version: int = 1,
 ) -> list[dict]:
-    """The per-run tags of a task instance (launch() adds the deployment's)."""
+    """The per-run tags of a task instance (launch() adds the deployment's). `token_version`
+    is the Version PutParameter gave the stored token (1 for a parameter's first write)."""
     return [
         {"Key": TAG_EXECUTION, "Value": execution},
         {"Key": TAG_STEP, "Value": TASK_STEPS[task]},
@@ -173,6 +179,7 @@ def instance_tags(
         {"Key": TAG_SPEC, "Value": spec_uri},
         {"Key": TAG_ATTEMPT, "Value": str(attempt)},
         {"Key": "Name", "Value": f"bison-{task}-{layout.datestamp}"},
+        {"Key": TAG_TOKEN_VERSION, "Value": str(token_version)},
     ]
 
 
@@ -232,7 +239,7 @@ def launch(
         aws.client("ec2").terminate_instances(InstanceIds=replaced)
     pools = launch_pools(task)  # a configuration error fails before anything is stored
     key = spec_key(spec, layout)
-    aws.client("ssm").put_parameter(
+    stored = aws.client("ssm").put_parameter(
         Name=spec.token_parameter,
         Value=task_token,
         Type="SecureString",
@@ -244,7 +251,7 @@ def launch(
     )
     # All tags, the deployment's too: these replace the launch template's instance tags.
     tags = deployment_tags() + instance_tags(
-        task, layout, execution, f"s3://{spec.bucket}/{key}", attempt
+        task, layout, execution, f"s3://{spec.bucket}/{key}", attempt, stored["Version"]
     )
     request = {
         "LaunchTemplate": {"LaunchTemplateId": config.launch_template(task), "Version": "$Latest"},

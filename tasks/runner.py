@@ -5,6 +5,15 @@ compose files). It reads the task spec from S3 and the task token from SSM, send
 while the task runs, reports SendTaskSuccess with the task's small result or SendTaskFailure
 with the error type and a cause that leads with the message (failure_cause), and finally
 terminates its own instance so nothing is left running (and billed) after the task.
+
+A task stops early, without writing anything more, when Step Functions no longer waits for
+it (the execution was stopped or timed out: a heartbeat answers TaskTimedOut, and every S3
+write first makes sure it would not, see Lease) or when EC2 gives the Spot interruption
+notice (tasks.spot_notice): it then reports `TaskInstanceLost`, which the callback steps
+retry on a new instance, two minutes before the instance is gone rather than after the
+heartbeat timeout. A task that dies without a word (kill -9, out of memory) is reported by
+the instance's boot script, which runs `python -m tasks.runner --report-unreported` after
+the container exits (report_unreported).
 """
 
 from __future__ import annotations
@@ -16,7 +25,9 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlparse
@@ -25,6 +36,7 @@ from botocore.exceptions import ClientError
 
 from bisonflow import PROJECT_ROOT, aws, config
 from bisonflow.taskspec import TaskSpec
+from tasks.spot_notice import InterruptionNotice, SpotWatch, check_interval
 
 log = logging.getLogger("bisonflow.task")
 
@@ -123,13 +135,107 @@ def read_token(parameter: str) -> str:
     return response["Parameter"]["Value"]
 
 
-class Heartbeat:
-    """Sends SendTaskHeartbeat on a timer; notices when Step Functions gave up on the task."""
+#: The error a task reports when its instance is going away under it; the callback steps
+#: retry it on a new instance (statemachines/bison_workflow.asl.json).
+INSTANCE_LOST = "TaskInstanceLost"
+#: SendTaskHeartbeat's answers when Step Functions no longer waits for the task (Step
+#: Functions API reference, SendTaskHeartbeat, Errors; moto answers InvalidToken).
+GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
+#: Exit statuses of a task that stopped without a result of its own.
+EXIT_ABANDONED, EXIT_INTERRUPTED = 3, 4
+#: An S3 write goes ahead without a new heartbeat if one succeeded this recently.
+WRITE_CHECK_SECONDS = 1.0
+#: S3 operations that change the bucket: each first checks that the task is still awaited.
+S3_WRITES = (
+    "PutObject",
+    "CopyObject",
+    "DeleteObject",
+    "DeleteObjects",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "CompleteMultipartUpload",
+)
 
-    def __init__(self, token: str, interval: float) -> None:
-        self._token, self._interval = token, interval
+
+class Lease:
+    """Whether Step Functions still waits for this task, and the one way to end it early.
+
+    The first to settle the task wins: its result (settle()), or an early end (abandon()
+    when Step Functions no longer waits, interrupt() on a Spot notice). An early end stops
+    the process at once (`exit_process`, os._exit: no thread finishes a write after it)."""
+
+    def __init__(
+        self,
+        token: str,
+        sfn: Any,
+        exit_process: Callable[[int], None] = os._exit,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._token, self._sfn, self._exit, self._clock = token, sfn, exit_process, clock
+        self._lock = threading.Lock()
+        self._settled = False
+        self._confirmed = float("-inf")  # when a heartbeat last succeeded
+
+    def beat(self) -> None:
+        """One SendTaskHeartbeat; abandon the task if Step Functions gave up on it."""
+        try:
+            self._sfn.send_task_heartbeat(taskToken=self._token)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in GONE:
+                self.abandon(f"Step Functions no longer waits for this task ({code})")
+            log.warning("heartbeat failed: %s", code)
+            return
+        self._confirmed = self._clock()
+
+    def before_write(self, **_: Any) -> None:
+        """botocore's before-call hook of every S3 write: a write of a stopped execution's
+        task never happens, even between heartbeats (one a minute on AWS)."""
+        if self._settled:
+            self._exit_now(EXIT_ABANDONED)
+        if self._clock() - self._confirmed > WRITE_CHECK_SECONDS:
+            self.beat()
+
+    def settle(self) -> bool:
+        """Claim the right to report the task's own outcome; False if it already ended."""
+        with self._lock:
+            if self._settled:
+                return False
+            self._settled = True
+            return True
+
+    def abandon(self, why: str) -> None:
+        """Nobody reads this task's result any more: stop paying for it, write nothing."""
+        if self.settle():
+            log.error("%s: the task stops without writing", why)
+            terminate_self()
+        self._exit_now(EXIT_ABANDONED)
+
+    def interrupt(self, notice: InterruptionNotice) -> None:
+        """The Spot notice: report TaskInstanceLost now, so the step is relaunched at once."""
+        if not self.settle():
+            return  # the task already reported its own outcome
+        log.error("%s: reporting %s", notice.describe(), INSTANCE_LOST)
+        try:
+            self._sfn.send_task_failure(
+                taskToken=self._token, error=INSTANCE_LOST, cause=notice.describe()
+            )
+        except ClientError as exc:
+            log.warning("could not report the interruption: %s", exc)
+        terminate_self()
+        self._exit_now(EXIT_INTERRUPTED)
+
+    def _exit_now(self, status: int) -> None:
+        logging.shutdown()
+        self._exit(status)
+
+
+class Heartbeat:
+    """Sends SendTaskHeartbeat on a timer (Lease.beat)."""
+
+    def __init__(self, lease: Lease, interval: float) -> None:
+        self._lease, self._interval = lease, interval
         self._stop = threading.Event()
-        self.lost: str | None = None
         self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
 
     def __enter__(self) -> Heartbeat:
@@ -141,18 +247,15 @@ class Heartbeat:
         self._thread.join()
 
     def _beat(self) -> None:
-        sfn = aws.client("stepfunctions")
         while not self._stop.wait(self._interval):
-            try:
-                sfn.send_task_heartbeat(taskToken=self._token)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
-                    self.lost = code
-                    log.error("Step Functions no longer waits for this task (%s)", code)
-                    terminate_self()  # nobody will read the result: stop paying for it
-                    os._exit(3)
-                log.warning("heartbeat failed: %s", code)
+            self._lease.beat()
+
+
+def guard_writes(lease: Lease) -> None:
+    """Make every S3 write of this process (bisonflow.aws's shared client) ask the lease."""
+    events = aws.client("s3").meta.events
+    for operation in S3_WRITES:
+        events.register(f"before-call.s3.{operation}", lease.before_write)
 
 
 def run_task(spec: TaskSpec) -> dict[str, Any]:
@@ -170,42 +273,101 @@ def terminate_self() -> None:
 
 
 def report(spec: TaskSpec, token: str) -> int:
-    """Run the task under heartbeats and report its outcome with the token."""
+    """Run the task under heartbeats and the Spot watch, and report its outcome."""
     sfn = aws.client("stepfunctions")
+    lease = Lease(token, sfn)
+    guard_writes(lease)
     log.info("task %s for %s (execution %s) starting", spec.task, spec.month, spec.execution)
     try:
-        with Heartbeat(token, config.heartbeat_interval_seconds()):
+        with (
+            Heartbeat(lease, config.heartbeat_interval_seconds()),
+            SpotWatch(lease.interrupt, check_interval()),
+        ):
             result = run_task(spec)
     except Exception as exc:
         cause = failure_cause(exc)
         log.error("task %s failed: %s: %s", spec.task, type(exc).__name__, exc)
-        sfn.send_task_failure(taskToken=token, error=type(exc).__name__[:256], cause=cause)
+        if lease.settle():
+            sfn.send_task_failure(taskToken=token, error=type(exc).__name__[:256], cause=cause)
         return 1
+    if not lease.settle():
+        return EXIT_INTERRUPTED
     log.info("task %s succeeded: %s", spec.task, json.dumps(result))
     sfn.send_task_success(taskToken=token, output=json.dumps(result))
     return 0
 
 
-def main() -> int:
-    """The container's entry point, with a thread-safe stdout (LineAtomicWriter)."""
+def report_unreported(spec: TaskSpec, token_version: str, exit_status: str) -> str:
+    """The boot script's last word after the task's container exited: if the task never
+    reported, report TaskInstanceLost with its token, so the step is relaunched now rather
+    than after its heartbeat timeout. The task reported if its token is gone (the runner
+    deletes it after reporting); a token of another version belongs to a later attempt
+    (launch_task stored it for a relaunch), which this instance must not fail. Returns what
+    it did, for the log."""
+    instance = os.environ.get("INSTANCE_ID", "").strip() or "this instance"
+    try:
+        parameter = aws.client("ssm").get_parameter(Name=spec.token_parameter, WithDecryption=True)[
+            "Parameter"
+        ]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return "the task reported its outcome: nothing to do"
+        raise
+    if not token_version or str(parameter["Version"]) != token_version:
+        return (
+            f"the stored token is version {parameter['Version']}, not this instance's "
+            f"{token_version or '(unknown)'}: a later attempt's, left alone"
+        )
+    cause = (
+        f"the task's container on {instance} exited (status {exit_status or 'unknown'}) "
+        "without reporting: killed, out of memory or crashed; reported by its boot script"
+    )
+    try:
+        aws.client("stepfunctions").send_task_failure(
+            taskToken=parameter["Value"], error=INSTANCE_LOST, cause=cause
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in GONE:
+            return f"Step Functions no longer waits for the task ({code}): nothing to report"
+        raise
+    return f"reported {INSTANCE_LOST}: {cause}"
+
+
+REPORT_UNREPORTED = "--report-unreported"
+
+
+def main(args: list[str] | None = None) -> int:
+    """The container's entry point, with a thread-safe stdout (LineAtomicWriter). With
+    --report-unreported, the boot script's report of a task that died unreported."""
+    args = args or []
+    if args not in ([], [REPORT_UNREPORTED]):
+        print(f"usage: python -m tasks.runner [{REPORT_UNREPORTED}]", file=sys.stderr)
+        return 2
     stdout = sys.stdout
     sys.stdout = LineAtomicWriter(stdout)
     try:
-        return _run()
+        return _report_unreported() if args else _run()
     finally:
         sys.stdout.flush()
         sys.stdout = stdout
 
 
-def _run() -> int:
+def _configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def _run() -> int:
+    _configure_logging()
     try:
         task_app = os.environ.get("TASK_APP", "").strip()
         spec = read_spec(os.environ.get("TASK_SPEC_URI", ""))
         if task_app != spec.task:
-            raise ValueError(f"TASK_APP={task_app!r} but the task spec is for {spec.task!r}")
+            error = ValueError(f"TASK_APP={task_app!r} but the task spec is for {spec.task!r}")
+            _report_before_start(spec, error)
+            raise error
         token = read_token(spec.token_parameter)
         status = report(spec, token)
         # The token is single-use: once reported, nothing needs it any more.
@@ -215,5 +377,28 @@ def _run() -> int:
         terminate_self()
 
 
+def _report_before_start(spec: TaskSpec, error: Exception) -> None:
+    """A task that cannot start reports why with its token, if it can read it: otherwise
+    the step would wait for its heartbeat timeout to learn nothing."""
+    try:
+        token = read_token(spec.token_parameter)
+        aws.client("stepfunctions").send_task_failure(
+            taskToken=token, error=type(error).__name__, cause=failure_cause(error)
+        )
+        aws.client("ssm").delete_parameter(Name=spec.token_parameter)
+    except ClientError as exc:
+        log.warning("could not report %s: %s", type(error).__name__, exc)
+
+
+def _report_unreported() -> int:
+    _configure_logging()
+    spec = read_spec(os.environ.get("TASK_SPEC_URI", ""))
+    outcome = report_unreported(
+        spec, os.environ.get("TOKEN_VERSION", "").strip(), os.environ.get("TASK_EXIT_STATUS", "")
+    )
+    log.info("boot script: %s", outcome)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -7,7 +7,10 @@ import base64
 import json
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +25,23 @@ from bisonflow.local.emulator import REGION
 from bisonflow.local.instance_metadata import (
     BRIDGE_HOPS,
     HOST_HOPS,
+    Access,
     MetadataOptions,
+    MetadataService,
     Network,
     boot_script_reads,
     container_credentials,
     container_network,
 )
 from bisonflow.local.runtime import LocalRuntime
+from tasks.spot_notice import (
+    NOTICE_PATH,
+    InstanceMetadata,
+    InterruptionNotice,
+    SpotWatch,
+    check_interval,
+    parse_notice,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/task"
 BRIDGE = Network("bridge", BRIDGE_HOPS)
@@ -281,3 +294,96 @@ def test_metadata_endpoint_disabled_stops_the_boot_script(
         "so the boot script cannot read instance metadata: its boot script fails: the instance "
         "shuts down"
     ]
+
+
+# --- the Spot interruption notice (tasks.spot_notice against MetadataService) ------------------
+
+
+@pytest.fixture
+def metadata_service() -> Iterator[MetadataService]:
+    service = MetadataService().start()
+    yield service
+    service.stop()
+
+
+def test_the_spot_notice_is_absent_until_ec2_gives_it_and_the_watch_reports_it_once(
+    metadata_service: MetadataService,
+) -> None:
+    """instance-action answers 404 until the notice (EC2 User Guide, "Spot Instance
+    interruption notices"); the watch reads it through IMDSv2 and calls back once."""
+    metadata_service.register("i-spot", Access(True), tokens_required=True)
+    metadata = InstanceMetadata(metadata_service.endpoint("i-spot"))
+    assert metadata.get("instance-id") == "i-spot"
+    assert metadata.get(NOTICE_PATH) is None
+    seen: list[InterruptionNotice] = []
+    with SpotWatch(seen.append, 0.05, metadata):
+        time.sleep(0.3)
+        assert seen == []
+        metadata_service.interrupt("i-spot", "terminate", "2029-10-01T00:02:00Z")
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # it would have called again by now
+    assert seen == [InterruptionNotice("terminate", "2029-10-01T00:02:00Z")]
+    assert seen[0].describe() == (
+        "Spot interruption notice: EC2 will terminate this instance at 2029-10-01T00:02:00Z"
+    )
+
+
+def test_imdsv2_refuses_a_read_without_a_token_where_tokens_are_required(
+    metadata_service: MetadataService,
+) -> None:
+    metadata_service.register("i-v2", Access(True), tokens_required=True)
+    url = metadata_service.endpoint("i-v2") + "latest/meta-data/instance-id"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=5)
+    assert refused.value.code == 401
+    bad_ttl = urllib.request.Request(
+        metadata_service.endpoint("i-v2") + "latest/api/token",
+        method="PUT",
+        headers={"X-aws-ec2-metadata-token-ttl-seconds": "21601"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(bad_ttl, timeout=5)
+    assert refused.value.code == 400
+
+
+def test_a_task_that_cannot_reach_metadata_runs_without_the_watch_and_says_so_once(
+    metadata_service: MetadataService, caplog: pytest.LogCaptureFixture
+) -> None:
+    why = "IMDSv2 token PUT needs 2 hops from the task container but the hop limit is 1"
+    metadata_service.register("i-far", Access(False, why), tokens_required=True)
+    watch = SpotWatch(
+        lambda notice: None, 1.0, InstanceMetadata(metadata_service.endpoint("i-far"))
+    )
+    with caplog.at_level("WARNING", logger="bisonflow.task"):
+        assert watch.check_once() is None
+        assert watch.check_once() is None
+    warnings = [
+        r.getMessage() for r in caplog.records if "no Spot interruption watch" in r.getMessage()
+    ]
+    assert len(warnings) == 1 and "403" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("not json", None),
+        ('{"action": "stop", "time": "2029-10-01T00:02:00Z"}', ("stop", "2029-10-01T00:02:00Z")),
+        ('{"action": "hibernate", "time": "t"}', ("hibernate", "t")),
+        ('{"action": "rebalance", "time": "t"}', None),
+        ("[1]", None),
+    ],
+)
+def test_only_an_interrupting_action_is_a_notice(body: str | None, expected: tuple | None) -> None:
+    notice = parse_notice(body)
+    assert (notice and (notice.action, notice.time)) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_bad_check_interval_is_named(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("TASK_SPOT_CHECK_SECONDS", value)
+    with pytest.raises(ValueError, match="TASK_SPOT_CHECK_SECONDS must be a positive number"):
+        check_interval()

@@ -8,11 +8,13 @@ import re
 import threading
 
 import pytest
+from botocore.exceptions import ClientError
 from conftest import SCRATCH_BUCKET
 
 from bisonflow.schemas import SchemaViolation
 from bisonflow.taskspec import TaskSpec
 from tasks import runner
+from tasks.spot_notice import InterruptionNotice
 
 
 def _spec(**overrides: object) -> TaskSpec:
@@ -94,3 +96,128 @@ def test_threads_printing_at_once_never_split_a_line() -> None:
     lines = stream.getvalue().splitlines()
     assert len(lines) == 8 * 300
     assert all(re.fullmatch(r"t\d line \d+", line) for line in lines), lines[:5]
+
+
+# --- the lease: a task Step Functions no longer waits for, and the Spot notice ----------------
+
+
+class _Exited(Exception):
+    """What the test's exit_process raises instead of os._exit."""
+
+
+class _FakeSfn:
+    """SendTaskHeartbeat / SendTaskFailure as Step Functions answers them; calls recorded."""
+
+    def __init__(self, heartbeat_error: str | None = None) -> None:
+        self.heartbeat_error = heartbeat_error
+        self.calls: list[tuple[str, dict]] = []
+
+    def send_task_heartbeat(self, **kwargs: object) -> dict:
+        self.calls.append(("heartbeat", kwargs))
+        if self.heartbeat_error:
+            error = {"Error": {"Code": self.heartbeat_error, "Message": "gone"}}
+            raise ClientError(error, "SendTaskHeartbeat")
+        return {}
+
+    def send_task_failure(self, **kwargs: object) -> dict:
+        self.calls.append(("failure", kwargs))
+        return {}
+
+
+def _lease(sfn: _FakeSfn, clock: list[float]) -> runner.Lease:
+    def exit_process(status: int) -> None:
+        raise _Exited(status)
+
+    return runner.Lease("token-1", sfn, exit_process=exit_process, clock=lambda: clock[0])
+
+
+@pytest.fixture
+def no_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """terminate_self only logs; logging.shutdown() would close pytest's capture handlers."""
+    monkeypatch.delenv("INSTANCE_ID", raising=False)
+    monkeypatch.setattr(runner.logging, "shutdown", lambda: None)
+
+
+def test_a_write_asks_step_functions_first_and_a_stopped_run_never_writes(
+    no_instance: None,
+) -> None:
+    clock = [100.0]
+    awaited = _FakeSfn()
+    lease = _lease(awaited, clock)
+    lease.before_write()
+    lease.before_write()  # within WRITE_CHECK_SECONDS of a heartbeat: no second call
+    assert [c for c, _ in awaited.calls] == ["heartbeat"]
+    clock[0] += runner.WRITE_CHECK_SECONDS + 0.1
+    lease.before_write()
+    assert [c for c, _ in awaited.calls] == ["heartbeat", "heartbeat"]
+
+    stopped = _FakeSfn(heartbeat_error="TaskTimedOut")
+    lease = _lease(stopped, clock)
+    with pytest.raises(_Exited) as exited:
+        lease.before_write()
+    assert exited.value.args == (runner.EXIT_ABANDONED,)
+    assert not lease.settle()  # nothing reports the task's outcome after that
+    with pytest.raises(_Exited):
+        lease.before_write()  # any later write of another thread ends the process too
+
+
+def test_a_transient_heartbeat_failure_does_not_abandon_the_task(no_instance: None) -> None:
+    lease = _lease(_FakeSfn(heartbeat_error="ThrottlingException"), [0.0])
+    lease.beat()
+    assert lease.settle()
+
+
+def test_the_spot_notice_reports_instance_lost_once_unless_the_task_reported_first(
+    no_instance: None,
+) -> None:
+    notice = InterruptionNotice("terminate", "2029-10-01T00:02:00Z")
+    sfn = _FakeSfn()
+    lease = _lease(sfn, [0.0])
+    with pytest.raises(_Exited) as exited:
+        lease.interrupt(notice)
+    assert exited.value.args == (runner.EXIT_INTERRUPTED,)
+    assert sfn.calls == [
+        (
+            "failure",
+            {"taskToken": "token-1", "error": "TaskInstanceLost", "cause": notice.describe()},
+        )
+    ]
+    reported = _FakeSfn()
+    lease = _lease(reported, [0.0])
+    assert lease.settle()  # the task's own outcome came first
+    lease.interrupt(notice)
+    assert reported.calls == []
+
+
+def _stored_token(aws_env, spec: TaskSpec, value: str = "not-a-live-token") -> int:
+    ssm = aws_env.clients["ssm"]
+    stored = ssm.put_parameter(
+        Name=spec.token_parameter, Value=value, Type="SecureString", Overwrite=True
+    )
+    return stored["Version"]
+
+
+def test_the_boot_script_reports_only_its_own_attempts_unreported_task(aws_env) -> None:
+    """After the container exited: nothing when the task reported (its token is deleted),
+    nothing when the token is a later attempt's, and a token Step Functions no longer
+    accepts is not an error."""
+    spec = _spec(execution="boot-exec", token_parameter="/bisonflow/task-tokens/boot-exec/x")
+    assert runner.report_unreported(spec, "1", "0") == (
+        "the task reported its outcome: nothing to do"
+    )
+    _stored_token(aws_env, spec)  # this instance's attempt
+    version = _stored_token(aws_env, spec)  # a relaunch stored its own token
+    try:
+        assert runner.report_unreported(spec, str(version - 1), "137") == (
+            f"the stored token is version {version}, not this instance's {version - 1}: "
+            "a later attempt's, left alone"
+        )
+        outcome = runner.report_unreported(spec, str(version), "137")
+        assert outcome.startswith("Step Functions no longer waits for the task ("), outcome
+    finally:
+        aws_env.clients["ssm"].delete_parameter(Name=spec.token_parameter)
+
+
+def test_the_boot_script_command_line(capsys: pytest.CaptureFixture) -> None:
+    assert runner.main(["--report-everything"]) == 2
+    assert capsys.readouterr().err == "usage: python -m tasks.runner [--report-unreported]\n"

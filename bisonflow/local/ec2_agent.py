@@ -21,6 +21,14 @@ the metadata options let a process at its compose network's distance reach IMDS;
 gets no credentials at all (and never tries 169.254.169.254), and the agent says why. Compose's
 awslogs driver runs in the Docker daemon on the host and ships the task's output with the same
 role session, to the group and stream the compose file names (bisonflow.local.compose_file).
+
+The boot script goes on after the container exits: if the instance is still running (the task
+did not terminate it: killed, out of memory, crashed), the agent runs the script's report of an
+unreported task, `python -m tasks.runner --report-unreported`, with the container's environment
+(as `docker compose run` does), then the script's EXIT trap shuts the instance down. The task
+reads instance metadata from a local stand-in (MetadataService); interrupt() serves the Spot
+interruption notice there and reclaims the instance `reclaim_seconds` later, two minutes on AWS
+(EC2 User Guide, "Spot Instance interruption notices").
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +54,22 @@ from bisonflow.local.compose_file import task_service
 from bisonflow.local.credentials import as_environment, role_credentials
 from bisonflow.local.instance_metadata import (
     MetadataOptions,
+    MetadataService,
     boot_script_reads,
     container_credentials,
     container_network,
     host_credentials,
+    metadata_reachable,
 )
 
 #: A boot-script line that sets a variable from instance metadata: NAME=$(imds PATH).
 _IMDS_ASSIGNMENT = re.compile(r"^(\w+)=\$\(imds ([^)\s]+)\)\s*$", re.MULTILINE)
 #: The command each task's container runs (tasks/Dockerfile CMD).
 TASK_COMMAND = (sys.executable, "-m", "tasks.runner")
+#: What the boot script runs in the task's image after the container exited.
+REPORT_UNREPORTED = "--report-unreported"
+#: How long after its Spot interruption notice EC2 reclaims an instance.
+SPOT_NOTICE_SECONDS = 120.0
 #: What the task runner cannot start without.
 REQUIRED = ("TASK_APP", "TASK_SPEC_URI", "INSTANCE_ID", "TASK_LOG_GROUP")
 #: The tags EC2 puts on an instance launched from a launch template.
@@ -157,7 +172,15 @@ class Ec2Agent:
     #: More DescribeInstances filters: which of the task instances this agent boots (tests).
     filters: list[dict[str, Any]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # what the agent reported, in order
+    #: Seconds from a Spot interruption notice to the instance's reclaim (tests: shorter).
+    reclaim_seconds: float = SPOT_NOTICE_SECONDS
+    metadata: MetadataService | None = None  # IMDS of the task processes (start() makes it)
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: instance -> the boot script's report after its container exited
+    _tails: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: instance -> the container's environment and what EC2 applied (for the boot script's end)
+    _booted: dict[str, tuple[dict[str, str], LaunchSettings]] = field(default_factory=dict)
+    _timers: list[threading.Timer] = field(default_factory=list)
     #: instance -> (log group, log stream, the instance role's session) of its awslogs driver
     _shipping: dict[str, tuple[str, str, dict[str, str]]] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
@@ -165,6 +188,7 @@ class Ec2Agent:
     _thread: threading.Thread | None = None
 
     def start(self) -> None:
+        self.metadata = MetadataService().start()
         self._thread = threading.Thread(target=self._loop, name="ec2-agent", daemon=True)
         self._thread.start()
 
@@ -172,10 +196,44 @@ class Ec2Agent:
         self._stop.set()
         if self._thread:
             self._thread.join()
-        for proc in self._procs.values():
+        for timer in self._timers:
+            timer.cancel()
+        for proc in [*self._procs.values(), *self._tails.values()]:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        if self.metadata:
+            self.metadata.stop()
+
+    def interrupt(self, instance_id: str, action: str = "terminate") -> str:
+        """Give `instance_id` the Spot interruption notice (`action` `terminate` or `stop`)
+        and reclaim it `reclaim_seconds` later, as EC2 does; the notice's time."""
+        if self.metadata is None:
+            raise RuntimeError("the EC2 agent is not started")
+        at = datetime.now(UTC) + timedelta(seconds=self.reclaim_seconds)
+        when = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.metadata.interrupt(instance_id, action, when)
+        self.report(f"instance {instance_id}: Spot interruption notice, {action} at {when}")
+        timer = threading.Timer(self.reclaim_seconds, self._reclaim, (instance_id, action))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+        return when
+
+    def _reclaim(self, instance_id: str, action: str) -> None:
+        """EC2 takes the instance back, whatever runs on it."""
+        state = self._state(instance_id)
+        if state not in LIVE_STATES or (action == "stop" and state == "stopped"):
+            return
+        self.report(f"instance {instance_id}: reclaimed by EC2 Spot ({action})")
+        if action == "stop":
+            self.ec2.stop_instances(InstanceIds=[instance_id])
+        else:
+            self.ec2.terminate_instances(InstanceIds=[instance_id])
+
+    def _state(self, instance_id: str) -> str:
+        reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return reservations[0]["Instances"][0]["State"]["Name"]
 
     def _loop(self) -> None:
         """Poll until stopped. An error is reported once, not every `interval`: the same
@@ -212,15 +270,51 @@ class Ec2Agent:
         for instance_id, proc in list(self._procs.items()):
             if instance_id not in live and proc.poll() is None:
                 proc.kill()  # terminated from outside: the machine is gone
-            if proc.poll() is not None:
-                del self._procs[instance_id]  # first: a failed shipment must not come back
-                try:
-                    self._ship_log(instance_id)
-                except Exception as exc:  # the task's outcome is reported; only its log is lost
-                    self.report(
-                        f"instance {instance_id}: its log was not shipped to CloudWatch Logs "
-                        f"({type(exc).__name__}: {exc}); it stays in {self.log_path(instance_id)}"
-                    )
+            status = proc.poll()
+            if status is None:
+                continue
+            del self._procs[instance_id]  # first: a failed step must not come back
+            if instance_id in live and self._state(instance_id) in LIVE_STATES:
+                self._report_unreported(instance_id, status)  # the boot script goes on
+            else:
+                self._finish(instance_id)
+        for instance_id, tail in list(self._tails.items()):
+            if instance_id not in live and tail.poll() is None:
+                tail.kill()
+            if tail.poll() is None:
+                continue
+            del self._tails[instance_id]
+            settings = self._booted[instance_id][1]
+            self._finish(instance_id)
+            if instance_id in live:  # the boot script ends: its EXIT trap shuts down
+                self._power_off(instance_id, settings)
+
+    def _report_unreported(self, instance_id: str, status: int) -> None:
+        """The boot script after `docker compose up` returned: its report of a task that
+        died unreported, in the task's image with the container's environment."""
+        env, _ = self._booted[instance_id]
+        with self.log_path(instance_id).open("a") as log:
+            self._tails[instance_id] = subprocess.Popen(
+                (*self.task_command, REPORT_UNREPORTED),
+                cwd=self.repository,
+                env={**env, "TASK_EXIT_STATUS": str(status)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=OWN_GROUP,  # the terminal's Ctrl-C is bisonflow's to handle
+            )
+
+    def _finish(self, instance_id: str) -> None:
+        """The instance's work is over: ship its log, forget its metadata."""
+        self._booted.pop(instance_id, None)
+        if self.metadata:
+            self.metadata.forget(instance_id)
+        try:
+            self._ship_log(instance_id)
+        except Exception as exc:  # the task's outcome is reported; only its log is lost
+            self.report(
+                f"instance {instance_id}: its log was not shipped to CloudWatch Logs "
+                f"({type(exc).__name__}: {exc}); it stays in {self.log_path(instance_id)}"
+            )
 
     def _boot(self, instance: dict[str, Any]) -> None:
         instance_id = instance["InstanceId"]
@@ -269,13 +363,23 @@ class Ec2Agent:
             self.report(f"instance {instance_id}: {container.reason}: the task gets no credentials")
         if service.awslogs:
             self._shipping[instance_id] = (*service.awslogs, session)
+        if self.metadata is None:  # an agent polled by hand (tests) serves metadata too
+            self.metadata = MetadataService().start()
+        self.metadata.register(
+            instance_id,
+            metadata_reachable(settings.options, network.hops, network.describe()),
+            settings.options.http_tokens == "required",
+        )
+        imds = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": self.metadata.endpoint(instance_id)}
+        container_env = {**self._base_env(), **self.task_env, **env, **credentials, **imds}
+        self._booted[instance_id] = (container_env, settings)
         log_path = self.log_path(instance_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w") as log:
             self._procs[instance_id] = subprocess.Popen(
                 self.task_command,
                 cwd=self.repository,
-                env={**self._base_env(), **self.task_env, **env, **credentials},
+                env=container_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 process_group=OWN_GROUP,  # the terminal's Ctrl-C is bisonflow's to handle
@@ -315,6 +419,10 @@ class Ec2Agent:
         """The boot script exits and its EXIT trap shuts the instance down, which then stops
         or terminates as its InstanceInitiatedShutdownBehavior says."""
         self.report(f"instance {instance_id}: {why}: the instance shuts down")
+        self._power_off(instance_id, settings)
+
+    def _power_off(self, instance_id: str, settings: LaunchSettings) -> None:
+        """`shutdown -h now`: the instance stops, or terminates if its launch said so."""
         if settings.shutdown_behavior == "terminate":
             self.ec2.terminate_instances(InstanceIds=[instance_id])
         else:

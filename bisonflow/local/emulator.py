@@ -27,6 +27,7 @@ from bisonflow.local import (
     redshift_duckdb,
     s3_conditional,
     sfn_aliases,
+    sfn_callback_retry,
     sfn_names,
 )
 from bisonflow.local.iam import seam as iam_seam
@@ -154,6 +155,7 @@ class Emulator:
         redshift_duckdb.install()
         s3_conditional.install()  # the month lock's conditional writes are atomic, as on AWS
         ec2_capacity.install()  # RunInstances can be refused for capacity, as on AWS
+        sfn_callback_retry.install()  # a retried callback task gets its own token
         if self.iam_enforcement and not self._iam_installed:
             iam_seam.install()
             self._iam_installed = True

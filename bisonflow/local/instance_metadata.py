@@ -26,11 +26,25 @@ rules, from AWS's documentation:
   categories"; "Enable access to tags in instance metadata").
 - Credentials (`iam/security-credentials/<role>`) exist only on an instance with an IAM
   instance profile; they are a session of the profile's role named after the instance id.
+
+MetadataService serves the part a task reads over HTTP: the IMDSv2 token (`PUT
+/latest/api/token`, TTL 1-21,600 s in `X-aws-ec2-metadata-token-ttl-seconds`), `instance-id`,
+and the Spot interruption notice `spot/instance-action`, absent (404) until the instance is
+marked interrupted, then `{"action": ..., "time": ...}` (EC2 User Guide, "Spot Instance
+interruption notices"; "Use the Instance Metadata Service to access instance metadata"). Each
+instance has its own base URL, `http://127.0.0.1:<port>/<instance-id>/`, as each instance has
+its own 169.254.169.254. A caller whose token PUT would not come back (the rules above) gets
+403 at once, where AWS drops the response and the caller waits for its timeout.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 #: Hops from the instance's interface to a process on the host, and to a container on
@@ -146,3 +160,119 @@ def boot_script_reads(options: MetadataOptions, paths: list[str]) -> Access:
             f"InstanceMetadataTags is {options.instance_metadata_tags}",
         )
     return Access(True)
+
+
+#: IMDSv2's token TTL bounds, in seconds.
+TOKEN_TTL_RANGE = (1, 21_600)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A task killed mid-request resets its connection: that is the fault under test, not
+    an error of the service (socketserver would print a traceback for each)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+@dataclass
+class _Instance:
+    reach: Access  # whether the task container reaches IMDS at all
+    tokens_required: bool
+    notice: dict[str, str] | None = None
+    tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
+
+
+class MetadataService:
+    """IMDS for the local task processes: one HTTP server, one base URL per instance."""
+
+    def __init__(self) -> None:
+        self._instances: dict[str, _Instance] = {}
+        self._lock = threading.Lock()
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="instance-metadata", daemon=True
+        )
+
+    def start(self) -> MetadataService:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def endpoint(self, instance_id: str) -> str:
+        """The base URL the instance's processes read metadata at (botocore's
+        AWS_EC2_METADATA_SERVICE_ENDPOINT)."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/{instance_id}/"
+
+    def register(self, instance_id: str, reach: Access, tokens_required: bool) -> None:
+        with self._lock:
+            self._instances[instance_id] = _Instance(reach, tokens_required)
+
+    def forget(self, instance_id: str) -> None:
+        with self._lock:
+            self._instances.pop(instance_id, None)
+
+    def interrupt(self, instance_id: str, action: str, at: str) -> None:
+        """Serve the Spot interruption notice: EC2 will `action` the instance at `at`."""
+        with self._lock:
+            self._instances[instance_id].notice = {"action": action, "time": at}
+
+    def answer(self, method: str, path: str, headers: Any) -> tuple[int, str]:
+        """(HTTP status, body) for a request to `path` (`/<instance-id>/latest/...`)."""
+        instance_id, _, rest = path.lstrip("/").partition("/")
+        with self._lock:
+            instance = self._instances.get(instance_id)
+            if instance is None:
+                return 404, "no such instance"
+            if not instance.reach.granted:
+                return 403, instance.reach.reason
+            if method == "PUT" and rest == "latest/api/token":
+                return self._token(instance, headers.get("X-aws-ec2-metadata-token-ttl-seconds"))
+            if method != "GET" or not rest.startswith("latest/meta-data/"):
+                return 404, "Not Found"
+            token = headers.get("X-aws-ec2-metadata-token")
+            valid = token is not None and instance.tokens.get(token, 0.0) > time.monotonic()
+            if (token is not None or instance.tokens_required) and not valid:
+                return 401, "Unauthorized"
+            item = rest.removeprefix("latest/meta-data/")
+            if item == "instance-id":
+                return 200, instance_id
+            if item == "spot/instance-action" and instance.notice:
+                return 200, json.dumps(instance.notice)
+            return 404, "Not Found"
+
+    @staticmethod
+    def _token(instance: _Instance, ttl: str | None) -> tuple[int, str]:
+        try:
+            seconds = int(ttl or "")
+        except ValueError:
+            seconds = 0
+        if not TOKEN_TTL_RANGE[0] <= seconds <= TOKEN_TTL_RANGE[1]:
+            return 400, "Bad Request"
+        token = secrets.token_urlsafe(32)
+        instance.tokens[token] = time.monotonic() + seconds
+        return 200, token
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _respond(self) -> None:
+                status, body = service.answer(self.command, self.path, self.headers)
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = _respond
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the task's own log says what it read
+
+        return Handler

@@ -179,6 +179,9 @@ class LocalRuntime:
             "AWS_DEFAULT_REGION": REGION,
             "GBIF_API_URL": gbif_url,
             "TASK_HEARTBEAT_INTERVAL": str(self.settings.heartbeat_interval),
+            # The Spot notice watch reads the agent's local IMDS: every second costs nothing
+            # (AWS recommends 5 s, the runner's default).
+            "TASK_SPOT_CHECK_SECONDS": "1",
         }
 
     # --- helpers for the CLI and tests ---------------------------------------------
