@@ -34,6 +34,8 @@ DATA = Path(__file__).parent / "data" / "executions"
 #: The workflow's definition as a recorded execution ran it: fixed, so these counts do not
 #: move while the ASL changes (test_report_browser.py also draws the ASL of this tree).
 ASL = json.loads((DATA / "succeeded" / "definition.json").read_text())
+#: Where the recorded succeeded execution wrote its month (tests/record_executions.py).
+RUN_PREFIX = "summary/2026_08_01/runs/recorded-succeeded/"
 
 
 def load_view(kind: str):
@@ -55,7 +57,7 @@ def edges_of(graph, kind):
 def test_every_state_is_a_node_with_its_branch():
     graph = asl_graph(ASL)
     states = [n for n in graph.nodes.values() if n.is_state]
-    assert len(states) == 22
+    assert len(states) == 32
     assert START in graph.nodes
     branches = {key: sorted(n.name for n in nodes) for key, nodes in graph.branches().items()}
     assert branches == {
@@ -81,19 +83,27 @@ def test_edges_of_the_workflow_have_kinds_and_labels():
     assert choice[("SubsetBatchDone?", "SubmitSubset")] == (
         '$.sql.status == "FINISHED" && $.sql.more_batches == true'
     )
-    assert ("SnapshotReady?", "SubsetAndAnnotate") in edges_of(graph, DEFAULT)
+    assert choice[("MonthLocked?", "SubsetAndAnnotate")] == "$.lock.acquired == true"
+    assert ("SnapshotReady?", "LockMonth") in edges_of(graph, DEFAULT)
     assert ("SubsetBatchDone?", "WaitForSubset") in edges_of(graph, DEFAULT)
     catch = edges_of(graph, CATCH)
+    # CalcStats fails uncaught (a redrive resumes it); a failed ReleaseMonthLock still ends in
+    # Published (the lock expires); CheckGbif's error goes through CheckGbifFailed
     assert set(catch) == {
         (s, "CleanupTasks")
         for s in [
-            "CheckGbif",
+            "RecheckSnapshot",
+            "LockMonth",
             "SubsetAndAnnotate",
             "SubmitAssignAndAggregate",
             "PollAssignAndAggregate",
-            "CalcStats",
+            "PublishMonth",
         ]
-    } | {("CleanupTasks", "WorkflowFailed")}
+    } | {
+        ("CheckGbif", "CheckGbifFailed"),
+        ("ReleaseMonthLock", "Published"),
+        ("CleanupTasks", "CleanupFailed"),
+    }
     assert set(catch.values()) == {"States.ALL"}
     assert set(edges_of(graph, BRANCH)) == {
         ("SubsetAndAnnotate", "StartSubset"),
@@ -117,9 +127,13 @@ def test_choice_rules_are_short_on_the_edge_and_whole_in_its_title():
     )
     assert short[("SnapshotReady?", "NoSnapshotYet")] == ("not snapshot_exists",)
     assert short[("SnapshotReady?", "AlreadyProcessed")] == ("already_processed",)
-    assert short[("SnapshotReady?", "SubsetAndAnnotate")] == ("default",)
+    assert short[("SnapshotReady?", "SnapshotNotPublished")] == (
+        "not snapshot_exists",
+        "and scheduled",
+    )
+    assert short[("SnapshotReady?", "LockMonth")] == ("default",)
     # the catch-all goes unlabelled; its errors stay the edge's full label
-    assert short[("CheckGbif", "CleanupTasks")] == ()
+    assert short[("LockMonth", "CleanupTasks")] == ()
     assert all(len(line) <= LABEL_CHARS for lines in short.values() for line in lines)
 
 
@@ -184,7 +198,7 @@ def record_with_outputs(tmp_path, view):
 
 def test_the_report_shows_the_months_figures_and_maps_from_the_run_record(tmp_path):
     view = load_view("succeeded")
-    assert summary_prefix(view) == "summary/2026_09_01/"
+    assert summary_prefix(view) == RUN_PREFIX
     run = record_with_outputs(tmp_path, view)
     html = write_report(view, run / "report.html", outputs=run / "outputs").read_text()
     # written into a run record (execution.json beside outputs/), the record's outputs/ is found
@@ -192,8 +206,8 @@ def test_the_report_shows_the_months_figures_and_maps_from_the_run_record(tmp_pa
     assert write_report(view, run / "report.html").read_text() == html
     sources = re.findall(r'<img src="([^"]*)"', html)
     assert sources == [
-        "outputs/summary/2026_09_01/figure_richness_state.png",
-        "outputs/summary/2026_09_01/map_richness_county.png",
+        f"outputs/{RUN_PREFIX}figure_richness_state.png",
+        f"outputs/{RUN_PREFIX}map_richness_county.png",
     ]  # figures, then maps; the CSV is not an image
     assert all((run / src).is_file() for src in sources)
     assert "Map: richness county" in html
@@ -207,7 +221,7 @@ def test_a_run_that_published_nothing_says_so_instead_of_figures(tmp_path):
         assert "<img" not in html and "did not reach CalcStats" in html
     view = load_view("succeeded")  # published, but the record has no copy
     html = write_report(view, tmp_path / "bare" / "report.html").read_text()
-    assert "<img" not in html and "holds no copy of summary/2026_09_01/" in html
+    assert "<img" not in html and f"holds no copy of {RUN_PREFIX}" in html
 
 
 def test_report_escapes_causes():
@@ -227,6 +241,6 @@ def test_an_error_reads_as_one_line_first_with_the_whole_cause_folded_after_it()
     header = html[html.index("<header>") : html.index("</header>")]
     assert f'<th>Error</th><td><span class="error">{message}</span>' in header
     assert header.index(message) < header.index("<details><summary>the whole cause (")
-    assert "Traceback (most recent call last)" in header  # still there, folded
+    assert "Traceback (innermost last):" in header  # the task runner's tail, folded
     panel = html[html.index('data-detail="AnnotateRiis"') :]
-    assert panel.index(message) < panel.index("Traceback (most recent call last)")
+    assert panel.index(message) < panel.index("Traceback (innermost last):")
