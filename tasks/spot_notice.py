@@ -160,8 +160,13 @@ class SpotWatch:
             return None
 
     def _watch(self) -> None:
-        while not self._stop.wait(self._interval):
+        """Checks at once, then every interval: a notice given before the task started (EC2
+        may give it while the instance boots) is met before any work, not an interval later,
+        by which time a short task may have finished on an instance about to go."""
+        while True:
             notice = self.check_once()
             if notice is not None:
                 self._on_notice(notice)
+                return
+            if self._stop.wait(self._interval):
                 return

@@ -328,6 +328,13 @@ def test_the_spot_notice_is_absent_until_ec2_gives_it_and_the_watch_reports_it_o
     assert seen[0].describe() == (
         "Spot interruption notice: EC2 will terminate this instance at 2029-10-01T00:02:00Z"
     )
+    # A notice already given when the watch starts is met at once, not an interval later.
+    early: list[InterruptionNotice] = []
+    with SpotWatch(early.append, 3600, metadata):
+        deadline = time.monotonic() + 10
+        while not early and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert early == seen
 
 
 def test_imdsv2_refuses_a_read_without_a_token_where_tokens_are_required(
