@@ -94,7 +94,7 @@ def wait_for_end(rt: LocalRuntime, arn: str, timeout: float = 120) -> dict:
         description = sfn.describe_execution(executionArn=arn)
         if description["status"] != "RUNNING":
             return description
-        time.sleep(0.2)
+        time.sleep(0.5)  # each look costs the emulator's CPU, which the run needs
     raise AssertionError(f"{arn} still running after {timeout} s")
 
 

@@ -45,8 +45,9 @@ from bisonflow.local.moto_s3 import EmulatorError
 from bisonflow.local.redshift_engine import _Engine
 from bisonflow.local.runtime import LocalRuntime
 
-#: How often the injectors look for what they wait on.
-POLL_SECONDS = 0.1
+#: How often the injectors look for what they wait on (each look is a request through the
+#: emulator, which shares the machine with the runs it waits on).
+POLL_SECONDS = 0.25
 #: The line an injected Lambda answer adds to the invocation's log (what an operator reads).
 INJECTED_LOG_LINE = "[fault injected by bisonflow.local.faults]\n"
 
