@@ -25,7 +25,8 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+
+from conftest import wait_for_end
 
 from bisonflow.executions import history
 from bisonflow.layout import RIIS_INPUT_KEY
@@ -54,17 +55,6 @@ def _save(rt: LocalRuntime, arn: str, kind: str, data: Path) -> None:
     print(f"{kind}: {description['status']}, {len(events)} events -> {folder}")
 
 
-def _ended(rt: LocalRuntime, arn: str, timeout: float = 300) -> dict[str, Any]:
-    sfn = rt.clients["stepfunctions"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        description = sfn.describe_execution(executionArn=arn)
-        if description["status"] != "RUNNING":
-            return description
-        time.sleep(0.2)
-    raise SystemExit(f"{arn} still running after {timeout} s")
-
-
 def _waiting_in(rt: LocalRuntime, arn: str, state: str, visit: int) -> bool:
     """`state` entered at least `visit` times and not yet left."""
     events = history(rt.clients["stepfunctions"], arn)
@@ -79,14 +69,14 @@ def record(rt: LocalRuntime, data: Path) -> None:
 
     rt.publish_snapshot("2026-08")
     arn = rt.start_execution("2026-08", name="recorded-succeeded")
-    assert _ended(rt, arn)["status"] == "SUCCEEDED"
+    assert wait_for_end(rt, arn, timeout=300)["status"] == "SUCCEEDED"
     _save(rt, arn, "succeeded", data)
 
     rt.publish_snapshot("2026-07")
     s3.delete_object(Bucket=bucket, Key=RIIS_INPUT_KEY)
     try:
         arn = rt.start_execution("2026-07", name="recorded-failed")
-        assert _ended(rt, arn)["status"] == "FAILED"
+        assert wait_for_end(rt, arn, timeout=300)["status"] == "FAILED"
     finally:
         s3.upload_file(str(rt.sample.riis_csv), bucket, RIIS_INPUT_KEY)
     _save(rt, arn, "failed", data)
@@ -100,7 +90,7 @@ def record(rt: LocalRuntime, data: Path) -> None:
         time.sleep(0.05)
     _save(rt, arn, "running", data)
     rt.clients["stepfunctions"].stop_execution(executionArn=arn)
-    _ended(rt, arn)
+    wait_for_end(rt, arn, timeout=300)
 
 
 def main(data: Path = DATA) -> None:

@@ -39,6 +39,13 @@ FAILS_UNTIL_REDRIVEN = {
     "Next": "Done",
 }
 
+#: Pass, a state that fails until the execution is redriven, then Succeed.
+FAILS_ONCE = {
+    "First": {"Type": "Pass", "Next": "Check"},
+    "Check": FAILS_UNTIL_REDRIVEN,
+    "Done": {"Type": "Succeed"},
+}
+
 
 def _machine(runtime: LocalRuntime, states: dict[str, Any], start: str = "First") -> str:
     iam, sfn = runtime.clients["iam"], runtime.clients["stepfunctions"]
@@ -188,11 +195,7 @@ def test_redrivability_follows_the_documented_limits(runtime: LocalRuntime) -> N
     """14 days after its end, a year after its start: not redrivable."""
     machine = _machine(
         runtime,
-        {
-            "First": {"Type": "Pass", "Next": "Check"},
-            "Check": FAILS_UNTIL_REDRIVEN,
-            "Done": {"Type": "Succeed"},
-        },
+        FAILS_ONCE,
     )
     arn = _run(runtime, machine, {})
     execution = runtime_execution(arn)
@@ -259,11 +262,7 @@ def test_the_command_redrives_and_refuses_in_one_line(
 ) -> None:
     machine = _machine(
         runtime,
-        {
-            "First": {"Type": "Pass", "Next": "Check"},
-            "Check": FAILS_UNTIL_REDRIVEN,
-            "Done": {"Type": "Succeed"},
-        },
+        FAILS_ONCE,
     )
     arn = _run(runtime, machine, {})
     code, out = _cli(runtime, capsys, arn)

@@ -19,7 +19,7 @@ from bisonflow.local.runtime import LocalRuntime
 from bisonflow.publish import published
 
 #: A month no other test runs.
-WORKFLOW_MONTH = "2029-11"
+WORKFLOW_MONTH = "2030-03"  # a month no other test file runs (one runtime per worker)
 
 
 def _task_role(rt: LocalRuntime) -> str:

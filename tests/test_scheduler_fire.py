@@ -48,17 +48,19 @@ def test_targets_are_the_calls_scheduler_makes() -> None:
 
 def test_the_fired_schedule_processes_its_scheduled_month(runtime: LocalRuntime) -> None:
     assert runtime.deployment
-    runtime.publish_snapshot("2026-04")
-    fired = runtime.fire_schedule(datetime(2026, 4, 2, 6, 0, tzinfo=UTC))
-    assert fired.input == '{"scheduled_time": "2026-04-02T06:00:00Z"}'
+    # 2028-04: a month no other test file publishes (test files share a runtime per worker, and
+    # a month published already would end AlreadyProcessed).
+    runtime.publish_snapshot("2028-04")
+    fired = runtime.fire_schedule(datetime(2028, 4, 2, 6, 0, tzinfo=UTC))
+    assert fired.input == '{"scheduled_time": "2028-04-02T06:00:00Z"}'
     assert fired.target_arn == runtime.deployment.outputs["StateMachineAliasArn"]
     assert fired.role_arn.split("/")[-1].startswith(f"{runtime.deployment.stack_name}-ScheduleRole")
     assert fired.execution_arn
     description = wait_for_end(runtime, fired.execution_arn, timeout=240)
     assert description["status"] == "SUCCEEDED", description.get("cause")
-    assert json.loads(description["input"]) == {"scheduled_time": "2026-04-02T06:00:00Z"}
-    assert json.loads(description["output"])["month"] == "2026-04"
-    marker = MonthLayout.for_month("2026-04").done_marker_key
+    assert json.loads(description["input"]) == {"scheduled_time": "2028-04-02T06:00:00Z"}
+    assert json.loads(description["output"])["month"] == "2028-04"
+    marker = MonthLayout.for_month("2028-04").done_marker_key
     runtime.clients["s3"].head_object(Bucket=runtime.deployment.bucket, Key=marker)
 
 
