@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bisonflow import aws
+from bisonflow import aws, cfn_template
 from bisonflow.layout import DIMENSIONS, RECORD_NAME, MonthLayout
 from bisonflow.local.runtime import LocalRuntime, LocalSettings
 from bisonflow.packaging import FUNCTIONS
@@ -133,3 +133,9 @@ def unload_prefixes(layout: MonthLayout) -> list[str]:
         for dim in DIMENSIONS
         for prefix in (layout.species_counts_prefix, layout.region_counts_prefix)
     ]
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    """The stack's template as CloudFormation reads it."""
+    return cfn_template.template()
