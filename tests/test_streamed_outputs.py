@@ -152,11 +152,14 @@ def test_a_csv_copy_in_batches_equals_the_one_shot_copy(monkeypatch):
             "species": [
                 f'Genus "quoted", {i}' if i % 5 == 0 else f"Species {i}" for i in range(rows)
             ],
+            # read back dictionary-encoded by the copy: nulls, line breaks, non-ASCII
+            "county": [None if i % 6 == 0 else f"Doña Ana\n{i % 4}" for i in range(rows)],
+            "remark": pa.array([f"r{i % 3}" for i in range(rows)], pa.large_string()),
             "occ_count": pa.array(range(rows), pa.int64()),
         }
     )
     narrow = table.slice(12).set_column(
-        2, "occ_count", table["occ_count"].slice(12).cast(pa.int16())
+        4, "occ_count", table["occ_count"].slice(12).cast(pa.int16())
     )
     parts = [
         _parquet(table.slice(0, 0), 4),  # an empty first part still gives the header
@@ -168,7 +171,7 @@ def test_a_csv_copy_in_batches_equals_the_one_shot_copy(monkeypatch):
     one_shot = io.BytesIO()
     pa_csv.write_csv(table, one_shot)
     assert sink.getvalue() == one_shot.getvalue()
-    assert sink.getvalue().count(b"\n") == rows + 1
+    assert sink.getvalue().count(b"\n") == rows + 1 + sum(i % 6 != 0 for i in range(rows))
 
 
 def test_a_matrix_from_many_pieces_equals_the_one_built_whole():
