@@ -324,23 +324,33 @@ def fire_schedule(args: argparse.Namespace) -> int:
 
     from bisonflow.deploy import Target, stack_outputs
     from bisonflow.local.emulator import CREDENTIALS, REGION
-    from bisonflow.local.scheduler import fire
+    from bisonflow.local.scheduler import fire, scheduled_time_text
+    from bisonflow.scheduled_start import scheduled_execution_arn
 
     endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:5000"
     when = args.scheduled_time or dt.datetime.now(dt.UTC).replace(microsecond=0)
     target = Target(region=REGION, endpoint_url=endpoint, credentials=dict(CREDENTIALS))
-    name = stack_outputs(target, args.stack_name)["ScheduleName"]
+    outputs = stack_outputs(target, args.stack_name)
+    # The schedule's StartMonth names the month's run (bisonflow.scheduled_start) and answers
+    # Scheduler nothing (an asynchronous invocation): where the run is follows from the time.
+    scheduled = scheduled_execution_arn(outputs["StateMachineAliasArn"], scheduled_time_text(when))
+    sfn = target.client("stepfunctions")
+    try:
+        existed = bool(sfn.describe_execution(executionArn=scheduled))
+    except sfn.exceptions.ExecutionDoesNotExist:
+        existed = False
     operator = boto3.Session(region_name=REGION, **CREDENTIALS)
-    fired = fire(operator, endpoint, name, when)
+    fired = fire(operator, endpoint, outputs["ScheduleName"], when)
     _log(
         f"fired {fired.schedule_arn} as {fired.role_arn}\n"
         f"  target: {fired.target_arn}\n  input:  {fired.input}"
     )
-    if fired.execution_arn:
-        _log(
-            f"started {fired.execution_arn}\n"
-            f"follow it with: bisonflow watch --endpoint-url {endpoint} {fired.execution_arn}"
-        )
+    arn = fired.execution_arn or scheduled
+    if fired.execution_arn is None and existed:
+        _log(f"{arn} exists already: this firing started nothing")
+    else:
+        _log(f"started {arn}")
+    _log(f"follow it with: bisonflow watch --endpoint-url {endpoint} {arn}")
     return 0
 
 

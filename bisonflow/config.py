@@ -90,6 +90,11 @@ def statement_canceller() -> str:
     return _required("SQL_CANCEL_FUNCTION")
 
 
+def workflow_alias() -> str:
+    """The state machine's `live` alias ARN, which StartMonth starts (bisonflow.scheduled_start)."""
+    return _required("WORKFLOW_ALIAS_ARN")
+
+
 def gbif_bucket() -> str:
     """GBIF's open-data bucket for this region (`gbif-open-data-<region>`), unless overridden."""
     return os.environ.get("GBIF_BUCKET", "").strip() or f"gbif-open-data-{region()}"

@@ -41,7 +41,11 @@ FUNCTIONS = (
     "launch_task",
     "cleanup_task",
     "publish_month",
+    "start_month",
 )
+#: The functions the state machine invokes (each has a `${...FunctionArn}` placeholder in the
+#: ASL); start_month is the monthly schedule's target instead (bisonflow.scheduled_start).
+MACHINE_FUNCTIONS = tuple(f for f in FUNCTIONS if f != "start_month")
 
 #: The project's own top-level packages (PROJECT_ROOT/<name>), packaged from the source tree.
 FIRST_PARTY = ("bisonflow", "functions", "tasks")

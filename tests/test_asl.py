@@ -10,7 +10,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 
 from bisonflow import waits
 from bisonflow.local.deploy import ASL_PATH, placeholder, render_definition
-from bisonflow.packaging import FUNCTIONS
+from bisonflow.packaging import FUNCTIONS, MACHINE_FUNCTIONS
 
 LAMBDA_ERRORS = {
     "Lambda.ServiceException",
@@ -37,7 +37,7 @@ def definition() -> dict:
 
 def test_placeholders_are_exactly_the_function_arns() -> None:
     found = set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
-    assert found == {placeholder(f) for f in FUNCTIONS}
+    assert found == {placeholder(f) for f in MACHINE_FUNCTIONS}
 
 
 def test_parses_in_the_emulators_interpreter(definition: dict) -> None:

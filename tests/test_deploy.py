@@ -22,7 +22,7 @@ from bisonflow.deploy.target import Target
 from bisonflow.local.deploy import emulator_target
 from bisonflow.local.emulator import target_profile
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.packaging import FUNCTIONS
+from bisonflow.packaging import FUNCTIONS, MACHINE_FUNCTIONS
 from bisonflow.schemas import SchemaViolation
 
 #: What moto 5.2.5's CloudFormation cannot create as the template asks (README's list).
@@ -115,7 +115,8 @@ def test_emulated_resources_carry_the_templates_values(runtime: LocalRuntime) ->
         if "FunctionName" in state.get("Parameters", {})
     }
     assert arns == {
-        awslambda.get_alias(FunctionName=f"{stack}-{f}", Name="live")["AliasArn"] for f in FUNCTIONS
+        awslambda.get_alias(FunctionName=f"{stack}-{f}", Name="live")["AliasArn"]
+        for f in MACHINE_FUNCTIONS
     }
     (alias,) = sfn.list_state_machine_aliases(stateMachineArn=outputs["StateMachineArn"])[
         "stateMachineAliases"
@@ -123,7 +124,11 @@ def test_emulated_resources_carry_the_templates_values(runtime: LocalRuntime) ->
     assert alias["stateMachineAliasArn"] == outputs["StateMachineAliasArn"]
     schedule = runtime.clients["scheduler"].get_schedule(Name=outputs["ScheduleName"])
     assert schedule["ScheduleExpression"] == cfn_template.parameter_default("ScheduleExpression")
-    assert schedule["Target"]["Arn"] == outputs["StateMachineAliasArn"]
+    start_month = f"{stack}-start_month"
+    variables = awslambda.get_function_configuration(FunctionName=start_month)["Environment"]
+    assert variables["Variables"]["WORKFLOW_ALIAS_ARN"] == outputs["StateMachineAliasArn"]
+    start_alias = awslambda.get_alias(FunctionName=start_month, Name="live")["AliasArn"]
+    assert schedule["Target"]["Arn"] == start_alias
     assert "<aws.scheduler.scheduled-time>" in schedule["Target"]["Input"]
     assert schedule["Target"]["DeadLetterConfig"]["Arn"].startswith("arn:aws:sqs:")
     assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 5

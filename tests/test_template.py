@@ -27,7 +27,7 @@ from bisonflow.ec2_tasks import (
     instance_tags,
 )
 from bisonflow.layout import MonthLayout
-from bisonflow.packaging import FUNCTIONS, handler_of
+from bisonflow.packaging import FUNCTIONS, MACHINE_FUNCTIONS, handler_of
 from bisonflow.subset_rules import (
     DEFAULT_SUBSET_RULES,
     GBIF_BASIS_OF_RECORD,
@@ -56,7 +56,7 @@ def test_no_account_id_or_region_is_written_down() -> None:
     assert not re.search(r"(us|eu|ap|sa|ca|me|af)-(east|west|north|south|central)-\d", text)
 
 
-def test_every_function_has_a_version_and_a_live_alias_the_machine_invokes(
+def test_every_function_has_a_version_and_a_live_alias_the_machine_or_schedule_invokes(
     template: dict,
 ) -> None:
     functions = resources_of(template, "AWS::Lambda::Function")
@@ -75,10 +75,14 @@ def test_every_function_has_a_version_and_a_live_alias_the_machine_invokes(
         alias = aliases[f"{logical}Alias"]["Properties"]
         assert alias["Name"] == "live"
         assert alias["FunctionVersion"] == {"Fn::GetAtt": [f"{logical}Version", "Version"]}
-        assert substitutions[placeholder(function)] == {"Ref": f"{logical}Alias"}
+        if function in MACHINE_FUNCTIONS:
+            assert substitutions[placeholder(function)] == {"Ref": f"{logical}Alias"}
+        else:  # start_month: the schedule's target
+            target = template["Resources"]["MonthlySchedule"]["Properties"]["Target"]
+            assert target["Arn"] == {"Ref": f"{logical}Alias"}
 
 
-def test_state_machine_logs_everything_traces_and_the_schedule_starts_its_alias(
+def test_state_machine_logs_everything_traces_and_the_schedule_invokes_start_month(
     template: dict,
 ) -> None:
     machine = template["Resources"]["StateMachine"]["Properties"]
@@ -89,13 +93,44 @@ def test_state_machine_logs_everything_traces_and_the_schedule_starts_its_alias(
         {"StateMachineVersionArn": {"Ref": "StateMachineVersion"}, "Weight": 100}
     ]
     target = template["Resources"]["MonthlySchedule"]["Properties"]["Target"]
-    assert target["Arn"] == {"Ref": "StateMachineAlias"}
-    assert "<aws.scheduler.scheduled-time>" in target["Input"]
+    assert target["Arn"] == {"Ref": "StartMonthAlias"}  # names the month's run (scheduled_start)
+    assert json.loads(target["Input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
+    start_month = template["Resources"]["StartMonthFunction"]["Properties"]
+    assert start_month["Environment"]["Variables"] == {
+        "WORKFLOW_ALIAS_ARN": {"Ref": "StateMachineAlias"}
+    }
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}
     rule = template["Resources"]["ExecutionFailedRule"]["Properties"]
     assert rule["EventPattern"]["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
     assert rule["Targets"][0]["Arn"] == {"Ref": "AlarmTopic"}
+
+
+def _statements(template: dict, role: str) -> list[dict]:
+    policies = template["Resources"][role]["Properties"]["Policies"]
+    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_the_schedule_may_only_invoke_start_month_which_may_only_start_live(
+    template: dict,
+) -> None:
+    """Least privilege for the scheduled start: the schedule's role invokes StartMonth's alias
+    (Lambda authorizes an alias call on the alias ARN) and dead-letters; StartMonth's role
+    starts the machine only through `live` (the qualifier condition)."""
+    schedule_role = template["Resources"]["ScheduleRole"]["Properties"]
+    assert "ManagedPolicyArns" not in schedule_role
+    assert [(s["Action"], s["Resource"]) for s in _statements(template, "ScheduleRole")] == [
+        ("lambda:InvokeFunction", {"Ref": "StartMonthAlias"}),
+        ("sqs:SendMessage", {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}),
+    ]
+    (start,) = _statements(template, "StartMonthRole")
+    assert (start["Action"], start["Resource"]) == (
+        "states:StartExecution",
+        {"Ref": "StateMachine"},
+    )
+    assert start["Condition"] == {
+        "ForAnyValue:StringEquals": {"states:StateMachineQualifier": ["live"]}
+    }
 
 
 def test_bucket_is_private_encrypted_tls_only_and_expires_logs(template: dict) -> None:

@@ -15,12 +15,19 @@ schedule's time comes (EventBridge Scheduler User Guide):
    invocation, e.g. d32c5kddcf5bb8c3) and `<aws.scheduler.attempt-number>` (1 for the first).
 4. It calls the target ("Using templated targets", "Using universal targets"): a state
    machine (or its alias or version) ARN is the templated target Step Functions StartExecution,
-   with the Input as the execution input; `arn:aws:scheduler:::aws-sdk:<service>:<apiAction>`
-   is a universal target, the Input being the API call's request parameters as JSON.
+   with the Input as the execution input; a Lambda function (or its alias or version) ARN is
+   the templated target Lambda Invoke, with the Input as the event, invoked asynchronously
+   (InvocationType Event) as Scheduler invokes Lambda (Lambda Developer Guide, "Invoke a
+   Lambda function on a schedule": "EventBridge Scheduler invokes your Lambda function
+   asynchronously"); `arn:aws:scheduler:::aws-sdk:<service>:<apiAction>` is a universal
+   target, the Input being the API call's request parameters as JSON.
 
 One attempt is made: the RetryPolicy and DeadLetterConfig are not emulated, so a failed call
 raises ScheduleFireError naming the schedule, the role and the error instead of being retried
-and dead-lettered. Where the schedule fires on AWS is set by its expression (bisonflow.schedule
+and dead-lettered. moto runs an asynchronous invocation before answering it (AWS queues the
+event and answers 202 at once, and retries a failing function twice): so here the function
+has run when fire() returns, and a function error, which AWS would only log, is raised as
+ScheduleFireError too. Where the schedule fires on AWS is set by its expression (bisonflow.schedule
 computes it); firing here uses the scheduled time the caller gives (default: now).
 """
 
@@ -44,6 +51,8 @@ UNIVERSAL_TARGET = re.compile(
 )
 #: Templated Step Functions target: a state machine, or its alias or version.
 STATE_MACHINE_TARGET = re.compile(r"^arn:[\w-]+:states:[\w-]+:\d{12}:stateMachine:")
+#: Templated Lambda target: a function, or its alias or version.
+LAMBDA_TARGET = re.compile(r"^arn:[\w-]+:lambda:[\w-]+:\d{12}:function:[\w-]+(:[\w$-]+)?$")
 #: Universal-target service names (the SDK's service identifiers) whose boto3 client is named
 #: otherwise.
 SDK_CLIENT_NAMES = {"sfn": "stepfunctions"}
@@ -124,6 +133,13 @@ def fire(
             f"failed: {_message(exc)}"
         ) from None
     response.pop("ResponseMetadata", None)
+    if "FunctionError" in response:  # moto ran the asynchronous invocation in the request
+        error = response["Payload"].read().decode(errors="replace")
+        raise ScheduleFireError(
+            f"schedule {schedule_name}: {target['Arn']} failed: {error} (on AWS Lambda retries "
+            "an asynchronous invocation twice and logs the error)"
+        )
+    response.pop("Payload", None)  # AWS answers an asynchronous invocation with no payload
     return Fired(
         schedule_arn=schedule["Arn"],
         execution_id=execution_id,
@@ -146,6 +162,16 @@ def target_call(arn: str, payload: str | None) -> tuple[str, str, dict[str, Any]
                 **({"input": payload} if payload is not None else {}),
             },
         )
+    if LAMBDA_TARGET.match(arn):
+        return (
+            "lambda",
+            "invoke",
+            {
+                "FunctionName": arn,
+                "InvocationType": "Event",
+                **({"Payload": payload.encode()} if payload is not None else {}),
+            },
+        )
     universal = UNIVERSAL_TARGET.match(arn)
     if universal:
         try:
@@ -158,7 +184,7 @@ def target_call(arn: str, payload: str | None) -> tuple[str, str, dict[str, Any]
         method = re.sub(r"(?<!^)(?=[A-Z])", "_", universal["action"]).lower()
         return SDK_CLIENT_NAMES.get(service, service), method, request
     raise ScheduleFireError(
-        f"target {arn}: only the Step Functions templated target and universal targets "
+        f"target {arn}: only the Step Functions and Lambda templated targets and universal targets "
         "(arn:aws:scheduler:::aws-sdk:<service>:<apiAction>) are emulated"
     )
 

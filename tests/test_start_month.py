@@ -1,0 +1,146 @@
+"""StartMonth (functions/start_month.py, bisonflow.scheduled_start): the monthly schedule's
+target starts one execution per month, named after the month; retries start nothing more.
+
+The Lambda is called directly against the emulator with its deployed environment: it starts
+the state machine's `live` alias (through the sfn_aliases and sfn_names seams) for a month no
+test publishes and whose scheduled time is ahead, so the run waits for its snapshot (costing
+nothing) while the retries are tried, and is stopped at the end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from conftest import wait_for_end
+
+from bisonflow.config import ConfigError
+from bisonflow.execution_names import execution_name_problem
+from bisonflow.executions import history
+from bisonflow.layout import MonthError
+from bisonflow.local.credentials import role_credentials
+from bisonflow.local.runtime import LocalRuntime
+from bisonflow.scheduled_start import (
+    execution_arn,
+    scheduled_execution_arn,
+    scheduled_execution_name,
+)
+from bisonflow.schemas import SchemaViolation
+from functions import start_month
+
+ALIAS = "arn:aws:states:us-east-1:123456789012:stateMachine:bisonflow-workflow:live"
+#: A month no test publishes, scheduled ahead of now: its run waits for the snapshot.
+MONTH = "2031-07"
+SCHEDULED = "2031-07-02T06:00:00Z"
+
+
+def test_the_month_decides_the_name_and_where_the_execution_is() -> None:
+    assert scheduled_execution_name("2028-04") == "scheduled-2028-04"
+    assert execution_name_problem(scheduled_execution_name("2028-04")) is None
+    expected = "arn:aws:states:us-east-1:123456789012:execution:bisonflow-workflow:x"
+    for machine in (ALIAS, ALIAS.removesuffix(":live"), ALIAS.removesuffix("live") + "3"):
+        assert execution_arn(machine, "x") == expected
+    # The month is the scheduled time's month in UTC, as CheckGbif derives it.
+    late = scheduled_execution_arn(ALIAS, "2026-12-31T23:30:00-05:00")
+    assert late.endswith(":execution:bisonflow-workflow:scheduled-2027-01")
+    with pytest.raises(ValueError, match="is not a state machine, alias or version ARN"):
+        execution_arn("arn:aws:lambda:us-east-1:123456789012:function:f", "x")
+
+
+def waiting_for_its_snapshot(sfn: Any, arn: str) -> None:
+    """Until the run waits for its snapshot: RUNNING, its interpreter started (moto cannot stop
+    an execution whose interpreter thread has not started yet)."""
+    deadline = time.monotonic() + 90  # generous: the suite shares two cores
+    while not any(
+        e.get("stateEnteredEventDetails", {}).get("name") == "WaitForSnapshot"
+        for e in history(sfn, arn)
+    ):
+        assert time.monotonic() < deadline, "the scheduled run never started waiting"
+        time.sleep(0.25)
+
+
+def test_a_retried_or_repeated_start_starts_nothing_more(aws_env: LocalRuntime) -> None:
+    sfn = aws_env.clients["stepfunctions"]
+    first = start_month.handler({"scheduled_time": SCHEDULED}, None)
+    try:
+        assert first["started"] is True and first["month"] == MONTH
+        assert first["execution"] == scheduled_execution_arn(
+            aws_env.deployment.state_machine_arn, SCHEDULED
+        )
+        waiting_for_its_snapshot(sfn, first["execution"])
+        # A retry with the same input while it runs: StartExecution returns the running one.
+        again = start_month.handler({"scheduled_time": SCHEDULED}, None)
+        assert again["execution"] == first["execution"] and again["started"] is True
+        # Another scheduled time of the same month: ExecutionAlreadyExists, handled.
+        other = start_month.handler({"scheduled_time": "2031-07-20T06:00:00Z"}, None)
+        assert other["started"] is False and other["execution"] == first["execution"]
+        assert "started nothing" in other["reason"]
+        named = [
+            e
+            for e in sfn.list_executions(stateMachineArn=aws_env.deployment.state_machine_arn)[
+                "executions"
+            ]
+            if e["name"] == f"scheduled-{MONTH}"
+        ]
+        assert len(named) == 1
+    finally:
+        sfn.stop_execution(executionArn=first["execution"])
+        wait_for_end(aws_env, first["execution"], timeout=90)
+    # Once it has ended, even the same input starts nothing.
+    closed = start_month.handler({"scheduled_time": SCHEDULED}, None)
+    assert closed["started"] is False and closed["execution"] == first["execution"]
+    assert sfn.describe_execution(executionArn=first["execution"])["status"] == "ABORTED"
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "message"),
+    [
+        ({}, SchemaViolation, "scheduled_time"),
+        ({"scheduled_time": "yesterday"}, SchemaViolation, r"\$\.scheduled_time"),
+        ({"scheduled_time": SCHEDULED, "month": MONTH}, SchemaViolation, "month"),
+        ({"scheduled_time": "2031-07-02T06:00:00"}, MonthError, "has no time zone offset"),
+    ],
+)
+def test_bad_input_is_one_line_naming_it(
+    aws_env: LocalRuntime, event: dict, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message) as raised:
+        start_month.handler(event, None)
+    assert len(str(raised.value).splitlines()) == 1
+
+
+def test_without_the_alias_in_its_environment_it_says_so(
+    aws_env: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WORKFLOW_ALIAS_ARN")
+    with pytest.raises(ConfigError, match="environment variable WORKFLOW_ALIAS_ARN is not set"):
+        start_month.handler({"scheduled_time": SCHEDULED}, None)
+
+
+def role_client(rt: LocalRuntime, role_name_part: str, service: str) -> Any:
+    """A client signed by a session of the deployed role whose name contains the part."""
+    assert rt.deployment
+    roles = rt.clients["iam"].list_roles()["Roles"]
+    (role,) = [r for r in roles if f"{rt.deployment.stack_name}-{role_name_part}-" in r["RoleName"]]
+    return boto3.client(
+        service,
+        endpoint_url=rt.endpoint_url,
+        region_name="us-east-1",
+        **role_credentials(role["Arn"], "least-privilege-test"),
+    )
+
+
+def test_the_scheduled_start_grants_are_least(aws_env: LocalRuntime) -> None:
+    """Enough is shown by the fired schedule (test_scheduler_fire); here, no more: StartMonth
+    starts the machine only through `live`, the schedule invokes only StartMonth's alias."""
+    assert aws_env.deployment
+    machine, stack = aws_env.deployment.state_machine_arn, aws_env.deployment.stack_name
+    sfn = role_client(aws_env, "StartMonthRole", "stepfunctions")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        sfn.start_execution(stateMachineArn=machine, input="{}")  # unqualified
+    awslambda = role_client(aws_env, "ScheduleRole", "lambda")
+    for function in (f"{stack}-start_month", f"{stack}-check_gbif:live"):
+        with pytest.raises(ClientError, match="AccessDenied"):
+            awslambda.invoke(FunctionName=function, InvocationType="Event", Payload=b"{}")
