@@ -295,7 +295,8 @@ def run(args: argparse.Namespace) -> int:
 
 def skipped_reason(description: dict[str, Any]) -> str | None:
     """Why a SUCCEEDED execution did not process its month (CheckGbif's `reason`, which the
-    NoSnapshotYet / AlreadyProcessed states pass on as the output); None if it processed it."""
+    NoSnapshotYet / AlreadyProcessed states pass on as the output, or the month lock's, which
+    MonthAlreadyRunning passes on naming the running execution); None if it processed it."""
     if description.get("status") != "SUCCEEDED":
         return None
     try:
@@ -304,7 +305,11 @@ def skipped_reason(description: dict[str, Any]) -> str | None:
         return None
     if not isinstance(output, dict):
         return None
-    if output.get("snapshot_exists") is False or output.get("already_processed") is True:
+    if (
+        output.get("snapshot_exists") is False
+        or output.get("already_processed") is True
+        or output.get("already_running") is True
+    ):
         return str(output.get("reason") or "the month was not processed")
     return None
 

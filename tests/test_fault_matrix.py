@@ -96,7 +96,9 @@ def published(runtime: LocalRuntime) -> Published:
         ended = [wait_for_end(runtime, arn, timeout=RUN_SECONDS) for arn in starts]
     standin.outage(0, None)
     # Either start may take the lock first: the other is the duplicate.
-    description, duplicate = sorted(ended, key=lambda d: d.get("error") == "MonthAlreadyRunning")
+    description, duplicate = sorted(
+        ended, key=lambda d: json.loads(d.get("output") or "{}").get("already_running") is True
+    )
     return Published(
         description,
         duplicate,
@@ -121,8 +123,12 @@ def test_a_second_start_at_the_same_instant_is_refused(
     runtime: LocalRuntime, published: Published
 ) -> None:
     duplicate = published.duplicate
-    assert (duplicate["status"], duplicate["error"]) == ("FAILED", "MonthAlreadyRunning")
-    assert published.description["executionArn"] in duplicate["cause"]
+    # Refused by LockMonth, it ends SUCCEEDED (MonthAlreadyRunning): no alarm for a fine month.
+    assert duplicate["status"] == "SUCCEEDED"
+    refused = json.loads(duplicate["output"])
+    assert refused["already_running"] is True
+    assert refused["running_execution"] == published.description["executionArn"]
+    assert published.description["executionArn"] in refused["reason"]
     assert faults.execution_instances(runtime, duplicate["name"]) == []  # refused before work
     assert_nothing_left(runtime, duplicate["executionArn"])
 

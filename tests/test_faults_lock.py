@@ -19,6 +19,8 @@ from conftest import wait_for_end
 from lambda_live import live_environment
 from moto.s3.models import S3Backend
 
+from bisonflow.cli import outcome
+from bisonflow.cli_parser import EXIT_SKIPPED
 from bisonflow.executions import history
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
@@ -80,6 +82,35 @@ def test_a_running_holder_keeps_the_month_and_an_ended_one_loses_it(
                 == "RUNNING"
             ):
                 stop(aws_env, arn)
+
+
+def test_a_refused_start_ends_succeeded_naming_the_holder_and_alarms_nothing(
+    aws_env: LocalRuntime, capsys: pytest.CaptureFixture
+) -> None:
+    """MonthAlreadyRunning ends the refused run as AlreadyProcessed ends a done month: the
+    month is fine, so the alarm rule (FAILED, TIMED_OUT, ABORTED) must not fire; `run` and
+    `watch` say in one line why it did nothing."""
+    layout = MonthLayout.for_month("2021-09")
+    aws_env.publish_snapshot("2021-09")
+    holder = waiting_execution(aws_env, "2021-08")
+    try:
+        assert acquire(layout, holder).acquired  # the holder runs 2021-09, as far as anyone knows
+        refused = wait_for_end(aws_env, aws_env.start_execution("2021-09"), timeout=90)
+        assert refused["status"] == "SUCCEEDED"
+        output = json.loads(refused["output"])
+        assert (output["month"], output["already_running"]) == ("2021-09", True)
+        assert output["running_execution"] == holder
+        assert f"being processed by execution {holder}" in output["reason"]
+        capsys.readouterr()
+        assert outcome(refused, require_processed=False) == 0
+        assert outcome(refused, require_processed=True) == EXIT_SKIPPED
+        said = capsys.readouterr()
+        lines = (said.out + said.err).strip().splitlines()
+        assert len(lines) == 2 and all(line == lines[0] for line in lines)
+        assert lines[0].startswith("month not processed: 2021-09 is being processed by execution")
+    finally:
+        release(holder, layout)
+        stop(aws_env, holder)
 
 
 def test_an_expired_lease_is_taken_over_even_from_a_running_holder(
