@@ -31,7 +31,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -71,6 +71,9 @@ _NO_SPECIES = pa.array([], pa.string())
 _KEY_SEPARATOR = "\x1f"  # between geoid and species key in a pair key: in neither
 #: Counties drawn in the figure, most changes first.
 FIGURE_COUNTIES = 30
+#: A parquet part as its bytes, or as a seekable file that reads only what is asked of it
+#: (bisonflow.s3_ranged.RangedObject: the footer, then the columns read).
+Part = bytes | BinaryIO
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class Changes:
         return summary if self.note is None else summary | {"note": self.note}
 
 
-def county_table(parts: Iterable[bytes], where: str, species: pa.Array | None = None) -> pa.Table:
+def county_table(parts: Iterable[Part], where: str, species: pa.Array | None = None) -> pa.Table:
     """LABELS (as text) and occ_count (int64) of a county species list's parquet parts;
     rows without a county or a species are not records of a species in a county. A list
     published before species were keyed by specieskey has its `taxonkey` read as the species
@@ -113,7 +116,7 @@ def county_table(parts: Iterable[bytes], where: str, species: pa.Array | None = 
     tables = []
     legacy = False
     for body in parts:
-        part = pq.ParquetFile(io.BytesIO(body))
+        part = _parquet(body)
         columns = _source_columns(part.schema_arrow.names, schema.names, where)
         legacy = legacy or columns[SPECIES_KEY] != SPECIES_KEY
         if species is not None and not len(species):
@@ -137,12 +140,12 @@ def county_table(parts: Iterable[bytes], where: str, species: pa.Array | None = 
     return table.replace_schema_metadata(_LEGACY if legacy else None)
 
 
-def listed_species(parts: Iterable[bytes], where: str) -> pa.Array:
+def listed_species(parts: Iterable[Part], where: str) -> pa.Array:
     """The species keys a county species list has a listed row of (any tier): with the
     other month's, every species `compare` looks at."""
     found = [pa.array([], pa.string())]
     for body in parts:
-        part = pq.ParquetFile(io.BytesIO(body))
+        part = _parquet(body)
         names = [SPECIES_KEY, "riis_assessment"]
         columns = _source_columns(part.schema_arrow.names, names, where)
         for batch in part.iter_batches(batch_size=BATCH_ROWS, columns=list(columns.values())):
@@ -157,7 +160,7 @@ class CountyList:
     """A month's county species list, as the parquet parts `parts()` yields afresh on each
     call (read once for its listed species, once for its rows), and where it is."""
 
-    parts: Callable[[], Iterable[bytes]]
+    parts: Callable[[], Iterable[Part]]
     where: str
 
 
@@ -265,6 +268,10 @@ def _source_columns(names: list[str], wanted: list[str], where: str) -> dict[str
         shown = [SPECIES_KEY if legacy and n == LEGACY_SPECIES_COLUMN else n for n in names]
         raise ValueError(f"{where} lacks column(s) {missing}; has {shown}")
     return source
+
+
+def _parquet(part: Part) -> pq.ParquetFile:
+    return pq.ParquetFile(io.BytesIO(part) if isinstance(part, bytes) else part)
 
 
 def _decoded(column: pa.ChunkedArray) -> pa.ChunkedArray:

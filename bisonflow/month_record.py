@@ -20,6 +20,7 @@ from bisonflow.csv_copies import csv_copy
 from bisonflow.layout import SUMMARY_ROOT, MonthLayout
 from bisonflow.provenance import SnapshotCitation
 from bisonflow.publish import previous_published
+from bisonflow.s3_ranged import RangedObject
 from bisonflow.streamed_objects import OpenOutput, StreamedObject
 
 #: A table folder's parquet part keys, as the reader of UNLOADed tables lists them
@@ -64,13 +65,18 @@ def month_record(
         tables are gigabytes of parquet, which reading them all first held at once."""
         return (s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys[prefix])
 
+    def ranged(prefix: str) -> Iterator[RangedObject]:
+        """The prefix's parts as files that fetch only the footer and the columns read: the
+        comparison reads a first month's schemas and a later month's 2 or 7 columns."""
+        return (RangedObject(s3, bucket, k) for k in keys[prefix])
+
     files: dict[str, bytes | StreamedObject] = {layout.citation_copy_key: citation.body}
     with ThreadPoolExecutor(READ_CONCURRENCY) as pool:  # the tables side by side
         copies = []
         for prefix in tables.values():
             files[layout.table_csv_key(prefix)] = sink = open_output(layout.table_csv_key(prefix))
             copies.append(pool.submit(csv_copy, parts(prefix), f"s3://{bucket}/{prefix}", sink))
-        current = changes.CountyList(lambda: parts(county), f"s3://{bucket}/{county}")
+        current = changes.CountyList(lambda: ranged(county), f"s3://{bucket}/{county}")
         if previous is None:
             reason = (
                 f"no earlier month: no month before {layout.month} was published "
@@ -83,7 +89,7 @@ def month_record(
             prior = previous.species_counts_prefix(changes.COUNTY.name)
             found = changes.compare_lists(
                 current,
-                changes.CountyList(lambda: parts(prior), f"s3://{bucket}/{prior}"),
+                changes.CountyList(lambda: ranged(prior), f"s3://{bucket}/{prior}"),
                 previous.month,
             )
         for copy in copies:
