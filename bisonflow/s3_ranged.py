@@ -21,6 +21,8 @@ import io
 import re
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 #: Bytes fetched from the end of the object at first: pyarrow reads the footer with a
 #: 64 KiB read from the end (its default footer read size), served from this.
 TAIL_BYTES = 1 << 16
@@ -34,7 +36,13 @@ class RangedObject(io.RawIOBase):
     def __init__(self, s3: Any, bucket: str, key: str) -> None:
         super().__init__()
         self.s3, self.bucket, self.key = s3, bucket, key
-        answer = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{TAIL_BYTES}")
+        try:
+            answer = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{TAIL_BYTES}")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "InvalidRange":
+                raise
+            # No byte range of an empty object can be satisfied (RFC 9110, 416): it is empty.
+            answer = {"Body": io.BytesIO(b"")}
         self._tail = answer["Body"].read()
         match = _CONTENT_RANGE.fullmatch(answer.get("ContentRange") or "")
         # An answer without Content-Range is the whole object (a server ignoring the range).
