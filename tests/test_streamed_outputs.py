@@ -336,3 +336,37 @@ def test_the_task_role_may_abort_the_uploads_it_starts(runtime):
     task.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x")
     task.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
     assert not runtime.clients["s3"].list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_uploads_carry_a_crc32_checksum_and_no_sha256_of_the_body(monkeypatch):
+    """Over plain HTTP (the local stand-in) botocore signed every body's SHA-256 on top of
+    its CRC32 checksum; an S3 client of bisonflow.aws sends UNSIGNED-PAYLOAD, as it does
+    on HTTPS, and keeps the checksum."""
+    from botocore.awsrequest import AWSResponse
+
+    from bisonflow import aws
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    aws.reset_clients()
+    sent: list[dict[str, str]] = []
+
+    def capture(request, **kwargs):  # answers in place of the server, nothing is sent
+        sent.append(dict(request.headers))
+        return AWSResponse(request.url, 200, {"ETag": '"x"'}, _NoBody())
+
+    client = aws.client("s3")
+    client.meta.events.register("before-send.s3.UploadPart", capture)
+    try:
+        client.upload_part(Bucket="b", Key="k", UploadId="u", PartNumber=1, Body=b"x" * (1 << 20))
+    finally:
+        aws.reset_clients()
+    (headers,) = sent
+    assert headers["X-Amz-Content-SHA256"] == b"UNSIGNED-PAYLOAD"
+    assert "x-amz-checksum-crc32" in {k.lower() for k in headers}
+
+
+class _NoBody:
+    def stream(self):
+        return iter([b""])
