@@ -91,31 +91,31 @@ def gbif_columns(snapshot: dt.date) -> tuple[tuple[str, str], ...]:
     return tuple((name, GBIF_REDSHIFT_TYPES[kind]) for name, kind in snapshot_columns(snapshot))
 
 
-#: Columns copied from the snapshot into the month's subset table (scalars only: the subset is
-#: a plain Redshift table and the counts need taxon, name and coordinates).
+#: Columns copied from the snapshot into the month's subset table: the seed's, BISON's own
+#: (github lifemapper/bison at be5204f: `aws/lambda/bison_s3_create_bison.py` lines 141-147 and
+#: `aws/redshift/subset_to_bison.sql` lines 106-111), in its order. The seed adds a point
+#: geometry and `taxonkey || ' ' || species`; here the points are located once per distinct
+#: coordinate pair (`boundary_sql.points_sql`) and the pair is two columns, so neither is kept.
+#: Every column copied is a write of each subset record (the subset's CREATE TABLE AS is the
+#: costliest statement of the month), so the snapshot's other columns stay in the snapshot.
 SUBSET_COLUMNS: tuple[str, ...] = (
     "gbifid",
     "datasetkey",
-    "publishingorgkey",
     "species",
     "taxonrank",
     "scientificname",
-    "taxonkey",
-    "specieskey",
-    "kingdom",
-    "class",
-    "order",
-    "family",
     "countrycode",
     "stateprovince",
     "occurrencestatus",
-    "basisofrecord",
-    "decimallatitude",
-    "decimallongitude",
-    "eventdate",
-    "year",
-    "month",
+    "publishingorgkey",
     "day",
+    "month",
+    "year",
+    "taxonkey",
+    "specieskey",
+    "basisofrecord",
+    "decimallongitude",
+    "decimallatitude",
 )
 
 #: Columns of a subset record the marks table repeats: its id, its own taxon (a synonym's

@@ -106,6 +106,39 @@ def test_external_columns_match_the_sample_generator_schema() -> None:
     assert list(COLUMN_NAMES) == schema.snapshot_schema(LAYOUT.snapshot).names
 
 
+#: The columns the seed's subset keeps (lifemapper/bison be5204f, aws/redshift/
+#: subset_to_bison.sql lines 106-111), typed out here rather than imported.
+SEED_SUBSET_COLUMNS = [
+    "gbifid",
+    "datasetkey",
+    "species",
+    "taxonrank",
+    "scientificname",
+    "countrycode",
+    "stateprovince",
+    "occurrencestatus",
+    "publishingorgkey",
+    "day",
+    "month",
+    "year",
+    "taxonkey",
+    "specieskey",
+    "basisofrecord",
+    "decimallongitude",
+    "decimallatitude",
+]
+
+
+def test_subset_copies_the_seed_columns_and_no_other() -> None:
+    create = statement_batches("subset", LAYOUT, TARGET)[3][1]
+    select = sqlglot.parse_one(create, read="redshift").find(exp.Select)
+    assert select is not None
+    assert [e.alias_or_name for e in select.expressions] == SEED_SUBSET_COLUMNS
+    # what every later step reads of a subset record is among them
+    for column in ("gbifid", "taxonkey", "specieskey", "species", "decimallongitude"):
+        assert column in SEED_SUBSET_COLUMNS
+
+
 def test_subset_filter_uses_subset_rules_vocabularies() -> None:
     create = statement_batches("subset", LAYOUT, TARGET)[3][1]
     where = create.split("WHERE", 1)[1]
