@@ -1,18 +1,14 @@
-"""The two user contracts: `bisonflow run` keeps a run's record; `local up` serves the AWS CLI."""
+"""`bisonflow run` keeps a run's record; `local up` names a taken port. (That `local up` serves
+the plain AWS CLI is shown by test_new_user_commands, with the commands it prints.)"""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-import boto3
 import pytest
 from conftest import published_files, unload_prefixes
 
@@ -20,12 +16,6 @@ from bisonflow.cli import main
 from bisonflow.layout import MonthLayout
 
 BISONFLOW = [sys.executable, "-m", "bisonflow.cli"]
-CLI_ENV = {
-    **os.environ,
-    "AWS_ACCESS_KEY_ID": "any",
-    "AWS_SECRET_ACCESS_KEY": "any",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 def test_a_bad_month_is_refused_before_anything_starts(capsys: pytest.CaptureFixture) -> None:
@@ -58,83 +48,6 @@ def test_run_writes_execution_history_and_outputs(tmp_path: Path) -> None:
     for prefix in unload_prefixes(layout):
         assert any(name.startswith(prefix) for name in downloaded), prefix
     assert (run_dir / "report.html").is_file()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _aws(endpoint: str, *args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "awscli", "--endpoint-url", endpoint, "--output", "json", *args],
-        capture_output=True,
-        text=True,
-        env=CLI_ENV,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def test_local_up_serves_the_plain_aws_cli() -> None:
-    port = _free_port()
-    server = subprocess.Popen(
-        [*BISONFLOW, "local", "up", "--port", str(port), "--records", "5000"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        seen = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = server.stdout.readline()
-            assert line, "local up exited early:\n" + "".join(seen)
-            seen.append(line)
-            if "Ctrl-C (or SIGTERM) stops it" in line:
-                break
-        # Keep reading: a server whose output pipe is full blocks on its next write, and
-        # then cannot stop on Ctrl-C either.
-        threading.Thread(target=seen.extend, args=(server.stdout,), daemon=True).start()
-        endpoint = f"http://127.0.0.1:{port}"
-        machines = _aws(endpoint, "stepfunctions", "list-state-machines")["stateMachines"]
-        (machine,) = [m for m in machines if m["name"] == "bison-workflow"]
-        started = _aws(
-            endpoint,
-            "stepfunctions",
-            "start-execution",
-            "--state-machine-arn",
-            machine["stateMachineArn"],
-            "--input",
-            "{}",
-        )
-        # The wait polls with boto3: an AWS CLI process costs about 1.5 s of CPU to start,
-        # which the execution it waits on needs. The CLI reads the outcome once it is there.
-        sfn = boto3.client(
-            "stepfunctions",
-            endpoint_url=endpoint,
-            region_name=CLI_ENV["AWS_DEFAULT_REGION"],
-            aws_access_key_id="any",
-            aws_secret_access_key="any",
-        )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if sfn.describe_execution(executionArn=started["executionArn"])["status"] != "RUNNING":
-                break
-            time.sleep(1)
-        described = _aws(
-            endpoint,
-            "stepfunctions",
-            "describe-execution",
-            "--execution-arn",
-            started["executionArn"],
-        )
-        assert described["status"] == "SUCCEEDED"
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
 
 
 def test_a_taken_port_is_named_instead_of_hanging(capsys: pytest.CaptureFixture) -> None:

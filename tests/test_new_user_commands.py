@@ -7,6 +7,7 @@ One `local up` serves the module (a start is half a minute on a busy machine).""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -145,10 +146,19 @@ def test_the_printed_commands_work_in_a_shell_with_nothing_set(served: Served) -
     assert any(c.startswith("bisonflow deploy --endpoint-url") for c in commands)
     # The redeploy first: it reports "no changes" only while the tree is the one `local up`
     # deployed, and colleagues edit the shared tree while this module runs.
+    outputs = {}
     for command in sorted(commands, key=lambda c: not c.startswith("bisonflow deploy")):
         done = served.shell(command)
         assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         assert "Traceback" not in done.stderr, done.stderr
+        outputs[command] = done.stdout
+    # The plain AWS CLI reads back the execution it started, as any AWS client would.
+    (aws_start,) = [c for c in commands if " aws " in c and "start-execution" in c]
+    arn = json.loads(outputs[aws_start])["executionArn"]
+    aws = aws_start.split(" stepfunctions ")[0]
+    described = served.shell(f"{aws} stepfunctions describe-execution --execution-arn {arn}")
+    assert described.returncode == 0, described.stderr
+    assert json.loads(described.stdout)["executionArn"] == arn
     started = served.shell(f"bisonflow start --endpoint-url {served.endpoint} --month 2019-01")
     follow = started.stdout.splitlines()[-1].removeprefix("follow it with: ")
     assert follow.startswith(f"bisonflow watch --endpoint-url {served.endpoint} arn:aws:states:")
