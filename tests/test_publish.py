@@ -5,15 +5,14 @@ bisonflow.publish runs first against a scratch bucket on the session's emulator.
 sequence of runs of MONTH through the local runtime, shared by the workflow tests: a published
 month is skipped; a forced run switches the marker to its own run (and compares with the
 previous month its marker names); a forced rerun that fails late (CalcStats: the snapshot's
-citation is gone) and one stopped during CalcStats leave every published object
-byte-identical; the month is still skipped afterwards.
+citation is gone) leaves every published object byte-identical; the month is still skipped
+afterwards. (A run stopped during CalcStats is the fault matrix's: test_fault_matrix_tasks.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,6 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import SCRATCH_BUCKET, published_files, wait_for_end
 
-from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_STEP
 from bisonflow.executions import history
 from bisonflow.gbif_snapshot import check_month
 from bisonflow.layout import MonthLayout
@@ -213,8 +211,7 @@ class Sequence:
     published: dict[str, tuple[bytes, str]]  # after it
     failed: dict  # a forced rerun whose CalcStats failed
     failed_events: list
-    stopped: dict  # a forced rerun stopped during CalcStats
-    after: dict[str, tuple[bytes, str]]  # the published month after both
+    after: dict[str, tuple[bytes, str]]  # the published month after it
     skipped_again: dict
 
 
@@ -244,33 +241,6 @@ def plant(s3: Any, bucket: str, sample_list: bytes) -> tuple[dict[str, bytes], i
     return files, ListSize.of_annotated(shorter.decode()).rows
 
 
-def stop_during_calc_stats(rt: LocalRuntime, arn: str) -> dict:
-    """Stop the execution once its calc_stats instance runs; then wait until the task has
-    ended (it used to go on writing every file and the month's marker after the stop)."""
-    name = arn.rsplit(":", 1)[1]
-    ec2 = rt.clients["ec2"]
-
-    def instances(states: list[str]) -> list[dict]:
-        filters = [
-            {"Name": f"tag:{TAG_EXECUTION}", "Values": [name]},
-            {"Name": f"tag:{TAG_STEP}", "Values": ["CalcStats"]},
-            {"Name": "instance-state-name", "Values": states},
-        ]
-        found = ec2.describe_instances(Filters=filters)["Reservations"]
-        return [i for r in found for i in r["Instances"]]
-
-    deadline = time.monotonic() + 240
-    while not instances(["running"]):
-        assert time.monotonic() < deadline, "CalcStats never started"
-        time.sleep(0.2)
-    rt.clients["stepfunctions"].stop_execution(executionArn=arn, error="TestStop")
-    description = wait_for_end(rt, arn, timeout=60)
-    deadline = time.monotonic() + 60  # the task finishes (its report refused) or exits
-    while instances(["pending", "running"]) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return description
-
-
 @pytest.fixture(scope="module")
 def sequence(runtime: LocalRuntime) -> Sequence:
     assert runtime.deployment and runtime.sample
@@ -293,7 +263,6 @@ def sequence(runtime: LocalRuntime) -> Sequence:
         finally:
             s3.put_object(Bucket=gbif, Key=MONTH.gbif_citation_key, Body=citation)
         failed_events = history(runtime.clients["stepfunctions"], failed_arn)
-        stopped = stop_during_calc_stats(runtime, runtime.start_execution(MONTH.month, force=True))
         after = objects(s3, bucket, list(published_now))
         skipped_again = wait_for_end(runtime, runtime.start_execution(MONTH.month))
     finally:
@@ -306,7 +275,6 @@ def sequence(runtime: LocalRuntime) -> Sequence:
         published_now,
         failed,
         failed_events,
-        stopped,
         after,
         skipped_again,
     )
@@ -374,11 +342,3 @@ def test_a_failed_forced_rerun_leaves_the_published_month_byte_identical(
     s3.head_object(Bucket=bucket, Key=failed_run.riis_annotated_key)
     # Every published object, the marker first, is byte for byte and ETag for ETag as before.
     assert sequence.after == sequence.published
-
-
-def test_a_stopped_run_never_publishes(runtime: LocalRuntime, sequence: Sequence) -> None:
-    assert sequence.stopped["status"] == "ABORTED"
-    assert sequence.after == sequence.published
-    assert runtime.deployment
-    found = published(runtime.clients["s3"], runtime.deployment.bucket, MONTH)
-    assert found is not None and found.execution == sequence.switched["name"]
