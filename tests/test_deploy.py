@@ -28,6 +28,7 @@ from bisonflow.schemas import SchemaViolation
 #: What moto 5.2.5's CloudFormation cannot create as the template asks (README's list).
 EMULATED = (
     "AWS::Lambda::Alias",
+    "AWS::Lambda::EventInvokeConfig",
     "AWS::Lambda::Function",
     "AWS::Lambda::LayerVersion",
     "AWS::Lambda::Permission",
@@ -132,6 +133,12 @@ def test_emulated_resources_carry_the_templates_values(runtime: LocalRuntime) ->
     assert "<aws.scheduler.scheduled-time>" in schedule["Target"]["Input"]
     assert schedule["Target"]["DeadLetterConfig"]["Arn"].startswith("arn:aws:sqs:")
     assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 5
+    # A StartMonth that fails reports to the alarm topic (Lambda's on-failure destination).
+    failures = awslambda.get_function_event_invoke_config(
+        FunctionName=start_month, Qualifier="live"
+    )
+    assert (failures["MaximumRetryAttempts"], failures["MaximumEventAgeInSeconds"]) == (2, 21600)
+    assert failures["DestinationConfig"]["OnFailure"]["Destination"] == outputs["AlarmTopicArn"]
 
 
 def _task_states(definition: dict) -> list[dict]:
@@ -436,6 +443,32 @@ def test_a_lambda_property_the_service_api_path_cannot_apply_is_named(
     finally:
         awslambda.delete_function(FunctionName=name)
         s3.delete_object(Bucket=code["S3Bucket"], Key=code["S3Key"])
+
+
+def test_an_asynchronous_invocation_configuration_is_replaced_not_added(
+    runtime: LocalRuntime,
+) -> None:
+    """Put replaces a configuration on AWS (Lambda Developer Guide, "Asynchronous invocation
+    configuration API"); moto appends one and keeps answering the first, so a changed one
+    must still be what the function reports afterwards."""
+    assert runtime.emulator and runtime.deployment
+    target = emulator_target(runtime.emulator)
+    configure = CREATORS["AWS::Lambda::EventInvokeConfig"]
+    awslambda, topic = runtime.clients["lambda"], runtime.deployment.outputs["AlarmTopicArn"]
+    where = {"FunctionName": f"{runtime.deployment.stack_name}-check_gbif", "Qualifier": "live"}
+    with pytest.raises(UnsupportedProperty, match="EventInvokeConfig: Nope cannot be applied"):
+        configure(target, {**where, "Nope": 1})
+    spec = {**where, "MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
+    spec |= {"DestinationConfig": {"OnFailure": {"Destination": topic}}}
+    try:
+        configure(target, spec)
+        configure(target, spec)  # unchanged: nothing to apply
+        configure(target, {**spec, "MaximumRetryAttempts": 0, "DestinationConfig": {}})
+        now = awslambda.get_function_event_invoke_config(**where)
+        assert now["MaximumRetryAttempts"] == 0 and now["MaximumEventAgeInSeconds"] == 3600
+        assert not now["DestinationConfig"].get("OnFailure", {}).get("Destination")
+    finally:
+        awslambda.delete_function_event_invoke_config(**where)
 
 
 def _probe_zip() -> bytes:

@@ -8,7 +8,10 @@ nothing) while the retries are tried, and is stopped at the end."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -21,7 +24,14 @@ from bisonflow.execution_names import execution_name_problem
 from bisonflow.executions import history
 from bisonflow.layout import MonthError
 from bisonflow.local.credentials import role_credentials
+from bisonflow.local.emulator import CREDENTIALS, REGION
+from bisonflow.local.lambda_destinations import (
+    FailedInvocation,
+    deliver_failure,
+    invocation_record,
+)
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.scheduler import ScheduleFireError, fire
 from bisonflow.scheduled_start import (
     execution_arn,
     scheduled_execution_arn,
@@ -144,3 +154,117 @@ def test_the_scheduled_start_grants_are_least(aws_env: LocalRuntime) -> None:
     for function in (f"{stack}-start_month", f"{stack}-check_gbif:live"):
         with pytest.raises(ClientError, match="AccessDenied"):
             awslambda.invoke(FunctionName=function, InvocationType="Event", Payload=b"{}")
+
+
+def test_a_start_month_that_fails_reaches_the_alarm_topic(template: dict) -> None:
+    """Scheduler invokes StartMonth asynchronously, so its dead-letter queue never sees the
+    function fail: Lambda's on-failure destination on the alias the schedule invokes does,
+    after the two retries StartMonth's one name per month makes safe."""
+    (config,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+    ]
+    target = template["Resources"]["MonthlySchedule"]["Properties"]["Target"]
+    alias = template["Resources"][target["Arn"]["Ref"]]["Properties"]
+    assert (config["FunctionName"], config["Qualifier"]) == (alias["FunctionName"], alias["Name"])
+    assert config["MaximumRetryAttempts"] == 2
+    assert 60 <= config["MaximumEventAgeInSeconds"] <= 21600  # the API's range
+    assert config["DestinationConfig"] == {"OnFailure": {"Destination": {"Ref": "AlarmTopic"}}}
+
+
+def test_the_invocation_record_is_lambdas() -> None:
+    """The fields of the Lambda Developer Guide's example record, from the failed call."""
+    failed = FailedInvocation(
+        "arn:aws:lambda:us-east-1:123456789012:function:f:live",
+        '{"scheduled_time": "x"}',
+        "Unhandled",
+        '{"errorMessage": "boom", "errorType": "ValueError"}',
+        "req-1",
+    )
+    when = datetime(2031, 7, 2, 6, 0, 5, 568000, tzinfo=UTC)
+    assert invocation_record(failed, "3", when) == {
+        "version": "1.0",
+        "timestamp": "2031-07-02T06:00:05.568Z",
+        "requestContext": {
+            "requestId": "req-1",
+            "functionArn": failed.function_arn,
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 1,  # the local runtime does not retry
+        },
+        "requestPayload": {"scheduled_time": "x"},
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "3",
+            "functionError": "Unhandled",
+        },
+        "responsePayload": {"errorMessage": "boom", "errorType": "ValueError"},
+    }
+
+
+def _alarm_copies(rt: LocalRuntime) -> tuple[str, str]:
+    """(queue URL, subscription ARN): an SQS queue receiving what the alarm topic publishes."""
+    assert rt.deployment
+    sqs, sns = rt.clients["sqs"], rt.clients["sns"]
+    url = sqs.create_queue(QueueName=f"alarm-copies-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    subscription = sns.subscribe(
+        TopicArn=rt.deployment.outputs["AlarmTopicArn"],
+        Protocol="sqs",
+        Endpoint=arn["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )["SubscriptionArn"]
+    return url, subscription
+
+
+def test_a_start_month_that_raises_reaches_the_alarm_topic(runtime: LocalRuntime) -> None:
+    """Fired as Scheduler fires the monthly schedule, a StartMonth that raises (here on an input
+    it refuses, so no execution is started) sends Lambda's invocation record to the alarm
+    topic as the function's own role; without the destination the event would be dropped."""
+    assert runtime.deployment
+    outputs, scheduler = runtime.deployment.outputs, runtime.clients["scheduler"]
+    deployed = scheduler.get_schedule(Name=outputs["ScheduleName"])
+    name = f"{runtime.deployment.stack_name}-refused-{uuid.uuid4().hex[:8]}"
+    scheduler.create_schedule(
+        Name=name,
+        ScheduleExpression="at(2031-07-02T06:00:00)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={**deployed["Target"], "Input": '{"scheduled_time": "yesterday"}'},
+    )
+    url, subscription = _alarm_copies(runtime)
+    operator = boto3.Session(region_name=REGION, **CREDENTIALS)
+    try:
+        with pytest.raises(ScheduleFireError, match="went to its on-failure destination"):
+            fire(operator, runtime.endpoint_url, name, datetime.now(UTC))
+        (message,) = runtime.clients["sqs"].receive_message(QueueUrl=url)["Messages"]
+    finally:
+        runtime.clients["sns"].unsubscribe(SubscriptionArn=subscription)
+        runtime.clients["sqs"].delete_queue(QueueUrl=url)
+        scheduler.delete_schedule(Name=name)
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["functionArn"] == deployed["Target"]["Arn"]
+    assert record["requestPayload"] == {"scheduled_time": "yesterday"}
+    assert record["responseContext"]["functionError"]  # moto says Handled, AWS Unhandled
+    assert "scheduled_time" in record["responsePayload"]["errorMessage"]
+
+
+def test_only_start_months_role_may_report_to_the_alarm_topic(runtime: LocalRuntime) -> None:
+    """The grant is StartMonth's alone: another function given the same destination cannot
+    deliver (Lambda would count a DestinationDeliveryFailure and drop the event)."""
+    assert runtime.deployment
+    stack, topic = runtime.deployment.stack_name, runtime.deployment.outputs["AlarmTopicArn"]
+    awslambda = runtime.clients["lambda"]
+    where = {"FunctionName": f"{stack}-check_gbif", "Qualifier": "live"}
+    awslambda.put_function_event_invoke_config(
+        **where, DestinationConfig={"OnFailure": {"Destination": topic}}
+    )
+    operator = boto3.Session(region_name=REGION, **CREDENTIALS)
+    alias = awslambda.get_alias(FunctionName=where["FunctionName"], Name="live")["AliasArn"]
+    try:
+        delivery = deliver_failure(
+            operator, runtime.endpoint_url, FailedInvocation(alias, "{}", "Unhandled", "{}")
+        )
+    finally:
+        awslambda.delete_function_event_invoke_config(**where)
+    assert (delivery.destination, delivery.delivered) == (topic, False)
+    assert "AccessDenied" in delivery.problem and "sns:Publish" in delivery.problem

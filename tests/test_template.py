@@ -123,7 +123,7 @@ def test_the_schedule_may_only_invoke_start_month_which_may_only_start_live(
         ("lambda:InvokeFunction", {"Ref": "StartMonthAlias"}),
         ("sqs:SendMessage", {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}),
     ]
-    (start,) = _statements(template, "StartMonthRole")
+    start, report = _statements(template, "StartMonthRole")
     assert (start["Action"], start["Resource"]) == (
         "states:StartExecution",
         {"Ref": "StateMachine"},
@@ -131,6 +131,9 @@ def test_the_schedule_may_only_invoke_start_month_which_may_only_start_live(
     assert start["Condition"] == {
         "ForAnyValue:StringEquals": {"states:StateMachineQualifier": ["live"]}
     }
+    # Lambda sends a failed start's record with the function's role: Publish to that topic only.
+    assert (report["Action"], report["Resource"]) == ("sns:Publish", {"Ref": "AlarmTopic"})
+    assert "Condition" not in report
 
 
 def test_bucket_is_private_encrypted_tls_only_and_expires_logs(template: dict) -> None:

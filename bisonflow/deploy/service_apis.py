@@ -189,6 +189,69 @@ def _lambda_alias(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
     return {None: alias["AliasArn"]}
 
 
+#: EventInvokeConfig properties, each with the value Lambda reports for it when unset
+#: (Lambda API Reference, PutFunctionEventInvokeConfig: at most 2 retries, 6 hours of age).
+EVENT_INVOKE_SETTINGS: dict[str, Any] = {
+    "MaximumRetryAttempts": 2,
+    "MaximumEventAgeInSeconds": 21600,
+    "DestinationConfig": {},
+}
+
+
+def _destinations(config: dict[str, Any]) -> dict[str, str]:
+    """{"OnSuccess"/"OnFailure": destination ARN} of a DestinationConfig; empty ones dropped
+    (GetFunctionEventInvokeConfig reports an unset destination as `{}`)."""
+    return {
+        condition: target["Destination"]
+        for condition, target in (config or {}).items()
+        if target.get("Destination")
+    }
+
+
+def _event_invoke_config(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
+    """PutFunctionEventInvokeConfig on the function's version or alias: how Lambda retries
+    an asynchronous invocation and where it sends the record of one that failed (Lambda
+    Developer Guide, "Asynchronous invocation"). AWS's Put overwrites a configuration; moto
+    5.2.5 appends a second one and keeps answering the first, so a configuration that
+    differs is deleted first. What the target then reports is checked, so a setting it
+    ignored fails the deployment."""
+    _require_known(
+        "AWS::Lambda::EventInvokeConfig",
+        p,
+        {"FunctionName", "Qualifier", *EVENT_INVOKE_SETTINGS},
+    )
+    _require_known(
+        "AWS::Lambda::EventInvokeConfig DestinationConfig",
+        p.get("DestinationConfig", {}),
+        {"OnSuccess", "OnFailure"},
+    )
+    awslambda = target.client("lambda")
+    where = {"FunctionName": p["FunctionName"], "Qualifier": str(p["Qualifier"])}
+    wanted = {key: p.get(key, default) for key, default in EVENT_INVOKE_SETTINGS.items()}
+
+    def applied(config: dict[str, Any]) -> bool:
+        return all(
+            config.get(k) == wanted[k] for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
+        ) and _destinations(config.get("DestinationConfig", {})) == _destinations(
+            wanted["DestinationConfig"]
+        )
+
+    try:
+        current = awslambda.get_function_event_invoke_config(**where)
+    except awslambda.exceptions.ResourceNotFoundException:
+        current = None
+    if current is None or not applied(current):
+        if current is not None:
+            awslambda.delete_function_event_invoke_config(**where)
+        awslambda.put_function_event_invoke_config(**where, **wanted)
+        if not applied(awslambda.get_function_event_invoke_config(**where)):
+            raise UnsupportedProperty(
+                f"{p['FunctionName']}:{p['Qualifier']}: the target did not apply the "
+                "asynchronous invocation configuration"
+            )
+    return {None: f"{p['FunctionName']}:{p['Qualifier']}"}
+
+
 # --- Step Functions, Scheduler, SNS, S3, SQS ----------------------------------------------
 def _state_machine(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
     sfn = target.client("stepfunctions")
@@ -374,6 +437,7 @@ CREATORS: dict[str, Callable[[Target, dict[str, Any]], dict[str | None, Any]]] =
     "AWS::Lambda::Version": _lambda_version,
     "AWS::Lambda::Alias": _lambda_alias,
     "AWS::Lambda::Permission": _lambda_permission,
+    "AWS::Lambda::EventInvokeConfig": _event_invoke_config,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachineVersion": _state_machine_version,
     "AWS::StepFunctions::StateMachineAlias": _state_machine_alias,
@@ -408,8 +472,8 @@ def _delete_schedule(target: Target, ref: str) -> None:
 
 #: How an emulated resource is deleted with the stack, by its Ref value (a layer, whose ARN
 #: carries a version, by its name). The other emulated types go with what they belong to (a
-#: function's versions and alias with the function, a topic's policy with the topic, a
-#: machine's versions and aliases with the machine).
+#: function's versions, alias and asynchronous invocation configuration with the function, a
+#: topic's policy with the topic, a machine's versions and aliases with the machine).
 DELETERS: dict[str, Callable[[Target, str], None]] = {
     "AWS::Lambda::LayerVersion": _delete_layer,
     "AWS::Lambda::Function": _delete_function,

@@ -25,9 +25,11 @@ schedule's time comes (EventBridge Scheduler User Guide):
 One attempt is made: the RetryPolicy and DeadLetterConfig are not emulated, so a failed call
 raises ScheduleFireError naming the schedule, the role and the error instead of being retried
 and dead-lettered. moto runs an asynchronous invocation before answering it (AWS queues the
-event and answers 202 at once, and retries a failing function twice): so here the function
-has run when fire() returns, and a function error, which AWS would only log, is raised as
-ScheduleFireError too. Where the schedule fires on AWS is set by its expression (bisonflow.schedule
+event and answers 202 at once, retries a failing function, then sends the invocation record
+to the function's on-failure destination): so here the function has run when fire() returns,
+and a function error has its record sent as Lambda sends it, once, after the one attempt
+(bisonflow.local.lambda_destinations), and is raised as ScheduleFireError too, saying where
+the record went. Where the schedule fires on AWS is set by its expression (bisonflow.schedule
 computes it); firing here uses the scheduled time the caller gives (default: now).
 """
 
@@ -44,6 +46,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from bisonflow.local.credentials import assumed_role_credentials
+from bisonflow.local.lambda_destinations import FailedInvocation, deliver_failure
 
 #: Universal targets: arn:<partition>:scheduler:::aws-sdk:<service>:<apiAction>.
 UNIVERSAL_TARGET = re.compile(
@@ -132,12 +135,16 @@ def fire(
             f"schedule {schedule_name} as {target['RoleArn']}: {method} on {target['Arn']} "
             f"failed: {_message(exc)}"
         ) from None
-    response.pop("ResponseMetadata", None)
+    metadata = response.pop("ResponseMetadata", {})
     if "FunctionError" in response:  # moto ran the asynchronous invocation in the request
         error = response["Payload"].read().decode(errors="replace")
+        failed = FailedInvocation(
+            target["Arn"], payload, response["FunctionError"], error, metadata.get("RequestId", "")
+        )
+        delivery = deliver_failure(operator, endpoint_url, failed)
         raise ScheduleFireError(
             f"schedule {schedule_name}: {target['Arn']} failed: {error} (on AWS Lambda retries "
-            "an asynchronous invocation twice and logs the error)"
+            f"an asynchronous invocation first); {delivery.describe()}"
         )
     response.pop("Payload", None)  # AWS answers an asynchronous invocation with no payload
     return Fired(

@@ -412,5 +412,26 @@ def _describe_streams(operation: Operation) -> list[Authorization]:
     return [Authorization("logs:DescribeLogStreams", _log_group_arn(operation, group))]
 
 
+# --- SNS -------------------------------------------------------------------------------------
+def _topic_policy(topic: str, account: str) -> dict | None:
+    """The topic's access policy as stored in the emulator: in one account AWS allows a call
+    that either it or the caller's policies allow (IAM User Guide, "Policy evaluation logic")."""
+    from moto.sns.models import sns_backends
+
+    try:
+        stored = sns_backends[account][topic.split(":")[3]].get_topic(topic).policy
+    except Exception:  # a missing topic: SNS answers NotFound after authorization
+        return None
+    return json.loads(stored) if stored else None
+
+
+@maps("sns", "Publish")
+def _publish(operation: Operation) -> list[Authorization]:
+    """sns:Publish on the topic (SAR, Amazon SNS), with the topic's policy."""
+    topic = operation.params.get("TopicArn") or operation.params.get("TargetArn") or "*"
+    policy = _topic_policy(topic, operation.account) if topic != "*" else None
+    return [Authorization("sns:Publish", topic, resource_policy=policy)]
+
+
 # The services whose mappings live in their own modules register themselves on import.
 from bisonflow.local.iam import data_api_requests, ec2_requests  # noqa: E402, F401
