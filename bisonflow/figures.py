@@ -17,8 +17,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from bisonflow.dimensions import MEASURES, assessment_column
 from bisonflow.pam import Pam, range_sizes, richness
@@ -64,7 +66,7 @@ def richness_per_state(states: pa.Array, alpha: npt.ArrayLike, month: str) -> by
     order = np.argsort(-values, kind="stable")
     fig, ax = _figure()
     if len(values):
-        ax.bar(np.arange(len(values)), values[order], color="#2e86ab")
+        _bars(ax, values[order], np.zeros(len(values)), "#2e86ab")
         _category_ticks(ax, [labels[i] for i in order])
     else:
         _no_data(ax)
@@ -94,14 +96,8 @@ def riis_share_per_state(state_counts: pa.Table, site_column: str, month: str) -
         bottom = np.zeros(len(labels))
         for assessment in _STACK_ORDER:
             share = shares[what][assessment][order]
-            ax.bar(
-                np.arange(len(labels)),
-                share,
-                bottom=bottom,
-                color=ASSESSMENT_COLOURS[assessment],
-                label=_ASSESSMENT_LABELS[assessment],
-            )
-            bottom += share
+            _bars(ax, share, bottom, ASSESSMENT_COLOURS[assessment])
+            bottom = bottom + share
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"share of {noun}")
         ax.grid(axis="y", alpha=0.3)
@@ -110,7 +106,10 @@ def riis_share_per_state(state_counts: pa.Table, site_column: str, month: str) -
     _category_ticks(axes[1], [labels[i] for i in order])
     axes[1].set_xlabel("state (largest share of listed occurrences first)")
     fig.suptitle(f"Share listed in US-RIIS per state, by tier, GBIF snapshot {month}")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncols=len(ASSESSMENTS))
+    tiers = [
+        Patch(facecolor=ASSESSMENT_COLOURS[a], label=_ASSESSMENT_LABELS[a]) for a in _STACK_ORDER
+    ]
+    fig.legend(handles=tiers, loc="lower center", ncols=len(ASSESSMENTS))
     return _png(fig)
 
 
@@ -240,6 +239,21 @@ def _inches() -> tuple[float, float]:
 def _category_ticks(ax, labels: list[str]) -> None:
     ax.set_xticks(np.arange(len(labels)), labels, rotation=90 if len(labels) > 20 else 0)
     ax.set_xlim(-0.6, len(labels) - 0.4)
+
+
+def _bars(ax, heights: npt.NDArray, bottoms: npt.NDArray, colour: str) -> None:
+    """Bars of width 0.8 centred on 0, 1, 2, ... as one PolyCollection: what `ax.bar` draws,
+    without its Rectangle patch per bar, whose data-limit update made the stacked figure's
+    ~450 bars most of its drawing time. Like `ax.bar`, the value axis starts at 0 (a sticky
+    edge, so autoscaling adds no margin below the bars)."""
+    left = np.arange(len(heights)) - 0.4
+    top = bottoms + heights
+    corners = np.stack(
+        [(left, bottoms), (left, top), (left + 0.8, top), (left + 0.8, bottoms)]
+    )  # (corner, x|y, bar)
+    bars = PolyCollection(corners.transpose(2, 0, 1), facecolors=colour, edgecolors="none")
+    bars.sticky_edges.y.append(0)
+    ax.add_collection(bars)
 
 
 def _no_data(ax) -> None:

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pyarrow as pa
 import pytest
-from matplotlib.colors import to_rgb
+from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.image import imread
 from test_pam import ROWS
 
@@ -129,6 +129,35 @@ def test_riis_share_draws_each_assessment_in_its_own_colour():
         }
         bars = {a for a, n in drawn.items() if n > 5_000}  # far more than a legend swatch
         assert bars == {only}, (only, drawn)
+
+
+def test_riis_share_legend_names_each_tier_in_stacking_order(monkeypatch):
+    """The bars are drawn without labels of their own, so the legend's entries are made
+    for it: one per assessment, bottom tier first, each in its bars' colour."""
+    seen = []
+    monkeypatch.setattr(figures, "_png", lambda fig: seen.append(fig) or b"")
+    figures.riis_share_per_state(state_counts(["AL", "HI"]), "state", MONTH)
+    (legend,) = seen[0].legends
+    entries = [
+        (t.get_text(), h.get_facecolor())
+        for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)
+    ]
+    assert entries == [
+        (
+            "widespread invasive (category E)",
+            to_rgba(figures.ASSESSMENT_COLOURS["widespread invasive"]),
+        ),
+        ("invasive (category D2)", to_rgba(figures.ASSESSMENT_COLOURS["invasive"])),
+        ("established (category C3)", to_rgba(figures.ASSESSMENT_COLOURS["established"])),
+        ("presumed native (not listed)", to_rgba(figures.ASSESSMENT_COLOURS["presumed_native"])),
+    ]
+    for ax in seen[0].axes:  # each state's four bars are stacked, up to a share of 1
+        tops: dict[int, float] = {}
+        for bars in ax.collections:
+            for path in bars.get_paths():
+                x = round(float(path.vertices[:, 0].mean()))
+                tops[x] = max(tops.get(x, 0.0), float(path.vertices[:, 1].max()))
+        assert tops == {0: pytest.approx(1.0), 1: pytest.approx(1.0)}
 
 
 def test_pam_heatmap_is_a_drawn_png(pam):
