@@ -1,11 +1,15 @@
-"""Faults: a task on a reclaimed Spot instance, a task that dies without reporting, and a task
-whose execution was stopped (issue 11), through the real local runtime.
+"""Faults: a task on a reclaimed Spot instance, a task that dies without reporting, EC2 without
+capacity for a task's first choices, and a task whose execution was stopped (issue 11),
+through the real local runtime.
 
-One month's run carries two faults: its first AnnotateRiis instance gets the Spot
+One month's run carries three faults: its first AnnotateRiis instance gets the Spot
 interruption notice (the runner reports TaskInstanceLost within its check interval), and its
 first CalcStats task is killed with SIGKILL (the instance's boot script, played by the EC2
 agent, reports TaskInstanceLost with the token the task left). Both are relaunched at once,
-not after the 30 s heartbeat timeout of the suite's runtime, and the month succeeds.
+not after the 30 s heartbeat timeout of the suite's runtime, and the month succeeds. All the
+while RunInstances refuses the tasks' first pools (the emulator's capacity seam,
+bisonflow.local.ec2_capacity: moto never refuses capacity), so each launch, the relaunches
+too, runs on the next pool launch_task tries (test_faults_capacity has the seam's own tests).
 """
 
 from __future__ import annotations
@@ -19,8 +23,16 @@ from dataclasses import dataclass
 import pytest
 from conftest import wait_for_end
 
-from bisonflow.ec2_tasks import LIVE_STATES, TAG_ATTEMPT, TAG_STEP, TOKEN_PARAMETER_ROOT
+from bisonflow.ec2_tasks import (
+    LIVE_STATES,
+    ON_DEMAND,
+    SPOT,
+    TAG_ATTEMPT,
+    TAG_STEP,
+    TOKEN_PARAMETER_ROOT,
+)
 from bisonflow.executions import history
+from bisonflow.local import ec2_capacity
 from bisonflow.local.faults import (
     execution_instances,
     instance_tags,
@@ -91,9 +103,18 @@ class FaultedRun:
 
 @pytest.fixture(scope="module")
 def faulted_run(runtime: LocalRuntime) -> FaultedRun:
+    """The month's run with its three faults. AnnotateRiis' first two Spot types refuse (a
+    500 and a 400 code): it runs on the third, its relaunch too. Once AnnotateRiis' relaunch
+    runs, every Spot pool of CalcStats refuses: it runs On-Demand on its first type, its
+    relaunch too (the two tasks share types, so the pools change as capacity does). Deployed
+    defaults: AnnotateRiis t4g.micro, t4g.small, m7g.medium; CalcStats t4g.small, t4g.medium,
+    m7g.medium; On-Demand allowed."""
     runtime.publish_snapshot(MONTH)
     agent = runtime.agent
     reclaim, agent.reclaim_seconds = agent.reclaim_seconds, RECLAIM_SECONDS
+    ec2_capacity.restore()
+    ec2_capacity.refuse("t4g.micro", SPOT, "InsufficientInstanceCapacity")
+    ec2_capacity.refuse("t4g.small", SPOT, "SpotMaxPriceTooLow")
     try:
         arn = runtime.start_execution(MONTH)
         execution = arn.rsplit(":", 1)[1]
@@ -101,13 +122,31 @@ def faulted_run(runtime: LocalRuntime) -> FaultedRun:
         # within a check interval of the runner's start, before a later notice is read.
         interrupted, _ = wait_for_task(runtime, execution, "AnnotateRiis")
         agent.interrupt(interrupted)
+        _launched(runtime, execution, "AnnotateRiis", skip=interrupted)
+        ec2_capacity.restore()
+        for kind in ("t4g.small", "t4g.medium", "m7g.medium"):
+            ec2_capacity.refuse(kind, SPOT, "UnfulfillableCapacity")
         killed, pid = wait_for_task(runtime, execution, "CalcStats", timeout=240)
         os.kill(pid, signal.SIGKILL)
         description = wait_for_end(runtime, arn, timeout=240)
     finally:
         agent.reclaim_seconds = reclaim
+        ec2_capacity.restore()
     events = history(runtime.clients["stepfunctions"], arn)
     return FaultedRun(description, interrupted, killed, events)
+
+
+def _launched(rt: LocalRuntime, execution: str, step: str, skip: str, timeout: float = 120) -> None:
+    """Wait until `step` has an instance other than `skip` (its relaunch is launched): the
+    instance, not the task's process, which a quick task may end between two looks."""
+    deadline = time.monotonic() + timeout
+    while not [
+        i
+        for i in execution_instances(rt, execution)
+        if instance_tags(i)[TAG_STEP] == step and i["InstanceId"] != skip
+    ]:
+        assert time.monotonic() < deadline, f"{step} was never relaunched in {execution}"
+        time.sleep(0.2)
 
 
 def _lost_then_relaunched(events: list[dict]) -> tuple[dict, float]:
@@ -171,6 +210,41 @@ def test_the_relaunches_are_new_instances_and_nothing_is_left(
     assert by_step[0][2] == run.interrupted and by_step[2][2] == run.killed
     notices = " ".join(runtime.agent.notices)
     assert f"instance {run.interrupted}: Spot interruption notice, terminate at" in notices
+
+
+def test_each_launch_runs_on_the_next_pool_when_spot_has_no_room(
+    runtime: LocalRuntime, faulted_run: FaultedRun
+) -> None:
+    """launch_task's output names each pool it tried and EC2's code, and the instances EC2
+    launched are the pools it settled on: their type, and a Spot lifecycle or none."""
+    launched: dict[str, list[dict]] = {}
+    for event in faulted_run.events:
+        details = event.get("taskSubmittedEventDetails", {})
+        if event["type"] == "TaskSubmitted" and details.get("resource") == CALLBACK:
+            payload = json.loads(details["output"])["Payload"]
+            launched.setdefault(payload["task"], []).append(payload)
+    assert [len(launched[task]) for task in ("annotate_riis", "calc_stats")] == [2, 2]
+    for annotate in launched["annotate_riis"]:
+        assert (annotate["instance_type"], annotate["market"]) == ("m7g.medium", SPOT)
+        assert annotate["refused"] == [
+            {"instance_type": "t4g.micro", "market": SPOT, "code": "InsufficientInstanceCapacity"},
+            {"instance_type": "t4g.small", "market": SPOT, "code": "SpotMaxPriceTooLow"},
+        ]
+    for stats in launched["calc_stats"]:
+        assert (stats["instance_type"], stats["market"]) == ("t4g.small", ON_DEMAND)
+        assert [(r["instance_type"], r["market"]) for r in stats["refused"]] == [
+            ("t4g.small", SPOT),
+            ("t4g.medium", SPOT),
+            ("m7g.medium", SPOT),
+        ]
+        assert {r["code"] for r in stats["refused"]} == {"UnfulfillableCapacity"}
+    instances = {
+        i["InstanceId"]: i for i in execution_instances(runtime, faulted_run.description["name"])
+    }
+    for payload in launched["annotate_riis"] + launched["calc_stats"]:
+        instance = instances[payload["instance_id"]]
+        assert instance["InstanceType"] == payload["instance_type"]
+        assert instance.get("InstanceLifecycle", ON_DEMAND) == payload["market"]
 
 
 def test_a_task_of_a_stopped_execution_exits_at_its_next_write_without_writing(
