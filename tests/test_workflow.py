@@ -12,11 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import SUCCESS_PATH, published_files, unload_prefixes, wait_for_end
-from lambda_live import live_environment
 
 from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_SPEC
 from bisonflow.executions import history, load_view
-from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
+from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, MonthLayout
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.report import render_report
 
@@ -259,49 +258,6 @@ def test_bad_input_is_rejected_before_any_work(runtime: LocalRuntime) -> None:
     assert "2026-13" in description["cause"] and "YYYY-MM" in description["cause"]
     assert "SubsetAndAnnotate" not in entered(events)
     assert all_instances(runtime, description["name"]) == []
-
-
-def test_a_failing_task_is_cleaned_up_and_fails_the_execution(runtime: LocalRuntime) -> None:
-    assert runtime.deployment and runtime.sample
-    s3, bucket = runtime.clients["s3"], runtime.deployment.bucket
-    runtime.publish_snapshot("2026-08")
-    s3.delete_object(Bucket=bucket, Key=RIIS_INPUT_KEY)
-    try:
-        description, events = run_to_end(runtime, {"month": "2026-08"})
-    finally:
-        s3.upload_file(str(runtime.sample.riis_csv), bucket, RIIS_INPUT_KEY)
-    assert description["status"] == "FAILED"
-    assert RIIS_INPUT_KEY in description["cause"]
-    failed = [e for e in events if e["type"] == "TaskFailed"]
-    assert failed and failed[0]["taskFailedEventDetails"]["error"] == description["error"]
-    assert "CleanupTasks" in entered(events)
-    assert live_instances(runtime, description["name"]) == []
-
-
-def test_a_silent_task_times_out_and_is_cleaned_up(runtime: LocalRuntime) -> None:
-    """A task that never reports is relaunched twice (the callback step's Retry on
-    States.HeartbeatTimeout), each relaunch ending the instance before it; then the run fails
-    with States.Timeout and CleanupTasks ends the last instance. The 2 s heartbeat reaches the
-    machine through CheckGbif's `live` alias (tests/lambda_live.py)."""
-    runtime.agent.paused = True  # the instances never boot: no heartbeat ever comes
-    runtime.publish_snapshot("2026-07")
-    try:
-        with live_environment(runtime, "check_gbif", {"TASK_HEARTBEAT_SECONDS": "2"}):
-            description, events = run_to_end(runtime, {"month": "2026-07"})
-    finally:
-        runtime.agent.paused = False
-    assert description["status"] == "FAILED"
-    assert description["error"] == "States.Timeout"
-    assert [e["type"] for e in events].count("TaskTimedOut") == 3
-    launched = all_instances(runtime, description["name"])
-    assert len(launched) == 3 and {i["State"]["Name"] for i in launched} == {"terminated"}
-    (last,) = [
-        i["InstanceId"]
-        for i in launched
-        if {"Key": "bisonflow:attempt", "Value": "2"} in i.get("Tags", [])
-    ]
-    cleanup = [e for e in events if e["type"] == "TaskSucceeded"][-1]
-    assert last in cleanup["taskSucceededEventDetails"]["output"]
 
 
 def test_a_failing_sql_statement_fails_with_the_sql_error(runtime: LocalRuntime) -> None:
