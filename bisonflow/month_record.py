@@ -65,9 +65,11 @@ def month_record(
         tables are gigabytes of parquet, which reading them all first held at once."""
         return (s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys[prefix])
 
-    def ranged(prefix: str) -> Iterator[RangedObject]:
-        """The prefix's parts as files that fetch only the footer and the columns read: the
-        comparison reads a first month's schemas and a later month's 2 or 7 columns."""
+    def footers(prefix: str) -> Iterator[RangedObject]:
+        """The prefix's parts as files of which only the footer is fetched (bisonflow.s3_ranged):
+        a first month's comparison reads each part's columns and none of its rows. A later
+        month's reads 2 and 7 of 9 columns, one ranged request per column chunk, and gets
+        whole parts: the stand-in reads the whole object for every range it serves."""
         return (RangedObject(s3, bucket, k) for k in keys[prefix])
 
     files: dict[str, bytes | StreamedObject] = {layout.citation_copy_key: citation.body}
@@ -76,20 +78,22 @@ def month_record(
         for prefix in tables.values():
             files[layout.table_csv_key(prefix)] = sink = open_output(layout.table_csv_key(prefix))
             copies.append(pool.submit(csv_copy, parts(prefix), f"s3://{bucket}/{prefix}", sink))
-        current = changes.CountyList(lambda: ranged(county), f"s3://{bucket}/{county}")
+        where = f"s3://{bucket}/{county}"
         if previous is None:
             reason = (
                 f"no earlier month: no month before {layout.month} was published "
                 f"(no {SUMMARY_ROOT}<YYYY_MM_DD>/_SUCCESS before {layout.done_marker_key} "
                 f"in s3://{bucket})"
             )
-            found = changes.compare_lists(current, None, None)
+            found = changes.compare_lists(
+                changes.CountyList(lambda: footers(county), where), None, None
+            )
         else:
             reason = None
             prior = previous.species_counts_prefix(changes.COUNTY.name)
             found = changes.compare_lists(
-                current,
-                changes.CountyList(lambda: ranged(prior), f"s3://{bucket}/{prior}"),
+                changes.CountyList(lambda: parts(county), where),
+                changes.CountyList(lambda: parts(prior), f"s3://{bucket}/{prior}"),
                 previous.month,
             )
         for copy in copies:

@@ -20,6 +20,7 @@ dimension has a presence, because that means the upstream steps published nothin
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import posixpath
@@ -58,7 +59,6 @@ from bisonflow.pam import (
     species_stats,
 )
 from bisonflow.provenance import read_citation
-from bisonflow.s3_ranged import RangedObject
 from bisonflow.shapefile import read_polygons
 from bisonflow.streamed_objects import StreamedObject, StreamedOutputs, content_type
 from bisonflow.taskspec import TaskSpec
@@ -425,19 +425,17 @@ def _is_part(name: str) -> bool:
 
 
 def _read_part(s3: Any, bucket: str, key: str, columns: Mapping[str, str]) -> pa.Table:
-    """The named columns of one part, fetched by byte ranges (bisonflow.s3_ranged): a species
-    list's names, the widest of its nine columns, are never fetched for the matrices."""
     where = f"s3://{bucket}/{key}"
-    source = RangedObject(s3, bucket, key)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     strings = [name for name, kind in columns.items() if kind == STRING]
     try:
-        names = pq.ParquetFile(source).schema_arrow.names
+        names = pq.read_schema(io.BytesIO(body)).names
     except (pa.ArrowInvalid, OSError) as exc:
         raise ValueError(f"{where} is not a parquet file: {exc}") from None
     missing = [c for c in columns if c not in names]
     if missing:  # checked first: read_dictionary of a column the file lacks is a KeyError
         raise ValueError(f"{where} lacks column(s) {missing}; has {names}")
-    part = pq.ParquetFile(source, read_dictionary=strings)
+    part = pq.ParquetFile(io.BytesIO(body), read_dictionary=strings)
     table = part.read(columns=list(columns))
     return pa.table({name: _cast(table, name, kind, where) for name, kind in columns.items()})
 
