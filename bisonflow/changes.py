@@ -38,11 +38,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from bisonflow.dimensions import COUNTY, SPECIES_KEY
-from bisonflow.figures import ASSESSMENT_COLOURS
+from bisonflow.figures import ASSESSMENT_COLOURS, _png
 from bisonflow.riis_schema import LISTED_ASSESSMENTS, PRESUMED_NATIVE
 
 #: The tiers of the list, least severe first (presumed native is not a listing).
@@ -210,6 +208,9 @@ def csv_bytes(table: pa.Table) -> bytes:
 def figure(changes: Changes, month: str, reason: str | None = None) -> bytes:
     """Counties with the most changes: listed species gained (up, by tier) and lost (down).
     The first month's figure says there is no earlier month instead."""
+    from matplotlib.figure import Figure  # drawn only here (bisonflow.figures says why)
+    from matplotlib.ticker import MaxNLocator
+
     fig = Figure(figsize=(14, 8), dpi=100)
     ax = fig.subplots()
     fig.subplots_adjust(left=0.06, right=0.985, top=0.93, bottom=0.22)
@@ -348,9 +349,3 @@ def _per_county(table: pa.Table, geoids: list[str], tier: str | None, column: st
 def _tier_colours() -> dict[str, str]:
     """One colour per listed tier, the state share figure's (darker for the more severe)."""
     return {tier: ASSESSMENT_COLOURS[tier] for tier in LISTED}
-
-
-def _png(fig: Figure) -> bytes:
-    sink = io.BytesIO()
-    fig.savefig(sink, format="png")
-    return sink.getvalue()

@@ -7,20 +7,22 @@ Every figure has the same pixel size, axis labels, and the month in its title.
 The county x species heatmap image is made from the sparse PAM by counting presences into a
 fixed grid of pixels, so a national matrix (hundreds of millions of cells) is never densified:
 the work is one pass over the stored cells and the image is at most a million numbers.
+
+matplotlib is imported where a figure is drawn, not with this module: it takes about 1.7 s,
+and calc_stats imports this module for its share arithmetic too, so a task that fails
+before drawing (a bad spec, a missing table) never pays for it (bisonflow.maps.county_map
+imports it early, in the thread that reads the counties).
 """
 
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from matplotlib.collections import PolyCollection
-from matplotlib.colors import PowerNorm
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from bisonflow.dimensions import MEASURES, assessment_column
 from bisonflow.pam import Pam, range_sizes, richness
@@ -33,6 +35,9 @@ from bisonflow.riis_schema import (
     PRESUMED_NATIVE,
     WIDESPREAD_INVASIVE,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Width and height of every figure, in pixels.
 FIGURE_SIZE_PX = (1400, 800)
@@ -86,8 +91,10 @@ def riis_share_per_state(state_counts: pa.Table, site_column: str, month: str) -
     dimensions.assessment_column measures; duplicate rows of a state are summed, rows
     without a state left out.
     """
+    from matplotlib.patches import Patch
+
     labels, shares = riis_shares(state_counts, site_column)
-    fig = Figure(figsize=_inches(), dpi=DPI)
+    fig = _blank_figure()
     axes = fig.subplots(2, 1, sharex=True)
     fig.subplots_adjust(**_MARGINS | {"bottom": 0.15}, hspace=0.06)  # the legend below
     listed_share = np.sum([shares["occ_count"][a] for a in LISTED_ASSESSMENTS], axis=0)
@@ -116,6 +123,8 @@ def riis_share_per_state(state_counts: pa.Table, site_column: str, month: str) -
 def pam_heatmap(pam: Pam, month: str, dimension: str = "county") -> bytes:
     """The site x species PAM as an image: sites by richness (richest at the top), species by
     range size (widest on the left), each pixel the share of its cells with a presence."""
+    from matplotlib.colors import PowerNorm
+
     fig, ax = _figure(bottom=0.07, right=0.94)  # room for the colour bar's labels
     grid = binned_presence(pam, *HEATMAP_GRID)
     if pam.nnz:
@@ -227,13 +236,16 @@ def _labels(values: pa.Array | pa.ChunkedArray) -> list[str]:
 
 def _figure(**margins: float):
     """A figure with one axes inside _MARGINS (updated by `margins`)."""
-    fig = Figure(figsize=_inches(), dpi=DPI)
+    fig = _blank_figure()
     fig.subplots_adjust(**_MARGINS | margins)
     return fig, fig.subplots()
 
 
-def _inches() -> tuple[float, float]:
-    return FIGURE_SIZE_PX[0] / DPI, FIGURE_SIZE_PX[1] / DPI
+def _blank_figure() -> Figure:
+    """An empty figure of FIGURE_SIZE_PX, on the Agg canvas (savefig's PNG default)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(FIGURE_SIZE_PX[0] / DPI, FIGURE_SIZE_PX[1] / DPI), dpi=DPI)
 
 
 def _category_ticks(ax, labels: list[str]) -> None:
@@ -246,6 +258,8 @@ def _bars(ax, heights: npt.NDArray, bottoms: npt.NDArray, colour: str) -> None:
     without its Rectangle patch per bar, whose data-limit update made the stacked figure's
     ~450 bars most of its drawing time. Like `ax.bar`, the value axis starts at 0 (a sticky
     edge, so autoscaling adds no margin below the bars)."""
+    from matplotlib.collections import PolyCollection
+
     left = np.arange(len(heights)) - 0.4
     top = bottoms + heights
     corners = np.stack(

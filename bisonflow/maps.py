@@ -20,19 +20,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from matplotlib import colormaps
-from matplotlib.collections import PathCollection
-from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
-from matplotlib.path import Path
 
-from bisonflow.figures import _ASSESSMENT_LABELS, DPI, _inches, _png
+from bisonflow.figures import _ASSESSMENT_LABELS, _blank_figure, _png
 from bisonflow.projection import Albers
 from bisonflow.riis_schema import LISTED_ASSESSMENTS
 from bisonflow.shapefile import Polygons
+
+if TYPE_CHECKING:
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.path import Path
 
 #: Lower 48 and DC: Snyder's conterminous-US Albers (origin 23 N 96 W).
 LOWER48 = Albers(29.5, 45.5, 23.0, -96.0)
@@ -87,7 +88,13 @@ class CountyMap:
 
 
 def county_map(polygons: Polygons) -> CountyMap:
-    """Project every county with rings (GEOID and STUSPS fields) into the map's layout."""
+    """Project every county with rings (GEOID and STUSPS fields) into the map's layout.
+
+    matplotlib's drawing modules are imported here, not with this module (bisonflow.figures
+    says why): calc_stats reads the counties in a thread beside the month's tables, so the
+    import (about 1.7 s) overlaps those reads instead of delaying the first figure."""
+    import matplotlib.figure  # noqa: F401 (imported for the maps and figures drawn later)
+
     geoids, states, paths = [], [], []
     for geoid, state, rings in zip(
         polygons.attributes["GEOID"], polygons.attributes["STUSPS"], polygons.rings, strict=True
@@ -114,7 +121,7 @@ def _richness_map(
 ) -> bytes:
     """One richness choropleth: each county coloured by the value of its site (`sites` holds,
     per county, the county's own GEOID or its state's code)."""
-    fig = _map_figure()
+    fig = _blank_figure()
     ax = fig.add_axes((0.01, 0.02, 0.86, 0.9))
     values = _values(sites, richness)
     _draw(fig, ax, counties, values, _norm(values), RICHNESS_CMAP, label)
@@ -141,7 +148,9 @@ def listed_share_per_county(
     its region in any tier, then in each tier (established, invasive, widespread invasive).
     `shares`: assessment -> GEOID -> share of the county's species. One scale, so a tier's
     panel reads as its part of the first panel."""
-    fig = _map_figure()
+    from matplotlib.colors import Normalize
+
+    fig = _blank_figure()
     per_tier = {a: _values(counties.geoids, shares.get(a, {})) for a in LISTED_ASSESSMENTS}
     panels = {"all listed tiers": np.sum(list(per_tier.values()), axis=0)}
     panels |= {_ASSESSMENT_LABELS[a]: v for a, v in per_tier.items()}
@@ -161,6 +170,8 @@ def listed_share_per_county(
 def _path(rings: list[npt.NDArray[np.float64]], state: str) -> Path:
     """One path of all of a county's rings; holes stay holes (nonzero winding: the shapefile's
     outer rings are clockwise, its holes counter-clockwise)."""
+    from matplotlib.path import Path
+
     vertices, codes = [], []
     for ring in rings:
         vertices.append(place(ring[:, 0], ring[:, 1], state))
@@ -176,19 +187,24 @@ def _values(keys: list[str], by_key: Mapping[str, float]) -> npt.NDArray[np.floa
 
 
 def _norm(values: npt.NDArray[np.float64]) -> Normalize:
+    from matplotlib.colors import Normalize
+
     top = np.nanmax(values, initial=0.0) if values.size else 0.0
     return Normalize(0.0, top if top > 0 else 1.0)
 
 
 def _draw(fig: Figure, ax, counties: CountyMap, values, norm, cmap: str, label: str | None):
     """Counties coloured by `values` (grey where NaN), inset labels, a colour bar if labelled."""
+    from matplotlib import colormaps
+    from matplotlib.collections import PathCollection
+
     colours = colormaps[cmap].with_extremes(bad=NO_RECORDS)
     # The paths as they are: a PathPatch per county (a PatchCollection) drew the same pixels
     # but made 3,219 artists per panel first, 40-65% of a map's time (the share map has four).
     patches = PathCollection(counties.paths, cmap=colours, norm=norm, linewidths=0.2)
     patches.set_array(np.ma.masked_invalid(values))
     patches.set_edgecolor("face")  # no outlines: at this size they would grey small counties
-    ax.add_collection(patches)
+    ax.add_collection(patches, autolim=False)  # the limits are fixed below
     ax.set_xlim(-2.5e6, 2.4e6)
     ax.set_ylim(-0.2e6, 3.25e6)
     ax.set_aspect("equal")
@@ -201,7 +217,3 @@ def _draw(fig: Figure, ax, counties: CountyMap, values, norm, cmap: str, label: 
         bar = fig.colorbar(patches, cax=fig.add_axes((0.9, 0.1, 0.02, 0.75)))
         bar.set_label(label)
     return patches
-
-
-def _map_figure() -> Figure:
-    return Figure(figsize=_inches(), dpi=DPI)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -229,3 +232,18 @@ def test_a_county_no_list_assesses_has_no_listed_share():
     shares = figures.listed_species_shares(table, "geoid")
     assert shares["invasive"] == {"08001": 0.0, "08005": 0.5}
     assert shares["established"] == {"08001": 0.0, "08005": 0.0}
+
+
+def test_the_stats_task_imports_matplotlib_only_to_draw():
+    """matplotlib takes about 1.7 s to import: calc_stats (which imports figures, maps and
+    changes for their arithmetic too) must not pay it before anything is drawn, so a task
+    that fails early never does, and the county reader's thread imports it for the maps."""
+    check = (
+        "import sys, tasks.calc_stats; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
