@@ -39,6 +39,36 @@ SUCCESS_PATH = (
 #: Small enough to keep the suite fast, large enough for every state and county.
 TEST_RECORDS = 20_000
 
+#: The files that take longest (whole workflow runs, waits for faults to be noticed), longest
+#: first, as `--durations` measured them in a clean-clone run. They are collected first, and
+#: scripts/test runs xdist with --no-loadscope-reorder, which keeps that order: by default
+#: xdist hands out files with the most tests first, so these few-test files came last and one
+#: worker ran the longest of them alone while the others sat idle.
+LONGEST_FILES = (
+    "test_fault_matrix_tasks.py",
+    "test_fault_matrix.py",
+    "test_new_user_commands.py",
+    "test_faults_spot.py",
+    "test_cli.py",
+    "test_publish.py",
+    "test_scheduler_fire.py",
+    "test_redrive_workflow.py",
+    "test_history_cli.py",
+    "test_workflow.py",
+    "test_deploy.py",
+    "test_riis_guard.py",
+    "test_faults_stopped.py",
+    "test_riis_status.py",
+    "test_record_taxonomy.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """LONGEST_FILES first, in that order; every other file after them, as collected (the
+    sort is stable, so a file's tests keep their order)."""
+    rank = {name: position for position, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(scope="session")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> LocalRuntime:
