@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -169,3 +170,16 @@ def unload_prefixes(layout: MonthLayout) -> list[str]:
 def template() -> dict:
     """The stack's template as CloudFormation reads it."""
     return cfn_template.template()
+
+
+def leave_half_way(cfn: Any, stack: str) -> None:
+    """A deploy interrupted after CreateChangeSet (CREATE): the stack REVIEW_IN_PROGRESS, with
+    no resources, as `bisonflow deploy` stopped half-way leaves it."""
+    cfn.create_change_set(
+        StackName=stack,
+        ChangeSetName="interrupted",
+        ChangeSetType="CREATE",
+        TemplateBody=cfn_template.template_text(),
+        Parameters=[{"ParameterKey": "BucketName", "ParameterValue": f"{stack}-bucket"}],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )

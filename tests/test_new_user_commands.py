@@ -21,8 +21,9 @@ from pathlib import Path
 
 import boto3
 import pytest
+from conftest import leave_half_way
 
-from bisonflow import PROJECT_ROOT, cfn_template
+from bisonflow import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
 RECORDS = "2000"
@@ -183,14 +184,7 @@ def test_a_deploy_that_stopped_half_way_is_named_and_can_be_removed(served: Serv
         aws_access_key_id="any",
         aws_secret_access_key="any",
     )
-    cfn.create_change_set(
-        StackName="halfway",
-        ChangeSetName="interrupted",
-        ChangeSetType="CREATE",
-        TemplateBody=cfn_template.template_text(),
-        Parameters=[{"ParameterKey": "BucketName", "ParameterValue": "halfway-bucket"}],
-        Capabilities=["CAPABILITY_NAMED_IAM"],
-    )
+    leave_half_way(cfn, "halfway")
     target = f"--endpoint-url {served.endpoint} --stack-name halfway"
     redeploy = served.shell(f"bisonflow deploy {target}")
     assert redeploy.returncode == 2, redeploy.stderr

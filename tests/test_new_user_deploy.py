@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from conftest import leave_half_way
 
-from bisonflow import cfn_template
 from bisonflow.cli import main
 from bisonflow.local.runtime import LocalRuntime
 
@@ -36,14 +36,7 @@ def test_a_stack_left_half_way_is_named_before_the_missing_values_and_any_work(
 ) -> None:
     """What to do about the stack (destroy it) comes first: a REVIEW_IN_PROGRESS stack reports
     no parameters, so it looked new and its values were asked for instead."""
-    runtime.clients["cloudformation"].create_change_set(
-        StackName="left-half-way",
-        ChangeSetName="interrupted",
-        ChangeSetType="CREATE",
-        TemplateBody=cfn_template.template_text(),
-        Parameters=[{"ParameterKey": "BucketName", "ParameterValue": "left-half-way-bucket"}],
-        Capabilities=["CAPABILITY_NAMED_IAM"],
-    )
+    leave_half_way(runtime.clients["cloudformation"], "left-half-way")
     with pytest.raises(SystemExit) as exited:
         main(["deploy", "--endpoint-url", runtime.endpoint_url, "--stack-name", "left-half-way"])
     captured = capsys.readouterr()

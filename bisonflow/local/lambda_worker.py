@@ -36,7 +36,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,11 +330,9 @@ class WorkerPool:
             worker.log_stream,
             [{"timestamp": now, "message": line} for line in lines],
         )
-        try:
-            with self._in_workdir(), self._log_file(fn).open("a") as fh:
-                fh.write("\n".join(lines) + "\n")
-        except _Stopping:
-            pass  # the work directory is being removed; CloudWatch Logs has the lines
+        # _Stopping: the work directory is being removed; CloudWatch Logs has the lines.
+        with suppress(_Stopping), self._in_workdir(), self._log_file(fn).open("a") as fh:
+            fh.write("\n".join(lines) + "\n")
 
 
 def link_runtime_site(directory: Path) -> Path:
