@@ -17,7 +17,7 @@ from bisonflow.deploy import emulated
 from bisonflow.deploy.commands import start_input
 from bisonflow.deploy.emulated import split
 from bisonflow.deploy.intrinsics import references
-from bisonflow.deploy.service_apis import CREATORS, UnsupportedProperty
+from bisonflow.deploy.service_apis import CREATORS, DELETERS, UnsupportedProperty
 from bisonflow.deploy.target import Target
 from bisonflow.local.deploy import emulator_target
 from bisonflow.local.emulator import target_profile
@@ -27,6 +27,7 @@ from bisonflow.schemas import SchemaViolation
 
 #: What moto 5.2.5's CloudFormation cannot create as the template asks (README's list).
 EMULATED = (
+    "AWS::CloudWatch::Alarm",
     "AWS::Lambda::Alias",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Lambda::Function",
@@ -139,6 +140,34 @@ def test_emulated_resources_carry_the_templates_values(runtime: LocalRuntime) ->
     )
     assert (failures["MaximumRetryAttempts"], failures["MaximumEventAgeInSeconds"]) == (2, 21600)
     assert failures["DestinationConfig"]["OnFailure"]["Destination"] == outputs["AlarmTopicArn"]
+    # An Invoke Scheduler could not make (the dead-letter queue) alarms to the same topic.
+    queue = schedule["Target"]["DeadLetterConfig"]["Arn"].rsplit(":", 1)[1]
+    alarm = _dead_letter_alarm(runtime, stack)
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": queue}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Maximum", 300, 1)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0.0)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [outputs["AlarmTopicArn"]] and alarm["ActionsEnabled"]
+    policy = runtime.clients["sns"].get_topic_attributes(TopicArn=outputs["AlarmTopicArn"])
+    (publish,) = [
+        s
+        for s in json.loads(policy["Attributes"]["Policy"])["Statement"]
+        if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert publish["Condition"] == {"ArnEquals": {"aws:SourceArn": alarm["AlarmArn"]}}
+
+
+def _dead_letter_alarm(runtime: LocalRuntime, stack: str) -> dict:
+    """The stack's alarm on its schedule's dead-letter queue, as CloudWatch describes it."""
+    assert runtime.emulator
+    cloudwatch = emulator_target(runtime.emulator).client("cloudwatch")
+    name = f"{stack}-schedule-dead-letters"
+    (alarm,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"] or [{}]
+    return alarm
 
 
 def _task_states(definition: dict) -> list[dict]:
@@ -362,6 +391,7 @@ def test_a_second_stack_deploys_and_destroys_cleanly(
     )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert launch_template["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
     assert launch_template["NetworkInterfaces"][0]["SubnetId"] == subnet["SubnetId"]
+    assert _dead_letter_alarm(runtime, name)["AlarmName"] == f"{name}-schedule-dead-letters"
 
     # A new release of the layer (its Description names the release): a new layer version,
     # a new version of every function on it, `live` moved there; the old versions keep the old
@@ -414,6 +444,7 @@ def test_a_second_stack_deploys_and_destroys_cleanly(
     with pytest.raises(awslambda.exceptions.ResourceNotFoundException):
         awslambda.get_function(FunctionName=f"{name}-check_gbif")
     assert awslambda.list_layer_versions(LayerName=f"{name}-library")["LayerVersions"] == []
+    assert _dead_letter_alarm(runtime, name) == {}
     runtime.clients["s3"].head_bucket(Bucket="bisonflow-second")  # retained with its data
 
 
@@ -480,3 +511,40 @@ def _probe_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("probe.py", "def handler(event, context):\n    return event\n")
     return buffer.getvalue()
+
+
+def test_a_metric_alarm_is_overwritten_and_a_form_it_cannot_apply_is_named(
+    runtime: LocalRuntime,
+) -> None:
+    """PutMetricAlarm overwrites an alarm of the same name (CloudWatch API Reference), so a
+    redeploy with new values leaves one alarm with exactly them; CloudFormation's string
+    numbers are sent typed; metric math (`Metrics`) is refused by name, not dropped."""
+    assert runtime.emulator and runtime.deployment
+    target = emulator_target(runtime.emulator)
+    put = CREATORS["AWS::CloudWatch::Alarm"]
+    name = f"alarmcheck-{uuid.uuid4().hex[:8]}"
+    spec = {
+        "AlarmName": name,
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Dimensions": [{"Name": "QueueName", "Value": "q"}],
+        "Statistic": "Maximum",
+        "Period": "300",
+        "EvaluationPeriods": 1,
+        "Threshold": "0",
+        "ComparisonOperator": "GreaterThanThreshold",
+        "AlarmActions": [runtime.deployment.outputs["AlarmTopicArn"]],
+    }
+    with pytest.raises(UnsupportedProperty, match="AWS::CloudWatch::Alarm: Metrics cannot be"):
+        put(target, {**spec, "Metrics": [{"Id": "m", "Expression": "1"}]})
+    cloudwatch = target.client("cloudwatch")
+    try:
+        created = put(target, spec)
+        assert created[None] == name and created["Arn"].endswith(f":alarm:{name}")
+        put(target, {**spec, "Threshold": 2, "TreatMissingData": "notBreaching"})
+        (alarm,) = cloudwatch.describe_alarms(AlarmNamePrefix=name)["MetricAlarms"]
+        assert (alarm["Period"], alarm["Threshold"]) == (300, 2.0)
+        assert alarm["TreatMissingData"] == "notBreaching"
+    finally:
+        DELETERS["AWS::CloudWatch::Alarm"](target, name)  # as destroy deletes it
+    assert cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"] == []

@@ -136,6 +136,45 @@ def test_the_schedule_may_only_invoke_start_month_which_may_only_start_live(
     assert "Condition" not in report
 
 
+def test_one_dead_lettered_schedule_event_alarms_and_only_that_alarm_may_publish(
+    template: dict,
+) -> None:
+    """An Invoke Scheduler could not make lands in the dead-letter queue and nothing else
+    reports it: the alarm fires on one visible message there (SQS's 5-minute metric, so one
+    5-minute period), an idle empty queue sends no data and must read OK, and the topic lets
+    CloudWatch publish for that alarm only."""
+    (logical_id,) = resources_of(template, "AWS::CloudWatch::Alarm")
+    alarm = template["Resources"][logical_id]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    queue = template["Resources"]["MonthlySchedule"]["Properties"]["Target"]["DeadLetterConfig"]
+    assert queue == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["Statistic"] == "Maximum" and alarm["Period"] == 300
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 1
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert alarm.get("ActionsEnabled", True) is True
+    policy = template["Resources"]["AlarmTopicPolicy"]["Properties"]
+    assert policy["Topics"] == [{"Ref": "AlarmTopic"}]
+    (cloudwatch,) = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert (cloudwatch["Effect"], cloudwatch["Action"]) == ("Allow", "sns:Publish")
+    assert cloudwatch["Resource"] == {"Ref": "AlarmTopic"}
+    assert cloudwatch["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [logical_id, "Arn"]}}
+    }
+    assert "KmsMasterKeyId" not in template["Resources"]["AlarmTopic"]["Properties"]
+
+
 def test_bucket_is_private_encrypted_tls_only_and_expires_logs(template: dict) -> None:
     bucket = template["Resources"]["BisonBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())

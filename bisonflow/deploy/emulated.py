@@ -68,6 +68,8 @@ def _predicted_ref(logical_id: str, resources: dict[str, Any]) -> Any:
         return {"Fn::Join": [":", [_predicted_ref(machine, resources), props["Name"]]]}
     if kind == "AWS::Scheduler::Schedule":
         return props["Name"]
+    if kind == "AWS::CloudWatch::Alarm" and "AlarmName" in props:
+        return props["AlarmName"]
     raise EmulationError(f"{logical_id} ({kind}): its ARN cannot be known before it exists")
 
 
@@ -165,6 +167,8 @@ def stack_lookup(
                 QueueUrl=pid, AttributeNames=["QueueArn"]
             )
             return attrs["Attributes"]["QueueArn"]
+        if (kind, attribute) == ("AWS::SQS::Queue", "QueueName"):
+            return pid.rstrip("/").rsplit("/", 1)[-1]  # a queue's Ref is its URL, ending in it
         if (kind, attribute) == ("AWS::Events::Rule", "Arn"):
             return target.client("events").describe_rule(Name=pid.rsplit("/", 1)[-1])["Arn"]
         if (kind, attribute) == ("AWS::S3::Bucket", "Arn"):

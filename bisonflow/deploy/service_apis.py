@@ -9,17 +9,15 @@ import base64
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bisonflow.deploy import definition
+from bisonflow.deploy import definition, metric_alarm
+from bisonflow.deploy.properties import UnsupportedProperty
+from bisonflow.deploy.properties import require_known as _require_known
 from bisonflow.deploy.target import Target
-
-
-class UnsupportedProperty(ValueError):
-    """The template sets a property this module cannot apply, or the target did not apply."""
 
 
 def _exists_error(exc: ClientError) -> bool:
@@ -52,15 +50,6 @@ LAYER_DEFAULTS: dict[str, Any] = {
 }
 _S3_LOCATION = {"S3Bucket", "S3Key", "S3ObjectVersion"}
 _VPC_KEYS = ("SubnetIds", "SecurityGroupIds")
-
-
-def _require_known(what: str, given: dict[str, Any], known: Iterable[str]) -> None:
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise UnsupportedProperty(
-            f"{what}: {', '.join(unknown)} cannot be applied through the service API "
-            f"(supported: {', '.join(sorted(known))})"
-        )
 
 
 def _code_sha256(target: Target, location: dict[str, Any]) -> str:
@@ -446,6 +435,7 @@ CREATORS: dict[str, Callable[[Target, dict[str, Any]], dict[str | None, Any]]] =
     "AWS::SNS::Subscription": _subscription,
     "AWS::S3::BucketPolicy": _bucket_policy,
     "AWS::SQS::QueuePolicy": _queue_policy,
+    "AWS::CloudWatch::Alarm": metric_alarm.put_metric_alarm,
 }
 
 
@@ -479,4 +469,5 @@ DELETERS: dict[str, Callable[[Target, str], None]] = {
     "AWS::Lambda::Function": _delete_function,
     "AWS::StepFunctions::StateMachine": _delete_state_machine,
     "AWS::Scheduler::Schedule": _delete_schedule,
+    "AWS::CloudWatch::Alarm": metric_alarm.delete_metric_alarm,
 }
