@@ -77,7 +77,7 @@ def richness_per_state(states: pa.Array, alpha: npt.ArrayLike, month: str) -> by
         _no_data(ax)
     ax.set_xlabel("state")
     ax.set_ylabel("species present (alpha)")
-    ax.set_title(f"Species richness per state, GBIF snapshot {month}")
+    _title(ax, f"Species richness per state, GBIF snapshot {month}")
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)
 
@@ -147,9 +147,10 @@ def pam_heatmap(pam: Pam, month: str, dimension: str = "county") -> bytes:
         _no_data(ax)
     ax.set_xlabel(f"{pam.num_species:,} species, by range size (widest first)")
     ax.set_ylabel(f"{pam.num_sites:,} sites ({dimension}), by richness (richest first)")
-    ax.set_title(
+    _title(
+        ax,
         f"Presence-absence matrix, {dimension} x species ({pam.nnz:,} presences), "
-        f"GBIF snapshot {month}"
+        f"GBIF snapshot {month}",
     )
     return _png(fig)
 
@@ -268,6 +269,16 @@ def _bars(ax, heights: npt.NDArray, bottoms: npt.NDArray, colour: str) -> None:
     bars = PolyCollection(corners.transpose(2, 0, 1), facecolors=colour, edgecolors="none")
     bars.sticky_edges.y.append(0)
     ax.add_collection(bars)
+
+
+def _title(ax, title: str, **font: float) -> None:
+    """The axes' title at its usual place, fixed there: a title placed automatically is
+    moved clear of anything drawn above the axes, which means measuring the axes' tick
+    labels once more at every draw (about half of a bar figure's drawing time, and ten
+    y-axis ticks created per map panel whose axes are never drawn). These figures draw
+    nothing above their axes (no top ticks, no offset text: the counts start at 0 and stay
+    under a million), so the title lands on the same pixels."""
+    ax.set_title(title, y=1.0, **font)
 
 
 def _no_data(ax) -> None:

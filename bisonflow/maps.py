@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from bisonflow.figures import _ASSESSMENT_LABELS, _blank_figure, _png
+from bisonflow.figures import _ASSESSMENT_LABELS, _blank_figure, _png, _title
 from bisonflow.projection import Albers
 from bisonflow.riis_schema import LISTED_ASSESSMENTS
 from bisonflow.shapefile import Polygons
@@ -160,7 +160,7 @@ def listed_share_per_county(
     axes = [fig.add_axes((x, y, 0.43, 0.42)) for x, y in boxes]
     for ax, (title, values) in zip(axes, panels.items(), strict=True):
         mappable = _draw(fig, ax, counties, values, norm, SHARE_CMAP, None)
-        ax.set_title(title, fontsize=11)
+        _title(ax, title, fontsize=11)
     bar = fig.colorbar(mappable, cax=fig.add_axes((0.9, 0.1, 0.02, 0.75)))
     bar.set_label("share of the county's species listed in US-RIIS for its region")
     fig.suptitle(f"Species listed in US-RIIS per county, by tier, GBIF snapshot {month}")

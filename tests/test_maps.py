@@ -137,6 +137,10 @@ def test_listed_share_map_has_a_panel_per_tier_on_one_scale(monkeypatch, countie
     assert len(panels) == 4
     assert [(p.norm.vmin, p.norm.vmax) for p in panels] == [(0.0, pytest.approx(0.4))] * 4
     assert panels[0].get_array()[0] == pytest.approx(0.4)  # the sum of the tiers
+    for ax in fig.axes:  # each panel's title above its (equal-aspect, shrunk) map, not on it
+        if ax.get_title():
+            map_top = ax.get_window_extent().y1
+            assert map_top < ax.title.get_window_extent().y0 < map_top + 20
 
 
 def test_richness_per_state_colours_each_county_by_its_state(monkeypatch, counties) -> None:
