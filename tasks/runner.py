@@ -36,6 +36,7 @@ from botocore.exceptions import ClientError
 
 from bisonflow import PROJECT_ROOT, aws, config
 from bisonflow.taskspec import TaskSpec
+from tasks.periodic import Periodic
 from tasks.spot_notice import InterruptionNotice, SpotWatch, check_interval
 
 log = logging.getLogger("bisonflow.task")
@@ -230,25 +231,16 @@ class Lease:
         self._exit(status)
 
 
-class Heartbeat:
+class Heartbeat(Periodic):
     """Sends SendTaskHeartbeat on a timer (Lease.beat)."""
 
     def __init__(self, lease: Lease, interval: float) -> None:
-        self._lease, self._interval = lease, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        super().__init__(interval, name="heartbeat")
+        self._lease = lease
 
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._lease.beat()
+    def tick(self) -> bool:
+        self._lease.beat()
+        return False
 
 
 def guard_writes(lease: Lease) -> None:

@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from tasks.periodic import Periodic
 
 log = logging.getLogger("bisonflow.task")
 
@@ -126,9 +127,11 @@ def check_interval() -> float:
     return value
 
 
-class SpotWatch:
+class SpotWatch(Periodic):
     """A thread that checks for the notice every `interval` seconds and calls `on_notice`
     once when it appears. An unreachable IMDS is logged once; the watch keeps trying."""
+
+    at_once = True
 
     def __init__(
         self,
@@ -136,19 +139,10 @@ class SpotWatch:
         interval: float,
         metadata: InstanceMetadata | None = None,
     ) -> None:
-        self._on_notice, self._interval = on_notice, interval
+        super().__init__(interval, name="spot-watch")
+        self._on_notice = on_notice
         self._metadata = metadata or InstanceMetadata()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="spot-watch", daemon=True)
         self._warned = False
-
-    def __enter__(self) -> SpotWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def check_once(self) -> InterruptionNotice | None:
         try:
@@ -159,14 +153,12 @@ class SpotWatch:
                 self._warned = True
             return None
 
-    def _watch(self) -> None:
-        """Checks at once, then every interval: a notice given before the task started (EC2
-        may give it while the instance boots) is met before any work, not an interval later,
-        by which time a short task may have finished on an instance about to go."""
-        while True:
-            notice = self.check_once()
-            if notice is not None:
-                self._on_notice(notice)
-                return
-            if self._stop.wait(self._interval):
-                return
+    def tick(self) -> bool:
+        """Checks at once, then every interval (`at_once`): a notice given before the task
+        started (EC2 may give it while the instance boots) is met before any work, not an
+        interval later, by which time a short task may have finished on an instance about to
+        go."""
+        notice = self.check_once()
+        if notice is not None:
+            self._on_notice(notice)
+        return notice is not None
