@@ -1,7 +1,8 @@
 """Creating and deleting, through its service API, each resource type a target's
 CloudFormation may lack (bisonflow.deploy.emulated), from the template's evaluated
-properties. Each creator is idempotent (create, else update) and returns the resource's Ref
-value under None and its Fn::GetAtt attributes by name."""
+properties (CloudWatch alarms in their own module, bisonflow.deploy.metric_alarm). Each
+creator is idempotent (create, else update) and returns the resource's Ref value under None
+and its Fn::GetAtt attributes by name."""
 
 from __future__ import annotations
 
