@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bisonflow import aws, cfn_template
+from bisonflow.executions import history
 from bisonflow.layout import DIMENSIONS, RECORD_NAME, MonthLayout
 from bisonflow.local.runtime import LocalRuntime, LocalSettings
 from bisonflow.packaging import FUNCTIONS
@@ -183,3 +184,15 @@ def leave_half_way(cfn: Any, stack: str) -> None:
         Parameters=[{"ParameterKey": "BucketName", "ParameterValue": f"{stack}-bucket"}],
         Capabilities=["CAPABILITY_NAMED_IAM"],
     )
+
+
+def waiting_for_its_snapshot(sfn: Any, arn: str) -> None:
+    """Until the run waits for its snapshot: RUNNING, its interpreter started (moto cannot stop
+    an execution whose interpreter thread has not started yet)."""
+    deadline = time.monotonic() + 90  # generous: the suite shares two cores
+    while not any(
+        e.get("stateEnteredEventDetails", {}).get("name") == "WaitForSnapshot"
+        for e in history(sfn, arn)
+    ):
+        assert time.monotonic() < deadline, "the scheduled run never started waiting"
+        time.sleep(0.25)

@@ -9,19 +9,17 @@ import contextlib
 import datetime as dt
 import json
 import threading
-import time
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import wait_for_end
+from conftest import wait_for_end, waiting_for_its_snapshot
 from lambda_live import live_environment
 from moto.s3.models import S3Backend
 
 from bisonflow.cli import outcome
 from bisonflow.cli_parser import EXIT_SKIPPED
-from bisonflow.executions import history
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.month_lock import acquire, lock_key, release
@@ -34,14 +32,7 @@ def waiting_execution(rt: LocalRuntime, month: str) -> str:
     with live_environment(rt, "check_gbif", settings):
         when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         arn = rt.start_execution(month, scheduled_time=when)
-        sfn = rt.clients["stepfunctions"]
-        deadline = time.monotonic() + 90  # generous: the suite shares two cores
-        while not any(
-            e.get("stateEnteredEventDetails", {}).get("name") == "WaitForSnapshot"
-            for e in history(sfn, arn)
-        ):
-            assert time.monotonic() < deadline, "the execution never started waiting"
-            time.sleep(0.2)
+        waiting_for_its_snapshot(rt.clients["stepfunctions"], arn)
     return arn
 
 

@@ -9,7 +9,6 @@ nothing) while the retries are tried, and is stopped at the end."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,11 +16,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import wait_for_end
+from conftest import wait_for_end, waiting_for_its_snapshot
 
 from bisonflow.config import ConfigError
 from bisonflow.execution_names import execution_name_problem
-from bisonflow.executions import history
 from bisonflow.layout import MonthError
 from bisonflow.local.credentials import role_credentials
 from bisonflow.local.emulator import CREDENTIALS, REGION
@@ -57,18 +55,6 @@ def test_the_month_decides_the_name_and_where_the_execution_is() -> None:
     assert late.endswith(":execution:bisonflow-workflow:scheduled-2027-01")
     with pytest.raises(ValueError, match="is not a state machine, alias or version ARN"):
         execution_arn("arn:aws:lambda:us-east-1:123456789012:function:f", "x")
-
-
-def waiting_for_its_snapshot(sfn: Any, arn: str) -> None:
-    """Until the run waits for its snapshot: RUNNING, its interpreter started (moto cannot stop
-    an execution whose interpreter thread has not started yet)."""
-    deadline = time.monotonic() + 90  # generous: the suite shares two cores
-    while not any(
-        e.get("stateEnteredEventDetails", {}).get("name") == "WaitForSnapshot"
-        for e in history(sfn, arn)
-    ):
-        assert time.monotonic() < deadline, "the scheduled run never started waiting"
-        time.sleep(0.25)
 
 
 def test_a_retried_or_repeated_start_starts_nothing_more(aws_env: LocalRuntime) -> None:
