@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Iterator
 
 from moto.s3 import models, utils
 from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
+
+from bisonflow.streamed_objects import multipart_etag
 
 #: The algorithms whose full-object checksum moto computes with binascii.crc32 (CRC64NVME
 #: falls back to CRC32 without awscrt).
@@ -46,7 +47,7 @@ def _complete(
     )
     running = kind == "FULL_OBJECT" and algorithm in _CRC32_ALGORITHMS and not utils.HAS_CRT
     builder = None if running else models.MultipartChecksumBuilder(algorithm, kind)
-    joined, digests, crc, previous = bytearray(), bytearray(), 0, None
+    joined, etags, crc, previous = bytearray(), [], 0, None
     for number, etag in body:
         part = self.parts.get(number)
         if part is None or part.etag.strip('"') != etag.strip('"'):
@@ -55,7 +56,7 @@ def _complete(
             raise EntityTooSmall()
         value = part.value
         joined += value
-        digests += bytes.fromhex(part.etag.strip('"'))
+        etags.append(part.etag)
         if builder is None:
             crc = binascii.crc32(value, crc)
         else:
@@ -63,7 +64,7 @@ def _complete(
         previous = part
     if previous is None:
         raise MalformedXML
-    etag = f"{hashlib.md5(digests).hexdigest()}-{len(digests) // 16}"
+    etag = multipart_etag(etags)
     if builder is not None:
         return joined, etag, builder.build()
     return joined, etag, (kind, base64.b64encode(crc.to_bytes(4, "big")).decode(), 1)

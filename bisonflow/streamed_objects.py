@@ -32,12 +32,15 @@ output here.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import posixpath
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 #: Bytes kept before a multipart upload starts, and the size of its first parts: 8 MiB, above
 #: S3's 5 MiB minimum part size. Small enough that a dozen objects streaming at once hold
@@ -66,6 +69,15 @@ CONTENT_TYPES = {
 def content_type(key: str) -> str:
     """The Content-Type an output is published with, by its extension."""
     return CONTENT_TYPES.get(posixpath.splitext(key)[1], "application/octet-stream")
+
+
+def multipart_etag(part_etags: list[str]) -> str:
+    """The ETag of an object completed from parts with these ETags (unquoted): the MD5 of the
+    parts' binary MD5 ETags, "-", the number of parts. S3's documentation says only that such
+    an ETag is not the object's MD5 ("Checking object integrity", S3 User Guide); this is
+    the form S3 gives unencrypted and SSE-S3 objects, and moto's (tested)."""
+    digests = b"".join(bytes.fromhex(etag.strip('"')) for etag in part_etags)
+    return f"{hashlib.md5(digests).hexdigest()}-{len(part_etags)}"
 
 
 def part_size(part_number: int) -> int:
@@ -140,14 +152,36 @@ class StreamedObject(io.RawIOBase):
                 if self._buffer or not self._parts:
                     self._send(bytes(self._buffer))
                 parts = [future.result() for future in self._parts]
-                self.s3.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=self.key,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": parts},
-                )
+                self._complete(parts)
             self._buffer = bytearray()
             return self._size
+
+    def _complete(self, parts: list[dict[str, Any]]) -> None:
+        """CompleteMultipartUpload, where a retry may find the upload already completed.
+
+        botocore retries a completion whose answer did not come in time (its read timeout,
+        60 s), and a completion whose first attempt succeeded is then answered NoSuchUpload:
+        "The upload ID may be invalid, or the upload may have been aborted or completed" (S3
+        API Reference, Error codes). That answer is success only if the object now at the key
+        is this upload: its ETag must be the one derived from the parts' ETags
+        (`multipart_etag`); an object with another ETag is refused."""
+        try:
+            self.s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+            expected = multipart_etag([part["ETag"] for part in parts])
+            found = self.s3.head_object(Bucket=self.bucket, Key=self.key)["ETag"].strip('"')
+            if found != expected:
+                raise ValueError(
+                    f"s3://{self.bucket}/{self.key}: upload {self._upload_id} is gone and the "
+                    f"object there has ETag {found}, not this upload's {expected}"
+                ) from error
 
     def abort(self) -> None:
         """Discards the object: its uploaded parts are deleted, nothing becomes visible."""

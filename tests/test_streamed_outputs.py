@@ -370,3 +370,41 @@ def test_uploads_carry_a_crc32_checksum_and_no_sha256_of_the_body(monkeypatch):
 class _NoBody:
     def stream(self):
         return iter([b""])
+
+
+class _CompletedThenLost:
+    """Completes the upload, then answers as S3 answers botocore's retry of a completion
+    whose first answer never arrived: NoSuchUpload."""
+
+    def __init__(self, real, replace_with: bytes | None = None) -> None:
+        self._real, self._replace_with = real, replace_with
+
+    def complete_multipart_upload(self, **kwargs):
+        self._real.complete_multipart_upload(**kwargs)
+        if self._replace_with is not None:  # another writer's object lands at the key
+            self._real.put_object(Bucket=kwargs["Bucket"], Key=kwargs["Key"], Body=b"other")
+        raise ClientError({"Error": {"Code": "NoSuchUpload"}}, "CompleteMultipartUpload")
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_a_completion_retried_after_it_succeeded_is_success(s3):  # noqa: F811
+    data = np.random.default_rng(2).bytes(PART_SIZE + 1000)
+    outputs = StreamedOutputs(_CompletedThenLost(s3), s3.bucket, 2)
+    stream = outputs.open("retried.csv")
+    stream.write(data)
+    assert stream.publish() == len(data)
+    outputs.shutdown()
+    assert _body(s3, "retried.csv") == data
+    etag = s3.head_object(Bucket=s3.bucket, Key="retried.csv")["ETag"].strip('"')
+    assert etag.endswith("-2")
+
+
+def test_an_upload_gone_with_another_object_at_its_key_is_an_error(s3):  # noqa: F811
+    outputs = StreamedOutputs(_CompletedThenLost(s3, replace_with=b"other"), s3.bucket, 2)
+    stream = outputs.open("replaced.csv")
+    stream.write(np.random.default_rng(3).bytes(PART_SIZE + 1000))
+    with pytest.raises(ValueError, match=r"replaced\.csv: upload .* is gone and the object"):
+        stream.publish()
+    outputs.shutdown()
