@@ -3,7 +3,7 @@
 The state machine invokes each Lambda's `live` alias, a published version whose configuration
 is frozen (Lambda API reference, PublishVersion), so changing $LATEST's environment changes
 nothing the workflow sees. This does what a release does: update $LATEST, publish a version,
-move `live` to it; and afterwards moves `live` back and restores $LATEST.
+move `live` to it; and afterwards releases the original environment the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ def live_environment(rt: LocalRuntime, function: str, changes: dict[str, str]) -
     awslambda = rt.clients["lambda"]
     name = f"{rt.deployment.stack_name}-{function}"
     original = awslambda.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-    previous = awslambda.get_alias(FunctionName=name, Name=ALIAS)["FunctionVersion"]
     awslambda.update_function_configuration(
         FunctionName=name, Environment={"Variables": {**original, **changes}}
     )
@@ -33,7 +32,12 @@ def live_environment(rt: LocalRuntime, function: str, changes: dict[str, str]) -
     try:
         yield version
     finally:
-        awslambda.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=previous)
+        # Released again rather than `live` moved back: $LATEST would then differ from the
+        # last published version, so the next deploy of an unchanged tree would publish one
+        # (PublishVersion compares with the last version), which test_deploy asserts it does
+        # not.
         awslambda.update_function_configuration(
             FunctionName=name, Environment={"Variables": original}
         )
+        restored = awslambda.publish_version(FunctionName=name)["Version"]
+        awslambda.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=restored)
