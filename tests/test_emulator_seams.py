@@ -10,6 +10,7 @@ import uuid
 import zipfile
 
 import pytest
+from moto import backends
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
 from moto.stepfunctions.parser.asl.utils import boto_client
@@ -17,7 +18,7 @@ from moto.stepfunctions.parser.asl.utils import boto_client
 from bisonflow import cfn_template
 from bisonflow.ec2_tasks import instance_tags
 from bisonflow.layout import MonthLayout
-from bisonflow.local import asl_fixes, lambda_worker
+from bisonflow.local import asl_fixes, lambda_worker, moto_routing
 from bisonflow.local.ec2_agent import boot_environment, imds_answer, metadata_paths
 from bisonflow.local.runtime import LocalRuntime
 
@@ -343,3 +344,11 @@ def test_an_unnamed_execution_gets_a_uuid_name(runtime: LocalRuntime) -> None:
     assert first != second
     name = sfn.describe_execution(executionArn=first)["name"]
     assert str(uuid.UUID(name)) == name
+
+
+def test_moto_routes_with_its_module_list_listed_once(runtime: LocalRuntime) -> None:
+    """bisonflow.local.moto_routing (speed only) answers what moto's own listing answers."""
+    assert runtime.emulator is not None
+    assert backends.list_of_moto_modules is moto_routing.list_of_moto_modules
+    assert list(backends.list_of_moto_modules()) == list(moto_routing._listed())
+    assert "stepfunctions" in backends.list_of_moto_modules()

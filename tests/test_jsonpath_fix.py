@@ -53,3 +53,12 @@ def test_every_interpreter_module_uses_the_fix(runtime: LocalRuntime) -> None:
     # Nothing in the interpreter still calls moto's own extract_json after install().
     assert runtime.emulator is not None
     assert asl_fixes.extract_json_sites() == []
+
+
+def test_a_path_is_parsed_once_and_reads_the_same_every_time() -> None:
+    """The parse is cached (speed only): the same path on other data reads that data."""
+    path = "$.lock.reason"
+    before = asl_fixes._parsed.cache_info().hits
+    assert asl_fixes.extract_json(path, {"lock": {"reason": "first"}}) == "first"
+    assert asl_fixes.extract_json(path, {"lock": {"reason": "second"}}) == "second"
+    assert asl_fixes._parsed.cache_info().hits > before

@@ -96,11 +96,16 @@ _moto_extract_json = json_path.extract_json
 _INDEFINITE_PATH = re.compile(r"\[\s*(\*|\?|[^\]]*[:,])|\.\.|\.\*")
 
 
+#: A JSONPath parsed once: jsonpath-ng builds each parse with its lexer and parser (about a
+#: millisecond), and the interpreter evaluates the same few dozen paths at every state.
+_parsed = functools.lru_cache(maxsize=1024)(json_path.parse)
+
+
 def extract_json(path: str, data: Any) -> Any:
     """A JSONPath's value as AWS gives it: a definite path selects exactly one value."""
     if _INDEFINITE_PATH.search(path):
         return _moto_extract_json(path, data)
-    matches = json_path.parse(path).find(data)
+    matches = _parsed(path).find(data)
     if not matches:
         raise json_path.NoSuchJsonPathError(json_path=path, data=data)
     return matches[0].value

@@ -24,6 +24,7 @@ from bisonflow.local import (
     asl_fixes,
     ec2_capacity,
     lambda_worker,
+    moto_routing,
     redshift_duckdb,
     s3_conditional,
     sfn_aliases,
@@ -156,6 +157,7 @@ class Emulator:
         s3_conditional.install()  # the month lock's conditional writes are atomic, as on AWS
         ec2_capacity.install()  # RunInstances can be refused for capacity, as on AWS
         sfn_callback_retry.install()  # a retried callback task gets its own token
+        moto_routing.install()  # speed only: moto's module list, listed once
         if self.iam_enforcement and not self._iam_installed:
             iam_seam.install()
             self._iam_installed = True

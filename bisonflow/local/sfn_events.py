@@ -29,6 +29,7 @@ import os
 import re
 import threading
 import uuid
+from functools import cache
 from typing import Any
 
 import boto3
@@ -127,12 +128,19 @@ def allows_rule(awslambda: Any, function: str, rule_arn: str) -> bool:
 
 
 def _clients() -> tuple[Any, Any]:
+    return _clients_at(f"http://127.0.0.1:{os.environ['MOTO_PORT']}")
+
+
+@cache
+def _clients_at(endpoint: str) -> tuple[Any, Any]:
+    """EventBridge's and Lambda's clients, made once per emulator: a new boto3 session loads
+    the endpoint table and both service models again (about a second of CPU for every
+    execution's end), and a client is safe to share between the delivering threads."""
     session = boto3.Session(
         region_name=EMULATOR_REGION,
         aws_access_key_id=EMULATOR_KEYS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=EMULATOR_KEYS["AWS_SECRET_ACCESS_KEY"],
     )
-    endpoint = f"http://127.0.0.1:{os.environ['MOTO_PORT']}"
     return session.client("events", endpoint_url=endpoint), session.client(
         "lambda", endpoint_url=endpoint
     )
