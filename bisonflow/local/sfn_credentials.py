@@ -84,6 +84,7 @@ _sessions: dict[str, _Session] = {}
 _sessions_lock = threading.Lock()
 _boto_session = boto3.session.Session()
 _clients_lock = threading.Lock()
+_clients: dict[tuple[str, str, str | None, str], BaseClient] = {}
 
 
 def _still_known(session: _Session) -> bool:
@@ -127,20 +128,25 @@ def boto_client_for(
     )
     credentials_of_role = role_session(state_credentials.role_arn)
     # One session, one client at a time: making clients from a shared boto3 session in several
-    # threads at once is not safe, and a Parallel's branches call services concurrently.
+    # threads at once is not safe, and a Parallel's branches call services concurrently. A
+    # made client is kept for the same role session (a client is safe to share between
+    # threads): making one is tens of milliseconds, at every Task state.
+    key = (service, region, endpoint.get("endpoint_url"), credentials_of_role["aws_access_key_id"])
     with _clients_lock:
-        return _boto_session.client(
-            service,
-            region_name=region,
-            config=Config(
-                parameter_validation=False,
-                retries={"max_attempts": 0, "total_max_attempts": 1},
-                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            ),
-            **endpoint,
-            **credentials_of_role,
-        )
+        if key not in _clients:
+            _clients[key] = _boto_session.client(
+                service,
+                region_name=region,
+                config=Config(
+                    parameter_validation=False,
+                    retries={"max_attempts": 0, "total_max_attempts": 1},
+                    connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                ),
+                **endpoint,
+                **credentials_of_role,
+            )
+        return _clients[key]
 
 
 @functools.cache
