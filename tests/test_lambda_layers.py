@@ -8,6 +8,7 @@ import inspect
 import io
 import json
 import sys
+import types
 import uuid
 import zipfile
 
@@ -215,3 +216,18 @@ def test_a_handler_imports_only_its_package_its_layers_and_boto3(runtime: LocalR
     found, error = _invoke(runtime, bare, {"modules": modules})
     assert error is None, found
     assert found == {**missing, "boto3": "imported", "imports": "imported"}
+
+
+def test_a_code_hash_with_slashes_stays_one_directory_in_the_work_directory(
+    runtime: LocalRuntime,
+) -> None:
+    """CodeSha256 is base64, which may hold "/" and begin with it (the suite once unpacked a
+    function at /<hash>): the code directory is one entry under the work directory."""
+    assert runtime.emulator and runtime.emulator.pool
+    pool = runtime.emulator.pool
+    fn = types.SimpleNamespace(
+        function_name="slashes", code_sha_256="/ab+c/d=", code_bytes=_zip({"m.py": ""})
+    )
+    unpacked = pool._code_dir(fn)  # type: ignore[arg-type]
+    assert unpacked.parent == pool.workdir / "lambda" / "slashes"
+    assert unpacked.name == "_ab-c_d=" and (unpacked / "m.py").is_file()

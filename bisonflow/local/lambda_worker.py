@@ -145,7 +145,10 @@ class WorkerPool:
         return target
 
     def _code_dir(self, fn: LambdaFunction) -> Path:
-        target = self.workdir / "lambda" / fn.function_name / (fn.code_sha_256 or "nocode")
+        # CodeSha256 is base64: its "/" would nest directories, and a leading "/" (one hash in
+        # 64) made the path absolute, unpacking the code outside the work directory.
+        digest = (fn.code_sha_256 or "nocode").replace("/", "_").replace("+", "-")
+        target = self.workdir / "lambda" / fn.function_name / digest
         return self._unpacked(target, [fn.code_bytes])
 
     def _layers_dir(self, fn: LambdaFunction) -> Path | None:
