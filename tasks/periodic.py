@@ -7,10 +7,11 @@ block's end stops the loop and waits for it, so no beat or check outlives the ta
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from typing import Self
 
 
-class Periodic:
+class Periodic(ABC):
     """Calls `tick` in a daemon thread every `interval` seconds inside a with-block (first at
     once when `at_once`); `tick` returning True ends the loop early."""
 
@@ -30,9 +31,9 @@ class Periodic:
         self._stop.set()
         self._thread.join()
 
+    @abstractmethod
     def tick(self) -> bool:
         """One beat or check; True when the loop is done."""
-        raise NotImplementedError
 
     def _loop(self) -> None:
         if self.at_once and self.tick():
