@@ -132,23 +132,18 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-def library_closure() -> tuple[list[Path], set[str]]:
-    """The project files the handlers import transitively (their own modules excluded), and
-    the third-party top-level modules those files import (boto3's family excluded later)."""
-    pending = [PROJECT_ROOT / "functions" / f"{function}.py" for function in FUNCTIONS]
+def import_closure(start: Iterable[Path]) -> tuple[list[Path], set[str]]:
+    """The project files `start` imports transitively (`start` included), and the
+    third-party top-level modules those files import: what a build derived from these files
+    must carry, or a cache of their output must be keyed by (bisonflow.sample.cache)."""
+    pending = list(start)
     seen: set[Path] = set()
-    library: list[Path] = []
     third_party: set[str] = set()
     while pending:
         path = pending.pop()
         if path in seen:
             continue
         seen.add(path)
-        relative = path.relative_to(PROJECT_ROOT).as_posix()
-        if relative.startswith(LOCAL_ONLY):
-            raise PackagingError(f"Lambda code imports the local-only module {relative}")
-        if not relative.startswith("functions/"):  # the function zips carry those
-            library.append(path)
         for module in _imports(path):
             top = module.split(".")[0]
             if top in FIRST_PARTY:
@@ -160,7 +155,23 @@ def library_closure() -> tuple[list[Path], set[str]]:
                         pending.append(found)
             elif top and top not in sys.stdlib_module_names:
                 third_party.add(top)
-    return sorted(library), third_party
+    return sorted(seen), third_party
+
+
+def library_closure() -> tuple[list[Path], set[str]]:
+    """The project files the handlers import transitively (their own modules excluded), and
+    the third-party top-level modules those files import (boto3's family excluded later)."""
+    files, third_party = import_closure(
+        PROJECT_ROOT / "functions" / f"{function}.py" for function in FUNCTIONS
+    )
+    relative = [path.relative_to(PROJECT_ROOT).as_posix() for path in files]
+    local = [name for name in relative if name.startswith(LOCAL_ONLY)]
+    if local:
+        raise PackagingError(f"Lambda code imports the local-only module {local[0]}")
+    library = [
+        p for p, name in zip(files, relative, strict=True) if not name.startswith("functions/")
+    ]
+    return library, third_party
 
 
 # --- third-party distributions -------------------------------------------------------------

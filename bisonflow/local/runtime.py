@@ -33,7 +33,8 @@ from bisonflow.local.ec2_agent import Ec2Agent
 from bisonflow.local.emulator import CREDENTIALS, REGION, Emulator
 from bisonflow.local.gbif_standin import GbifStandin
 from bisonflow.local.scheduler import Fired, fire
-from bisonflow.sample import SampleManifest, generate_sample
+from bisonflow.sample import SampleManifest
+from bisonflow.sample.cache import cached_sample
 
 LOCAL_BUCKET = "bisonflow-local"
 
@@ -113,7 +114,9 @@ class LocalRuntime:
             )
 
         self.progress(f"generating sample data ({s.records:,} GBIF records)")
-        self.sample = generate_sample(
+        # Deterministic for its arguments: a warm run copies the sample this code made before
+        # (bisonflow.sample.cache) instead of drawing it again.
+        self.sample = cached_sample(
             self.workdir / "sample", records=s.records, progress=self.progress
         )
         self._gbif = GbifStandin(self.sample.species_match_json)

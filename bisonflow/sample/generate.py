@@ -54,6 +54,16 @@ _MIN_PARTS = 2
 #: Records generated at once: memory stays near 1.5 GB however many records are asked for
 #: (the benchmark's ten million). A sample of at most this many is one chunk.
 CHUNK_RECORDS = 1_000_000
+#: The manifest's file under the sample's root.
+MANIFEST_NAME = "sample_manifest.json"
+#: The manifest's fields that are paths under the sample's root.
+PATH_FIELDS = (
+    "snapshot_dir",
+    "riis_csv",
+    "county_shapefile",
+    "aiannh_shapefile",
+    "species_match_json",
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,22 @@ class SampleManifest:
             "records": self.records,
             "expected": self.expected,
         }
+
+    def write(self) -> None:
+        """The manifest as JSON in the sample's root, for humans and for `load`."""
+        (self.root / MANIFEST_NAME).write_text(
+            json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", "utf-8"
+        )
+
+    @classmethod
+    def load(cls, root: Path, stored_at: Path | None = None) -> SampleManifest:
+        """The manifest of the sample under `root`. `stored_at` is where the sample was when
+        its manifest was written (default: the manifest's own root), for a sample copied
+        since (bisonflow.sample.cache): its paths are moved under `root`."""
+        data = json.loads((root / MANIFEST_NAME).read_text("utf-8"))
+        old_root = Path(data["root"]) if stored_at is None else stored_at
+        paths = {name: root / Path(data[name]).relative_to(old_root) for name in PATH_FIELDS}
+        return cls(root=root, records=data["records"], expected=data["expected"], **paths)
 
 
 def _match_table(backbone: Backbone, riis_taxa: list[RiisTaxon]) -> dict[str, dict[str, Any]]:
@@ -242,8 +268,6 @@ def generate_sample(
         records=records,
         expected=expected,
     )
-    (out_dir / "sample_manifest.json").write_text(
-        json.dumps(manifest.to_dict(), indent=1, ensure_ascii=False) + "\n", "utf-8"
-    )
+    manifest.write()
     say(f"sample data ready in {out_dir} ({time.perf_counter() - started:.1f} s)")
     return manifest
