@@ -2,8 +2,10 @@
 
 COPY FROM names a key prefix and loads every object under it (CSV, plain text, PARQUET by
 position, SHAPEFILE with its sidecar files); UNLOAD writes one part (one slice), none for an
-empty result, refuses a non-empty destination without ALLOWOVERWRITE and writes MANIFEST
-beside the parts, as `redshift_duckdb`'s docstring lists.
+empty parquet or JSON result, refuses a non-empty destination without ALLOWOVERWRITE and writes
+MANIFEST beside the parts, as `redshift_duckdb`'s docstring lists. It first refuses the option
+combinations Redshift refuses (`redshift_unload_rules`); CSV text follows Redshift's CSV rules
+(`redshift_unload_csv`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from bisonflow.local import redshift_unload_csv, redshift_unload_rules
 from bisonflow.local import sql_transpile as st
 from bisonflow.local.moto_s3 import EmulatorError, MotoS3, split_s3_uri
 from bisonflow.local.redshift_statements import MANIFEST_NAME, _Outcome, _sql_text
@@ -186,6 +189,8 @@ class CopyUnload:
     # -- UNLOAD -------------------------------------------------------------------------------
 
     def _unload(self, stmt: st.UnloadStmt) -> _Outcome:
+        redshift_unload_rules.check(stmt)  # what Redshift refuses, before anything is written
+        redshift_unload_rules.refuse_unemulated(stmt)
         bucket, prefix = split_s3_uri(stmt.uri)
         existing = self.s3.list(bucket, prefix)
         if stmt.clean_path:
@@ -199,28 +204,33 @@ class CopyUnload:
             )
         # One slice: PARALLEL ON names parts <prefix>0000_part_00, PARALLEL OFF <prefix>000.
         name = "0000_part_00" if stmt.parallel else "000"
+        query = stmt.query_duckdb
         if stmt.file_format == "PARQUET":
             name += ".parquet"
             options = "FORMAT PARQUET"
         elif stmt.file_format == "CSV":
-            header = "true" if stmt.header else "false"
-            options = f"FORMAT CSV, HEADER {header}, DELIMITER {_sql_text(stmt.delimiter)}"
+            query, options = self._csv_text(stmt)
         else:
             options = "FORMAT JSON"
         if stmt.extension:
             name += "." + stmt.extension
         work = self._workdir("unload")
+        con = self._connect()
         try:
             local = work / "part"
-            row = (
-                self._connect()
-                .execute(f"COPY ({stmt.query_duckdb}) TO {_sql_text(local.as_posix())} ({options})")
-                .fetchone()
-            )
+            # PARALLEL OFF writes rows "sorted absolutely according to the ORDER BY clause";
+            # the engine lets DuckDB reorder rows (redshift_engine._connect), which would
+            # also reorder a projection over an ordered query.
+            con.execute("SET preserve_insertion_order = true")
+            row = con.execute(
+                f"COPY ({query}) TO {_sql_text(local.as_posix())} ({options})"
+            ).fetchone()
             rows = int(row[0]) if row else 0
             entries = []
-            # Redshift writes no part for an empty result; only the manifest tells of it.
-            if rows:
+            # Redshift writes no parquet or JSON object for an empty result; a CSV one it
+            # "might" write empty ("[FORMAT [AS]] CSV"): the stand-in writes it, with its
+            # header line when HEADER is given.
+            if rows or stmt.file_format == "CSV":
                 data = local.read_bytes()
                 self.s3.write(bucket, prefix + name, data)
                 entries.append(
@@ -234,4 +244,12 @@ class CopyUnload:
                 self.s3.write(bucket, prefix + MANIFEST_NAME, body)
             return _Outcome(rows=rows)
         finally:
+            con.execute("SET preserve_insertion_order = false")
             shutil.rmtree(work, ignore_errors=True)
+
+    def _csv_text(self, stmt: st.UnloadStmt) -> tuple[str, str]:
+        """The query with every column as the text Redshift's CSV UNLOAD writes, and DuckDB's
+        COPY options that quote it as Redshift does (`redshift_unload_csv`)."""
+        found = self._connect().execute(f"DESCRIBE {stmt.query_duckdb}").fetchall()
+        columns = [(str(r[0]), str(r[1])) for r in found]
+        return redshift_unload_csv.text_query(stmt, columns), redshift_unload_csv.copy_options(stmt)

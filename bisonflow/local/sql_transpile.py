@@ -131,7 +131,7 @@ class UnloadStmt:
 
     query_duckdb: str
     uri: str
-    file_format: str  # PARQUET, CSV or JSON
+    file_format: str  # PARQUET, CSV, JSON or TEXT (refused: redshift_unload_rules)
     allow_overwrite: bool = False
     clean_path: bool = False
     parallel: bool = True
@@ -139,6 +139,9 @@ class UnloadStmt:
     delimiter: str = ","
     extension: str | None = None
     manifest: bool = False
+    null_as: str | None = None
+    #: Every option the statement names (FORMAT as its format), with its value or "", so
+    #: `redshift_unload_rules` can refuse the combinations Redshift refuses.
     options: dict[str, str] = field(default_factory=dict)
 
 
@@ -533,15 +536,19 @@ def _parse_unload(match: re.Match[str]) -> UnloadStmt:
     uri = _unquote(match.group("uri"))
     opts = _Options(match.group("rest"), "UNLOAD")
     settings: dict[str, object] = {"file_format": "TEXT"}
+    given: dict[str, str] = {}
+    settings["options"] = given
     while not opts.done():
         name = opts.word()
+        given[name] = ""
         if name == "FORMAT":
             fmt = opts.value(name).upper()
             if fmt not in ("CSV", "PARQUET", "JSON"):
                 raise UnsupportedSql(f"UNLOAD FORMAT {fmt} is not supported by the local emulator")
-            settings["file_format"] = fmt
+            settings["file_format"] = given[name] = fmt
         elif name in ("CSV", "PARQUET", "JSON"):
-            settings["file_format"] = name
+            settings["file_format"] = given["FORMAT"] = name
+            del given[name]
         elif name == "ALLOWOVERWRITE":
             settings["allow_overwrite"] = True
         elif name == "CLEANPATH":
@@ -560,20 +567,21 @@ def _parse_unload(match: re.Match[str]) -> UnloadStmt:
             if opts.peek_word() == "VERBOSE":
                 raise UnsupportedSql("UNLOAD MANIFEST VERBOSE is not supported by the emulator")
         elif name == "DELIMITER":
-            settings["delimiter"] = opts.value(name)
+            settings["delimiter"] = given[name] = opts.value(name)
         elif name == "EXTENSION":
-            settings["extension"] = opts.value(name).lstrip(".")
+            settings["extension"] = given[name] = opts.value(name).lstrip(".")
+        elif name == "NULL":
+            settings["null_as"] = given[name] = opts.value(name)
+        elif name == "FIXEDWIDTH":
+            given[name] = opts.value(name)  # refused later, by rule or as not emulated
+        elif name in ("ADDQUOTES", "ESCAPE", "GZIP", "BZIP2", "ZSTD"):
+            continue  # likewise: redshift_unload_rules
         elif name in _IGNORED_WITH_VALUE:
-            opts.value(name)
+            given[name] = opts.value(name)
         elif name in _IGNORED_FLAGS:
             continue
         else:
             raise UnsupportedSql(f"UNLOAD option {name} is not supported by the local emulator")
-    if settings["file_format"] == "TEXT":
-        raise UnsupportedSql(
-            "UNLOAD without FORMAT (pipe-delimited text) is not supported by the local "
-            "emulator; use FORMAT AS PARQUET, CSV or JSON"
-        )
     return UnloadStmt(
         query_duckdb=to_duckdb_expression(parsed).sql(dialect="duckdb"),
         uri=uri,
