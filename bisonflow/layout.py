@@ -48,6 +48,11 @@ RECORD_NAME = "month_record.json"
 #: The file in which GBIF says how to cite a snapshot; the month publishes a copy of it.
 CITATION_NAME = "citation.txt"
 
+#: What UNLOAD ... PARALLEL OFF EXTENSION 'csv' names the first (and, up to 6.2 GB, only)
+#: file it writes after its TO prefix: a three-digit serial number, then the extension.
+CSV_COPY_EXTENSION = "csv"
+CSV_COPY_FIRST_FILE = f"000.{CSV_COPY_EXTENSION}"
+
 #: The geographies BISON summarises by; each has its own count tables, PAM and statistics.
 DIMENSIONS: tuple[str, ...] = ("county", "state", "aiannh")
 
@@ -236,12 +241,21 @@ class MonthLayout:
         assessment (UNLOAD parquet parts)."""
         return f"{self.summary_prefix}{_dimension(dimension)}_counts/"
 
-    def table_csv_key(self, table_prefix: str) -> str:
-        """The spreadsheet copy of an UNLOADed table: `<dim>_counts/` -> `<dim>_counts.csv`
-        beside it, so a curator finds the CSV next to the parquet folder it copies."""
+    def table_csv_prefix(self, table_prefix: str) -> str:
+        """Where the aggregate step UNLOADs the CSV copy of a table (the TO of its second
+        UNLOAD, bisonflow.redshift_sql): `<dim>_counts/` -> `<dim>_counts_`, so its file
+        lands beside the parquet folder it copies and nothing else starts with it."""
         if not table_prefix.startswith(self.summary_prefix) or not table_prefix.endswith("/"):
             raise ValueError(f"{table_prefix!r} is not a table folder under {self.summary_prefix}")
-        return table_prefix.removesuffix("/") + ".csv"
+        return table_prefix.removesuffix("/") + "_"
+
+    def table_csv_key(self, table_prefix: str) -> str:
+        """The CSV copy of a table for spreadsheets, `<dim>_counts_000.csv`: the name UNLOAD
+        ... PARALLEL OFF EXTENSION 'csv' gives its first file after the TO prefix
+        (`<name-prefix>000`, the extension appended; Redshift Database Developer Guide,
+        UNLOAD, "PARALLEL" and "EXTENSION"). A copy over 6.2 GB, UNLOAD's largest file,
+        continues in `_001.csv` and on; today's national county list is 4.5 GB."""
+        return f"{self.table_csv_prefix(table_prefix)}{CSV_COPY_FIRST_FILE}"
 
     @property
     def citation_copy_key(self) -> str:

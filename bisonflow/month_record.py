@@ -1,41 +1,36 @@
 """Everything calc_stats publishes about a month besides its statistics.
 
 The statistics say what was found; this says where it came from and what changed: the GBIF
-snapshot's citation.txt copied beside the outputs (bisonflow.provenance), a CSV copy of each
-UNLOADed table for spreadsheet users (bisonflow.csv_copies), and what is new this month
-against the previous published month (bisonflow.changes). Kept apart from the provenance
+snapshot's citation.txt copied beside the outputs (bisonflow.provenance) and what is new this
+month against the previous published month (bisonflow.changes). The CSV copies of the
+UNLOADed tables are not here: the aggregate step UNLOADs them from Redshift, as BISON does
+(bisonflow.redshift_sql `_unload_csv`). Kept apart from the provenance
 module so the launch Lambda, which only needs the citation's location, never imports the
 plotting and table libraries this needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from bisonflow import changes
-from bisonflow.csv_copies import csv_copy
 from bisonflow.layout import SUMMARY_ROOT, MonthLayout
 from bisonflow.provenance import SnapshotCitation
 from bisonflow.publish import previous_published
 from bisonflow.s3_ranged import RangedObject
-from bisonflow.streamed_objects import OpenOutput, StreamedObject
 
 #: A table folder's parquet part keys, as the reader of UNLOADed tables lists them
 #: (tasks/calc_stats.part_keys: the manifest's parts, or every part without one).
 PartKeys = Callable[[str], list[str]]
-#: Tables copied to CSV side by side (each reads its parts one at a time).
-READ_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
 class MonthRecord:
     """Files calc_stats publishes besides the statistics, and what it says about them."""
 
-    #: key in the BISON bucket -> body, or the output it was streamed into (the CSV copies)
-    files: dict[str, bytes | StreamedObject] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # key in the BISON bucket -> body
     record: dict[str, Any] = field(default_factory=dict)  # for `_SUCCESS` and the step output
 
 
@@ -44,18 +39,16 @@ def month_record(
     bucket: str,
     layout: MonthLayout,
     citation: SnapshotCitation,
-    tables: Mapping[str, str],
+    county: str,
     part_keys: PartKeys,
-    open_output: OpenOutput,
 ) -> MonthRecord:
-    """The citation copy, a CSV copy of each UNLOADed table (`tables`: name -> prefix of this
-    month's tables) and the new-this-month table and figure against the previous published
-    month (its county species list read through the same `part_keys`, from the run its
-    marker publishes: bisonflow.publish)."""
-    county = tables[f"{changes.COUNTY.name}_species_counts"]
+    """The citation copy and the new-this-month table and figure: this month's county
+    species list (`county`, the prefix of its parts) against the previous published
+    month's, read through the same `part_keys` from the run its marker publishes
+    (bisonflow.publish)."""
     published_before = previous_published(s3, bucket, layout)  # through its marker
     previous = published_before.layout if published_before else None
-    prefixes = list(tables.values())
+    prefixes = [county]
     if previous is not None:
         prefixes.append(previous.species_counts_prefix(changes.COUNTY.name))
     keys = {prefix: part_keys(prefix) for prefix in prefixes}
@@ -72,35 +65,30 @@ def month_record(
         whole parts: the stand-in reads the whole object for every range it serves."""
         return (RangedObject(s3, bucket, k) for k in keys[prefix])
 
-    files: dict[str, bytes | StreamedObject] = {layout.citation_copy_key: citation.body}
-    with ThreadPoolExecutor(READ_CONCURRENCY) as pool:  # the tables side by side
-        copies = []
-        for prefix in tables.values():
-            files[layout.table_csv_key(prefix)] = sink = open_output(layout.table_csv_key(prefix))
-            copies.append(pool.submit(csv_copy, parts(prefix), f"s3://{bucket}/{prefix}", sink))
-        where = f"s3://{bucket}/{county}"
-        if previous is None:
-            reason = (
-                f"no earlier month: no month before {layout.month} was published "
-                f"(no {SUMMARY_ROOT}<YYYY_MM_DD>/_SUCCESS before {layout.done_marker_key} "
-                f"in s3://{bucket})"
-            )
-            found = changes.compare_lists(
-                changes.CountyList(lambda: footers(county), where), None, None
-            )
-        else:
-            reason = None
-            prior = previous.species_counts_prefix(changes.COUNTY.name)
-            found = changes.compare_lists(
-                changes.CountyList(lambda: parts(county), where),
-                changes.CountyList(lambda: parts(prior), f"s3://{bucket}/{prior}"),
-                previous.month,
-            )
-        for copy in copies:
-            copy.result()
-    files[layout.new_in_county_key] = changes.csv_bytes(found.new_records)
-    files[layout.county_changes_key] = changes.csv_bytes(found.county_changes)
-    files[layout.new_this_month_figure_key] = changes.figure(found, layout.month, reason)
+    where = f"s3://{bucket}/{county}"
+    if previous is None:
+        reason = (
+            f"no earlier month: no month before {layout.month} was published "
+            f"(no {SUMMARY_ROOT}<YYYY_MM_DD>/_SUCCESS before {layout.done_marker_key} "
+            f"in s3://{bucket})"
+        )
+        found = changes.compare_lists(
+            changes.CountyList(lambda: footers(county), where), None, None
+        )
+    else:
+        reason = None
+        prior = previous.species_counts_prefix(changes.COUNTY.name)
+        found = changes.compare_lists(
+            changes.CountyList(lambda: parts(county), where),
+            changes.CountyList(lambda: parts(prior), f"s3://{bucket}/{prior}"),
+            previous.month,
+        )
+    files = {
+        layout.citation_copy_key: citation.body,
+        layout.new_in_county_key: changes.csv_bytes(found.new_records),
+        layout.county_changes_key: changes.csv_bytes(found.county_changes),
+        layout.new_this_month_figure_key: changes.figure(found, layout.month, reason),
+    }
     return MonthRecord(
         files,
         {

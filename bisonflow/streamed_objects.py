@@ -1,8 +1,9 @@
 """Output files written to S3 while they are produced, and made visible only when published.
 
-A national month's outputs are gigabytes (the county species list's CSV copy alone is about
-4.5 GB at 50,000,000 rows): held whole in memory before the first write, as calc_stats once
-did, they need four times the memory the task has. Each output is instead a writable file
+A national month's outputs are large (its matrices and statistics are 0.5 GB; the CSV copies
+of its species lists, 5.8 GB, which calc_stats once wrote too, now come from the aggregate
+step's UNLOAD): held whole in memory before the first write, as calc_stats once did, they
+need more memory than the task has. Each output is instead a writable file
 (`StreamedObject`) that pyarrow's CSV and parquet writers write into batch by batch:
 
 * up to PART_SIZE bytes stay in memory, and `publish()` sends them in one PutObject;

@@ -161,10 +161,9 @@ def _run(spec: TaskSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, Any]:
             spec.bucket,
             layout,
             citation,
-            spec.inputs,  # every table: a CSV copy of each
+            prefixes[f"{COUNTY.name}_species_counts"],
             lambda prefix: part_keys(s3, spec.bucket, prefix),
-            outputs.open,
-        )  # provenance, CSV copies, new this month (bisonflow.month_record)
+        )  # provenance, new this month (bisonflow.month_record)
         extras.add_done_callback(  # the part that grows with the tables' rows, timed apart
             lambda _: _log(f"month record ready at {time.perf_counter() - started:.1f}s")
         )

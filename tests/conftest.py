@@ -150,10 +150,13 @@ def published_files(layout: MonthLayout) -> set[str]:
         layout.new_in_county_key,
         layout.county_changes_key,
         layout.new_this_month_figure_key,
-    } | {layout.table_csv_key(prefix) for prefix in unload_prefixes(layout)}
+    }
+    # The aggregate step's CSV copies, UNLOADed beside the folders (bisonflow.redshift_sql).
+    csv_copies = {layout.table_csv_key(prefix) for prefix in unload_prefixes(layout)}
     return (
         {layout.riis_annotated_key, layout.riis_report_key}
         | month_record
+        | csv_copies
         | {layout.summary_prefix + name for name in summary}
     )
 

@@ -58,16 +58,11 @@ COUNTY_COUNTS = [
     ("15001", 3, 2, 0, 0, 0, 0, 1, 1, 2, 1),
 ]
 #: The month's provenance and changes (bisonflow.month_record; tested in test_provenance.py,
-#: test_changes.py): the citation, CSV copies of the six tables, new this month.
-MONTH_RECORD_FILES = (
-    {"citation.txt", "new_this_month_county.csv", "changes_county.csv"}
-    | {"figure_new_this_month_county.png"}
-    | {
-        f"{dim}_{table}.csv"
-        for dim in ("county", "state", "aiannh")
-        for table in ("species_counts", "counts")
-    }
-)
+#: test_changes.py): the citation, new this month. No CSV copy of a table: the aggregate step
+#: UNLOADs those (bisonflow.redshift_sql), and a second writer would replace its file.
+MONTH_RECORD_FILES = {"citation.txt", "new_this_month_county.csv", "changes_county.csv"} | {
+    "figure_new_this_month_county.png"
+}
 CITATION_KEY = "occurrence/2024-02-01/citation.txt"
 CITATION = b"GBIF.org (1 February 2024) GBIF Occurrence Data https://doi.org/10.15468/dl.test\n"
 
@@ -280,7 +275,7 @@ def test_task_writes_every_file_then_the_marker_last(s3, monkeypatch):
     assert result == {
         "summary_prefix": SUMMARY,
         "done": DONE_KEY,
-        "files": 31,
+        "files": 25,
         "min_presence_count": 2,
         "sites": {"county": 4, "state": 2, "aiannh": 1},
         "species": {"county": 5, "state": 2, "aiannh": 1},

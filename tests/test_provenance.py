@@ -2,7 +2,8 @@
 the outputs by calc_stats and named in `_SUCCESS` and the step output; and the CSV copies of
 the UNLOADed tables, which must hold exactly what the parquet holds.
 
-calc_stats runs end to end against moto's in-process S3 with the inputs of test_calc_stats.
+calc_stats runs end to end against moto's in-process S3 with the inputs of test_calc_stats;
+the CSV copies come from the aggregate step's UNLOADs, run by the Data API stand-in.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from test_calc_stats import (
     county_shapefile,
     s3,  # noqa: F401 (the fixture: a bucket in moto's S3)
 )
+from test_redshift_unload_csv import stand_in_engine
 
 from bisonflow import ec2_tasks
 from bisonflow.changes import LISTED
@@ -26,6 +28,7 @@ from bisonflow.dimensions import REGION_COUNT_COLUMNS, dimension
 from bisonflow.layout import DIMENSIONS, MonthLayout
 from bisonflow.local.deploy import upload_snapshot
 from bisonflow.provenance import CitationError, citation_uri
+from bisonflow.redshift_sql import SqlTarget, species_table, statement_batches
 from bisonflow.riis_schema import PRESUMED_NATIVE
 from bisonflow.sample.citation import citation_text, sample_doi
 from bisonflow.taskspec import TaskSpec
@@ -202,25 +205,77 @@ def test_the_sample_snapshot_has_its_citation_where_gbif_puts_it(s3, tmp_path): 
     assert f"GBIF.org (1 February 2024) GBIF Occurrence Data https://doi.org/{doi}\n" in text
 
 
-def test_csv_copies_hold_what_the_parquet_holds(s3):  # noqa: F811
-    upload(s3)
-    calc_stats.run(spec(s3, gbif_citation=publish_citation(s3)))
-    marker = json.loads(body(s3, DONE_KEY))
+#: Rows the county species list adds for the CSV copies: a county whose name needs quoting
+#: and a species without a name (NULL: a zero-length CSV field, as Redshift writes it).
+AWKWARD_ROWS = [
+    ("35013", "NM", 'Doña Ana County, "NM"', "L48", "6004", None, PRESUMED_NATIVE, 3),
+]
+
+
+def test_the_csv_copies_unloaded_beside_the_parquet_hold_what_it_holds(s3):  # noqa: F811
+    """The aggregate step UNLOADs each table twice, as parquet and as CSV with a header
+    (bisonflow.redshift_sql): its UNLOAD batch, run by the Data API stand-in over species
+    tables of COUNTY_ROWS, leaves at MonthLayout.table_csv_key a CSV with the parquet's
+    columns and rows, in order."""
+    layout = MonthLayout.for_run(LAYOUT.month, "test-execution")
+    target = SqlTarget(gbif_bucket=s3.bucket, bison_bucket=s3.bucket)
+    (unload,) = [
+        batch
+        for batch in statement_batches("aggregate", layout, target)
+        if batch[0].startswith("UNLOAD")
+    ]
+    engine = stand_in_engine()
+    try:
+        _species_tables(engine, layout)
+        for sql in unload:
+            engine._run(sql, in_transaction=True)
+    finally:
+        engine.stop()
     for table in TABLES:
-        folder = f"{LAYOUT.summary_prefix}{table}/"
+        folder = f"{layout.summary_prefix}{table}/"
         listed = s3.list_objects_v2(Bucket=s3.bucket, Prefix=folder)["Contents"]
         parts = sorted(o["Key"] for o in listed if o["Key"].endswith(".parquet"))
         assert parts, folder
         parquet = [pq.read_table(io.BytesIO(body(s3, key))) for key in parts]
-        expected = {
-            name: [v for t in parquet for v in t[name].cast(pa.string()).to_pylist()]
+        expected = {  # a NULL is a zero-length field, which reads back as ""
+            name: [
+                "" if v is None else v
+                for t in parquet
+                for v in t[name].cast(pa.string()).to_pylist()
+            ]
             for name in parquet[0].column_names
         }
-        key = LAYOUT.table_csv_key(folder)
-        assert key == f"{LAYOUT.summary_prefix}{table}.csv" and key in marker["files"]
+        key = layout.table_csv_key(folder)
+        assert key == f"{layout.summary_prefix}{table}_000.csv"
         text = body(s3, key)
-        strings = pa_csv.ConvertOptions(column_types=dict.fromkeys(expected, pa.string()))
+        strings = pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(expected, pa.string()), strings_can_be_null=False
+        )
         copied = pa_csv.read_csv(io.BytesIO(text), convert_options=strings)
         assert copied.column_names == list(expected)
         assert copied.to_pydict() == expected
         assert copied.num_rows == sum(t.num_rows for t in parquet) > 0
+    county = body(s3, layout.table_csv_key(layout.species_counts_prefix("county")))
+    assert '35013,NM,"Doña Ana County, ""NM""",L48,6004,,'.encode() in county
+
+
+def _species_tables(engine, layout: MonthLayout) -> None:
+    """The aggregate step's species work tables (redshift_sql.species_table), as its counting
+    batch leaves them, from COUNTY_ROWS and AWKWARD_ROWS: a state row per county row, one
+    AIANNH area holding the first row (the copies hold whatever the tables hold)."""
+    rows = [(*r[:3], "HI" if r[1] == "HI" else "L48", *r[3:]) for r in COUNTY_ROWS]
+    rows += AWKWARD_ROWS
+    con = engine._connect()
+    species = ("specieskey", "species", "riis_assessment")
+    for dim in DIMENSIONS:
+        labels = dimension(dim).label_columns
+        columns = ", ".join(f"{c} VARCHAR" for c in (*labels, *species))
+        table = species_table(layout, dim)
+        con.execute(f"CREATE OR REPLACE TABLE {table} ({columns}, occ_count BIGINT)")
+        picked = {
+            "county": rows,
+            "state": [(r[1], r[3], *r[4:]) for r in rows],
+            "aiannh": [("0010", "Area of " + rows[0][2], *rows[0][4:])],
+        }[dim]
+        marks = ", ".join("?" for _ in picked[0])
+        con.executemany(f"INSERT INTO {table} VALUES ({marks})", picked)

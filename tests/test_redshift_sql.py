@@ -14,6 +14,8 @@ from bisonflow import boundary_sql, redshift_sql, subset_rules
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
 from bisonflow.gbif_schema import COLUMN_NAMES
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
+from bisonflow.local import redshift_unload_rules
+from bisonflow.local import sql_transpile as st
 from bisonflow.redshift_sql import (
     SUMMARY_COLUMNS,
     SqlTarget,
@@ -259,12 +261,40 @@ def test_unloads_write_the_documented_columns_to_the_layout_prefixes() -> None:
         )
     ]
     assert len(REGION_COUNT_COLUMNS) == 2 + 2 * len(ASSESSMENTS)
-    for sql, (columns, prefix) in zip(unload, expected, strict=True):
+    parquet, csv = unload[0::2], unload[1::2]  # each table as parquet, then as CSV
+    for sql, copy, (columns, prefix) in zip(parquet, csv, expected, strict=True):
         assert f"TO 's3://bison-bucket/{prefix}'" in sql
         assert "FORMAT AS PARQUET CLEANPATH MANIFEST" in sql
         query = sqlglot.parse_one(_unload_query(sql), read="redshift")
         assert isinstance(query, exp.Select)
         assert tuple(query.named_selects) == columns
+        assert _unload_query(copy) == _unload_query(sql), "the CSV copies the same rows"
+        assert f"TO 's3://bison-bucket/{LAYOUT.table_csv_prefix(prefix)}'" in copy
+
+
+def test_csv_copies_are_unloaded_as_bison_does_to_the_key_the_layout_names() -> None:
+    """BISON's "CSV exports for delivery" (lifemapper/bison be5204f,
+    bison_s6_aggregate_region.py): `CSV DELIMITER AS ',' HEADER PARALLEL OFF`; here also
+    EXTENSION 'csv' (the file `<prefix>000.csv`) and ALLOWOVERWRITE (a re-run replaces it),
+    options the stand-in's Redshift rules accept together."""
+    run = MonthLayout.for_run("2024-03", "an-execution")
+    unload = statement_batches("aggregate", run, TARGET)[5]
+    for d in DIMENSIONS:
+        for prefix in (run.species_counts_prefix(d), run.region_counts_prefix(d)):
+            csv_prefix = run.table_csv_prefix(prefix)
+            (copy,) = [sql for sql in unload if f"TO 's3://bison-bucket/{csv_prefix}'" in sql]
+            assert (
+                "FORMAT AS CSV DELIMITER AS ',' HEADER PARALLEL OFF EXTENSION 'csv' "
+                "ALLOWOVERWRITE\n" in copy
+            )
+            assert "CLEANPATH" not in copy and "MANIFEST" not in copy
+            stmt = st.parse_statement(copy)
+            assert isinstance(stmt, st.UnloadStmt)
+            redshift_unload_rules.check(stmt)
+            redshift_unload_rules.refuse_unemulated(stmt)
+            name = f"{csv_prefix.removeprefix(run.summary_prefix)}000.csv"
+            assert run.table_csv_key(prefix) == run.summary_prefix + name
+            assert name == f"{prefix.removeprefix(run.summary_prefix).rstrip('/')}_000.csv"
 
 
 @pytest.mark.parametrize("step", redshift_sql.STEPS)

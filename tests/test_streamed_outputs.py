@@ -1,8 +1,8 @@
 """The streaming paths of calc_stats at national size give what the one-shot paths gave.
 
-A national month cannot be held whole (50,000,000 species-list rows, 6 GB of outputs), so
-outputs are streamed to S3 as multipart uploads (bisonflow.streamed_objects), CSV copies are
-converted a batch at a time (bisonflow.csv_copies), matrices are built from per-part pieces
+A national month cannot be held whole (50,000,000 species-list rows, 0.5 GB of outputs), so
+outputs are streamed to S3 as multipart uploads (bisonflow.streamed_objects), matrices are
+built from per-part pieces
 and written a slice of sites at a time (bisonflow.pam), and the new-this-month comparison
 reads only the species listed in either month (bisonflow.changes). Each is checked here
 against the whole-table result on data small enough to hold, with the batch sizes turned
@@ -17,13 +17,12 @@ import itertools
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 from test_calc_stats import SUMMARY, RecordingS3, s3, spec, upload  # noqa: F401 (s3: fixture)
 
-from bisonflow import changes, csv_copies, pam, streamed_objects
+from bisonflow import changes, pam, streamed_objects
 from bisonflow.streamed_objects import PART_SIZE, StreamedOutputs
 from tasks import calc_stats
 
@@ -141,37 +140,6 @@ def _parquet(table: pa.Table, row_group_size: int) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, row_group_size=row_group_size)
     return sink.getvalue()
-
-
-def test_a_csv_copy_in_batches_equals_the_one_shot_copy(monkeypatch):
-    monkeypatch.setattr(csv_copies, "BATCH_ROWS", 3)
-    rows = 20
-    table = pa.table(
-        {
-            "geoid": pa.array([f"{i % 7:05d}" for i in range(rows)]).dictionary_encode(),
-            "species": [
-                f'Genus "quoted", {i}' if i % 5 == 0 else f"Species {i}" for i in range(rows)
-            ],
-            # read back dictionary-encoded by the copy: nulls, line breaks, non-ASCII
-            "county": [None if i % 6 == 0 else f"Doña Ana\n{i % 4}" for i in range(rows)],
-            "remark": pa.array([f"r{i % 3}" for i in range(rows)], pa.large_string()),
-            "occ_count": pa.array(range(rows), pa.int64()),
-        }
-    )
-    narrow = table.slice(12).set_column(
-        4, "occ_count", table["occ_count"].slice(12).cast(pa.int16())
-    )
-    parts = [
-        _parquet(table.slice(0, 0), 4),  # an empty first part still gives the header
-        _parquet(table.slice(0, 12), 4),
-        _parquet(narrow, 5),  # a part of the same UNLOAD with narrower integers
-    ]
-    sink = io.BytesIO()
-    csv_copies.csv_copy(iter(parts), "s3://bucket/table/", sink)
-    one_shot = io.BytesIO()
-    pa_csv.write_csv(table, one_shot)
-    assert sink.getvalue() == one_shot.getvalue()
-    assert sink.getvalue().count(b"\n") == rows + 1 + sum(i % 6 != 0 for i in range(rows))
 
 
 def test_a_matrix_from_many_pieces_equals_the_one_built_whole():
@@ -331,7 +299,7 @@ def test_the_task_role_may_abort_the_uploads_it_starts(runtime):
         **role_credentials(role, "test-streamed"),
     )
     run = MonthLayout.for_run("2001-02", "abort-check")  # a month no run publishes
-    key = run.table_csv_key(run.species_counts_prefix("county"))
+    key = f"{run.summary_prefix}heatmap_county.parquet"  # an output calc_stats streams
     upload = task.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     task.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x")
     task.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
