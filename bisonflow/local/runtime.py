@@ -37,6 +37,9 @@ from bisonflow.sample import SampleManifest
 from bisonflow.sample.cache import cached_sample
 
 LOCAL_BUCKET = "bisonflow-local"
+#: A Lambda function's ARN, with its version or alias if qualified (Lambda API Reference,
+#: Invoke, FunctionName).
+LAMBDA_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[\w-]+(?::[\w$-]+)?")
 
 
 def shortest_poll_seconds(allowed_pattern: str | None = None) -> int:
@@ -126,6 +129,10 @@ class LocalRuntime:
         self.deployment = deploy_to_emulator(
             self.emulator, self._stack_parameters(), self._deploy_progress
         )
+        # Lambda's provisioned concurrency, locally: the functions' workers start now, beside
+        # the rest of the start, instead of on the execution's critical path (speed only).
+        assert self.emulator.pool
+        self.emulator.pool.prewarm(self._state_machine_functions())
         upload_inputs(
             self.clients["s3"],
             self.deployment.bucket,
@@ -166,6 +173,15 @@ class LocalRuntime:
             "TaskHeartbeatSeconds": str(s.task_heartbeat_seconds),
             "TaskTimeoutSeconds": str(s.task_timeout_seconds),
         }
+
+    def _state_machine_functions(self) -> list[str]:
+        """The Lambda ARNs (qualified as invoked: version or alias) the deployed state machine
+        names, in order of first appearance."""
+        assert self.deployment
+        definition = self.clients["stepfunctions"].describe_state_machine(
+            stateMachineArn=self.deployment.state_machine_arn
+        )["definition"]
+        return list(dict.fromkeys(LAMBDA_ARN.findall(definition)))
 
     def _deploy_progress(self, message: str) -> None:
         """Only the deploy's headline lines: its per-resource detail is for `bisonflow deploy`."""
