@@ -45,6 +45,7 @@ STEPS: tuple[str, ...] = (
     "RIIS status (marks table)",
     "counts per site and species",
     "UNLOAD",
+    "UNLOAD CSV copies",
     "summary",
     "drops",
 )
@@ -113,10 +114,10 @@ def step_of(sql: str, layout: MonthLayout) -> str:
     if head.startswith(("COPY", "CREATE TABLE")):
         return STEPS[2]
     if head.startswith("UNLOAD"):
-        return STEPS[7]
+        return STEPS[8] if re.search(r"\bFORMAT AS CSV\b", sql) else STEPS[7]
     if head.startswith("SELECT"):
-        return STEPS[8]
-    return STEPS[9]
+        return STEPS[9]
+    return STEPS[10]
 
 
 def upload(s3: Any, sample: SampleFiles, layout: MonthLayout) -> None:

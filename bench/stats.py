@@ -5,13 +5,15 @@
 * the calc_stats task itself (`tasks.calc_stats.run`) on each of CASES: today's 3,200
   counties x 100,000 species with 5,000,000 presences (goal 10 s, 2 GB) and the national
   3,230 x 300,000 with 50,000,000 (goal 20 s, 4 GB): reading every table from S3, the
-  county, state and AIANNH matrices, statistics, CSV copies, figures, maps, every file and
-  the marker. The task runs in a child process against moto's server (started here, holding
-  the inputs), so its wall time and peak RSS are its own; interpreter start-up and imports
-  are outside the timed call and inside the RSS. State and AIANNH tables are aggregated from
+  county, state and AIANNH matrices, statistics, figures, maps, every file and the marker
+  (the CSV copies of the tables are the aggregate step's UNLOADs now: `bench.aggregate`).
+  The task runs in a child process against moto's server (started here, holding the
+  inputs), so its wall time and peak RSS are its own; interpreter start-up and imports are
+  outside the timed call and inside the RSS. State and AIANNH tables are aggregated from
   the county one as the SQL does. Each case's baseline is the same task from
-  BASELINE_COMMIT's tree, on the same inputs, right after (`--no-baseline` skips it; the
-  national case's only with `--baseline-all`: that commit peaked at 19.8 GB there).
+  BASELINE_COMMIT's tree (or `--baseline-commit`'s), on the same inputs, right after
+  (`--no-baseline` skips it; the national case's only with `--baseline-all`: that commit
+  peaked at 19.8 GB there).
   BISONFLOW_BENCH_PROFILE=<path> writes a cProfile of the child. The child's progress
   lines are prefixed with the time, its resident set and the peak since the previous line
   (sampled every RSS_SAMPLE_SECONDS): a memory profile by phase. After the task, the rate
@@ -109,6 +111,11 @@ def main() -> None:
     parser.add_argument(
         "--baseline-all", action="store_true", help="run the baseline of every case, national too"
     )
+    parser.add_argument(
+        "--baseline-commit",
+        default=BASELINE_COMMIT,
+        help="the commit whose tasks/ and bisonflow/ the baseline runs",
+    )
     parser.add_argument("--baseline-species", type=int, default=10_000)
     parser.add_argument("--task-child", help=argparse.SUPPRESS)  # the spec, in the child
     args = parser.parse_args()
@@ -121,10 +128,10 @@ def main() -> None:
     for name in args.cases:
         case = CASES[name]
         wanted = args.baseline_all or (case.baseline_by_default and not args.no_baseline)
-        baseline = BASELINE_COMMIT if wanted else None
+        baseline = args.baseline_commit if wanted else None
         task, before = measure_task(case, baseline)
         results[name] = task["result"]
-        rows += task_rows(case, task, before)
+        rows += task_rows(case, task, before, args.baseline_commit)
     today = CASES["today"]
     density = today.presences / (today.sites * today.species)
     presences = round(density * today.sites * args.baseline_species)
@@ -145,7 +152,9 @@ def main() -> None:
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
 
 
-def task_rows(case: Case, task: dict[str, Any], before: dict[str, Any] | None) -> list[Measurement]:
+def task_rows(
+    case: Case, task: dict[str, Any], before: dict[str, Any] | None, commit: str
+) -> list[Measurement]:
     """Wall time, CPU time and peak RSS of one case, against the baseline's when measured."""
     lines = (
         ("task wall time", "seconds", "s", case.goal_seconds),
@@ -158,7 +167,7 @@ def task_rows(case: Case, task: dict[str, Any], before: dict[str, Any] | None) -
             task[field],
             unit,
             goal,
-            None if before is None else f"commit {BASELINE_COMMIT}",
+            None if before is None else f"commit {commit}",
             None if before is None else before[field],
         )
         for what, field, unit, goal in lines
