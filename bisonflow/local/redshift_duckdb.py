@@ -49,10 +49,15 @@ Where the emulator knowingly differs from Redshift:
   that Redshift reports as errors pass silently. SIMPLIFY is accepted and ignored.
 * Spatial functions refuse what Redshift's refuse for the SQL this project emits (a geometry
   collection in ST_Covers, ST_Intersects, ...): `redshift_rules` lists what it checks.
-* UNLOAD writes one part (one slice), and none for an empty result, as Redshift does;
+* UNLOAD writes one part (one slice), and none for an empty parquet or JSON result, as
+  Redshift does; a CSV UNLOAD always writes its file, the header alone for no rows (Redshift
+  "might write empty Amazon S3 objects"). PARALLEL OFF never starts a second file at 6.2 GB.
   MANIFEST writes `<prefix>manifest` listing the parts ({"entries": [{"url", "meta":
   {"content_length", "record_count"}}]}); MANIFEST VERBOSE, MAXFILESIZE and PARTITION BY are
-  not emulated. COPY honours CSV/plain text/PARQUET/SHAPEFILE and their common options only.
+  not emulated. The option combinations Redshift refuses are refused
+  (`redshift_unload_rules`), and so are FIXEDWIDTH, ADDQUOTES, ESCAPE and compression, which
+  it does not write. CSV text follows Redshift's rules (`redshift_unload_csv`: quoting, NULL
+  zero-length or NULL AS), for text and integer columns only. COPY honours CSV/plain text/PARQUET/SHAPEFILE and their common options only.
 * Statements in a batch run in one DuckDB transaction; S3 writes of an UNLOAD are not undone
   by a later failure (nor are they on Redshift).
 * Identifiers are folded to lower case, as Redshift does by default; DuckDB error texts are
