@@ -170,6 +170,24 @@ def unload_prefixes(layout: MonthLayout) -> list[str]:
     ]
 
 
+@pytest.fixture
+def without_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """calc_stats writes a placeholder for each figure and map instead of drawing it.
+
+    For tests of its tables, marker and outputs run in-process: drawing the six images is
+    about a CPU-second a run (matplotlib, 3,219 counties projected and drawn per map), and the
+    suite is CPU-bound. The images themselves are tested in test_figures.py and test_maps.py,
+    and every workflow run in the suite draws and publishes the real ones."""
+    from tasks import calc_stats
+
+    def placeholders(*names: str):
+        return lambda *args, **kwargs: {name: b"not drawn: tests/conftest.py" for name in names}
+
+    monkeypatch.setattr(calc_stats, "figure_files", placeholders(*FIGURES))
+    monkeypatch.setattr(calc_stats, "map_files", placeholders(*MAPS))
+    monkeypatch.setattr(calc_stats, "read_county_map", lambda *args, **kwargs: None)
+
+
 @pytest.fixture(scope="module")
 def template() -> dict:
     """The stack's template as CloudFormation reads it."""

@@ -25,6 +25,9 @@ from bisonflow.layout import MonthLayout
 from bisonflow.riis_schema import PRESUMED_NATIVE
 from tasks import calc_stats
 
+#: The tables and record are what these tests read; the images are test_figures' and test_maps'.
+pytestmark = pytest.mark.usefixtures("without_images")
+
 JANUARY = LAYOUT.previous
 #: January: Autauga and Hawaii as in February, Barbour (gone in February), no Baldwin.
 JANUARY_ROWS = [row for row in COUNTY_ROWS if row[0] != "01003"] + [
