@@ -21,6 +21,7 @@ from bisonflow.local import (
     EMULATOR_KEYS,
     EMULATOR_REGION,
     PortInUse,
+    api_models,  # noqa: F401  first: asl_fixes imports moto's EC2 models, which read botocore data
     asl_fixes,
     ec2_capacity,
     lambda_worker,
