@@ -200,11 +200,32 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def module_distributions(modules: Iterable[str]) -> dict[str, list[str]]:
+    """The installed distributions providing each of `modules` (top-level names); a module no
+    installed distribution provides is left out.
+
+    A distribution named as its module (boto3, jsonschema, numpy, ...) is taken at its word;
+    only the others are looked up in importlib.metadata.packages_distributions(), which reads
+    every installed distribution's file list (0.25 s here, on every deploy and run).
+    """
+    found: dict[str, list[str]] = {}
+    others = []
+    for module in sorted(set(modules)):
+        try:
+            found[module] = [importlib.metadata.distribution(module).metadata["Name"]]
+        except importlib.metadata.PackageNotFoundError:
+            others.append(module)
+    if others:
+        providers = importlib.metadata.packages_distributions()
+        found |= {module: providers[module] for module in others if module in providers}
+    return found
+
+
 def layer_distributions() -> dict[str, importlib.metadata.Distribution]:
     """The installed distributions the layer carries: what the handlers' code imports, with
     their dependencies, minus what Lambda's runtime provides."""
     _, modules = library_closure()
-    providers = importlib.metadata.packages_distributions()
+    providers = module_distributions(modules)
     missing = sorted(m for m in modules if m not in providers)
     if missing:
         raise PackagingError(f"Lambda code imports {', '.join(missing)}, which is not installed")

@@ -178,3 +178,12 @@ def test_a_lambda_importing_an_uninstalled_module_is_named(
     assert modules == {"jsonschema", "not_installed_anywhere"}
     with pytest.raises(PackagingError, match="imports not_installed_anywhere, which is not"):
         packaging.layer_distributions()
+
+
+def test_the_distribution_providing_a_module_is_found_by_either_name() -> None:
+    # By the module's own name where the distribution is named so, else from every
+    # distribution's file list (yaml is PyYAML's); a module nothing provides is left out.
+    assert packaging.module_distributions(["jsonschema", "yaml", "no_such_module_here"]) == {
+        "jsonschema": ["jsonschema"],
+        "yaml": ["PyYAML"],
+    }

@@ -80,7 +80,7 @@ def test_a_change_to_the_generators_source_or_arguments_misses(
         "bisonflow/gbif_schema.py",
         "bisonflow/sample/data/us_county_2017_10m.shp",
     } <= names
-    assert {"numpy", "pyarrow"} <= set(cache.library_versions(third_party))
+    assert {"numpy:numpy", "pyarrow:pyarrow"} <= set(cache.library_versions(third_party))
 
     # A copy of one source stands for the generator, so the test can edit it.
     module = tmp_path / "occurrences.py"
