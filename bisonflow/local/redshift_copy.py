@@ -216,12 +216,14 @@ class CopyUnload:
             name += "." + stmt.extension
         work = self._workdir("unload")
         con = self._connect()
+        # PARALLEL OFF writes rows "sorted absolutely according to the ORDER BY clause"; the
+        # engine lets DuckDB reorder rows (redshift_engine._connect), which would also reorder
+        # a projection over an ordered query. PARALLEL ON promises no order across files.
+        serial = not stmt.parallel
         try:
             local = work / "part"
-            # PARALLEL OFF writes rows "sorted absolutely according to the ORDER BY clause";
-            # the engine lets DuckDB reorder rows (redshift_engine._connect), which would
-            # also reorder a projection over an ordered query.
-            con.execute("SET preserve_insertion_order = true")
+            if serial:
+                con.execute("SET preserve_insertion_order = true")
             row = con.execute(
                 f"COPY ({query}) TO {_sql_text(local.as_posix())} ({options})"
             ).fetchone()
@@ -244,7 +246,8 @@ class CopyUnload:
                 self.s3.write(bucket, prefix + MANIFEST_NAME, body)
             return _Outcome(rows=rows)
         finally:
-            con.execute("SET preserve_insertion_order = false")
+            if serial:
+                con.execute("SET preserve_insertion_order = false")
             shutil.rmtree(work, ignore_errors=True)
 
     def _csv_text(self, stmt: st.UnloadStmt) -> tuple[str, str]:
