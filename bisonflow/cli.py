@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = ["IAM_OFF_WARNING", "build_parser", "main"]
 
+#: Seconds between `run`'s looks at its execution. Each look reads the whole history (moto
+#: 5.2.5 answers GetExecutionHistory in one page, whatever maxResults asks), a megabyte and 750
+#: events by the demo's end, serialized by the emulator and parsed here: four looks a second
+#: took CPU from the execution itself on two cores. A state's line shows up to a second late.
+FOLLOW_SECONDS = 1.0
 #: The warning `--no-iam-enforcement` prints: what the run no longer proves.
 IAM_OFF_WARNING = (
     "bisonflow: WARNING: IAM enforcement is off (--no-iam-enforcement): every call is allowed "
@@ -266,10 +271,10 @@ def run(args: argparse.Namespace) -> int:
         _log(f"started {arn}")
         console = make_console()
         if console.is_terminal:
-            live_poll(console, lambda update: poll(sfn, arn, update))
+            live_poll(console, lambda update: poll(sfn, arn, update, FOLLOW_SECONDS))
             description = sfn.describe_execution(executionArn=arn)
         else:  # CI, pipes: plain progress lines
-            description = follow(sfn, arn, _log)
+            description = follow(sfn, arn, _log, FOLLOW_SECONDS)
         run_dir = save_record(sfn, arn, args.out, description)
         assert rt.deployment
         files = download_prefixes(  # the month as its marker publishes it (bisonflow.publish)

@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,10 +106,12 @@ class LocalRuntime:
             Path(tempfile.mkdtemp(prefix="bisonflow-")) if s.workdir is None else s.workdir
         )
         self.workdir.mkdir(parents=True, exist_ok=True)
+        phases = _Phases()
 
         self.emulator = Emulator(
             self.workdir, port=s.port, iam_enforcement=s.iam_enforcement
         ).start()
+        phases.end("emulator")
         self.progress(f"emulator listening on {self.endpoint_url}")
         if s.iam_enforcement:
             self.progress(
@@ -124,6 +127,7 @@ class LocalRuntime:
         )
         self._gbif = GbifStandin(self.sample.species_match_json)
         gbif_url = self._gbif.start()
+        phases.end("sample")
 
         self.progress("deploying the workflow (definitions/bisonflow.cfn.yaml)")
         self.deployment = deploy_to_emulator(
@@ -131,6 +135,7 @@ class LocalRuntime:
         )
         # Lambda's provisioned concurrency, locally: the functions' workers start now, beside
         # the rest of the start, instead of on the execution's critical path (speed only).
+        phases.end("deploy")
         assert self.emulator.pool
         self.emulator.pool.prewarm(self._state_machine_functions())
         upload_inputs(
@@ -151,6 +156,8 @@ class LocalRuntime:
             task_env=self._task_environment(gbif_url),
         )
         self._agent.start()
+        phases.end("inputs")
+        self.progress(f"local runtime ready in {phases}")
 
     def stop(self) -> None:
         if self._agent:
@@ -245,6 +252,24 @@ class LocalRuntime:
         operator = boto3.Session(region_name=REGION, **CREDENTIALS)
         name = self.deployment.outputs["ScheduleName"]
         return fire(operator, self.endpoint_url, name, scheduled_time)
+
+
+class _Phases:
+    """How long each step of the start took, for the line that ends it: where a slow start
+    goes is then on every run's console (README, "First run and warm run")."""
+
+    def __init__(self) -> None:
+        self._started = self._last = time.perf_counter()
+        self._took: list[tuple[str, float]] = []
+
+    def end(self, phase: str) -> None:
+        now = time.perf_counter()
+        self._took.append((phase, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in self._took)
+        return f"{self._last - self._started:.1f} s ({parts})"
 
 
 def current_month() -> str:
