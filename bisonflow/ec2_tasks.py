@@ -99,8 +99,10 @@ ON_DEMAND_FALLBACK = "TASK_ON_DEMAND_FALLBACK"
 
 
 def calc_stats_inputs(layout: MonthLayout) -> dict[str, str]:
-    """calc_stats reads every dimension's two UNLOADed tables: `<dim>_species_counts` and
-    `<dim>_counts`, each the folder of its parquet parts and manifest."""
+    """The month's UNLOADed tables, for calc_stats: `<dim>_species_counts` and `<dim>_counts`
+    of every dimension, each the folder of its parquet parts and manifest. It reads the
+    species lists and the county and state counts; `aiannh_counts` was read only for its CSV
+    copy, which the aggregate step now UNLOADs (bisonflow.redshift_sql)."""
     return {
         f"{dim}_{table}": prefix(dim)
         for dim in DIMENSIONS

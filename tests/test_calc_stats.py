@@ -204,10 +204,6 @@ def upload(s3, aiannh_rows=AIANNH_ROWS, objects: dict | None = None) -> None:
             f"{prefix('county_counts')}0000_part_00.parquet": state_counts_part(
                 COUNTY_COUNTS, "geoid"
             ),
-            # Read only for its CSV copy (test_provenance checks it against the parquet).
-            f"{prefix('aiannh_counts')}0000_part_00.parquet": parquet(
-                {"aiannh_geoid": ["0010"], "occ_count": [5]}
-            ),
             CITATION_KEY: CITATION,  # GBIF's, in this bucket for the test (test_provenance)
         }
         | county_shapefile()
