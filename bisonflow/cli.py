@@ -253,7 +253,15 @@ def local_up(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bisonflow.executions import download_prefixes, follow, load_view, poll, save_record
+    from bisonflow.execution_view import build_view
+    from bisonflow.executions import (
+        definition_of,
+        download_prefixes,
+        follow,
+        history,
+        poll,
+        save_record,
+    )
     from bisonflow.local.emulator import REGION
     from bisonflow.local.runtime import LocalRuntime, current_month
     from bisonflow.publish import published_keys
@@ -275,7 +283,8 @@ def run(args: argparse.Namespace) -> int:
             description = sfn.describe_execution(executionArn=arn)
         else:  # CI, pipes: plain progress lines
             description = follow(sfn, arn, _log, FOLLOW_SECONDS)
-        run_dir = save_record(sfn, arn, args.out, description)
+        events = history(sfn, arn)  # read once: the record and the report both need it
+        run_dir = save_record(sfn, arn, args.out, description, events)
         assert rt.deployment
         files = download_prefixes(  # the month as its marker publishes it (bisonflow.publish)
             s3,
@@ -287,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
         logs = run_dir / "logs"
         if (rt.workdir / "logs").is_dir():
             shutil.copytree(rt.workdir / "logs", logs, dirs_exist_ok=True)
-        view = load_view(sfn, arn)
+        view = build_view(description, definition_of(sfn, arn), events)
         write_report(view, run_dir / "report.html", log_links=log_links(view, REGION, logs))
     status = description["status"]
     _log(
