@@ -31,6 +31,7 @@ from bisonflow.local import (
     sfn_aliases,
     sfn_callback_retry,
     sfn_names,
+    sfn_validation,
 )
 from bisonflow.local.iam import seam as iam_seam
 
@@ -159,6 +160,7 @@ class Emulator:
         ec2_capacity.install()  # RunInstances can be refused for capacity, as on AWS
         sfn_callback_retry.install()  # a retried callback task gets its own token
         moto_routing.install()  # speed only: moto's module list, listed once
+        sfn_validation.install()  # speed only: a definition that passed is not parsed again
         if self.iam_enforcement and not self._iam_installed:
             iam_seam.install()
             self._iam_installed = True
