@@ -252,9 +252,11 @@ class MonthLayout:
     def table_csv_key(self, table_prefix: str) -> str:
         """The CSV copy of a table for spreadsheets, `<dim>_counts_000.csv`: the name UNLOAD
         ... PARALLEL OFF EXTENSION 'csv' gives its first file after the TO prefix
-        (`<name-prefix>000`, the extension appended; Redshift Database Developer Guide,
-        UNLOAD, "PARALLEL" and "EXTENSION"). A copy over 6.2 GB, UNLOAD's largest file,
-        continues in `_001.csv` and on; today's national county list is 4.5 GB."""
+        (`<name-prefix>000`, "the file extension to append to the names of the unloaded
+        files": Redshift Database Developer Guide, UNLOAD, "PARALLEL" and "EXTENSION"; the
+        guide's example passes 'txt.gz' without a dot but shows no resulting name, and
+        `000.csv` is what users of EXTENSION 'csv' report). A copy over 6.2 GB, UNLOAD's
+        largest file, continues in `_001.csv` and on; the national county list is 4.5 GB."""
         return f"{self.table_csv_prefix(table_prefix)}{CSV_COPY_FIRST_FILE}"
 
     @property
