@@ -26,7 +26,7 @@ import json
 import posixpath
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,21 +167,26 @@ def _run(spec: TaskSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, Any]:
         extras.add_done_callback(  # the part that grows with the tables' rows, timed apart
             lambda _: _log(f"month record ready at {time.perf_counter() - started:.1f}s")
         )
-        results = {dim: future.result() for dim, future in pending.items()}
+        # Each dimension's files are written while the others build (the county's last); its
+        # streamed outputs stay invisible until published, and are aborted on any failure.
+        tables, built = [], {}
+        dims = {future: dim for dim, future in pending.items()}
+        for future in as_completed(dims):
+            built[dims[future]] = result = future.result()
+            tables.append(
+                pool.submit(
+                    dimension_files,
+                    dims[future],
+                    result.matrices,
+                    lambda name: outputs.open(_join(summary_prefix, name)),
+                )
+            )
+        results = {dim: built[dim] for dim in DIMENSIONS}
         if all(r.empty_reason for r in results.values()):
             reasons = "; ".join(f"{d}: {r.empty_reason}" for d, r in results.items())
             raise ValueError(f"no dimension has a presence, nothing to publish ({reasons})")
         _log(f"read and built matrices in {time.perf_counter() - started:.1f}s")
 
-        tables = [
-            pool.submit(
-                dimension_files,
-                d,
-                r.matrices,
-                lambda name: outputs.open(_join(summary_prefix, name)),
-            )
-            for d, r in results.items()
-        ]
         files = figure_files(spec.month, results, state_counts.result())  # meanwhile
         files |= map_files(spec.month, results, county_counts.result(), counties.result())
         for future in tables:
