@@ -57,7 +57,8 @@ Where the emulator knowingly differs from Redshift:
   not emulated. The option combinations Redshift refuses are refused
   (`redshift_unload_rules`), and so are FIXEDWIDTH, ADDQUOTES, ESCAPE and compression, which
   it does not write. CSV text follows Redshift's rules (`redshift_unload_csv`: quoting, NULL
-  zero-length or NULL AS), for text and integer columns only. COPY honours CSV/plain text/PARQUET/SHAPEFILE and their common options only.
+  zero-length or NULL AS), for text and integer columns only. COPY honours CSV, plain text,
+  PARQUET and SHAPEFILE and their common options only.
 * Statements in a batch run in one DuckDB transaction; S3 writes of an UNLOAD are not undone
   by a later failure (nor are they on Redshift).
 * Identifiers are folded to lower case, as Redshift does by default; DuckDB error texts are
