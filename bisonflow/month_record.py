@@ -4,7 +4,7 @@ The statistics say what was found; this says where it came from and what changed
 snapshot's citation.txt copied beside the outputs (bisonflow.provenance) and what is new this
 month against the previous published month (bisonflow.changes). The CSV copies of the
 UNLOADed tables are not here: the aggregate step UNLOADs them from Redshift, as BISON does
-(bisonflow.redshift_sql `_unload_csv`). Kept apart from the provenance
+(bisonflow.unload_sql `unload_csv`). Kept apart from the provenance
 module so the launch Lambda, which only needs the citation's location, never imports the
 plotting and table libraries this needs.
 """

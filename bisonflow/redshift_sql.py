@@ -29,7 +29,7 @@ month's. `aggregate` runs eight batches:
    an equality join on grid cells, `boundary_sql.hits_sql`, and `_mark_sql`);
 5. count occurrences per (site, species, assessment) for each dimension into work tables;
 6. UNLOAD, per dimension, the species counts and the per-site counts as parquet, and each
-   a second time as one CSV file beside its folder (`_unload_csv`);
+   a second time as one CSV file beside its folder (`unload_sql`);
 7. drop the work tables;
 8. one SELECT of counts per assessment, per region and of sites per dimension
    (SUMMARY_COLUMNS), whose small result the poll Lambda hands to the state machine.
@@ -62,11 +62,12 @@ from bisonflow.boundary_sql import (
 )
 from bisonflow.dimensions import SPECIES_COUNT_COLUMNS, SPECIES_KEY, dimension
 from bisonflow.gbif_schema import IDENTIFIER_COLUMNS, Kind, snapshot_columns
-from bisonflow.layout import CSV_COPY_EXTENSION, DIMENSIONS, MonthLayout
+from bisonflow.layout import DIMENSIONS, MonthLayout
 from bisonflow.riis_schema import ANNOTATED_COLUMNS, CONTERMINOUS_STATES
 from bisonflow.sql_text import quote_ident
 from bisonflow.sql_text import sql_literal as _literal
 from bisonflow.subset_rules import DEFAULT_SUBSET_RULES, SubsetRules
+from bisonflow.unload_sql import unload_csv, unload_parquet
 
 STEPS: tuple[str, ...] = ("subset", "aggregate")
 
@@ -324,8 +325,8 @@ def _aggregate(layout: MonthLayout, target: SqlTarget) -> list[list[str]]:
         sql
         for query, prefix in tables
         for sql in (
-            _unload(query, bucket + prefix, target),
-            _unload_csv(query, bucket + layout.table_csv_prefix(prefix), target),
+            unload_parquet(query, bucket + prefix, target),
+            unload_csv(query, bucket + layout.table_csv_prefix(prefix), target),
         )
     ]
     cleanup = [
@@ -457,46 +458,3 @@ def _summary_sql(subset: str) -> str:
         for d in DIMENSIONS
     ]
     return "\nUNION ALL\n".join(parts)
-
-
-def _unload_csv(query: str, uri: str, target: SqlTarget) -> str:
-    """UNLOAD the same query a second time as one CSV file with a header, for curators who
-    work in spreadsheets, as BISON's aggregate step does ("CSV exports for delivery":
-    `UNLOAD ... CSV DELIMITER AS ',' HEADER PARALLEL OFF`, lifemapper/bison at be5204f,
-    `aws/lambda/bison_s6_aggregate_region.py`). Redshift Database Developer Guide, UNLOAD:
-
-    * PARALLEL OFF writes the rows "serially, sorted absolutely according to the ORDER BY
-      clause", to `<name-prefix>000` and, past the 6.2 GB a file may hold, `001`, ...;
-      EXTENSION 'csv' appends the extension, so the file is `<dim>_counts_000.csv`
-      (`MonthLayout.table_csv_key`), beside the parquet folder.
-    * FORMAT AS CSV quotes a field only if it holds the delimiter, a double quotation mark,
-      a newline or a carriage return, doubling the quotation marks inside; without NULL AS
-      a NULL is a zero-length field. HEADER adds the column names as the first line (the
-      CSV rules apply to it too). CSV refuses FIXEDWIDTH and ADDQUOTES; PARQUET would refuse
-      HEADER, DELIMITER and NULL AS (the stand-in refuses them as well:
-      bisonflow.local.redshift_unload_rules).
-    * ALLOWOVERWRITE, not CLEANPATH: the TO is a name prefix inside the run's summary
-      folder, not a folder of its own, and the guide defines CLEANPATH's reach only as
-      "the Amazon S3 path specified in the TO clause"; a re-run of the step writes the same
-      rows to the same names, which ALLOWOVERWRITE lets it replace (without it "UNLOAD
-      fails if it finds files that it would possibly overwrite"). The two cannot be given
-      together.
-    * No MANIFEST: the file's name is known, and a manifest would be written beside the
-      copy as `<dim>_counts_manifest`, one more file in the month's folder for curators.
-    """
-    return (
-        f"UNLOAD ({_literal(query)})\nTO {_literal(uri)}\n{target.iam_role_clause}\n"
-        f"FORMAT AS CSV DELIMITER AS ',' HEADER PARALLEL OFF "
-        f"EXTENSION {_literal(CSV_COPY_EXTENSION)} ALLOWOVERWRITE\n"
-        f"REGION {_literal(target.region)}"
-    )
-
-
-def _unload(query: str, uri: str, target: SqlTarget) -> str:
-    """UNLOAD as parquet. CLEANPATH removes the parts of an earlier run first, so a re-run
-    never leaves stale parts beside new ones; MANIFEST lists the parts written, so an empty
-    result (Redshift writes no part for it) is told apart from a missing table."""
-    return (
-        f"UNLOAD ({_literal(query)})\nTO {_literal(uri)}\n{target.iam_role_clause}\n"
-        f"FORMAT AS PARQUET CLEANPATH MANIFEST\nREGION {_literal(target.region)}"
-    )
