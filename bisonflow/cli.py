@@ -30,10 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["IAM_OFF_WARNING", "build_parser", "main"]
 
-#: Seconds between `run`'s looks at its execution. Each look reads the whole history (moto
-#: 5.2.5 answers GetExecutionHistory in one page, whatever maxResults asks), a megabyte and 750
-#: events by the demo's end, serialized by the emulator and parsed here: four looks a second
-#: took CPU from the execution itself on two cores. A state's line shows up to a second late.
+#: Seconds between `run`'s looks at its execution. A look costs the emulator's CPU, which the
+#: execution needs on two cores (it read the whole history, a megabyte by the demo's end, until
+#: executions.events_after read only the newest page). A state's line shows up to a second late.
 FOLLOW_SECONDS = 1.0
 #: The warning `--no-iam-enforcement` prints: what the run no longer proves.
 IAM_OFF_WARNING = (

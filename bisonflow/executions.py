@@ -205,13 +205,32 @@ def follow(
     seen = 0
     while True:
         description = sfn.describe_execution(executionArn=execution_arn)
-        events = history(sfn, execution_arn)
-        for line in _lines(events[seen:]):
+        events = events_after(sfn, execution_arn, seen)
+        for line in _lines(events):
             show(f"[{time.monotonic() - started:6.1f}s] {line}")
-        seen = len(events)
+        seen = events[-1]["id"] if events else seen
         if description["status"] in TERMINAL:
             return description
         time.sleep(interval)
+
+
+def events_after(sfn: Any, execution_arn: str, seen: int) -> list[dict[str, Any]]:
+    """The events after event id `seen`, oldest first: the history read newest first, a page
+    at a time, until a page reaches an event already seen (not the whole history each look:
+    a megabyte by the demo's end)."""
+    newest_first: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "executionArn": execution_arn,
+        "reverseOrder": True,
+        "maxResults": 25,  # a look a second seldom finds more; the next page if it does
+    }
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        new = [event for event in page["events"] if event["id"] > seen]
+        newest_first.extend(new)
+        if len(new) < len(page["events"]) or not page.get("nextToken"):
+            return newest_first[::-1]
+        kwargs["nextToken"] = page["nextToken"]
 
 
 def _lines(events: list[dict[str, Any]]) -> Iterator[str]:

@@ -31,6 +31,7 @@ from bisonflow.local import (
     s3_conditional,
     sfn_aliases,
     sfn_callback_retry,
+    sfn_history_pages,
     sfn_names,
     sfn_validation,
 )
@@ -181,6 +182,7 @@ class Emulator:
         sfn_callback_retry.install()  # a retried callback task gets its own token
         moto_routing.install()  # speed only: moto's module list, listed once
         sfn_validation.install()  # speed only: a definition that passed is not parsed again
+        sfn_history_pages.install()  # GetExecutionHistory in pages of maxResults, as on AWS
         if self.iam_enforcement and not self._iam_installed:
             iam_seam.install()
             self._iam_installed = True

@@ -1,0 +1,71 @@
+"""bisonflow.local.sfn_history_pages: GetExecutionHistory pages as Step Functions pages it,
+and `bisonflow run` follows an execution by reading only the events it has not seen."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from moto.stepfunctions.exceptions import InvalidToken
+
+from bisonflow.executions import events_after, history
+from bisonflow.local import sfn_history_pages
+from bisonflow.local.runtime import LocalRuntime
+from tests.conftest import wait_for_end
+
+ARN = "arn:aws:states:us-east-1:123456789012:execution:m:e"
+
+
+def _all_pages(events: list[dict], reverse: bool, size: int | None) -> list[list[int]]:
+    pages, token = [], None
+    while True:
+        answer = sfn_history_pages.page(events, ARN, size, reverse, token)
+        pages.append([e["id"] for e in answer["events"]])
+        token = answer.get("nextToken")
+        if token is None:
+            return pages
+
+
+def test_pages_are_as_step_functions_sizes_and_orders_them() -> None:
+    events = [{"id": i} for i in range(1, 251)]
+    ascending = _all_pages(events, reverse=False, size=None)  # the default page: 100
+    assert [len(p) for p in ascending] == [100, 100, 50]
+    assert sum(ascending, []) == list(range(1, 251))
+    assert sum(_all_pages(events, reverse=True, size=0), []) == list(range(250, 0, -1))
+    big = [{"id": i} for i in range(1, 2501)]
+    assert [len(p) for p in _all_pages(big, reverse=False, size=5000)] == [1000, 1000, 500]
+    token = sfn_history_pages.page(events, ARN, 100, False, None)["nextToken"]
+    for arn, reverse in ((ARN, True), (ARN.replace(":e", ":other"), False)):
+        with pytest.raises(InvalidToken):
+            sfn_history_pages.page(events, arn, 100, reverse, token)
+    with pytest.raises(InvalidToken):
+        sfn_history_pages.page(events, ARN, 100, False, "not-a-token")
+
+
+def test_the_emulator_pages_a_long_history_and_run_reads_only_new_events(
+    runtime: LocalRuntime,
+) -> None:
+    assert runtime.deployment
+    sfn = runtime.clients["stepfunctions"]
+    role = sfn.describe_state_machine(stateMachineArn=runtime.deployment.state_machine_arn)[
+        "roleArn"
+    ]
+    states = {f"P{i}": {"Type": "Pass", "Next": f"P{i + 1}"} for i in range(70)}
+    states["P70"] = {"Type": "Succeed"}
+    machine = sfn.create_state_machine(
+        name="history-pages",
+        definition=json.dumps({"StartAt": "P0", "States": states}),
+        roleArn=role,
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    wait_for_end(runtime, arn, timeout=60)
+
+    first = sfn.get_execution_history(executionArn=arn)
+    everything = history(sfn, arn)  # follows nextToken
+    assert len(everything) > 100 and len(first["events"]) == 100 and first["nextToken"]
+    assert [e["id"] for e in everything] == list(range(1, len(everything) + 1))
+    newest = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=3)
+    assert [e["id"] for e in newest["events"]] == [len(everything) - k for k in range(3)]
+    # run's follow: what came after the last event it showed, oldest first, across pages.
+    assert events_after(sfn, arn, 5) == everything[5:]
+    assert events_after(sfn, arn, len(everything)) == []
