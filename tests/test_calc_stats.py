@@ -307,6 +307,7 @@ def test_task_writes_every_file_then_the_marker_last(s3, monkeypatch):
     assert marker["empty_dimensions"] == {}
 
 
+@pytest.mark.usefixtures("without_images")  # drawn in the first test
 def test_statistics_files_hold_the_hand_computed_values(s3):
     upload(s3)
     calc_stats.run(spec(s3, min_presence_count=2))
@@ -360,6 +361,7 @@ def test_statistics_files_hold_the_hand_computed_values(s3):
     assert set(read_parquet(s3, "pam_state.parquet")["site"].to_pylist()) == {"AL", "HI"}
 
 
+@pytest.mark.usefixtures("without_images")  # drawn in the first test
 def test_the_default_threshold_is_bisons_three(s3):
     upload(s3)
     given = spec(s3)
@@ -372,6 +374,7 @@ def test_the_default_threshold_is_bisons_three(s3):
     assert len(read_parquet(s3, "pam_county.parquet")) == 7
 
 
+@pytest.mark.usefixtures("without_images")  # drawn in the first test
 def test_empty_dimension_is_written_with_headers_only_and_named(s3):
     """No record in any AIANNH area: Redshift's UNLOAD leaves only a manifest listing no part."""
     upload(s3, objects={f"{prefix('aiannh_species_counts')}manifest": b'{"entries": []}'})
@@ -392,6 +395,7 @@ def test_empty_dimension_is_written_with_headers_only_and_named(s3):
     assert pam.num_rows == 0 and pam.schema.names == ["site", "specieskey"]
 
 
+@pytest.mark.usefixtures("without_images")  # drawn in the first test
 def test_rows_without_a_site_are_left_out_and_counted(s3):
     upload(s3, aiannh_rows=[*AIANNH_ROWS, (None, T3, 5)])
     result = calc_stats.run(spec(s3))
@@ -427,6 +431,7 @@ def test_malformed_manifest_is_named(s3):
         calc_stats.run(spec(s3))
 
 
+@pytest.mark.usefixtures("without_images")  # drawn in the first test
 def test_failed_write_leaves_no_marker(s3, monkeypatch):
     upload(s3)
     recorder = RecordingS3(s3, fail_key=f"{SUMMARY}stats_species_state.csv")
@@ -437,6 +442,7 @@ def test_failed_write_leaves_no_marker(s3, monkeypatch):
     assert "_SUCCESS" not in summary_keys(s3)
 
 
+@pytest.mark.usefixtures("without_images")  # drawn in the first test
 def test_parts_outside_the_manifest_are_left_out(s3):
     upload(s3)
     stale = f"{prefix('county_species_counts')}0002_part_00.parquet"

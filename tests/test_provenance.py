@@ -131,6 +131,7 @@ def body(s3, key: str) -> bytes:  # noqa: F811
     return s3.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
 
 
+@pytest.mark.usefixtures("without_images")  # drawn in test_calc_stats
 def test_the_citation_is_copied_beside_the_outputs_and_named(s3):  # noqa: F811
     upload(s3)
     uri = publish_citation(s3)
@@ -150,6 +151,7 @@ def test_the_citation_is_copied_beside_the_outputs_and_named(s3):  # noqa: F811
     assert len(json.dumps(result)) < 2048
 
 
+@pytest.mark.usefixtures("without_images")  # drawn in test_calc_stats
 def test_a_citation_without_a_doi_is_copied_and_says_so(s3):  # noqa: F811
     upload(s3)
     text = b"Please cite GBIF as described at https://www.gbif.org/citation-guidelines\n"
