@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,22 +121,26 @@ class LocalRuntime:
             )
 
         self.progress(f"generating sample data ({s.records:,} GBIF records)")
-        # Deterministic for its arguments: a warm run copies the sample this code made before
-        # (bisonflow.sample.cache) instead of drawing it again.
-        self.sample = cached_sample(
-            self.workdir / "sample", records=s.records, progress=self.progress
-        )
+        with ThreadPoolExecutor(1, thread_name_prefix="sample") as drawing:
+            # Deterministic for its arguments: a warm run copies the sample this code made
+            # before (bisonflow.sample.cache) instead of drawing it again. A first run draws
+            # it beside the deploy, which does not need it (numpy and pyarrow release the GIL
+            # for much of a draw). Leaving the block waits for it, so a failed deploy never
+            # removes the work directory under it.
+            sample = drawing.submit(
+                cached_sample, self.workdir / "sample", records=s.records, progress=self.progress
+            )
+            self.progress("deploying the workflow (definitions/bisonflow.cfn.yaml)")
+            self.deployment = deploy_to_emulator(
+                self.emulator, self._stack_parameters(), self._deploy_progress
+            )
+            phases.end("deploy")
+            self.sample = sample.result()
+            phases.end("sample")
         self._gbif = GbifStandin(self.sample.species_match_json)
         gbif_url = self._gbif.start()
-        phases.end("sample")
-
-        self.progress("deploying the workflow (definitions/bisonflow.cfn.yaml)")
-        self.deployment = deploy_to_emulator(
-            self.emulator, self._stack_parameters(), self._deploy_progress
-        )
         # Lambda's provisioned concurrency, locally: the functions' workers start now, beside
         # the rest of the start, instead of on the execution's critical path (speed only).
-        phases.end("deploy")
         assert self.emulator.pool
         self.emulator.pool.prewarm(self._state_machine_functions())
         upload_inputs(
