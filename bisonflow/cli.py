@@ -30,10 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = ["IAM_OFF_WARNING", "build_parser", "main"]
 
-#: Seconds between `run`'s looks at its execution. A look costs the emulator's CPU, which the
-#: execution needs on two cores (it read the whole history, a megabyte by the demo's end, until
-#: executions.events_after read only the newest page). A state's line shows up to a second late.
-FOLLOW_SECONDS = 1.0
+#: Seconds between `run`'s looks at its execution: a state's line, and the end, show up to
+#: this late. A look costs the emulator's CPU, which the execution needs on two cores: four a
+#: second read the whole history each (a megabyte by the demo's end, 13.6 s of emulator CPU
+#: per demo) until executions.events_after read only the newest page of 25 events.
+FOLLOW_SECONDS = 0.5
 #: The warning `--no-iam-enforcement` prints: what the run no longer proves.
 IAM_OFF_WARNING = (
     "bisonflow: WARNING: IAM enforcement is off (--no-iam-enforcement): every call is allowed "
