@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import wait_for_end
 
+from bisonflow.executions import history
 from bisonflow.local import sfn_redrive
 from bisonflow.local.runtime import LocalRuntime
 
@@ -69,7 +70,8 @@ def _run(runtime: LocalRuntime, machine: str, payload: dict[str, Any]) -> str:
 
 
 def _history(runtime: LocalRuntime, arn: str) -> list[dict[str, Any]]:
-    return runtime.clients["stepfunctions"].get_execution_history(executionArn=arn)["events"]
+    """Every event, page after page: one page is 100 events, as on AWS."""
+    return history(runtime.clients["stepfunctions"], arn)
 
 
 def _entered(events: list[dict[str, Any]]) -> list[str]:
