@@ -84,6 +84,8 @@ class LocalRuntime:
     sample: SampleManifest | None = None
     workdir: Path = Path()
     emulator: Emulator | None = None
+    #: The functions whose workers the start prewarmed (qualified ARNs, as the machine names them)
+    prewarmed: list[str] = field(default_factory=list)
     _agent: Ec2Agent | None = None
     _gbif: GbifStandin | None = None
     _own_workdir: bool = False
@@ -142,7 +144,7 @@ class LocalRuntime:
         # Lambda's provisioned concurrency, locally: the functions' workers start now, beside
         # the rest of the start, instead of on the execution's critical path (speed only).
         assert self.emulator.pool
-        self.emulator.pool.prewarm(self._state_machine_functions())
+        self.prewarmed = self.emulator.pool.prewarm(self._state_machine_functions())
         upload_inputs(
             self.clients["s3"],
             self.deployment.bucket,
