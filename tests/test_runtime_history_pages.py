@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from moto.stepfunctions.exceptions import InvalidToken
+from moto.stepfunctions.exceptions import InvalidToken, ValidationException
 
 from bisonflow.executions import events_after, history
 from bisonflow.local import sfn_history_pages
@@ -33,7 +33,10 @@ def test_pages_are_as_step_functions_sizes_and_orders_them() -> None:
     assert sum(ascending, []) == list(range(1, 251))
     assert sum(_all_pages(events, reverse=True, size=0), []) == list(range(250, 0, -1))
     big = [{"id": i} for i in range(1, 2501)]
-    assert [len(p) for p in _all_pages(big, reverse=False, size=5000)] == [1000, 1000, 500]
+    assert [len(p) for p in _all_pages(big, reverse=False, size=1000)] == [1000, 1000, 500]
+    for size in (1001, -1):  # the member's range is 0-1000: more is refused, not cut down
+        with pytest.raises(ValidationException, match="maxResults"):
+            sfn_history_pages.page(big, ARN, size, False, None)
     token = sfn_history_pages.page(events, ARN, 100, False, None)["nextToken"]
     for arn, reverse in ((ARN, True), (ARN.replace(":e", ":other"), False)):
         with pytest.raises(InvalidToken):

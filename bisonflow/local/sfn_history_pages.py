@@ -12,6 +12,9 @@ It is also what lets `bisonflow run` follow an execution cheaply: the newest eve
 page at a time, instead of the whole history (a megabyte and 750 events by the demo's end,
 0.57 s of the emulator's CPU to serialize each time, 13.6 s over one demo).
 
+A maxResults outside 0-1000 is refused with ValidationException, as the API's constraint on the
+member refuses it; moto took any number.
+
 A token is the offset of the next page, bound to the execution and the order it was made for:
 one used with another execution or order is refused with InvalidToken, as AWS refuses a token
 that does not belong to the call.
@@ -24,7 +27,7 @@ import json
 from typing import Any
 
 from moto.core.responses import ActionResult
-from moto.stepfunctions.exceptions import InvalidToken
+from moto.stepfunctions.exceptions import InvalidToken, ValidationException
 from moto.stepfunctions.responses import StepFunctionResponse
 
 #: (owner, attribute) this module replaces.
@@ -54,7 +57,13 @@ def page(
     events: list[Any], arn: str, max_results: int | None, reverse: bool, token: str | None
 ) -> dict[str, Any]:
     """One page of `events` (in ascending order) as GetExecutionHistory answers it."""
-    size = min(max_results or DEFAULT_PAGE, LARGEST_PAGE)
+    if max_results is not None and not 0 <= max_results <= LARGEST_PAGE:
+        raise ValidationException(
+            f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to "
+            f"satisfy constraint: Member must have value less than or equal to {LARGEST_PAGE}"
+            " and greater than or equal to 0"
+        )
+    size = max_results or DEFAULT_PAGE
     ordered = events[::-1] if reverse else events
     start = _offset(token, arn, reverse)
     answer: dict[str, Any] = {"events": ordered[start : start + size]}
