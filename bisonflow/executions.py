@@ -111,10 +111,14 @@ def poll(
     update: Callable[[ExecutionView], None],
     interval: float = 0.5,
 ) -> ExecutionView:
-    """Call update(view) every `interval` seconds until the execution ends; the final view."""
+    """Call update(view) every `interval` seconds until the execution ends; the final view.
+    Each look asks only for the events after those it has (`events_after`), as `follow`."""
     definition = definition_of(sfn, execution_arn)
+    events: list[dict[str, Any]] = []
     while True:
-        view = load_view(sfn, execution_arn, definition)
+        description = sfn.describe_execution(executionArn=execution_arn)
+        events += events_after(sfn, execution_arn, events[-1]["id"] if events else 0)
+        view = build_view(description, definition, events)
         update(view)
         if view.status in TERMINAL:
             return view

@@ -4,10 +4,12 @@ and `bisonflow run` follows an execution by reading only the events it has not s
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from moto.stepfunctions.exceptions import InvalidToken, ValidationException
 
+from bisonflow import executions
 from bisonflow.executions import events_after, history
 from bisonflow.local import sfn_history_pages
 from bisonflow.local.runtime import LocalRuntime
@@ -72,3 +74,48 @@ def test_the_emulator_pages_a_long_history_and_run_reads_only_new_events(
     # run's follow: what came after the last event it showed, oldest first, across pages.
     assert events_after(sfn, arn, 5) == everything[5:]
     assert events_after(sfn, arn, len(everything)) == []
+
+
+class GrowingHistory:
+    """An execution seen by `poll`: three more events at each look, SUCCEEDED at the third;
+    GetExecutionHistory as the seam pages it, every call recorded."""
+
+    def __init__(self) -> None:
+        self.looks, self.calls = 0, []
+        self.events = [{"id": 1, "type": "ExecutionStarted"}]
+
+    def describe_execution(self, executionArn: str) -> dict:
+        self.looks += 1
+        start = len(self.events) + 1
+        self.events += [{"id": i, "type": "PassStateEntered"} for i in range(start, start + 3)]
+        status = "SUCCEEDED" if self.looks == 3 else "RUNNING"
+        return {"executionArn": executionArn, "status": status, "name": "e", "input": "{}"}
+
+    def describe_state_machine_for_execution(self, executionArn: str) -> dict:
+        return {"definition": json.dumps({"StartAt": "P", "States": {"P": {"Type": "Succeed"}}})}
+
+    def get_execution_history(self, executionArn: str, **kwargs) -> dict:
+        self.calls.append(kwargs)
+        return sfn_history_pages.page(
+            self.events,
+            executionArn,
+            kwargs.get("maxResults"),
+            kwargs.get("reverseOrder", False),
+            kwargs.get("nextToken"),
+        )
+
+
+def test_the_live_table_asks_only_for_events_it_has_not_got(monkeypatch) -> None:
+    """`run` and `watch` in a terminal (executions.poll): every look asks for the newest page
+    only, and the last view holds every event once, in order."""
+    fake, seen = GrowingHistory(), []
+
+    def view(description: dict, definition: dict, events: list[dict]) -> SimpleNamespace:
+        seen.append((description["status"], [e["id"] for e in events]))
+        return SimpleNamespace(status=description["status"])
+
+    monkeypatch.setattr(executions, "build_view", view)
+    executions.poll(fake, ARN, lambda view: None, interval=0)
+    assert seen[-1] == ("SUCCEEDED", list(range(1, 11)))
+    assert all(call["reverseOrder"] and call["maxResults"] == 25 for call in fake.calls)
+    assert len(fake.calls) == 3  # one page a look: never the whole history again
