@@ -25,9 +25,9 @@ from typing import Any
 import boto3
 
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
-from bisonflow.local import redshift_duckdb
-from bisonflow.redshift_sql import SqlTarget, statement_batches
-from bisonflow.statements import summary
+from bisonflow.local.redshift import service as redshift_duckdb
+from bisonflow.sql.workflow_sql import SqlTarget, statement_batches
+from bisonflow.steps.statements import summary
 
 REGION = "us-east-1"
 GBIF_BUCKET = "bisonflow-bench-gbif"
@@ -65,11 +65,12 @@ class SampleFiles:
 
 
 def annotated_riis(riis_csv: Path, species_match_json: Path) -> bytes:
-    """The US-RIIS list as annotate_riis writes it (bisonflow.riis.annotated_csv), each name
-    judged from the sample's species-match answers as the task judges GBIF's: written by the
-    running tree's own functions, so a baseline commit loads the columns it expects."""
-    from bisonflow.gbif_api import interpret_match
-    from bisonflow.riis import annotated_csv, decode, parse_riis
+    """The US-RIIS list as annotate_riis writes it
+    (bisonflow.riis.master_list.annotated_csv), each name judged from the sample's
+    species-match answers as the task judges GBIF's: written by the running tree's own
+    functions, so a baseline commit loads the columns it expects."""
+    from bisonflow.gbif.species_api import interpret_match
+    from bisonflow.riis.master_list import annotated_csv, decode, parse_riis
 
     table = json.loads(species_match_json.read_text("utf-8"))
     parsed = parse_riis(decode(riis_csv.read_bytes()))

@@ -19,7 +19,7 @@ import time
 
 from bench import Measurement, print_table
 from bisonflow.layout import MonthLayout
-from bisonflow.redshift_sql import SqlTarget, species_table, statement_batches
+from bisonflow.sql.workflow_sql import SqlTarget, species_table, statement_batches
 
 ROWS = 5_000_000
 SITES, SPECIES = 3_200, 100_000
@@ -60,8 +60,8 @@ def main() -> None:
     import boto3
     from moto import mock_aws
 
-    from bisonflow.local.moto_s3 import MotoS3
-    from bisonflow.local.redshift_engine import _Engine
+    from bisonflow.local.redshift.engine import _Engine
+    from bisonflow.local.redshift.moto_s3 import MotoS3
 
     layout = MonthLayout.for_run("2026-09", "bench-unload")
     target = SqlTarget(gbif_bucket=BUCKET, bison_bucket=BUCKET)

@@ -109,7 +109,7 @@ def _warm_demo(tree: Path, out: Path) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     subprocess.run(
-        [sys.executable, "-m", "bisonflow.cli", "run", "--out", str(out)],
+        [sys.executable, "-m", "bisonflow.cli.main", "run", "--out", str(out)],
         cwd=tree,
         env=env,
         check=True,

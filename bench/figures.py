@@ -127,7 +127,7 @@ def _child(tree: Path, out: Path) -> dict[str, float]:
 def _draw_in_this_process(out: Path) -> dict[str, float]:
     """The child: set up, draw each image once (cold), then all again (warm); CPU seconds."""
     started = time.process_time()
-    from bisonflow import figures, maps  # what calc_stats imports
+    from bisonflow.graphics import figures, maps  # what calc_stats imports
 
     timing = {"import": time.process_time() - started}
     inputs, untimed = _inputs(maps)  # their generation is not timed
@@ -156,8 +156,8 @@ def _inputs(maps: Any) -> tuple[dict[str, Any], float]:
     import pyarrow as pa
 
     from bisonflow.dimensions import REGION_COUNT_COLUMNS
-    from bisonflow.pam import build_matrices
-    from bisonflow.shapefile import read_polygons
+    from bisonflow.graphics.shapefile import read_polygons
+    from bisonflow.stats.pam import build_matrices
 
     data = _REPO / "bisonflow" / "sample" / "data"
     shp, dbf = ((data / f"us_county_2017_10m{s}").read_bytes() for s in (".shp", ".dbf"))

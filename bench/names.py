@@ -31,14 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import Measurement, print_table, timed
-from bisonflow import aws, gbif_api
-from bisonflow.concurrency_limit import AimdLimit, LimitStats
-from bisonflow.ec2_tasks import task_spec
-from bisonflow.gbif_api import GbifClient, NameQuery, resolve_all
+from bisonflow import aws
+from bisonflow.gbif import species_api as gbif_api
+from bisonflow.gbif.concurrency_limit import AimdLimit, LimitStats
+from bisonflow.gbif.species_api import GbifClient, NameQuery, resolve_all
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.gbif_standin import GbifStandin, accepted_match
-from bisonflow.riis_schema import DEGREES_OF_ESTABLISHMENT, RIIS_COLUMNS, RIIS_REGIONS
-from bisonflow.taskspec import TaskSpec
+from bisonflow.riis.columns import DEGREES_OF_ESTABLISHMENT, RIIS_COLUMNS, RIIS_REGIONS
+from bisonflow.steps.ec2_tasks import task_spec
+from bisonflow.steps.taskspec import TaskSpec
 
 BUCKET = "bisonflow-bench-names"
 LAYOUT = MonthLayout.for_month("2026-11")

@@ -20,7 +20,7 @@
   at which moto's server takes parts is measured on the same server (`stand_in_floor`):
   the outputs' bytes over that rate is the time the stand-in alone needs for them.
   `--cases tenth` runs the national shape with a tenth of the presences, for profiling.
-* the statistics core at 3,200 x 10,000 with today's density, sparse (bisonflow.pam)
+* the statistics core at 3,200 x 10,000 with today's density, sparse (bisonflow.stats.pam)
   against a straightforward dense numpy implementation of the same formulas, best of three
   each; the two must agree to the last few bits or the benchmark fails.
 
@@ -53,9 +53,9 @@ from bench.stats_core import compare_with_dense
 from bench.stats_month import BUCKET, LAYOUT, upload_counties, upload_month
 from bench.stats_stand_in import install as install_lean_completion
 from bisonflow.layout import DIMENSIONS
-from bisonflow.provenance import citation_uri
-from bisonflow.streamed_objects import PART_SIZE
-from bisonflow.taskspec import TaskSpec
+from bisonflow.stats.provenance import citation_uri
+from bisonflow.stats.streamed_objects import PART_SIZE
+from bisonflow.steps.taskspec import TaskSpec
 
 #: The calc_stats code before the national case was worked on ("today's code"): the
 #: national case's baseline runs this commit's tasks/ and bisonflow/ in the same child.

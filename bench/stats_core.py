@@ -1,5 +1,5 @@
 """The statistics core (matrices from site/taxon/count arrays, then every statistic), sparse
-(bisonflow.pam) against a straightforward dense numpy implementation of the same published
+(bisonflow.stats.pam) against a straightforward dense numpy implementation of the same published
 formulas: bench.stats prints the two times side by side and fails if any statistic differs.
 """
 
@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from bench import timed
-from bisonflow import pam
+from bisonflow.stats import pam
 
 
 def compare_with_dense(sites: int, species: int, presences: int) -> tuple[float, float]:

@@ -25,7 +25,7 @@ from bisonflow.dimensions import (
     assessment_column,
 )
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY, MonthLayout
-from bisonflow.riis_schema import ASSESSMENTS
+from bisonflow.riis.columns import ASSESSMENTS
 from bisonflow.sample.counties import load_counties, write_county_shapefile
 
 BUCKET = "bisonflow-bench-stats"

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from moto.s3 import models, utils
 from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
 
-from bisonflow.streamed_objects import multipart_etag
+from bisonflow.stats.streamed_objects import multipart_etag
 
 #: The algorithms whose full-object checksum moto computes with binascii.crc32 (CRC64NVME
 #: falls back to CRC32 without awscrt).

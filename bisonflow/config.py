@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bisonflow.aws import region
-from bisonflow.subset_rules import (
+from bisonflow.sql.subset_rules import (
     SEED_BASIS_OF_RECORD,
     SEED_TAXON_RANKS,
     SubsetRuleError,
@@ -86,12 +86,12 @@ def bison_bucket() -> str:
 
 def statement_canceller() -> str:
     """The SQL Lambda (its live alias) the cleanup asks to cancel a run's statements: only the
-    role that ran a statement may act on it (bisonflow.run_cleanup)."""
+    role that ran a statement may act on it (bisonflow.steps.run_cleanup)."""
     return _required("SQL_CANCEL_FUNCTION")
 
 
 def workflow_alias() -> str:
-    """The state machine's `live` alias ARN, which StartMonth starts (bisonflow.scheduled_start)."""
+    """The state machine's `live` alias ARN, which StartMonth starts (steps.scheduled_start)."""
     return _required("WORKFLOW_ALIAS_ARN")
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bisonflow.layout import DIMENSIONS
-from bisonflow.riis_schema import ASSESSMENTS, assessment_identifier
+from bisonflow.riis.columns import ASSESSMENTS, assessment_identifier
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ assert tuple(BY_NAME) == DIMENSIONS
 #: accepted species (gbif/occurrence `aws-public-data.md`, "Schema"). A record's own
 #: `taxonkey` is the taxon "corresponding to `scientificname`": a synonym's or a subspecies'
 #: key, which would count one species several times. Text whatever GBIF's type for the
-#: month (bisonflow.gbif_schema: strings from the 2025-08-01 snapshot on). Months published
-#: before this change named the column `taxonkey` and held record keys (bisonflow.changes).
+#: month (bisonflow.gbif.schema: strings from the 2025-08-01 snapshot on). Months published
+#: before this change named the column `taxonkey` and held record keys (bisonflow.stats.changes).
 SPECIES_KEY = "specieskey"
 
 #: After the site columns of `<dim>_species_counts`: one row per site, species and

@@ -6,7 +6,7 @@ the local runtime can never disagree about where a file is.
 Each execution writes its whole output tree under a staging prefix of its own,
 `summary/<YYYY_MM_DD>/runs/<execution name>/` and `annotated_riis/<YYYY_MM_DD>/runs/<execution
 name>/` (`MonthLayout.for_run`), and the month is published by one write of its marker,
-`summary/<YYYY_MM_DD>/_SUCCESS`, naming the run (bisonflow.publish). S3 has no multi-object
+`summary/<YYYY_MM_DD>/_SUCCESS`, naming the run (bisonflow.steps.publish). S3 has no multi-object
 rename ("There is no way to make atomic updates across keys"; S3 User Guide, "Amazon S3 data
 consistency model"), so writing or copying files into one fixed folder can never switch a
 month atomically for its readers; switching a single key can. A layout without a run names
@@ -20,7 +20,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from bisonflow.execution_names import execution_name_problem
+from bisonflow.steps.execution_names import execution_name_problem
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -111,7 +111,7 @@ class MonthLayout:
     @classmethod
     def for_run(cls, month: str | None, execution: str) -> MonthLayout:
         """The layout of execution `execution` (its name, `$$.Execution.Name`) of a month.
-        Step Functions' name rule (bisonflow.execution_names) admits no `/` and no white
+        Step Functions' name rule (bisonflow.steps.execution_names) admits no `/` and no white
         space, so a name is always one safe S3 key segment."""
         problem = execution_name_problem(execution) if isinstance(execution, str) else "is not text"
         if problem:
@@ -243,7 +243,7 @@ class MonthLayout:
 
     def table_csv_prefix(self, table_prefix: str) -> str:
         """Where the aggregate step UNLOADs the CSV copy of a table (the TO of its second
-        UNLOAD, bisonflow.redshift_sql): `<dim>_counts/` -> `<dim>_counts_`, so its file
+        UNLOAD, bisonflow.sql.workflow_sql): `<dim>_counts/` -> `<dim>_counts_`, so its file
         lands beside the parquet folder it copies and nothing else starts with it."""
         if not table_prefix.startswith(self.summary_prefix) or not table_prefix.endswith("/"):
             raise ValueError(f"{table_prefix!r} is not a table folder under {self.summary_prefix}")
@@ -284,7 +284,7 @@ class MonthLayout:
     @property
     def done_marker_key(self) -> str:
         """The month's marker: its presence means the month is published, its content names
-        the run that is (bisonflow.publish). The same key for every run of the month."""
+        the run that is (bisonflow.steps.publish). The same key for every run of the month."""
         return f"{SUMMARY_ROOT}{self.datestamp}/_SUCCESS"
 
     @property

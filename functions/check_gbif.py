@@ -1,5 +1,5 @@
 """CheckGbif: validate the workflow input, find the month's GBIF snapshot, skip done months;
-for a scheduled run, say whether to wait for a late snapshot (bisonflow.waits)."""
+for a scheduled run, say whether to wait for a late snapshot (bisonflow.steps.waits)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from dataclasses import asdict
 from typing import Any
 
 from bisonflow.config import Timing
-from bisonflow.gbif_snapshot import check_month
-from bisonflow.lambda_edge import step_handler
+from bisonflow.gbif.snapshot import check_month
 from bisonflow.layout import MonthLayout, month_of_timestamp
-from bisonflow.waits import SnapshotWait, late_snapshot
+from bisonflow.steps.lambda_edge import step_handler
+from bisonflow.steps.waits import SnapshotWait, late_snapshot
 
 
 @step_handler("check_gbif")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bisonflow.ec2_tasks import launch
-from bisonflow.lambda_edge import step_handler
 from bisonflow.layout import MonthLayout
+from bisonflow.steps.ec2_tasks import launch
+from bisonflow.steps.lambda_edge import step_handler
 
 
 @step_handler("launch_task")

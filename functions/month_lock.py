@@ -1,12 +1,12 @@
-"""Take or release the month's lock (bisonflow.month_lock): one run per month at a time."""
+"""Take or release the month's lock (bisonflow.steps.month_lock): one run per month at a time."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bisonflow.lambda_edge import step_handler
 from bisonflow.layout import MonthLayout
-from bisonflow.month_lock import acquire, release
+from bisonflow.steps.lambda_edge import step_handler
+from bisonflow.steps.month_lock import acquire, release
 
 
 @step_handler("month_lock")

@@ -5,17 +5,17 @@ and SqlStatementTimedOut, after cancelling it, if it ran past SQL_STATEMENT_TIME
 with a result set, else null: the aggregate step's counts reach the execution history.
 
 `{"cancel_run": <execution name>}` instead cancels every statement that run left queued or
-running: the cleanup's request (bisonflow.run_cleanup). Only the role that ran a statement may
-act on it (bisonflow.statements.cancel_run), and this Lambda has the SQL role.
+running: the cleanup's request (bisonflow.steps.run_cleanup). Only the role that ran a statement may
+act on it (bisonflow.steps.statements.cancel_run), and this Lambda has the SQL role.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bisonflow.lambda_edge import step_handler
-from bisonflow.statements import cancel_run, poll
-from bisonflow.waits import sql_statement_timeout_seconds
+from bisonflow.steps.lambda_edge import step_handler
+from bisonflow.steps.statements import cancel_run, poll
+from bisonflow.steps.waits import sql_statement_timeout_seconds
 
 
 @step_handler("poll_statement")

@@ -1,4 +1,4 @@
-"""PublishMonth: make this execution's run the month's published version (bisonflow.publish)
+"""PublishMonth: make this execution's run the month's published version (bisonflow.steps.publish)
 with one conditional write of the month's marker; returns where the marker is and what it
 names."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from bisonflow import aws, config
-from bisonflow.lambda_edge import step_handler
 from bisonflow.layout import MonthLayout
-from bisonflow.publish import publish
+from bisonflow.steps.lambda_edge import step_handler
+from bisonflow.steps.publish import publish
 
 
 @step_handler("publish_month")

@@ -1,14 +1,14 @@
 """StartMonth: the monthly schedule's target. Starts the `live` alias for the month of the
 scheduled time under that month's one execution name, so a retried or repeated firing
-starts nothing more (bisonflow.scheduled_start)."""
+starts nothing more (bisonflow.steps.scheduled_start)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bisonflow import aws, config
-from bisonflow.lambda_edge import step_handler
-from bisonflow.scheduled_start import start_scheduled_month
+from bisonflow.steps.lambda_edge import step_handler
+from bisonflow.steps.scheduled_start import start_scheduled_month
 
 
 @step_handler("start_month")

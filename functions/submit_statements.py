@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bisonflow.lambda_edge import step_handler
 from bisonflow.layout import MonthLayout
-from bisonflow.statements import submit_batch
+from bisonflow.steps.lambda_edge import step_handler
+from bisonflow.steps.statements import submit_batch
 
 
 @step_handler("submit_statements")

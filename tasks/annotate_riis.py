@@ -5,7 +5,7 @@ resolve is kept (with empty keys) rather than dropped; it goes to the report CSV
 malformed row and every doubtful match, for the curators.
 
 Before any GBIF call, the list is compared with the annotated list of the latest earlier
-month that was published, as its marker names it (bisonflow.publish, bisonflow.riis_guard):
+month that was published, as its marker names it (bisonflow.steps.publish, bisonflow.riis.guard):
 one that lost too many rows or names, or is mostly malformed, fails the task (RiisListDamaged)
 unless the workflow was started with force=true.
 
@@ -29,13 +29,27 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bisonflow import name_cache, publish, riis_guard
 from bisonflow.aws import client
 from bisonflow.config import env_int
-from bisonflow.gbif_api import GbifClient, NameMatch, NameQuery, concurrency_from_env, resolve_all
+from bisonflow.gbif import name_cache
+from bisonflow.gbif.species_api import (
+    GbifClient,
+    NameMatch,
+    NameQuery,
+    concurrency_from_env,
+    resolve_all,
+)
 from bisonflow.layout import MonthLayout
-from bisonflow.riis import RiisFormatError, annotated_csv, decode, parse_riis, report_csv
-from bisonflow.taskspec import TaskSpec
+from bisonflow.riis import guard as riis_guard
+from bisonflow.riis.master_list import (
+    RiisFormatError,
+    annotated_csv,
+    decode,
+    parse_riis,
+    report_csv,
+)
+from bisonflow.steps import publish
+from bisonflow.steps.taskspec import TaskSpec
 
 #: How many malformed line numbers go into the (small) task output; the report has them all.
 MAX_REPORTED_LINES = 20

@@ -3,12 +3,12 @@
 For each dimension (county, state, AIANNH area) it reads the species-count table Redshift
 UNLOADed as parquet parts, builds the sparse heatmap and presence-absence matrix, and writes
 them as site/taxon rows with the site, species and diversity statistics; then three figures,
-and three maps (bisonflow.maps) drawn on the county shapefile the aggregate step loaded.
+and three maps (bisonflow.graphics.maps) drawn on the county shapefile the aggregate step loaded.
 
 Everything is computed and serialised before the first write, all of it under the run's own
 folder (the spec's `summary` output), and the run's month record (`done`) is written last,
 after every other file succeeded. The task never writes the month's marker: PublishMonth does,
-after this task, in one write (bisonflow.publish), so a task that fails or is stopped half-way
+after this task, in one write (bisonflow.steps.publish), so a task that fails or is stopped half-way
 leaves the published month as it was.
 
 A dimension without a single presence (say no record fell in any AIANNH area this month) is
@@ -38,13 +38,14 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from bisonflow import figures, maps
 from bisonflow.aws import client
 from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT
 from bisonflow.dimensions import COUNTY, REGION_COUNT_COLUMNS, STATE, Dimension, dimension
+from bisonflow.graphics import figures, maps
+from bisonflow.graphics.shapefile import read_polygons
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
-from bisonflow.month_record import month_record
-from bisonflow.pam import (
+from bisonflow.stats.month_record import month_record
+from bisonflow.stats.pam import (
     OCC_COUNT,
     SITE,
     TAXON,
@@ -58,10 +59,9 @@ from bisonflow.pam import (
     site_stats,
     species_stats,
 )
-from bisonflow.provenance import read_citation
-from bisonflow.shapefile import read_polygons
-from bisonflow.streamed_objects import StreamedObject, StreamedOutputs, content_type
-from bisonflow.taskspec import TaskSpec
+from bisonflow.stats.provenance import read_citation
+from bisonflow.stats.streamed_objects import StreamedObject, StreamedOutputs, content_type
+from bisonflow.steps.taskspec import TaskSpec
 
 #: Parallel S3 requests (parts of an UNLOAD are read, output files written, concurrently).
 S3_CONCURRENCY = 8
@@ -163,7 +163,7 @@ def _run(spec: TaskSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, Any]:
             citation,
             prefixes[f"{COUNTY.name}_species_counts"],
             lambda prefix: part_keys(s3, spec.bucket, prefix),
-        )  # provenance, new this month (bisonflow.month_record)
+        )  # provenance, new this month (bisonflow.stats.month_record)
         extras.add_done_callback(  # the part that grows with the tables' rows, timed apart
             lambda _: _log(f"month record ready at {time.perf_counter() - started:.1f}s")
         )
@@ -231,7 +231,7 @@ def publish(
     marker: Mapping[str, Any],
 ) -> None:
     """Writes every file (concurrently), then, only if all of them succeeded, the marker. A
-    file streamed while it was computed (bisonflow.streamed_objects) is completed here: its
+    file streamed while it was computed (bisonflow.stats.streamed_objects) is completed here: its
     object appears now, like the others."""
 
     def put(key: str) -> None:
@@ -340,7 +340,7 @@ def read_table(s3: Any, bucket: str, prefix: str, columns: Mapping[str, str]) ->
     of one UNLOAD can differ in integer width): INTEGER columns as int64, STRING columns as
     LABELS. STRING columns must be strings: an integer FIPS code has lost its leading zeros,
     so it is refused rather than guessed at, and taxon keys are text from the subset on
-    (bisonflow.gbif_schema), so an integer species key means a table from older SQL."""
+    (bisonflow.gbif.schema), so an integer species key means a table from older SQL."""
     keys = part_keys(s3, bucket, prefix)
     with ThreadPoolExecutor(S3_CONCURRENCY) as pool:
         parts = list(pool.map(lambda key: _read_part(s3, bucket, key, columns), keys))

@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from bisonflow import PROJECT_ROOT, aws, config
-from bisonflow.taskspec import TaskSpec
+from bisonflow.steps.taskspec import TaskSpec
 from tasks.periodic import Periodic
 from tasks.spot_notice import InterruptionNotice, SpotWatch, check_interval
 

@@ -12,7 +12,7 @@ Reads use IMDSv2, as the launch templates require (HttpTokens required; a token 
 /latest/api/token`, sent as `X-aws-ec2-metadata-token`; EC2 User Guide, "Use the Instance
 Metadata Service to access instance metadata"). The endpoint is botocore's setting
 AWS_EC2_METADATA_SERVICE_ENDPOINT, default http://169.254.169.254/; the local EC2 agent points
-it at its stand-in (bisonflow.local.instance_metadata). AWS_EC2_METADATA_DISABLED is botocore's
+it at its stand-in (bisonflow.local.ec2.instance_metadata). AWS_EC2_METADATA_DISABLED is botocore's
 switch for its own credential and region lookups, not for this watch: the local agent sets it
 so that boto3 never looks for credentials there.
 """

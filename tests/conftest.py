@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from bisonflow import aws, cfn_template
-from bisonflow.executions import history
+from bisonflow import aws
+from bisonflow.deploy import cfn_template
+from bisonflow.deploy.packaging import FUNCTIONS
+from bisonflow.history.executions import history
 from bisonflow.layout import DIMENSIONS, RECORD_NAME, MonthLayout
 from bisonflow.local.runtime import LocalRuntime, LocalSettings
-from bisonflow.packaging import FUNCTIONS
 
 #: A bucket of its own for tests that run one task module directly.
 SCRATCH_BUCKET = "bisonflow-test-scratch"
@@ -135,7 +136,7 @@ STATS_FILES = ("pam_{}.parquet", "heatmap_{}.parquet") + tuple(
     f"stats_{kind}_{{}}.csv" for kind in ("sites", "species", "diversity")
 )
 FIGURES = ("figure_richness_state.png", "figure_riis_share_state.png", "figure_heatmap_county.png")
-#: The maps (bisonflow.maps), on the county boundaries the aggregate step loaded.
+#: The maps (bisonflow.graphics.maps), on the county boundaries the aggregate step loaded.
 MAPS = ("map_richness_county.png", "map_riis_share_county.png", "map_richness_state.png")
 
 
@@ -145,13 +146,13 @@ def published_files(layout: MonthLayout) -> set[str]:
     PublishMonth writes it at layout.done_marker_key."""
     summary = {name.format(dim) for dim in DIMENSIONS for name in STATS_FILES}
     summary |= set(FIGURES) | set(MAPS) | {RECORD_NAME}
-    month_record = {  # provenance and change (bisonflow.month_record)
+    month_record = {  # provenance and change (bisonflow.stats.month_record)
         layout.citation_copy_key,
         layout.new_in_county_key,
         layout.county_changes_key,
         layout.new_this_month_figure_key,
     }
-    # The aggregate step's CSV copies, UNLOADed beside the folders (bisonflow.redshift_sql).
+    # The aggregate step's CSV copies, UNLOADed beside the folders (bisonflow.sql.workflow_sql).
     csv_copies = {layout.table_csv_key(prefix) for prefix in unload_prefixes(layout)}
     return (
         {layout.riis_annotated_key, layout.riis_report_key}

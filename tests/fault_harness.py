@@ -15,13 +15,13 @@ import json
 import time
 from typing import Any
 
-from bisonflow.ec2_tasks import LIVE_STATES, TOKEN_PARAMETER_ROOT
-from bisonflow.executions import history
+from bisonflow.history.executions import history
 from bisonflow.layout import MonthError, MonthLayout
 from bisonflow.local.faults import execution_instances, task_process
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.month_lock import lock_key
-from bisonflow.publish import published
+from bisonflow.steps.ec2_tasks import LIVE_STATES, TOKEN_PARAMETER_ROOT
+from bisonflow.steps.month_lock import lock_key
+from bisonflow.steps.publish import published
 
 #: Data API statement states that are still queued or running (Redshift Data API reference,
 #: DescribeStatement, Status).
@@ -44,7 +44,7 @@ def published_prefixes(layout: MonthLayout) -> tuple[str, ...]:
 def published_month(rt: LocalRuntime, month: str) -> Published:
     """Every object a reader of the month can reach: under the month's published prefixes,
     except other runs' staging folders (`.../runs/<execution>/`; only the run its marker
-    names is part of the month, bisonflow.publish): key -> (ETag, SHA-256). Objects written
+    names is part of the month, bisonflow.steps.publish): key -> (ETag, SHA-256). Objects written
     in the month's own folders outside any run count too: no run should write there."""
     assert rt.deployment
     s3, bucket = rt.clients["s3"], rt.deployment.bucket

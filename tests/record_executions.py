@@ -15,7 +15,7 @@ must be ones the current machine writes), then update the counts those tests wor
   its second visit or later), then stopped.
 
 execution.json is DescribeExecution without the HTTP response's metadata, history.json is
-GetExecutionHistory's events (bisonflow.executions.history), definition.json is
+GetExecutionHistory's events (bisonflow.history.executions.history), definition.json is
 DescribeStateMachineForExecution's definition, pretty-printed.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from conftest import wait_for_end
 
-from bisonflow.executions import history
+from bisonflow.history.executions import history
 from bisonflow.layout import RIIS_INPUT_KEY
 from bisonflow.local.runtime import LocalRuntime, LocalSettings
 

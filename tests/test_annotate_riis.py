@@ -25,14 +25,14 @@ from test_riis import (
     real_list,
 )
 
-from bisonflow import name_cache
-from bisonflow.ec2_tasks import task_spec
-from bisonflow.gbif_api import GbifApiError, NameQuery
+from bisonflow.gbif import name_cache
+from bisonflow.gbif.species_api import GbifApiError, NameQuery
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.gbif_standin import STALL, GbifStandin
-from bisonflow.riis import RiisFormatError
-from bisonflow.riis_schema import ANNOTATED_COLUMNS, RESOLVED_COLUMNS, RIIS_COLUMNS
-from bisonflow.taskspec import TaskSpec
+from bisonflow.riis.columns import ANNOTATED_COLUMNS, RESOLVED_COLUMNS, RIIS_COLUMNS
+from bisonflow.riis.master_list import RiisFormatError
+from bisonflow.steps.ec2_tasks import task_spec
+from bisonflow.steps.taskspec import TaskSpec
 from tasks import annotate_riis
 
 LAYOUT = MonthLayout.for_month("2024-02")

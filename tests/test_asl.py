@@ -8,9 +8,9 @@ import re
 import pytest
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from bisonflow import waits
+from bisonflow.deploy.packaging import FUNCTIONS, MACHINE_FUNCTIONS
 from bisonflow.local.deploy import ASL_PATH, placeholder, render_definition
-from bisonflow.packaging import FUNCTIONS, MACHINE_FUNCTIONS
+from bisonflow.steps import waits
 
 LAMBDA_ERRORS = {
     "Lambda.ServiceException",
@@ -47,7 +47,7 @@ def test_parses_in_the_emulators_interpreter(definition: dict) -> None:
 
 def test_every_lambda_task_retries_lambda_service_errors(definition: dict) -> None:
     tasks = {n: s for n, s in _all_states(definition["States"]).items() if s["Type"] == "Task"}
-    assert len(tasks) == 12  # PublishMonth: the publish step (bisonflow.publish)
+    assert len(tasks) == 12  # PublishMonth: the publish step (bisonflow.steps.publish)
     for name, state in tasks.items():
         retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
         assert retried >= LAMBDA_ERRORS or "States.ALL" in retried, name
@@ -58,7 +58,7 @@ def test_every_lambda_task_retries_lambda_service_errors(definition: dict) -> No
 def test_every_top_level_step_is_caught_into_cleanup(definition: dict) -> None:
     states = definition["States"]
     # After the month is published, failing to release its lock must not fail the run: the
-    # lock is stale once the execution ends (bisonflow.month_lock).
+    # lock is stale once the execution ends (bisonflow.steps.month_lock).
     after_publishing = {"ReleaseMonthLock": "Published"}
     # CheckGbif takes the raw workflow input, which may be any JSON value: its error replaces
     # the input (ResultPath $) and CheckGbifFailed nests it as $.error for the cleanup.
@@ -148,7 +148,7 @@ def test_a_failed_cleanup_is_its_own_error_naming_both(definition: dict) -> None
 
 def test_every_lambda_step_retries_transient_aws_errors_with_backoff(definition: dict) -> None:
     """An AWS error that outlasted boto3's own retries leaves a Lambda as AwsTransientError
-    (bisonflow.lambda_edge); every Lambda step retries it, bounded (CleanupTasks retries
+    (bisonflow.steps.lambda_edge); every Lambda step retries it, bounded (CleanupTasks retries
     States.ALL)."""
     tasks = {n: s for n, s in _all_states(definition["States"]).items() if s["Type"] == "Task"}
     for name, state in tasks.items():

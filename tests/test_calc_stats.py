@@ -32,8 +32,8 @@ from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT
 from bisonflow.dimensions import REGION_COUNT_COLUMNS
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY
-from bisonflow.riis_schema import ASSESSMENTS
-from bisonflow.taskspec import TaskSpec
+from bisonflow.riis.columns import ASSESSMENTS
+from bisonflow.steps.taskspec import TaskSpec
 from tasks import calc_stats
 
 SUMMARY = "summary/2024_02_01/"
@@ -57,9 +57,9 @@ COUNTY_COUNTS = [
     ("02010", 2, 1, 0, 0, 0, 0, 0, 0, 2, 1),
     ("15001", 3, 2, 0, 0, 0, 0, 1, 1, 2, 1),
 ]
-#: The month's provenance and changes (bisonflow.month_record; tested in test_provenance.py,
+#: The month's provenance and changes (bisonflow.stats.month_record; tested in test_provenance.py,
 #: test_changes.py): the citation, new this month. No CSV copy of a table: the aggregate step
-#: UNLOADs those (bisonflow.redshift_sql), and a second writer would replace its file.
+#: UNLOADs those (bisonflow.sql.workflow_sql), and a second writer would replace its file.
 MONTH_RECORD_FILES = {"citation.txt", "new_this_month_county.csv", "changes_county.csv"} | {
     "figure_new_this_month_county.png"
 }

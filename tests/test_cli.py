@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import published_files, unload_prefixes
 
-from bisonflow.cli import main
+from bisonflow.cli.main import main
 from bisonflow.layout import MonthLayout
 
-BISONFLOW = [sys.executable, "-m", "bisonflow.cli"]
+BISONFLOW = [sys.executable, "-m", "bisonflow.cli.main"]
 
 
 def test_a_bad_month_is_refused_before_anything_starts(capsys: pytest.CaptureFixture) -> None:

@@ -15,17 +15,17 @@ from typing import Any
 
 import pytest
 
-from bisonflow.cost import CostEstimate, CostLine, Prices, estimate, format_estimate
-from bisonflow.cost_inputs import (
+from bisonflow.history.cost import CostEstimate, CostLine, Prices, estimate, format_estimate
+from bisonflow.history.cost_inputs import (
     estimate_execution,
     function_configuration,
     history_estimate,
     task_instance_types,
 )
-from bisonflow.execution_view import build_view
-from bisonflow.local.redshift_duckdb import run_batches
+from bisonflow.history.execution_view import build_view
+from bisonflow.history.report import render_report
+from bisonflow.local.redshift.service import run_batches
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.report import render_report
 
 DATA = Path(__file__).parent / "data" / "executions"
 FUNCTIONS = {

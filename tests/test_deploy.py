@@ -9,17 +9,17 @@ import uuid
 
 import pytest
 
-from bisonflow import cfn_template
-from bisonflow.cli import main
-from bisonflow.deploy import emulated
+from bisonflow.cli.main import main
+from bisonflow.deploy import cfn_template
 from bisonflow.deploy.commands import start_input
-from bisonflow.deploy.emulated import split
-from bisonflow.deploy.intrinsics import references
+from bisonflow.deploy.emulated import resources as emulated
+from bisonflow.deploy.emulated.intrinsics import references
+from bisonflow.deploy.emulated.resources import split
+from bisonflow.deploy.packaging import FUNCTIONS, MACHINE_FUNCTIONS
 from bisonflow.deploy.target import Target
 from bisonflow.local.deploy import emulator_target
 from bisonflow.local.emulator import target_profile
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.packaging import FUNCTIONS, MACHINE_FUNCTIONS
 from bisonflow.schemas import SchemaViolation
 
 #: What moto 5.2.5's CloudFormation cannot create as the template asks (README's list).

@@ -1,6 +1,7 @@
-"""The service-API creators for what moto's CloudFormation lacks (bisonflow.deploy.service_apis,
-metric_alarm): each applies its properties, refuses by name what it cannot apply, and reads
-back what the target did, so a deploy never goes half-way silently."""
+"""The service-API creators for what moto's CloudFormation lacks
+(bisonflow.deploy.emulated.service_apis, metric_alarm): each applies its properties, refuses
+by name what it cannot apply, and reads back what the target did, so a deploy never goes
+half-way silently."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import zipfile
 
 import pytest
 
-from bisonflow.deploy.service_apis import CREATORS, DELETERS, UnsupportedProperty
+from bisonflow.deploy.emulated.service_apis import CREATORS, DELETERS, UnsupportedProperty
 from bisonflow.local.deploy import emulator_target
 from bisonflow.local.runtime import LocalRuntime
 

@@ -1,4 +1,4 @@
-"""The template is parsed by libyaml where PyYAML has it (bisonflow.cfn_template): the same
+"""The template is parsed by libyaml where PyYAML has it (bisonflow.deploy.cfn_template): the same
 structure as PyYAML's pure-Python SafeLoader gives, short-form intrinsics included."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import yaml
 
-from bisonflow import cfn_template
+from bisonflow.deploy import cfn_template
 
 
 class _PurePythonLoader(yaml.SafeLoader):

@@ -15,12 +15,14 @@ from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
 from moto.stepfunctions.parser.asl.utils import boto_client
 
-from bisonflow import cfn_template
-from bisonflow.ec2_tasks import instance_tags
+from bisonflow.deploy import cfn_template
 from bisonflow.layout import MonthLayout
-from bisonflow.local import asl_fixes, lambda_worker, moto_routing
-from bisonflow.local.ec2_agent import boot_environment, imds_answer, metadata_paths
+from bisonflow.local import moto_routing
+from bisonflow.local.ec2.agent import boot_environment, imds_answer, metadata_paths
+from bisonflow.local.lambdas import worker as lambda_worker
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.sfn import asl_fixes
+from bisonflow.steps.ec2_tasks import instance_tags
 
 HANDLERS = """
 import os, time

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bisonflow.execution_view import (
+from bisonflow.history.execution_view import (
     CANCELLED,
     CAUGHT,
     FAILED,

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bisonflow.local import moto_s3
-from bisonflow.local.redshift_duckdb import EmulatorError, run_batches
+from bisonflow.local.redshift import moto_s3
+from bisonflow.local.redshift.service import EmulatorError, run_batches
 from bisonflow.local.runtime import LocalRuntime
 
 REGION = "us-east-1"

@@ -34,12 +34,12 @@ from fault_harness import assert_nothing_left, explained, published_month
 from lambda_live import live_environment
 from test_faults_stopped import delivered
 
-from bisonflow.ec2_tasks import TAG_ATTEMPT
-from bisonflow.executions import history
+from bisonflow.history.executions import history
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local import faults
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.month_lock import lock_key
+from bisonflow.steps.ec2_tasks import TAG_ATTEMPT
+from bisonflow.steps.month_lock import lock_key
 
 MONTH = "2029-03"
 #: The month after: a list that shrank is judged against MONTH's (the RIIS guard).

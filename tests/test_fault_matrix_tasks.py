@@ -13,7 +13,7 @@ A lost task is noticed after 12 s without a heartbeat (TASK_HEARTBEAT_SECONDS; t
 every second here), or at once where its instance's boot script reports it.
 
 A stopped run (StopExecution) runs no Catch; the stack's rule on ABORTED executions runs the
-cleanup (delivered by the emulator as EventBridge would: bisonflow.local.sfn_events).
+cleanup (delivered by the emulator as EventBridge would: bisonflow.local.sfn.events).
 The published month must stay byte-identical and nothing may be left.
 """
 
@@ -31,12 +31,12 @@ from fault_harness import assert_nothing_left, explained, published_month
 from lambda_live import live_environment
 from test_faults_stopped import delivered
 
-from bisonflow.ec2_tasks import TAG_ATTEMPT, TAG_STEP
-from bisonflow.executions import history
+from bisonflow.history.executions import history
 from bisonflow.layout import MonthLayout
 from bisonflow.local import faults
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.month_lock import lock_key
+from bisonflow.steps.ec2_tasks import TAG_ATTEMPT, TAG_STEP
+from bisonflow.steps.month_lock import lock_key
 
 MONTH = "2029-07"
 #: Short, so a lost task is noticed soon, but longer than a task process takes to start and

@@ -1,11 +1,11 @@
 """Faults: a run that fails or is stopped while a Data API statement runs leaves no statement
 running (issue 11, "cancels its Data API statements"). Its statements carry its name
 (StatementName `bisonflow/<execution>/...`); the cleanup asks the SQL Lambda, whose role ran
-them, to cancel them (bisonflow.run_cleanup), both from CleanupTasks in a failed run and from
-ExecutionEndedUncleanRule after a stopped one (delivered locally by bisonflow.local.sfn_events).
+them, to cancel them (bisonflow.steps.run_cleanup), both from CleanupTasks in a failed run and from
+ExecutionEndedUncleanRule after a stopped one (delivered locally by bisonflow.local.sfn.events).
 
 Here: why the cleanup must ask (only the submitting role sees and cancels a statement,
-bisonflow.local.redshift_owner), and the helpers tests/test_faults_stopped.py uses to show it
+bisonflow.local.redshift.owner), and the helpers tests/test_faults_stopped.py uses to show it
 done in a stopped run, whose subset statement bisonflow.local.faults.sql_fault holds running
 until it is cancelled, as a long Redshift query would run. A cancel that fails is in
 tests/test_faults_cleanup.py."""
@@ -20,7 +20,7 @@ import pytest
 
 from bisonflow.local import faults
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.statements import LIVE_STATES, run_prefix
+from bisonflow.steps.statements import LIVE_STATES, run_prefix
 
 SUBSET_SQL = r"CREATE TABLE bison_\d{4}_\d\d_01 AS"
 
@@ -60,7 +60,7 @@ def assert_cancelled(rt: LocalRuntime, execution: str, statement: str) -> None:
 
 def test_only_the_role_that_ran_a_statement_may_list_or_cancel_it(runtime: LocalRuntime) -> None:
     """The reason the cleanup asks the SQL Lambda: as its own role it sees none of the SQL
-    role's statements, nor may it cancel one (bisonflow.local.redshift_owner); another session
+    role's statements, nor may it cancel one (bisonflow.local.redshift.owner); another session
     of the SQL role may (RoleLevel: "all statements run by the caller's IAM role")."""
     import boto3
 

@@ -1,6 +1,6 @@
 """Faults: EC2 has no capacity for a task's first choices (issue 11).
 
-RunInstances refusals come from the emulator's capacity seam (bisonflow.local.ec2_capacity:
+RunInstances refusals come from the emulator's capacity seam (bisonflow.local.ec2.capacity:
 moto never refuses capacity). launch_task tries the task's instance types on Spot in order,
 then On-Demand; a month whose first pools all refuse still runs, and launch_task's output
 names each pool it tried and the code EC2 gave (the month's run under refusals is
@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import pytest
 
 from bisonflow.aws import AwsTransientError
-from bisonflow.ec2_tasks import ON_DEMAND, ON_DEMAND_FALLBACK, SPOT, launch_pools
-from bisonflow.local import ec2_capacity
+from bisonflow.local.ec2 import capacity as ec2_capacity
 from bisonflow.local.faults import execution_instances
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.steps.ec2_tasks import ON_DEMAND, ON_DEMAND_FALLBACK, SPOT, launch_pools
 from functions import launch_task
 
 MONTH = "2029-11"

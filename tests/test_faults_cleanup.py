@@ -40,7 +40,7 @@ def test_the_rules_cleanup_leaves_a_redriven_execution_alone(aws_env: LocalRunti
     nothing. CleanupTasks' own call, inside the running execution, names no `ended`."""
     from test_redrive import _machine
 
-    from bisonflow.run_cleanup import clean_up_run
+    from bisonflow.steps.run_cleanup import clean_up_run
 
     machine = _machine(
         aws_env,
@@ -64,8 +64,8 @@ def test_a_cancel_that_fails_still_deletes_the_tokens_then_says_so(
     its input schema refuses `cancel_run`) must not keep the run's task token in SSM: the rest
     of the cleanup runs, then the failure is raised for CleanupFailed to report."""
     from bisonflow import aws
-    from bisonflow.ec2_tasks import TOKEN_PARAMETER_ROOT
-    from bisonflow.run_cleanup import StatementsNotCancelled, clean_up_run
+    from bisonflow.steps.ec2_tasks import TOKEN_PARAMETER_ROOT
+    from bisonflow.steps.run_cleanup import StatementsNotCancelled, clean_up_run
 
     assert aws_env.deployment
     ssm = aws.client("ssm")

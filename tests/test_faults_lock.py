@@ -1,4 +1,4 @@
-"""Faults: one run per month at a time (issue 11), the lock itself (bisonflow.month_lock): a
+"""Faults: one run per month at a time (issue 11), the lock itself (bisonflow.steps.month_lock): a
 running holder keeps it; one that ended (stopped, failed without cleanup) or whose lease
 expired loses it; only the holder releases it; concurrent takes let one win. A second start of
 a running month through the workflow is in test_fault_matrix (it shares that month's run)."""
@@ -18,16 +18,16 @@ from conftest import wait_for_end, waiting_for_its_snapshot
 from lambda_live import live_environment
 from moto.s3.models import S3Backend
 
-from bisonflow.cli import outcome
-from bisonflow.cli_parser import EXIT_SKIPPED
+from bisonflow.cli.main import outcome
+from bisonflow.cli.parser import EXIT_SKIPPED
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.month_lock import acquire, lock_key, release
+from bisonflow.steps.month_lock import acquire, lock_key, release
 
 
 def waiting_execution(rt: LocalRuntime, month: str) -> str:
     """A RUNNING execution that holds nothing and costs nothing: a scheduled run waiting for
-    a snapshot that is not there (bisonflow.waits)."""
+    a snapshot that is not there (bisonflow.steps.waits)."""
     settings = {"SNAPSHOT_WAIT_DAYS": "0.01", "SNAPSHOT_RECHECK_SECONDS": "30"}
     with live_environment(rt, "check_gbif", settings):
         when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

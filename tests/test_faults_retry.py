@@ -19,8 +19,8 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
     StatesErrorNameType,
 )
 
-from bisonflow.local import sfn_heartbeat
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.sfn import heartbeat as sfn_heartbeat
 
 
 class _Env:

@@ -8,7 +8,7 @@ first CalcStats task is killed with SIGKILL (the instance's boot script, played 
 agent, reports TaskInstanceLost with the token the task left). Both are relaunched at once,
 not after the 30 s heartbeat timeout of the suite's runtime, and the month succeeds. All the
 while RunInstances refuses the tasks' first pools (the emulator's capacity seam,
-bisonflow.local.ec2_capacity: moto never refuses capacity), so each launch, the relaunches
+bisonflow.local.ec2.capacity: moto never refuses capacity), so each launch, the relaunches
 too, runs on the next pool launch_task tries (test_faults_capacity has the seam's own tests).
 """
 
@@ -23,16 +23,8 @@ from dataclasses import dataclass
 import pytest
 from conftest import wait_for_end
 
-from bisonflow.ec2_tasks import (
-    LIVE_STATES,
-    ON_DEMAND,
-    SPOT,
-    TAG_ATTEMPT,
-    TAG_STEP,
-    TOKEN_PARAMETER_ROOT,
-)
-from bisonflow.executions import history
-from bisonflow.local import ec2_capacity
+from bisonflow.history.executions import history
+from bisonflow.local.ec2 import capacity as ec2_capacity
 from bisonflow.local.faults import (
     execution_instances,
     instance_tags,
@@ -41,6 +33,14 @@ from bisonflow.local.faults import (
     wait_for_task,
 )
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.steps.ec2_tasks import (
+    LIVE_STATES,
+    ON_DEMAND,
+    SPOT,
+    TAG_ATTEMPT,
+    TAG_STEP,
+    TOKEN_PARAMETER_ROOT,
+)
 from tasks.runner import INSTANCE_LOST
 
 MONTH = "2029-10"

@@ -1,7 +1,7 @@
 """Faults: a stopped (or timed-out) run is cleaned up (issue 11). StopExecution runs no Catch,
 so CleanupTasks never runs; the stack's ExecutionEndedUncleanRule sends the execution's status
 change to the cleanup Lambda instead. moto's EventBridge neither receives Step Functions'
-events nor invokes Lambda targets: the seam bisonflow.local.sfn_events plays that part with the
+events nor invokes Lambda targets: the seam bisonflow.local.sfn.events plays that part with the
 deployed rule (its pattern, its input transformer, the function's resource policy)."""
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from conftest import wait_for_end
 from moto.events.models import EventPattern
 from test_faults_cancel import SUBSET_SQL, assert_cancelled, wait_for_running_statement
 
-from bisonflow.ec2_tasks import TAG_EXECUTION
-from bisonflow.executions import find_state_machine
+from bisonflow.history.executions import find_state_machine
 from bisonflow.layout import MonthLayout
-from bisonflow.local import faults, sfn_events, sfn_stop
+from bisonflow.local import faults
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.local.sfn_events import transformed  # tests/fault_harness.py imports it here
-from bisonflow.month_lock import lock_key
+from bisonflow.local.sfn import events as sfn_events
+from bisonflow.local.sfn import stop as sfn_stop
+from bisonflow.local.sfn.events import transformed  # tests/fault_harness.py imports it here
+from bisonflow.steps.ec2_tasks import TAG_EXECUTION
+from bisonflow.steps.month_lock import lock_key
 
 MONTH = "2023-08"
 
@@ -35,7 +37,7 @@ def cleanup_rule(rt: LocalRuntime) -> tuple[dict, dict]:
 
 
 def delivered(arn: str, timeout: float = 60) -> list[tuple[str, str, dict[str, Any]]]:
-    """What the status change of execution `arn` delivered (bisonflow.local.sfn_events)."""
+    """What the status change of execution `arn` delivered (bisonflow.local.sfn.events)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for execution, outcome in list(sfn_events.DELIVERIES):
@@ -51,7 +53,7 @@ def test_a_stopped_run_leaves_nothing_once_its_rule_ran_the_cleanup(runtime: Loc
     """Stopped while its task's instance waits and its subset SQL runs (held running by
     bisonflow.local.faults.sql_fault, as a long Redshift query runs): the rule's cleanup
     terminates the instance, deletes the token, releases the lock and cancels the statement
-    through the SQL Lambda (bisonflow.run_cleanup), which ends it ABORTED."""
+    through the SQL Lambda (bisonflow.steps.run_cleanup), which ends it ABORTED."""
     assert runtime.deployment
     runtime.publish_snapshot(MONTH)
     runtime.agent.paused = True  # the instance stays idle: the task never writes anything

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from bisonflow import aws
 from bisonflow.aws import AwsTransientError
-from bisonflow.lambda_edge import step_handler
+from bisonflow.steps.lambda_edge import step_handler
 
 EVENT = {"statement_id": "s-1", "step": "subset", "batch": 0, "batches": 1}
 

@@ -12,8 +12,8 @@ from lambda_live import live_environment
 
 from bisonflow.config import ConfigError
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.statements import SqlStatementTimedOut
-from bisonflow.waits import SnapshotWait, sql_statement_timeout_seconds
+from bisonflow.steps.statements import SqlStatementTimedOut
+from bisonflow.steps.waits import SnapshotWait, sql_statement_timeout_seconds
 from functions import poll_statement
 
 #: Long enough on DuckDB (10^11 rows) that it is still running when the poll looks; the

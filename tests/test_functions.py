@@ -9,9 +9,14 @@ import time
 
 import pytest
 
-from bisonflow import PROJECT_ROOT, aws, cfn_template, config
+from bisonflow import PROJECT_ROOT, aws, config
 from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT, RedshiftTarget
-from bisonflow.ec2_tasks import (
+from bisonflow.deploy import cfn_template
+from bisonflow.layout import MonthLayout
+from bisonflow.local.runtime import LocalRuntime
+from bisonflow.schemas import SchemaViolation
+from bisonflow.sql.subset_rules import DEFAULT_SUBSET_RULES, sql_in_list
+from bisonflow.steps.ec2_tasks import (
     TAG_EXECUTION,
     TAG_SPEC,
     TAG_STACK,
@@ -20,11 +25,7 @@ from bisonflow.ec2_tasks import (
     launch_client,
     task_spec,
 )
-from bisonflow.layout import MonthLayout
-from bisonflow.local.runtime import LocalRuntime
-from bisonflow.schemas import SchemaViolation
-from bisonflow.statements import SqlStatementFailed
-from bisonflow.subset_rules import DEFAULT_SUBSET_RULES, sql_in_list
+from bisonflow.steps.statements import SqlStatementFailed
 from functions import check_gbif, cleanup_task, launch_task, poll_statement, submit_statements
 
 

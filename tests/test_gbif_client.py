@@ -13,9 +13,9 @@ import threading
 import pytest
 
 from bisonflow.config import ConfigError
-from bisonflow.gbif_api import GbifApiError, GbifClient, NameQuery
+from bisonflow.gbif.retry_budget import Clock, retry_after_seconds, retry_budget_from_env
+from bisonflow.gbif.species_api import GbifApiError, GbifClient, NameQuery
 from bisonflow.local.gbif_standin import GbifStandin, accepted_match
-from bisonflow.retry_budget import Clock, retry_after_seconds, retry_budget_from_env
 
 NAME = NameQuery("Aus bus", "", "Plantae")
 STORM_SECONDS = 40.0

@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
-from bisonflow.concurrency_limit import AimdLimit, Outcome
 from bisonflow.config import ConfigError
-from bisonflow.gbif_api import GbifClient, NameQuery, limit_from_env, resolve_all
+from bisonflow.gbif.concurrency_limit import AimdLimit, Outcome
+from bisonflow.gbif.species_api import GbifClient, NameQuery, limit_from_env, resolve_all
 from bisonflow.local.gbif_standin import GbifStandin, accepted_match
 from tests.test_gbif_client import FakeClock
 

@@ -17,12 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bisonflow.gbif_schema import COLUMN_NAMES, TYPE_CHANGES, Kind, snapshot_columns
+from bisonflow.gbif.schema import COLUMN_NAMES, TYPE_CHANGES, Kind, snapshot_columns
 from bisonflow.layout import MonthLayout
 from bisonflow.local.deploy import upload_snapshot
-from bisonflow.redshift_sql import SqlTarget, statement_batches
 from bisonflow.sample import SampleManifest, generate_sample, month_parts, snapshot_schema
 from bisonflow.sample.schema import ARROW_TYPES
+from bisonflow.sql.workflow_sql import SqlTarget, statement_batches
 
 TARGET = SqlTarget(gbif_bucket="gbif-open-data-us-east-1", bison_bucket="bison-bucket")
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from conftest import wait_for_end
 
-from bisonflow import executions
-from bisonflow.cli import main
-from bisonflow.execution_view import build_view
+from bisonflow.cli.main import main
+from bisonflow.history import executions
+from bisonflow.history.execution_view import build_view
+from bisonflow.history.terminal import log_links, summary_line
 from bisonflow.layout import RIIS_INPUT_KEY
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.terminal import log_links, summary_line
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,7 @@ def test_html_report_is_written(
     tmp_path: Path,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    pytest.importorskip("bisonflow.report")
+    pytest.importorskip("bisonflow.history.report")
     report = tmp_path / "report.html"
     assert main(["history", "history-failed", "--html", str(report), *cli_env]) == 0
     assert report.is_file() and "AnnotateRiis" in report.read_text()
@@ -369,7 +369,7 @@ def test_a_closed_pipe_ends_history_quietly(
     import sys
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "bisonflow.cli", "history", "history-failed", "--json"]
+        [sys.executable, "-m", "bisonflow.cli.main", "history", "history-failed", "--json"]
         + ["--endpoint-url", runtime.endpoint_url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bisonflow import PROJECT_ROOT, cfn_template
-from bisonflow.ec2_tasks import instance_tags
+from bisonflow import PROJECT_ROOT
+from bisonflow.deploy import cfn_template
 from bisonflow.layout import MonthLayout
-from bisonflow.local.compose_file import interpolate, task_service
-from bisonflow.local.ec2_agent import Ec2Agent
-from bisonflow.local.emulator import REGION
-from bisonflow.local.instance_metadata import (
+from bisonflow.local.ec2.agent import Ec2Agent
+from bisonflow.local.ec2.compose_file import interpolate, task_service
+from bisonflow.local.ec2.instance_metadata import (
     BRIDGE_HOPS,
     HOST_HOPS,
     Access,
@@ -33,7 +32,9 @@ from bisonflow.local.instance_metadata import (
     container_credentials,
     container_network,
 )
+from bisonflow.local.emulator import REGION
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.steps.ec2_tasks import instance_tags
 from tasks.spot_notice import (
     NOTICE_PATH,
     InstanceMetadata,

@@ -6,8 +6,8 @@ import json
 
 from test_emulator_seams import _run_machine
 
-from bisonflow.local import asl_fixes
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.sfn import asl_fixes
 
 
 def _branch(result: dict) -> dict:

@@ -15,9 +15,7 @@ import zipfile
 from moto.awslambda.models import LambdaFunction, LayerVersion, lambda_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from bisonflow.local import lambda_worker
-from bisonflow.local.runtime import LocalRuntime
-from bisonflow.packaging import (
+from bisonflow.deploy.packaging import (
     FUNCTIONS,
     LAMBDA_ARCHITECTURE,
     LAMBDA_RUNTIME,
@@ -25,6 +23,8 @@ from bisonflow.packaging import (
     handler_of,
     layer_zip,
 )
+from bisonflow.local.lambdas import worker as lambda_worker
+from bisonflow.local.runtime import LocalRuntime
 
 PROBE = """
 import importlib.util, sys

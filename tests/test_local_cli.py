@@ -9,7 +9,7 @@ import socket
 import pytest
 from conftest import wait_for_end
 
-from bisonflow.cli import IAM_OFF_WARNING, main
+from bisonflow.cli.main import IAM_OFF_WARNING, main
 from bisonflow.local.runtime import LocalRuntime, shortest_poll_seconds
 
 
@@ -31,7 +31,7 @@ def test_no_iam_enforcement_warns(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_run_takes_the_switch_too() -> None:
-    from bisonflow.cli import build_parser
+    from bisonflow.cli.main import build_parser
 
     assert build_parser().parse_args(["run"]).iam_enforcement is True
     assert build_parser().parse_args(["run", "--no-iam-enforcement"]).iam_enforcement is False
@@ -91,7 +91,7 @@ def test_fire_schedule_without_an_emulator_is_one_line(capsys: pytest.CaptureFix
 def test_run_deploys_the_templates_science_defaults_unless_told() -> None:
     """Left out, the science settings are not passed, so the stack's defaults (BISON's
     subset, threshold 3) apply; given, they become the deployed stack's parameters."""
-    from bisonflow.cli import _settings, build_parser
+    from bisonflow.cli.main import _settings, build_parser
 
     plain = _settings(build_parser().parse_args(["run"]))
     assert plain.stack_parameters == {}
@@ -122,7 +122,7 @@ def test_the_local_deploy_polls_sql_with_the_shortest_wait_the_template_accepts(
     PollSeconds admits it, 1 while it does not, and never touches the real default (30 s)."""
     import re
 
-    from bisonflow import cfn_template
+    from bisonflow.deploy import cfn_template
 
     assert shortest_poll_seconds("^[1-9][0-9]*$") == 1
     assert shortest_poll_seconds("^(0|[1-9][0-9]*)$") == 0

@@ -17,9 +17,9 @@ from test_calc_stats import (
 )
 from test_figures import MONTH, assert_drawn
 
-from bisonflow import figures, maps
+from bisonflow.graphics import figures, maps
+from bisonflow.graphics.shapefile import Polygons
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY
-from bisonflow.shapefile import Polygons
 from tasks import calc_stats
 
 

@@ -9,8 +9,8 @@ import json
 import pytest
 from conftest import SCRATCH_BUCKET
 
-from bisonflow import name_cache
-from bisonflow.gbif_api import NameMatch, NameQuery
+from bisonflow.gbif import name_cache
+from bisonflow.gbif.species_api import NameMatch, NameQuery
 
 KEY = "cache/gbif_name_matches.json.gz"
 NOW = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bisonflow import cli_endpoint
-from bisonflow.cli import main
-from bisonflow.cli_checks import EXECUTION_NAME_MAX, execution_name_problem
+from bisonflow.cli import endpoint as cli_endpoint
+from bisonflow.cli.checks import EXECUTION_NAME_MAX, execution_name_problem
+from bisonflow.cli.main import main
 
 
 def _refused(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
@@ -142,7 +142,7 @@ def test_an_emulator_that_is_not_running_is_named(capsys: pytest.CaptureFixture)
 def test_debug_shows_the_traceback(
     capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from bisonflow.cli_checks import UsageError
+    from bisonflow.cli.checks import UsageError
 
     with pytest.raises(UsageError, match="is a directory"):
         main(["history", "x", "--html", str(tmp_path), "--debug"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import leave_half_way
 
-from bisonflow.cli import main
+from bisonflow.cli.main import main
 from bisonflow.local.runtime import LocalRuntime
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from bisonflow.local import PortInUse
-from bisonflow.local.ec2_agent import (
+from bisonflow.local.ec2.agent import (
     EVENT_OVERHEAD,
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
@@ -29,7 +29,7 @@ from bisonflow.local.ec2_agent import (
     log_messages,
 )
 from bisonflow.local.emulator import CREDENTIALS, _check_port_free
-from bisonflow.local.lambda_worker import WorkerPool
+from bisonflow.local.lambdas.worker import WorkerPool
 from bisonflow.local.runtime import LocalRuntime
 
 

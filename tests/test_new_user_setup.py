@@ -59,7 +59,7 @@ def checkout(tmp_path: Path) -> Path:
         shutil.copy(PROJECT_ROOT / "scripts" / script, tmp_path / "scripts" / script)
     for lock_dir, stamp_dir in (
         ("bisonflow/local/iam/sidecar", ".venv/iam-sidecar"),
-        ("bisonflow/report/vendor", ".venv/report-js"),
+        ("bisonflow/history/report/vendor", ".venv/report-js"),
     ):
         lock = tmp_path / lock_dir / "package-lock.json"
         lock.parent.mkdir(parents=True)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bisonflow.cli_errors import (
+from bisonflow.cli.errors import (
     STOP_REQUESTED,
     Stopped,
     raise_if_stopped,

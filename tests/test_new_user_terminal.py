@@ -8,7 +8,7 @@ import io
 
 from rich.console import Console
 
-from bisonflow.terminal import STATE_COLUMNS, FittedTable, executions_table, status_text
+from bisonflow.history.terminal import STATE_COLUMNS, FittedTable, executions_table, status_text
 
 
 def _render(renderable: object, width: int) -> list[str]:

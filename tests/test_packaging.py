@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from bisonflow import packaging
-from bisonflow.local.lambda_worker import link_runtime_site
-from bisonflow.packaging import (
+from bisonflow.deploy import packaging
+from bisonflow.deploy.packaging import (
     FUNCTIONS,
     PackagingError,
     function_zip,
     handler_of,
     layer_zip,
 )
+from bisonflow.local.lambdas.worker import link_runtime_site
 
 
 def _names(archive: bytes) -> list[str]:

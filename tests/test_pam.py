@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from bisonflow.pam import (
+from bisonflow.stats.pam import (
     DIVERSITY_COLUMNS,
     SITE_STATS_COLUMNS,
     SPECIES_STATS_COLUMNS,

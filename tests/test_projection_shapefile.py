@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from bisonflow.duckdb_ext import load_spatial
-from bisonflow.projection import Albers
+from bisonflow.graphics.projection import Albers
+from bisonflow.graphics.shapefile import read_polygons
 from bisonflow.sample.counties import load_counties, write_county_shapefile
 from bisonflow.sample.geography import AIANNH_SOURCE
-from bisonflow.shapefile import read_polygons
 
 #: Snyder, PP 1395, p. 291-292: Albers with standard parallels 29.5/45.5 N, origin 23 N 96 W,
 #: the point 35 N 75 W; sphere of radius 1, and the Clarke 1866 ellipsoid.

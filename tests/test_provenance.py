@@ -22,16 +22,16 @@ from test_calc_stats import (
 )
 from test_redshift_unload_csv import stand_in_engine
 
-from bisonflow import ec2_tasks
-from bisonflow.changes import LISTED
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, dimension
 from bisonflow.layout import DIMENSIONS, MonthLayout
 from bisonflow.local.deploy import upload_snapshot
-from bisonflow.provenance import CitationError, citation_uri
-from bisonflow.redshift_sql import SqlTarget, species_table, statement_batches
-from bisonflow.riis_schema import PRESUMED_NATIVE
+from bisonflow.riis.columns import PRESUMED_NATIVE
 from bisonflow.sample.citation import citation_text, sample_doi
-from bisonflow.taskspec import TaskSpec
+from bisonflow.sql.workflow_sql import SqlTarget, species_table, statement_batches
+from bisonflow.stats.changes import LISTED
+from bisonflow.stats.provenance import CitationError, citation_uri
+from bisonflow.steps import ec2_tasks
+from bisonflow.steps.taskspec import TaskSpec
 from tasks import calc_stats
 
 LAYOUT = MonthLayout.for_month("2024-02")
@@ -216,7 +216,7 @@ AWKWARD_ROWS = [
 
 def test_the_csv_copies_unloaded_beside_the_parquet_hold_what_it_holds(s3):  # noqa: F811
     """The aggregate step UNLOADs each table twice, as parquet and as CSV with a header
-    (bisonflow.redshift_sql): its UNLOAD batch, run by the Data API stand-in over species
+    (bisonflow.sql.workflow_sql): its UNLOAD batch, run by the Data API stand-in over species
     tables of COUNTY_ROWS, leaves at MonthLayout.table_csv_key a CSV with the parquet's
     columns and rows, in order."""
     layout = MonthLayout.for_run(LAYOUT.month, "test-execution")

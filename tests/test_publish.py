@@ -1,7 +1,7 @@
 """Atomic months (issue 11): every execution writes under its own run folders, PublishMonth
 publishes the month with one conditional write of its marker, and readers go through it.
 
-bisonflow.publish runs first against a scratch bucket on the session's emulator. Then one
+bisonflow.steps.publish runs first against a scratch bucket on the session's emulator. Then one
 sequence of runs of MONTH through the local runtime, shared by the workflow tests: a published
 month is skipped; a forced run switches the marker to its own run (and compares with the
 previous month its marker names); a forced rerun that fails late (CalcStats: the snapshot's
@@ -21,13 +21,14 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import SCRATCH_BUCKET, published_files, wait_for_end
 
-from bisonflow.executions import history
-from bisonflow.gbif_snapshot import check_month
+from bisonflow.gbif.snapshot import check_month
+from bisonflow.history.executions import history
 from bisonflow.layout import MonthLayout
 from bisonflow.local.credentials import role_credentials
 from bisonflow.local.emulator import REGION
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.publish import (
+from bisonflow.riis.guard import ListSize
+from bisonflow.steps.publish import (
     MonthPublishedMeanwhile,
     RunIncomplete,
     previous_published,
@@ -35,7 +36,6 @@ from bisonflow.publish import (
     published,
     published_keys,
 )
-from bisonflow.riis_guard import ListSize
 
 RUN = MonthLayout.for_run("2024-06", "run-a")
 ARN = "arn:aws:states:us-east-1:000000000000:execution:bisonflow:{}"

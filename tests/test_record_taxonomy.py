@@ -30,13 +30,11 @@ from test_riis import GBIF_TABLE
 
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_KEY, assessment_column
 from bisonflow.duckdb_ext import load_spatial
-from bisonflow.gbif_api import NameQuery, interpret_match
+from bisonflow.gbif.species_api import NameQuery, interpret_match
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
-from bisonflow.local.redshift_duckdb import run_batches
+from bisonflow.local.redshift.service import run_batches
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.pam import build_heatmap
-from bisonflow.redshift_sql import SqlTarget, statement_batches
-from bisonflow.riis_schema import (
+from bisonflow.riis.columns import (
     ANNOTATED_COLUMNS,
     ESTABLISHED,
     INVASIVE,
@@ -44,12 +42,14 @@ from bisonflow.riis_schema import (
     WIDESPREAD_INVASIVE,
 )
 from bisonflow.sample.snapshot import records_table
+from bisonflow.sql.workflow_sql import SqlTarget, statement_batches
+from bisonflow.stats.pam import build_heatmap
 
 # moto's backends are process-wide: buckets and a workgroup of this module's own.
 GBIF_BUCKET = "bisonflow-taxonomy-test-gbif"
 BISON_BUCKET = "bisonflow-taxonomy-test-bison"
 WORKGROUP = "bisonflow-taxonomy-test"
-#: The last month of integer taxon keys, and a month of string keys (bisonflow.gbif_schema).
+#: The last month of integer taxon keys, and a month of string keys (bisonflow.gbif.schema).
 MONTHS = ("2025-07", "2025-09")
 
 #: (GEOID, NAMELSAD, STUSPS, state name, (west, south, east, north)).

@@ -1,4 +1,4 @@
-"""Redrive (issue 11): RedriveExecution on the emulator (bisonflow.local.sfn_redrive) behaves as
+"""Redrive (issue 11): RedriveExecution on the emulator (bisonflow.local.sfn.redrive) behaves as
 Step Functions documents it, and the workflow continues a run that failed at a late step.
 
 The seam tests run small machines of Pass, Parallel, Wait and Fail states (no service calls):
@@ -17,9 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import wait_for_end
 
-from bisonflow.executions import history
-from bisonflow.local import sfn_redrive
+from bisonflow.history.executions import history
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.sfn import redrive as sfn_redrive
 
 ROLE = "redrive-seam-states"
 TRUST = {
@@ -251,7 +251,7 @@ def test_the_redrive_seam_is_installed_on_its_targets(runtime: LocalRuntime) -> 
 
 # --- `bisonflow redrive` ---------------------------------------------------------------------
 def _cli(runtime: LocalRuntime, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
-    from bisonflow.cli import main
+    from bisonflow.cli.main import main
 
     capsys.readouterr()
     code = main(["redrive", *args, "--endpoint-url", runtime.endpoint_url])

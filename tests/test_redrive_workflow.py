@@ -1,8 +1,8 @@
 """Redrive through the real local runtime (issue 11): a run that failed at CalcStats, its last
 step, is redriven with `bisonflow redrive` and publishes the month, without rerunning the steps
 before it. CalcStats fails uncaught (a Catch into CleanupTasks would leave the Fail state as
-the state a redrive reruns: bisonflow.redrive), and the stack's ExecutionEndedUncleanRule
-cleans up after the FAILED execution (bisonflow.local.sfn_events delivers it locally)."""
+the state a redrive reruns: bisonflow.steps.redrive), and the stack's ExecutionEndedUncleanRule
+cleans up after the FAILED execution (bisonflow.local.sfn.events delivers it locally)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from test_redrive import _cli, _entered, _history
 
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.publish import published
+from bisonflow.steps.publish import published
 
 #: A month no other test runs.
 WORKFLOW_MONTH = "2030-03"  # a month no other test file runs (one runtime per worker)

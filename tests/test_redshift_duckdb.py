@@ -26,13 +26,13 @@ import pytest
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
-from bisonflow.local import redshift_duckdb as rd
-from bisonflow.local import sql_transpile as st
+from bisonflow.local.redshift import service as rd
+from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.redshift_sql import SqlTarget, statement_batches
-from bisonflow.riis_schema import ANNOTATED_COLUMNS
+from bisonflow.riis.columns import ANNOTATED_COLUMNS
 from bisonflow.sample.generate import AIANNH_SOURCE
-from bisonflow.statements import SummaryShapeError, summary
+from bisonflow.sql.workflow_sql import SqlTarget, statement_batches
+from bisonflow.steps.statements import SummaryShapeError, summary
 
 # moto's backends are process-wide and other test modules run a whole local deployment in the
 # same process: names of this module's own keep its objects and databases apart from theirs.
@@ -547,7 +547,7 @@ def _read_unloaded(s3: Any, prefix: str) -> set[tuple[Any, ...]]:
     tail = SPECIES_COUNT_COLUMNS if kind == "species_counts" else REGION_COUNT_COLUMNS
     assert tuple(table.column_names) == (*dimension(name).label_columns, *tail)
     for column in table.column_names:
-        integer = column.endswith("_count")  # taxonkey is text (bisonflow.gbif_schema)
+        integer = column.endswith("_count")  # taxonkey is text (bisonflow.gbif.schema)
         assert pa.types.is_integer(table.schema.field(column).type) == integer, column
     rows = [tuple(r.values()) for r in table.to_pylist()]
     assert len(set(rows)) == len(rows)

@@ -1,4 +1,4 @@
-"""The Data API stand-in refuses what Redshift refuses: `bisonflow.local.redshift_rules`.
+"""The Data API stand-in refuses what Redshift refuses: `bisonflow.local.redshift.rules`.
 
 Each rule is a sentence of the Amazon Redshift Database Developer Guide (cited in the module
 docstring). Most tests run the rules on DuckDB as the stand-in does (the statement through
@@ -18,7 +18,13 @@ import duckdb
 import pytest
 from test_redshift_duckdb import REGION, rows, run
 
-from bisonflow.boundary_sql import (
+from bisonflow.duckdb_ext import load_spatial
+from bisonflow.layout import COUNTY_SHAPEFILE_KEY
+from bisonflow.local.redshift import rules as redshift_rules
+from bisonflow.local.redshift import sql_transpile as st
+from bisonflow.local.redshift.engine import _error_text
+from bisonflow.local.runtime import LocalRuntime
+from bisonflow.sql.boundaries import (
     CELL_DEGREES,
     CELL_ID_STRIDE,
     Boundaries,
@@ -26,12 +32,6 @@ from bisonflow.boundary_sql import (
     hits_sql,
     points_sql,
 )
-from bisonflow.duckdb_ext import load_spatial
-from bisonflow.layout import COUNTY_SHAPEFILE_KEY
-from bisonflow.local import redshift_rules
-from bisonflow.local import sql_transpile as st
-from bisonflow.local.redshift_engine import _error_text
-from bisonflow.local.runtime import LocalRuntime
 
 SQUARE = "ST_GeomFromText('POLYGON((0 0, 2 0, 2 2, 0 2, 0 0))')"
 #: What ST_Intersection makes of a polygon and a grid square it crosses and also touches

@@ -10,19 +10,21 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from bisonflow import boundary_sql, redshift_sql, subset_rules
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
-from bisonflow.gbif_schema import COLUMN_NAMES
+from bisonflow.gbif.schema import COLUMN_NAMES
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
-from bisonflow.local import redshift_unload_rules
-from bisonflow.local import sql_transpile as st
-from bisonflow.redshift_sql import (
+from bisonflow.local.redshift import sql_transpile as st
+from bisonflow.local.redshift import unload_rules as redshift_unload_rules
+from bisonflow.riis.columns import ANNOTATED_COLUMNS, ASSESSMENTS
+from bisonflow.sql import boundaries as boundary_sql
+from bisonflow.sql import subset_rules
+from bisonflow.sql import workflow_sql as redshift_sql
+from bisonflow.sql.workflow_sql import (
     SUMMARY_COLUMNS,
     SqlTarget,
     SqlTargetError,
     statement_batches,
 )
-from bisonflow.riis_schema import ANNOTATED_COLUMNS, ASSESSMENTS
 
 LAYOUT = MonthLayout.for_month("2024-03")
 TARGET = SqlTarget(gbif_bucket="gbif-open-data-us-east-1", bison_bucket="bison-bucket")

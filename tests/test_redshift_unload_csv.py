@@ -5,7 +5,7 @@ delimiter, a double quotation mark, a newline or a carriage return, quotation ma
 NULL is a zero-length field unless NULL AS; HEADER writes the column names first; PARALLEL
 OFF writes `<prefix>000` in ORDER BY order, EXTENSION appends the extension; the option
 combinations the guide refuses fail before anything is written (redshift_unload_rules).
-The statements run on one stand-in engine (`bisonflow.local.redshift_engine`) over moto's
+The statements run on one stand-in engine (`bisonflow.local.redshift.engine`) over moto's
 in-process S3, as the workflow's would behind the Data API, without a server.
 """
 
@@ -17,10 +17,10 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from test_calc_stats import s3  # noqa: F401 (the fixture: a bucket in moto's S3)
 
-from bisonflow.local import redshift_unload_rules
-from bisonflow.local.moto_s3 import EmulatorError, MotoS3
-from bisonflow.local.redshift_engine import _Engine, _error_text
-from bisonflow.local.sql_transpile import UnsupportedSql, parse_statement
+from bisonflow.local.redshift import unload_rules as redshift_unload_rules
+from bisonflow.local.redshift.engine import _Engine, _error_text
+from bisonflow.local.redshift.moto_s3 import EmulatorError, MotoS3
+from bisonflow.local.redshift.sql_transpile import UnsupportedSql, parse_statement
 
 
 @pytest.fixture(scope="module")

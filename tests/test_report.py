@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bisonflow.execution_view import build_view
-from bisonflow.report import render_report, write_report
-from bisonflow.report.assets import ReportAssetMissing
-from bisonflow.report.gallery import summary_prefix
-from bisonflow.report.graph import (
+from bisonflow.history.execution_view import build_view
+from bisonflow.history.report import render_report, write_report
+from bisonflow.history.report.assets import ReportAssetMissing
+from bisonflow.history.report.gallery import summary_prefix
+from bisonflow.history.report.graph import (
     BRANCH,
     CATCH,
     CHOICE,

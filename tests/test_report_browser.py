@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import SUCCESS_PATH
 
-from bisonflow.execution_view import CAUGHT, FAILED, NOT_RUN, RUNNING, SUCCEEDED, build_view
-from bisonflow.report import write_report
-from bisonflow.report.graph import LABEL_CHARS
+from bisonflow.history.execution_view import CAUGHT, FAILED, NOT_RUN, RUNNING, SUCCEEDED, build_view
+from bisonflow.history.report import write_report
+from bisonflow.history.report.graph import LABEL_CHARS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "executions"

@@ -12,9 +12,16 @@ import threading
 
 import pytest
 
-from bisonflow.gbif_api import GbifApiError, GbifClient, NameQuery, interpret_match, resolve_all
+from bisonflow.gbif.species_api import (
+    GbifApiError,
+    GbifClient,
+    NameQuery,
+    interpret_match,
+    resolve_all,
+)
 from bisonflow.local.gbif_standin import STALL, GbifStandin, accepted_match
-from bisonflow.riis import (
+from bisonflow.riis.columns import ANNOTATED_COLUMNS, RIIS_COLUMNS
+from bisonflow.riis.master_list import (
     REPORT_COLUMNS,
     RiisFormatError,
     annotated_csv,
@@ -22,7 +29,6 @@ from bisonflow.riis import (
     parse_riis,
     report_csv,
 )
-from bisonflow.riis_schema import ANNOTATED_COLUMNS, RIIS_COLUMNS
 
 INVASIVE = "invasive (category D2)"
 

@@ -1,6 +1,6 @@
 """A damaged US-RIIS list fails annotate_riis unless forced (issue 11, "Validate before
 publishing"): compared with the annotated list of the previous published month (the run its
-marker names, bisonflow.publish), and by its malformed rows."""
+marker names, bisonflow.steps.publish), and by its malformed rows."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ import pytest
 from conftest import SCRATCH_BUCKET, wait_for_end
 from test_riis import HEADER, _row
 
-from bisonflow import PROJECT_ROOT, cfn_template, riis_guard
+from bisonflow import PROJECT_ROOT
 from bisonflow.config import ConfigError
-from bisonflow.ec2_tasks import task_spec
-from bisonflow.executions import history
+from bisonflow.deploy import cfn_template
+from bisonflow.history.executions import history
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.gbif_standin import GbifStandin
-from bisonflow.riis_guard import ListLimits, ListSize, RiisListDamaged
-from bisonflow.taskspec import TaskSpec
+from bisonflow.riis import guard as riis_guard
+from bisonflow.riis.guard import ListLimits, ListSize, RiisListDamaged
+from bisonflow.steps.ec2_tasks import task_spec
+from bisonflow.steps.taskspec import TaskSpec
 from tasks import annotate_riis
 
 #: Each month's run, as the workflow launches the task for an execution of it.

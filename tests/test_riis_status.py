@@ -5,7 +5,7 @@ session's sample counties, and the RIIS list holds exactly the rows below; the a
 step on the DuckDB Data API stand-in decides every record's assessment and RIIS entry.
 
 Every case runs for a month before and a month after GBIF's taxon keys became strings
-(the 2025-08-01 snapshot, bisonflow.gbif_schema): the snapshot is published in the month's
+(the 2025-08-01 snapshot, bisonflow.gbif.schema): the snapshot is published in the month's
 types, and the outcome must not depend on them.
 """
 
@@ -26,7 +26,7 @@ from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_KEY, assessment_c
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.riis_schema import (
+from bisonflow.riis.columns import (
     ASSESSMENTS,
     ESTABLISHED,
     INVASIVE,

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from conftest import SCRATCH_BUCKET
 
 from bisonflow.schemas import SchemaViolation
-from bisonflow.taskspec import TaskSpec
+from bisonflow.steps.taskspec import TaskSpec
 from tasks import runner
 from tasks.spot_notice import InterruptionNotice
 

@@ -1,4 +1,4 @@
-"""bisonflow.local.sfn_history_pages: GetExecutionHistory pages as Step Functions pages it,
+"""bisonflow.local.sfn.history_pages: GetExecutionHistory pages as Step Functions pages it,
 and `bisonflow run` follows an execution by reading only the events it has not seen."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 from moto.stepfunctions.exceptions import InvalidToken, ValidationException
 
-from bisonflow import executions
-from bisonflow.executions import events_after, history
-from bisonflow.local import sfn_history_pages
+from bisonflow.history import executions
+from bisonflow.history.executions import events_after, history
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.sfn import history_pages as sfn_history_pages
 from tests.conftest import wait_for_end
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:m:e"

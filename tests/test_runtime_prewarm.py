@@ -10,8 +10,8 @@ import zipfile
 
 from moto.awslambda.models import lambda_backends
 
+from bisonflow.deploy.packaging import MACHINE_FUNCTIONS
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.packaging import MACHINE_FUNCTIONS
 
 HANDLER = "import os\ndef handler(event, context):\n    return {'pid': os.getpid()}\n"
 

@@ -1,4 +1,4 @@
-"""bisonflow.local.sfn_validation: a definition that passed moto's validation is not parsed
+"""bisonflow.local.sfn.validation: a definition that passed moto's validation is not parsed
 again to validate it (speed only); a bad one is refused every time, as moto refuses it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from bisonflow.local import sfn_validation
+from bisonflow.local.sfn import validation as sfn_validation
 
 
 def _parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:

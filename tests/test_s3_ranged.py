@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 from test_calc_stats import s3  # noqa: F401 (fixture)
 
-from bisonflow import changes, s3_ranged
-from bisonflow.s3_ranged import RangedObject
+from bisonflow.stats import changes, s3_ranged
+from bisonflow.stats.s3_ranged import RangedObject
 
 
 def _part(rows: int) -> bytes:

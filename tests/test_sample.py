@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from bisonflow.duckdb_ext import load_spatial
-from bisonflow.riis_schema import PRESUMED_NATIVE, RIIS_COLUMNS, RIIS_REGIONS
+from bisonflow.riis.columns import PRESUMED_NATIVE, RIIS_COLUMNS, RIIS_REGIONS
 from bisonflow.sample import SampleManifest, generate_sample, snapshot_schema
 from bisonflow.sample.__main__ import main as sample_main
-from bisonflow.subset_rules import DEFAULT_SUBSET_RULES, GBIF_BASIS_OF_RECORD, sql_in_list
+from bisonflow.sql.subset_rules import DEFAULT_SUBSET_RULES, GBIF_BASIS_OF_RECORD, sql_in_list
 
 RECORDS = 20_000
 SEED = 7
@@ -270,7 +270,7 @@ def test_riis_csv_header_and_vocabularies(sample: SampleManifest) -> None:
 
 
 def test_riis_csv_is_read_cleanly_by_the_workflow(sample: SampleManifest) -> None:
-    from bisonflow.riis import decode, parse_riis
+    from bisonflow.riis.master_list import decode, parse_riis
 
     parsed = parse_riis(decode(sample.riis_csv.read_bytes()))
     assert not parsed.malformed and not parsed.unknown_columns and not parsed.missing_columns
@@ -307,7 +307,7 @@ def test_match_table_covers_riis_and_occurrence_names(
 
 
 def test_workflow_resolves_riis_names_as_expected(sample: SampleManifest) -> None:
-    from bisonflow.gbif_api import interpret_match
+    from bisonflow.gbif.species_api import interpret_match
 
     table = json.loads(sample.species_match_json.read_text("utf-8"))
     for name, key in sample.expected["riis_resolved"].items():

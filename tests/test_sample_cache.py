@@ -77,7 +77,7 @@ def test_a_change_to_the_generators_source_or_arguments_misses(
     assert {
         "bisonflow/sample/generate.py",
         "bisonflow/sample/occurrences.py",
-        "bisonflow/gbif_schema.py",
+        "bisonflow/gbif/schema.py",
         "bisonflow/sample/data/us_county_2017_10m.shp",
     } <= names
     assert {"numpy:numpy", "pyarrow:pyarrow"} <= set(cache.library_versions(third_party))

@@ -15,14 +15,14 @@ import pytest
 import test_sample
 
 from bisonflow.duckdb_ext import load_spatial
-from bisonflow.riis_schema import PRESUMED_NATIVE
+from bisonflow.graphics.shapefile import dbf_bytes, read_polygons
+from bisonflow.riis.columns import PRESUMED_NATIVE
 from bisonflow.sample import SampleManifest
 from bisonflow.sample.counties import AK, HI, L48, NO_REGION, Counties
 from bisonflow.sample.county_names import description, lsad_code, read_names
 from bisonflow.sample.geography import POINT_MARGIN, pools
 from bisonflow.sample.ranges import build_ranges, county_centres
-from bisonflow.shapefile import dbf_bytes, read_polygons
-from bisonflow.subset_rules import DEFAULT_SUBSET_RULES
+from bisonflow.sql.subset_rules import DEFAULT_SUBSET_RULES
 
 #: The sample and its tables, as tests/test_sample.py makes them (one sample per module).
 sample = test_sample.sample

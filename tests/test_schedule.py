@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bisonflow.schedule import (
+from bisonflow.deploy.schedule import (
     DEFAULT_EXPRESSION,
     DEFAULT_TIMEZONE,
     ScheduleExpressionError,

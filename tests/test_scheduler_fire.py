@@ -14,7 +14,7 @@ from bisonflow.layout import MonthLayout
 from bisonflow.local.emulator import CREDENTIALS, REGION
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.local.scheduler import ScheduleFireError, fire, target_call, with_context
-from bisonflow.scheduled_start import scheduled_execution_arn
+from bisonflow.steps.scheduled_start import scheduled_execution_arn
 
 
 def test_context_attributes_are_filled_in() -> None:

@@ -18,8 +18,8 @@ from test_sfn_role import (
     start_as,
 )
 
-from bisonflow.local import sfn_limits
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.sfn import limits as sfn_limits
 
 QUOTA = sfn_limits.MAX_PAYLOAD_BYTES
 

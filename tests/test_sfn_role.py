@@ -17,8 +17,10 @@ from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.sts.models import sts_backends
 from test_emulator_seams import STATES_TRUST, _lambda_role
 
-from bisonflow.local import asl_fixes, credentials, sfn_credentials
+from bisonflow.local import credentials
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.sfn import asl_fixes
+from bisonflow.local.sfn import role_credentials as sfn_credentials
 
 #: Test functions and roles share this prefix; the machine role may invoke any such function.
 PREFIX = "sfntest"

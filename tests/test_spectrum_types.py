@@ -18,12 +18,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from bisonflow.layout import MonthLayout
-from bisonflow.local import sql_transpile as st
-from bisonflow.local.redshift_duckdb import EmulatorError, run_batches
+from bisonflow.local.redshift import sql_transpile as st
+from bisonflow.local.redshift.service import EmulatorError, run_batches
+from bisonflow.local.redshift.spectrum_types import (
+    columns_read,
+    failing_expression,
+    refused_columns,
+)
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.local.spectrum_types import columns_read, failing_expression, refused_columns
-from bisonflow.redshift_sql import SqlTarget, statement_batches
 from bisonflow.sample import SampleManifest, generate_sample, month_parts
+from bisonflow.sql.workflow_sql import SqlTarget, statement_batches
 
 REGION = "us-east-1"
 BUCKET = "bisonflow-spectrum-types-test"

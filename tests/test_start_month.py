@@ -1,4 +1,4 @@
-"""StartMonth (functions/start_month.py, bisonflow.scheduled_start): the monthly schedule's
+"""StartMonth (functions/start_month.py, bisonflow.steps.scheduled_start): the monthly schedule's
 target starts one execution per month, named after the month; retries start nothing more.
 
 The Lambda is called directly against the emulator with its deployed environment: it starts
@@ -19,23 +19,23 @@ from botocore.exceptions import ClientError
 from conftest import wait_for_end, waiting_for_its_snapshot
 
 from bisonflow.config import ConfigError
-from bisonflow.execution_names import execution_name_problem
 from bisonflow.layout import MonthError
 from bisonflow.local.credentials import role_credentials
 from bisonflow.local.emulator import CREDENTIALS, REGION
-from bisonflow.local.lambda_destinations import (
+from bisonflow.local.lambdas.destinations import (
     FailedInvocation,
     deliver_failure,
     invocation_record,
 )
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.local.scheduler import ScheduleFireError, fire
-from bisonflow.scheduled_start import (
+from bisonflow.schemas import SchemaViolation
+from bisonflow.steps.execution_names import execution_name_problem
+from bisonflow.steps.scheduled_start import (
     execution_arn,
     scheduled_execution_arn,
     scheduled_execution_name,
 )
-from bisonflow.schemas import SchemaViolation
 from functions import start_month
 
 ALIAS = "arn:aws:states:us-east-1:123456789012:stateMachine:bisonflow-workflow:live"

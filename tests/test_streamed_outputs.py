@@ -1,10 +1,10 @@
 """The streaming paths of calc_stats at national size give what the one-shot paths gave.
 
 A national month cannot be held whole (50,000,000 species-list rows, 0.5 GB of outputs), so
-outputs are streamed to S3 as multipart uploads (bisonflow.streamed_objects), matrices are
+outputs are streamed to S3 as multipart uploads (bisonflow.stats.streamed_objects), matrices are
 built from per-part pieces
-and written a slice of sites at a time (bisonflow.pam), and the new-this-month comparison
-reads only the species listed in either month (bisonflow.changes). Each is checked here
+and written a slice of sites at a time (bisonflow.stats.pam), and the new-this-month comparison
+reads only the species listed in either month (bisonflow.stats.changes). Each is checked here
 against the whole-table result on data small enough to hold, with the batch sizes turned
 down so that every path crosses several batches, parts and pieces. Objects go to moto's
 in-process S3, which, like S3, refuses a non-last part under 5 MiB.
@@ -22,8 +22,8 @@ import pytest
 from botocore.exceptions import ClientError
 from test_calc_stats import SUMMARY, RecordingS3, s3, spec, upload  # noqa: F401 (s3: fixture)
 
-from bisonflow import changes, pam, streamed_objects
-from bisonflow.streamed_objects import PART_SIZE, StreamedOutputs
+from bisonflow.stats import changes, pam, streamed_objects
+from bisonflow.stats.streamed_objects import PART_SIZE, StreamedOutputs
 from tasks import calc_stats
 
 

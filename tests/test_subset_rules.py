@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bisonflow import config
-from bisonflow.subset_rules import (
+from bisonflow.sql.subset_rules import (
     COUNTRY_CODE,
     DEFAULT_SUBSET_RULES,
     GBIF_BASIS_OF_RECORD,

@@ -12,28 +12,28 @@ import pytest
 import yaml
 from cfnlint.api import ManualArgs, lint_file
 
-from bisonflow import PROJECT_ROOT, cfn_template, config, schedule
-from bisonflow.deploy import stack
+from bisonflow import PROJECT_ROOT, config
+from bisonflow.deploy import cfn_template, schedule, stack
 from bisonflow.deploy.database_grants import database_user, grant_statements, sql_role_name
 from bisonflow.deploy.definition import ASL_PATH, PLACEHOLDER, placeholder
-from bisonflow.deploy.emulated import _depends
+from bisonflow.deploy.emulated.intrinsics import Resolver
+from bisonflow.deploy.emulated.resources import _depends
 from bisonflow.deploy.iam_policy import UNSCOPABLE, violations
-from bisonflow.deploy.intrinsics import Resolver
-from bisonflow.ec2_tasks import (
+from bisonflow.deploy.packaging import FUNCTIONS, MACHINE_FUNCTIONS, handler_of
+from bisonflow.layout import MonthLayout
+from bisonflow.sql.subset_rules import (
+    DEFAULT_SUBSET_RULES,
+    GBIF_BASIS_OF_RECORD,
+    GBIF_RANKS_SPECIES_AND_BELOW,
+)
+from bisonflow.steps.ec2_tasks import (
     DEPLOYMENT_TAGS,
     TAG_SPEC,
     TAG_TASK,
     TOKEN_PARAMETER_ROOT,
     instance_tags,
 )
-from bisonflow.layout import MonthLayout
-from bisonflow.packaging import FUNCTIONS, MACHINE_FUNCTIONS, handler_of
-from bisonflow.subset_rules import (
-    DEFAULT_SUBSET_RULES,
-    GBIF_BASIS_OF_RECORD,
-    GBIF_RANKS_SPECIES_AND_BELOW,
-)
-from bisonflow.waits import DEFAULT_SQL_STATEMENT_TIMEOUT_SECONDS
+from bisonflow.steps.waits import DEFAULT_SQL_STATEMENT_TIMEOUT_SECONDS
 
 
 def resources_of(template: dict, kind: str) -> dict[str, dict]:
@@ -126,7 +126,7 @@ def test_task_launch_templates_are_spot_arm_imdsv2_and_terminate_on_shutdown(
     assert set(templates) == {"AnnotateRiisLaunchTemplate", "CalcStatsLaunchTemplate"}
     for data in (t["Properties"]["LaunchTemplateData"] for t in templates.values()):
         # Spot is asked by launch_task, which falls back to On-Demand: a Spot template could
-        # not be launched On-Demand (bisonflow.ec2_tasks).
+        # not be launched On-Demand (bisonflow.steps.ec2_tasks).
         assert "InstanceMarketOptions" not in data
         assert data["InstanceInitiatedShutdownBehavior"] == "terminate"
         assert data["MetadataOptions"]["HttpTokens"] == "required"
@@ -397,7 +397,7 @@ def test_launch_task_knows_every_tag_the_boot_script_and_iam_conditions_read(
 def test_the_sql_lambdas_share_the_role_that_owns_their_statements(template: dict) -> None:
     """Only the submitter's role may DescribeStatement / GetStatementResult its statements
     (Redshift Management Guide, "Using the Amazon Redshift Data API"), and poll_statement calls
-    both (bisonflow.statements)."""
+    both (bisonflow.steps.statements)."""
     functions = template["Resources"]
     role = {"Fn::GetAtt": ["SubmitStatementsRole", "Arn"]}
     assert functions["SubmitStatementsFunction"]["Properties"]["Role"] == role
@@ -422,7 +422,7 @@ def test_the_readme_shows_the_grants_deploy_prints() -> None:
 
 def test_the_science_defaults_are_bisons_and_reach_the_functions(template: dict) -> None:
     """The template's defaults are the values the code falls back to, BISON's own (one source:
-    bisonflow.config / bisonflow.subset_rules); the subset lists reach the SQL Lambda."""
+    bisonflow.config / bisonflow.sql.subset_rules); the subset lists reach the SQL Lambda."""
     rules = DEFAULT_SUBSET_RULES
     assert cfn_template.parameter_default("PamMinPresenceCount") == str(
         config.DEFAULT_MIN_PRESENCE_COUNT

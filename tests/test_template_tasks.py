@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bisonflow.deploy.intrinsics import Resolver
+from bisonflow.deploy.emulated.intrinsics import Resolver
 
 
 def test_a_relaunch_may_end_only_this_stacks_instances(template: dict) -> None:

@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import SUCCESS_PATH, published_files, unload_prefixes, wait_for_end
 
-from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_SPEC
-from bisonflow.executions import history, load_view
+from bisonflow.history.executions import history, load_view
+from bisonflow.history.report import render_report
 from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, MonthLayout
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.report import render_report
+from bisonflow.steps.ec2_tasks import TAG_EXECUTION, TAG_SPEC
 
 
 def run_to_end(
@@ -87,9 +87,9 @@ def succeeded(runtime: LocalRuntime, published_before: str | None) -> tuple[dict
 def test_workflow_succeeds_through_every_state(succeeded: tuple[dict, list]) -> None:
     description, events = succeeded
     assert description["status"] == "SUCCEEDED", description.get("cause")
-    # The month's lock (bisonflow.month_lock) adds three states to SUCCESS_PATH, which
+    # The month's lock (bisonflow.steps.month_lock) adds three states to SUCCESS_PATH, which
     # test_report_browser compares with a recorded execution that predates them.
-    # So does PublishMonth (bisonflow.publish).
+    # So does PublishMonth (bisonflow.steps.publish).
     assert set(entered(events)) == set(SUCCESS_PATH) | {
         "LockMonth",
         "MonthLocked?",

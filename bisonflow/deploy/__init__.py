@@ -1,10 +1,10 @@
 """Deploy the workflow with one command: artifacts, then the stack through a change set.
 
-`deploy` builds the Lambda packages and the layer (bisonflow.packaging), uploads them and the
+`deploy` builds the Lambda packages and the layer (bisonflow.deploy.packaging), uploads them and the
 ASL to the artifact bucket, and creates or updates the stack from
 definitions/bisonflow.cfn.yaml. On a target whose CloudFormation lacks some resource types
 (its TargetProfile says which), those resources are created through their service APIs with
-the template's values (bisonflow.deploy.emulated). It refuses, before building anything, a
+the template's values (bisonflow.deploy.emulated.resources). It refuses, before building anything, a
 region GBIF does not serve or that is not the workgroup's (bisonflow.deploy.regions), and a
 stack name too long for the SQL role's name; it returns the GRANT statements the SQL's
 database user needs (bisonflow.deploy.database_grants). `destroy` deletes the stack and says
@@ -18,16 +18,9 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bisonflow import cfn_template
-from bisonflow.deploy import (
-    artifacts,
-    completed,
-    database_grants,
-    emulated,
-    iam_policy,
-    regions,
-    stack,
-)
+from bisonflow.deploy import artifacts, cfn_template, database_grants, iam_policy, regions, stack
+from bisonflow.deploy.emulated import completed
+from bisonflow.deploy.emulated import resources as emulated
 from bisonflow.deploy.stack import DeployError
 from bisonflow.deploy.target import Target
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bisonflow import packaging
+from bisonflow.deploy import packaging
 from bisonflow.deploy.definition import ASL_PATH
 from bisonflow.deploy.target import Target
 

@@ -13,11 +13,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from bisonflow import cfn_template
 from bisonflow.deploy import (
     DEFAULT_STACK_NAME,
     LEFT_BEHIND,
     Target,
+    cfn_template,
     deploy,
     destroy,
     stack_outputs,
@@ -110,7 +110,7 @@ def start_input(month: str | None, force: bool) -> dict[str, Any]:
 
 
 def run_start(args: argparse.Namespace, log: Callable[[str], None]) -> int:
-    given = getattr(args, "input", None)  # --input: checked by bisonflow.cli_checks
+    given = getattr(args, "input", None)  # --input: checked by bisonflow.cli.checks
     payload = given if given is not None else start_input(args.month, args.force)
     target = _target(args)
     machine = stack_outputs(target, args.stack_name)["StateMachineArn"]
@@ -132,7 +132,7 @@ def deployed_schedule(target: Target, stack_name: str) -> tuple[str, str]:
 
 
 def run_schedule(args: argparse.Namespace, log: Callable[[str], None]) -> int:
-    from bisonflow.schedule import schedule_summary
+    from bisonflow.deploy.schedule import schedule_summary
 
     if args.stack_name:
         expression, timezone = deployed_schedule(_target(args), args.stack_name)

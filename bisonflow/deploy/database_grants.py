@@ -5,7 +5,7 @@ credentials as the database user mapped 1:1 from the caller's IAM identity: IAM 
 database user `IAMR:R` (Redshift Management Guide, "Authorizing access to the Amazon Redshift
 Data API"). CloudFormation would give the SQL Lambda's role a random name, so the template
 names it (SubmitStatementsRole.RoleName = sql_role_name()) and this module can print the
-statements that give that user what the SQL in bisonflow.redshift_sql needs:
+statements that give that user what the SQL in bisonflow.sql.workflow_sql needs:
 
 * CREATE EXTERNAL SCHEMA creates a schema in the database, which takes CREATE on the
   database ("For databases, CREATE allows users to create schemas within the database":
@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from bisonflow.deploy.stack import DeployError
-from bisonflow.redshift_sql import SqlTarget
+from bisonflow.sql.workflow_sql import SqlTarget
 
 #: IAM role names are 1-64 characters (IAM API reference, CreateRole, RoleName).
 MAX_ROLE_NAME = 64

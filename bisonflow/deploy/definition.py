@@ -1,8 +1,8 @@
 """The state machine definition and its `${Name}` placeholders.
 
 The ASL's placeholders use CloudFormation's DefinitionSubstitutions syntax, so on AWS the
-stack substitutes them. Where a target's CloudFormation cannot (bisonflow.deploy.emulated),
-the same substitution happens here.
+stack substitutes them. Where a target's CloudFormation cannot
+(bisonflow.deploy.emulated.resources), the same substitution happens here.
 """
 
 from __future__ import annotations

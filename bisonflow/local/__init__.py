@@ -10,6 +10,6 @@ class PortInUse(RuntimeError):
 
 
 #: The emulator's one region and the keys its operator uses (any keys work on it); kept here,
-#: free of moto, so the CLI can default them for a loopback endpoint (bisonflow.cli_endpoint).
+#: free of moto, so the CLI can default them for a loopback endpoint (bisonflow.cli.endpoint).
 EMULATOR_REGION = "us-east-1"
 EMULATOR_KEYS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}

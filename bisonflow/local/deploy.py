@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bisonflow import cfn_template
-from bisonflow.deploy import DEFAULT_STACK_NAME, Target, deploy
+from bisonflow.deploy import DEFAULT_STACK_NAME, Target, cfn_template, deploy
 from bisonflow.deploy.definition import ASL_PATH, placeholder, render_definition
 from bisonflow.layout import RIIS_INPUT_KEY, SHAPEFILE_SIDECARS, MonthLayout
 from bisonflow.local.emulator import CREDENTIALS, Emulator
@@ -112,7 +111,7 @@ def upload_inputs(s3: Any, bucket: str, riis_csv: Path, shapefiles: dict[str, Pa
 
 def upload_snapshot(s3: Any, gbif_bucket: str, snapshot_dir: Path, month: str) -> int:
     """Publish a GBIF snapshot for `month` as GBIF does: part files under occurrence.parquet/,
-    in the column types GBIF published that month (bisonflow.gbif_schema), and the snapshot's
+    in the column types GBIF published that month (bisonflow.gbif.schema), and the snapshot's
     citation.txt beside them (bisonflow.sample.citation)."""
     layout = MonthLayout.for_month(month)
     parts = month_parts(snapshot_dir, layout.snapshot)

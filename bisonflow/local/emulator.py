@@ -22,20 +22,19 @@ from bisonflow.local import (
     EMULATOR_KEYS,
     EMULATOR_REGION,
     PortInUse,
-    api_models,  # noqa: F401  first: asl_fixes imports moto's EC2 models, which read botocore data
-    asl_fixes,
-    ec2_capacity,
-    lambda_worker,
     moto_routing,
-    redshift_duckdb,
     s3_conditional,
-    sfn_aliases,
-    sfn_callback_retry,
-    sfn_history_pages,
-    sfn_names,
-    sfn_validation,
 )
+from bisonflow.local.ec2 import capacity as ec2_capacity
 from bisonflow.local.iam import seam as iam_seam
+from bisonflow.local.lambdas import worker as lambda_worker
+from bisonflow.local.redshift import service as redshift_duckdb
+from bisonflow.local.sfn import aliases as sfn_aliases
+from bisonflow.local.sfn import asl_fixes
+from bisonflow.local.sfn import callback_retry as sfn_callback_retry
+from bisonflow.local.sfn import history_pages as sfn_history_pages
+from bisonflow.local.sfn import names as sfn_names
+from bisonflow.local.sfn import validation as sfn_validation
 
 REGION = EMULATOR_REGION
 CREDENTIALS = {name.lower(): value for name, value in EMULATOR_KEYS.items()}

@@ -39,11 +39,11 @@ from typing import Any
 import duckdb
 from moto.awslambda.models import LambdaFunction
 
-from bisonflow.ec2_tasks import TAG_EXECUTION, TAG_STEP
 from bisonflow.local.gbif_standin import GbifStandin
-from bisonflow.local.moto_s3 import EmulatorError
-from bisonflow.local.redshift_engine import _Engine
+from bisonflow.local.redshift.engine import _Engine
+from bisonflow.local.redshift.moto_s3 import EmulatorError
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.steps.ec2_tasks import TAG_EXECUTION, TAG_STEP
 
 #: How often the injectors look for what they wait on (each look is a request through the
 #: emulator, which shares the machine with the runs it waits on).

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bisonflow.retry_budget import REAL_CLOCK, Clock
+from bisonflow.gbif.retry_budget import REAL_CLOCK, Clock
 
 #: What GBIF answers for a name it cannot match.
 NO_MATCH: dict[str, Any] = {"confidence": 100, "matchType": "NONE", "synonym": False}

@@ -23,7 +23,8 @@ from typing import Any
 
 import boto3
 
-from bisonflow import PROJECT_ROOT, cfn_template
+from bisonflow import PROJECT_ROOT
+from bisonflow.deploy import cfn_template
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY
 from bisonflow.local.deploy import (
     Deployment,
@@ -31,7 +32,7 @@ from bisonflow.local.deploy import (
     upload_inputs,
     upload_snapshot,
 )
-from bisonflow.local.ec2_agent import Ec2Agent
+from bisonflow.local.ec2.agent import Ec2Agent
 from bisonflow.local.emulator import CREDENTIALS, REGION, Emulator
 from bisonflow.local.gbif_standin import GbifStandin
 from bisonflow.local.scheduler import Fired, fire
@@ -205,7 +206,7 @@ class LocalRuntime:
     def _task_environment(self, gbif_url: str) -> dict[str, str]:
         """What a task container gets from its compose file and the laptop: the endpoint and
         settings. Its credentials come from instance metadata, which the EC2 agent serves per
-        instance as EC2 would (bisonflow.local.instance_metadata)."""
+        instance as EC2 would (bisonflow.local.ec2.instance_metadata)."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": REGION,

@@ -1,6 +1,6 @@
 """Emulator seam: S3 conditional writes are atomic, as on AWS.
 
-The month lock (bisonflow.month_lock) relies on S3's conditional writes: "If multiple
+The month lock (bisonflow.steps.month_lock) relies on S3's conditional writes: "If multiple
 conditional writes occur for the same object name, the first write operation to finish
 succeeds", and the others fail with 412 Precondition Failed (S3 User Guide, "Add
 preconditions to S3 operations with conditional requests"). moto 5.2.5 honours `If-None-Match`

@@ -28,8 +28,8 @@ and dead-lettered. moto runs an asynchronous invocation before answering it (AWS
 event and answers 202 at once, retries a failing function, then sends the invocation record
 to the function's on-failure destination): so here the function has run when fire() returns,
 and a function error has its record sent as Lambda sends it, once, after the one attempt
-(bisonflow.local.lambda_destinations), and is raised as ScheduleFireError too, saying where
-the record went. Where the schedule fires on AWS is set by its expression (bisonflow.schedule
+(bisonflow.local.lambdas.destinations), and is raised as ScheduleFireError too, saying where
+the record went. Where the schedule fires on AWS is set by its expression (bisonflow.deploy.schedule
 computes it); firing here uses the scheduled time the caller gives (default: now).
 """
 
@@ -46,7 +46,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from bisonflow.local.credentials import assumed_role_credentials
-from bisonflow.local.lambda_destinations import FailedInvocation, deliver_failure
+from bisonflow.local.lambdas.destinations import FailedInvocation, deliver_failure
 
 #: Universal targets: arn:<partition>:scheduler:::aws-sdk:<service>:<apiAction>.
 UNIVERSAL_TARGET = re.compile(

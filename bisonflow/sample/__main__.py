@@ -2,7 +2,7 @@
 
 For a person who wants to look at (or upload) a month of sample inputs without writing code.
 The snapshot is written in the column types GBIF published for that month
-(bisonflow.gbif_schema).
+(bisonflow.gbif.schema).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 bytes depend on, and later copied out of the store (25 MB: a few hundredths of a second):
 
 - the source of every project module the generator imports, found from its import statements
-  as the Lambda layer's contents are (bisonflow.packaging.import_closure), so an edit to any
+  as the Lambda layer's contents are (bisonflow.deploy.packaging.import_closure), so an edit to any
   of them makes a new key and a stale sample is never served;
 - the vendored data it reads (bisonflow/sample/data: the census counties and AIANNH areas);
 - the versions of Python and of the third-party libraries those modules import (numpy's
@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bisonflow import PROJECT_ROOT
-from bisonflow.packaging import import_closure, module_distributions
+from bisonflow.deploy.packaging import import_closure, module_distributions
 from bisonflow.sample.generate import (
     CHUNK_RECORDS,
     DEFAULT_RECORDS,

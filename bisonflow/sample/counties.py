@@ -13,14 +13,14 @@ they overlap in thin slivers (San Joaquin, Alameda and Santa Clara, CA, near -12
 
 The sample copies the geometry (.shp, .shx, .prj) byte for byte and writes its own .dbf in
 the field layout the workflow loads, the census
-cb_2021_us_county_500k layout (bisonflow.boundary_sql.COUNTY_SHAPEFILE_FIELDS), filling the
+cb_2021_us_county_500k layout (bisonflow.sql.boundaries.COUNTY_SHAPEFILE_FIELDS), filling the
 fields us-atlas lacks from a source or a stated rule:
 
 - AFFGEOID: "0500000US" + GEOID, the census convention (summary level 050, county).
 - STATE_NAME: the state layer's NAME for the county's STATEFP.
 - NAMELSAD, LSAD: `county_names` (census names with their descriptions, via addfips).
 - ALAND: the polygon's area on the GRS 1980 ellipsoid in square metres, from its rings in an
-  Albers equal-area conic (bisonflow.projection): the census's land area is not in any
+  Albers equal-area conic (bisonflow.graphics.projection): the census's land area is not in any
   source shipped here, and the cartographic polygons are clipped to the shoreline, so their
   area is close to it (Harris County, TX: 4,605 km² here; census land + water 4,604 km²).
 - AWATER: 0, for the same reason; the workflow reads neither.
@@ -35,10 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bisonflow.projection import Albers
+from bisonflow.graphics.projection import Albers
+from bisonflow.graphics.shapefile import DbfField, Polygons, dbf_bytes, read_polygons
 from bisonflow.sample import planar
 from bisonflow.sample.county_names import read_names
-from bisonflow.shapefile import DbfField, Polygons, dbf_bytes, read_polygons
 
 DATA = Path(__file__).parent / "data"
 COUNTY_SOURCE = DATA / "us_county_2017_10m.shp"
@@ -51,7 +51,7 @@ TERRITORY_COUNTRY = {"PR": "PR", "VI": "VI", "GU": "GU", "AS": "AS", "MP": "MP"}
 #: territories have none (-1): US-RIIS lists AK, HI and the lower 48 (with DC) only.
 AK, HI, L48, NO_REGION = 0, 1, 2, -1
 
-#: The census cb_2021_us_county_500k .dbf layout (bisonflow.boundary_sql reads it by position).
+#: The census cb_2021_us_county_500k .dbf layout (bisonflow.sql.boundaries reads it by position).
 COUNTY_DBF_FIELDS: tuple[DbfField, ...] = (
     ("STATEFP", "C", 2),
     ("COUNTYFP", "C", 3),

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, RIIS_INPUT_KEY, MonthLayout
-from bisonflow.riis_schema import RIIS_REGIONS
+from bisonflow.riis.columns import RIIS_REGIONS
 from bisonflow.sample.geography import AIANNH_SOURCE, pools
 from bisonflow.sample.listings import Listings
 from bisonflow.sample.occurrences import FIRST_GBIFID, Places, generate_occurrences, merge_facts

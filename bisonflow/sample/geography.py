@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bisonflow.graphics.shapefile import read_polygons
 from bisonflow.sample import planar
 from bisonflow.sample.counties import Counties, load_counties, write_county_shapefile
-from bisonflow.shapefile import read_polygons
 
 #: The real 2021 census cartographic boundary layer of American Indian / Alaska Native /
 #: Native Hawaiian areas (704 polygons, EPSG:4269), shipped with the package.

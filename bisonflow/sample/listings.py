@@ -1,7 +1,7 @@
 """Which sample records the US-RIIS list marks, by the workflow's record-side rule.
 
 The oracle for the expected facts, written from the rule rather than from the SQL
-(bisonflow.assessment_sql), so the two can disagree and a test sees it:
+(bisonflow.sql.assessment), so the two can disagree and a test sees it:
 
 - a listing whose name matched a usage of rank SPECIES whose accepted taxon is that species
   (the match's `rank` and `speciesKey`, the annotated list's gbif_res_rank and
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bisonflow.riis_schema import RIIS_REGIONS
+from bisonflow.riis.columns import RIIS_REGIONS
 from bisonflow.sample.riis import DEGREES, RiisRow
 from bisonflow.sample.taxa import Backbone
 

@@ -3,7 +3,7 @@
 A quarter of a million rows must take well under a few seconds, so nothing here loops over
 records in Python: every column is drawn as an array, and strings come from small pools
 through `take`. Each record is either valid for the BISON subset or fails exactly one subset
-rule (the default rules, bisonflow.subset_rules.DEFAULT_SUBSET_RULES), so the number of kept
+rule (the default rules, bisonflow.sql.subset_rules.DEFAULT_SUBSET_RULES), so the number of kept
 records, and each drop kind, is known.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bisonflow.riis_schema import ASSESSMENT_OF_DEGREE, ASSESSMENTS, PRESUMED_NATIVE, RIIS_REGIONS
+from bisonflow.riis.columns import ASSESSMENT_OF_DEGREE, ASSESSMENTS, PRESUMED_NATIVE, RIIS_REGIONS
 from bisonflow.sample.counties import Counties
 from bisonflow.sample.geography import PointPool
 from bisonflow.sample.listings import Listings
@@ -34,7 +34,7 @@ from bisonflow.sample.ranges import Ranges
 from bisonflow.sample.riis import DEGREES
 from bisonflow.sample.schema import conform
 from bisonflow.sample.taxon_arrays import TaxonArrays, string_pool
-from bisonflow.subset_rules import DEFAULT_SUBSET_RULES
+from bisonflow.sql.subset_rules import DEFAULT_SUBSET_RULES
 
 #: Why a record is not in the BISON subset; 0 means it is kept. A record whose basisOfRecord
 #: the subset leaves out is "excluded_basis_of_record" (so _BASIS_SHARE sets that share); the

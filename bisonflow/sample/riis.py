@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bisonflow.local.gbif_standin import NO_MATCH
-from bisonflow.riis_schema import DEGREES_OF_ESTABLISHMENT, RIIS_COLUMNS, RIIS_REGIONS
+from bisonflow.riis.columns import DEGREES_OF_ESTABLISHMENT, RIIS_COLUMNS, RIIS_REGIONS
 from bisonflow.sample.taxa import (
     FAMILIES,
     REAL_SPECIES,

@@ -1,6 +1,6 @@
 """The parquet schema of GBIF's monthly occurrence snapshot on AWS, for a given month.
 
-The columns and their GBIF types by snapshot date are `bisonflow.gbif_schema`'s (from GBIF's
+The columns and their GBIF types by snapshot date are `bisonflow.gbif.schema`'s (from GBIF's
 `aws-public-data.md`, sections "Schema" and "Change history"); this module only says how
 each GBIF type is written as parquet, and converts a table between months' schemas so one
 generated sample can be published as any month's snapshot.
@@ -23,7 +23,7 @@ import datetime as dt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bisonflow.gbif_schema import Kind, snapshot_columns
+from bisonflow.gbif.schema import Kind, snapshot_columns
 
 #: How each GBIF column type is written as parquet.
 ARROW_TYPES: dict[Kind, pa.DataType] = {

@@ -2,7 +2,7 @@
 
 The local runtime generates one sample and publishes it under any month's prefix
 (`bisonflow.local.deploy.upload_snapshot`); GBIF's files of that month had that month's
-column types (`bisonflow.gbif_schema`), so each part is rewritten in them. A part already in
+column types (`bisonflow.gbif.schema`), so each part is rewritten in them. A part already in
 the month's schema is published byte for byte.
 """
 

@@ -479,7 +479,7 @@ def match_body(
 def resolved_key(body: dict[str, Any]) -> int | None:
     """The accepted backbone key a match body stands for (None when GBIF found nothing).
 
-    Written out here rather than taken from bisonflow.gbif_api: the sample's expected
+    Written out here rather than taken from bisonflow.gbif.species_api: the sample's expected
     annotation is the oracle the client's interpretation is tested against.
     """
     if body.get("matchType", "NONE") in ("NONE", "HIGHERRANK"):

@@ -1,0 +1,66 @@
+"""`bisonflow redrive EXECUTION`: continue a failed, stopped or timed-out execution where it
+stopped (Step Functions RedriveExecution), on AWS or at a local emulator's --endpoint-url.
+
+Before asking, it checks what the API would refuse (DescribeExecution's redriveStatus and its
+reason) and one thing the API accepts but cannot help: a run whose error a Catch sent to a Fail
+state is redriven *at that Fail state* (bisonflow.steps.redrive), which fails again at once, so the
+command says to start a new run instead. The caller needs states:DescribeExecution,
+states:GetExecutionHistory, states:DescribeStateMachineForExecution and states:RedriveExecution
+on the execution (README, "Redrive").
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from bisonflow.cli.checks import UsageError
+from bisonflow.steps.redrive import unsuccessful_state
+
+#: RedriveExecution's refusals, each the caller's to act on (API reference, RedriveExecution).
+REFUSALS = ("ExecutionNotRedrivable", "ExecutionDoesNotExist", "InvalidArn", "ValidationException")
+
+
+def check_redrivable(description: dict[str, Any], definition: dict[str, Any], events: list) -> str:
+    """The state the redrive will rerun; UsageError if the redrive is refused or futile."""
+    arn = description["executionArn"]
+    if description.get("redriveStatus") == "NOT_REDRIVABLE":
+        reason = description.get("redriveStatusReason") or description["status"]
+        raise UsageError(f"cannot redrive {arn}: {reason}")
+    states = definition["States"]
+    resumed = unsuccessful_state(events, set(states))
+    if resumed is None:
+        raise UsageError(f"cannot redrive {arn}: every state it entered has exited")
+    if states[resumed.state]["Type"] == "Fail":
+        raise UsageError(
+            f"redriving {arn} would only fail again: it ended in the Fail state "
+            f"{resumed.state!r} after a Catch took its {description.get('error')} error, and "
+            "Step Functions redrives that Fail state. Start a new run (bisonflow start); "
+            "every step may run again"
+        )
+    return resumed.state
+
+
+def redrive(args: argparse.Namespace, log: Callable[[str], None]) -> int:
+    from bisonflow.history.executions import definition_of, history, resolve_execution, sfn_client
+
+    sfn = sfn_client(args.endpoint_url, args.region)
+    arn = resolve_execution(sfn, args.execution)
+    description = sfn.describe_execution(executionArn=arn)
+    state = check_redrivable(description, definition_of(sfn, arn), history(sfn, arn))
+    try:
+        answer = sfn.redrive_execution(executionArn=arn)
+    except ClientError as exc:
+        if exc.response["Error"].get("Code") in REFUSALS:
+            message = exc.response["Error"].get("Message") or str(exc)
+            raise UsageError(f"cannot redrive {arn}: {message}") from None
+        raise
+    count = sfn.describe_execution(executionArn=arn).get("redriveCount")
+    when = f"{answer['redriveDate']:%Y-%m-%d %H:%M:%S}"
+    log(f"redriven {arn} from {state} at {when} (redrive {count})")
+    endpoint = f" --endpoint-url {args.endpoint_url}" if args.endpoint_url else ""
+    log(f"follow it with: bisonflow watch{endpoint} {arn}")
+    return 0

@@ -1,0 +1,3 @@
+"""Views of executions: finding and following them, their states, cost,
+the terminal and report.html.
+"""

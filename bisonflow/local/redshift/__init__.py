@@ -1,0 +1,1 @@
+"""The Redshift Data API stand-in: moto's redshift-data service running real SQL on DuckDB."""

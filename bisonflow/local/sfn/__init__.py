@@ -1,0 +1,1 @@
+"""Emulator seams of Step Functions: where moto's interpreter differs from AWS, made strict."""

@@ -1,0 +1,74 @@
+"""Emulator seam: StartExecution refuses the execution names AWS refuses.
+
+AWS answers a name outside the API's length constraint (1 to 80 characters) with
+ValidationException, "1 validation error detected: Value '…' at 'name' failed to satisfy
+constraint: Member must have length less than or equal to 80", and a name with a character
+the API forbids (white space, brackets, wildcards, special characters, control characters,
+surrogates; bisonflow.steps.execution_names cites the list) with InvalidName, "The provided name is
+not valid" (Step Functions API Reference, StartExecution, Request Parameters "name" and
+Errors "InvalidName"). moto 5.2.5's interpreter backend (StepFunctionsParserBackend, which the
+emulator runs so that executions really execute) starts an execution under any name: its
+base backend's character check (`_validate_name`) is not called there ("TODO: validate name
+format"), and the length is checked nowhere. A name with `/` even makes an execution ARN with
+an extra path segment, which DescribeExecution then cannot parse.
+
+Fix: before moto (and before asl_fixes' UUID for a missing name) the name is checked with
+bisonflow.steps.execution_names, the rule `bisonflow start --name` uses, and refused with AWS's
+error code and the message format moto's own check and length exception use. A request
+without a name still gets a UUID; botocore already refuses an empty name client-side (the
+service model's min length 1), and the seam refuses it from other clients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.stepfunctions.exceptions import InvalidName, ValidationException
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+from bisonflow.steps.execution_names import (
+    EXECUTION_NAME_MAX,
+    execution_name_problem,
+    execution_name_too_long,
+)
+
+
+def refuse_invalid_name(name: str) -> None:
+    """Raise the error StartExecution answers for `name`, if it answers one."""
+    if execution_name_too_long(name) or not name:
+        bound = (
+            f"less than or equal to {EXECUTION_NAME_MAX}" if name else "greater than or equal to 1"
+        )
+        raise ValidationException(
+            f"1 validation error detected: Value '{name}' at 'name' failed to satisfy "
+            f"constraint: Member must have length {bound}"
+        )
+    if execution_name_problem(name):
+        raise InvalidName(f"Invalid Name: '{name}'")
+
+
+#: What ran StartExecution before this seam: asl_fixes' start (a UUID if unnamed), possibly
+#: wrapped by sfn_aliases' resolution of an alias ARN, which this seam must keep.
+_wrapped: Any = None
+
+
+def start_execution(
+    self: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None, *args: Any
+) -> Any:
+    """StartExecution; a name AWS refuses is refused, then the start installed before."""
+    if name is not None:
+        refuse_invalid_name(name)
+    return _wrapped(self, state_machine_arn, name, *args)
+
+
+#: (owner, attribute) this module wraps.
+PATCHED = ((StepFunctionsParserBackend, "start_execution"),)
+
+
+def install() -> None:
+    """Wrap the StartExecution installed now, once (asl_fixes and sfn_aliases wrap it too)."""
+    global _wrapped
+    current = StepFunctionsParserBackend.start_execution
+    if current is not start_execution:
+        _wrapped = current
+        StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]

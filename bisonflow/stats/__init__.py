@@ -1,0 +1,1 @@
+"""The month's statistics and what is published beside them (records, provenance, changes)."""
