@@ -11,6 +11,13 @@ from bisonflow.sql.quoting import sql_literal
 if TYPE_CHECKING:
     from bisonflow.sql.workflow_sql import SqlTarget
 
+#: The object UNLOAD ... MANIFEST writes beside the parts it lists: "the manifest file is
+#: written to the same Amazon S3 path prefix as the unload files in the format
+#: `<object_path_prefix>manifest`" (Redshift Database Developer Guide, UNLOAD, MANIFEST).
+#: One name for the writer (the stand-in, `bisonflow.local.redshift`) and the reader
+#: (tasks/calc_stats.py), so the two cannot drift apart.
+MANIFEST_NAME = "manifest"
+
 
 def unload_csv(query: str, uri: str, target: SqlTarget) -> str:
     """UNLOAD the same query a second time as one CSV file with a header, for curators who

@@ -21,7 +21,8 @@ from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift import unload_csv as redshift_unload_csv
 from bisonflow.local.redshift import unload_rules as redshift_unload_rules
 from bisonflow.local.redshift.moto_s3 import EmulatorError, MotoS3, split_s3_uri
-from bisonflow.local.redshift.statements import MANIFEST_NAME, _Outcome, _sql_text
+from bisonflow.local.redshift.statements import _Outcome, _sql_text
+from bisonflow.sql.unload import MANIFEST_NAME
 
 
 class CopyUnload:

@@ -28,8 +28,6 @@ _LOCK = threading.RLock()
 PAGE_ROWS = 1000
 #: BatchExecuteStatement's limit on Sqls.
 MAX_BATCH = 40
-#: The object UNLOAD ... MANIFEST writes beside the parts: `<prefix>manifest`.
-MANIFEST_NAME = "manifest"
 
 _DONE = ("FINISHED", "FAILED", "ABORTED")
 _ID = re.compile(r"^[a-z0-9]{8}(-[a-z0-9]{4}){3}-[a-z0-9]{12}(:\d+)?$")
