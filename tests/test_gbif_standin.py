@@ -9,7 +9,8 @@ import time
 import pytest
 import requests
 
-from bisonflow.local.gbif_standin import NO_MATCH, STALL, GbifStandin, accepted_match
+from bisonflow.gbif.species_api import NO_MATCH
+from bisonflow.local.gbif_standin import STALL, GbifStandin, accepted_match
 
 TABLE = {
     "Aus bus": {

@@ -48,6 +48,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SYNONYM_STATUSES = frozenset(
     {"SYNONYM", "HETEROTYPIC_SYNONYM", "HOMOTYPIC_SYNONYM", "PROPARTE_SYNONYM", "MISAPPLIED"}
 )
+#: What GBIF answers for a name it cannot match (matchType NONE): the body interpret_match reads
+#: as unresolved, which the local stand-in answers and the sample's unplaceable names carry.
+NO_MATCH: dict[str, Any] = {"confidence": 100, "matchType": "NONE", "synonym": False}
 #: GBIF scores an exact, unambiguous name 95-100; below this a match is worth a curator's look.
 DOUBTFUL_CONFIDENCE = 90
 #: Backbone ranks above species: the list holds species and lower ranks only.

@@ -34,9 +34,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bisonflow.gbif.retry_budget import REAL_CLOCK, Clock
+from bisonflow.gbif.species_api import NO_MATCH
 
-#: What GBIF answers for a name it cannot match.
-NO_MATCH: dict[str, Any] = {"confidence": 100, "matchType": "NONE", "synonym": False}
 #: The status `answer` gives for a request whose connection is dropped unanswered (an outage).
 DROPPED = 0
 #: A fail_first entry that answers only after `stall_seconds` (for the client's read timeout).

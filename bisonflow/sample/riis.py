@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bisonflow.local.gbif_standin import NO_MATCH
+from bisonflow.gbif.species_api import NO_MATCH
 from bisonflow.riis.columns import DEGREES_OF_ESTABLISHMENT, RIIS_COLUMNS, RIIS_REGIONS
 from bisonflow.sample.taxa import (
     FAMILIES,
