@@ -11,9 +11,9 @@ from conftest import wait_for_end
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from bisonflow.history.executions import history
+from bisonflow.layout import EXECUTION_NAME_MAX
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.local.sfn import names as sfn_names
-from bisonflow.steps.execution_names import EXECUTION_NAME_MAX
 
 
 def entered(events: list[dict]) -> list[str]:

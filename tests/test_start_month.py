@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from conftest import wait_for_end, waiting_for_its_snapshot
 
 from bisonflow.config import ConfigError
-from bisonflow.layout import MonthError
+from bisonflow.layout import MonthError, execution_name_problem
 from bisonflow.local.credentials import role_credentials
 from bisonflow.local.emulator import CREDENTIALS, REGION
 from bisonflow.local.lambdas.destinations import (
@@ -30,7 +30,6 @@ from bisonflow.local.lambdas.destinations import (
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.local.scheduler import ScheduleFireError, fire
 from bisonflow.schemas import SchemaViolation
-from bisonflow.steps.execution_names import execution_name_problem
 from bisonflow.steps.scheduled_start import (
     execution_arn,
     scheduled_execution_arn,

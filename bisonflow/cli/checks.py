@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bisonflow.steps.execution_names import EXECUTION_NAME_MAX, execution_name_problem
+from bisonflow.layout import EXECUTION_NAME_MAX, execution_name_problem
 
 
 class UsageError(ValueError):

@@ -29,8 +29,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bisonflow.layout import month_of_timestamp
-from bisonflow.steps.execution_names import execution_name_problem
+from bisonflow.layout import execution_name_problem, month_of_timestamp
 
 SCHEDULED_PREFIX = "scheduled-"
 

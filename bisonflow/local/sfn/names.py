@@ -4,7 +4,7 @@ AWS answers a name outside the API's length constraint (1 to 80 characters) with
 ValidationException, "1 validation error detected: Value '…' at 'name' failed to satisfy
 constraint: Member must have length less than or equal to 80", and a name with a character
 the API forbids (white space, brackets, wildcards, special characters, control characters,
-surrogates; bisonflow.steps.execution_names cites the list) with InvalidName, "The provided name is
+surrogates; bisonflow.layout cites the list) with InvalidName, "The provided name is
 not valid" (Step Functions API Reference, StartExecution, Request Parameters "name" and
 Errors "InvalidName"). moto 5.2.5's interpreter backend (StepFunctionsParserBackend, which the
 emulator runs so that executions really execute) starts an execution under any name: its
@@ -13,8 +13,8 @@ format"), and the length is checked nowhere. A name with `/` even makes an execu
 an extra path segment, which DescribeExecution then cannot parse.
 
 Fix: before moto (and before asl_fixes' UUID for a missing name) the name is checked with
-bisonflow.steps.execution_names, the rule `bisonflow start --name` uses, and refused with AWS's
-error code and the message format moto's own check and length exception use. A request
+bisonflow.layout.execution_name_problem, the rule `bisonflow start --name` uses, and refused
+with AWS's error code and the message format moto's own check and length exception use. A request
 without a name still gets a UUID; botocore already refuses an empty name client-side (the
 service model's min length 1), and the seam refuses it from other clients.
 """
@@ -26,7 +26,7 @@ from typing import Any
 from moto.stepfunctions.exceptions import InvalidName, ValidationException
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from bisonflow.steps.execution_names import (
+from bisonflow.layout import (
     EXECUTION_NAME_MAX,
     execution_name_problem,
     execution_name_too_long,
