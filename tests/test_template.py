@@ -415,7 +415,7 @@ def test_the_sql_lambdas_share_the_role_that_owns_their_statements(template: dic
 
 def test_the_readme_shows_the_grants_deploy_prints() -> None:
     user = database_user(sql_role_name("bisonflow", "us-east-1"))
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "docs" / "aws.md").read_text()  # README's "Deploying to AWS" page
     for statement in grant_statements(user, "dev", "default"):
         assert statement in readme, statement
 
