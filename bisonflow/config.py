@@ -11,15 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bisonflow.aws import region
-from bisonflow.sql.subset_rules import (
-    SEED_BASIS_OF_RECORD,
-    SEED_TAXON_RANKS,
-    SubsetRuleError,
-    SubsetRules,
-    check_basis_of_record,
-    check_taxon_ranks,
-    terms,
-)
 
 #: BISON's presence threshold: the seed's calc_stats builds its PAM with `min_count = 3`
 #: (github lifemapper/bison, commit be5204f, `bison/task/calc_stats.py` lines 171-172;
@@ -150,32 +141,6 @@ def name_cache_max_age_days() -> int:
 def min_presence_count() -> int:
     """PAM_MIN_PRESENCE_COUNT: occurrences of a species at a site for it to count as present."""
     return env_int("PAM_MIN_PRESENCE_COUNT", DEFAULT_MIN_PRESENCE_COUNT, minimum=1)
-
-
-def _env_terms(
-    name: str, default: tuple[str, ...], check: Callable[[tuple[str, ...]], None]
-) -> tuple[str, ...]:
-    """A comma-separated list of vocabulary terms; unset or empty gives `default`."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    values = terms(raw)
-    try:
-        check(values)
-    except SubsetRuleError as exc:
-        raise ConfigError(f"environment variable {name}: {exc}") from None
-    return values
-
-
-def subset_rules() -> SubsetRules:
-    """SUBSET_TAXON_RANKS and SUBSET_BASIS_OF_RECORD: the subset's lists, comma-separated GBIF
-    enumeration names (e.g. "HUMAN_OBSERVATION,PRESERVED_SPECIMEN"); the seed's when unset."""
-    return SubsetRules(
-        taxon_ranks=_env_terms("SUBSET_TAXON_RANKS", SEED_TAXON_RANKS, check_taxon_ranks),
-        basis_of_record=_env_terms(
-            "SUBSET_BASIS_OF_RECORD", SEED_BASIS_OF_RECORD, check_basis_of_record
-        ),
-    )
 
 
 def launch_template(task: str) -> str:

@@ -15,7 +15,7 @@ from bisonflow.deploy import cfn_template
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.schemas import SchemaViolation
-from bisonflow.sql.subset_rules import DEFAULT_SUBSET_RULES, sql_in_list
+from bisonflow.sql.subset_rules import DEFAULT_SUBSET_RULES, SubsetRules, sql_in_list
 from bisonflow.steps.ec2_tasks import (
     TAG_EXECUTION,
     TAG_SPEC,
@@ -206,7 +206,7 @@ def test_launch_stores_the_token_in_ssm_and_cleanup_removes_everything(
 def test_the_deployed_functions_carry_bisons_subset_and_threshold(aws_env: LocalRuntime) -> None:
     """The stack's defaults (no parameter given by the local runtime) reach the Lambdas'
     environment: the seed's lists for the subset SQL, threshold 3 in the calc_stats spec."""
-    assert config.subset_rules() == DEFAULT_SUBSET_RULES
+    assert SubsetRules.from_env() == DEFAULT_SUBSET_RULES
     spec = task_spec("calc_stats", MonthLayout.for_run("2026-05", "unit-exec"), "unit-exec")
     assert spec.params["min_presence_count"] == DEFAULT_MIN_PRESENCE_COUNT == 3
 

@@ -41,7 +41,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_the_defaults_are_the_seeds_lists_and_threshold(env: pytest.MonkeyPatch) -> None:
     assert DEFAULT_SUBSET_RULES.taxon_ranks == SEED_RANKS
     assert DEFAULT_SUBSET_RULES.basis_of_record == SEED_BASIS
-    assert config.subset_rules() == DEFAULT_SUBSET_RULES
+    assert SubsetRules.from_env() == DEFAULT_SUBSET_RULES
     assert config.DEFAULT_MIN_PRESENCE_COUNT == SEED_MIN_COUNT
     assert config.min_presence_count() == SEED_MIN_COUNT
     where = DEFAULT_SUBSET_RULES.where_sql()
@@ -63,14 +63,14 @@ def test_the_vocabularies_are_gbifs() -> None:
 def test_configured_lists_come_from_the_environment(env: pytest.MonkeyPatch) -> None:
     env.setenv("SUBSET_TAXON_RANKS", "SPECIES, SUBSPECIES")
     env.setenv("SUBSET_BASIS_OF_RECORD", "HUMAN_OBSERVATION,MATERIAL_SAMPLE,MACHINE_OBSERVATION")
-    rules = config.subset_rules()
+    rules = SubsetRules.from_env()
     assert rules.taxon_ranks == ("SPECIES", "SUBSPECIES")
     assert rules.basis_of_record == ("HUMAN_OBSERVATION", "MATERIAL_SAMPLE", "MACHINE_OBSERVATION")
     assert "basisofrecord IN ('HUMAN_OBSERVATION', 'MATERIAL_SAMPLE', 'MACHINE_OBSERVATION')" in (
         rules.where_sql()
     )
     env.setenv("SUBSET_TAXON_RANKS", " ")  # empty: the default
-    assert config.subset_rules().taxon_ranks == SEED_RANKS
+    assert SubsetRules.from_env().taxon_ranks == SEED_RANKS
     env.setenv("PAM_MIN_PRESENCE_COUNT", "1")
     assert config.min_presence_count() == 1
 
@@ -113,7 +113,7 @@ def test_a_bad_value_is_refused_in_one_line_naming_the_variable(
 ) -> None:
     env.setenv(name, value)
     with pytest.raises(config.ConfigError) as refused:
-        config.subset_rules()
+        SubsetRules.from_env()
     assert str(refused.value).startswith(message)
     assert "\n" not in str(refused.value)
 

@@ -19,15 +19,18 @@ carries one, so on real data it is a guard that drops next to nothing.
 By default the two lists are BISON's own, as the seed system (github lifemapper/bison, commit
 be5204f of 2025-05-05) writes them in the WHERE clause of its subset: `aws/lambda/
 bison_s3_create_bison.py` lines 153-156 and `aws/redshift/subset_to_bison.sql` lines 118-122.
-A deployment may choose others (config.subset_rules: SUBSET_TAXON_RANKS and
+A deployment may choose others (SubsetRules.from_env: SUBSET_TAXON_RANKS and
 SUBSET_BASIS_OF_RECORD, the template's SubsetTaxonRanks / SubsetBasisOfRecord); every value
 is checked against GBIF's vocabulary before it is spliced into SQL.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from bisonflow.config import ConfigError
 from bisonflow.sql.quoting import sql_literal
 
 #: ISO 3166-1 alpha-2 code GBIF interprets for the United States.
@@ -160,6 +163,18 @@ class SubsetRules:
         check_taxon_ranks(self.taxon_ranks)
         check_basis_of_record(self.basis_of_record)
 
+    @classmethod
+    def from_env(cls) -> SubsetRules:
+        """SUBSET_TAXON_RANKS and SUBSET_BASIS_OF_RECORD: the subset's lists, comma-separated
+        GBIF enumeration names (e.g. "HUMAN_OBSERVATION,PRESERVED_SPECIMEN"); the seed's when
+        unset. A value outside GBIF's vocabulary fails as a ConfigError naming the variable."""
+        return cls(
+            taxon_ranks=_env_terms("SUBSET_TAXON_RANKS", SEED_TAXON_RANKS, check_taxon_ranks),
+            basis_of_record=_env_terms(
+                "SUBSET_BASIS_OF_RECORD", SEED_BASIS_OF_RECORD, check_basis_of_record
+            ),
+        )
+
     def where_sql(self) -> str:
         """The subset's WHERE conditions (without WHERE), one per line, in Redshift SQL."""
         return (
@@ -171,6 +186,21 @@ class SubsetRules:
             f"  AND basisofrecord IN ({sql_in_list(self.basis_of_record)})\n"
             "  AND specieskey IS NOT NULL"
         )
+
+
+def _env_terms(
+    name: str, default: tuple[str, ...], check: Callable[[tuple[str, ...]], None]
+) -> tuple[str, ...]:
+    """A comma-separated list of vocabulary terms; unset or empty gives `default`."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    values = terms(raw)
+    try:
+        check(values)
+    except SubsetRuleError as exc:
+        raise ConfigError(f"environment variable {name}: {exc}") from None
+    return values
 
 
 #: What the workflow keeps when nothing is configured: BISON's subset.

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from bisonflow import aws, config
 from bisonflow.layout import MonthLayout
+from bisonflow.sql.subset_rules import SubsetRules
 from bisonflow.sql.workflow_sql import SUMMARY_COLUMNS, SqlTarget, statement_batches
 
 FAILED_STATES = ("FAILED", "ABORTED")
@@ -54,7 +55,7 @@ class Submitted:
 
 
 def submit_batch(step: str, layout: MonthLayout, batch: int) -> Submitted:
-    batches = statement_batches(step, layout, sql_target(), config.subset_rules())
+    batches = statement_batches(step, layout, sql_target(), SubsetRules.from_env())
     if not 0 <= batch < len(batches):
         raise ValueError(f"{step} has {len(batches)} SQL batches; batch {batch} does not exist")
     sqls = batches[batch]
