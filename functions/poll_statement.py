@@ -7,6 +7,11 @@ with a result set, else null: the aggregate step's counts reach the execution hi
 `{"cancel_run": <execution name>}` instead cancels every statement that run left queued or
 running: the cleanup's request (bisonflow.steps.run_cleanup). Only the role that ran a statement may
 act on it (bisonflow.steps.statements.cancel_run), and this Lambda has the SQL role.
+
+Not Step Functions' own `aws-sdk:redshiftdata:describeStatement` task: the machine's role may
+not describe the SQL role's statements, the stopped-run cleanup needs this Lambda anyway,
+JSONPath cannot compute the CreatedAt bound or fold the summary (moto 5.2.5 evaluates no
+JSONata), and moto 5.2.5 runs no `redshiftdata` task ("Unknown service"): docs, "SQL polling".
 """
 
 from __future__ import annotations
