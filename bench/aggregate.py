@@ -33,7 +33,8 @@ from typing import Any
 from bench import Measurement, print_table
 from bench.aggregate_scale import RESULTS_DIR, ScalePoint, print_curve, write_curve
 from bench.aggregate_steps import STEPS, SampleFiles, Timing, in_moto, run
-from bisonflow.riis.columns import ASSESSMENTS, RIIS_REGIONS
+from bisonflow.dimensions import ASSESSMENTS
+from bisonflow.riis.columns import RIIS_REGIONS
 from bisonflow.sample import SampleManifest, generate_sample
 
 GOAL_SECONDS = 15.0

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from bisonflow.dimensions import (
     AIANNH,
+    ASSESSMENTS,
     BY_NAME,
     MEASURES,
     REGION_COUNT_COLUMNS,
@@ -25,7 +26,6 @@ from bisonflow.dimensions import (
     assessment_column,
 )
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY, MonthLayout
-from bisonflow.riis.columns import ASSESSMENTS
 from bisonflow.sample.counties import load_counties, write_county_shapefile
 
 BUCKET = "bisonflow-bench-stats"

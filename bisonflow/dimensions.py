@@ -1,7 +1,10 @@
-"""The geographies BISON summarises by, and the columns of their count tables.
+"""What BISON summarises by: the geographies, the RIIS assessments, and the columns of
+their count tables.
 
 The aggregate SQL writes these tables (Redshift UNLOAD, parquet) and calc_stats reads them,
-so their names and columns are written once, here.
+so their names and columns are written once, here. The assessments are BISON's own
+vocabulary, the categories every count is split by; the US-RIIS list's degreeOfEstablishment
+maps onto them in bisonflow.riis.columns (ASSESSMENT_OF_DEGREE).
 
 Per dimension two tables are published under summary/<YYYY_MM_DD>/:
 
@@ -17,7 +20,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bisonflow.layout import DIMENSIONS
-from bisonflow.riis.columns import ASSESSMENTS, assessment_identifier
+
+# --- BISON's RIIS assessments -----------------------------------------------------------------
+# The seed system (github lifemapper/bison) names the three tiers in bison/provider/constants.py
+# (RIIS_DATA.RIIS_STATUS: "established (category C3)" -> "established", "invasive (category
+# D2)" -> "invasive", "widespread invasive (category E)" -> "widespread invasive") and gives
+# "presumed_native" to a located record that matches no entry (aws/lambda/bison_s5_assign_riis.py,
+# update_presumed_stmt; aws/redshift/intersect_append.sql). Its SQL copies the raw degree into
+# riis_assessment; the values here are RIIS_STATUS's, spelled exactly as the seed spells them,
+# space and underscore alike, so a curator's filter written for the seed's vocabulary finds them.
+
+ESTABLISHED = "established"
+INVASIVE = "invasive"
+WIDESPREAD_INVASIVE = "widespread invasive"
+#: Assessment given to a record whose (region, accepted taxon key) is not on the list.
+PRESUMED_NATIVE = "presumed_native"
+
+#: The listed tiers, least severe first: when a (region, accepted key) has entries of several
+#: tiers (a name and its synonym, a species and its subspecies), the last one here wins.
+LISTED_ASSESSMENTS: tuple[str, ...] = (ESTABLISHED, INVASIVE, WIDESPREAD_INVASIVE)
+
+#: Every RIIS assessment a record can get, in report order: the tiers, then presumed native.
+ASSESSMENTS: tuple[str, ...] = (*LISTED_ASSESSMENTS, PRESUMED_NATIVE)
+
+
+def assessment_identifier(assessment: str) -> str:
+    """The assessment as part of a column name ("widespread invasive" -> "widespread_invasive"):
+    a SQL identifier cannot hold a space without quotes, and a quoted one is easy to mistype."""
+    if assessment not in ASSESSMENTS:
+        raise ValueError(f"unknown RIIS assessment {assessment!r}; expected one of {ASSESSMENTS}")
+    return assessment.replace(" ", "_")
+
+
+# --- The geographies ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,9 @@ from test_pam import ROWS, SITES, T1, T2, T3, T_RARE, TAXA
 
 from bisonflow import aws
 from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT
-from bisonflow.dimensions import REGION_COUNT_COLUMNS
+from bisonflow.dimensions import ASSESSMENTS, REGION_COUNT_COLUMNS
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY
-from bisonflow.riis.columns import ASSESSMENTS
 from bisonflow.steps.taskspec import TaskSpec
 from tasks import calc_stats
 

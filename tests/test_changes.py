@@ -18,9 +18,8 @@ import pytest
 from test_calc_stats import s3  # noqa: F401 (the fixture: a bucket in moto's S3)
 from test_provenance import COUNTY_ROWS, LAYOUT, body, publish_citation, spec, upload_month
 
-from bisonflow.dimensions import SPECIES_KEY
+from bisonflow.dimensions import PRESUMED_NATIVE, SPECIES_KEY
 from bisonflow.layout import MonthLayout
-from bisonflow.riis.columns import PRESUMED_NATIVE
 from bisonflow.stats import changes
 from bisonflow.stats.changes import LISTED
 from tasks import calc_stats

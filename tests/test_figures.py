@@ -15,9 +15,8 @@ from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.image import imread
 from test_pam import ROWS
 
-from bisonflow.dimensions import MEASURES, REGION_COUNT_COLUMNS, assessment_column
+from bisonflow.dimensions import ASSESSMENTS, MEASURES, REGION_COUNT_COLUMNS, assessment_column
 from bisonflow.graphics import figures
-from bisonflow.riis.columns import ASSESSMENTS
 from bisonflow.stats.pam import build_matrices
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

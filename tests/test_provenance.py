@@ -22,10 +22,9 @@ from test_calc_stats import (
 )
 from test_redshift_unload_csv import stand_in_engine
 
-from bisonflow.dimensions import REGION_COUNT_COLUMNS, dimension
+from bisonflow.dimensions import PRESUMED_NATIVE, REGION_COUNT_COLUMNS, dimension
 from bisonflow.layout import DIMENSIONS, MonthLayout
 from bisonflow.local.deploy import upload_snapshot
-from bisonflow.riis.columns import PRESUMED_NATIVE
 from bisonflow.sample.citation import citation_text, sample_doi
 from bisonflow.sql.workflow_sql import SqlTarget, species_table, statement_batches
 from bisonflow.stats.changes import LISTED

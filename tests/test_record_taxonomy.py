@@ -28,19 +28,21 @@ import pyarrow.parquet as pq
 import pytest
 from test_riis import GBIF_TABLE
 
-from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_KEY, assessment_column
+from bisonflow.dimensions import (
+    ESTABLISHED,
+    INVASIVE,
+    PRESUMED_NATIVE,
+    REGION_COUNT_COLUMNS,
+    SPECIES_KEY,
+    WIDESPREAD_INVASIVE,
+    assessment_column,
+)
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.gbif.species_api import NameQuery, interpret_match
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
 from bisonflow.local.redshift.service import run_batches
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.riis.columns import (
-    ANNOTATED_COLUMNS,
-    ESTABLISHED,
-    INVASIVE,
-    PRESUMED_NATIVE,
-    WIDESPREAD_INVASIVE,
-)
+from bisonflow.riis.columns import ANNOTATED_COLUMNS
 from bisonflow.sample.snapshot import records_table
 from bisonflow.sql.workflow_sql import SqlTarget, statement_batches
 from bisonflow.stats.pam import build_heatmap

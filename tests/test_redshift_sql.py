@@ -10,12 +10,12 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
+from bisonflow.dimensions import ASSESSMENTS, REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
 from bisonflow.gbif.schema import COLUMN_NAMES
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
 from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift import unload_rules as redshift_unload_rules
-from bisonflow.riis.columns import ANNOTATED_COLUMNS, ASSESSMENTS
+from bisonflow.riis.columns import ANNOTATED_COLUMNS
 from bisonflow.sql import boundaries as boundary_sql
 from bisonflow.sql import subset_rules
 from bisonflow.sql import workflow_sql as redshift_sql

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlglot
 
+from bisonflow.dimensions import ASSESSMENTS
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.gbif.species_api import interpret_match
 from bisonflow.layout import MonthLayout
@@ -38,7 +39,7 @@ from bisonflow.local.redshift import rules as redshift_rules
 from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift.service import run_batches
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.riis.columns import ANNOTATED_COLUMNS, ASSESSMENTS, RIIS_REGIONS
+from bisonflow.riis.columns import ANNOTATED_COLUMNS, RIIS_REGIONS
 from bisonflow.riis.master_list import annotated_csv, decode, parse_riis
 from bisonflow.sample import SampleManifest, generate_sample, records_table
 from bisonflow.sample.geography import AIANNH_SOURCE

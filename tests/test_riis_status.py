@@ -22,17 +22,19 @@ import pyarrow.parquet as pq
 import pytest
 from test_regions import Aggregated, aggregate_records, occurrence
 
-from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_KEY, assessment_column
-from bisonflow.duckdb_ext import load_spatial
-from bisonflow.layout import MonthLayout
-from bisonflow.local.runtime import LocalRuntime
-from bisonflow.riis.columns import (
+from bisonflow.dimensions import (
     ASSESSMENTS,
     ESTABLISHED,
     INVASIVE,
     PRESUMED_NATIVE,
+    REGION_COUNT_COLUMNS,
+    SPECIES_KEY,
     WIDESPREAD_INVASIVE,
+    assessment_column,
 )
+from bisonflow.duckdb_ext import load_spatial
+from bisonflow.layout import MonthLayout
+from bisonflow.local.runtime import LocalRuntime
 
 #: The last month of integer taxon keys, and a month of string keys.
 MONTHS = ("2025-07", "2025-09")

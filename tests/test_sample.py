@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from bisonflow.dimensions import PRESUMED_NATIVE
 from bisonflow.duckdb_ext import load_spatial
-from bisonflow.riis.columns import PRESUMED_NATIVE, RIIS_COLUMNS, RIIS_REGIONS
+from bisonflow.riis.columns import RIIS_COLUMNS, RIIS_REGIONS
 from bisonflow.sample import SampleManifest, generate_sample, snapshot_schema
 from bisonflow.sample.__main__ import main as sample_main
 from bisonflow.sql.subset_rules import DEFAULT_SUBSET_RULES, GBIF_BASIS_OF_RECORD, sql_in_list

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import test_sample
 
+from bisonflow.dimensions import PRESUMED_NATIVE
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.graphics.shapefile import dbf_bytes, read_polygons
-from bisonflow.riis.columns import PRESUMED_NATIVE
 from bisonflow.sample import SampleManifest
 from bisonflow.sample.counties import AK, HI, L48, NO_REGION, Counties
 from bisonflow.sample.county_names import description, lsad_code, read_names

@@ -24,16 +24,17 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bisonflow.dimensions import MEASURES, assessment_column
-from bisonflow.riis.columns import (
-    ASSESSMENT_OF_DEGREE,
+from bisonflow.dimensions import (
     ASSESSMENTS,
     ESTABLISHED,
     INVASIVE,
     LISTED_ASSESSMENTS,
+    MEASURES,
     PRESUMED_NATIVE,
     WIDESPREAD_INVASIVE,
+    assessment_column,
 )
+from bisonflow.riis.columns import ASSESSMENT_OF_DEGREE
 from bisonflow.stats.pam import Pam, range_sizes, richness
 
 if TYPE_CHECKING:

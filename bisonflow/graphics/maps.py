@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from bisonflow.dimensions import LISTED_ASSESSMENTS
 from bisonflow.graphics.figures import _ASSESSMENT_LABELS, _blank_figure, _png, _title
 from bisonflow.graphics.projection import Albers
 from bisonflow.graphics.shapefile import Polygons
-from bisonflow.riis.columns import LISTED_ASSESSMENTS
 
 if TYPE_CHECKING:
     from matplotlib.colors import Normalize

@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bisonflow.riis.columns import ASSESSMENT_OF_DEGREE, ASSESSMENTS, PRESUMED_NATIVE, RIIS_REGIONS
+from bisonflow.dimensions import ASSESSMENTS, PRESUMED_NATIVE
+from bisonflow.riis.columns import ASSESSMENT_OF_DEGREE, RIIS_REGIONS
 from bisonflow.sample.counties import Counties
 from bisonflow.sample.geography import PointPool
 from bisonflow.sample.listings import Listings

@@ -1,7 +1,7 @@
 """BISON's RIIS assessments as Redshift SQL: which RIIS entry applies to a record, the tier
 of an entry, the pick among several, and the per-assessment measures of `<dim>_counts`.
 
-A module of its own so the assessment vocabulary (bisonflow.riis.columns) and the matching
+A module of its own so the assessment vocabulary (bisonflow.dimensions) and the matching
 rule reach the SQL in one place, generated from the same constants the figures, the sample
 and the tests use. bisonflow.sql.workflow_sql `_mark_sql` puts the pieces into the marks query.
 
@@ -45,13 +45,15 @@ matches nothing: a malformed key never fails the load and never matches a wrong 
 
 from __future__ import annotations
 
-from bisonflow.dimensions import MEASURES, SPECIES_KEY, assessment_column
-from bisonflow.riis.columns import (
-    ASSESSMENT_OF_DEGREE,
+from bisonflow.dimensions import (
     ASSESSMENTS,
     LISTED_ASSESSMENTS,
+    MEASURES,
     PRESUMED_NATIVE,
+    SPECIES_KEY,
+    assessment_column,
 )
+from bisonflow.riis.columns import ASSESSMENT_OF_DEGREE
 from bisonflow.sql.quoting import sql_literal
 
 #: The two lookups: (CTE name, side), the side naming the record column a listing meets.

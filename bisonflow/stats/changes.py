@@ -14,7 +14,7 @@ PAM's presence threshold: one record of an invasive species in a new county is e
 signal early detection looks for, and a threshold would hide it until records pile up.
 A gain is listed by this month's assessment; a loss by the assessment the previous month
 published (the species may no longer be recorded anywhere this month). The tiers come from
-bisonflow.riis.columns, never spelled here.
+bisonflow.dimensions, never spelled here.
 
 Species are compared by `specieskey`, the accepted species (bisonflow.dimensions.SPECIES_KEY).
 A month published before that change has a `taxonkey` column instead, the records' own keys
@@ -39,9 +39,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from bisonflow.dimensions import COUNTY, SPECIES_KEY
+from bisonflow.dimensions import COUNTY, LISTED_ASSESSMENTS, PRESUMED_NATIVE, SPECIES_KEY
 from bisonflow.graphics.figures import ASSESSMENT_COLOURS, _png
-from bisonflow.riis.columns import LISTED_ASSESSMENTS, PRESUMED_NATIVE
 
 #: The tiers of the list, least severe first (presumed native is not a listing).
 LISTED: tuple[str, ...] = LISTED_ASSESSMENTS
