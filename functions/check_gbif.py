@@ -7,8 +7,8 @@ from dataclasses import asdict
 from typing import Any
 
 from bisonflow.config import Timing
-from bisonflow.gbif.snapshot import check_month
 from bisonflow.layout import MonthLayout, month_of_timestamp
+from bisonflow.steps.gbif_snapshot import check_month
 from bisonflow.steps.lambda_edge import step_handler
 from bisonflow.steps.waits import SnapshotWait, late_snapshot
 

@@ -12,10 +12,10 @@ from conftest import wait_for_end
 from lambda_live import live_environment
 from moto.events.models import EventPattern
 
-from bisonflow.gbif.snapshot import SnapshotCheck
 from bisonflow.history.executions import history
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.steps.gbif_snapshot import SnapshotCheck
 from bisonflow.steps.waits import SnapshotWait, late_snapshot
 
 SCHEDULED = "2026-06-02T06:00:00Z"

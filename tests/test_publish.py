@@ -21,13 +21,13 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import SCRATCH_BUCKET, published_files, wait_for_end
 
-from bisonflow.gbif.snapshot import check_month
 from bisonflow.history.executions import history
 from bisonflow.layout import MonthLayout
 from bisonflow.local.credentials import role_credentials
 from bisonflow.local.emulator import REGION
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.riis.guard import ListSize
+from bisonflow.steps.gbif_snapshot import check_month
 from bisonflow.steps.publish import (
     MonthPublishedMeanwhile,
     RunIncomplete,

@@ -29,7 +29,7 @@ The "Schema" table of that same version still lists taxonkey and specieskey as I
 change history is the dated statement and was written with it, so it decides.
 
 GBIF's first snapshot is 2021-04-13; an earlier date gets the first schema (there is no
-such snapshot, which `bisonflow.gbif.snapshot.check_month` reports before any SQL runs).
+such snapshot, which `bisonflow.steps.gbif_snapshot.check_month` reports before any SQL runs).
 This module is standard library only: the Lambdas that render the SQL import it.
 """
 

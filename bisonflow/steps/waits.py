@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bisonflow.config import env_float, env_int
-from bisonflow.gbif.snapshot import SnapshotCheck
+from bisonflow.steps.gbif_snapshot import SnapshotCheck
 
 DAY_SECONDS = 86_400
 #: The longest wait for a late snapshot the template allows (its SnapshotWaitDays pattern).
