@@ -1,8 +1,11 @@
-"""Quoting for the Redshift SQL text the workflow builds (redshift_sql, boundary_sql).
+"""Quoting for SQL text: the Redshift SQL the workflow builds (`bisonflow.sql`) and the
+DuckDB SQL the Data API stand-in writes (`bisonflow.local.redshift`).
 
-A module of its own so that both SQL modules quote the same way without importing each
-other: redshift_sql assembles the steps and imports boundary_sql, which must not import it
-back.
+A module of its own so that every SQL module quotes the same way without importing each
+other: workflow_sql assembles the steps and imports boundaries, which must not import it
+back; the stand-in must not import the workflow's SQL to quote its own. Redshift and DuckDB
+write a string literal the same way (single quotes, an inner quote doubled), so one function
+serves both.
 """
 
 from __future__ import annotations

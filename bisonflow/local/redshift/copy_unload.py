@@ -21,7 +21,8 @@ from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift import unload_csv as redshift_unload_csv
 from bisonflow.local.redshift import unload_rules as redshift_unload_rules
 from bisonflow.local.redshift.moto_s3 import EmulatorError, MotoS3, split_s3_uri
-from bisonflow.local.redshift.statements import _Outcome, _sql_text
+from bisonflow.local.redshift.statements import _Outcome
+from bisonflow.sql.quoting import sql_literal
 from bisonflow.sql.unload import MANIFEST_NAME
 
 
@@ -90,9 +91,9 @@ class CopyUnload:
         options = [
             "header = false",
             f"skip = {int(stmt.ignore_header)}",
-            f"delim = {_sql_text(stmt.delimiter)}",
-            f"quote = {_sql_text(stmt.quote)}",
-            f"escape = {_sql_text(stmt.quote)}",
+            f"delim = {sql_literal(stmt.delimiter)}",
+            f"quote = {sql_literal(stmt.quote)}",
+            f"escape = {sql_literal(stmt.quote)}",
             "columns = {" + ", ".join(f"'{k}': 'VARCHAR'" for k in raw) + "}",
             # Redshift loads an empty field as an empty string (NULL only with EMPTYASNULL, or
             # for non-text columns): never let DuckDB turn it into NULL itself.
@@ -102,12 +103,14 @@ class CopyUnload:
             "strict_mode = true",
         ]
         if stmt.compression:
-            options.append(f"compression = {_sql_text(stmt.compression)}")
+            options.append(f"compression = {sql_literal(stmt.compression)}")
         exprs = []
         for i, (_, kind) in enumerate(targets):
             value = f'"c{i}"'
             if stmt.null_as is not None:
-                value = f"CASE WHEN {value} = {_sql_text(stmt.null_as)} THEN NULL ELSE {value} END"
+                value = (
+                    f"CASE WHEN {value} = {sql_literal(stmt.null_as)} THEN NULL ELSE {value} END"
+                )
             if kind.upper() == "VARCHAR":
                 if stmt.blanks_as_null:
                     value = f"NULLIF(TRIM({value}), '')"
@@ -116,11 +119,11 @@ class CopyUnload:
             else:
                 value = f"CAST(NULLIF(TRIM({value}), '') AS {kind})"
             exprs.append(value)
-        paths = ", ".join(_sql_text(f.as_posix()) for f in files)
+        paths = ", ".join(sql_literal(f.as_posix()) for f in files)
         return f"SELECT {', '.join(exprs)} FROM read_csv([{paths}], {', '.join(options)})"
 
     def _parquet_select(self, files: list[Path], targets: list[tuple[str, str]], uri: str) -> str:
-        paths = ", ".join(_sql_text(f.as_posix()) for f in files)
+        paths = ", ".join(sql_literal(f.as_posix()) for f in files)
         source = f"read_parquet([{paths}])"
         found = self._connect().execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         if len(found) != len(targets):
@@ -156,7 +159,7 @@ class CopyUnload:
                         f"shapefile component missing: s3://{bucket}/{sidecar} "
                         f"(COPY FORMAT SHAPEFILE reads it beside s3://{bucket}/{key})"
                     ) from None
-        source = f"ST_Read({_sql_text(shp.as_posix())})"
+        source = f"ST_Read({sql_literal(shp.as_posix())})"
         found = [
             (str(r[0]), str(r[1]))
             for r in self._connect().execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
@@ -227,7 +230,7 @@ class CopyUnload:
             if serial:
                 con.execute("SET preserve_insertion_order = true")
             row = con.execute(
-                f"COPY ({query}) TO {_sql_text(local.as_posix())} ({options})"
+                f"COPY ({query}) TO {sql_literal(local.as_posix())} ({options})"
             ).fetchone()
             rows = int(row[0]) if row else 0
             entries = []

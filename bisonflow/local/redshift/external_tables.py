@@ -47,6 +47,7 @@ import duckdb
 from bisonflow.local.redshift import spectrum_types
 from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift.moto_s3 import EmulatorError, split_s3_uri
+from bisonflow.sql.quoting import sql_literal
 
 __all__ = ["ExternalTable", "ObjectStore", "is_hidden", "refuse_scan"]
 
@@ -66,10 +67,6 @@ class ObjectStore(Protocol):
     def versions(self, bucket: str, prefix: str) -> list[tuple[str, str]]: ...
 
     def download(self, bucket: str, key: str, path: Path) -> Path: ...
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass
@@ -122,7 +119,7 @@ class ExternalTable:
             select, refused = self._select(con, files)
         except EmulatorError as error:
             self.unreadable = f"{self.stmt.schema}.{self.stmt.name}: {error}"
-            failing = f"error({_sql_text(self.unreadable)})"
+            failing = f"error({sql_literal(self.unreadable)})"
             con.execute(
                 f"CREATE OR REPLACE VIEW {self.view} AS {self._typed_nulls()} "
                 f"FROM range(1) WHERE {failing} IS NULL"
@@ -166,7 +163,7 @@ class ExternalTable:
             return f"{self._typed_nulls()} WHERE false", {}
         source = (
             "read_parquet(["
-            + ", ".join(_sql_text(files[k].as_posix()) for k in sorted(files))
+            + ", ".join(sql_literal(files[k].as_posix()) for k in sorted(files))
             + "], union_by_name = true)"
         )
         try:

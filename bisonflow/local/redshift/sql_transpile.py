@@ -25,6 +25,7 @@ from sqlglot.errors import ParseError
 from sqlglot.tokens import TokenType
 
 from bisonflow.local.redshift import rules as redshift_rules
+from bisonflow.sql.quoting import sql_literal
 
 __all__ = [
     "CopyStmt",
@@ -205,7 +206,7 @@ def bind_parameters(sql: str, parameters: list[dict[str, str]] | None) -> str:
             return match.group(0)
         if name not in values:
             raise UnsupportedSql(f"parameter :{name} has no value in Parameters")
-        return "'" + str(values[name]).replace("'", "''") + "'"
+        return sql_literal(str(values[name]))
 
     return _PARAM.sub(replace, sql)
 

@@ -272,7 +272,3 @@ class _Outcome:
     has_result_set: bool = False
     rows: int = 0
     result: _Result | None = None
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift.moto_s3 import EmulatorError
-from bisonflow.local.redshift.statements import _sql_text
+from bisonflow.sql.quoting import sql_literal
 
 #: DuckDB types whose text (CAST AS VARCHAR) is Redshift's: text, and integers in decimal.
 TEXT_TYPES = frozenset(
@@ -41,7 +41,7 @@ _NO_NULLS_LEFT = "\n"
 def text_query(stmt: st.UnloadStmt, columns: list[tuple[str, str]]) -> str:
     """`stmt`'s query with each of its `columns` ((name, DuckDB type), in order) as the text
     Redshift writes for it: NULL as NULL AS's string, or zero-length."""
-    null_text = _sql_text(stmt.null_as or "")
+    null_text = sql_literal(stmt.null_as or "")
     for name, kind in columns:
         if kind.upper() not in TEXT_TYPES:
             raise EmulatorError(
@@ -60,6 +60,6 @@ def copy_options(stmt: st.UnloadStmt) -> str:
     """DuckDB COPY options for `text_query`'s rows: Redshift's quoting, delimiter and header."""
     header = "true" if stmt.header else "false"
     return (
-        f"FORMAT CSV, HEADER {header}, DELIMITER {_sql_text(stmt.delimiter)}, "
-        f"QUOTE '\"', ESCAPE '\"', NULLSTR {_sql_text(_NO_NULLS_LEFT)}"
+        f"FORMAT CSV, HEADER {header}, DELIMITER {sql_literal(stmt.delimiter)}, "
+        f"QUOTE '\"', ESCAPE '\"', NULLSTR {sql_literal(_NO_NULLS_LEFT)}"
     )
