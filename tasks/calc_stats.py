@@ -44,7 +44,6 @@ from bisonflow.dimensions import COUNTY, REGION_COUNT_COLUMNS, STATE, Dimension,
 from bisonflow.graphics import figures, maps
 from bisonflow.graphics.shapefile import read_polygons
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
-from bisonflow.stats.month_record import month_record
 from bisonflow.stats.pam import (
     OCC_COUNT,
     SITE,
@@ -61,6 +60,7 @@ from bisonflow.stats.pam import (
 )
 from bisonflow.stats.provenance import read_citation
 from bisonflow.stats.streamed_objects import StreamedObject, StreamedOutputs, content_type
+from bisonflow.steps.month_record import month_record
 from bisonflow.steps.taskspec import TaskSpec
 
 #: Parallel S3 requests (parts of an UNLOAD are read, output files written, concurrently).
@@ -163,7 +163,7 @@ def _run(spec: TaskSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, Any]:
             citation,
             prefixes[f"{COUNTY.name}_species_counts"],
             lambda prefix: part_keys(s3, spec.bucket, prefix),
-        )  # provenance, new this month (bisonflow.stats.month_record)
+        )  # provenance, new this month (bisonflow.steps.month_record)
         extras.add_done_callback(  # the part that grows with the tables' rows, timed apart
             lambda _: _log(f"month record ready at {time.perf_counter() - started:.1f}s")
         )

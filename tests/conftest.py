@@ -146,7 +146,7 @@ def published_files(layout: MonthLayout) -> set[str]:
     PublishMonth writes it at layout.done_marker_key."""
     summary = {name.format(dim) for dim in DIMENSIONS for name in STATS_FILES}
     summary |= set(FIGURES) | set(MAPS) | {RECORD_NAME}
-    month_record = {  # provenance and change (bisonflow.stats.month_record)
+    month_record = {  # provenance and change (bisonflow.steps.month_record)
         layout.citation_copy_key,
         layout.new_in_county_key,
         layout.county_changes_key,

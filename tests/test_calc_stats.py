@@ -56,7 +56,7 @@ COUNTY_COUNTS = [
     ("02010", 2, 1, 0, 0, 0, 0, 0, 0, 2, 1),
     ("15001", 3, 2, 0, 0, 0, 0, 1, 1, 2, 1),
 ]
-#: The month's provenance and changes (bisonflow.stats.month_record; tested in test_provenance.py,
+#: The month's provenance and changes (bisonflow.steps.month_record; tested in test_provenance.py,
 #: test_changes.py): the citation, new this month. No CSV copy of a table: the aggregate step
 #: UNLOADs those (bisonflow.sql.workflow_sql), and a second writer would replace its file.
 MONTH_RECORD_FILES = {"citation.txt", "new_this_month_county.csv", "changes_county.csv"} | {

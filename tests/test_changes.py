@@ -19,6 +19,7 @@ from test_calc_stats import s3  # noqa: F401 (the fixture: a bucket in moto's S3
 from test_provenance import COUNTY_ROWS, LAYOUT, body, publish_citation, spec, upload_month
 
 from bisonflow.dimensions import PRESUMED_NATIVE, SPECIES_KEY
+from bisonflow.graphics.figures import changes_figure
 from bisonflow.layout import MonthLayout
 from bisonflow.stats import changes
 from bisonflow.stats.changes import LISTED
@@ -203,4 +204,4 @@ def test_a_month_without_change_reports_zero_and_still_draws():
         "counties_lost": 0,
     }
     assert found.county_changes.num_rows == 0
-    assert changes.figure(found, "2024-02").startswith(b"\x89PNG\r\n\x1a\n")
+    assert changes_figure(found, "2024-02").startswith(b"\x89PNG\r\n\x1a\n")

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from bisonflow.dimensions import (
     ASSESSMENTS,
+    COUNTY,
     ESTABLISHED,
     INVASIVE,
     LISTED_ASSESSMENTS,
@@ -35,6 +36,7 @@ from bisonflow.dimensions import (
     assessment_column,
 )
 from bisonflow.riis.columns import ASSESSMENT_OF_DEGREE
+from bisonflow.stats.changes import Changes
 from bisonflow.stats.pam import Pam, range_sizes, richness
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ DPI = 100
 #: tick label and took about half of each figure's rendering time: room for rotated state
 #: codes, six-digit tick labels, axis labels and the legend below.
 _MARGINS = {"left": 0.06, "right": 0.985, "top": 0.95, "bottom": 0.1}
+#: Counties drawn in the new-this-month figure (changes_figure), most changes first.
+FIGURE_COUNTIES = 30
 #: Upper bound of the heatmap image's grid (rows = sites, columns = species).
 HEATMAP_GRID = (600, 1200)
 
@@ -291,3 +295,82 @@ def _png(fig: Figure) -> bytes:
     # zlib level 1: a third of the encoding time of the default for ~30% more bytes
     fig.savefig(sink, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return sink.getvalue()
+
+
+def changes_figure(changes: Changes, month: str, reason: str | None = None) -> bytes:
+    """Counties with the most changes: listed species gained (up, by tier) and lost (down).
+    The first month's figure says there is no earlier month instead."""
+    from matplotlib.figure import Figure  # drawn only here (the module docstring says why)
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(14, 8), dpi=100)
+    ax = fig.subplots()
+    fig.subplots_adjust(left=0.06, right=0.985, top=0.93, bottom=0.22)
+    if changes.previous_month is None:
+        ax.text(0.5, 0.5, reason or "no earlier month", ha="center", va="center", wrap=True)
+        ax.set_axis_off()
+        ax.set_title(f"New this month (GBIF snapshot {month}): no earlier month to compare")
+        return _png(fig)
+    table = changes.county_changes
+    geoids = table[COUNTY.site_column].to_pylist()
+    totals: dict[str, int] = {}
+    for g, gained, lost in zip(
+        geoids, table["gained"].to_pylist(), table["lost"].to_pylist(), strict=True
+    ):
+        totals[g] = totals.get(g, 0) + gained + lost
+    top = sorted(totals, key=lambda g: (-totals[g], g))[:FIGURE_COUNTIES]
+    x = np.arange(len(top))
+    names = dict(zip(geoids, _changes_county_labels(table), strict=True))
+    colours = _changes_tier_colours()
+    bottom = np.zeros(len(top))
+    for tier in LISTED_ASSESSMENTS:
+        gained = _changes_per_county(table, top, tier, "gained")
+        ax.bar(x, gained, bottom=bottom, color=colours[tier], label=f"gained: {tier}")
+        bottom += gained
+    lost = _changes_per_county(table, top, None, "lost")
+    ax.bar(x, -lost, color="#7f7f7f", label="lost (any tier)")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, [names[g] for g in top], rotation=75, ha="right", fontsize=7)
+    ax.set_ylabel("listed species gained (+) / lost (-)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # species are counted whole
+    ax.set_xlabel(f"county (the {len(top)} with the most changes)")
+    if not top:
+        ax.text(
+            0.5,
+            0.5,
+            "no listed species gained or lost a county",
+            ha="center",
+            transform=ax.transAxes,
+        )
+    ax.legend(loc="upper right")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(
+        f"New this month: US-RIIS listed species by county, GBIF snapshot {month} "
+        f"against {changes.previous_month}"
+    )
+    return _png(fig)
+
+
+def _changes_county_labels(table: pa.Table) -> list[str]:
+    return [
+        f"{c}, {s}"
+        for c, s in zip(table["county"].to_pylist(), table["state"].to_pylist(), strict=True)
+    ]
+
+
+def _changes_per_county(
+    table: pa.Table, geoids: list[str], tier: str | None, column: str
+) -> np.ndarray:
+    """`column` summed per county of `geoids`, for one tier or (None) every tier."""
+    values = dict.fromkeys(geoids, 0)
+    if tier is not None:
+        table = table.filter(pc.equal(table["riis_assessment"], tier))
+    for row in table.to_pylist():
+        if row[COUNTY.site_column] in values:
+            values[row[COUNTY.site_column]] += row[column]
+    return np.array([values[g] for g in geoids], dtype=np.int64)
+
+
+def _changes_tier_colours() -> dict[str, str]:
+    """One colour per listed tier, the state share figure's (darker for the more severe)."""
+    return {tier: ASSESSMENT_COLOURS[tier] for tier in LISTED_ASSESSMENTS}

@@ -22,8 +22,9 @@ A month published before that change has a `taxonkey` column instead, the record
 comparison says so (`note` in the summary): pairs whose old key was a subspecies' or
 synonym's show as lost, and their species may show as new, once.
 
-Everything here is pure: tables in, tables and a PNG out; the previous published month is
-found through its marker (bisonflow.steps.publish.previous_published, called by month_record).
+Everything here is pure: tables in, tables out (bisonflow.graphics.figures.changes_figure draws
+them); the previous published month is found through its marker
+(bisonflow.steps.publish.previous_published, called by bisonflow.steps.month_record).
 """
 
 from __future__ import annotations
@@ -33,14 +34,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from bisonflow.dimensions import COUNTY, LISTED_ASSESSMENTS, PRESUMED_NATIVE, SPECIES_KEY
-from bisonflow.graphics.figures import ASSESSMENT_COLOURS, _png
 
 #: The tiers of the list, least severe first (presumed native is not a listing).
 LISTED: tuple[str, ...] = LISTED_ASSESSMENTS
@@ -66,8 +65,6 @@ BATCH_ROWS = 1 << 18
 #: No species: the first month's comparison reads a list's columns and none of its rows.
 _NO_SPECIES = pa.array([], pa.string())
 _KEY_SEPARATOR = "\x1f"  # between geoid and species key in a pair key: in neither
-#: Counties drawn in the figure, most changes first.
-FIGURE_COUNTIES = 30
 #: A parquet part as its bytes, or as a seekable file that reads only what is asked of it
 #: (bisonflow.stats.s3_ranged.RangedObject: the footer, then the columns read).
 Part = bytes | BinaryIO
@@ -204,60 +201,6 @@ def csv_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def figure(changes: Changes, month: str, reason: str | None = None) -> bytes:
-    """Counties with the most changes: listed species gained (up, by tier) and lost (down).
-    The first month's figure says there is no earlier month instead."""
-    from matplotlib.figure import Figure  # drawn only here (bisonflow.graphics.figures says why)
-    from matplotlib.ticker import MaxNLocator
-
-    fig = Figure(figsize=(14, 8), dpi=100)
-    ax = fig.subplots()
-    fig.subplots_adjust(left=0.06, right=0.985, top=0.93, bottom=0.22)
-    if changes.previous_month is None:
-        ax.text(0.5, 0.5, reason or "no earlier month", ha="center", va="center", wrap=True)
-        ax.set_axis_off()
-        ax.set_title(f"New this month (GBIF snapshot {month}): no earlier month to compare")
-        return _png(fig)
-    table = changes.county_changes
-    geoids = table[COUNTY.site_column].to_pylist()
-    totals: dict[str, int] = {}
-    for g, gained, lost in zip(
-        geoids, table["gained"].to_pylist(), table["lost"].to_pylist(), strict=True
-    ):
-        totals[g] = totals.get(g, 0) + gained + lost
-    top = sorted(totals, key=lambda g: (-totals[g], g))[:FIGURE_COUNTIES]
-    x = np.arange(len(top))
-    names = dict(zip(geoids, _county_labels(table), strict=True))
-    colours = _tier_colours()
-    bottom = np.zeros(len(top))
-    for tier in LISTED:
-        gained = _per_county(table, top, tier, "gained")
-        ax.bar(x, gained, bottom=bottom, color=colours[tier], label=f"gained: {tier}")
-        bottom += gained
-    lost = _per_county(table, top, None, "lost")
-    ax.bar(x, -lost, color="#7f7f7f", label="lost (any tier)")
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(x, [names[g] for g in top], rotation=75, ha="right", fontsize=7)
-    ax.set_ylabel("listed species gained (+) / lost (-)")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # species are counted whole
-    ax.set_xlabel(f"county (the {len(top)} with the most changes)")
-    if not top:
-        ax.text(
-            0.5,
-            0.5,
-            "no listed species gained or lost a county",
-            ha="center",
-            transform=ax.transAxes,
-        )
-    ax.legend(loc="upper right")
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_title(
-        f"New this month: US-RIIS listed species by county, GBIF snapshot {month} "
-        f"against {changes.previous_month}"
-    )
-    return _png(fig)
-
-
 def _source_columns(names: list[str], wanted: list[str], where: str) -> dict[str, str]:
     """Column name -> the part's column holding it (a legacy list's `taxonkey` holds the
     species); a missing one is refused naming `where`."""
@@ -325,26 +268,3 @@ def _county_changes(new: pa.Table, lost: pa.Table) -> pa.Table:
             for name, values, t in zip(CHANGE_COLUMNS, columns, types, strict=True)
         }
     )
-
-
-def _county_labels(table: pa.Table) -> list[str]:
-    return [
-        f"{c}, {s}"
-        for c, s in zip(table["county"].to_pylist(), table["state"].to_pylist(), strict=True)
-    ]
-
-
-def _per_county(table: pa.Table, geoids: list[str], tier: str | None, column: str) -> np.ndarray:
-    """`column` summed per county of `geoids`, for one tier or (None) every tier."""
-    values = dict.fromkeys(geoids, 0)
-    if tier is not None:
-        table = table.filter(pc.equal(table["riis_assessment"], tier))
-    for row in table.to_pylist():
-        if row[COUNTY.site_column] in values:
-            values[row[COUNTY.site_column]] += row[column]
-    return np.array([values[g] for g in geoids], dtype=np.int64)
-
-
-def _tier_colours() -> dict[str, str]:
-    """One colour per listed tier, the state share figure's (darker for the more severe)."""
-    return {tier: ASSESSMENT_COLOURS[tier] for tier in LISTED}

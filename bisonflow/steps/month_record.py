@@ -6,7 +6,8 @@ month against the previous published month (bisonflow.stats.changes). The CSV co
 UNLOADed tables are not here: the aggregate step UNLOADs them from Redshift, as BISON does
 (bisonflow.sql.unload `unload_csv`). Kept apart from the provenance
 module so the launch Lambda, which only needs the citation's location, never imports the
-plotting and table libraries this needs.
+plotting and table libraries this needs. A step of the library, not a statistic: it finds the
+previous month through the marker that publishes it (bisonflow.steps.publish).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from bisonflow.graphics.figures import changes_figure
 from bisonflow.layout import SUMMARY_ROOT, MonthLayout
 from bisonflow.stats import changes
 from bisonflow.stats.provenance import SnapshotCitation
@@ -88,7 +90,7 @@ def month_record(
         layout.citation_copy_key: citation.body,
         layout.new_in_county_key: changes.csv_bytes(found.new_records),
         layout.county_changes_key: changes.csv_bytes(found.county_changes),
-        layout.new_this_month_figure_key: changes.figure(found, layout.month, reason),
+        layout.new_this_month_figure_key: changes_figure(found, layout.month, reason),
     }
     return MonthRecord(
         files,
