@@ -26,12 +26,12 @@ ROLE_CODE = [
         ROOT / "bisonflow" / name
         for name in (
             "aws.py",
-            "ec2_tasks.py",
-            "statements.py",
-            "gbif_snapshot.py",
-            "name_cache.py",
-            "riis.py",
-            "riis_schema.py",
+            "steps/ec2_tasks.py",
+            "steps/statements.py",
+            "gbif/snapshot.py",
+            "gbif/name_cache.py",
+            "riis/master_list.py",
+            "riis/columns.py",
         )
     ),
 ]

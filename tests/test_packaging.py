@@ -51,7 +51,7 @@ def test_layer_holds_what_the_lambdas_import_and_nothing_local(local_layer: byte
     assert local_layer == layer_zip(), "same tree, same bytes"
     for expected in (
         "python/bisonflow/__init__.py",
-        "python/bisonflow/lambda_edge.py",
+        "python/bisonflow/steps/lambda_edge.py",
         "python/bisonflow/schemas.py",
         "python/definitions/check_gbif.input.schema.json",
         "python/jsonschema/__init__.py",
@@ -61,8 +61,8 @@ def test_layer_holds_what_the_lambdas_import_and_nothing_local(local_layer: byte
     assert any(n.startswith("python/rpds/rpds.") and n.endswith(".so") for n in names)
     assert not [n for n in names if n.startswith(("python/bisonflow/local/", "python/boto"))]
     # Modules the handlers never import stay out (the report, the science in the tasks).
-    assert "python/bisonflow/report/__init__.py" not in names
-    assert "python/bisonflow/pam.py" not in names
+    assert "python/bisonflow/history/report/__init__.py" not in names
+    assert "python/bisonflow/stats/pam.py" not in names
     assert not [n for n in names if n.endswith((".pyc", ".dist-info/RECORD"))]
 
 

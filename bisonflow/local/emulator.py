@@ -22,6 +22,7 @@ from bisonflow.local import (
     EMULATOR_KEYS,
     EMULATOR_REGION,
     PortInUse,
+    api_models,  # noqa: F401  first: asl_fixes imports moto's EC2 models, which read botocore data
     moto_routing,
     s3_conditional,
 )
