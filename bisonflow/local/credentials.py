@@ -15,6 +15,8 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sts.models import sts_backends
 
+from bisonflow.local import EMULATOR_REGION
+
 #: The account the emulator serves: moto's default account.
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 #: How long a session lasts (STS's default for AssumeRole). Nothing local expires it.
@@ -28,11 +30,8 @@ def role_credentials(role_arn: str, session_name: str) -> dict[str, str]:
     AssumeRole would make it, so its access key identifies the role on every later request.
     For the callers that live in the emulator's process (Lambda workers, the EC2 agent).
     """
-    # Imported on use: the emulator imports lambda_worker, which makes its sessions here.
-    from bisonflow.local.emulator import REGION
-
     role = sts_backends[ACCOUNT_ID]["aws"].assume_role(
-        region_name=REGION,
+        region_name=EMULATOR_REGION,
         role_session_name=session_name[:64],
         role_arn=role_arn,
         policy="",
