@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bisonflow.history.execution_view import details_of
+
 __all__ = [
     "PRICES_AS_OF",
     "CostEstimate",
@@ -154,13 +156,6 @@ def _when(event: Mapping[str, Any]) -> float:
     return datetime.fromisoformat(str(stamp)).timestamp()
 
 
-def _details(event: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
-
-
 def _json(text: Any) -> Any:
     try:
         return json.loads(text) if isinstance(text, str) else None
@@ -197,7 +192,7 @@ def _invocations(events: Sequence[Mapping[str, Any]]) -> list[_Invocation]:
             ends.setdefault(origin[previous], {})[kind] = event
     found = []
     for scheduled_id, start in ((i, by_id[i]) for i in sorted(set(origin.values()))):
-        details = _details(start)
+        details = details_of(start)
         if details.get("resourceType") != "lambda":
             continue
         parameters = _json(details.get("parameters")) or {}
@@ -206,7 +201,7 @@ def _invocations(events: Sequence[Mapping[str, Any]]) -> list[_Invocation]:
         final = next((end[k] for k in _ENDS if k in end), None)
         submitted = end.get("TaskSubmitted")
         returned = submitted or final
-        output = _json(_details(returned).get("output")) if returned else None
+        output = _json(details_of(returned).get("output")) if returned else None
         found.append(
             _Invocation(
                 function=name.rsplit("-", 1)[-1],
@@ -242,7 +237,7 @@ def lambda_function_names(events: Sequence[Mapping[str, Any]]) -> list[str]:
     """Full names of the functions the execution invoked (their log groups hold REPORT)."""
     names: list[str] = []
     for event in events:
-        details = _details(event)
+        details = details_of(event)
         if event["type"] == "TaskScheduled" and details.get("resourceType") == "lambda":
             arn = str((_json(details.get("parameters")) or {}).get("FunctionName", ""))
             name = arn.split(":function:")[-1].split(":")[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +127,10 @@ def state_defs(definition: dict[str, Any]) -> list[StateDef]:
     return walk(definition["States"], None)
 
 
-def _details(event: dict[str, Any]) -> dict[str, Any]:
+def details_of(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A history event's details, {} for an event without any: GetExecutionHistory names them
+    after the event's type (`taskScheduledEventDetails`, ...), so every reader of a history
+    (this view, the followed lines, the cost estimate, the report) finds them by the suffix."""
     for key, value in event.items():
         if key.endswith("EventDetails") and isinstance(value, dict):
             return value
@@ -151,7 +155,7 @@ def build_view(
     owner: dict[int, str] = {}  # event id -> the state it belongs to
 
     for event in events:
-        kind, details = event["type"], _details(event)
+        kind, details = event["type"], details_of(event)
         if kind.endswith("StateEntered"):
             run = runs.get(details.get("name", ""))
             if run is None:

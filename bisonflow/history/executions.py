@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bisonflow.history.execution_view import ExecutionView, build_view
+from bisonflow.history.execution_view import ExecutionView, build_view, details_of
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 #: The state machine's name, on AWS and in the local runtime (bisonflow.local.deploy).
@@ -141,16 +141,9 @@ def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
 _FOLLOWED = ("Task", "Parallel", "Succeed", "Fail")
 
 
-def _details(event: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
-
-
 def describe_event(event: dict[str, Any]) -> str | None:
     """One human line for the events a person follows; None for the rest."""
-    kind, details = event["type"], _details(event)
+    kind, details = event["type"], details_of(event)
     if kind.endswith("StateEntered") and kind.startswith(_FOLLOWED):
         return f"-> {details.get('name')}"
     if kind.endswith("StateExited") and kind.startswith(_FOLLOWED):

@@ -9,7 +9,7 @@ import json
 from html import escape
 from typing import Any
 
-from bisonflow.history.execution_view import ExecutionView
+from bisonflow.history.execution_view import ExecutionView, details_of
 
 __all__ = ["DETAILS_SHOWN", "event_details", "events_section"]
 
@@ -55,9 +55,7 @@ def events_section(view: ExecutionView) -> str:
 
 def event_details(event: dict[str, Any]) -> str:
     """The event's details as one line, folded after DETAILS_SHOWN characters."""
-    details = next(
-        (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), None
-    )
+    details = details_of(event)
     if not details:
         return ""
     text = json.dumps(details, ensure_ascii=False, default=str)
