@@ -20,6 +20,7 @@ Layout under out_dir (bucket keys mirrored, so an upload is a walk of the folder
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -34,9 +35,10 @@ import numpy as np
 
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.riis.columns import RIIS_REGIONS
-from bisonflow.sample.geography import AIANNH_SOURCE, pools
+from bisonflow.sample.geography import AIANNH_SOURCE, Pools, pools
 from bisonflow.sample.listings import Listings
-from bisonflow.sample.occurrences import FIRST_GBIFID, Places, generate_occurrences, merge_facts
+from bisonflow.sample.occurrence_draws import Places
+from bisonflow.sample.occurrences import FIRST_GBIFID, generate_occurrences, merge_facts
 from bisonflow.sample.ranges import build_ranges, county_centres
 from bisonflow.sample.riis import DEGREES, RiisTaxon, list_rows, list_taxa, write_riis_csv
 from bisonflow.sample.snapshot import write_parts
@@ -157,90 +159,47 @@ def generate_sample(
     say = progress or (lambda _message: None)
     started = time.perf_counter()
     snapshot = (snapshot or DEFAULT_SNAPSHOT).replace(day=1)  # GBIF snapshots are monthly
-    layout = MonthLayout(snapshot)
     out_dir = Path(out_dir)
+    layout = MonthLayout(snapshot)
     # Four streams: ranges, taxonomy, RIIS, occurrences (the geography's point pools have
     # their own fixed seed, geography.POOL_SEED).
     seeds = np.random.SeedSequence(seed).spawn(4)
     geo_rng, taxa_rng, riis_rng, occ_rng = (np.random.default_rng(s) for s in seeds)
-
-    gbif_root = out_dir / "gbif"
-    snapshot_dir = gbif_root / layout.gbif_prefix
-    riis_csv = out_dir / "bison" / RIIS_INPUT_KEY
-    shapefile = out_dir / "bison" / COUNTY_SHAPEFILE_KEY
-    match_json = out_dir / "gbif_species_match.json"
-    aiannh = out_dir / "bison" / AIANNH_SHAPEFILE_KEY
+    where = SampleManifest(  # the files' places; what they hold comes last (`expected`)
+        root=out_dir,
+        snapshot_dir=out_dir / "gbif" / layout.gbif_prefix,
+        riis_csv=out_dir / "bison" / RIIS_INPUT_KEY,
+        county_shapefile=out_dir / "bison" / COUNTY_SHAPEFILE_KEY,
+        aiannh_shapefile=out_dir / "bison" / AIANNH_SHAPEFILE_KEY,
+        species_match_json=out_dir / "gbif_species_match.json",
+        records=records,
+        expected={},
+    )
 
     geography = pools()
-    counties = geography.geography.counties
-    say(
-        f"writing {len(counties)} counties in {len(counties.states)} states to {shapefile.name} ..."
-    )
-    geography.geography.write_county_shapefile(
-        shapefile, (snapshot.year, snapshot.month, snapshot.day)
-    )
-
-    aiannh.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in _SHAPEFILE_PARTS:
-        shutil.copyfile(AIANNH_SOURCE.with_suffix(suffix), aiannh.with_suffix(suffix))
-
+    _write_boundaries(geography, where, snapshot, say)
     backbone = build_backbone(taxa_rng)
     riis_taxa = list_taxa(backbone, taxa_rng)
     rows = list_rows(riis_taxa, riis_rng)
     say(f"writing {len(rows)} US-RIIS rows ({len(riis_taxa)} names) ...")
-    n_riis = write_riis_csv(riis_csv, rows, riis_rng)
-
+    n_riis = write_riis_csv(where.riis_csv, rows, riis_rng)
     listings = Listings(backbone, rows)
     tx = TaxonArrays(backbone)
-    points = geography.county
-    places = Places(
-        counties=counties,
-        points=points,
-        aiannh_points=geography.aiannh,
-        aiannh_geoid=geography.geography.aiannh_geoid,
-        ranges=build_ranges(
-            geo_rng,
-            counties,
-            county_centres(counties, points.lon, points.lat, points.county),
-            np.unique(tx.species_key),
-            listings.species_regions,
-        ),
-        territory_weight=np.where(
-            counties.region < 0, np.sqrt(counties.aland.astype(np.float64)), 0.0
-        ),
-    )
+    places = _places(geography, geo_rng, tx, listings)
 
     say(f"writing {records:,} GBIF records ...")
-    if snapshot_dir.exists():
-        shutil.rmtree(snapshot_dir)
-    chunks = math.ceil(records / chunk_records)
-    # Chunk 0 draws from the occurrence stream itself, later chunks from its children.
-    rngs = [occ_rng] + [np.random.default_rng(s) for s in seeds[3].spawn(chunks - 1)]
-    facts: dict[str, Any] = {}
-    taxonkeys: list[np.ndarray] = []
-    specieskeys: list[np.ndarray] = []
-    paths: list[Path] = []
-    gbifid = FIRST_GBIFID
-    for k, rng in enumerate(rngs):
-        size = min(chunk_records, records - k * chunk_records)
-        occ = generate_occurrences(rng, size, snapshot, tx, places, listings, gbifid)
-        parts = max(_MIN_PARTS if chunks == 1 else 1, math.ceil(size / _ROWS_PER_PART))
-        paths += write_parts(occ.table, snapshot_dir, min(parts, size), first=len(paths))
-        merge_facts(facts, occ.facts)
-        taxonkeys.append(occ.valid_taxonkeys)
-        specieskeys.append(occ.valid_specieskeys)
-        gbifid = occ.last_gbifid
-    facts["valid_distinct_taxonkeys"] = int(np.unique(np.concatenate(taxonkeys)).size)
-    # Species are accepted species (specieskey): subspecies and synonyms are not extra ones.
-    facts["valid_distinct_species"] = int(np.unique(np.concatenate(specieskeys)).size)
-    (snapshot_dir.parent / "citation.txt").write_text(_citation(snapshot), encoding="utf-8")
+    streams = _OccurrenceStreams(occ_rng, seeds[3])
+    facts, paths = _write_records(where, snapshot, chunk_records, streams, tx, places, listings)
+    citation = where.snapshot_dir.parent / "citation.txt"
+    citation.write_text(_citation(snapshot), encoding="utf-8")
 
     table = _match_table(backbone, riis_taxa)
     say(f"writing {len(table)} species-match answers ...")
-    match_json.parent.mkdir(parents=True, exist_ok=True)
-    match_json.write_text(_json_lines(table), "utf-8")
+    where.species_match_json.parent.mkdir(parents=True, exist_ok=True)
+    where.species_match_json.write_text(_json_lines(table), "utf-8")
 
     kinds = sorted({t.kind for t in riis_taxa})
+    counties = places.counties
     expected: dict[str, Any] = {
         "seed": seed,
         "snapshot": snapshot.isoformat(),
@@ -258,16 +217,93 @@ def generate_sample(
         "riis_resolved": {t.name: t.key for t in riis_taxa},
         "match_names": len(table),
     }
-    manifest = SampleManifest(
-        root=out_dir,
-        snapshot_dir=snapshot_dir,
-        riis_csv=riis_csv,
-        county_shapefile=shapefile,
-        aiannh_shapefile=aiannh,
-        species_match_json=match_json,
-        records=records,
-        expected=expected,
-    )
+    manifest = dataclasses.replace(where, expected=expected)
     manifest.write()
     say(f"sample data ready in {out_dir} ({time.perf_counter() - started:.1f} s)")
     return manifest
+
+
+def _write_boundaries(
+    geography: Pools, manifest: SampleManifest, snapshot: dt.date, say: Callable[[str], None]
+) -> None:
+    """The county shapefile drawn from the vendored layer, and the AIANNH areas as vendored."""
+    counties = geography.geography.counties
+    shapefile, aiannh = manifest.county_shapefile, manifest.aiannh_shapefile
+    say(
+        f"writing {len(counties)} counties in {len(counties.states)} states to {shapefile.name} ..."
+    )
+    geography.geography.write_county_shapefile(
+        shapefile, (snapshot.year, snapshot.month, snapshot.day)
+    )
+    aiannh.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in _SHAPEFILE_PARTS:
+        shutil.copyfile(AIANNH_SOURCE.with_suffix(suffix), aiannh.with_suffix(suffix))
+
+
+def _places(
+    geography: Pools, geo_rng: np.random.Generator, tx: TaxonArrays, listings: Listings
+) -> Places:
+    """Where records can be: county points, AIANNH points, each species' range."""
+    counties = geography.geography.counties
+    points = geography.county
+    return Places(
+        counties=counties,
+        points=points,
+        aiannh_points=geography.aiannh,
+        aiannh_geoid=geography.geography.aiannh_geoid,
+        ranges=build_ranges(
+            geo_rng,
+            counties,
+            county_centres(counties, points.lon, points.lat, points.county),
+            np.unique(tx.species_key),
+            listings.species_regions,
+        ),
+        territory_weight=np.where(
+            counties.region < 0, np.sqrt(counties.aland.astype(np.float64)), 0.0
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _OccurrenceStreams:
+    """Chunk 0 draws from the occurrence stream itself, later chunks from its children."""
+
+    first: np.random.Generator
+    seed: np.random.SeedSequence
+
+    def for_chunks(self, chunks: int) -> list[np.random.Generator]:
+        return [self.first] + [np.random.default_rng(s) for s in self.seed.spawn(chunks - 1)]
+
+
+def _write_records(
+    manifest: SampleManifest,
+    snapshot: dt.date,
+    chunk_records: int,
+    streams: _OccurrenceStreams,
+    tx: TaxonArrays,
+    places: Places,
+    listings: Listings,
+) -> tuple[dict[str, Any], list[Path]]:
+    """The snapshot's parquet parts, chunk by chunk, and the facts its records add up to."""
+    records, snapshot_dir = manifest.records, manifest.snapshot_dir
+    if snapshot_dir.exists():
+        shutil.rmtree(snapshot_dir)
+    chunks = math.ceil(records / chunk_records)
+    facts: dict[str, Any] = {}
+    taxonkeys: list[np.ndarray] = []
+    specieskeys: list[np.ndarray] = []
+    paths: list[Path] = []
+    gbifid = FIRST_GBIFID
+    for k, rng in enumerate(streams.for_chunks(chunks)):
+        size = min(chunk_records, records - k * chunk_records)
+        occ = generate_occurrences(rng, size, snapshot, tx, places, listings, gbifid)
+        parts = max(_MIN_PARTS if chunks == 1 else 1, math.ceil(size / _ROWS_PER_PART))
+        paths += write_parts(occ.table, snapshot_dir, min(parts, size), first=len(paths))
+        merge_facts(facts, occ.facts)
+        taxonkeys.append(occ.valid_taxonkeys)
+        specieskeys.append(occ.valid_specieskeys)
+        gbifid = occ.last_gbifid
+    facts["valid_distinct_taxonkeys"] = int(np.unique(np.concatenate(taxonkeys)).size)
+    # Species are accepted species (specieskey): subspecies and synonyms are not extra ones.
+    facts["valid_distinct_species"] = int(np.unique(np.concatenate(specieskeys)).size)
+    return facts, paths

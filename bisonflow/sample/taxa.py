@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from bisonflow.sample.name_parts import EPITHETS, GENUS_MIDDLE, GENUS_PREFIX, GENUS_SUFFIX, author
+
 #: GBIF backbone kingdom keys (real).
 KINGDOM_KEYS: dict[str, int] = {
     "Animalia": 1,
@@ -150,46 +152,6 @@ REAL_SYNONYMS: tuple[tuple[str, str, str], ...] = (
     ("Festuca fallax", "Festuca fallax Thuill.", "Festuca rubra fallax"),
 )
 
-_GENUS_PREFIX = (
-    "Acro", "Brachy", "Calli", "Dasy", "Eri", "Glypto", "Helio", "Lepto", "Macro", "Mega",
-    "Micro", "Neo", "Oxy", "Pachy", "Phyllo", "Platy", "Pseudo", "Rhodo", "Sclero", "Steno",
-    "Tricho", "Xantho", "Zygo", "Chloro", "Cyano", "Melano", "Ortho", "Poly", "Ptero", "Schizo",
-    "Hydro", "Litho", "Andro", "Hemi", "Meso", "Peri", "Tetra", "Amphi", "Chryso", "Dendro",
-)  # fmt: skip
-_GENUS_MIDDLE = ("", "cera", "lo", "ne", "ri", "sta", "the", "mo")
-_GENUS_SUFFIX = {
-    "Plantae": ("anthus", "carpus", "phyllum", "ia", "dendron", "ella", "opsis", "aria", "ago"),
-    "Animalia": ("ops", "odes", "ura", "myia", "ornis", "odon", "ius", "oides", "ocera", "ates"),
-    "Fungi": ("myces", "ospora", "ella", "otrichum"),
-    "Chromista": ("phthora", "ococcus", "onema"),
-    "Protozoa": ("amoeba", "omonas"),
-    "Bacteria": ("bacter", "ovibrio"),
-}
-_EPITHETS = (
-    "alba", "americana", "angustifolia", "arvensis", "australis", "borealis", "californica",
-    "canadensis", "chinensis", "communis", "crispa", "europaea", "elegans", "fragilis", "glabra",
-    "gracilis", "grandis", "hirsuta", "indica", "japonica", "lanceolata", "latifolia",
-    "longifolia", "lutea", "major", "maritima", "minor", "montana", "nigra", "occidentalis",
-    "officinalis", "orientalis", "palustris", "parviflora", "pratensis", "pubescens", "pusilla",
-    "repens", "rigida", "rubra", "sativa", "sinensis", "speciosa", "sylvestris", "tenuis",
-    "tomentosa", "vulgaris", "virginiana", "viridis", "floridana", "texana", "hawaiiensis",
-    "alaskana", "rosea", "aurea", "ferox", "agilis", "velox", "maculata", "punctata",
-    "striata", "fasciata", "cinerea", "fusca", "rufa", "minima", "maxima", "robusta", "obscura",
-    "simplex", "variabilis", "multiflora", "serrata", "spinosa", "undulata", "cornuta", "pilosa",
-    "ovata", "acuta", "reticulata",
-)  # fmt: skip
-_BOTANISTS = (
-    "L.", "Michx.", "Nutt.", "Torr. & A.Gray", "A.Gray", "Willd.", "Lam.", "DC.", "Benth.",
-    "Hook.", "Pursh", "Raf.", "Sw.", "Thunb.", "Blume", "Kunth", "Greene", "Engelm.",
-    "Siebold & Zucc.", "Mill.", "Desf.", "Poir.", "Sm.", "Wall.",
-)  # fmt: skip
-_ZOOLOGISTS = (
-    "Linnaeus", "Say", "Fabricius", "LeConte", "Walker", "Wagler", "Baird", "Cope", "Gray",
-    "Lesson", "Pallas", "Motschulsky", "Mayr", "Latreille", "Gmelin", "Cuvier", "Rafinesque",
-    "Agassiz", "Horn", "Casey", "Bates", "Linsley", "Osten Sacken", "Dana",
-)  # fmt: skip
-_MYCOLOGISTS = ("Fr.", "(Pers.) Fr.", "Berk. & M.A.Curtis", "Peck", "(Schwein.) Fr.", "Sacc.")
-
 #: Infraspecific rank markers in backbone scientific names (zoological names have none).
 _MARKER = {
     "SUBSPECIES": "subsp.",
@@ -261,15 +223,6 @@ class _Keys:
         return int(key)
 
 
-def _author(rng: np.random.Generator, kingdom: str) -> str:
-    if kingdom == "Plantae":
-        return str(rng.choice(_BOTANISTS))
-    if kingdom in ("Fungi", "Chromista", "Protozoa", "Bacteria"):
-        return str(rng.choice(_MYCOLOGISTS))
-    name = f"{rng.choice(_ZOOLOGISTS)}, {int(rng.integers(1758, 1990))}"
-    return f"({name})" if rng.random() < 0.35 else name
-
-
 def _higher_keys() -> dict[tuple[str, str], int]:
     """Kingdom keys are GBIF's; lower ranks get stable made-up keys in first-seen order."""
     keys: dict[tuple[str, str], int] = {("kingdom", k): v for k, v in KINGDOM_KEYS.items()}
@@ -289,22 +242,30 @@ def _species_name(genus: str, epithet: str, authorship: str) -> tuple[str, str]:
     return canonical, f"{canonical} {authorship}".strip()
 
 
-def build_backbone(rng: np.random.Generator, n_species: int = 1400) -> Backbone:
-    """Real species plus `n_species` generated ones, some with subspecies/varieties/forms."""
-    keys = _Keys(rng, n_species * 2 + 500)
-    genus_keys: dict[str, int] = {}
-    genus_author: dict[str, str] = {}
-    taxa: list[Usage] = []
+class _BackboneBuilder:
+    """The usages of a backbone being drawn, and the keys they take, in drawing order."""
 
-    def genus_key(genus: str, kingdom: str) -> int:
-        if genus not in genus_keys:
-            genus_keys[genus] = 1_000_000 + len(genus_keys) * 37 + int(rng.integers(0, 30))
-            genus_author[genus] = _author(rng, kingdom)
-        return genus_keys[genus]
+    def __init__(self, rng: np.random.Generator, n_species: int) -> None:
+        self.rng = rng
+        self.keys = _Keys(rng, n_species * 2 + 500)
+        self.genus_keys: dict[str, int] = {}
+        self.genus_author: dict[str, str] = {}
+        self.taxa: list[Usage] = []
+        self.synonyms: list[Usage] = []
 
-    def add_species(family: int, genus: str, epithet: str, authorship: str, status: str) -> Usage:
+    def genus_key(self, genus: str, kingdom: str) -> int:
+        if genus not in self.genus_keys:
+            self.genus_keys[genus] = (
+                1_000_000 + len(self.genus_keys) * 37 + int(self.rng.integers(0, 30))
+            )
+            self.genus_author[genus] = author(self.rng, kingdom)
+        return self.genus_keys[genus]
+
+    def add_species(
+        self, family: int, genus: str, epithet: str, authorship: str, status: str
+    ) -> Usage:
         canonical, sci = _species_name(genus, epithet, authorship)
-        key = keys.take()
+        key = self.keys.take()
         usage = Usage(
             key=key,
             rank="SPECIES",
@@ -314,20 +275,20 @@ def build_backbone(rng: np.random.Generator, n_species: int = 1400) -> Backbone:
             status=status,
             family=family,
             genus=genus,
-            genus_key=genus_key(genus, FAMILIES[family][0]),
+            genus_key=self.genus_key(genus, FAMILIES[family][0]),
             species=canonical,
             species_key=key,
             hybrid=epithet.startswith("× "),
         )
-        taxa.append(usage)
+        self.taxa.append(usage)
         return usage
 
-    def add_infraspecific(species: Usage, rank: str, epithet: str, authorship: str) -> Usage:
+    def add_infraspecific(self, species: Usage, rank: str, epithet: str, authorship: str) -> Usage:
         marker = "" if species.kingdom == "Animalia" else _MARKER[rank]
         canonical = f"{species.canonical} {epithet}"
         sci = " ".join(p for p in (species.canonical, marker, epithet, authorship) if p)
         usage = Usage(
-            key=keys.take(),
+            key=self.keys.take(),
             rank=rank,
             canonical=canonical,
             scientific_name=sci,
@@ -340,58 +301,12 @@ def build_backbone(rng: np.random.Generator, n_species: int = 1400) -> Backbone:
             species_key=species.species_key,
             infraspecific_epithet=epithet,
         )
-        taxa.append(usage)
+        self.taxa.append(usage)
         return usage
 
-    for family, genus, epithet, authorship in REAL_SPECIES:
-        add_species(_FAMILY_INDEX[family], genus, epithet, authorship, "ACCEPTED")
-    by_name = {u.canonical: u for u in taxa}
-    for species, rank, epithet, authorship in REAL_INFRASPECIFIC:
-        add_infraspecific(by_name[species], rank, epithet, authorship)
-
-    # Generated species: unique genus names per kingdom, several species per genus.
-    kingdoms = list(_KINGDOM_SHARE)
-    counts = rng.multinomial(n_species, [_KINGDOM_SHARE[k] for k in kingdoms])
-    taken = {u.genus for u in taxa}
-    for kingdom, count in zip(kingdoms, counts, strict=True):
-        families = [i for i, f in enumerate(FAMILIES) if f[0] == kingdom]
-        combos = list(itertools.product(_GENUS_PREFIX, _GENUS_MIDDLE, _GENUS_SUFFIX[kingdom]))
-        order = rng.permutation(len(combos))
-        made = 0
-        for c in order:
-            if made >= count:
-                break
-            genus = "".join(combos[c])
-            if genus in taken:
-                continue
-            taken.add(genus)
-            family = int(rng.choice(families))
-            n_here = min(int(rng.integers(1, 6)), count - made)
-            for epithet in rng.choice(_EPITHETS, size=n_here, replace=False):
-                status = "DOUBTFUL" if rng.random() < 0.01 else "ACCEPTED"
-                hybrid = kingdom == "Plantae" and rng.random() < 0.01
-                ep = f"× {epithet}" if hybrid else str(epithet)
-                species = add_species(family, genus, ep, _author(rng, kingdom), status)
-                if kingdom in ("Plantae", "Animalia") and not hybrid and rng.random() < 0.07:
-                    # One uniform draw per rank whatever the weights: INFRASUBSPECIFIC_NAME
-                    # took half of INFRASPECIFIC_NAME's share and every other draw stayed.
-                    ranks = tuple(_MARKER)
-                    weights = (
-                        (0.4, 0.4, 0.1, 0.05, 0.05) if kingdom == "Plantae" else (1, 0, 0, 0, 0)
-                    )
-                    for _ in range(int(rng.integers(1, 3))):
-                        rank = str(rng.choice(ranks, p=np.array(weights) / sum(weights)))
-                        infra = str(rng.choice(_EPITHETS))
-                        if f"{species.canonical} {infra}" in {t.canonical for t in taxa[-3:]}:
-                            continue  # the same epithet drawn twice for this species
-                        add_infraspecific(species, rank, infra, _author(rng, kingdom))
-                made += 1
-
-    synonyms: list[Usage] = []
-
-    def add_synonym(accepted: Usage, canonical: str, sci: str, authorship: str) -> Usage:
+    def add_synonym(self, accepted: Usage, canonical: str, sci: str, authorship: str) -> Usage:
         usage = Usage(
-            key=keys.take(),
+            key=self.keys.take(),
             # A binomial is a species-rank name whatever it is a synonym of.
             rank="SPECIES" if len(canonical.split(" ")) == 2 else accepted.rank,
             canonical=canonical,
@@ -406,27 +321,105 @@ def build_backbone(rng: np.random.Generator, n_species: int = 1400) -> Backbone:
             accepted=accepted,
         )
         accepted.synonym_names.append(canonical)
-        synonyms.append(usage)
+        self.synonyms.append(usage)
         return usage
 
-    by_name = {u.canonical: u for u in taxa}
+    def backbone(self) -> Backbone:
+        return Backbone(
+            _higher_keys(), self.taxa, self.synonyms, self.genus_keys, self.genus_author
+        )
+
+
+def build_backbone(rng: np.random.Generator, n_species: int = 1400) -> Backbone:
+    """Real species plus `n_species` generated ones, some with subspecies/varieties/forms.
+
+    Each step draws from `rng` in turn, so the same seed gives the same backbone."""
+    builder = _BackboneBuilder(rng, n_species)
+    _add_real_taxa(builder)
+    _add_generated_species(builder, n_species)
+    _add_synonyms(builder)
+    return builder.backbone()
+
+
+def _add_real_taxa(builder: _BackboneBuilder) -> None:
+    for family, genus, epithet, authorship in REAL_SPECIES:
+        builder.add_species(_FAMILY_INDEX[family], genus, epithet, authorship, "ACCEPTED")
+    by_name = {u.canonical: u for u in builder.taxa}
+    for species, rank, epithet, authorship in REAL_INFRASPECIFIC:
+        builder.add_infraspecific(by_name[species], rank, epithet, authorship)
+
+
+def _add_generated_species(builder: _BackboneBuilder, n_species: int) -> None:
+    """Unique genus names per kingdom, several species per genus."""
+    rng = builder.rng
+    kingdoms = list(_KINGDOM_SHARE)
+    counts = rng.multinomial(n_species, [_KINGDOM_SHARE[k] for k in kingdoms])
+    taken = {u.genus for u in builder.taxa}
+    for kingdom, count in zip(kingdoms, counts, strict=True):
+        families = [i for i, f in enumerate(FAMILIES) if f[0] == kingdom]
+        combos = list(itertools.product(GENUS_PREFIX, GENUS_MIDDLE, GENUS_SUFFIX[kingdom]))
+        order = rng.permutation(len(combos))
+        made = 0
+        for c in order:
+            if made >= count:
+                break
+            genus = "".join(combos[c])
+            if genus in taken:
+                continue
+            taken.add(genus)
+            family = int(rng.choice(families))
+            n_here = min(int(rng.integers(1, 6)), count - made)
+            for epithet in rng.choice(EPITHETS, size=n_here, replace=False):
+                _add_generated(builder, kingdom, family, genus, str(epithet))
+                made += 1
+
+
+def _add_generated(
+    builder: _BackboneBuilder, kingdom: str, family: int, genus: str, epithet: str
+) -> None:
+    """One generated species (now and then doubtful or a hybrid), sometimes with
+    subspecies, varieties or forms."""
+    rng = builder.rng
+    status = "DOUBTFUL" if rng.random() < 0.01 else "ACCEPTED"
+    hybrid = kingdom == "Plantae" and rng.random() < 0.01
+    ep = f"× {epithet}" if hybrid else epithet
+    species = builder.add_species(family, genus, ep, author(rng, kingdom), status)
+    if kingdom in ("Plantae", "Animalia") and not hybrid and rng.random() < 0.07:
+        _add_generated_infraspecific(builder, species, kingdom)
+
+
+def _add_generated_infraspecific(builder: _BackboneBuilder, species: Usage, kingdom: str) -> None:
+    # One uniform draw per rank whatever the weights: INFRASUBSPECIFIC_NAME
+    # took half of INFRASPECIFIC_NAME's share and every other draw stayed.
+    rng = builder.rng
+    ranks = tuple(_MARKER)
+    weights = (0.4, 0.4, 0.1, 0.05, 0.05) if kingdom == "Plantae" else (1, 0, 0, 0, 0)
+    for _ in range(int(rng.integers(1, 3))):
+        rank = str(rng.choice(ranks, p=np.array(weights) / sum(weights)))
+        infra = str(rng.choice(EPITHETS))
+        if f"{species.canonical} {infra}" in {t.canonical for t in builder.taxa[-3:]}:
+            continue  # the same epithet drawn twice for this species
+        builder.add_infraspecific(species, rank, infra, author(rng, kingdom))
+
+
+def _add_synonyms(builder: _BackboneBuilder) -> None:
+    """The real synonyms, then generated ones: an older genus name for the same epithet."""
+    rng = builder.rng
+    by_name = {u.canonical: u for u in builder.taxa}
     for riis_name, sci, accepted_name in REAL_SYNONYMS:
         canonical = riis_name.replace(" X ", " × ")
-        add_synonym(by_name[accepted_name], canonical, sci, sci[len(canonical) :].strip())
-    # Generated synonyms: an older genus name for the same epithet.
-    candidates = [u for u in taxa if u.rank == "SPECIES" and u.status == "ACCEPTED"]
+        builder.add_synonym(by_name[accepted_name], canonical, sci, sci[len(canonical) :].strip())
+    candidates = [u for u in builder.taxa if u.rank == "SPECIES" and u.status == "ACCEPTED"]
     candidates = [u for u in candidates if not u.hybrid and u.genus not in _REAL_GENERA]
     for i in rng.choice(len(candidates), size=40, replace=False):
         accepted = candidates[int(i)]
-        old_genus = f"{rng.choice(_GENUS_PREFIX)}{rng.choice(('thera', 'ma', 'lus', 'nia'))}"
+        old_genus = f"{rng.choice(GENUS_PREFIX)}{rng.choice(('thera', 'ma', 'lus', 'nia'))}"
         epithet = accepted.canonical.split(" ", 1)[1]
-        authorship = _author(rng, accepted.kingdom)
+        authorship = author(rng, accepted.kingdom)
         canonical, sci = _species_name(old_genus, epithet, authorship)
-        if canonical in by_name or any(s.canonical == canonical for s in synonyms):
+        if canonical in by_name or any(s.canonical == canonical for s in builder.synonyms):
             continue
-        add_synonym(accepted, canonical, sci, authorship)
-
-    return Backbone(_higher_keys(), taxa, synonyms, genus_keys, genus_author)
+        builder.add_synonym(accepted, canonical, sci, authorship)
 
 
 _REAL_GENERA = frozenset(s[1] for s in REAL_SPECIES)
