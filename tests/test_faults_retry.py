@@ -19,7 +19,6 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
     StatesErrorNameType,
 )
 
-from bisonflow.local.runtime import LocalRuntime
 from bisonflow.local.sfn import heartbeat as sfn_heartbeat
 
 
@@ -52,10 +51,3 @@ def test_a_heartbeat_timeout_matches_both_timeout_names_and_a_task_timeout_only_
     assert not matched(["States.TaskFailed"], heartbeat)
     assert not matched(["States.HeartbeatTimeout"], task_timeout)
     assert matched(["States.Timeout"], task_timeout)
-
-
-def test_the_heartbeat_seam_is_installed_on_its_target(runtime: LocalRuntime) -> None:
-    """The emulator runs with the seam (asl_fixes.install); a moto upgrade that moves
-    StateTask._from_error fails here."""
-    for owner, attribute in sfn_heartbeat.PATCHED:
-        assert owner.__dict__[attribute] is sfn_heartbeat.from_error

@@ -18,7 +18,6 @@ from bisonflow.layout import MonthLayout
 from bisonflow.local import faults
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.local.sfn import events as sfn_events
-from bisonflow.local.sfn import stop as sfn_stop
 from bisonflow.local.sfn.events import transformed  # tests/fault_harness.py imports it here
 from bisonflow.steps.ec2_tasks import TAG_EXECUTION
 from bisonflow.steps.month_lock import lock_key
@@ -129,10 +128,3 @@ def test_the_rule_matches_what_step_functions_sends(runtime: LocalRuntime) -> No
     payload = sfn_events.target_input(target, event)
     assert payload == transformed(target["InputTransformer"], event)
     assert payload.startswith('{"execution": "x", "execution_arn": "arn:aws:states:')
-
-
-def test_the_stop_seam_is_installed_on_its_target(runtime: LocalRuntime) -> None:
-    """asl_fixes installs sfn_stop; a moto upgrade that moves Environment.set_error fails
-    here (the workflow test above fails FAILED / States.Timeout without it)."""
-    for owner, attribute in sfn_stop.PATCHED:
-        assert owner.__dict__[attribute] is sfn_stop.set_error

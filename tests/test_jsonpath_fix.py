@@ -7,6 +7,7 @@ import json
 from test_emulator_seams import _run_machine
 
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.seams import modules_holding
 from bisonflow.local.sfn import asl_fixes
 
 
@@ -52,7 +53,9 @@ def test_filter_paths_still_select_lists() -> None:
 def test_every_interpreter_module_uses_the_fix(runtime: LocalRuntime) -> None:
     # Nothing in the interpreter still calls moto's own extract_json after install().
     assert runtime.emulator is not None
-    assert asl_fixes.extract_json_sites() == []
+    extract = next(p for p in asl_fixes.SEAM.patches if p.name == "extract_json")
+    original = asl_fixes.SEAM.original(extract)
+    assert modules_holding(asl_fixes.INTERPRETER, "extract_json", original) == []
 
 
 def test_a_path_is_parsed_once_and_reads_the_same_every_time() -> None:

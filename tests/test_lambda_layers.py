@@ -94,7 +94,7 @@ def _invoke(
 
 def test_layer_targets_exist(runtime: LocalRuntime) -> None:
     """What the worker reads of moto's layers; fails here if a moto upgrade moves it."""
-    owner, name = lambda_worker.LAYER_LOOKUP
+    owner, name = lambda_worker.LAYER_LOOKUP.owner(), lambda_worker.LAYER_LOOKUP.name
     assert list(inspect.signature(getattr(owner, name)).parameters) == ["self", "layer_version_arn"]
     arn = _publish(runtime, "seamcheck-layer", {"python/shared.py": "WHO = 1\n"})
     function = _create(runtime, _zip({"probe.py": PROBE}), "probe.handler", [arn])

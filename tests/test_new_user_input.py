@@ -8,12 +8,10 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 from conftest import wait_for_end
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from bisonflow.history.executions import history
 from bisonflow.layout import EXECUTION_NAME_MAX
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.local.sfn import names as sfn_names
 
 
 def entered(events: list[dict]) -> list[str]:
@@ -119,9 +117,3 @@ def test_names_aws_accepts_still_start(runtime: LocalRuntime) -> None:
         )["executionArn"]
         assert arn.endswith(f":{name}")
         assert wait_for_end(runtime, arn)["name"] == name
-
-
-def test_the_name_seam_is_installed_over_the_uuid_fix(runtime: LocalRuntime) -> None:
-    assert StepFunctionsParserBackend.start_execution is sfn_names.start_execution
-    for owner, attribute in sfn_names.PATCHED:
-        assert hasattr(owner, attribute), f"{owner.__name__}.{attribute} moved"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import importlib
-import inspect
 import io
 import json
 import time
@@ -110,48 +108,7 @@ def rows(rsd: Any, sql: str) -> list[tuple[Any, ...]]:
             return out
 
 
-# --- the seam -------------------------------------------------------------------------------
-
-
-def test_seam_targets_exist() -> None:
-    """Fails when a moto upgrade moves or renames anything the emulator patches or uses."""
-    assert rd.seam_problems() == []
-    for target in rd.SEAM:
-        module = importlib.import_module(target.module)
-        owner: Any = module
-        parts = target.qualname.split(".")
-        for part in parts[:-1]:
-            owner = getattr(owner, part)
-        if target.added:
-            present = inspect.getattr_static(owner, parts[-1], None)
-            assert present is None or getattr(present, "_bisonflow_seam", False), (
-                f"moto now has its own {target.qualname}"
-            )
-            continue
-        obj = inspect.getattr_static(owner, parts[-1])
-        if target.params is not None:
-            func = obj.fget if isinstance(obj, property) else getattr(obj, "__func__", obj)
-            params = tuple(inspect.signature(func).parameters)
-            assert params[: len(target.params)] == target.params, target
-    # The handlers moto dispatches to must be plain functions of the response class, found by
-    # the snake-case action name.
-    responses = importlib.import_module("moto.redshiftdata.responses")
-    moto_utils = importlib.import_module("moto.core.utils")
-    cls = responses.RedshiftDataAPIServiceResponse
-    for name in rd.PATCHED:
-        if name not in {t.qualname.split(".")[-1] for t in rd.SEAM if t.added}:
-            assert name in moto_utils.method_names_from_class(cls), name
-    assert moto_utils.camelcase_to_underscores("BatchExecuteStatement") == (
-        "batch_execute_statement"
-    )
-
-
-def test_install_is_idempotent(endpoint: str) -> None:
-    cls = importlib.import_module("moto.redshiftdata.responses").RedshiftDataAPIServiceResponse
-    before = {name: cls.__dict__[name] for name in rd.PATCHED}
-    rd.install()
-    assert {name: cls.__dict__[name] for name in rd.PATCHED} == before
-    assert all(getattr(f, "_bisonflow_seam", False) for f in before.values())
+# The seam's checks are in tests/test_seams.py, with every other emulator seam's.
 
 
 # --- the Data API ---------------------------------------------------------------------------

@@ -32,8 +32,11 @@ def _loader(session: object) -> Loader:
 
 
 def test_loaders_with_the_same_paths_share_what_they_parsed() -> None:
-    api_models.install()  # idempotent
-    assert all(hasattr(getattr(o, a), "__wrapped_by_api_models__") for o, a in api_models.PATCHED)
+    api_models.SEAM.install()  # idempotent
+    assert all(
+        hasattr(getattr(Loader, p.name), "__wrapped_by_api_models__")
+        for p in api_models.SEAM.patches
+    )
     first, second = _loader(botocore.session.Session()), _loader(botocore.session.Session())
     assert first is not second
     model = first.load_service_model("sqs", "service-2")

@@ -29,7 +29,7 @@ def _parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_valid_definition_is_parsed_once_to_validate_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sfn_validation.install()
+    sfn_validation.SEAM.install()
     parsed = _parses(monkeypatch)
     definition = json.dumps(
         {"Comment": uuid.uuid4().hex, "StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
@@ -40,7 +40,7 @@ def test_a_valid_definition_is_parsed_once_to_validate_it(
 
 
 def test_an_invalid_definition_is_refused_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    sfn_validation.install()
+    sfn_validation.SEAM.install()
     parsed = _parses(monkeypatch)
     definition = json.dumps({"Comment": uuid.uuid4().hex, "StartAt": "Nowhere", "States": {}})
     messages = []

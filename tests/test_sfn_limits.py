@@ -19,7 +19,9 @@ from test_sfn_role import (
 )
 
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.local.seams import modules_holding
 from bisonflow.local.sfn import limits as sfn_limits
+from bisonflow.local.sfn.asl_fixes import INTERPRETER
 
 QUOTA = sfn_limits.MAX_PAYLOAD_BYTES
 
@@ -142,6 +144,6 @@ def test_send_task_success_refuses_an_output_over_the_quota(
 
 def test_every_interpreter_module_uses_the_quota_fix(runtime: LocalRuntime) -> None:
     assert runtime.emulator is not None
-    assert sfn_limits.quota_sites() == []
-    for owner, attribute in sfn_limits.PATCHED:
-        assert hasattr(owner, attribute), f"{owner}.{attribute} moved"
+    (quota, *_) = sfn_limits.SEAM.patches
+    original = sfn_limits.SEAM.original(quota)
+    assert modules_holding(INTERPRETER, quota.name, original) == []

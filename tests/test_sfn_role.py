@@ -19,7 +19,6 @@ from test_emulator_seams import STATES_TRUST, _lambda_role
 
 from bisonflow.local import credentials
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.local.sfn import asl_fixes
 from bisonflow.local.sfn import role_credentials as sfn_credentials
 
 #: Test functions and roles share this prefix; the machine role may invoke any such function.
@@ -268,6 +267,4 @@ def test_an_error_lambda_models_for_invoke_keeps_its_name(
 def test_every_interpreter_module_uses_the_role_signer(runtime: LocalRuntime) -> None:
     assert runtime.emulator is not None
     assert boto_client.boto_client_for is sfn_credentials.boto_client_for
-    assert asl_fixes.interpreter_modules_holding(sfn_credentials.moto_boto_client_for) == []
-    for owner, attribute in sfn_credentials.PATCHED:
-        assert hasattr(owner, attribute), f"{owner}.{attribute} moved"
+    # Every other interpreter module too: tests/test_seams.py (copies_under).

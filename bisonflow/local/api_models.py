@@ -18,7 +18,7 @@ only read it. Model files are left to each loader below `load_service_model`, be
 method merges the extras into the dict `load_data_with_path` returned.
 
 Installed at import, and imported by bisonflow.local.emulator before anything that imports
-moto's EC2 models, which list regions as the class is defined; `install` is idempotent.
+moto's EC2 models, which list regions as the class is defined; installing is idempotent.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from typing import Any
 
 from botocore.loaders import Loader
 
+from bisonflow.local.seams import Patch, Seam
+
 #: The Loader methods this module replaces, each with its parameters (the originals are
 #: wrapped by botocore's instance_cache, which hides them) and which calls it keeps.
 PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -39,7 +41,6 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "load_data_with_path": ("name",),
     "list_available_services": ("type_name",),
 }
-PATCHED = tuple((Loader, name) for name in PARAMETERS)
 
 _shared: dict[tuple[Any, ...], Any] = {}
 #: Reentrant: load_service_model calls load_data_with_path and list_available_services.
@@ -74,10 +75,12 @@ def _per_process(name: str) -> Callable[..., Any]:
     return wrapper
 
 
-def install() -> None:
-    for name in PARAMETERS:
-        if not getattr(getattr(Loader, name), "__wrapped_by_api_models__", False):
-            setattr(Loader, name, _per_process(name))
-
-
-install()
+#: What this module replaces (bisonflow.local.seams); installed at import, see above.
+SEAM = Seam(
+    __name__,
+    *(
+        Patch(Loader.__module__, f"Loader.{name}", ("self",), replacement=_per_process(name))
+        for name in PARAMETERS
+    ),
+)
+SEAM.install()

@@ -22,7 +22,7 @@ from bisonflow.local import (
     EMULATOR_KEYS,
     EMULATOR_REGION,
     PortInUse,
-    api_models,  # noqa: F401  first: asl_fixes imports moto's EC2 models, which read botocore data
+    api_models,  # first: asl_fixes imports moto's EC2 models, which read botocore data
     moto_routing,
     s3_conditional,
 )
@@ -30,14 +30,43 @@ from bisonflow.local.ec2 import capacity as ec2_capacity
 from bisonflow.local.iam import seam as iam_seam
 from bisonflow.local.lambdas import worker as lambda_worker
 from bisonflow.local.redshift import service as redshift_duckdb
-from bisonflow.local.sfn import aliases as sfn_aliases
+from bisonflow.local.seams import Seam
 from bisonflow.local.sfn import asl_fixes
 from bisonflow.local.sfn import callback_retry as sfn_callback_retry
+from bisonflow.local.sfn import events as sfn_events
+from bisonflow.local.sfn import heartbeat as sfn_heartbeat
 from bisonflow.local.sfn import history_pages as sfn_history_pages
-from bisonflow.local.sfn import names as sfn_names
+from bisonflow.local.sfn import limits as sfn_limits
+from bisonflow.local.sfn import redrive as sfn_redrive
+from bisonflow.local.sfn import role_credentials as sfn_credentials
+from bisonflow.local.sfn import start as sfn_start
+from bisonflow.local.sfn import stop as sfn_stop
 from bisonflow.local.sfn import validation as sfn_validation
 
 REGION = EMULATOR_REGION
+#: The seams every start installs into moto, each declared in its module with the one
+#: mechanism of bisonflow.local.seams (which checks its targets first and refuses, naming
+#: them, if moto moved one). The Lambda worker's seam comes with its pool and IAM's is counted
+#: and starts its evaluator, so their modules install them; api_models' is installed at import.
+SEAMS: tuple[Seam, ...] = (
+    asl_fixes.SEAM,  # the interpreter's States.* errors, SendTaskFailure's cause, JSONPath
+    sfn_credentials.SEAM,  # the interpreter calls services as the state machine's role
+    sfn_limits.SEAM,  # the 256 KiB payload quota, as AWS applies it
+    sfn_heartbeat.SEAM,  # a heartbeat timeout matches States.HeartbeatTimeout
+    sfn_stop.SEAM,  # a stopped execution ends ABORTED, also inside a Parallel
+    sfn_redrive.SEAM,  # RedriveExecution
+    sfn_events.SEAM,  # an execution's end reaches the EventBridge rules matching it
+    sfn_start.SEAM,  # StartExecution: names refused as AWS does, alias ARNs, a UUID if unnamed
+    redshift_duckdb.SEAM,  # the Data API runs SQL on DuckDB
+    s3_conditional.SEAM,  # the month lock's conditional writes are atomic, as on AWS
+    ec2_capacity.SEAM,  # RunInstances can be refused for capacity, as on AWS
+    sfn_callback_retry.SEAM,  # a retried callback task gets its own token
+    moto_routing.SEAM,  # speed only: moto's module list, listed once
+    sfn_validation.SEAM,  # speed only: a definition that passed is not parsed again
+    sfn_history_pages.SEAM,  # GetExecutionHistory in pages of maxResults, as on AWS
+)
+#: Every seam of the local runtime (tests/test_seams.py checks each).
+EVERY_SEAM: tuple[Seam, ...] = (api_models.SEAM, *SEAMS, lambda_worker.SEAM, iam_seam.SEAM)
 CREDENTIALS = {name.lower(): value for name, value in EMULATOR_KEYS.items()}
 SERVICES = (
     "s3",
@@ -172,17 +201,9 @@ class Emulator:
         # The ASL interpreter calls Lambda, SSM, ... at localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
-        asl_fixes.install()
-        sfn_aliases.install()
-        sfn_names.install()  # after asl_fixes, whose StartExecution it calls
+        for seam in SEAMS:
+            seam.install()
         self.pool = lambda_worker.install(self.workdir, self.endpoint_url, REGION)
-        redshift_duckdb.install()
-        s3_conditional.install()  # the month lock's conditional writes are atomic, as on AWS
-        ec2_capacity.install()  # RunInstances can be refused for capacity, as on AWS
-        sfn_callback_retry.install()  # a retried callback task gets its own token
-        moto_routing.install()  # speed only: moto's module list, listed once
-        sfn_validation.install()  # speed only: a definition that passed is not parsed again
-        sfn_history_pages.install()  # GetExecutionHistory in pages of maxResults, as on AWS
         if self.iam_enforcement and not self._iam_installed:
             iam_seam.install()
             self._iam_installed = True

@@ -16,8 +16,7 @@ from functools import cache
 
 from moto import backends
 
-#: (owner, attribute) this module replaces.
-PATCHED = ((backends, "list_of_moto_modules"),)
+from bisonflow.local.seams import Patch, Seam
 
 _listed = backends.list_of_moto_modules
 
@@ -28,5 +27,8 @@ def list_of_moto_modules() -> tuple[str, ...]:
     return tuple(_listed())
 
 
-def install() -> None:
-    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+#: What this module replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(backends.__name__, "list_of_moto_modules", (), replacement=list_of_moto_modules),
+)

@@ -19,6 +19,8 @@ from typing import Any
 
 from moto.s3.responses import S3Response
 
+from bisonflow.local.seams import Patch, Seam
+
 CONDITIONS = ("If-None-Match", "If-Match")
 _LOCK = threading.Lock()
 
@@ -46,10 +48,9 @@ def delete_object(self: S3Response) -> Any:
         return _moto_delete_object(self)
 
 
-#: (owner, attribute) pairs this module replaces.
-PATCHED = ((S3Response, "put_object"), (S3Response, "delete_object"))
-
-
-def install() -> None:
-    S3Response.put_object = put_object  # type: ignore[method-assign]
-    S3Response.delete_object = delete_object  # type: ignore[method-assign]
+#: What this module replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(S3Response.__module__, "S3Response.put_object", ("self",), replacement=put_object),
+    Patch(S3Response.__module__, "S3Response.delete_object", ("self",), replacement=delete_object),
+)

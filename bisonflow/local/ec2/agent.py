@@ -48,7 +48,7 @@ from typing import Any
 import boto3
 
 from bisonflow import PROJECT_ROOT
-from bisonflow.local.child_processes import OWN_GROUP
+from bisonflow.local.child_processes import OWN_GROUP, passed_through
 from bisonflow.local.credentials import as_environment, role_credentials
 from bisonflow.local.ec2.compose_file import task_service
 from bisonflow.local.ec2.instance_metadata import (
@@ -455,5 +455,4 @@ class Ec2Agent:
 
     @staticmethod
     def _base_env() -> dict[str, str]:
-        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
-        return {k: os.environ[k] for k in keep if k in os.environ} | {"PYTHONUNBUFFERED": "1"}
+        return passed_through() | {"PYTHONUNBUFFERED": "1"}

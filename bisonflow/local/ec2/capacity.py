@@ -26,6 +26,8 @@ from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.responses.instances import InstanceResponse
 
+from bisonflow.local.seams import Patch, Seam
+
 #: Capacity codes and the HTTP status EC2 answers them with (server errors are 500).
 CAPACITY_CODES = {
     "InsufficientInstanceCapacity": 500,
@@ -94,9 +96,13 @@ def run_instances(self: InstanceResponse) -> Any:
     return body, headers
 
 
-#: (owner, attribute) this module replaces.
-PATCHED = ((InstanceResponse, "run_instances"),)
-
-
-def install() -> None:
-    InstanceResponse.run_instances = run_instances  # type: ignore[method-assign]
+#: What this module replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(
+        InstanceResponse.__module__,
+        "InstanceResponse.run_instances",
+        ("self",),
+        replacement=run_instances,
+    ),
+)

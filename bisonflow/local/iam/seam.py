@@ -61,11 +61,10 @@ from bisonflow.local.iam.requests import (
     UnmappedOperation,
     authorizations,
 )
+from bisonflow.local.seams import Patch, Seam
 
 log = logging.getLogger("bisonflow.iam")
 
-#: What the seam replaces (checked by the tests, so a moto upgrade that moves it fails there).
-TARGET = (ActionAuthenticatorMixin, "_authenticate_and_authorize_action")
 #: A created resource's ARN ends in "/*"; the evaluator would read the star as "any resource
 #: the policies name", so it is evaluated under an id no policy names (see NEW in
 #: ec2_requests): `instance/*` and `*` match it, `instance/i-0abc` and `instance/i-*` do not,
@@ -320,7 +319,7 @@ def _authenticate_and_authorize_action(
 def _recording_call_action(self: Any) -> Any:
     """Redshift Data's handler, recording who submitted each statement (its owner's aws:userid
     is the condition key redshift-data:statement-owner-iam-userid of later reads)."""
-    status, headers, body = _state["call_action"](self)
+    status, headers, body = _moto_call_action(self)
     session = getattr(self, "_iam_session", None)
     if (
         session
@@ -331,8 +330,31 @@ def _recording_call_action(self: Any) -> Any:
     return status, headers, body
 
 
+#: Redshift Data's handler as moto has it (inherited from BaseResponse).
+_moto_call_action = RedshiftDataAPIServiceResponse.call_action
+
+#: What the seam replaces (bisonflow.local.seams): the check every service calls, and Redshift
+#: Data's handler, which records who submitted each statement.
+TARGET = Patch(
+    ActionAuthenticatorMixin.__module__,
+    "ActionAuthenticatorMixin._authenticate_and_authorize_action",
+    ("self", "iam_request_cls", "resource"),
+    replacement=_authenticate_and_authorize_action,
+)
+SEAM = Seam(
+    __name__,
+    TARGET,
+    Patch(
+        RedshiftDataAPIServiceResponse.__module__,
+        "RedshiftDataAPIServiceResponse.call_action",
+        ("self",),
+        replacement=_recording_call_action,
+    ),
+)
+
+
 def installed() -> bool:
-    return "original" in _state
+    return "evaluator" in _state
 
 
 def install() -> None:
@@ -344,13 +366,8 @@ def install() -> None:
     _state["users"] = _state.get("users", 0) + 1
     if installed():
         return
-    owner, name = TARGET
-    _state["original"] = owner.__dict__[name]
+    SEAM.install()
     _state["evaluator"] = Evaluator()
-    _state["call_action"] = RedshiftDataAPIServiceResponse.call_action
-    _state["own_call_action"] = RedshiftDataAPIServiceResponse.__dict__.get("call_action")
-    setattr(owner, name, _authenticate_and_authorize_action)
-    RedshiftDataAPIServiceResponse.call_action = _recording_call_action  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -360,13 +377,6 @@ def uninstall() -> None:
     _state["users"] -= 1
     if _state["users"] > 0:
         return
-    owner, name = TARGET
-    setattr(owner, name, _state.pop("original"))
-    own = _state.pop("own_call_action")
-    if own is None:
-        del RedshiftDataAPIServiceResponse.call_action
-    else:
-        RedshiftDataAPIServiceResponse.call_action = own  # type: ignore[method-assign]
-    _state.pop("call_action")
+    SEAM.uninstall()
     _state.pop("evaluator").stop()
     STATEMENT_OWNERS.clear()

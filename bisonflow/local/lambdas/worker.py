@@ -1,6 +1,6 @@
 """Emulator seam: run moto's Lambda functions in warm local Python worker processes.
 
-moto runs Lambda code only inside Docker. This module replaces
+moto runs Lambda code only inside Docker. This module's SEAM (bisonflow.local.seams) replaces
 `moto.awslambda.models.LambdaFunction._invoke_lambda` (returns `(payload, errored, logs)`)
 so that the function's deployment zip is unpacked once and served by a local worker process
 (`bisonflow.local.lambdas.runtime`) with the function's Environment, handler, timeout and a
@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +44,13 @@ from typing import Any
 from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion, lambda_backends
 
 from bisonflow.deploy.packaging import runtime_provided_entries
-from bisonflow.local.child_processes import OWN_GROUP
+from bisonflow.local.child_processes import OWN_GROUP, passed_through
 from bisonflow.local.credentials import as_environment, role_credentials
 from bisonflow.local.lambdas import runtime as lambda_runtime
+from bisonflow.local.seams import Patch, Seam, Target
 
-#: The moto attribute this seam replaces, and the attributes of LambdaFunction it reads.
-PATCHED = (LambdaFunction, "_invoke_lambda")
+#: The attributes of a LambdaFunction the worker reads (instance attributes: the seam's test
+#: reads them on a created function).
 FUNCTION_ATTRIBUTES = (
     "function_name",
     "function_arn",
@@ -68,14 +69,14 @@ FUNCTION_ATTRIBUTES = (
     "role",  # the execution role's ARN
 )
 #: Where moto keeps a layer version's zip: backend lookup by ARN, and the LayerVersion fields.
-LAYER_LOOKUP = (LambdaBackend, "layers_versions_by_arn")
+LAYER_LOOKUP = Target(
+    LambdaBackend.__module__, "LambdaBackend.layers_versions_by_arn", ("self", "layer_version_arn")
+)
 LAYER_ATTRIBUTES = ("code_bytes", "code_sha_256")
 
 #: How every worker's interpreter starts: no script directory on sys.path (-P) and no
 #: site-packages (-S), so it sees only the standard library and the PYTHONPATH given.
 ISOLATED_FLAGS = ("-P", "-S")
-
-_ENV_PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 #: What an invocation answers once the pool is shut down: an execution still running while the
 #: runtime stops gets a failed invocation, as from an environment that exited, not a new worker.
 STOPPING = {"errorMessage": "the local runtime is stopping", "errorType": "Runtime.ExitError"}
@@ -133,16 +134,14 @@ class WorkerPool:
     def _unpacked(self, target: Path, zips: list[bytes]) -> Path:
         """`zips` extracted in order into `target` (later ones overwrite, as layers merge in
         /opt), once: a half-extracted directory is never used."""
+
+        def extract(directory: Path) -> None:
+            for code in zips:
+                with zipfile.ZipFile(io.BytesIO(code)) as zf:
+                    zf.extractall(directory)
+
         with self._unpack_lock:
-            if not target.is_dir():
-                partial = target.with_name(target.name + ".partial")
-                shutil.rmtree(partial, ignore_errors=True)
-                partial.mkdir(parents=True)
-                for code in zips:
-                    with zipfile.ZipFile(io.BytesIO(code)) as zf:
-                        zf.extractall(partial)
-                partial.rename(target)
-        return target
+            return made_once(target, extract)
 
     def _code_dir(self, fn: LambdaFunction) -> Path:
         # CodeSha256 is base64: its "/" would nest directories, and a leading "/" (one hash in
@@ -186,7 +185,7 @@ class WorkerPool:
         return [str(p) for p in (code_dir, *layer_paths, self._runtime_site())]
 
     def _environment(self, fn: LambdaFunction, code_dir: Path) -> dict[str, str]:
-        env = {k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ}
+        env = passed_through()
         env.update(
             {
                 "PYTHONPATH": os.pathsep.join(self._sys_path(fn, code_dir)),
@@ -362,31 +361,70 @@ class WorkerPool:
             fh.write("\n".join(lines) + "\n")
 
 
-def link_runtime_site(directory: Path) -> Path:
-    """A directory holding links to the runtime-provided distributions' top-level entries."""
-    if not directory.is_dir():
-        partial = directory.with_name(directory.name + ".partial")
+def made_once(target: Path, fill: Callable[[Path], None]) -> Path:
+    """`target`, filled by `fill` in a `.partial` sibling renamed into place once complete: a
+    half-made directory (an interrupted unpack) is never used, and one already made is kept."""
+    if not target.is_dir():
+        partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
+        fill(partial)
+        partial.rename(target)
+    return target
+
+
+def link_runtime_site(directory: Path) -> Path:
+    """A directory holding links to the runtime-provided distributions' top-level entries."""
+
+    def link(partial: Path) -> None:
         for entry in runtime_provided_entries():
             (partial / entry.name).symlink_to(entry)
-        partial.rename(directory)
-    return directory
+
+    return made_once(directory, link)
 
 
+#: The pool every invocation in this process goes to (moto's functions are process-wide).
 _pool: WorkerPool | None = None
 
 
+def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+    """moto's invocation, served by the pool's warm workers."""
+    pool = _pool
+    if pool is None:  # uninstalled while a call was on its way: as a pool shut down
+        return json.dumps(STOPPING), True, ""
+    return pool.invoke(self, event)
+
+
+#: What this module replaces and reads of moto (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(
+        LambdaFunction.__module__,
+        "LambdaFunction._invoke_lambda",
+        ("self", "event"),
+        replacement=_invoke_lambda,
+    ),
+    uses=(LAYER_LOOKUP, Target(LambdaBackend.__module__, "lambda_backends")),
+)
+
+
 def install(workdir: Path, endpoint_url: str, region: str) -> WorkerPool:
-    """Route every Lambda invocation in this moto process to local workers."""
+    """Route every Lambda invocation in this moto process to a new pool of local workers (the
+    previous pool, if any, is shut down)."""
     global _pool
-    if _pool is not None:
-        _pool.shutdown()
+    SEAM.check()
     pool = WorkerPool(workdir=workdir, endpoint_url=endpoint_url, region=region)
-
-    def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-        return pool.invoke(self, event)
-
-    setattr(*PATCHED, _invoke_lambda)
-    _pool = pool
+    previous, _pool = _pool, pool
+    if previous is not None:
+        previous.shutdown()
+    SEAM.install()
     return pool
+
+
+def uninstall() -> None:
+    """moto's own invocation again; the pool's workers are stopped."""
+    global _pool
+    SEAM.uninstall()
+    previous, _pool = _pool, None
+    if previous is not None:
+        previous.shutdown()

@@ -33,8 +33,9 @@ is written to a temporary file and put back into the bucket. External tables are
 place, as Spectrum reads them (`bisonflow.local.redshift.external_tables`): nothing is read
 at CREATE EXTERNAL TABLE, and each statement scans the files the location holds when it runs.
 
-Every moto attribute the stand-in relies on is listed in SEAM; `seam_problems()` checks them,
-and `install()` refuses to patch a moto whose seam has moved.
+Every moto attribute the stand-in replaces or relies on is declared in SEAM
+(`bisonflow.local.redshift.seam`, with the one mechanism of `bisonflow.local.seams`), and
+`install()` refuses to patch a moto whose seam has moved.
 
 Where the emulator knowingly differs from Redshift:
 
@@ -67,9 +68,7 @@ Where the emulator knowingly differs from Redshift:
 
 from __future__ import annotations
 
-import importlib
 import json
-import threading
 import time
 import uuid
 from typing import Any
@@ -78,14 +77,7 @@ from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift.engine import _Engine
 from bisonflow.local.redshift.moto_s3 import EmulatorError, MotoS3
 from bisonflow.local.redshift.owner import may_see
-from bisonflow.local.redshift.seam import (
-    _RESPONSE_CLASS,
-    _RESPONSES,
-    PATCHED,
-    SEAM,
-    SeamTarget,
-    seam_problems,
-)
+from bisonflow.local.redshift.seam import PATCHED, data_api_seam
 from bisonflow.local.redshift.statements import (
     _DONE,
     _ID,
@@ -101,11 +93,9 @@ __all__ = [
     "PAGE_ROWS",
     "PATCHED",
     "SEAM",
-    "SeamTarget",
     "install",
     "installed",
     "run_batches",
-    "seam_problems",
     "shutdown",
     "uninstall",
 ]
@@ -404,54 +394,23 @@ _HANDLERS = {
     "cancel_statement": _cancel_statement,
     "list_statements": _list_statements,
 }
-for _handler in _HANDLERS.values():
-    _handler._bisonflow_seam = True  # type: ignore[attr-defined]
-assert tuple(_HANDLERS) == PATCHED
-
-_ABSENT = object()
-_ORIGINALS: dict[str, Any] = {}
-_INSTALL_LOCK = threading.Lock()
-
-
-def _response_class() -> type:
-    return getattr(importlib.import_module(_RESPONSES), _RESPONSE_CLASS)
+#: The stand-in's seam into moto (bisonflow.local.seams): the handlers and what they rely on.
+SEAM = data_api_seam(_HANDLERS)
 
 
 def installed() -> bool:
-    return bool(getattr(_response_class(), "_bisonflow_installed", False))
+    return SEAM.installed()
 
 
 def install() -> None:
     """Patch moto's redshift-data handlers to run SQL on DuckDB (idempotent).
 
-    Raises RuntimeError, naming what moved, if the installed moto no longer matches SEAM.
+    Raises SeamMoved (a RuntimeError), naming what moved, if the installed moto no longer
+    matches SEAM.
     """
-    with _INSTALL_LOCK:
-        cls = _response_class()
-        if getattr(cls, "_bisonflow_installed", False):
-            return
-        problems = seam_problems()
-        if problems:
-            raise RuntimeError(
-                "moto's redshift-data seam has moved; bisonflow.local.redshift.service needs "
-                "updating: " + "; ".join(problems)
-            )
-        for name, handler in _HANDLERS.items():
-            _ORIGINALS[name] = cls.__dict__.get(name, _ABSENT)
-            setattr(cls, name, handler)
-        cls._bisonflow_installed = True  # type: ignore[attr-defined]
+    SEAM.install()
 
 
 def uninstall() -> None:
     """Restore moto's own handlers (tests use it to leave moto as they found it)."""
-    with _INSTALL_LOCK:
-        cls = _response_class()
-        if not getattr(cls, "_bisonflow_installed", False):
-            return
-        for name, original in _ORIGINALS.items():
-            if original is _ABSENT:
-                delattr(cls, name)
-            else:
-                setattr(cls, name, original)
-        _ORIGINALS.clear()
-        cls._bisonflow_installed = False  # type: ignore[attr-defined]
+    SEAM.uninstall()

@@ -1,5 +1,5 @@
-"""Emulator seam: StartExecution on a state machine alias or version ARN, as Step Functions
-accepts it.
+"""StartExecution on a state machine alias or version ARN, as Step Functions accepts it (used
+by the StartExecution seam, bisonflow.local.sfn.start).
 
 Step Functions starts an execution from a qualified ARN: an alias ARN runs the version the
 alias routes to (one of its RoutingConfiguration versions, by weight), a version ARN that
@@ -10,7 +10,7 @@ ARN (StateMachineDoesNotExist) and crashes on a version (its StateMachineVersion
 `_handle_name_input_idempotency`), so the monthly schedule, whose target is the `live` alias,
 could start nothing.
 
-This seam resolves a qualified ARN to its version and starts that version's revision as an
+`unqualified` resolves a qualified ARN to its version and starts that version's revision as an
 execution of the state machine, which moto can run. It does so only when the version is the
 machine's current revision (same definition and role) - after a deploy, `live` routes to the
 newest version; a version older than the machine's current definition is refused naming both,
@@ -25,13 +25,6 @@ import random
 from typing import Any
 
 from moto.stepfunctions.exceptions import StateMachineDoesNotExist
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-#: The moto attribute this seam wraps.
-PATCHED = (StepFunctionsParserBackend, "start_execution")
-
-#: What ran StartExecution before this seam (moto's, or another seam's wrapper of it).
-_wrapped: Any = None
 
 
 def _version_arn(backend: Any, arn: str) -> tuple[Any, str] | None:
@@ -54,10 +47,12 @@ def _version_arn(backend: Any, arn: str) -> tuple[Any, str] | None:
     return machine, chosen
 
 
-def _start_execution(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
-    resolved = _version_arn(self, state_machine_arn)
+def unqualified(backend: Any, state_machine_arn: str) -> str:
+    """The ARN moto can start for `state_machine_arn`: the machine's own for an alias or version
+    ARN that routes to its current revision; an unqualified ARN as given."""
+    resolved = _version_arn(backend, state_machine_arn)
     if resolved is None:
-        return _wrapped(self, state_machine_arn, *args, **kwargs)
+        return state_machine_arn
     machine, version_arn = resolved
     version = machine.versions.get(int(version_arn.rsplit(":", 1)[1]))
     if version is None:
@@ -67,13 +62,4 @@ def _start_execution(self: Any, state_machine_arn: str, *args: Any, **kwargs: An
             f"{state_machine_arn} routes to {version_arn}, which is not the state machine's "
             "current revision: the emulator can run only the current one"
         )
-    return _wrapped(self, machine.arn, *args, **kwargs)
-
-
-def install() -> None:
-    """Wrap whatever StartExecution is installed now, once (other seams may wrap it too)."""
-    global _wrapped
-    current = getattr(*PATCHED)
-    if current is not _start_execution:
-        _wrapped = current
-        setattr(*PATCHED, _start_execution)
+    return machine.arn

@@ -1,7 +1,8 @@
 """Emulator seam: where moto 5.2.5's ASL interpreter (LocalStack's) deviates from AWS.
 
-The state machine is written for AWS; these patches make the emulator behave as AWS does,
-each with a test in tests/test_emulator_seams.py that fails if an upgrade moves the target.
+The state machine is written for AWS; these patches make the emulator behave as AWS does.
+SEAM declares them (bisonflow.local.seams); tests/test_seams.py fails if an upgrade moves a
+target.
 
 1. An error named `States.*` (e.g. `States.Timeout` from a heartbeat timeout) that leaves a
    Parallel branch, or that a Fail state names through ErrorPath, is re-raised by the
@@ -13,29 +14,25 @@ each with a test in tests/test_emulator_seams.py that fails if an upgrade moves 
    only `error`, so a failed callback task reaches the Catch (and the Parallel's Catch, and
    the execution's failure) with an empty Cause. Fix: pass the request's cause through to
    the interpreter, which already supports it.
-3. StartExecution without a name: AWS names the execution with a UUID; moto's interpreter
-   backend names it "None", so `$$.Execution.Name` is null and every execution without a
-   name shares one ARN. Fix: give it a UUID, as AWS does.
-4. A definite JSONPath through an array index, such as `$[1].annotate` in the Parallel's
+3. A definite JSONPath through an array index, such as `$[1].annotate` in the Parallel's
    ResultSelector, comes back wrapped in a one-element list: moto's `extract_json` lists the
    matches of any path whose match sits under an index (its fix for filter paths, moto issue
    7825). On AWS a definite path (no wildcard, slice, filter, union or descent) selects one
    value. Fix: answer definite paths with their one value, leave indefinite ones to moto.
 
-install() also installs the larger seams of the same kind, each in its own module:
-sfn_credentials (the interpreter calls services as the state machine's role), sfn_limits
-(the 256 KiB payload quota where moto's check differs from AWS), sfn_heartbeat (a heartbeat
-timeout matches `States.HeartbeatTimeout` in Retry and Catch), sfn_stop (a stopped
-execution ends ABORTED, also inside a Parallel), sfn_redrive (RedriveExecution) and sfn_events
-(an execution's end reaches the EventBridge rules matching it).
+The larger seams of the same kind have modules of their own in this package, installed by
+bisonflow.local.emulator with this one: role_credentials (the interpreter calls services as
+the state machine's role), limits (the 256 KiB payload quota where moto's check differs from
+AWS), heartbeat (a heartbeat timeout matches `States.HeartbeatTimeout` in Retry and Catch),
+stop (a stopped execution ends ABORTED, also inside a Parallel), redrive (RedriveExecution),
+events (an execution's end reaches the EventBridge rules matching it) and start
+(StartExecution: a UUID for an unnamed execution, names and alias ARNs as AWS has them).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import sys
-import uuid
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
@@ -53,8 +50,12 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration impo
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.utils import json_path
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
+
+from bisonflow.local.seams import Patch, Seam
+
+#: The interpreter's package: its modules import moto's helpers by name.
+INTERPRETER = "moto.stepfunctions.parser"
 
 #: Modules whose global `CustomErrorName` is replaced by `runtime_error_name`.
 RUNTIME_ERROR_NAME_SITES = (branches_decl, state_fail, iteration_worker)
@@ -80,17 +81,6 @@ def send_task_failure(self: StepFunctionResponse) -> ActionResult:
     return EmptyResult()
 
 
-_unnamed_start = StepFunctionsParserBackend.start_execution
-
-
-@functools.wraps(_unnamed_start)
-def start_execution(
-    self: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None, *args: Any
-) -> Any:
-    """StartExecution; an execution started without a name is named with a UUID."""
-    return _unnamed_start(self, state_machine_arn, name or str(uuid.uuid4()), *args)
-
-
 _moto_extract_json = json_path.extract_json
 #: Wildcards, slices, filters, unions and recursive descent make a JSONPath indefinite.
 _INDEFINITE_PATH = re.compile(r"\[\s*(\*|\?|[^\]]*[:,])|\.\.|\.\*")
@@ -111,49 +101,24 @@ def extract_json(path: str, data: Any) -> Any:
     return matches[0].value
 
 
-def interpreter_modules_holding(value: Any) -> list[Any]:
-    """The interpreter's modules that hold `value` under its name (imported it by name)."""
-    name = value.__name__
-    return [
-        module
-        for module_name, module in list(sys.modules.items())
-        if module_name.startswith("moto.stepfunctions.parser")
-        and getattr(module, name, None) is value
-    ]
-
-
-def extract_json_sites() -> list[Any]:
-    """The interpreter's modules that imported moto's extract_json by name."""
-    return interpreter_modules_holding(_moto_extract_json)
-
-
-#: (owner, attribute) pairs this module replaces.
-PATCHED: tuple[tuple[Any, str], ...] = (
-    *((module, "CustomErrorName") for module in RUNTIME_ERROR_NAME_SITES),
-    (StepFunctionResponse, "send_task_failure"),
-    (StepFunctionsParserBackend, "start_execution"),
-    (json_path, "extract_json"),
+#: What this module replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    *(
+        Patch(module.__name__, "CustomErrorName", replacement=runtime_error_name)
+        for module in RUNTIME_ERROR_NAME_SITES
+    ),
+    Patch(
+        "moto.stepfunctions.responses",
+        "StepFunctionResponse.send_task_failure",
+        ("self",),
+        replacement=send_task_failure,
+    ),
+    Patch(
+        json_path.__name__,
+        "extract_json",
+        ("path", "data"),
+        replacement=extract_json,
+        copies_under=INTERPRETER,
+    ),
 )
-
-
-def install() -> None:
-    for module in RUNTIME_ERROR_NAME_SITES:
-        module.CustomErrorName = runtime_error_name  # type: ignore[attr-defined]
-    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
-    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
-    for module in extract_json_sites():
-        module.extract_json = extract_json
-    # Imported here: both use this module's helpers.
-    from bisonflow.local.sfn import events as sfn_events
-    from bisonflow.local.sfn import heartbeat as sfn_heartbeat
-    from bisonflow.local.sfn import limits as sfn_limits
-    from bisonflow.local.sfn import redrive as sfn_redrive
-    from bisonflow.local.sfn import role_credentials as sfn_credentials
-    from bisonflow.local.sfn import stop as sfn_stop
-
-    sfn_credentials.install()
-    sfn_limits.install()
-    sfn_heartbeat.install()
-    sfn_stop.install()
-    sfn_redrive.install()
-    sfn_events.install()

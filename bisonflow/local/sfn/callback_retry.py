@@ -29,6 +29,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackConsumerTimeout
 
+from bisonflow.local.seams import Patch, Seam
+
 _moto_handle_retry = ExecutionState._handle_retry
 
 
@@ -48,9 +50,13 @@ def handle_retry(self: ExecutionState, env: Any, failure_event: Any) -> RetryOut
     return outcome
 
 
-#: (owner, attribute) this module replaces.
-PATCHED = ((ExecutionState, "_handle_retry"),)
-
-
-def install() -> None:
-    ExecutionState._handle_retry = handle_retry  # type: ignore[method-assign]
+#: What this module replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(
+        ExecutionState.__module__,
+        "ExecutionState._handle_retry",
+        ("self", "env", "failure_event"),
+        replacement=handle_retry,
+    ),
+)

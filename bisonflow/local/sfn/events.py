@@ -37,6 +37,7 @@ from moto.events.models import EventPattern
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 from bisonflow.local import EMULATOR_KEYS, EMULATOR_REGION
+from bisonflow.local.seams import Patch, Seam
 
 DETAIL_TYPE = "Step Functions Execution Status Change"
 #: An asynchronous invocation is tried once and retried twice after a function error.
@@ -199,8 +200,15 @@ def terminated(self: BaseExecutionWorkerCommunication) -> None:
 
 
 #: (owner, attribute) this module replaces.
-PATCHED = ((BaseExecutionWorkerCommunication, "terminated"),)
 
 
-def install() -> None:
-    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+#: What this module replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(
+        BaseExecutionWorkerCommunication.__module__,
+        "BaseExecutionWorkerCommunication.terminated",
+        ("self",),
+        replacement=terminated,
+    ),
+)

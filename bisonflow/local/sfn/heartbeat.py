@@ -32,6 +32,8 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
 
+from bisonflow.local.seams import Patch, Seam
+
 HEARTBEAT_TIMEOUT = StatesErrorNameType.StatesHeartbeatTimeout.to_name()
 
 
@@ -66,9 +68,13 @@ def from_error(self: StateTask, env: Any, ex: Exception) -> FailureEvent:
     return event
 
 
-#: (owner, attribute) this module replaces.
-PATCHED = ((StateTask, "_from_error"),)
-
-
-def install() -> None:
-    StateTask._from_error = from_error  # type: ignore[method-assign]
+#: What this module replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(
+        StateTask.__module__,
+        "StateTask._from_error",
+        ("self", "env", "ex"),
+        replacement=from_error,
+    ),
+)

@@ -30,8 +30,8 @@ from moto.core.responses import ActionResult
 from moto.stepfunctions.exceptions import InvalidToken, ValidationException
 from moto.stepfunctions.responses import StepFunctionResponse
 
-#: (owner, attribute) this module replaces.
-PATCHED = ((StepFunctionResponse, "get_execution_history"),)
+from bisonflow.local.seams import Patch, Seam
+
 DEFAULT_PAGE, LARGEST_PAGE = 100, 1000
 
 _whole_history = StepFunctionResponse.get_execution_history
@@ -84,5 +84,13 @@ def get_execution_history(self: StepFunctionResponse) -> ActionResult:
     return ActionResult(answer)
 
 
-def install() -> None:
-    StepFunctionResponse.get_execution_history = get_execution_history  # type: ignore[method-assign]
+#: What this module replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(
+        StepFunctionResponse.__module__,
+        "StepFunctionResponse.get_execution_history",
+        ("self",),
+        replacement=get_execution_history,
+    ),
+)

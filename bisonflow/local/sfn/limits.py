@@ -64,7 +64,8 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from bisonflow.local.sfn import asl_fixes
+from bisonflow.local.seams import Patch, Seam
+from bisonflow.local.sfn.asl_fixes import INTERPRETER
 
 #: The quota: 256 KiB of UTF-8 (developer guide, "Quotas related to task executions").
 MAX_PAYLOAD_BYTES = 262_144
@@ -136,23 +137,28 @@ def send_task_success(self: StepFunctionResponse) -> ActionResult:
 _moto_is_within_size_quota = quotas.is_within_size_quota
 
 
-def quota_sites() -> list[Any]:
-    """The interpreter's modules that still hold moto's size test (its own module included)."""
-    return asl_fixes.interpreter_modules_holding(_moto_is_within_size_quota)
-
-
-#: (owner, attribute) pairs this module replaces.
-PATCHED: tuple[tuple[Any, str], ...] = (
-    (quotas, "is_within_size_quota"),
-    (Parargs, "_eval_body"),
-    (StepFunctionResponse, "start_execution"),
-    (StepFunctionResponse, "send_task_success"),
+#: What this module replaces; the emulator installs it (bisonflow.local.seams). Every
+#: interpreter module that imported moto's size test by name gets this one.
+SEAM = Seam(
+    __name__,
+    Patch(
+        quotas.__name__,
+        "is_within_size_quota",
+        ("value",),
+        replacement=is_within_size_quota,
+        copies_under=INTERPRETER,
+    ),
+    Patch(Parargs.__module__, "Parargs._eval_body", ("self", "env"), replacement=parargs_eval),
+    Patch(
+        StepFunctionResponse.__module__,
+        "StepFunctionResponse.start_execution",
+        ("self",),
+        replacement=start_execution,
+    ),
+    Patch(
+        StepFunctionResponse.__module__,
+        "StepFunctionResponse.send_task_success",
+        ("self",),
+        replacement=send_task_success,
+    ),
 )
-
-
-def install() -> None:
-    for module in quota_sites():
-        module.is_within_size_quota = is_within_size_quota
-    Parargs._eval_body = parargs_eval  # type: ignore[method-assign]
-    StepFunctionResponse.start_execution = start_execution  # type: ignore[method-assign]
-    StepFunctionResponse.send_task_success = send_task_success  # type: ignore[method-assign]

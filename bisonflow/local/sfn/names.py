@@ -1,4 +1,5 @@
-"""Emulator seam: StartExecution refuses the execution names AWS refuses.
+"""StartExecution refuses the execution names AWS refuses (used by the StartExecution seam,
+bisonflow.local.sfn.start).
 
 AWS answers a name outside the API's length constraint (1 to 80 characters) with
 ValidationException, "1 validation error detected: Value '…' at 'name' failed to satisfy
@@ -12,19 +13,17 @@ base backend's character check (`_validate_name`) is not called there ("TODO: va
 format"), and the length is checked nowhere. A name with `/` even makes an execution ARN with
 an extra path segment, which DescribeExecution then cannot parse.
 
-Fix: before moto (and before asl_fixes' UUID for a missing name) the name is checked with
+Fix: before moto (and before the seam's UUID for a missing name) the name is checked with
 bisonflow.layout.execution_name_problem, the rule `bisonflow start --name` uses, and refused
-with AWS's error code and the message format moto's own check and length exception use. A request
-without a name still gets a UUID; botocore already refuses an empty name client-side (the
-service model's min length 1), and the seam refuses it from other clients.
+with AWS's error code and the message format moto's own check and length exception use. A
+request without a name still gets a UUID (bisonflow.local.sfn.start); botocore already refuses
+an empty name client-side (the service model's min length 1), and the seam refuses it from
+other clients.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from moto.stepfunctions.exceptions import InvalidName, ValidationException
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from bisonflow.layout import (
     EXECUTION_NAME_MAX,
@@ -45,30 +44,3 @@ def refuse_invalid_name(name: str) -> None:
         )
     if execution_name_problem(name):
         raise InvalidName(f"Invalid Name: '{name}'")
-
-
-#: What ran StartExecution before this seam: asl_fixes' start (a UUID if unnamed), possibly
-#: wrapped by sfn_aliases' resolution of an alias ARN, which this seam must keep.
-_wrapped: Any = None
-
-
-def start_execution(
-    self: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None, *args: Any
-) -> Any:
-    """StartExecution; a name AWS refuses is refused, then the start installed before."""
-    if name is not None:
-        refuse_invalid_name(name)
-    return _wrapped(self, state_machine_arn, name, *args)
-
-
-#: (owner, attribute) this module wraps.
-PATCHED = ((StepFunctionsParserBackend, "start_execution"),)
-
-
-def install() -> None:
-    """Wrap the StartExecution installed now, once (asl_fixes and sfn_aliases wrap it too)."""
-    global _wrapped
-    current = StepFunctionsParserBackend.start_execution
-    if current is not start_execution:
-        _wrapped = current
-        StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]

@@ -68,6 +68,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from bisonflow.local.seams import Patch, Seam
 from bisonflow.steps.redrive import unsuccessful_state
 
 #: "Your workflow execution has not exceeded the redrivable period of 14 days."
@@ -260,15 +261,25 @@ def describe_execution(self: StepFunctionResponse) -> ActionResult:
     return answer
 
 
-#: (owner, attribute) pairs this module adds or replaces.
-PATCHED: tuple[tuple[Any, str], ...] = (
-    (StepFunctionResponse, "redrive_execution"),
-    (StepFunctionResponse, "describe_execution"),
-    (ExecutionWorker, "_get_evaluation_environment"),
+#: What this module adds or replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(
+        StepFunctionResponse.__module__,
+        "StepFunctionResponse.redrive_execution",
+        replacement=redrive_execution,
+        added=True,
+    ),
+    Patch(
+        StepFunctionResponse.__module__,
+        "StepFunctionResponse.describe_execution",
+        ("self",),
+        replacement=describe_execution,
+    ),
+    Patch(
+        ExecutionWorker.__module__,
+        "ExecutionWorker._get_evaluation_environment",
+        ("self",),
+        replacement=evaluation_environment,
+    ),
 )
-
-
-def install() -> None:
-    StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
-    StepFunctionResponse.describe_execution = describe_execution  # type: ignore[method-assign]
-    ExecutionWorker._get_evaluation_environment = evaluation_environment  # type: ignore[method-assign]

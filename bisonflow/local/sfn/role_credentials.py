@@ -62,7 +62,8 @@ from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.sts.models import sts_backends
 
 from bisonflow.local import credentials
-from bisonflow.local.sfn import asl_fixes
+from bisonflow.local.seams import Patch, Seam
+from bisonflow.local.sfn.asl_fixes import INTERPRETER
 
 #: Renew a kept session once this much of its lifetime has passed.
 RENEW_AFTER_SECONDS = credentials.SESSION_SECONDS / 2
@@ -168,14 +169,21 @@ def lambda_error_cause(client_error: Any) -> tuple[str, str]:
     return error, cause
 
 
-#: (owner, attribute) pairs this module replaces.
-PATCHED: tuple[tuple[Any, str], ...] = (
-    (boto_client, "boto_client_for"),
-    (StateTaskServiceLambda, "_error_cause_from_client_error"),
+#: What this module replaces; the emulator installs it (bisonflow.local.seams). Every
+#: interpreter module that imported moto's signer by name gets this one.
+SEAM = Seam(
+    __name__,
+    Patch(
+        boto_client.__name__,
+        "boto_client_for",
+        ("region", "service", "state_credentials"),
+        replacement=boto_client_for,
+        copies_under=INTERPRETER,
+    ),
+    Patch(
+        StateTaskServiceLambda.__module__,
+        "StateTaskServiceLambda._error_cause_from_client_error",
+        ("client_error",),
+        replacement=staticmethod(lambda_error_cause),
+    ),
 )
-
-
-def install() -> None:
-    for module in asl_fixes.interpreter_modules_holding(moto_boto_client_for):
-        module.boto_client_for = boto_client_for
-    StateTaskServiceLambda._error_cause_from_client_error = staticmethod(lambda_error_cause)  # type: ignore[method-assign,assignment]

@@ -17,6 +17,8 @@ from typing import Any
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
+from bisonflow.local.seams import Patch, Seam
+
 _moto_set_error = Environment.set_error
 
 
@@ -28,9 +30,10 @@ def set_error(self: Environment, error: Any) -> None:
         _moto_set_error(self, error)
 
 
-#: (owner, attribute) this module replaces.
-PATCHED = ((Environment, "set_error"),)
-
-
-def install() -> None:
-    Environment.set_error = set_error  # type: ignore[method-assign]
+#: What this module replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(
+        Environment.__module__, "Environment.set_error", ("self", "error"), replacement=set_error
+    ),
+)

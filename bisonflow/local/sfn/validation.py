@@ -17,8 +17,7 @@ from typing import Any
 
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-#: (owner, attribute) this module replaces.
-PATCHED = ((StepFunctionsParserBackend, "_validate_definition"),)
+from bisonflow.local.seams import Patch, Seam
 
 _validate = StepFunctionsParserBackend.__dict__["_validate_definition"].__func__
 _valid: set[str] = set()
@@ -36,5 +35,13 @@ def validate_definition(definition: str) -> Any:
     return result
 
 
-def install() -> None:
-    StepFunctionsParserBackend._validate_definition = staticmethod(validate_definition)  # type: ignore[method-assign]
+#: What this module replaces; the emulator installs it (bisonflow.local.seams).
+SEAM = Seam(
+    __name__,
+    Patch(
+        StepFunctionsParserBackend.__module__,
+        "StepFunctionsParserBackend._validate_definition",
+        ("definition",),
+        replacement=staticmethod(validate_definition),
+    ),
+)
