@@ -32,14 +32,13 @@ from typing import Any
 
 from bench import Measurement, print_table, timed
 from bisonflow import aws
-from bisonflow.gbif import species_api as gbif_api
-from bisonflow.gbif.concurrency_limit import AimdLimit, LimitStats
+from bisonflow.gbif.concurrency_limit import AimdLimit, LimitSettings, LimitStats
 from bisonflow.gbif.species_api import GbifClient, NameQuery, resolve_all
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.gbif_standin import GbifStandin, accepted_match
 from bisonflow.riis.columns import DEGREES_OF_ESTABLISHMENT, RIIS_COLUMNS, RIIS_REGIONS
 from bisonflow.steps.ec2_tasks import task_spec
-from bisonflow.steps.taskspec import TaskSpec
+from bisonflow.steps.taskspec import AnnotateRiisSpec
 
 BUCKET = "bisonflow-bench-names"
 LAYOUT = MonthLayout.for_month("2026-11")
@@ -109,9 +108,11 @@ def riis_csv(names: list[tuple[str, str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def spec() -> TaskSpec:
+def spec() -> AnnotateRiisSpec:
     """The spec launch_task would write for this month (BISON_BUCKET is set in main)."""
-    return task_spec("annotate_riis", LAYOUT, "bench-names")
+    written = task_spec("annotate_riis", LAYOUT, "bench-names")
+    assert isinstance(written, AnnotateRiisSpec)
+    return written
 
 
 def _use_env(settings: dict[str, str]) -> None:
@@ -123,25 +124,26 @@ def _use_env(settings: dict[str, str]) -> None:
 
 def run_task(settings: dict[str, str]) -> tuple[dict[str, Any], float, LimitStats, float]:
     """One annotate_riis run with the given client settings: its result, wall time, what the
-    limit its GBIF client made did (recorded where the client asks the environment), and the
-    process's CPU seconds meanwhile (on a shared machine, wall time over CPU time is load)."""
+    limit its GBIF client made did (recorded where the task makes it from its spec's
+    settings), and the process's CPU seconds meanwhile (on a shared machine, wall time over
+    CPU time is load)."""
     from tasks import annotate_riis
 
     _use_env(settings)
     made: list[AimdLimit] = []
-    original = gbif_api.limit_from_env
+    original = LimitSettings.limit
 
-    def recording(*args: Any, **kwargs: Any) -> AimdLimit:
-        made.append(original(*args, **kwargs))
+    def recording(limit_settings: LimitSettings, *args: Any, **kwargs: Any) -> AimdLimit:
+        made.append(original(limit_settings, *args, **kwargs))
         return made[-1]
 
-    gbif_api.limit_from_env = recording
+    LimitSettings.limit = recording  # type: ignore[method-assign]
     cpu = time.process_time()
     try:
         result, seconds = timed(lambda: annotate_riis.run(spec()))
     finally:
-        gbif_api.limit_from_env = original
-    stats = made[-1].stats() if made else original().stats()
+        LimitSettings.limit = original  # type: ignore[method-assign]
+    stats = made[-1].stats() if made else LimitSettings.from_env().limit().stats()
     return result, seconds, stats, time.process_time() - cpu
 
 

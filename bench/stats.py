@@ -52,10 +52,14 @@ from bench import Measurement, peak_rss_mb, print_table, timed
 from bench.stats_core import compare_with_dense
 from bench.stats_month import BUCKET, LAYOUT, upload_counties, upload_month
 from bench.stats_stand_in import install as install_lean_completion
-from bisonflow.layout import DIMENSIONS
-from bisonflow.stats.provenance import citation_uri
 from bisonflow.stats.streamed_objects import PART_SIZE
-from bisonflow.steps.taskspec import TaskSpec
+from bisonflow.steps.taskspec import (
+    CalcStatsInputs,
+    CalcStatsOutputs,
+    CalcStatsSettings,
+    CalcStatsSpec,
+    TaskSpec,
+)
 
 #: The calc_stats code before the national case was worked on ("today's code"): the
 #: national case's baseline runs this commit's tasks/ and bisonflow/ in the same child.
@@ -212,18 +216,14 @@ def measure_task(
         upload_counties(s3)
         (_, generate_s) = timed(lambda: upload_month(s3, case.sites, case.species, case.presences))
         print(f"{case.name}: generated and uploaded the month in {generate_s:.1f}s", flush=True)
-        spec = TaskSpec(
-            task="calc_stats",
+        spec = CalcStatsSpec(
             month=LAYOUT.month,
             bucket=BUCKET,
             execution="bench",
             token_parameter="/bisonflow/task-tokens/bench/calc_stats",
-            inputs={
-                **{f"{d}_species_counts": LAYOUT.species_counts_prefix(d) for d in DIMENSIONS},
-                **{f"{d}_counts": LAYOUT.region_counts_prefix(d) for d in DIMENSIONS},
-            },
-            outputs={"summary": LAYOUT.summary_prefix, "done": LAYOUT.done_marker_key},
-            params={"min_presence_count": 1, "gbif_citation": citation_uri(BUCKET, LAYOUT)},
+            inputs=CalcStatsInputs.for_layout(LAYOUT, BUCKET),
+            outputs=CalcStatsOutputs(summary=LAYOUT.summary_prefix, record=LAYOUT.done_marker_key),
+            settings=CalcStatsSettings(min_presence_count=1),
         )
         env = os.environ | {
             "AWS_ENDPOINT_URL": endpoint,
@@ -234,6 +234,8 @@ def measure_task(
         with tempfile.TemporaryDirectory() as tmp:
             spec_path = Path(tmp) / "spec.json"
             spec_path.write_text(spec.to_json())
+            baseline_spec_path = Path(tmp) / "baseline_spec.json"
+            baseline_spec_path.write_text(untyped_spec_json(spec))
             inputs = set(_summary_sizes(s3))
             answer = _run_child(spec_path, env, Path.cwd(), case.name)
             answer |= stand_in_floor(s3, inputs)
@@ -241,9 +243,33 @@ def measure_task(
                 return answer, None
             tree = Path(tmp) / "baseline"
             _export_tree(baseline_commit, tree)
-            return answer, _run_child(spec_path, env, tree, f"{case.name} on {baseline_commit}")
+            label = f"{case.name} on {baseline_commit}"
+            return answer, _run_child(baseline_spec_path, env, tree, label)
     finally:
         server.stop()
+
+
+def untyped_spec_json(spec: CalcStatsSpec) -> str:
+    """The spec as a tree before the typed task contract reads it (BASELINE_COMMIT's: string
+    keys `<dim>_species_counts`, `<dim>_counts`, `summary`, `done`, and `params`), so the
+    baseline runs on the same inputs with the same settings."""
+    inputs = spec.inputs
+    return json.dumps(
+        {
+            "task": spec.task,
+            "month": spec.month,
+            "bucket": spec.bucket,
+            "execution": spec.execution,
+            "token_parameter": spec.token_parameter,
+            "inputs": {f"{d}_species_counts": p for d, p in inputs.species_counts.items()}
+            | {"state_counts": inputs.state_counts, "county_counts": inputs.county_counts},
+            "outputs": {"summary": spec.outputs.summary, "done": spec.outputs.record},
+            "params": {
+                "min_presence_count": spec.settings.min_presence_count,
+                "gbif_citation": inputs.gbif_citation,
+            },
+        }
+    )
 
 
 def _summary_sizes(s3: Any) -> dict[str, int]:
@@ -326,6 +352,7 @@ def run_task_child(spec_path: str) -> None:
     from tasks import calc_stats
 
     spec = TaskSpec.from_json(Path(spec_path).read_text())
+    assert isinstance(spec, CalcStatsSpec), spec.task
     cpu_before = _cpu_seconds()
     profile_path = os.environ.get(PROFILE_VARIABLE)
     progress = _PhaseLog(sys.stderr)

@@ -11,9 +11,10 @@ unless the workflow was started with force=true.
 
 Names answered within the cache's max age are not asked again. The cache written back is the
 union of its unexpired entries and this month's answers (a hit keeps the time GBIF was asked,
-so it still expires), saved as answers arrive, at most every NAME_CACHE_CHECKPOINT_SECONDS
-(60 by default), and once more at the end or when resolution fails, so a lost task's rerun
-asks only the names not yet answered. The month's outputs are written only after every name
+so it still expires), saved as answers arrive, at most every name_cache_checkpoint_seconds of
+the spec (launch_task's NAME_CACHE_CHECKPOINT_SECONDS, 60 by default), and once more at
+the end or when resolution fails, so a lost task's rerun asks only the names not yet
+answered. The month's outputs are written only after every name
 was resolved: the report, then the annotated list. Header columns that are no
 RIIS column (their values cannot go into the annotated list, which Redshift loads by position)
 and RIIS columns the header lacks are named in the step output, so a renamed column in a new
@@ -30,13 +31,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bisonflow.aws import client
-from bisonflow.config import env_int
 from bisonflow.gbif import name_cache
 from bisonflow.gbif.species_api import (
     GbifClient,
     NameMatch,
     NameQuery,
-    concurrency_from_env,
     resolve_all,
 )
 from bisonflow.layout import MonthLayout
@@ -49,26 +48,17 @@ from bisonflow.riis.master_list import (
     report_csv,
 )
 from bisonflow.steps import publish
-from bisonflow.steps.taskspec import TaskSpec
+from bisonflow.steps.taskspec import AnnotateRiisSettings, AnnotateRiisSpec
 
 #: How many malformed line numbers go into the (small) task output; the report has them all.
 MAX_REPORTED_LINES = 20
 #: How many unknown column names go into the task output; the log has them all.
 MAX_REPORTED_COLUMNS = 20
-#: How often answers are saved to the name cache while names resolve: the most calls a lost
-#: task costs its rerun (issue 11: "loses at most a minute of calls").
-DEFAULT_CHECKPOINT_SECONDS = 60
 
 
-def run(spec: TaskSpec) -> dict[str, Any]:
-    source = _spec_key(spec.inputs, "inputs", "riis")
-    cache_key = _spec_key(spec.inputs, "inputs", "name_cache")
-    targets = {name: _spec_key(spec.outputs, "outputs", name) for name in ("annotated", "report")}
-    cache_target = _spec_key(spec.outputs, "outputs", "name_cache")
-    max_age_days = _max_age_days(spec.params)
-    limits = riis_guard.ListLimits.from_params(spec.params)
-    force = riis_guard.force_of(spec.params)
-    checkpoint_seconds = env_int("NAME_CACHE_CHECKPOINT_SECONDS", DEFAULT_CHECKPOINT_SECONDS)
+def run(spec: AnnotateRiisSpec) -> dict[str, Any]:
+    source, cache_key = spec.inputs.riis, spec.inputs.name_cache
+    targets, settings = spec.outputs, spec.settings
     s3 = client("s3")
 
     _log(f"reading s3://{spec.bucket}/{source}")
@@ -89,18 +79,20 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         )
     previous = _previous_size(s3, spec.bucket, MonthLayout.for_month(spec.month))
     current = riis_guard.ListSize.of_queries(record.query for record in parsed.records)
-    accepted = riis_guard.check(current, len(parsed.malformed), previous, limits, force)
+    accepted = riis_guard.check(
+        current, len(parsed.malformed), previous, settings.limits, settings.force
+    )
     for problem in accepted:
         _log(f"WARNING: forced run, publishing anyway: {problem}")
 
     now = dt.datetime.now(dt.UTC)
-    cache = name_cache.load(s3, spec.bucket, cache_key, max_age_days, now)
+    cache = name_cache.load(s3, spec.bucket, cache_key, settings.name_cache_max_age_days, now)
     if cache.warning:
         _log(f"WARNING: {cache.warning}")
     queries = {record.query for record in parsed.records}
     cached = {q: m for q in queries if (m := cache.get(q)) is not None}
     todo = queries - cached.keys()
-    concurrency = concurrency_from_env()
+    concurrency = settings.gbif_limit.concurrency
     _log(
         f"{len(queries)} names: {len(cached)} from the cache ({cache.status}), "
         f"asking GBIF for {len(todo)}, {concurrency} at a time"
@@ -108,15 +100,15 @@ def run(spec: TaskSpec) -> dict[str, Any]:
     writer = name_cache.CacheWriter(
         s3,
         spec.bucket,
-        cache_target,
+        targets.name_cache,
         cache.entries,
-        checkpoint_seconds,
+        settings.name_cache_checkpoint_seconds,
         lambda message: _log(f"WARNING: {message}"),
         saving=cache.status != "unreadable",
     )
     if cache.status == "unreadable":
         _log("WARNING: the name cache is not written back: it could not be read")
-    with _CheckpointingClient(lambda q, m: writer.add(q, m, now)) as gbif:
+    with _CheckpointingClient(lambda q, m: writer.add(q, m, now), settings) as gbif:
         try:
             fresh = resolve_all(gbif, todo, concurrency, _log)
         except BaseException:
@@ -125,14 +117,14 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         api_calls, retries = gbif.calls, gbif.retries
     matches: dict[NameQuery, NameMatch] = {**cached, **fresh}
 
-    _put(s3, spec.bucket, targets["report"], report_csv(parsed.records, matches, parsed.malformed))
-    _put(s3, spec.bucket, targets["annotated"], annotated_csv(parsed.records, matches))
+    _put(s3, spec.bucket, targets.report, report_csv(parsed.records, matches, parsed.malformed))
+    _put(s3, spec.bucket, targets.annotated, annotated_csv(parsed.records, matches))
     cache_written = writer.flush(always=True)
 
     rows = parsed.records
     result = {
-        "annotated_key": targets["annotated"],
-        "report_key": targets["report"],
+        "annotated_key": targets.annotated,
+        "report_key": targets.report,
         "rows": len(rows),
         "names": len(queries),
         "resolved": sum(matches[r.query].resolved for r in rows),
@@ -160,9 +152,9 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         "forced_problems": accepted,
     }
     _log(
-        f"wrote s3://{spec.bucket}/{targets['annotated']}: {result['resolved']} of "
+        f"wrote s3://{spec.bucket}/{targets.annotated}: {result['resolved']} of "
         f"{result['rows']} rows resolved ({result['doubtful']} doubtful), "
-        f"{result['unresolved']} unresolved; report s3://{spec.bucket}/{targets['report']}"
+        f"{result['unresolved']} unresolved; report s3://{spec.bucket}/{targets.report}"
     )
     return result
 
@@ -171,32 +163,22 @@ def _log(message: str) -> None:
     print(f"annotate_riis: {message}", flush=True)
 
 
-def _max_age_days(params: dict[str, Any]) -> int:
-    value = params.get("name_cache_max_age_days")
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(
-            f"task spec params['name_cache_max_age_days'] must be an integer >= 0, got {value!r}"
-        )
-    return value
-
-
-def _spec_key(mapping: dict[str, str], section: str, name: str) -> str:
-    key = mapping.get(name, "").strip()
-    if not key:
-        raise ValueError(f"task spec has no {section}[{name!r}] (an S3 key)")
-    return key
-
-
 def _put(s3: Any, bucket: str, key: str, text: str) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"), ContentType="text/csv")
 
 
 class _CheckpointingClient(GbifClient):
-    """The GBIF client that hands every answer to the name cache's writer as it arrives, so
-    the answers of a run that dies half-way are in the cache for its rerun."""
+    """The GBIF client, paced as the spec's settings say, that hands every answer to the
+    name cache's writer as it arrives, so the answers of a run that dies half-way are in the
+    cache for its rerun."""
 
-    def __init__(self, on_answer: Callable[[NameQuery, NameMatch], None]) -> None:
-        super().__init__()
+    def __init__(
+        self, on_answer: Callable[[NameQuery, NameMatch], None], settings: AnnotateRiisSettings
+    ) -> None:
+        super().__init__(
+            limit=settings.gbif_limit.limit(),
+            retry_budget_seconds=settings.gbif_retry_budget_seconds,
+        )
         self._on_answer = on_answer
 
     def resolve(self, query: NameQuery) -> NameMatch:

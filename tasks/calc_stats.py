@@ -39,11 +39,11 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from bisonflow.aws import client
-from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT
 from bisonflow.dimensions import COUNTY, REGION_COUNT_COLUMNS, STATE, Dimension, dimension
 from bisonflow.graphics import figures, maps
 from bisonflow.graphics.shapefile import read_polygons
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
+from bisonflow.sql.unload import MANIFEST_NAME  # the file UNLOAD ... MANIFEST writes
 from bisonflow.stats.pam import (
     OCC_COUNT,
     SITE,
@@ -61,12 +61,10 @@ from bisonflow.stats.pam import (
 from bisonflow.stats.provenance import read_citation
 from bisonflow.stats.streamed_objects import StreamedObject, StreamedOutputs, content_type
 from bisonflow.steps.month_record import month_record
-from bisonflow.steps.taskspec import TaskSpec
+from bisonflow.steps.taskspec import CalcStatsSpec
 
 #: Parallel S3 requests (parts of an UNLOAD are read, output files written, concurrently).
 S3_CONCURRENCY = 8
-#: The file Redshift writes beside the parts with UNLOAD ... MANIFEST.
-MANIFEST_NAME = "manifest"
 
 STRING, INTEGER = "string", "integer"
 #: How STRING columns are read: dictionary-encoded, as parquet stores them, so millions of
@@ -102,7 +100,7 @@ class DimensionResult:
         return {"sites": pam.num_sites, "species": pam.num_species, "presences": pam.nnz}
 
 
-def run(spec: TaskSpec) -> dict[str, Any]:
+def run(spec: CalcStatsSpec) -> dict[str, Any]:
     """Computes and publishes the month; on any failure, the outputs already streamed to S3
     (multipart uploads, invisible until completed) are aborted before the error is raised."""
     s3 = client("s3")
@@ -116,19 +114,14 @@ def run(spec: TaskSpec) -> dict[str, Any]:
         outputs.shutdown()
 
 
-def _run(spec: TaskSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, Any]:
-    summary_prefix = _spec_value(spec.outputs, "outputs", "summary")
-    done_key = _spec_value(spec.outputs, "outputs", "done")
-    min_count = _min_presence_count(spec.params)
-    prefixes = {
-        name: _spec_value(spec.inputs, "inputs", name)
-        for name in [f"{dim}_species_counts" for dim in DIMENSIONS]
-        + [f"{d.name}_counts" for d in (STATE, COUNTY)]
-    }
+def _run(spec: CalcStatsSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, Any]:
+    summary_prefix, done_key = spec.outputs.summary, spec.outputs.record
+    min_count = spec.settings.min_presence_count
+    species_counts = spec.inputs.species_counts
     started = time.perf_counter()
     # Which snapshot, cited as GBIF asks: read first, a month without it is not published.
     layout = MonthLayout.for_summary_prefix(spec.month, summary_prefix)  # the run's folders
-    citation = read_citation(s3, _spec_value(spec.params, "params", "gbif_citation"), layout)
+    citation = read_citation(s3, spec.inputs.gbif_citation, layout)
 
     # The dimensions are independent, and hashing, sorting and parquet coding release the
     # GIL, so the dimensions are read and built, and their files serialised, side by side.
@@ -138,10 +131,13 @@ def _run(spec: TaskSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, Any]:
                 read_table,
                 s3,
                 spec.bucket,
-                prefixes[f"{d.name}_counts"],
+                prefix,
                 {d.site_column: STRING} | {c: INTEGER for c in REGION_COUNT_COLUMNS},
             )
-            for d in (STATE, COUNTY)
+            for d, prefix in (
+                (STATE, spec.inputs.state_counts),
+                (COUNTY, spec.inputs.county_counts),
+            )
         )
         counties = pool.submit(read_county_map, s3, spec.bucket)  # the aggregate's counties
         pending = {
@@ -149,7 +145,7 @@ def _run(spec: TaskSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, Any]:
                 _dimension_result,
                 s3,
                 spec.bucket,
-                prefixes[f"{dim}_species_counts"],
+                species_counts[dim],
                 dimension(dim),
                 min_count,
             )
@@ -161,7 +157,7 @@ def _run(spec: TaskSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, Any]:
             spec.bucket,
             layout,
             citation,
-            prefixes[f"{COUNTY.name}_species_counts"],
+            species_counts[COUNTY.name],
             lambda prefix: part_keys(s3, spec.bucket, prefix),
         )  # provenance, new this month (bisonflow.steps.month_record)
         extras.add_done_callback(  # the part that grows with the tables' rows, timed apart
@@ -478,22 +474,6 @@ def _size(body: bytes | StreamedObject) -> int:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix.rstrip('/')}/{name}"
-
-
-def _min_presence_count(params: Mapping[str, Any]) -> int:
-    raw = params.get("min_presence_count", DEFAULT_MIN_PRESENCE_COUNT)
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
-        return raw
-    if isinstance(raw, str) and raw.strip().isdigit() and int(raw) >= 1:
-        return int(raw)
-    raise ValueError(f"params.min_presence_count must be an integer >= 1, got {raw!r}")
-
-
-def _spec_value(mapping: Mapping[str, str], section: str, name: str) -> str:
-    value = str(mapping.get(name, "")).strip()
-    if not value:
-        raise ValueError(f"task spec has no {section}[{name!r}]")
-    return value
 
 
 def _log(message: str) -> None:

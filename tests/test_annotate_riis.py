@@ -32,7 +32,7 @@ from bisonflow.local.gbif_standin import STALL, GbifStandin
 from bisonflow.riis.columns import ANNOTATED_COLUMNS, RESOLVED_COLUMNS, RIIS_COLUMNS
 from bisonflow.riis.master_list import RiisFormatError
 from bisonflow.steps.ec2_tasks import task_spec
-from bisonflow.steps.taskspec import TaskSpec
+from bisonflow.steps.taskspec import AnnotateRiisSpec
 from tasks import annotate_riis
 
 LAYOUT = MonthLayout.for_month("2024-02")
@@ -50,13 +50,14 @@ def gbif(tmp_path, monkeypatch):
         yield standin
 
 
-def _spec(source: str = RIIS_INPUT_KEY, max_age_days: int = 30) -> TaskSpec:
+def _spec(source: str = RIIS_INPUT_KEY, max_age_days: int = 30) -> AnnotateRiisSpec:
     """The spec launch_task writes (the `s3` fixture sets BISON_BUCKET), with test inputs."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("NAME_CACHE_MAX_AGE_DAYS", str(max_age_days))
         spec = task_spec("annotate_riis", LAYOUT, "test-execution")
     assert spec.bucket == SCRATCH_BUCKET
-    return dataclasses.replace(spec, inputs={**spec.inputs, "riis": source})
+    assert isinstance(spec, AnnotateRiisSpec)
+    return dataclasses.replace(spec, inputs=dataclasses.replace(spec.inputs, riis=source))
 
 
 def _text(s3, key: str) -> str:
@@ -223,9 +224,9 @@ def test_a_list_with_no_valid_rows_is_refused(s3, gbif):
 
 def test_a_bad_max_age_is_named(s3, gbif):
     spec = _spec()
-    spec.params["name_cache_max_age_days"] = "30"
-    with pytest.raises(ValueError, match=r"params\['name_cache_max_age_days'\].*'30'"):
-        annotate_riis.run(spec)
+    settings = dataclasses.replace(spec.settings, name_cache_max_age_days="30")
+    with pytest.raises(ValueError, match=r"settings\.name_cache_max_age_days = \"30\" is invalid"):
+        annotate_riis.run(dataclasses.replace(spec, settings=settings))
 
 
 # --- the list as USGS publishes it ---------------------------------------------------------

@@ -31,8 +31,13 @@ from bisonflow import aws
 from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT
 from bisonflow.dimensions import ASSESSMENTS, REGION_COUNT_COLUMNS
 from bisonflow.duckdb_ext import load_spatial
-from bisonflow.layout import COUNTY_SHAPEFILE_KEY
-from bisonflow.steps.taskspec import TaskSpec
+from bisonflow.layout import COUNTY_SHAPEFILE_KEY, DIMENSIONS
+from bisonflow.steps.taskspec import (
+    CalcStatsInputs,
+    CalcStatsOutputs,
+    CalcStatsSettings,
+    CalcStatsSpec,
+)
 from tasks import calc_stats
 
 SUMMARY = "summary/2024_02_01/"
@@ -212,24 +217,22 @@ def upload(s3, aiannh_rows=AIANNH_ROWS, objects: dict | None = None) -> None:
         s3.put_object(Bucket=s3.bucket, Key=key, Body=body)
 
 
-def spec(s3, **params) -> TaskSpec:
+def spec(s3, **settings) -> CalcStatsSpec:
     """The task's spec; the threshold is 1 unless given, so the hand-computed values count
     every occurrence (the default, BISON's 3, has its own test)."""
-    inputs = {
-        f"{dim}_{table}": prefix(f"{dim}_{table}")
-        for dim in ("county", "state", "aiannh")
-        for table in ("species_counts", "counts")
-    }
-    return TaskSpec(
-        task="calc_stats",
+    return CalcStatsSpec(
         month="2024-02",
         bucket=s3.bucket,
         execution="test-execution",
         token_parameter="/bison/test/token",
-        inputs=inputs,
-        outputs={"summary": SUMMARY, "done": DONE_KEY},
-        params={"gbif_citation": f"s3://{s3.bucket}/{CITATION_KEY}", "min_presence_count": 1}
-        | params,
+        inputs=CalcStatsInputs(
+            species_counts={dim: prefix(f"{dim}_species_counts") for dim in DIMENSIONS},
+            state_counts=prefix("state_counts"),
+            county_counts=prefix("county_counts"),
+            gbif_citation=f"s3://{s3.bucket}/{CITATION_KEY}",
+        ),
+        outputs=CalcStatsOutputs(summary=SUMMARY, record=DONE_KEY),
+        settings=CalcStatsSettings(**({"min_presence_count": 1} | settings)),
     )
 
 
@@ -364,8 +367,7 @@ def test_statistics_files_hold_the_hand_computed_values(s3):
 def test_the_default_threshold_is_bisons_three(s3):
     upload(s3)
     given = spec(s3)
-    params = {k: v for k, v in given.params.items() if k != "min_presence_count"}
-    result = calc_stats.run(dataclasses.replace(given, params=params))
+    result = calc_stats.run(dataclasses.replace(given, settings=CalcStatsSettings()))
     assert result["min_presence_count"] == DEFAULT_MIN_PRESENCE_COUNT == 3
     # count >= 3: county 01001 T1, 01003 T1 T2, 02010 T2, 15001 T3 T4 T5; AL T1, HI T3; 0010 T1
     assert result["sites"] == {"county": 4, "state": 2, "aiannh": 1}
@@ -454,7 +456,7 @@ def test_bad_inputs_are_named(s3):
     upload(s3)
     # without a manifest every part under the prefix is read, so the bad ones below are too
     s3.delete_object(Bucket=s3.bucket, Key=f"{prefix('county_species_counts')}manifest")
-    with pytest.raises(ValueError, match="min_presence_count must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"min_presence_count = 0 is invalid: .*minimum of 1"):
         calc_stats.run(spec(s3, min_presence_count=0))
     with pytest.raises(ValueError, match="no dimension has a presence.*min_presence_count 1000"):
         calc_stats.run(spec(s3, min_presence_count=1000))
@@ -489,7 +491,11 @@ def test_bad_inputs_are_named(s3):
 
 
 def test_spec_without_an_input_is_named(s3):
-    broken = spec(s3)
-    del broken.inputs["aiannh_species_counts"]
-    with pytest.raises(ValueError, match=r"task spec has no inputs\['aiannh_species_counts'\]"):
-        calc_stats.run(broken)
+    given = spec(s3)
+    counts = {d: p for d, p in given.inputs.species_counts.items() if d != "aiannh"}
+    with pytest.raises(ValueError, match=r"species_counts is missing required field 'aiannh'"):
+        calc_stats.run(
+            dataclasses.replace(
+                given, inputs=dataclasses.replace(given.inputs, species_counts=counts)
+            )
+        )

@@ -26,6 +26,7 @@ from bisonflow.steps.ec2_tasks import (
     task_spec,
 )
 from bisonflow.steps.statements import SqlStatementFailed
+from bisonflow.steps.taskspec import CalcStatsSpec
 from functions import check_gbif, cleanup_task, launch_task, poll_statement, submit_statements
 
 
@@ -208,7 +209,8 @@ def test_the_deployed_functions_carry_bisons_subset_and_threshold(aws_env: Local
     environment: the seed's lists for the subset SQL, threshold 3 in the calc_stats spec."""
     assert SubsetRules.from_env() == DEFAULT_SUBSET_RULES
     spec = task_spec("calc_stats", MonthLayout.for_run("2026-05", "unit-exec"), "unit-exec")
-    assert spec.params["min_presence_count"] == DEFAULT_MIN_PRESENCE_COUNT == 3
+    assert isinstance(spec, CalcStatsSpec)
+    assert spec.settings.min_presence_count == DEFAULT_MIN_PRESENCE_COUNT == 3
 
 
 def _submitted_subset_sql(batch: int) -> list[str]:

@@ -8,6 +8,7 @@ the CSV copies come from the aggregate step's UNLOADs, run by the Data API stand
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -30,7 +31,12 @@ from bisonflow.sql.workflow_sql import SqlTarget, species_table, statement_batch
 from bisonflow.stats.changes import LISTED
 from bisonflow.stats.provenance import CitationError, citation_uri
 from bisonflow.steps import ec2_tasks
-from bisonflow.steps.taskspec import TaskSpec
+from bisonflow.steps.taskspec import (
+    CalcStatsInputs,
+    CalcStatsOutputs,
+    CalcStatsSettings,
+    CalcStatsSpec,
+)
 from tasks import calc_stats
 
 LAYOUT = MonthLayout.for_month("2024-02")
@@ -99,17 +105,18 @@ def _per_site(label_columns, labels: dict[str, list], counts: list[int]) -> dict
     }
 
 
-def spec(s3, layout: MonthLayout = LAYOUT, **params) -> TaskSpec:  # noqa: F811
-    inputs = ec2_tasks.calc_stats_inputs(layout)
-    return TaskSpec(
-        task="calc_stats",
+def spec(s3, layout: MonthLayout = LAYOUT, *, gbif_citation: str) -> CalcStatsSpec:  # noqa: F811
+    """The month's tables in (the layout's own folder: a month without runs), its marker as
+    the record, BISON's threshold, and the citation at `gbif_citation`."""
+    inputs = CalcStatsInputs.for_layout(layout, s3.bucket)
+    return CalcStatsSpec(
         month=layout.month,
         bucket=s3.bucket,
         execution="test-execution",
         token_parameter="/bison/test/token",
-        inputs=inputs,
-        outputs={"summary": layout.summary_prefix, "done": layout.done_marker_key},
-        params=params,
+        inputs=dataclasses.replace(inputs, gbif_citation=gbif_citation),
+        outputs=CalcStatsOutputs(summary=layout.summary_prefix, record=layout.done_marker_key),
+        settings=CalcStatsSettings(),
     )
 
 
@@ -189,12 +196,19 @@ def test_the_task_spec_names_the_months_citation(monkeypatch):
     monkeypatch.setenv("GBIF_BUCKET", "gbif-open-data-us-east-1")
     run = MonthLayout.for_run(LAYOUT.month, "execution-1")
     task = ec2_tasks.task_spec("calc_stats", run, "execution-1")
+    assert isinstance(task, CalcStatsSpec)
     # The run's folder, its record last: never the month's marker, which PublishMonth writes.
-    assert task.outputs == {"summary": run.summary_prefix, "done": run.record_key}
-    assert task.outputs["done"] != run.done_marker_key
-    assert set(task.inputs.values()) == set(ec2_tasks.calc_stats_inputs(run).values())
-    assert all(prefix.startswith(run.summary_prefix) for prefix in task.inputs.values())
-    assert task.params["gbif_citation"] == (
+    assert task.outputs == CalcStatsOutputs(summary=run.summary_prefix, record=run.record_key)
+    assert task.outputs.record != run.done_marker_key
+    tables = [*task.inputs.species_counts.values(), task.inputs.state_counts]
+    tables.append(task.inputs.county_counts)
+    assert tables == [
+        *(run.species_counts_prefix(dim) for dim in DIMENSIONS),
+        run.region_counts_prefix("state"),
+        run.region_counts_prefix("county"),
+    ]
+    assert all(prefix.startswith(run.summary_prefix) for prefix in tables)
+    assert task.inputs.gbif_citation == (
         "s3://gbif-open-data-us-east-1/occurrence/2024-02-01/citation.txt"
     )
 

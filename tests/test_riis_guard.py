@@ -4,6 +4,7 @@ marker names, bisonflow.steps.publish), and by its malformed rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -20,7 +21,7 @@ from bisonflow.local.gbif_standin import GbifStandin
 from bisonflow.riis import guard as riis_guard
 from bisonflow.riis.guard import ListLimits, ListSize, RiisListDamaged
 from bisonflow.steps.ec2_tasks import task_spec
-from bisonflow.steps.taskspec import TaskSpec
+from bisonflow.steps.taskspec import AnnotateRiisSpec
 from tasks import annotate_riis
 
 #: Each month's run, as the workflow launches the task for an execution of it.
@@ -66,12 +67,17 @@ def _publish(s3, run: MonthLayout) -> None:
     )
 
 
-def _spec(layout: MonthLayout, **params: object) -> TaskSpec:
-    """The spec launch_task writes for the month (the `s3` fixture sets BISON_BUCKET)."""
+def _spec(layout: MonthLayout, **settings: object) -> AnnotateRiisSpec:
+    """The spec launch_task writes for the month (the `s3` fixture sets BISON_BUCKET), with
+    `settings` changed: a limit by its name, or any other setting."""
     spec = task_spec("annotate_riis", layout, "test-execution")
-    assert spec.bucket == SCRATCH_BUCKET
-    spec.params.update(params)
-    return spec
+    assert isinstance(spec, AnnotateRiisSpec) and spec.bucket == SCRATCH_BUCKET
+    names = {f.name for f in dataclasses.fields(ListLimits)}
+    limits = {k: settings.pop(k) for k in list(settings) if k in names}
+    changed = dataclasses.replace(
+        spec.settings, limits=dataclasses.replace(spec.settings.limits, **limits), **settings
+    )
+    return dataclasses.replace(spec, settings=changed)
 
 
 def _upload(s3, text: str | bytes) -> None:
@@ -194,8 +200,10 @@ def test_launch_task_writes_the_limits_from_its_environment(s3, monkeypatch):
     """The template's parameters reach the launch Lambda's environment; the spec carries them."""
     monkeypatch.setenv("RIIS_MAX_ROW_LOSS_PERCENT", "15")
     monkeypatch.delenv("RIIS_MAX_NAME_LOSS_PERCENT", raising=False)
-    params = task_spec("annotate_riis", THIS_MONTH, "test-execution").params
-    assert ListLimits.from_params(params) == ListLimits(15, 10, 50)
+    monkeypatch.setenv("NAME_CACHE_CHECKPOINT_SECONDS", "5")
+    settings = _spec(THIS_MONTH).settings
+    assert settings.limits == ListLimits(15, 10, 50)
+    assert settings.name_cache_checkpoint_seconds == 5  # the task's own setting: spec too
     monkeypatch.setenv("RIIS_MAX_MALFORMED_PERCENT", "150")
     with pytest.raises(ConfigError, match="RIIS_MAX_MALFORMED_PERCENT is a percentage, got 150"):
         ListLimits.from_env()
@@ -223,16 +231,17 @@ def test_the_workflow_passes_its_force_input_to_the_annotate_task(s3) -> None:
     ]
     payload = branch["States"]["AnnotateRiis"]["Parameters"]["Payload"]
     assert payload["force.$"] == "$.recheck.force"  # CheckGbif's output always has it
-    assert task_spec("annotate_riis", THIS_MONTH, "x", force=True).params["force"] is True
-    assert task_spec("annotate_riis", THIS_MONTH, "x").params["force"] is False
+    forced = task_spec("annotate_riis", THIS_MONTH, "x", force=True)
+    assert isinstance(forced, AnnotateRiisSpec) and forced.settings.force is True
+    assert _spec(THIS_MONTH).settings.force is False
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"max_row_loss_percent": "10"}, r"params\['max_row_loss_percent'\] must be an integer"),
-        ({"max_name_loss_percent": -1}, r"params\['max_name_loss_percent'\] is a percentage"),
-        ({"force": "yes"}, r"params\['force'\] must be true or false"),
+        ({"max_row_loss_percent": "10"}, r"limits\.max_row_loss_percent = \"10\" .* 'integer'"),
+        ({"max_name_loss_percent": -1}, r"limits\.max_name_loss_percent = -1 .* percentage"),
+        ({"force": "yes"}, r"settings\.force = \"yes\" .* 'boolean'"),
     ],
 )
 def test_a_bad_setting_in_the_spec_is_named(s3, gbif, params, message):

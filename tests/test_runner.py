@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -11,28 +12,23 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import SCRATCH_BUCKET
 
+from bisonflow.layout import MonthLayout
 from bisonflow.schemas import SchemaViolation
-from bisonflow.steps.taskspec import TaskSpec
+from bisonflow.steps.taskspec import SPEC_CLASSES, CalcStatsSpec, TaskSpec
 from tasks import runner
 from tasks.spot_notice import InterruptionNotice
 
 
-def _spec(**overrides: object) -> TaskSpec:
-    fields = {
-        "task": "calc_stats",
-        "month": "2026-05",
-        "bucket": SCRATCH_BUCKET,
-        "execution": "exec-1",
-        "token_parameter": "/bisonflow/task-tokens/exec-1/calc_stats",
-        "inputs": {},
-        "outputs": {},
-        "params": {},
-    }
-    return TaskSpec(**{**fields, **overrides})
+def _spec(**overrides: object) -> CalcStatsSpec:
+    """A calc_stats spec of a run (the `s3` fixture's bucket), with `overrides`."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("BISON_BUCKET", SCRATCH_BUCKET)
+        spec = CalcStatsSpec.for_run(MonthLayout.for_run("2026-05", "exec-1"), "exec-1")
+    return dataclasses.replace(spec, **overrides)
 
 
 def test_spec_round_trips_through_s3(s3) -> None:
-    spec = _spec(inputs={"county_counts": "summary/2026_05_01/county_species_counts/"})
+    spec = _spec()
     s3.put_object(Bucket=SCRATCH_BUCKET, Key="tasks/spec.json", Body=spec.to_json().encode())
     assert runner.read_spec(f"s3://{SCRATCH_BUCKET}/tasks/spec.json") == spec
 
@@ -46,7 +42,34 @@ def test_a_bad_spec_uri_or_missing_spec_is_named(s3) -> None:
 
 def test_a_spec_for_an_unknown_task_is_rejected() -> None:
     with pytest.raises(SchemaViolation, match=r"\$\.task"):
-        TaskSpec.from_json(_spec(task="rm_rf").to_json())
+        TaskSpec.from_json(json.dumps(_spec().to_dict() | {"task": "rm_rf"}))
+
+
+def test_a_spec_read_back_is_checked_against_its_tasks_schema() -> None:
+    """The envelope is not enough: a key calc_stats does not read, or one it needs missing,
+    is refused naming the field (the spec carried aiannh_counts, which nothing read)."""
+    data = _spec().to_dict()
+    extra = data | {"inputs": data["inputs"] | {"aiannh_counts": "summary/x/aiannh_counts/"}}
+    with pytest.raises(
+        SchemaViolation, match=r"calc_stats\.spec: .*'aiannh_counts' was unexpected"
+    ):
+        TaskSpec.from_json(json.dumps(extra))
+    del data["settings"]
+    with pytest.raises(SchemaViolation, match=r"\$ is missing required field 'settings'"):
+        TaskSpec.from_json(json.dumps(data))
+    with pytest.raises(SchemaViolation, match="task_spec: not JSON"):
+        TaskSpec.from_json(b"{not json")
+
+
+def test_every_task_a_spec_can_name_has_an_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runner.ENTRY_POINTS.keys() == SPEC_CLASSES.keys()
+    from tasks import calc_stats
+
+    ran: list[object] = []
+    monkeypatch.setattr(calc_stats, "run", lambda spec: ran.append(spec) or {"ok": True})
+    spec = _spec()
+    assert runner.run_task(spec) == {"ok": True}
+    assert ran == [spec]
 
 
 def test_task_app_must_match_the_spec(s3, monkeypatch: pytest.MonkeyPatch) -> None:

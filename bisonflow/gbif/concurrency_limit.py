@@ -35,11 +35,20 @@ the client's old fixed fan-out (the benchmark's baseline).
 from __future__ import annotations
 
 import enum
+import os
 import threading
 from dataclasses import dataclass
 
+from bisonflow.config import ConfigError, env_int
 from bisonflow.gbif.retry_budget import REAL_CLOCK, Clock
 
+#: GBIF_API_CONCURRENCY's default: the ceiling of the adaptive limit. 15,755 calls at 200 ms
+#: in 100 s need 32 in flight; 64 leaves room for the ramp and a slower GBIF, and the limit only
+#: gets there while answers stay fast and clean.
+DEFAULT_CONCURRENCY = 64
+#: GBIF_API_CONCURRENCY_START's default: where the limit starts (slow start doubles it every
+#: round trip, so 8 reaches 64 in three).
+DEFAULT_START_CONCURRENCY = 8
 #: A latency rise smaller than this is noise (scheduling on a loaded machine), not congestion.
 LATENCY_NOISE_SECONDS = 0.05
 #: EWMA weights: the short average follows ~10 answers, the long one ~200.
@@ -220,3 +229,43 @@ def _time_weighted_mean(history: list[tuple[float, int]], since: float) -> float
             total += value * span
             weight += span
     return total / weight if weight else float(history[-1][1])
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """What an AimdLimit is made from, as settings: here, without the HTTP client, because
+    launch_task (a Lambda, whose layer carries no requests) reads them into the annotate_riis
+    task's spec (bisonflow.steps.taskspec), and the task makes its limit from the spec."""
+
+    concurrency: int  # the ceiling: the most requests ever in flight
+    concurrency_start: int  # where the limit starts (at most the ceiling)
+    adaptive: bool  # False: a fixed `concurrency`, the client's behaviour before the limit
+
+    @classmethod
+    def from_env(cls) -> LimitSettings:
+        """GBIF_API_CONCURRENCY (ceiling), GBIF_API_CONCURRENCY_START (start, default 8) and
+        GBIF_API_ADAPTIVE (`false`: a fixed GBIF_API_CONCURRENCY)."""
+        raw = os.environ.get("GBIF_API_ADAPTIVE", "").strip().lower() or "true"
+        if raw not in ("true", "false"):
+            raise ConfigError(
+                f"environment variable GBIF_API_ADAPTIVE must be true or false, got {raw!r}"
+            )
+        return cls(
+            concurrency=concurrency_from_env(),
+            concurrency_start=env_int(
+                "GBIF_API_CONCURRENCY_START", DEFAULT_START_CONCURRENCY, minimum=1
+            ),
+            adaptive=raw == "true",
+        )
+
+    def limit(self, clock: Clock = REAL_CLOCK) -> AimdLimit:
+        start = min(self.concurrency_start, self.concurrency)
+        return AimdLimit(start, self.concurrency, adaptive=self.adaptive, clock=clock)
+
+
+def concurrency_from_env() -> int:
+    """GBIF_API_CONCURRENCY: the most requests ever in flight, the adaptive limit's ceiling.
+
+    It kept its meaning for anyone who set it (never more than this many at once); the client
+    may now use fewer, and the default rose from a fixed 16 to a ceiling of 64."""
+    return env_int("GBIF_API_CONCURRENCY", DEFAULT_CONCURRENCY, minimum=1)

@@ -23,7 +23,6 @@ the name cache can never disagree:
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -32,8 +31,12 @@ from typing import Any
 
 import requests
 
-from bisonflow.config import ConfigError, env_int, gbif_api_url
-from bisonflow.gbif.concurrency_limit import AimdLimit, Outcome
+from bisonflow.config import gbif_api_url
+from bisonflow.gbif.concurrency_limit import (
+    AimdLimit,
+    LimitSettings,
+    Outcome,
+)
 from bisonflow.gbif.retry_budget import (
     REAL_CLOCK,
     Clock,
@@ -59,14 +62,6 @@ ABOVE_SPECIES_RANKS = frozenset(
 )
 #: RIIS kingdom spellings that differ from the backbone's.
 GBIF_KINGDOM_NAMES = {"Virus": "Viruses"}
-
-#: GBIF_API_CONCURRENCY's default: the ceiling of the adaptive limit. 15,755 calls at 200 ms
-#: in 100 s need 32 in flight; 64 leaves room for the ramp and a slower GBIF, and the limit only
-#: gets there while answers stay fast and clean.
-DEFAULT_CONCURRENCY = 64
-#: GBIF_API_CONCURRENCY_START's default: where the limit starts (slow start doubles it every
-#: round trip, so 8 reaches 64 in three).
-DEFAULT_START_CONCURRENCY = 8
 
 
 class GbifApiError(RuntimeError):
@@ -160,26 +155,9 @@ class NameMatch:
         return NameMatch(**values)
 
 
-def concurrency_from_env() -> int:
-    """GBIF_API_CONCURRENCY: the most requests ever in flight, the adaptive limit's ceiling.
-
-    It kept its meaning for anyone who set it (never more than this many at once); the client
-    may now use fewer, and the default rose from a fixed 16 to a ceiling of 64."""
-    return env_int("GBIF_API_CONCURRENCY", DEFAULT_CONCURRENCY, minimum=1)
-
-
 def limit_from_env(clock: Clock = REAL_CLOCK) -> AimdLimit:
-    """The adaptive limit the environment asks for: GBIF_API_CONCURRENCY (ceiling),
-    GBIF_API_CONCURRENCY_START (start, default 8, at most the ceiling) and GBIF_API_ADAPTIVE
-    (`false`: a fixed GBIF_API_CONCURRENCY, the client's behaviour before the limit)."""
-    ceiling = concurrency_from_env()
-    start = env_int("GBIF_API_CONCURRENCY_START", DEFAULT_START_CONCURRENCY, minimum=1)
-    raw = os.environ.get("GBIF_API_ADAPTIVE", "").strip().lower() or "true"
-    if raw not in ("true", "false"):
-        raise ConfigError(
-            f"environment variable GBIF_API_ADAPTIVE must be true or false, got {raw!r}"
-        )
-    return AimdLimit(min(start, ceiling), ceiling, adaptive=raw == "true", clock=clock)
+    """The adaptive limit the environment asks for (concurrency_limit.LimitSettings)."""
+    return LimitSettings.from_env().limit(clock)
 
 
 def interpret_match(body: dict[str, Any], query: NameQuery | None = None) -> NameMatch:

@@ -24,21 +24,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 # No import of gbif_api here: launch_task (a Lambda) imports this module through ec2_tasks,
 # and the Lambda layer carries what its code imports (requests is not needed there).
 from bisonflow.config import ConfigError, env_int
 
-#: Task spec params (and the launch Lambda's environment variables) for each limit, in percent.
+#: Each limit's field of ListLimits (and of the task spec's settings, bisonflow.steps.taskspec)
+#: and the launch Lambda's environment variable, in percent.
 MAX_ROW_LOSS = ("max_row_loss_percent", "RIIS_MAX_ROW_LOSS_PERCENT")
 MAX_NAME_LOSS = ("max_name_loss_percent", "RIIS_MAX_NAME_LOSS_PERCENT")
 MAX_MALFORMED = ("max_malformed_percent", "RIIS_MAX_MALFORMED_PERCENT")
 DEFAULT_PERCENTS = {MAX_ROW_LOSS: 10, MAX_NAME_LOSS: 10, MAX_MALFORMED: 50}
-#: The task spec param that says the workflow was started with force=true.
-FORCE_PARAM = "force"
 
 
 class RiisListDamaged(ValueError):
@@ -90,26 +88,6 @@ class ListLimits:
             values.append(value)
         return cls(*values)
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> ListLimits:
-        """The task spec's params, as launch_task wrote them; a missing one is the default."""
-        values = []
-        for (param, _), default in _defaults():
-            value = params.get(param, default)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"task spec params[{param!r}] must be an integer, got {value!r}")
-            if not 0 <= value <= 100:
-                raise ValueError(f"task spec params[{param!r}] is a percentage, got {value}")
-            values.append(value)
-        return cls(*values)
-
-    def to_params(self) -> dict[str, int]:
-        return {
-            MAX_ROW_LOSS[0]: self.max_row_loss_percent,
-            MAX_NAME_LOSS[0]: self.max_name_loss_percent,
-            MAX_MALFORMED[0]: self.max_malformed_percent,
-        }
-
 
 def problems(
     current: ListSize, malformed: int, previous: ListSize | None, limits: ListLimits
@@ -155,13 +133,6 @@ def check(
             "with force=true"
         )
     return found
-
-
-def force_of(params: Mapping[str, Any]) -> bool:
-    value = params.get(FORCE_PARAM, False)
-    if not isinstance(value, bool):
-        raise ValueError(f"task spec params[{FORCE_PARAM!r}] must be true or false, got {value!r}")
-    return value
 
 
 def _defaults() -> list[tuple[tuple[str, str], int]]:

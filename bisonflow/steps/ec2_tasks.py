@@ -49,10 +49,8 @@ from botocore.exceptions import ClientError
 from bisonflow import aws, config
 from bisonflow.aws import AwsTransientError
 from bisonflow.config import ConfigError
-from bisonflow.layout import DIMENSIONS, NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
-from bisonflow.riis.guard import FORCE_PARAM, ListLimits
-from bisonflow.stats.provenance import citation_uri
-from bisonflow.steps.taskspec import TaskSpec
+from bisonflow.layout import MonthLayout
+from bisonflow.steps.taskspec import SPEC_CLASSES, TOKEN_PARAMETER_ROOT, AnyTaskSpec, TaskSpec
 
 TAG_EXECUTION = "bisonflow:execution"
 TAG_TASK = "bisonflow:task"
@@ -77,8 +75,7 @@ DEPLOYMENT_TAGS = {
 #: Of DEPLOYMENT_TAGS, those whose value may be empty.
 OPTIONAL_DEPLOYMENT_TAGS = ("bisonflow:image",)
 #: The state that launches each task, as named in statemachines/bison_workflow.asl.json.
-TASK_STEPS = {"annotate_riis": "AnnotateRiis", "calc_stats": "CalcStats"}
-TOKEN_PARAMETER_ROOT = "/bisonflow/task-tokens"
+TASK_STEPS = {task: spec_class.step for task, spec_class in SPEC_CLASSES.items()}
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 #: RunInstances' markets: InstanceMarketOptions.MarketType `spot`, or none (On-Demand).
 SPOT, ON_DEMAND = "spot", "on-demand"
@@ -98,55 +95,13 @@ ARM_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9]*g[a-z]*\.[a-z0-9]+$")
 ON_DEMAND_FALLBACK = "TASK_ON_DEMAND_FALLBACK"
 
 
-def calc_stats_inputs(layout: MonthLayout) -> dict[str, str]:
-    """The month's UNLOADed tables, for calc_stats: `<dim>_species_counts` and `<dim>_counts`
-    of every dimension, each the folder of its parquet parts and manifest. It reads the
-    species lists and the county and state counts; `aiannh_counts` was read only for its CSV
-    copy, which the aggregate step now UNLOADs (bisonflow.sql.workflow_sql)."""
-    return {
-        f"{dim}_{table}": prefix(dim)
-        for dim in DIMENSIONS
-        for table, prefix in (
-            ("species_counts", layout.species_counts_prefix),
-            ("counts", layout.region_counts_prefix),
-        )
-    }
-
-
-def task_spec(task: str, layout: MonthLayout, execution: str, force: bool = False) -> TaskSpec:
-    """Inputs, outputs and settings of each task; every key is in the BISON bucket. `force`
-    is the workflow's: annotate_riis then publishes a list its guard finds damaged."""
-    if task == "annotate_riis":
-        inputs = {"riis": RIIS_INPUT_KEY, "name_cache": NAME_CACHE_KEY}
-        outputs = {
-            "annotated": layout.riis_annotated_key,
-            "report": layout.riis_report_key,
-            "name_cache": NAME_CACHE_KEY,
-        }
-        params = {
-            "name_cache_max_age_days": config.name_cache_max_age_days(),
-            **ListLimits.from_env().to_params(),  # how much the list may lose (riis_guard)
-            FORCE_PARAM: force,
-        }
-    elif task == "calc_stats":
-        inputs = calc_stats_inputs(layout)
-        outputs = {"summary": layout.summary_prefix, "done": layout.record_key}  # the run's
-        params = {
-            "min_presence_count": config.min_presence_count(),
-            "gbif_citation": citation_uri(config.gbif_bucket(), layout),
-        }
-    else:
-        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASK_STEPS)}")
-    return TaskSpec(
-        task=task,
-        month=layout.month,
-        bucket=config.bison_bucket(),
-        execution=execution,
-        token_parameter=f"{TOKEN_PARAMETER_ROOT}/{execution}/{task}",
-        inputs=inputs,
-        outputs=outputs,
-        params=params,
-    )
+def task_spec(task: str, layout: MonthLayout, execution: str, force: bool = False) -> AnyTaskSpec:
+    """The spec of `task` for this run (bisonflow.steps.taskspec: its inputs, outputs and
+    settings); every key is in the BISON bucket. `force` is the workflow's."""
+    spec_class = SPEC_CLASSES.get(task)
+    if spec_class is None:
+        raise ValueError(f"unknown task {task!r}; expected one of {sorted(SPEC_CLASSES)}")
+    return spec_class.for_run(layout, execution, force)
 
 
 def spec_key(spec: TaskSpec, layout: MonthLayout) -> str:
