@@ -3,7 +3,7 @@
 Shared by `bench.aggregate` (today's tree) and `bench/aggregate_baseline.py`, which runs the
 same function in a child process whose `bisonflow` is an older commit's: so this module uses
 only what both trees have (`MonthLayout`, `SqlTarget`, `statement_batches`, the stand-in's
-`install`/`run_batches`/`shutdown`, `statements.summary`) and imports nothing from `bench`.
+`install`/`shutdown`, `statements.summary`) and imports nothing from `bench`.
 
 Each batch is submitted and waited for as the state machine does; the time of each statement
 is the stand-in's own `Duration` of it (DescribeStatement's SubStatements), so a step's time is

@@ -60,7 +60,7 @@ def main() -> None:
     import boto3
     from moto import mock_aws
 
-    from bisonflow.local.redshift.engine import _Engine
+    from bisonflow.local.redshift.engine import Engine
     from bisonflow.local.redshift.moto_s3 import MotoS3
 
     layout = MonthLayout.for_run("2026-09", "bench-unload")
@@ -72,14 +72,14 @@ def main() -> None:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
-        engine = _Engine("bench-unload", MotoS3(ACCOUNT, "us-east-1"))
+        engine = Engine("bench-unload", MotoS3(ACCOUNT, "us-east-1"))
         try:
-            _fill(engine._connect(), species_table(layout, "county"), args.rows)
+            _fill(engine.database.connection(), species_table(layout, "county"), args.rows)
             best: dict[str, tuple[float, float]] = {}
             for _ in range(REPEATS):
                 for name, sql in (("parquet", parquet_sql), ("CSV", csv_sql)):
                     wall, cpu = time.perf_counter(), time.process_time()
-                    engine._run(sql, in_transaction=True)
+                    engine.run_sql(sql, in_transaction=True)
                     spent = (time.perf_counter() - wall, time.process_time() - cpu)
                     best[name] = min(best.get(name, spent), spent)
             sizes = {

@@ -24,7 +24,7 @@ from bisonflow.history.cost_inputs import (
 )
 from bisonflow.history.execution_view import build_view
 from bisonflow.history.report import render_report
-from bisonflow.local.redshift.service import run_batches
+from bisonflow.steps.statements import run_batches
 from bisonflow.local.runtime import LocalRuntime
 
 DATA = Path(__file__).parent / "data" / "executions"

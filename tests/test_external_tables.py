@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from bisonflow.local.redshift import moto_s3
-from bisonflow.local.redshift.service import EmulatorError, run_batches
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.steps.statements import SqlStatementFailed, run_batches
 
 REGION = "us-east-1"
 BUCKET = "bisonflow-external-tables-test"
@@ -147,7 +147,7 @@ def test_a_part_added_in_another_type_is_refused_by_the_next_query(
     s3.put_object(Bucket=BUCKET, Key=prefix + "a.parquet", Body=_part([1]))
     assert _keys(data, name) == [1]
     s3.put_object(Bucket=BUCKET, Key=prefix + "b.parquet", Body=_part([2], wide=True))
-    with pytest.raises(EmulatorError) as refused:
+    with pytest.raises(SqlStatementFailed) as refused:
         _keys(data, name)
     assert (
         f"Spectrum Scan Error. File 'https://s3.{REGION}.amazonaws.com/{BUCKET}/{prefix}"
@@ -184,7 +184,7 @@ def test_a_refused_column_fails_the_statement_whichever_rows_pass(
     s3.put_object(
         Bucket=BUCKET, Key=prefix + "a.parquet", Body=_part([1], wide=True, labelled=False)
     )
-    with pytest.raises(EmulatorError) as refused:
+    with pytest.raises(SqlStatementFailed) as refused:
         run_batches(data, [[query.format(t=name)]], WORKGROUP)
     assert (
         f"ERROR: Spectrum Scan Error. File 'https://s3.{REGION}.amazonaws.com/{BUCKET}/"
@@ -222,7 +222,7 @@ def test_a_rolled_back_batch_does_not_leave_the_view_behind_the_files(
     s3, data = clients
     name, prefix = table
     s3.put_object(Bucket=BUCKET, Key=prefix + "a.parquet", Body=_part([7]))
-    with pytest.raises(EmulatorError, match="no_such_table"):
+    with pytest.raises(SqlStatementFailed, match="no_such_table"):
         run_batches(
             data, [[f"SELECT count(*) FROM {name}", "SELECT * FROM no_such_table"]], WORKGROUP
         )
@@ -234,9 +234,9 @@ def test_external_ddl_stays_outside_transactions(
 ) -> None:
     _, data = clients
     name, _ = table
-    with pytest.raises(EmulatorError, match="cannot run inside a transaction block"):
+    with pytest.raises(SqlStatementFailed, match="cannot run inside a transaction block"):
         run_batches(data, [[f"DROP TABLE {name}", "SELECT 1"]], WORKGROUP)
-    with pytest.raises(EmulatorError, match="already exists"):
+    with pytest.raises(SqlStatementFailed, match="already exists"):
         run_batches(
             data,
             [
@@ -248,9 +248,9 @@ def test_external_ddl_stays_outside_transactions(
             WORKGROUP,
         )
     run_batches(data, [[f"DROP TABLE {name}"]], WORKGROUP)
-    with pytest.raises(EmulatorError, match="does not exist"):
+    with pytest.raises(SqlStatementFailed, match="does not exist"):
         run_batches(data, [[f"DROP TABLE {name}"]], WORKGROUP)
-    with pytest.raises(EmulatorError, match="does not exist"):
+    with pytest.raises(SqlStatementFailed, match="does not exist"):
         _keys(data, name)
 
 
@@ -263,7 +263,7 @@ def test_an_unreadable_location_fails_only_the_queries_that_scan_it(
     name, prefix = table
     s3.put_object(Bucket=BUCKET, Key=prefix + "bad.parquet", Body=b"not parquet at all")
     for query in (f"SELECT k FROM {name}", f"SELECT count(*) FROM {name} WHERE k = 5"):
-        with pytest.raises(EmulatorError, match=f"{name}: cannot read parquet under s3://"):
+        with pytest.raises(SqlStatementFailed, match=f"{name}: cannot read parquet under s3://"):
             run_batches(data, [[query]], WORKGROUP)  # whichever rows the WHERE would keep
     statement_id = run_batches(data, [["SELECT 41 + 1"]], WORKGROUP)
     (record,) = data.get_statement_result(Id=statement_id)["Records"]

@@ -40,7 +40,7 @@ from bisonflow.dimensions import (
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.gbif.species_api import NameQuery, interpret_match
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
-from bisonflow.local.redshift.service import run_batches
+from bisonflow.steps.statements import run_batches
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.riis.columns import ANNOTATED_COLUMNS
 from bisonflow.sample.snapshot import records_table

@@ -13,16 +13,15 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import duckdb
 import pytest
-from test_redshift_duckdb import REGION, rows, run
+from redshift_data_api import rows, run, standin_client
 
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY
 from bisonflow.local.redshift import rules as redshift_rules
 from bisonflow.local.redshift import sql_transpile as st
-from bisonflow.local.redshift.engine import _error_text
+from bisonflow.local.redshift.engine import error_text
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.sql.boundaries import (
     CELL_DEGREES,
@@ -72,7 +71,7 @@ def _error(con: duckdb.DuckDBPyConnection, redshift_sql: str) -> str:
     """The stand-in's error text for the statement ("ERROR: ..."), which must fail."""
     with pytest.raises(duckdb.Error) as failure:
         con.execute(st.transpile(redshift_sql)).fetchall()
-    return _error_text(failure.value)
+    return error_text(failure.value)
 
 
 @pytest.mark.parametrize("name", sorted(redshift_rules.COLLECTION_REJECTED))
@@ -140,13 +139,7 @@ def test_constructed_points_are_not_checked_row_by_row() -> None:
 @pytest.fixture(scope="module")
 def rsd(runtime: LocalRuntime) -> Any:
     """The Data API of the session's emulator, where the stand-in is installed."""
-    return boto3.client(
-        "redshift-data",
-        endpoint_url=runtime.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return standin_client(runtime, "redshift-data")
 
 
 # --- point in polygon: what Redshift refuses ------------------------------------------------

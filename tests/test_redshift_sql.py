@@ -13,8 +13,9 @@ from sqlglot import exp
 from bisonflow.dimensions import ASSESSMENTS, REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
 from bisonflow.gbif.schema import COLUMN_NAMES
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
-from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift import unload_rules as redshift_unload_rules
+from bisonflow.local.redshift.parsed_sql import UnloadStmt
+from bisonflow.local.redshift.sql_parse import parse_statement
 from bisonflow.riis.columns import ANNOTATED_COLUMNS
 from bisonflow.sql import boundaries as boundary_sql
 from bisonflow.sql import subset_rules
@@ -290,8 +291,8 @@ def test_csv_copies_are_unloaded_as_bison_does_to_the_key_the_layout_names() -> 
                 "ALLOWOVERWRITE\n" in copy
             )
             assert "CLEANPATH" not in copy and "MANIFEST" not in copy
-            stmt = st.parse_statement(copy)
-            assert isinstance(stmt, st.UnloadStmt)
+            stmt = parse_statement(copy)
+            assert isinstance(stmt, UnloadStmt)
             redshift_unload_rules.check(stmt)
             redshift_unload_rules.refuse_unemulated(stmt)
             name = f"{csv_prefix.removeprefix(run.summary_prefix)}000.csv"

@@ -18,13 +18,14 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from test_calc_stats import s3  # noqa: F401 (the fixture: a bucket in moto's S3)
 
 from bisonflow.local.redshift import unload_rules as redshift_unload_rules
-from bisonflow.local.redshift.engine import _Engine, _error_text
+from bisonflow.local.redshift.engine import Engine, error_text
 from bisonflow.local.redshift.moto_s3 import EmulatorError, MotoS3
-from bisonflow.local.redshift.sql_transpile import UnsupportedSql, parse_statement
+from bisonflow.local.redshift.parsed_sql import UnsupportedSql
+from bisonflow.local.redshift.sql_parse import parse_statement
 
 
 @pytest.fixture(scope="module")
-def database() -> Iterator[_Engine]:
+def standin() -> Iterator[Engine]:
     """One stand-in database for the module: its spatial extension takes a second to load."""
     standin = stand_in_engine()
     try:
@@ -34,24 +35,24 @@ def database() -> Iterator[_Engine]:
 
 
 @pytest.fixture
-def engine(s3, database: _Engine) -> _Engine:  # noqa: F811
+def engine(s3, standin: Engine) -> Engine:  # noqa: F811
     """The stand-in, writing to the test's bucket, with a fresh table of awkward text."""
-    database._connect().execute(
+    standin.database.connection().execute(
         "CREATE OR REPLACE TABLE t (s VARCHAR, n BIGINT);"
         "INSERT INTO t VALUES ('plain', 1), ('', 2), (NULL, 3), ('a,b', 4), ('say \"hi\"', 5),"
         f"('two{chr(10)}lines', 6), ('cr{chr(13)}', 7), ('N', 8), (' spaced ', NULL),"
         "('Doña Ana', 10)"
     )
-    return database
+    return standin
 
 
-def stand_in_engine() -> _Engine:
+def stand_in_engine() -> Engine:
     """One stand-in database on moto's in-process S3 (the caller has started mock_aws)."""
-    return _Engine("unload-csv", MotoS3(DEFAULT_ACCOUNT_ID, "us-east-1"))
+    return Engine("unload-csv", MotoS3(DEFAULT_ACCOUNT_ID, "us-east-1"))
 
 
-def unload(engine: _Engine, bucket: str, options: str, to: str = "copy_") -> None:
-    engine._run(
+def unload(engine: Engine, bucket: str, options: str, to: str = "copy_") -> None:
+    engine.run_sql(
         f"UNLOAD ('SELECT s, n FROM t ORDER BY n NULLS LAST') TO 's3://{bucket}/{to}' "
         f"IAM_ROLE default {options}",
         in_transaction=True,
@@ -104,7 +105,7 @@ def test_the_delimiter_is_the_one_quoted(s3, engine):  # noqa: F811
 
 
 def test_an_empty_result_is_a_header_line(s3, engine):  # noqa: F811
-    engine._run(
+    engine.run_sql(
         f"UNLOAD ('SELECT s, n FROM t WHERE n > 99') TO 's3://{s3.bucket}/none_' "
         "FORMAT CSV HEADER PARALLEL OFF EXTENSION 'csv'",
         in_transaction=False,
@@ -117,7 +118,7 @@ def test_allowoverwrite_replaces_the_file_and_without_it_unload_fails(s3, engine
     unload(engine, s3.bucket, options)
     with pytest.raises(EmulatorError, match="ALLOWOVERWRITE"):
         unload(engine, s3.bucket, options)
-    engine._connect().execute("DELETE FROM t WHERE n > 1 OR n IS NULL")
+    engine.database.connection().execute("DELETE FROM t WHERE n > 1 OR n IS NULL")
     unload(engine, s3.bucket, options + " ALLOWOVERWRITE")
     assert text(s3, "copy_000.csv") == b"s,n\nplain,1\n"
 
@@ -141,7 +142,7 @@ def test_what_redshift_refuses_is_refused(options, refused):
     stmt = parse_statement(f"UNLOAD ('SELECT 1 AS a') TO 's3://b/p_' {options}")
     with pytest.raises(EmulatorError, match=refused) as failed:
         redshift_unload_rules.check(stmt)
-    assert _error_text(failed.value).startswith("ERROR: UNLOAD: ")
+    assert error_text(failed.value).startswith("ERROR: UNLOAD: ")
 
 
 def test_a_refused_unload_fails_before_anything_is_written(s3, engine):  # noqa: F811
@@ -160,7 +161,7 @@ def test_what_redshift_accepts_and_the_stand_in_does_not_write_is_refused(option
 
 def test_a_column_whose_redshift_text_is_not_reproduced_fails_naming_it(s3, engine):  # noqa: F811
     with pytest.raises(EmulatorError, match="column flag is BOOLEAN"):
-        engine._run(
+        engine.run_sql(
             f"UNLOAD ('SELECT n > 2 AS flag FROM t') TO 's3://{s3.bucket}/b_' FORMAT CSV",
             in_transaction=False,
         )

@@ -37,7 +37,7 @@ from bisonflow.gbif.species_api import interpret_match
 from bisonflow.layout import MonthLayout
 from bisonflow.local.redshift import rules as redshift_rules
 from bisonflow.local.redshift import sql_transpile as st
-from bisonflow.local.redshift.service import run_batches
+from bisonflow.steps.statements import run_batches
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.riis.columns import ANNOTATED_COLUMNS, RIIS_REGIONS
 from bisonflow.riis.master_list import annotated_csv, decode, parse_riis

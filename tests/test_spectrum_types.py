@@ -18,27 +18,28 @@ import pyarrow.parquet as pq
 import pytest
 
 from bisonflow.layout import MonthLayout
-from bisonflow.local.redshift import sql_transpile as st
-from bisonflow.local.redshift.service import EmulatorError, run_batches
+from bisonflow.local.redshift.parsed_sql import ExternalTableStmt, SqlStmt
 from bisonflow.local.redshift.spectrum_types import (
     columns_read,
     failing_expression,
     refused_columns,
 )
+from bisonflow.local.redshift.sql_parse import parse_statement
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.sample import SampleManifest, generate_sample, month_parts
 from bisonflow.sql.workflow_sql import SqlTarget, statement_batches
+from bisonflow.steps.statements import SqlStatementFailed, run_batches
 
 REGION = "us-east-1"
 BUCKET = "bisonflow-spectrum-types-test"
 WORKGROUP = "bisonflow-spectrum-types-test"
 
 
-def _external(columns: str, location: str = "s3://b/loc/") -> st.ExternalTableStmt:
-    stmt = st.parse_statement(
+def _external(columns: str, location: str = "s3://b/loc/") -> ExternalTableStmt:
+    stmt = parse_statement(
         f"CREATE EXTERNAL TABLE s.t ({columns}) STORED AS PARQUET LOCATION '{location}'"
     )
-    assert isinstance(stmt, st.ExternalTableStmt)
+    assert isinstance(stmt, ExternalTableStmt)
     return stmt
 
 
@@ -128,8 +129,8 @@ def test_each_months_ddl_fits_exactly_that_months_files(
 ) -> None:
     target = SqlTarget(gbif_bucket=BUCKET, bison_bucket=BUCKET)
     ddl = statement_batches("subset", MonthLayout.for_month(ddl_month), target)[2][0]
-    stmt = st.parse_statement(ddl)
-    assert isinstance(stmt, st.ExternalTableStmt)
+    stmt = parse_statement(ddl)
+    assert isinstance(stmt, ExternalTableStmt)
     files = _month_files(sample, MonthLayout.for_month(files_month).snapshot, tmp_path)
     assert set(refused_columns(stmt.columns, stmt.location, REGION, files)) == refused
 
@@ -152,7 +153,7 @@ def test_the_stand_in_fails_a_scan_of_int_declared_over_string_keys(
     run_batches(data, [batches[0], [f"DROP TABLE IF EXISTS {ext}"], [old_ddl]], WORKGROUP)
     try:
         run_batches(data, [[f"SELECT species, decimallatitude FROM {ext}"]], WORKGROUP)
-        with pytest.raises(EmulatorError) as failed:
+        with pytest.raises(SqlStatementFailed) as failed:
             run_batches(data, [[f"SELECT count(*) FROM {ext} WHERE taxonkey = 1"]], WORKGROUP)
         first = sorted(month_parts(sample.snapshot_dir, layout.snapshot))[0][0]
         message = str(failed.value)
@@ -162,7 +163,8 @@ def test_the_stand_in_fails_a_scan_of_int_declared_over_string_keys(
             f"'s3://{BUCKET}/{layout.gbif_prefix.rstrip('/')}.taxonkey'. Column type: INT, "
             "Parquet schema:\\noptional byte_array taxonkey [i:33 d:1 r:0]"
         ) in message
-        with pytest.raises(EmulatorError, match="incompatible Parquet schema"):  # the old subset
+        # The old subset:
+        with pytest.raises(SqlStatementFailed, match="incompatible Parquet schema"):
             run_batches(data, [batches[3]], WORKGROUP)
     finally:
         run_batches(data, [[f"DROP TABLE IF EXISTS {ext}"]], WORKGROUP)
@@ -218,6 +220,6 @@ DECLARED = {("ext", "occ"): ["k", "label", "specieskey"], ("ext", "other"): ["k"
 def test_columns_read(redshift_sql: str, read: dict[tuple[str, str], set[str]]) -> None:
     """Which declared columns of which external tables a statement reads, as the stand-in
     checks them before running it (Spectrum reads only the columns a query needs)."""
-    stmt = st.parse_statement(redshift_sql)
-    assert isinstance(stmt, st.SqlStmt)
+    stmt = parse_statement(redshift_sql)
+    assert isinstance(stmt, SqlStmt)
     assert columns_read(stmt.duckdb_sql, DECLARED) == read

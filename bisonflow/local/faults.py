@@ -12,7 +12,7 @@ there and nothing in that code knows it is being tested:
   replaces), so the state machine's Retry and Catch see what they would see on AWS;
 * a Data API statement fails as Redshift fails one ("ERROR: ..."), or hangs until it is
   cancelled (CancelStatement interrupts it, as Redshift's does), in the DuckDB stand-in's
-  engine (`_Engine._run`);
+  engine (`Engine.run_sql`);
 * the GBIF stand-in answers 5xx, 429 with Retry-After, or drops connections for a while
   (GbifStandin.outage);
 * the task containers' environment changes, as a compose file's would (e.g. a short GBIF
@@ -40,7 +40,7 @@ import duckdb
 from moto.awslambda.models import LambdaFunction
 
 from bisonflow.local.gbif_standin import GbifStandin
-from bisonflow.local.redshift.engine import _Engine
+from bisonflow.local.redshift.engine import Engine
 from bisonflow.local.redshift.moto_s3 import EmulatorError
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.steps.ec2_tasks import TAG_EXECUTION, TAG_STEP
@@ -248,13 +248,13 @@ def sql_fault(pattern: str, hang: bool = False, times: int = 1) -> Iterator[Inje
     """The next `times` SQL statements matching `pattern` (a regex, searched) fail as
     Redshift fails one, or with `hang` run until cancelled: CancelStatement interrupts them
     (ABORTED), and leaving the block ends a hang still running (FAILED)."""
-    original = _Engine._run
+    original = Engine.run_sql
     matcher = re.compile(pattern, re.IGNORECASE | re.DOTALL)
     injected = Injected()
     lock = threading.Lock()
     released = threading.Event()
 
-    def run(self: _Engine, sql: str, in_transaction: bool) -> Any:
+    def run(self: Engine, sql: str, in_transaction: bool) -> Any:
         with lock:
             chosen = injected.fired < times and matcher.search(sql) is not None
             if chosen:
@@ -269,12 +269,12 @@ def sql_fault(pattern: str, hang: bool = False, times: int = 1) -> Iterator[Inje
                 break
         raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
 
-    _Engine._run = run  # type: ignore[method-assign]
+    Engine.run_sql = run  # type: ignore[method-assign]
     try:
         yield injected
     finally:
         released.set()
-        _Engine._run = original  # type: ignore[method-assign]
+        Engine.run_sql = original  # type: ignore[method-assign]
 
 
 # --- GBIF -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ be the few rows of redshift_sql.SUMMARY_COLUMNS, as states pass only small dicts
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,42 @@ def submit_batch(step: str, layout: MonthLayout, batch: int) -> Submitted:
     else:
         response = client.batch_execute_statement(Sqls=sqls, **named, **where)
     return Submitted(response["Id"], batch, len(batches), len(sqls))
+
+
+def run_batches(
+    client: Any,
+    batches: list[list[str]],
+    workgroup: str,
+    database: str = "dev",
+    timeout: float = 600.0,
+) -> str:
+    """Submit the batches one after the other as the state machine does, each waited for.
+
+    For tests and benchmarks that run a step's SQL without the state machine (through the
+    local stand-in or any Data API client). Returns the id of the last statement; raises
+    SqlStatementFailed naming the batch and the SQL error if one does not finish, and
+    TimeoutError if one runs past `timeout` seconds.
+    """
+    where = {"WorkgroupName": workgroup, "Database": database}
+    statement_id = ""
+    for n, batch in enumerate(batches):
+        if len(batch) == 1:
+            statement_id = client.execute_statement(Sql=batch[0], **where)["Id"]
+        else:
+            statement_id = client.batch_execute_statement(Sqls=batch, **where)["Id"]
+        deadline = time.monotonic() + timeout
+        while True:
+            desc = client.describe_statement(Id=statement_id)
+            if desc["Status"] == "FINISHED" or desc["Status"] in FAILED_STATES:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"batch {n + 1}/{len(batches)} still {desc['Status']}")
+            time.sleep(0.01)
+        if desc["Status"] != "FINISHED":
+            raise SqlStatementFailed(
+                f"batch {n + 1}/{len(batches)} {desc['Status']}: {desc.get('Error')}"
+            )
+    return statement_id
 
 
 def run_prefix(execution: str) -> str:

@@ -45,8 +45,9 @@ from typing import Protocol
 import duckdb
 
 from bisonflow.local.redshift import spectrum_types
-from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift.moto_s3 import EmulatorError, split_s3_uri
+from bisonflow.local.redshift.parsed_sql import ExternalTableStmt
+from bisonflow.local.redshift.sql_transpile import render_name
 from bisonflow.sql.quoting import sql_literal
 
 __all__ = ["ExternalTable", "ObjectStore", "is_hidden", "refuse_scan"]
@@ -74,7 +75,7 @@ class ExternalTable:
     """One CREATE EXTERNAL TABLE ... STORED AS PARQUET: its definition, its view and the
     cached copies of the parts the view reads now."""
 
-    stmt: st.ExternalTableStmt
+    stmt: ExternalTableStmt
     folder: Path
     region: str  # the error names a part by its https URL in this region
     #: (key, ETag) of the parts the view reads; None when the view must be rebuilt.
@@ -86,7 +87,7 @@ class ExternalTable:
 
     @property
     def view(self) -> str:
-        return st.render_name(self.stmt.schema, self.stmt.name)
+        return render_name(self.stmt.schema, self.stmt.name)
 
     def _location(self) -> tuple[str, str]:
         bucket, prefix = split_s3_uri(self.stmt.location)
@@ -147,7 +148,7 @@ class ExternalTable:
         """SELECT of a NULL in each declared column's type (the view's shape without files)."""
         typed = [
             ("NULL" if c.duckdb_type is None else f"CAST(NULL AS {c.duckdb_type})")
-            + f" AS {st.render_name(None, c.name)}"
+            + f" AS {render_name(None, c.name)}"
             for c in self.stmt.columns
         ]
         return "SELECT " + ", ".join(typed)
@@ -179,7 +180,7 @@ class ExternalTable:
         selects = []
         for column in columns:
             if column.name in found:
-                src = st.render_name(None, found[column.name])
+                src = render_name(None, found[column.name])
                 expr = src if column.duckdb_type is None else f"CAST({src} AS {column.duckdb_type})"
             else:  # Spectrum reads a column missing from the files as NULL
                 expr = (
@@ -187,7 +188,7 @@ class ExternalTable:
                 )
             if column.name in refused:
                 expr = spectrum_types.failing_expression(refused[column.name], column.duckdb_type)
-            selects.append(f"{expr} AS {st.render_name(None, column.name)}")
+            selects.append(f"{expr} AS {render_name(None, column.name)}")
         return "SELECT " + ", ".join(selects) + f" FROM {source}", refused
 
 

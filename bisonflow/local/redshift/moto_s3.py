@@ -5,7 +5,7 @@ httpfs against the server's HTTP endpoint: in-process access needs no endpoint (
 may listen on any port), no credentials and no extension (httpfs is not installed, and
 `INSTALL httpfs` needs the network), cannot deadlock on the server's own request threads,
 and reports a missing object precisely (s3://bucket/key) instead of an HTTP 404 from inside a
-DuckDB scan. The moto attributes used here are listed in `redshift_duckdb.SEAM`.
+DuckDB scan. The moto attributes used here are listed in `bisonflow.local.redshift.seam.SEAM`.
 """
 
 from __future__ import annotations

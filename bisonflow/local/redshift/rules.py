@@ -1,12 +1,12 @@
 """What Redshift refuses and DuckDB accepts, refused by the Data API stand-in as well.
 
-The stand-in runs the workflow's Redshift SQL on DuckDB (`redshift_duckdb`, through
-`sql_transpile`). Where DuckDB answers a statement Redshift would fail, the laptop would
+The stand-in runs the workflow's Redshift SQL on DuckDB (`bisonflow.local.redshift`,
+through `sql_transpile`). Where DuckDB answers a statement Redshift would fail, the laptop would
 hide a defect until a monthly run on AWS; each rule here makes the stand-in fail instead,
 with an error worded as Redshift's are ("ERROR: ..."). Two seams apply them:
 `guard(expression)` rewrites a transpiled statement (called by
 `sql_transpile.to_duckdb_expression`), and `install(con)` defines the DuckDB macros the
-rewritten SQL calls (called by `redshift_duckdb` on every database it opens).
+rewritten SQL calls (called by `database.Database` on every database it opens).
 
 Checked now:
 
@@ -36,7 +36,7 @@ Not checked (the stand-in still accepts what Redshift may refuse):
   UNLOAD to parquet, all refused by Redshift ("Limitations when using spatial data").
 * Leader node-only functions (the guide's "Leader node-only functions": CURRENT_SCHEMA,
   HAS_TABLE_PRIVILEGE, ...) in a query that reads a table, which Redshift refuses.
-* Everything else in `redshift_duckdb`'s list of deviations.
+* Everything else in `bisonflow.local.redshift.service`'s list of deviations.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import traverse_scope
 
-from bisonflow.local.redshift.sql_transpile import ExternalColumn
+from bisonflow.local.redshift.parsed_sql import ExternalColumn
 
 #: Declared DuckDB type (as sql_transpile renders the Redshift type, parameters dropped) ->
 #: (the Redshift name the error shows, accepted (physical type, logical type) pairs; None

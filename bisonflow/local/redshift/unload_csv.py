@@ -25,8 +25,9 @@ would not.
 
 from __future__ import annotations
 
-from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift.moto_s3 import EmulatorError
+from bisonflow.local.redshift.parsed_sql import UnloadStmt
+from bisonflow.local.redshift.sql_transpile import render_name
 from bisonflow.sql.quoting import sql_literal
 
 #: DuckDB types whose text (CAST AS VARCHAR) is Redshift's: text, and integers in decimal.
@@ -38,7 +39,7 @@ TEXT_TYPES = frozenset(
 _NO_NULLS_LEFT = "\n"
 
 
-def text_query(stmt: st.UnloadStmt, columns: list[tuple[str, str]]) -> str:
+def text_query(stmt: UnloadStmt, columns: list[tuple[str, str]]) -> str:
     """`stmt`'s query with each of its `columns` ((name, DuckDB type), in order) as the text
     Redshift writes for it: NULL as NULL AS's string, or zero-length."""
     null_text = sql_literal(stmt.null_as or "")
@@ -49,14 +50,14 @@ def text_query(stmt: st.UnloadStmt, columns: list[tuple[str, str]]) -> str:
                 "only for text and integer columns, whose text Redshift's matches"
             )
     rendered = ", ".join(
-        f"COALESCE(CAST({st.render_name(None, name)} AS VARCHAR), {null_text}) "
-        f"AS {st.render_name(None, name)}"
+        f"COALESCE(CAST({render_name(None, name)} AS VARCHAR), {null_text}) "
+        f"AS {render_name(None, name)}"
         for name, _ in columns
     )
     return f"SELECT {rendered} FROM ({stmt.query_duckdb}) AS unloaded"
 
 
-def copy_options(stmt: st.UnloadStmt) -> str:
+def copy_options(stmt: UnloadStmt) -> str:
     """DuckDB COPY options for `text_query`'s rows: Redshift's quoting, delimiter and header."""
     header = "true" if stmt.header else "false"
     return (

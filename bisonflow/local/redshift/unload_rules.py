@@ -1,11 +1,11 @@
 """Which UNLOAD options Redshift refuses together, refused by the Data API stand-in as well.
 
-The stand-in's parser (`sql_transpile`) reads the options of an UNLOAD into
+The stand-in's parser (`copy_unload_sql`) reads the options of an UNLOAD into
 `UnloadStmt.options`; DuckDB's COPY TO would take many combinations Redshift's UNLOAD refuses
 (a header on parquet, a delimiter on JSON), so a statement that would fail on AWS could pass
 on a laptop. `check(stmt)` fails it here first, with an error naming the rule; `refuse_unemulated`
 then refuses the options Redshift accepts but the stand-in does not reproduce. Both run before
-anything is written (`redshift_copy.CopyUnload._unload`).
+anything is written (`commands.unload.run`).
 
 The rules, from the Amazon Redshift Database Developer Guide, UNLOAD (r_UNLOAD.md, github
 awsdocs/amazon-redshift-developer-guide at c91fc63, the last commit before the repository
@@ -30,7 +30,7 @@ only to text or CSV).
 from __future__ import annotations
 
 from bisonflow.local.redshift.moto_s3 import EmulatorError
-from bisonflow.local.redshift.sql_transpile import UnloadStmt, UnsupportedSql
+from bisonflow.local.redshift.parsed_sql import UnloadStmt, UnsupportedSql
 
 #: Format -> the options UNLOAD refuses with it ("[FORMAT [AS]] CSV | PARQUET | JSON").
 REFUSED_WITH_FORMAT: dict[str, frozenset[str]] = {

@@ -1,8 +1,8 @@
-"""The Redshift Data API emulator: moto's server with `install()` applied, DuckDB behind it.
+"""The workflow's own subset and aggregate SQL on the Data API stand-in, over tiny fixtures.
 
-Every test talks to a real `ThreadedMotoServer` over HTTP with boto3, as the workflow does.
 The fixtures (a GBIF snapshot of a few dozen rows, a 2-state/3-county shapefile and an
 annotated RIIS list) are built here, so the expected counts can be worked out by hand.
+Every statement goes to a real `ThreadedMotoServer` over HTTP with boto3, as the workflow's do.
 """
 
 from __future__ import annotations
@@ -11,261 +11,49 @@ import csv
 import datetime as dt
 import io
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from redshift_data_api import (
+    BISON_BUCKET,
+    GBIF_BUCKET,
+    REGION,
+    WHERE,
+    rows,
+    run,
+    standin_client,
+    standin_s3,
+)
 
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, DIMENSIONS, MonthLayout
-from bisonflow.local.redshift import service as rd
-from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.riis.columns import ANNOTATED_COLUMNS
 from bisonflow.sample.generate import AIANNH_SOURCE
 from bisonflow.sql.workflow_sql import SqlTarget, statement_batches
-from bisonflow.steps.statements import SummaryShapeError, summary
-
-# moto's backends are process-wide and other test modules run a whole local deployment in the
-# same process: names of this module's own keep its objects and databases apart from theirs.
-GBIF_BUCKET = "bisonflow-rsd-test-gbif"
-BISON_BUCKET = "bisonflow-rsd-test-bison"
-REGION = "us-east-1"
-WHERE = {"WorkgroupName": "bisonflow-rsd-test", "Database": "dev"}
-DONE = ("FINISHED", "FAILED", "ABORTED")
-
-
-# --- server and clients ---------------------------------------------------------------------
+from bisonflow.steps.statements import run_batches, summary
 
 
 @pytest.fixture(scope="module")
 def endpoint(runtime: LocalRuntime) -> str:
-    """The session's emulator: the seam is installed there, as in every local run."""
+    """The session's emulator: the stand-in is installed there, as in every local run."""
     return runtime.endpoint_url
 
 
-def _client(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+@pytest.fixture(scope="module")
+def rsd(runtime: LocalRuntime) -> Any:
+    return standin_client(runtime, "redshift-data")
 
 
 @pytest.fixture(scope="module")
-def rsd(endpoint: str) -> Any:
-    return _client(endpoint, "redshift-data")
+def s3(runtime: LocalRuntime) -> Any:
+    return standin_s3(runtime)
 
-
-@pytest.fixture(scope="module")
-def s3(endpoint: str) -> Any:
-    client = _client(endpoint, "s3")
-    for bucket in (GBIF_BUCKET, BISON_BUCKET):
-        client.create_bucket(Bucket=bucket)
-    return client
-
-
-def wait(rsd: Any, statement_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        desc = rsd.describe_statement(Id=statement_id)
-        if desc["Status"] in DONE:
-            return desc
-        assert time.monotonic() < deadline, f"statement still {desc['Status']}"
-        time.sleep(0.02)
-
-
-def run(rsd: Any, *sqls: str, expect: str = "FINISHED") -> dict[str, Any]:
-    if len(sqls) == 1:
-        statement_id = rsd.execute_statement(Sql=sqls[0], **WHERE)["Id"]
-    else:
-        statement_id = rsd.batch_execute_statement(Sqls=list(sqls), **WHERE)["Id"]
-    desc = wait(rsd, statement_id)
-    assert desc["Status"] == expect, desc.get("Error")
-    return desc
-
-
-def rows(rsd: Any, sql: str) -> list[tuple[Any, ...]]:
-    """All rows of a query, as Python values, following NextToken."""
-    statement_id = run(rsd, sql)["Id"]
-    out: list[tuple[Any, ...]] = []
-    token = None
-    while True:
-        kwargs = {"Id": statement_id, **({"NextToken": token} if token else {})}
-        page = rsd.get_statement_result(**kwargs)
-        for record in page["Records"]:
-            out.append(tuple(None if f.get("isNull") else next(iter(f.values())) for f in record))
-        token = page.get("NextToken")
-        if not token:
-            return out
-
-
-# The seam's checks are in tests/test_seams.py, with every other emulator seam's.
-
-
-# --- the Data API ---------------------------------------------------------------------------
-
-
-def test_select_returns_typed_records_in_pages(rsd: Any) -> None:
-    sql = (
-        "SELECT i AS n, i * 0.5::float8 AS half, 'row' || i AS label, i % 2 = 0 AS even, "
-        "NULL AS nothing, DATE '2024-03-01' AS day FROM generate_series(1, 2500) AS t(i)"
-    )
-    desc = run(rsd, sql)
-    assert desc["HasResultSet"] is True
-    assert desc["ResultRows"] == 2500
-    assert desc["Duration"] > 0 and desc["RedshiftQueryId"] > 0
-    first = rsd.get_statement_result(Id=desc["Id"])
-    names = [c["name"] for c in first["ColumnMetadata"]]
-    types = [c["typeName"] for c in first["ColumnMetadata"]]
-    assert names == ["n", "half", "label", "even", "nothing", "day"]
-    assert types[:4] == ["int8", "float8", "varchar", "bool"]
-    assert types[5] == "date"
-    assert first["TotalNumRows"] == 2500
-    assert len(first["Records"]) == rd.PAGE_ROWS
-    assert first["Records"][0] == [
-        {"longValue": 1},
-        {"doubleValue": 0.5},
-        {"stringValue": "row1"},
-        {"booleanValue": False},
-        {"isNull": True},
-        {"stringValue": "2024-03-01"},
-    ]
-    assert first["NextToken"]
-    all_rows = rows(rsd, sql)
-    assert [r[0] for r in all_rows] == list(range(1, 2501))
-
-
-def test_failing_sql_reports_the_error_and_the_statement(rsd: Any) -> None:
-    desc = run(rsd, "SELECT no_such_column FROM generate_series(1, 3)", expect="FAILED")
-    assert "no_such_column" in desc["Error"]
-    assert desc["Error"].startswith("ERROR: ")
-    assert "SELECT no_such_column" in desc["Error"]  # names the failing statement
-    with pytest.raises(rsd.exceptions.ValidationException):
-        rsd.get_statement_result(Id=desc["Id"])
-    # The worker survives a failure.
-    assert rows(rsd, "SELECT 41 + 1") == [(42,)]
-
-
-def test_batch_runs_as_one_transaction_with_sub_statements(rsd: Any) -> None:
-    desc = run(
-        rsd,
-        "CREATE TABLE batch_t (a INT, b VARCHAR(MAX))",
-        "INSERT INTO batch_t VALUES (1, 'x'), (2, 'y')",
-        "SELECT a, b FROM batch_t ORDER BY a",
-    )
-    subs = desc["SubStatements"]
-    assert [s["Id"] for s in subs] == [f"{desc['Id']}:{n}" for n in (1, 2, 3)]
-    assert [s["Status"] for s in subs] == ["FINISHED"] * 3
-    assert [s["HasResultSet"] for s in subs] == [False, False, True]
-    assert subs[1]["ResultRows"] == 2
-    assert subs[2]["QueryString"] == "SELECT a, b FROM batch_t ORDER BY a"
-    result = rsd.get_statement_result(Id=f"{desc['Id']}:3")
-    assert result["Records"] == [
-        [{"longValue": 1}, {"stringValue": "x"}],
-        [{"longValue": 2}, {"stringValue": "y"}],
-    ]
-    sub_desc = rsd.describe_statement(Id=f"{desc['Id']}:2")
-    assert sub_desc["Status"] == "FINISHED" and sub_desc["ResultRows"] == 2
-
-    failed = run(
-        rsd,
-        "INSERT INTO batch_t VALUES (3, 'z')",
-        "INSERT INTO no_such_table VALUES (1)",
-        "SELECT 1",
-        expect="FAILED",
-    )
-    statuses = [s["Status"] for s in failed["SubStatements"]]
-    assert statuses == ["FINISHED", "FAILED", "ABORTED"]
-    assert "no_such_table" in failed["SubStatements"][1]["Error"]
-    assert "sub-statement 2 of 3" in failed["Error"]
-    assert rows(rsd, "SELECT count(*) FROM batch_t") == [(2,)]  # the batch was rolled back
-
-
-def test_external_ddl_is_refused_inside_a_batch(rsd: Any) -> None:
-    failed = run(
-        rsd,
-        "CREATE EXTERNAL SCHEMA IF NOT EXISTS spectrum_in_tx FROM DATA CATALOG "
-        "DATABASE 'x' IAM_ROLE default CREATE EXTERNAL DATABASE IF NOT EXISTS",
-        "SELECT 1",
-        expect="FAILED",
-    )
-    assert "cannot run inside a transaction block" in failed["Error"]
-
-
-def test_missing_s3_objects_fail_the_statement_naming_them(rsd: Any, s3: Any) -> None:
-    run(rsd, "CREATE TABLE copy_target (a VARCHAR(10))")
-    missing = run(
-        rsd,
-        f"COPY copy_target FROM 's3://{BISON_BUCKET}/no/such.csv' IAM_ROLE default FORMAT CSV",
-        expect="FAILED",
-    )
-    assert f"s3://{BISON_BUCKET}/no/such.csv" in missing["Error"]
-    no_bucket = run(
-        rsd,
-        "COPY copy_target FROM 's3://no-such-bucket-here/x.csv' IAM_ROLE default FORMAT CSV",
-        expect="FAILED",
-    )
-    assert "s3://no-such-bucket-here/" in no_bucket["Error"]
-    s3.put_object(Bucket=BISON_BUCKET, Key="shapes/lonely.shp", Body=b"not really")
-    shape = run(
-        rsd,
-        f"COPY copy_target FROM 's3://{BISON_BUCKET}/shapes/lonely.shp' FORMAT SHAPEFILE",
-        expect="FAILED",
-    )
-    assert f"s3://{BISON_BUCKET}/shapes/lonely.shx" in shape["Error"]
-    assert rows(rsd, "SELECT count(*) FROM copy_target") == [(0,)]
-
-
-def test_unload_refuses_to_overwrite_without_allowoverwrite(rsd: Any, s3: Any) -> None:
-    uri = f"s3://{BISON_BUCKET}/unload-test/"
-    query = "UNLOAD ('SELECT 1 AS one') TO '" + uri + "' IAM_ROLE default FORMAT AS PARQUET"
-    run(rsd, query)
-    keys = [
-        o["Key"] for o in s3.list_objects_v2(Bucket=BISON_BUCKET, Prefix="unload-test/")["Contents"]
-    ]
-    assert keys == ["unload-test/0000_part_00.parquet"]
-    again = run(rsd, query, expect="FAILED")
-    assert "ALLOWOVERWRITE" in again["Error"]
-    run(rsd, query + " ALLOWOVERWRITE")
-
-
-def test_cancel_aborts_queued_and_running_statements(rsd: Any) -> None:
-    slow = rsd.execute_statement(
-        Sql="SELECT sum(i * i % 7) FROM range(50000000000) AS t(i)", **WHERE
-    )["Id"]
-    queued = rsd.execute_statement(Sql="SELECT 1", **WHERE)["Id"]
-    assert rsd.describe_statement(Id=queued)["Status"] in ("SUBMITTED", "PICKED")
-    assert rsd.cancel_statement(Id=queued)["Status"] is True
-    deadline = time.monotonic() + 10
-    while rsd.describe_statement(Id=slow)["Status"] != "STARTED":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    rsd.cancel_statement(Id=slow)
-    assert wait(rsd, slow)["Status"] == "ABORTED"
-    assert wait(rsd, queued)["Status"] == "ABORTED"
-    with pytest.raises(rsd.exceptions.ValidationException):
-        rsd.cancel_statement(Id=queued)
-    assert rows(rsd, "SELECT 'still here'") == [("still here",)]
-
-
-def test_list_statements_shows_submissions(rsd: Any) -> None:
-    statement_id = rsd.execute_statement(Sql="SELECT 7", StatementName="listed-one", **WHERE)["Id"]
-    wait(rsd, statement_id)
-    listed = rsd.list_statements(StatementName="listed-one")["Statements"]
-    assert [s["Id"] for s in listed] == [statement_id]
-    assert listed[0]["QueryString"] == "SELECT 7"
-
-
-# --- the workflow's own SQL over tiny fixtures ----------------------------------------------
 
 LAYOUT = MonthLayout.for_month("2024-03")
 
@@ -486,7 +274,7 @@ def _put_riis(s3: Any) -> None:
 
 def _run_step(rsd: Any, step: str, target: SqlTarget) -> str:
     """Run every batch of the step in order; the id of the last statement."""
-    return rd.run_batches(rsd, statement_batches(step, LAYOUT, target), WHERE["WorkgroupName"])
+    return run_batches(rsd, statement_batches(step, LAYOUT, target), WHERE["WorkgroupName"])
 
 
 def _read_unloaded(s3: Any, prefix: str) -> set[tuple[Any, ...]]:
@@ -647,131 +435,3 @@ def test_subset_then_aggregate_produces_the_counts(
     # The step can be run again (a retried execution): same tables, same counts.
     _run_step(rsd, "aggregate", target)
     _assert_published(s3)
-
-
-# --- the transpiler on its own --------------------------------------------------------------
-
-
-def test_transpile_makes_redshift_semantics_explicit() -> None:
-    sql = st.transpile(
-        'SELECT "GEOID", ST_Covers(ST_SetSRID(c.shape, 4269), ST_SetSRID(ST_Point(x, y), 4269)), '
-        "CAST(a AS VARCHAR(MAX)), NVL(b, 0) FROM public.County AS c"
-    )
-    assert '"geoid"' in sql and "county AS c" in sql and "public" not in sql
-    assert "ST_SETCRS(C.SHAPE, 'EPSG:4269')" in sql.upper()
-    assert "ST_SETCRS(ST_POINT(X, Y), 'EPSG:4269')" in sql.upper()
-    assert "CAST(a AS TEXT)" in sql and "COALESCE(b, 0)" in sql
-
-
-def test_copy_and_unload_options_are_read() -> None:
-    copy = st.parse_statement(
-        "COPY public.riis (a, b) FROM 's3://bucket/key.csv' IAM_ROLE default "
-        "FORMAT AS CSV QUOTE AS '\"' IGNOREHEADER 1 EMPTYASNULL REGION 'us-east-1'"
-    )
-    assert copy == st.CopyStmt(
-        schema=None,
-        table="riis",
-        columns=("a", "b"),
-        uri="s3://bucket/key.csv",
-        file_format="CSV",
-        delimiter=",",
-        quote='"',
-        ignore_header=1,
-        empty_as_null=True,
-    )
-    shp = st.parse_statement(
-        "COPY county FROM 's3://b/c.shp' IAM_ROLE 'arn:aws:iam::123456789012:role/r' "
-        "FORMAT SHAPEFILE SIMPLIFY AUTO 0.001"
-    )
-    assert isinstance(shp, st.CopyStmt) and shp.file_format == "SHAPEFILE"
-    unload = st.parse_statement(
-        "UNLOAD ('SELECT a FROM t WHERE b = ''x''') TO 's3://b/p/' IAM_ROLE default "
-        "FORMAT AS PARQUET ALLOWOVERWRITE PARALLEL OFF"
-    )
-    assert isinstance(unload, st.UnloadStmt)
-    assert unload.query_duckdb == "SELECT a FROM t WHERE b = 'x'"
-    assert (unload.allow_overwrite, unload.parallel, unload.file_format) == (True, False, "PARQUET")
-    manifest = st.parse_statement(
-        "UNLOAD ('SELECT 1') TO 's3://b/p/' FORMAT PARQUET CLEANPATH MANIFEST"
-    )
-    assert isinstance(manifest, st.UnloadStmt) and manifest.manifest and manifest.clean_path
-    with pytest.raises(st.UnsupportedSql, match="MANIFEST VERBOSE"):
-        st.parse_statement("UNLOAD ('SELECT 1') TO 's3://b/p/' FORMAT PARQUET MANIFEST VERBOSE")
-
-
-def test_statements_split_and_parameters_bind() -> None:
-    assert st.split_statements("SELECT ';'; SELECT 2; -- done;\n") == ["SELECT ';'", "SELECT 2"]
-    bound = st.bind_parameters(
-        "SELECT :name, ':name', x::int FROM t WHERE y = :other",
-        [{"name": "name", "value": "O'Hara"}, {"name": "other", "value": "3"}],
-    )
-    assert bound == "SELECT 'O''Hara', ':name', x::int FROM t WHERE y = '3'"
-
-
-def test_parameters_reach_the_database(rsd: Any) -> None:
-    statement_id = rsd.execute_statement(
-        Sql="SELECT :word || '!' AS shout",
-        Parameters=[{"name": "word", "value": "hello"}],
-        **WHERE,
-    )["Id"]
-    assert wait(rsd, statement_id)["Status"] == "FINISHED"
-    records = rsd.get_statement_result(Id=statement_id)["Records"]
-    assert records == [[{"stringValue": "hello!"}]]
-
-
-# --- the poll Lambda reads a finished statement's summary -----------------------------------
-
-
-def _poll_until_done(statement_id: str) -> dict[str, Any]:
-    from functions import poll_statement
-
-    event = {"statement_id": statement_id, "step": "aggregate", "batch": 7, "batches": 8}
-    for _ in range(400):
-        polled = poll_statement.handler(event, None)
-        if polled["status"] == "FINISHED":
-            return polled
-        time.sleep(0.025)
-    raise AssertionError(f"statement {statement_id} did not finish")
-
-
-def test_poll_returns_the_summary_of_a_finished_select(aws_env: LocalRuntime, rsd: Any) -> None:
-    data, where = rsd, WHERE
-    single = data.execute_statement(
-        Sql="SELECT 'occurrences_by_region' AS tally, 'AK' AS label, 5 AS value "
-        "UNION ALL SELECT 'occurrences_by_region', 'L48', 7 UNION ALL SELECT 'sites', 'state', 2",
-        **where,
-    )
-    polled = _poll_until_done(single["Id"])
-    assert polled["result"] == {"occurrences_by_region": {"AK": 5, "L48": 7}, "sites": {"state": 2}}
-    assert polled["more_batches"] is False
-
-    batch = data.batch_execute_statement(
-        Sqls=[
-            "CREATE TEMP TABLE poll_t AS SELECT 'sites' AS tally, 'aiannh' AS label, 4 AS value",
-            "SELECT tally, label, value FROM poll_t",
-        ],
-        **where,
-    )
-    assert _poll_until_done(batch["Id"])["result"] == {"sites": {"aiannh": 4}}
-    no_rows = data.execute_statement(Sql="CREATE TEMP TABLE poll_u (a INT)", **where)
-    assert _poll_until_done(no_rows["Id"])["result"] is None
-
-
-def test_run_batches_names_the_failing_batch(rsd: Any) -> None:
-    with pytest.raises(rd.EmulatorError, match=r"batch 2/2 FAILED: .*no_such_table"):
-        rd.run_batches(rsd, [["SELECT 1"], ["SELECT * FROM no_such_table"]], WHERE["WorkgroupName"])
-
-
-def test_poll_refuses_a_result_the_state_machine_cannot_carry(
-    aws_env: LocalRuntime, rsd: Any
-) -> None:
-    data, where = rsd, WHERE
-    wrong = data.execute_statement(Sql="SELECT 1 AS n, 2 AS m", **where)
-    with pytest.raises(SummaryShapeError, match=r"columns \('n', 'm'\)"):
-        _poll_until_done(wrong["Id"])
-    many = data.execute_statement(
-        Sql="SELECT 'sites' AS tally, CAST(i AS VARCHAR) AS label, i AS value FROM range(101) t(i)",
-        **where,
-    )
-    with pytest.raises(SummaryShapeError, match="101 rows"):
-        _poll_until_done(many["Id"])
