@@ -19,7 +19,6 @@ from typing import Any
 
 from bisonflow.local.redshift.owner import may_see
 from bisonflow.local.redshift.records import FINAL_STATES, LOCK, Statement, SubStatement
-from bisonflow.local.redshift.seam import PATCHED
 from bisonflow.local.redshift.sql_text import split_statements
 from bisonflow.local.redshift.store import Store, store_of
 
@@ -234,6 +233,3 @@ HANDLERS: dict[str, Callable[[Any], Answer]] = {
     "cancel_statement": _cancel_statement,
     "list_statements": _list_statements,
 }
-for _handler in HANDLERS.values():
-    _handler._bisonflow_seam = True  # type: ignore[attr-defined]
-assert tuple(HANDLERS) == PATCHED

@@ -32,8 +32,9 @@ is written to a temporary file and put back into the bucket. External tables are
 place, as Spectrum reads them (`bisonflow.local.redshift.external_tables`): nothing is read
 at CREATE EXTERNAL TABLE, and each statement scans the files the location holds when it runs.
 
-Every moto attribute the stand-in relies on is listed in `bisonflow.local.redshift.seam.SEAM`;
-`seam_problems()` checks them, and `install()` refuses to patch a moto whose seam has moved.
+Every moto attribute the stand-in replaces or relies on is declared in SEAM
+(`bisonflow.local.redshift.seam`, with the one mechanism of `bisonflow.local.seams`), and
+`install()` refuses to patch a moto whose seam has moved.
 
 Where the emulator knowingly differs from Redshift:
 
@@ -66,64 +67,33 @@ Where the emulator knowingly differs from Redshift:
 
 from __future__ import annotations
 
-import importlib
-import threading
-from typing import Any
-
 from bisonflow.local.redshift.api import HANDLERS
-from bisonflow.local.redshift.seam import _RESPONSE_CLASS, _RESPONSES, seam_problems
+from bisonflow.local.redshift.seam import data_api_seam
 from bisonflow.local.redshift.store import forget_all
 
-__all__ = ["install", "installed", "shutdown", "uninstall"]
+__all__ = ["SEAM", "install", "installed", "shutdown", "uninstall"]
 
-_ABSENT = object()
-_ORIGINALS: dict[str, Any] = {}
-_INSTALL_LOCK = threading.Lock()
-
-
-def _response_class() -> type:
-    return getattr(importlib.import_module(_RESPONSES), _RESPONSE_CLASS)
+#: The stand-in's seam into moto (bisonflow.local.seams): the handlers and what they rely on.
+SEAM = data_api_seam(HANDLERS)
 
 
 def installed() -> bool:
     """Whether moto's redshift-data handlers are the stand-in's now."""
-    return bool(getattr(_response_class(), "_bisonflow_installed", False))
+    return SEAM.installed()
 
 
 def install() -> None:
     """Patch moto's redshift-data handlers to run SQL on DuckDB (idempotent).
 
-    Raises RuntimeError, naming what moved, if the installed moto no longer matches SEAM.
+    Raises SeamMoved (a RuntimeError), naming what moved, if the installed moto no longer
+    matches SEAM.
     """
-    with _INSTALL_LOCK:
-        cls = _response_class()
-        if getattr(cls, "_bisonflow_installed", False):
-            return
-        problems = seam_problems()
-        if problems:
-            raise RuntimeError(
-                "moto's redshift-data seam has moved; bisonflow.local.redshift.service needs "
-                "updating: " + "; ".join(problems)
-            )
-        for name, handler in HANDLERS.items():
-            _ORIGINALS[name] = cls.__dict__.get(name, _ABSENT)
-            setattr(cls, name, handler)
-        cls._bisonflow_installed = True  # type: ignore[attr-defined]
+    SEAM.install()
 
 
 def uninstall() -> None:
     """Restore moto's own handlers (tests use it to leave moto as they found it)."""
-    with _INSTALL_LOCK:
-        cls = _response_class()
-        if not getattr(cls, "_bisonflow_installed", False):
-            return
-        for name, original in _ORIGINALS.items():
-            if original is _ABSENT:
-                delattr(cls, name)
-            else:
-                setattr(cls, name, original)
-        _ORIGINALS.clear()
-        cls._bisonflow_installed = False  # type: ignore[attr-defined]
+    SEAM.uninstall()
 
 
 def shutdown() -> None:
