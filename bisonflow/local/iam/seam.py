@@ -146,7 +146,8 @@ def denial_message(session: RoleSession, authorization: Authorization, decision:
     return f"User: {session.arn} is not authorized to perform: {authorization.action}{on} {reason}"
 
 
-def _access_key(self: Any) -> str | None:
+def request_access_key(self: Any) -> str | None:
+    """The access key a moto request was signed with (header or presigned query), if any."""
     found = re.search(r"Credential=([^/,\s]+)/", self.headers.get("Authorization", ""))
     if found:
         return found.group(1)
@@ -294,7 +295,7 @@ def _authenticate_and_authorize_action(
     self: Any, iam_request_cls: type, resource: str = "*"
 ) -> None:
     """The replacement of moto's check: role sessions are evaluated, other keys pass."""
-    key = _access_key(self)
+    key = request_access_key(self)
     if not key:
         return
     try:

@@ -410,7 +410,8 @@ SEAM = Seam(
 
 def install(workdir: Path, endpoint_url: str, region: str) -> WorkerPool:
     """Route every Lambda invocation in this moto process to a new pool of local workers (the
-    previous pool, if any, is shut down)."""
+    previous pool, if any, is shut down; the emulator shuts down its own at stop, and
+    `SEAM.uninstall()` gives moto its own invocation back)."""
     global _pool
     SEAM.check()
     pool = WorkerPool(workdir=workdir, endpoint_url=endpoint_url, region=region)
@@ -419,12 +420,3 @@ def install(workdir: Path, endpoint_url: str, region: str) -> WorkerPool:
         previous.shutdown()
     SEAM.install()
     return pool
-
-
-def uninstall() -> None:
-    """moto's own invocation again; the pool's workers are stopped."""
-    global _pool
-    SEAM.uninstall()
-    previous, _pool = _pool, None
-    if previous is not None:
-        previous.shutdown()

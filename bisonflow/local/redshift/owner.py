@@ -22,12 +22,12 @@ from typing import Any
 
 from bisonflow.local.iam.data_api_requests import STATEMENT_OWNERS
 from bisonflow.local.iam.policies import UnknownSession, find_session
-from bisonflow.local.iam.seam import _access_key
+from bisonflow.local.iam.seam import request_access_key
 
 
 def _caller(response: Any) -> str | None:
     """The caller's aws:userid ("<role id>:<session name>"), or None for the operator."""
-    key = _access_key(response)
+    key = request_access_key(response)
     if not key:
         return None
     try:
