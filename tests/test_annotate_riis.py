@@ -132,6 +132,22 @@ def test_first_month_writes_annotated_list_report_and_cache(s3, gbif, capsys):
     assert "asking GBIF for 11, 3 at a time" in log
 
 
+def test_the_task_takes_its_settings_from_the_spec_not_its_environment(
+    s3, gbif, capsys, monkeypatch
+):
+    """One route for task settings (bisonflow.steps.taskspec): launch_task read them into the
+    spec (the gbif fixture's GBIF_API_CONCURRENCY=3); the task's own environment at run time
+    changes nothing, and the spec records what the month ran with."""
+    s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode("utf-8-sig"))
+    spec = _spec()
+    assert spec.settings.gbif_limit.concurrency == 3
+    monkeypatch.setenv("GBIF_API_CONCURRENCY", "1")
+    monkeypatch.setenv("NAME_CACHE_MAX_AGE_DAYS", "0")
+    annotate_riis.run(spec)
+    assert "asking GBIF for 11, 3 at a time" in capsys.readouterr().out
+    assert annotate_riis.run(spec)["cache_hits"] == NAMES  # the spec's 30 days, not 0
+
+
 def test_a_month_where_nothing_changed_costs_no_calls(s3, gbif):
     s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode())
     first = annotate_riis.run(_spec())
