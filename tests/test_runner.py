@@ -12,9 +12,10 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import SCRATCH_BUCKET
 
+from bisonflow import PROJECT_ROOT
 from bisonflow.layout import MonthLayout
 from bisonflow.schemas import SchemaViolation
-from bisonflow.steps.taskspec import SPEC_CLASSES, CalcStatsSpec, TaskSpec
+from bisonflow.steps.taskspec import SPEC_CLASSES, CalcStatsSpec, TaskSpec, spec_schema
 from tasks import runner
 from tasks.spot_notice import InterruptionNotice
 
@@ -63,6 +64,10 @@ def test_a_spec_read_back_is_checked_against_its_tasks_schema() -> None:
 
 def test_every_task_a_spec_can_name_has_an_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner.ENTRY_POINTS.keys() == SPEC_CLASSES.keys()
+    common = json.loads((PROJECT_ROOT / "definitions/common.schema.json").read_text())
+    assert common["$defs"]["task"]["enum"] == list(SPEC_CLASSES)  # what launch_task accepts
+    for task in SPEC_CLASSES:
+        assert (PROJECT_ROOT / f"definitions/{spec_schema(task)}.schema.json").is_file()
     from tasks import calc_stats
 
     ran: list[object] = []

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self, TypeVar, get_type_hints
+from typing import Any, ClassVar, Self, get_type_hints
 
 from bisonflow import config
 from bisonflow.config import DEFAULT_MIN_PRESENCE_COUNT, env_int
@@ -245,7 +245,6 @@ class CalcStatsSpec(TaskSpec):
 
 
 AnyTaskSpec = AnnotateRiisSpec | CalcStatsSpec
-T = TypeVar("T")
 #: Every task by name: the one list of what launch_task can start and the runner can run.
 SPEC_CLASSES: dict[str, type[AnyTaskSpec]] = {
     AnnotateRiisSpec.task: AnnotateRiisSpec,
@@ -253,12 +252,12 @@ SPEC_CLASSES: dict[str, type[AnyTaskSpec]] = {
 }
 
 
-def _build(cls: type[T], data: dict[str, Any]) -> T:
+def _build(cls: Any, data: dict[str, Any]) -> Any:
     """A dataclass (and the dataclasses in its fields) from its dict form, already checked
     against the schema; a field the dict lacks keeps its default."""
     hints = get_type_hints(cls)
     values = {}
-    for spec_field in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for spec_field in dataclasses.fields(cls):
         if spec_field.name not in data:
             continue
         value, hint = data[spec_field.name], hints[spec_field.name]
