@@ -35,18 +35,21 @@ Answer = tuple[int, dict[str, str], str]
 
 
 def _validation(message: str) -> Exception:
+    """The API's ValidationException (400), raised through moto's own error handling."""
     from moto.redshiftdata.exceptions import ValidationException
 
     return ValidationException(message)
 
 
 def _not_found() -> Exception:
+    """ResourceNotFoundException: also what a statement of another role looks like."""
     from moto.redshiftdata.exceptions import ResourceNotFoundException
 
     return ResourceNotFoundException()
 
 
 def _json(body: dict[str, Any]) -> Answer:
+    """A JSON 1.1 answer, as the Data API's protocol (awsJson1_1) sends it."""
     return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(body)
 
 
@@ -77,6 +80,7 @@ def _owned(response: Any, statement_id: str) -> tuple[Statement, SubStatement | 
 
 
 def _submit(response: Any, sqls: list[str], is_batch: bool) -> Statement:
+    """Record and queue a statement; the Data API answers before any SQL runs."""
     workgroup = response._get_param("WorkgroupName")
     cluster = response._get_param("ClusterIdentifier")
     if bool(workgroup) == bool(cluster):
@@ -118,6 +122,7 @@ def _submit(response: Any, sqls: list[str], is_batch: bool) -> Statement:
 
 
 def _execute_statement(self: Any) -> Answer:
+    """ExecuteStatement: one SQL statement (several in one Sql are refused)."""
     sql = self._get_param("Sql")
     if not isinstance(sql, str) or not sql.strip():
         raise _validation("Sql must be a non-empty string")
@@ -129,6 +134,7 @@ def _execute_statement(self: Any) -> Answer:
 
 
 def _batch_execute_statement(self: Any) -> Answer:
+    """BatchExecuteStatement: up to MAX_BATCH statements, run as one transaction."""
     sqls = self._get_param("Sqls")
     if not isinstance(sqls, list) or not sqls:
         raise _validation("Sqls must be a non-empty list of SQL statements")
@@ -138,6 +144,7 @@ def _batch_execute_statement(self: Any) -> Answer:
 
 
 def _describe_statement(self: Any) -> Answer:
+    """DescribeStatement of a statement, a batch or one of its sub-statements ("<id>:<n>")."""
     statement, sub = _owned(self, self._get_param("Id"))
     with LOCK:
         if sub is None:
@@ -149,6 +156,7 @@ def _describe_statement(self: Any) -> Answer:
 
 
 def _get_statement_result(self: Any) -> Answer:
+    """GetStatementResult: a finished query's rows, PAGE_ROWS a page, NextToken for more."""
     statement_id = self._get_param("Id")
     statement, sub = _owned(self, statement_id)
     with LOCK:
@@ -181,6 +189,7 @@ def _get_statement_result(self: Any) -> Answer:
 
 
 def _cancel_statement(self: Any) -> Answer:
+    """CancelStatement: refused for a statement already ended, as the API refuses it."""
     statement_id = self._get_param("Id")
     statement, sub = _owned(self, statement_id)
     if sub is not None:
@@ -202,6 +211,8 @@ def _cancel_statement(self: Any) -> Answer:
 
 
 def _list_statements(self: Any) -> Answer:
+    """ListStatements: newest first, by Status and StatementName prefix, the caller's role's
+    only (RoleLevel), paged by MaxResults."""
     store = store_of(self)
     status = (self._get_param("Status") or "ALL").upper()
     name = self._get_param("StatementName")

@@ -30,6 +30,7 @@ _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<punct>[(),])|(?P<word>[^
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
+    """The options' tokens: (kind, text), kind "str" (a literal), "punct" or "word"."""
     out: list[tuple[str, str]] = []
     pos = 0
     text = text.strip().rstrip(";")

@@ -21,6 +21,9 @@ from bisonflow.local.redshift.records import ResultSet
 
 __all__ = ["column_metadata", "redshift_type_name", "result_set", "to_field"]
 
+#: DuckDB type name prefix -> the Redshift type name ColumnMetadata reports; the first prefix
+#: that matches wins, so "TIMESTAMP WITH TIME ZONE" is tried before "TIMESTAMP". An unsigned
+#: type maps to the smallest Redshift type holding its range (Redshift has none).
 _TYPE_NAMES: tuple[tuple[str, str], ...] = (
     ("BOOLEAN", "bool"),
     ("TINYINT", "int2"),
@@ -90,6 +93,7 @@ def column_metadata(description: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
 
 
 def _json_default(value: Any) -> Any:
+    """Nested values (SUPER, arrays) as JSON text: dates ISO, decimals exact, bytes hex."""
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal | uuid.UUID):

@@ -100,6 +100,7 @@ class Engine:
     # -- the worker --------------------------------------------------------------------------
 
     def _work(self) -> None:
+        """The worker thread: one statement at a time, in the order they were submitted."""
         while True:
             statement = self.queue.get()
             if statement is None:
@@ -122,6 +123,8 @@ class Engine:
                     self.running = None
 
     def _execute(self, statement: Statement) -> None:
+        """Run a statement's sub-statements in order, a batch inside BEGIN ... COMMIT, stopping
+        at the first failure or at a cancel between two of them."""
         con = self.database.connection()
         with LOCK:
             statement.touch("STARTED")

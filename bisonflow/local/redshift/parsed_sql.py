@@ -51,6 +51,8 @@ class ExternalSchemaStmt:
 
 @dataclass(frozen=True)
 class ExternalColumn:
+    """One declared column of an external table, as the view over its files casts it."""
+
     name: str  # lower case, as Redshift folds identifiers
     #: DuckDB type to CAST the parquet column to; None for nested types (array, struct, map,
     #: SUPER), which are passed through as the file holds them.

@@ -96,6 +96,7 @@ class Statement:
     cancel_requested: bool = False
 
     def touch(self, status: str) -> None:
+        """Move to `status` now (UpdatedAt is when the status last changed)."""
         self.status = status
         self.updated_at = time.time()
 

@@ -49,6 +49,8 @@ _NO_OPS = ("VACUUM", "ANALYZE", "GRANT", "REVOKE", "COMMENT")
 
 
 def _parse_external_table(create: exp.Create) -> ExternalTableStmt:
+    """CREATE EXTERNAL TABLE ... STORED AS PARQUET LOCATION 's3://...' (the only kind the
+    workflow writes; partitions and other formats are refused, naming them)."""
     schema_node = create.this
     if not isinstance(schema_node, exp.Schema) or not isinstance(schema_node.this, exp.Table):
         raise UnsupportedSql("CREATE EXTERNAL TABLE needs a column list")

@@ -50,6 +50,7 @@ def split_statements(sql: str) -> list[str]:
 
 
 def _has_tokens(text: str) -> bool:
+    """Whether a piece holds more than comments and whitespace."""
     try:
         return bool(REDSHIFT.tokenize(text))
     except Exception:

@@ -37,6 +37,7 @@ _NESTED_TYPES = {
 
 
 def _srid_crs(srid: exp.Expression) -> exp.Expression | None:
+    """The CRS name DuckDB spatial takes for an integer SRID literal ('EPSG:<n>')."""
     if isinstance(srid, exp.Literal) and not srid.is_string and srid.this.isdigit():
         return exp.Literal.string(f"EPSG:{int(srid.this)}")
     return None
