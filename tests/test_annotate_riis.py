@@ -139,8 +139,12 @@ def test_the_task_takes_its_settings_from_the_spec_not_its_environment(
     spec (the gbif fixture's GBIF_API_CONCURRENCY=3); the task's own environment at run time
     changes nothing, and the spec records what the month ran with."""
     s3.put_object(Bucket=SCRATCH_BUCKET, Key=RIIS_INPUT_KEY, Body=MASTER_LIST.encode("utf-8-sig"))
+    monkeypatch.setenv("GBIF_RETRY_BUDGET_SECONDS", "2")  # as the fault matrix's gbif-down
     spec = _spec()
+    monkeypatch.delenv("GBIF_RETRY_BUDGET_SECONDS")
     assert spec.settings.gbif_limit.concurrency == 3
+    with annotate_riis._CheckpointingClient(lambda query, match: None, spec.settings) as client:
+        assert (client.retry_budget_seconds, client.limit.ceiling) == (2, 3)
     monkeypatch.setenv("GBIF_API_CONCURRENCY", "1")
     monkeypatch.setenv("NAME_CACHE_MAX_AGE_DAYS", "0")
     annotate_riis.run(spec)

@@ -160,7 +160,8 @@ def _riis_cut_to_a_tenth(rt: LocalRuntime) -> AbstractContextManager[None]:
 def _gbif_down(rt: LocalRuntime):
     with (
         names_asked_again(rt),
-        faults.task_environment(rt, {"GBIF_RETRY_BUDGET_SECONDS": SHORT_GBIF_BUDGET}),
+        # A task setting: launch_task writes it into the spec (bisonflow.steps.taskspec).
+        live_environment(rt, "launch_task", {"GBIF_RETRY_BUDGET_SECONDS": SHORT_GBIF_BUDGET}),
         faults.gbif_outage(rt, 600, None),
     ):
         yield

@@ -133,19 +133,6 @@ def terminate_task_instance(
 
 
 @contextmanager
-def task_environment(rt: LocalRuntime, changes: dict[str, str]) -> Iterator[None]:
-    """Tasks launched meanwhile get `changes` in their environment, as from their compose
-    file (e.g. GBIF_RETRY_BUDGET_SECONDS)."""
-    before = dict(rt.agent.task_env)
-    rt.agent.task_env.update(changes)
-    try:
-        yield
-    finally:
-        rt.agent.task_env.clear()
-        rt.agent.task_env.update(before)
-
-
-@contextmanager
 def objects_changed(rt: LocalRuntime, changes: dict[str, bytes | None]) -> Iterator[None]:
     """The BISON bucket's objects `changes` names get those bytes (None: deleted) meanwhile,
     as an upstream upload gone wrong would leave them (a truncated list, a missing layer);
