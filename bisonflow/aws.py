@@ -77,10 +77,18 @@ class AwsTransientError(RuntimeError):
     the state machine retries the step (its name is what the ASL's Retry names)."""
 
 
+def error_code(exc: ClientError) -> str:
+    """The error code AWS answered a failed call with ("" when the answer names none), e.g.
+    "NoSuchKey": botocore parses it into `response["Error"]["Code"]` for every protocol (the
+    AWS SDK for Python guide, "Error handling", "Parsing error responses and catching
+    exceptions from AWS services")."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def transient(exc: BaseException) -> bool:
     """Whether `exc` is throttling, a 5xx or a network failure: worth trying again later."""
     if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code")
+        code = error_code(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return code in TRANSIENT_CODES or status in TRANSIENT_STATUS
     return isinstance(exc, TRANSIENT_NETWORK)

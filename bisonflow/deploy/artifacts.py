@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bisonflow.aws import error_code
 from bisonflow.deploy import packaging
 from bisonflow.deploy.definition import ASL_PATH
 from bisonflow.deploy.target import Target
@@ -59,7 +60,7 @@ def ensure_bucket(target: Target, bucket: str) -> bool:
         s3.head_bucket(Bucket=bucket)
         return False
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+        if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise
     kwargs: dict[str, Any] = {"Bucket": bucket}
     if target.region_name != "us-east-1":
@@ -105,7 +106,7 @@ def upload(
             s3.head_object(Bucket=bucket, Key=key)
             continue
         except ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
                 raise
         s3.put_object(Bucket=bucket, Key=key, Body=body)
         uploaded.append(name)

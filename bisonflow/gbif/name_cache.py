@@ -37,6 +37,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bisonflow.aws import error_code
 from bisonflow.gbif.species_api import NameMatch, NameQuery
 
 #: Bumped when the entry layout changes; a cache of another version is ignored (asked again).
@@ -80,7 +81,7 @@ def load(s3: Any, bucket: str, key: str, max_age_days: int, now: dt.datetime) ->
     try:
         data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         if code in _MISSING_CODES:
             return NameCache(status="missing")
         return _unusable("unreadable", f"cannot read s3://{bucket}/{key} ({code}: {exc})")

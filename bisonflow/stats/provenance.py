@@ -22,6 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bisonflow.aws import error_code
 from bisonflow.layout import MonthLayout
 
 #: A DOI as GBIF writes it in a citation: a doi.org link (DOI Handbook 2.2: "10." prefix).
@@ -75,7 +76,7 @@ def read_citation(s3: Any, uri: str, layout: MonthLayout) -> SnapshotCitation:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_CITATION_BYTES + 1)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         raise CitationError(f"cannot read the snapshot's citation {uri}: {code} {exc}") from None
     if len(body) > MAX_CITATION_BYTES:
         raise CitationError(f"{uri} is over {MAX_CITATION_BYTES} bytes: not a citation file")

@@ -27,6 +27,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bisonflow.aws import error_code
+
 #: Bytes fetched from the end of the object at first: pyarrow reads the footer with a
 #: 64 KiB read from the end (its default footer read size), served from this.
 TAIL_BYTES = 1 << 16
@@ -43,7 +45,7 @@ class RangedObject(io.RawIOBase):
         try:
             answer = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{TAIL_BYTES}")
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "InvalidRange":
+            if error_code(error) != "InvalidRange":
                 raise
             # No byte range of an empty object can be satisfied (RFC 9110, 416): it is empty.
             answer = {"Body": io.BytesIO(b"")}

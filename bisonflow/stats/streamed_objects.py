@@ -43,6 +43,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bisonflow.aws import error_code
+
 #: Bytes kept before a multipart upload starts, and the size of its first parts: 8 MiB, above
 #: S3's 5 MiB minimum part size. Small enough that a dozen objects streaming at once hold
 #: under 200 MB; large enough that a 4.5 GB file is about 550 requests.
@@ -174,7 +176,7 @@ class StreamedObject(io.RawIOBase):
                 MultipartUpload={"Parts": parts},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            if error_code(error) != "NoSuchUpload":
                 raise
             expected = multipart_etag([part["ETag"] for part in parts])
             found = self.s3.head_object(Bucket=self.bucket, Key=self.key)["ETag"].strip('"')

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from botocore.exceptions import ClientError
 
 from bisonflow import aws, config
+from bisonflow.aws import error_code
 from bisonflow.layout import MonthLayout
 from bisonflow.steps.publish import published
 
@@ -33,7 +34,7 @@ def _prefix_has_objects(bucket: str, prefix: str) -> bool:
     try:
         page = aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         raise RuntimeError(f"cannot list s3://{bucket}/{prefix}: {code} {exc}") from exc
     return page.get("KeyCount", 0) > 0
 

@@ -26,6 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bisonflow import aws, config
+from bisonflow.aws import error_code
 from bisonflow.layout import MonthLayout
 from bisonflow.steps.waits import EXECUTION_TIMEOUT_SECONDS
 
@@ -65,10 +66,6 @@ def _body(layout: MonthLayout, execution: str) -> bytes:
     ).encode()
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _put(layout: MonthLayout, execution: str, **condition: str) -> bool:
     """Write the lock under `condition` (IfNoneMatch / IfMatch); False if the write lost."""
     try:
@@ -80,7 +77,7 @@ def _put(layout: MonthLayout, execution: str, **condition: str) -> bool:
             **condition,
         )
     except ClientError as exc:
-        if _code(exc) in LOST_RACE:
+        if error_code(exc) in LOST_RACE:
             return False
         raise
     return True
@@ -91,7 +88,7 @@ def _read(layout: MonthLayout) -> tuple[dict[str, Any], str] | None:
     try:
         got = aws.client("s3").get_object(Bucket=config.bison_bucket(), Key=lock_key(layout))
     except ClientError as exc:
-        if _code(exc) in ("NoSuchKey", "404"):
+        if error_code(exc) in ("NoSuchKey", "404"):
             return None
         raise
     return json.loads(got["Body"].read()), got["ETag"]
@@ -103,7 +100,7 @@ def execution_status(execution: str) -> str:
     try:
         return aws.client("stepfunctions").describe_execution(executionArn=execution)["status"]
     except ClientError as exc:
-        if _code(exc) == "ExecutionDoesNotExist":
+        if error_code(exc) == "ExecutionDoesNotExist":
             return "GONE"
         raise
 
@@ -152,7 +149,7 @@ def release(execution: str, layout: MonthLayout | None = None) -> list[str]:
         try:
             s3.delete_object(Bucket=bucket, Key=key, IfMatch=current[1])
         except ClientError as exc:
-            if _code(exc) not in LOST_RACE + ("NoSuchKey",):
+            if error_code(exc) not in LOST_RACE + ("NoSuchKey",):
                 raise
             continue  # taken over meanwhile: not ours any more
         released.append(key)

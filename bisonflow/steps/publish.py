@@ -41,6 +41,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bisonflow.aws import error_code
 from bisonflow.layout import SUMMARY_ROOT, MonthError, MonthLayout
 
 #: S3's answers when a conditional write loses: 412, or 409 for a concurrent one in flight.
@@ -85,7 +86,7 @@ def published(s3: Any, bucket: str, layout: MonthLayout) -> Published | None:
     try:
         got = s3.get_object(Bucket=bucket, Key=month.done_marker_key)
     except ClientError as exc:
-        if _code(exc) in _MISSING:
+        if error_code(exc) in _MISSING:
             return None
         raise
     try:
@@ -184,7 +185,7 @@ def publish(
             **condition,
         )
     except ClientError as exc:
-        if _code(exc) not in LOST_RACE:
+        if error_code(exc) not in LOST_RACE:
             raise
         try:
             current = published(s3, bucket, run)
@@ -199,7 +200,3 @@ def publish(
             f"{expected_etag or 'absent'}): this run is not published"
         ) from None
     return marker
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

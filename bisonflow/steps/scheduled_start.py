@@ -29,6 +29,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bisonflow.aws import error_code
 from bisonflow.layout import execution_name_problem, month_of_timestamp
 
 SCHEDULED_PREFIX = "scheduled-"
@@ -88,7 +89,7 @@ def start_scheduled_month(sfn: Any, alias_arn: str, scheduled_time: str) -> Sche
             input=json.dumps({"scheduled_time": scheduled_time}),
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+        if error_code(exc) != "ExecutionAlreadyExists":
             raise
         return ScheduledStart(
             month,

@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bisonflow.aws import error_code
 from bisonflow.deploy import definition
 from bisonflow.deploy.emulated import metric_alarm
 from bisonflow.deploy.emulated.properties import UnsupportedProperty
@@ -23,7 +24,7 @@ from bisonflow.deploy.target import Target
 
 
 def _exists_error(exc: ClientError) -> bool:
-    code = exc.response["Error"]["Code"]
+    code = error_code(exc)
     return code in ("ResourceConflictException", "ConflictException", "StateMachineAlreadyExists")
 
 
@@ -279,7 +280,7 @@ def _state_machine(target: Target, p: dict[str, Any]) -> dict[str | None, Any]:
         sfn.describe_state_machine(stateMachineArn=arn)
         sfn.update_state_machine(stateMachineArn=arn, **settings)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "StateMachineDoesNotExist":
+        if error_code(exc) != "StateMachineDoesNotExist":
             raise
         arn = sfn.create_state_machine(
             name=p["StateMachineName"], type=p.get("StateMachineType", "STANDARD"), **settings
@@ -416,7 +417,7 @@ def _lambda_permission(target: Target, p: dict[str, Any]) -> dict[str | None, An
     try:
         target.client("lambda").add_permission(StatementId=statement, **args)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceConflictException":
+        if error_code(exc) != "ResourceConflictException":
             raise
     return {None: statement}
 
