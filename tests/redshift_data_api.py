@@ -1,9 +1,10 @@
 """The Data API stand-in as the workflow reaches it: the session's emulator over HTTP with
 boto3, and the few helpers the stand-in's test files share (submit, wait, read rows).
 
-Not a test module: tests/test_redshift_api.py, test_redshift_aggregate.py and
-test_redshift_poll.py make their `rsd` and `s3` fixtures with `standin_client` and
-`standin_s3` (the session's `runtime` fixture is conftest's).
+Not a test module: tests/test_redshift_api.py, test_redshift_aggregate.py, test_redshift_poll.py
+and test_redshift_rules.py import the `rsd` and `s3` fixtures (`rsd_fixture`, `s3_fixture`:
+named apart so a test's `rsd` parameter shadows nothing) and the helpers from here; the
+session's `runtime` fixture is conftest's.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from typing import Any
 
 import boto3
+import pytest
 
 from bisonflow.local.runtime import LocalRuntime
 
@@ -45,6 +47,18 @@ def standin_s3(runtime: LocalRuntime) -> Any:
         with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
             client.create_bucket(Bucket=bucket)
     return client
+
+
+@pytest.fixture(scope="module", name="rsd")
+def rsd_fixture(runtime: LocalRuntime) -> Any:
+    """The stand-in's Data API client (a test module imports this to have `rsd`)."""
+    return standin_client(runtime, "redshift-data")
+
+
+@pytest.fixture(scope="module", name="s3")
+def s3_fixture(runtime: LocalRuntime) -> Any:
+    """The emulator's S3 with this package's buckets (a test module imports it for `s3`)."""
+    return standin_s3(runtime)
 
 
 def wait(rsd: Any, statement_id: str, timeout: float = 30.0) -> dict[str, Any]:

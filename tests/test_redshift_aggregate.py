@@ -18,15 +18,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from redshift_data_api import (
+from redshift_data_api import (  # noqa: F401 (rsd_fixture, s3_fixture: the `rsd`, `s3` fixtures)
     BISON_BUCKET,
     GBIF_BUCKET,
     REGION,
     WHERE,
     rows,
+    rsd_fixture,
     run,
-    standin_client,
-    standin_s3,
+    s3_fixture,
 )
 
 from bisonflow.dimensions import REGION_COUNT_COLUMNS, SPECIES_COUNT_COLUMNS, dimension
@@ -43,16 +43,6 @@ from bisonflow.steps.statements import run_batches, summary
 def endpoint(runtime: LocalRuntime) -> str:
     """The session's emulator: the stand-in is installed there, as in every local run."""
     return runtime.endpoint_url
-
-
-@pytest.fixture(scope="module")
-def rsd(runtime: LocalRuntime) -> Any:
-    return standin_client(runtime, "redshift-data")
-
-
-@pytest.fixture(scope="module")
-def s3(runtime: LocalRuntime) -> Any:
-    return standin_s3(runtime)
 
 
 LAYOUT = MonthLayout.for_month("2024-03")

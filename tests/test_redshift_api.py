@@ -11,30 +11,19 @@ import time
 from typing import Any
 
 import pytest
-from redshift_data_api import (
+from redshift_data_api import (  # noqa: F401 (rsd_fixture, s3_fixture: the `rsd`, `s3` fixtures)
     BISON_BUCKET,
     WHERE,
     rows,
+    rsd_fixture,
     run,
-    standin_client,
-    standin_s3,
+    s3_fixture,
     wait,
 )
 
 from bisonflow.local.redshift.api import PAGE_ROWS
-from bisonflow.local.runtime import LocalRuntime
 
 # --- the Data API ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def rsd(runtime: LocalRuntime) -> Any:
-    return standin_client(runtime, "redshift-data")
-
-
-@pytest.fixture(scope="module")
-def s3(runtime: LocalRuntime) -> Any:
-    return standin_s3(runtime)
 
 
 def test_select_returns_typed_records_in_pages(rsd: Any) -> None:

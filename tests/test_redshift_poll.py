@@ -8,17 +8,15 @@ import time
 from typing import Any
 
 import pytest
-from redshift_data_api import WHERE, standin_client
+from redshift_data_api import (  # noqa: F401 (rsd_fixture: the `rsd` fixture)
+    WHERE,
+    rsd_fixture,
+)
 
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.steps.statements import SqlStatementFailed, SummaryShapeError, run_batches
 
 # --- the poll Lambda reads a finished statement's summary -----------------------------------
-
-
-@pytest.fixture(scope="module")
-def rsd(runtime: LocalRuntime) -> Any:
-    return standin_client(runtime, "redshift-data")
 
 
 def _poll_until_done(statement_id: str) -> dict[str, Any]:

@@ -15,14 +15,13 @@ from typing import Any
 
 import duckdb
 import pytest
-from redshift_data_api import rows, run, standin_client
+from redshift_data_api import rows, rsd_fixture, run  # noqa: F401 (rsd_fixture: `rsd`)
 
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.layout import COUNTY_SHAPEFILE_KEY
 from bisonflow.local.redshift import rules as redshift_rules
 from bisonflow.local.redshift import sql_transpile as st
 from bisonflow.local.redshift.engine import error_text
-from bisonflow.local.runtime import LocalRuntime
 from bisonflow.sql.boundaries import (
     CELL_DEGREES,
     CELL_ID_STRIDE,
@@ -134,12 +133,6 @@ def test_constructed_points_are_not_checked_row_by_row() -> None:
     assert covers.upper().count(guard) == 1 and f"{guard}(SHAPE," in covers.upper()
     union = st.transpile("SELECT ST_Union(shape, ST_MakeEnvelope(0, 0, 1, 0)) FROM t")
     assert union.upper().count(guard) == 2
-
-
-@pytest.fixture(scope="module")
-def rsd(runtime: LocalRuntime) -> Any:
-    """The Data API of the session's emulator, where the stand-in is installed."""
-    return standin_client(runtime, "redshift-data")
 
 
 # --- point in polygon: what Redshift refuses ------------------------------------------------

@@ -46,7 +46,7 @@ import duckdb
 
 from bisonflow.local.redshift import spectrum_types
 from bisonflow.local.redshift.moto_s3 import EmulatorError, split_s3_uri
-from bisonflow.local.redshift.parsed_sql import ExternalTableStmt
+from bisonflow.local.redshift.parsed_sql import ExternalColumn, ExternalTableStmt
 from bisonflow.local.redshift.sql_transpile import render_name
 from bisonflow.sql.quoting import sql_literal
 
@@ -68,6 +68,12 @@ class ObjectStore(Protocol):
     def versions(self, bucket: str, prefix: str) -> list[tuple[str, str]]: ...
 
     def download(self, bucket: str, key: str, path: Path) -> Path: ...
+
+
+def _as_declared(value: str, column: ExternalColumn) -> str:
+    """`value` (a SQL expression) in the column's declared type; a nested column (array,
+    struct, map, SUPER) is passed through as the files hold it."""
+    return value if column.duckdb_type is None else f"CAST({value} AS {column.duckdb_type})"
 
 
 @dataclass
@@ -147,9 +153,7 @@ class ExternalTable:
     def _typed_nulls(self) -> str:
         """SELECT of a NULL in each declared column's type (the view's shape without files)."""
         typed = [
-            ("NULL" if c.duckdb_type is None else f"CAST(NULL AS {c.duckdb_type})")
-            + f" AS {render_name(None, c.name)}"
-            for c in self.stmt.columns
+            _as_declared("NULL", c) + f" AS {render_name(None, c.name)}" for c in self.stmt.columns
         ]
         return "SELECT " + ", ".join(typed)
 
@@ -180,12 +184,9 @@ class ExternalTable:
         selects = []
         for column in columns:
             if column.name in found:
-                src = render_name(None, found[column.name])
-                expr = src if column.duckdb_type is None else f"CAST({src} AS {column.duckdb_type})"
+                expr = _as_declared(render_name(None, found[column.name]), column)
             else:  # Spectrum reads a column missing from the files as NULL
-                expr = (
-                    "NULL" if column.duckdb_type is None else f"CAST(NULL AS {column.duckdb_type})"
-                )
+                expr = _as_declared("NULL", column)
             if column.name in refused:
                 expr = spectrum_types.failing_expression(refused[column.name], column.duckdb_type)
             selects.append(f"{expr} AS {render_name(None, column.name)}")
