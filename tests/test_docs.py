@@ -25,8 +25,12 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 SVG = DOCS / "state-machine.svg"
 NS = {"svg": "http://www.w3.org/2000/svg"}
-#: Paths the docs name as history, files that are gone on purpose (said so where named).
-GONE = {"bisonflow/csv_copies.py"}
+#: Paths the docs name that are not in this tree on purpose: a file gone (said so where named)
+#: and LocalStack's recorded AWS answers (its own repository's path).
+NOT_IN_TREE = {
+    "bisonflow/csv_copies.py",
+    "tests/aws/services/stepfunctions/v2/error_handling/test_states_errors.snapshot.json",
+}
 #: Other projects' files the docs cite by name: the seed system's (github lifemapper/bison)
 #: and moto's Step Functions interpreter.
 OTHER_PROJECTS_FILES = {
@@ -37,6 +41,8 @@ OTHER_PROJECTS_FILES = {
 }
 #: Where this project's Python lives (the tree's own, not .venv's).
 CODE = ("bisonflow", "tests", "tasks", "functions", "bench")
+#: The tree's top folders whose files the docs name by path.
+TREE = (*CODE, "definitions", "statemachines", "scripts")
 
 
 def _svg() -> ET.Element:
@@ -110,9 +116,9 @@ def test_the_readme_shows_the_diagram_and_links_every_docs_page() -> None:
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: p.name)
 def test_every_link_and_path_a_page_names_exists(page: Path) -> None:
-    """Relative links resolve (anchors to a heading of the page they name), and every source
-    path written out in full (`bisonflow/...py`, `tests/...py`, ...) is in the tree: a module
-    moved without its docs fails here, naming what to fix."""
+    """Relative links resolve (anchors to a heading of the page they name), and every path
+    written out in full (`bisonflow/...py`, `definitions/...json`, ...) is in the tree: a
+    module moved without its docs fails here, naming what to fix."""
     text = page.read_text()
     missing = []
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
@@ -124,9 +130,9 @@ def test_every_link_and_path_a_page_names_exists(page: Path) -> None:
         if not file.exists() or unanchored:
             missing.append(target)
     for path in re.findall(
-        r"(?<![\w/$.-])((?:bisonflow|tests|tasks|functions|bench)/[\w/.-]+\.py)\b", text
+        rf"(?<![\w/$.-])((?:{'|'.join(TREE)})/[\w/.-]+\.(?:py|json|ya?ml|js|css))\b", text
     ):
-        if path not in GONE and not (ROOT / path).exists():
+        if path not in NOT_IN_TREE and not (ROOT / path).exists():
             missing.append(path)
     assert not missing, f"{page.relative_to(ROOT)} names what does not exist: {missing}"
 
