@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 
+from bisonflow.cli.commands.stack import start_input
 from bisonflow.cli.main import main
 from bisonflow.deploy import cfn_template
-from bisonflow.deploy.commands import start_input
 from bisonflow.deploy.emulated import resources as emulated
 from bisonflow.deploy.emulated.intrinsics import references
 from bisonflow.deploy.emulated.resources import split

@@ -18,8 +18,7 @@ from conftest import wait_for_end, waiting_for_its_snapshot
 from lambda_live import live_environment
 from moto.s3.models import S3Backend
 
-from bisonflow.cli.main import outcome
-from bisonflow.cli.parser import EXIT_SKIPPED
+from bisonflow.cli.outcome import EXIT_SKIPPED, outcome
 from bisonflow.layout import MonthLayout
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.steps.month_lock import acquire, lock_key, release

@@ -136,6 +136,23 @@ def test_executions_filters_by_status(
     assert "history-failed" in out and "history-succeeded" in out
 
 
+def test_the_history_commands_find_the_machine_of_stack_name_as_start_does(
+    runtime: LocalRuntime, failed: dict[str, Any], cli_env: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    """--stack-name names the stack whose state machine (its StateMachineArn output) holds the
+    execution, as `start` finds the machine it starts; a stack that is not there is one line."""
+    assert runtime.deployment
+    stack = ["--stack-name", runtime.deployment.stack_name]
+    assert main(["history", "history-failed", *stack, *cli_env]) == 0
+    assert "history-failed" in capsys.readouterr().out
+    assert main(["executions", "--status", "FAILED", "--limit", "100", *stack, *cli_env]) == 0
+    assert "history-failed" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["watch", "history-failed", "--stack-name", "nope", *cli_env])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == ["bisonflow: Stack with id nope does not exist"]
+
+
 def test_watch_an_ended_execution_prints_it_and_exits_by_status(
     succeeded: dict[str, Any],
     failed: dict[str, Any],

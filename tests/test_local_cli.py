@@ -9,7 +9,9 @@ import socket
 import pytest
 from conftest import wait_for_end
 
-from bisonflow.cli.main import IAM_OFF_WARNING, main
+from bisonflow.cli.commands.local import IAM_OFF_WARNING, settings
+from bisonflow.cli.main import main
+from bisonflow.cli.parser import build_parser
 from bisonflow.local.runtime import LocalRuntime, shortest_poll_seconds
 
 
@@ -31,8 +33,6 @@ def test_no_iam_enforcement_warns(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_run_takes_the_switch_too() -> None:
-    from bisonflow.cli.main import build_parser
-
     assert build_parser().parse_args(["run"]).iam_enforcement is True
     assert build_parser().parse_args(["run", "--no-iam-enforcement"]).iam_enforcement is False
 
@@ -91,13 +91,11 @@ def test_fire_schedule_without_an_emulator_is_one_line(capsys: pytest.CaptureFix
 def test_run_deploys_the_templates_science_defaults_unless_told() -> None:
     """Left out, the science settings are not passed, so the stack's defaults (BISON's
     subset, threshold 3) apply; given, they become the deployed stack's parameters."""
-    from bisonflow.cli.main import _settings, build_parser
-
-    plain = _settings(build_parser().parse_args(["run"]))
+    plain = settings(build_parser().parse_args(["run"]))
     assert plain.stack_parameters == {}
     parameters = LocalRuntime(plain)._stack_parameters()
     assert not {"PamMinPresenceCount", "SubsetTaxonRanks", "SubsetBasisOfRecord"} & set(parameters)
-    told = _settings(
+    told = settings(
         build_parser().parse_args(
             [
                 "run",

@@ -139,6 +139,19 @@ def test_an_emulator_that_is_not_running_is_named(capsys: pytest.CaptureFixture)
     assert line.endswith("is `bisonflow local up` running on that port?")
 
 
+def test_a_profile_that_is_not_configured_is_named(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--profile is one of the common options: the history commands take it as deploy does."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    for command in (["executions"], ["history", "x"], ["deploy"]):
+        line = _refused(
+            capsys, [*command, "--profile", "nosuch", "--endpoint-url", "http://127.0.0.1:9"]
+        )
+        assert line == "bisonflow: The config profile (nosuch) could not be found", command
+
+
 def test_debug_shows_the_traceback(
     capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -1,5 +1,5 @@
-"""`python -m bisonflow.cli.main`: the same as the `bisonflow` command."""
+"""`python -m bisonflow.cli`: the same as the `bisonflow` command."""
 
-from bisonflow.cli.main.main import main
+from bisonflow.cli.main import main
 
 raise SystemExit(main())

@@ -9,13 +9,15 @@ type, ArgumentTypeError) with what was wrong and how to fix it.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bisonflow.layout import EXECUTION_NAME_MAX, execution_name_problem
+from bisonflow.layout import EXECUTION_NAME_MAX, MonthError, MonthLayout, execution_name_problem
 
 
 class UsageError(ValueError):
@@ -37,6 +39,53 @@ def port(value: str) -> int:
             f"port {number} is outside 0-{MAX_PORT}; choose a port such as 5000 (0: any free port)"
         )
     return number
+
+
+def month(value: str) -> str:
+    """An argparse type: a month, YYYY-MM, as the workflow's input takes it."""
+    try:
+        return MonthLayout.for_month(value).month
+    except MonthError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive(value: str) -> int:
+    """An argparse type: a whole number above 0 (records, a limit, a count)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0  # said below, as argparse would only say "invalid positive value"
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return number
+
+
+def aware_time(value: str) -> dt.datetime:
+    """An argparse type: an RFC 3339 time with its zone (a time without one is ambiguous)."""
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {value!r}") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} needs a time zone, e.g. {value}Z for UTC"
+        ) from None
+    return when
+
+
+def subset_list(check: Callable[[tuple[str, ...]], None]) -> Callable[[str], str]:
+    """An argparse type: a comma-separated list of GBIF terms, checked as the Lambda checks it."""
+    from bisonflow.sql.subset_rules import SubsetRuleError, terms
+
+    def parse(value: str) -> str:
+        values = terms(value)
+        try:
+            check(values)
+        except SubsetRuleError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return ",".join(values)
+
+    return parse
 
 
 def execution_name(value: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from bisonflow.deploy.stack import DeployError
 from bisonflow.deploy.target import Target
 
 DEFAULT_STACK_NAME = "bisonflow"
+#: Parameters the deploy fills in itself: never asked of the user.
+DERIVED_PARAMETERS = ("ArtifactBucket", "ArtifactPrefix", "Release")
 
 #: What `destroy` does not delete, and why. Retained Lambda and state machine versions are not
 #: among them: deleting a function deletes all its versions and aliases (Lambda API reference,
@@ -40,14 +43,22 @@ LEFT_BEHIND = (
 
 __all__ = [
     "DEFAULT_STACK_NAME",
+    "DERIVED_PARAMETERS",
     "LEFT_BEHIND",
     "DeployError",
     "Deployed",
     "Target",
     "deploy",
     "destroy",
+    "option_name",
     "stack_outputs",
 ]
+
+
+def option_name(parameter: str) -> str:
+    """A template parameter's command-line option, BucketName -> --bucket-name: `bisonflow
+    deploy` takes one per parameter, and the deploy's own messages name them so."""
+    return "--" + re.sub(r"(?<!^)(?=[A-Z])", "-", parameter).lower()
 
 
 @dataclass(frozen=True)
@@ -132,8 +143,6 @@ def _check_required(known: Mapping[str, dict], given: Mapping[str, str]) -> None
     a new stack REVIEW_IN_PROGRESS that the next deploy must destroy first (issue 12). Either
     way the artifacts would have been built and uploaded for nothing.
     """
-    from bisonflow.deploy.commands import DERIVED_PARAMETERS, option_name  # (imports this)
-
     missing = [
         k
         for k, spec in known.items()

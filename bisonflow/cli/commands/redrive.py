@@ -12,16 +12,26 @@ on the execution (README, "Redrive").
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from bisonflow.cli.checks import UsageError
+from bisonflow.cli.commands.executions import add_execution_options, execution_arn
+from bisonflow.cli.options import follow_hint, target
+from bisonflow.cli.output import say
 from bisonflow.steps.redrive import unsuccessful_state
 
 #: RedriveExecution's refusals, each the caller's to act on (API reference, RedriveExecution).
 REFUSALS = ("ExecutionNotRedrivable", "ExecutionDoesNotExist", "InvalidArn", "ValidationException")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    redriven = commands.add_parser(
+        "redrive", help="continue a failed, stopped or timed-out execution where it stopped"
+    )
+    add_execution_options(redriven)
+    redriven.set_defaults(handler=redrive)
 
 
 def check_redrivable(description: dict[str, Any], definition: dict[str, Any], events: list) -> str:
@@ -44,11 +54,12 @@ def check_redrivable(description: dict[str, Any], definition: dict[str, Any], ev
     return resumed.state
 
 
-def redrive(args: argparse.Namespace, log: Callable[[str], None]) -> int:
-    from bisonflow.history.executions import definition_of, history, resolve_execution, sfn_client
+def redrive(args: argparse.Namespace) -> int:
+    from bisonflow.history.executions import definition_of, history
 
-    sfn = sfn_client(args.endpoint_url, args.region)
-    arn = resolve_execution(sfn, args.execution)
+    reached = target(args)
+    sfn = reached.client("stepfunctions")
+    arn = execution_arn(args, reached)
     description = sfn.describe_execution(executionArn=arn)
     state = check_redrivable(description, definition_of(sfn, arn), history(sfn, arn))
     try:
@@ -60,7 +71,6 @@ def redrive(args: argparse.Namespace, log: Callable[[str], None]) -> int:
         raise
     count = sfn.describe_execution(executionArn=arn).get("redriveCount")
     when = f"{answer['redriveDate']:%Y-%m-%d %H:%M:%S}"
-    log(f"redriven {arn} from {state} at {when} (redrive {count})")
-    endpoint = f" --endpoint-url {args.endpoint_url}" if args.endpoint_url else ""
-    log(f"follow it with: bisonflow watch{endpoint} {arn}")
+    say(f"redriven {arn} from {state} at {when} (redrive {count})")
+    say(follow_hint(args.endpoint_url, arn))
     return 0
