@@ -17,7 +17,7 @@ EC2's RunInstances and the other multi-resource operations live in `ec2_requests
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +50,8 @@ class Authorization:
 
     action: str
     resource: str
-    context: dict[str, str | list[str]] = field(default_factory=dict)
+    # Read-only, so a mapper's {key: str} or {key: [str]} is one without a cast.
+    context: Mapping[str, str | list[str]] = field(default_factory=dict)
     resource_policy: dict | None = None
 
 
