@@ -72,6 +72,13 @@ TRANSIENT_NETWORK = (
 )
 
 
+#: S3's answers when a conditional write (If-Match, If-None-Match) loses: 412 Precondition
+#: Failed, or 409 ConditionalRequestConflict for a concurrent one still in flight (S3 User
+#: Guide, "Add preconditions to S3 operations with conditional requests"). The month lock and
+#: the month's marker are both written so.
+CONDITIONAL_WRITE_LOST = ("PreconditionFailed", "ConditionalRequestConflict")
+
+
 class AwsTransientError(RuntimeError):
     """An AWS call still throttled or failing transiently after the client's own retries;
     the state machine retries the step (its name is what the ASL's Retry names)."""

@@ -26,13 +26,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bisonflow import aws, config
-from bisonflow.aws import error_code
+from bisonflow.aws import CONDITIONAL_WRITE_LOST, error_code
 from bisonflow.layout import MonthLayout
 from bisonflow.steps.waits import EXECUTION_TIMEOUT_SECONDS
 
 LOCK_PREFIX = "locks/"
-#: S3's answers when a conditional write loses: 412, or 409 for a concurrent one in flight.
-LOST_RACE = ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 def lock_key(layout: MonthLayout) -> str:
@@ -77,7 +75,7 @@ def _put(layout: MonthLayout, execution: str, **condition: str) -> bool:
             **condition,
         )
     except ClientError as exc:
-        if error_code(exc) in LOST_RACE:
+        if error_code(exc) in CONDITIONAL_WRITE_LOST:
             return False
         raise
     return True
@@ -149,7 +147,7 @@ def release(execution: str, layout: MonthLayout | None = None) -> list[str]:
         try:
             s3.delete_object(Bucket=bucket, Key=key, IfMatch=current[1])
         except ClientError as exc:
-            if error_code(exc) not in LOST_RACE + ("NoSuchKey",):
+            if error_code(exc) not in CONDITIONAL_WRITE_LOST + ("NoSuchKey",):
                 raise
             continue  # taken over meanwhile: not ours any more
         released.append(key)

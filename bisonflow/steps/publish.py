@@ -41,11 +41,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bisonflow.aws import error_code
+from bisonflow.aws import CONDITIONAL_WRITE_LOST, error_code
 from bisonflow.layout import SUMMARY_ROOT, MonthError, MonthLayout
 
-#: S3's answers when a conditional write loses: 412, or 409 for a concurrent one in flight.
-LOST_RACE = ("PreconditionFailed", "ConditionalRequestConflict")
 _MISSING = ("NoSuchKey", "404", "NotFound")
 
 
@@ -185,7 +183,7 @@ def publish(
             **condition,
         )
     except ClientError as exc:
-        if error_code(exc) not in LOST_RACE:
+        if error_code(exc) not in CONDITIONAL_WRITE_LOST:
             raise
         try:
             current = published(s3, bucket, run)
