@@ -13,6 +13,7 @@ threads are this process's) because on a shared machine wall time is mostly wait
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -25,9 +26,26 @@ from typing import Any
 import boto3
 
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
-from bisonflow.local.redshift import service as redshift_duckdb
-from bisonflow.sql.workflow_sql import SqlTarget, statement_batches
-from bisonflow.steps.statements import summary
+
+#: The `bisonflow` package this process runs: today's, or a baseline commit's tree first on
+#: PYTHONPATH (bench/aggregate_baseline.py).
+_TREE = Path(str(importlib.import_module("bisonflow").__file__)).parent
+
+
+def _module(regrouped: str, flat: str) -> Any:
+    """`regrouped` if the tree has it, else `flat`: the regroup (7c4f8a8) moved the SQL, the
+    Data API client and the stand-in into subpackages, and a baseline from before it has the
+    same functions in flat modules. Decided by the tree's files, not by trying the import:
+    the editable install would find today's module for a name the old tree lacks."""
+    path = _TREE.joinpath(*regrouped.split(".")[1:]).with_suffix(".py")
+    return importlib.import_module(regrouped if path.is_file() else flat)
+
+
+redshift_duckdb = _module("bisonflow.local.redshift.service", "bisonflow.local.redshift_duckdb")
+_workflow_sql = _module("bisonflow.sql.workflow_sql", "bisonflow.redshift_sql")
+SqlTarget = _workflow_sql.SqlTarget
+statement_batches = _workflow_sql.statement_batches
+summary = _module("bisonflow.steps.statements", "bisonflow.statements").summary
 
 REGION = "us-east-1"
 GBIF_BUCKET = "bisonflow-bench-gbif"
@@ -69,8 +87,14 @@ def annotated_riis(riis_csv: Path, species_match_json: Path) -> bytes:
     (bisonflow.riis.master_list.annotated_csv), each name judged from the sample's
     species-match answers as the task judges GBIF's: written by the running tree's own
     functions, so a baseline commit loads the columns it expects."""
-    from bisonflow.gbif.species_api import interpret_match
-    from bisonflow.riis.master_list import annotated_csv, decode, parse_riis
+    species_api = _module("bisonflow.gbif.species_api", "bisonflow.gbif_api")
+    master_list = _module("bisonflow.riis.master_list", "bisonflow.riis")
+    interpret_match = species_api.interpret_match
+    annotated_csv, decode, parse_riis = (
+        master_list.annotated_csv,
+        master_list.decode,
+        master_list.parse_riis,
+    )
 
     table = json.loads(species_match_json.read_text("utf-8"))
     parsed = parse_riis(decode(riis_csv.read_bytes()))
