@@ -151,64 +151,10 @@ def build_view(
         definition = json.loads(definition)
     events = [{**e, "timestamp": _timestamp(e["timestamp"])} for e in events]
     runs = {d.name: StateRun(d.name, d.type, d.branch) for d in state_defs(definition)}
-    by_id = {e["id"]: e for e in events}
-    owner: dict[int, str] = {}  # event id -> the state it belongs to
-
-    for event in events:
-        kind, details = event["type"], details_of(event)
-        if kind.endswith("StateEntered"):
-            run = runs.get(details.get("name", ""))
-            if run is None:
-                continue
-            owner[event["id"]] = run.name
-            run.visits += 1
-            run.status = RUNNING
-            run.entered = run.entered or event["timestamp"]
-            run.input = details.get("input")
-            run.intervals.append([event["timestamp"], None])
-            run.event_ids.append(event["id"])
-            continue
-        name = details.get("name") or _owning_state(event, by_id, owner)
-        if name is None or name not in runs:
-            continue
-        if kind.startswith(("Parallel", "Map")) and runs[name].branch:
-            # ParallelStateFailed follows the failing branch's event; it is the Parallel's,
-            # and it fails with that branch's error.
-            failed_in = runs[name]
-            name = failed_in.branch[0]
-            runs[name].error, runs[name].cause = failed_in.error, failed_in.cause
-        run = runs[name]
-        owner[event["id"]] = name
-        run.event_ids.append(event["id"])
-        if kind == "TaskScheduled":
-            run.attempts += 1
-            run.resource = details.get("resource")
-        elif kind in _FAILURE_EVENTS:
-            run.status = FAILED
-            run.error = details.get("error", run.error)
-            run.cause = details.get("cause", run.cause)
-        elif kind.endswith("StateExited"):
-            run.exited = event["timestamp"]
-            run.output = details.get("output")
-            run.status = CAUGHT if run.status == FAILED else SUCCEEDED
-            if run.intervals and run.intervals[-1][1] is None:
-                run.intervals[-1][1] = event["timestamp"]
-        elif kind == "TaskSucceeded":
-            # A retried task that finally succeeded is no longer failed.
-            run.error = run.cause = None
-            run.status = RUNNING
-
+    _follow(runs, events)
     status = description["status"]
     if status != "RUNNING":
-        for run in runs.values():
-            if run.status == RUNNING:
-                # The execution ended while this state was in it: a Fail state ends it on
-                # purpose; anything else was stopped by a failure elsewhere.
-                run.status = FAILED if run.type == "Fail" else CANCELLED
-                if run.type == "Fail":
-                    run.error, run.cause = description.get("error"), description.get("cause")
-                elif run.type == "Succeed":
-                    run.status = SUCCEEDED
+        _close_unfinished(runs, description)
     return ExecutionView(
         name=description["name"],
         arn=description["executionArn"],
@@ -223,6 +169,74 @@ def build_view(
         states=runs,
         events=events,
     )
+
+
+def _follow(runs: dict[str, StateRun], events: list[dict[str, Any]]) -> None:
+    """Each event, in order, into the run of the state it belongs to."""
+    by_id = {e["id"]: e for e in events}
+    owner: dict[int, str] = {}  # event id -> the state it belongs to
+    for event in events:
+        kind, details = event["type"], details_of(event)
+        if kind.endswith("StateEntered"):
+            run = runs.get(details.get("name", ""))
+            if run is not None:
+                owner[event["id"]] = run.name
+                _enter(run, event, details)
+            continue
+        name = details.get("name") or _owning_state(event, by_id, owner)
+        if name is None or name not in runs:
+            continue
+        if kind.startswith(("Parallel", "Map")) and runs[name].branch:
+            # ParallelStateFailed follows the failing branch's event; it is the Parallel's,
+            # and it fails with that branch's error.
+            failed_in = runs[name]
+            name = failed_in.branch[0]
+            runs[name].error, runs[name].cause = failed_in.error, failed_in.cause
+        owner[event["id"]] = name
+        _record(runs[name], kind, event, details)
+
+
+def _enter(run: StateRun, event: dict[str, Any], details: dict[str, Any]) -> None:
+    run.visits += 1
+    run.status = RUNNING
+    run.entered = run.entered or event["timestamp"]
+    run.input = details.get("input")
+    run.intervals.append([event["timestamp"], None])
+    run.event_ids.append(event["id"])
+
+
+def _record(run: StateRun, kind: str, event: dict[str, Any], details: dict[str, Any]) -> None:
+    """What one event of a state (other than its entry) says about the state's run."""
+    run.event_ids.append(event["id"])
+    if kind == "TaskScheduled":
+        run.attempts += 1
+        run.resource = details.get("resource")
+    elif kind in _FAILURE_EVENTS:
+        run.status = FAILED
+        run.error = details.get("error", run.error)
+        run.cause = details.get("cause", run.cause)
+    elif kind.endswith("StateExited"):
+        run.exited = event["timestamp"]
+        run.output = details.get("output")
+        run.status = CAUGHT if run.status == FAILED else SUCCEEDED
+        if run.intervals and run.intervals[-1][1] is None:
+            run.intervals[-1][1] = event["timestamp"]
+    elif kind == "TaskSucceeded":
+        # A retried task that finally succeeded is no longer failed.
+        run.error = run.cause = None
+        run.status = RUNNING
+
+
+def _close_unfinished(runs: dict[str, StateRun], description: dict[str, Any]) -> None:
+    """The states still running when the execution ended: a Fail state ends it on purpose;
+    anything else was stopped by a failure elsewhere."""
+    for run in runs.values():
+        if run.status == RUNNING:
+            run.status = FAILED if run.type == "Fail" else CANCELLED
+            if run.type == "Fail":
+                run.error, run.cause = description.get("error"), description.get("cause")
+            elif run.type == "Succeed":
+                run.status = SUCCEEDED
 
 
 def _maybe_time(value: Any) -> dt.datetime | None:
