@@ -23,6 +23,7 @@ equal the sample's expected facts, or the benchmark fails: a fast wrong answer i
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
                 sample = _sample(records, root / str(records))
                 files = _files(sample)
                 before = load_average()
-                timing = in_moto(lambda files=files: run(files))
+                timing = in_moto(functools.partial(run, files))
                 _check(timing.result, sample.expected)
                 points.append(ScalePoint(records, timing, f"{before:.1f}-{load_average():.1f}"))
                 print(f"  {records:,} records: {sum(timing.steps.values()):.1f} s", flush=True)

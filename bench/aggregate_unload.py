@@ -17,6 +17,8 @@ import argparse
 import os
 import time
 
+import duckdb
+
 from bench import Measurement, print_table
 from bisonflow.layout import MonthLayout
 from bisonflow.sql.workflow_sql import SqlTarget, species_table, statement_batches
@@ -28,7 +30,7 @@ BUCKET = "bench-unload"
 ACCOUNT = "123456789012"
 
 
-def _fill(con, table: str, rows: int) -> None:
+def _fill(con: duckdb.DuckDBPyConnection, table: str, rows: int) -> None:
     """`rows` distinct (county, species) rows, keys and names as the UNLOADs carry them."""
     con.execute(
         f"""CREATE OR REPLACE TABLE {table} AS

@@ -116,7 +116,7 @@ def parse_sql(sql: str) -> exp.Expression:
         expression = sqlglot.parse_one(sql, read="redshift")
     except ParseError as error:
         raise UnsupportedSql(f"syntax error: {error}") from None
-    if expression is None:
+    if not isinstance(expression, exp.Expression):  # None: nothing but comments
         raise UnsupportedSql("empty statement")
     return expression
 
