@@ -40,7 +40,7 @@ from bisonflow.sample.listings import Listings
 from bisonflow.sample.occurrence_draws import Places
 from bisonflow.sample.occurrences import FIRST_GBIFID, generate_occurrences, merge_facts
 from bisonflow.sample.ranges import build_ranges, county_centres
-from bisonflow.sample.riis import DEGREES, RiisTaxon, list_rows, list_taxa, write_riis_csv
+from bisonflow.sample.riis import DEGREES, RiisRow, RiisTaxon, list_rows, list_taxa, write_riis_csv
 from bisonflow.sample.snapshot import write_parts
 from bisonflow.sample.taxa import Backbone, build_backbone, match_body
 from bisonflow.sample.taxon_arrays import TaxonArrays
@@ -160,21 +160,11 @@ def generate_sample(
     started = time.perf_counter()
     snapshot = (snapshot or DEFAULT_SNAPSHOT).replace(day=1)  # GBIF snapshots are monthly
     out_dir = Path(out_dir)
-    layout = MonthLayout(snapshot)
     # Four streams: ranges, taxonomy, RIIS, occurrences (the geography's point pools have
     # their own fixed seed, geography.POOL_SEED).
     seeds = np.random.SeedSequence(seed).spawn(4)
     geo_rng, taxa_rng, riis_rng, occ_rng = (np.random.default_rng(s) for s in seeds)
-    where = SampleManifest(  # the files' places; what they hold comes last (`expected`)
-        root=out_dir,
-        snapshot_dir=out_dir / "gbif" / layout.gbif_prefix,
-        riis_csv=out_dir / "bison" / RIIS_INPUT_KEY,
-        county_shapefile=out_dir / "bison" / COUNTY_SHAPEFILE_KEY,
-        aiannh_shapefile=out_dir / "bison" / AIANNH_SHAPEFILE_KEY,
-        species_match_json=out_dir / "gbif_species_match.json",
-        records=records,
-        expected={},
-    )
+    where = _files_under(out_dir, snapshot, records)  # what they hold comes last (`expected`)
 
     geography = pools()
     _write_boundaries(geography, where, snapshot, say)
@@ -198,7 +188,6 @@ def generate_sample(
     where.species_match_json.parent.mkdir(parents=True, exist_ok=True)
     where.species_match_json.write_text(_json_lines(table), "utf-8")
 
-    kinds = sorted({t.kind for t in riis_taxa})
     counties = places.counties
     expected: dict[str, Any] = {
         "seed": seed,
@@ -209,18 +198,40 @@ def generate_sample(
         "counties": len(counties),
         "aiannh_areas_with_points": int(np.unique(places.aiannh_points.area).size),
         "part_files": [p.name for p in paths],
-        "riis_rows": n_riis,
-        "riis_names": len({t.name for t in riis_taxa}),
-        "riis_rows_by_region": {r: sum(row.locality == r for row in rows) for r in RIIS_REGIONS},
-        "riis_rows_by_degree": {d: sum(row.degree == d for row in rows) for d in DEGREES},
-        "riis_names_by_kind": {k: sorted(t.name for t in riis_taxa if t.kind == k) for k in kinds},
-        "riis_resolved": {t.name: t.key for t in riis_taxa},
+        **_riis_facts(rows, riis_taxa, n_riis),
         "match_names": len(table),
     }
     manifest = dataclasses.replace(where, expected=expected)
     manifest.write()
     say(f"sample data ready in {out_dir} ({time.perf_counter() - started:.1f} s)")
     return manifest
+
+
+def _files_under(out_dir: Path, snapshot: dt.date, records: int) -> SampleManifest:
+    """Where the sample's files go, bucket keys mirrored; nothing about their content yet."""
+    return SampleManifest(
+        root=out_dir,
+        snapshot_dir=out_dir / "gbif" / MonthLayout(snapshot).gbif_prefix,
+        riis_csv=out_dir / "bison" / RIIS_INPUT_KEY,
+        county_shapefile=out_dir / "bison" / COUNTY_SHAPEFILE_KEY,
+        aiannh_shapefile=out_dir / "bison" / AIANNH_SHAPEFILE_KEY,
+        species_match_json=out_dir / "gbif_species_match.json",
+        records=records,
+        expected={},
+    )
+
+
+def _riis_facts(rows: list[RiisRow], riis_taxa: list[RiisTaxon], n_riis: int) -> dict[str, Any]:
+    """What the US-RIIS list holds, for the manifest's `expected`."""
+    kinds = sorted({t.kind for t in riis_taxa})
+    return {
+        "riis_rows": n_riis,
+        "riis_names": len({t.name for t in riis_taxa}),
+        "riis_rows_by_region": {r: sum(row.locality == r for row in rows) for r in RIIS_REGIONS},
+        "riis_rows_by_degree": {d: sum(row.degree == d for row in rows) for d in DEGREES},
+        "riis_names_by_kind": {k: sorted(t.name for t in riis_taxa if t.kind == k) for k in kinds},
+        "riis_resolved": {t.name: t.key for t in riis_taxa},
+    }
 
 
 def _write_boundaries(
