@@ -26,6 +26,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
+from typing import TypeGuard
 
 from packaging.requirements import Requirement
 
@@ -96,7 +97,7 @@ def _is_packaged(relative: PurePosixPath) -> bool:
 
 
 # --- what the handlers import ---------------------------------------------------------------
-def _is_type_checking(node: ast.AST) -> bool:
+def _is_type_checking(node: ast.AST) -> TypeGuard[ast.If]:
     test = node.test if isinstance(node, ast.If) else None
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
@@ -243,7 +244,7 @@ def runtime_provided_entries() -> list[Path]:
         for file in dist.files or ():
             relative = PurePosixPath(file.as_posix())
             if _is_packaged(relative):
-                entries.add(Path(dist.locate_file(relative.parts[0])))
+                entries.add(Path(str(dist.locate_file(relative.parts[0]))))
     return sorted(entries)
 
 
@@ -252,7 +253,7 @@ def _installed_entries(dists: Iterable[importlib.metadata.Distribution]) -> dict
     for dist in dists:
         for file in dist.files or ():
             relative = PurePosixPath(file.as_posix())
-            path = Path(dist.locate_file(file))
+            path = Path(str(dist.locate_file(file)))
             if _is_packaged(relative) and path.is_file():
                 entries[f"python/{relative}"] = path
     return entries
