@@ -174,9 +174,7 @@ class Engine:
                 sub.error = message
                 sub.status = "FAILED"
                 sub.updated_at = time.time()
-                for later in statement.subs[n:]:
-                    later.status = "ABORTED"
-                    later.updated_at = time.time()
+                statement.abort_subs_from(n)
                 total = len(statement.subs)
                 where = f"sub-statement {n} of {total} ({sub.id})" if batch else "statement"
                 statement.error = f"{message}\n[failed {where}: {_one_line(sub.sql)}]"

@@ -103,11 +103,16 @@ class Statement:
     def abort_from(self, first: int) -> None:
         """ABORTED: sub-statements `first` on (0-based) and the statement. Called under LOCK
         when a cancel or a stop reaches it, queued or between two sub-statements."""
+        self.abort_subs_from(first)
+        self.touch("ABORTED")
+
+    def abort_subs_from(self, first: int) -> None:
+        """ABORTED: sub-statements `first` on (0-based), which will not run (the statement
+        itself ends otherwise: FAILED when one before them failed)."""
         now = time.time()
         for sub in self.subs[first:]:
             sub.status = "ABORTED"
             sub.updated_at = now
-        self.touch("ABORTED")
 
     def identity(self) -> dict[str, Any]:
         """The fields ExecuteStatement answers with, and every description starts with."""
