@@ -112,7 +112,7 @@ _LOCK = threading.RLock()
 
 
 def _parameters(value: Any) -> tuple[str, ...] | None:
-    func = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
+    func: Any = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
     try:
         return tuple(inspect.signature(func).parameters)
     except (TypeError, ValueError):

@@ -97,7 +97,7 @@ def refusal(self: Any, code: str, message: str) -> Exception:
     protocol = get_service_model(self.boto3_service_name).metadata["protocol"]
     if protocol == "rest-xml":
         error = S3ClientError(code, message)
-        error.code, error.http_status_code = code, 403  # type: ignore[attr-defined]
+        error.code, error.http_status_code = code, 403
         return error
     if protocol == "ec2":
         if code == "AccessDenied":

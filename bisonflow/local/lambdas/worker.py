@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion, lambda_backends
 
@@ -91,9 +91,16 @@ class _Worker:
     """One warm execution environment."""
 
     key: str
-    process: subprocess.Popen
+    process: subprocess.Popen[str]
     log_stream: str
     invocations: int = 0
+
+    def pipes(self) -> tuple[IO[str], IO[str]]:
+        """The process's stdin and stdout (Popen made both pipes: never None here)."""
+        stdin, stdout = self.process.stdin, self.process.stdout
+        if stdin is None or stdout is None:
+            raise RuntimeError(f"Lambda worker {self.process.pid} has no pipes")
+        return stdin, stdout
 
 
 @dataclass
@@ -312,10 +319,11 @@ class WorkerPool:
             "log_stream_name": worker.log_stream,
             "deadline_ms": (started + float(fn.timeout)) * 1000,
         }
-        worker.process.stdin.write(json.dumps(request) + "\n")
-        worker.process.stdin.flush()
-        ready, _, _ = select.select([worker.process.stdout], [], [], float(fn.timeout))
-        line = worker.process.stdout.readline() if ready else ""
+        stdin, stdout = worker.pipes()
+        stdin.write(json.dumps(request) + "\n")
+        stdin.flush()
+        ready, _, _ = select.select([stdout], [], [], float(fn.timeout))
+        line = stdout.readline() if ready else ""
         elapsed_ms = (time.time() - started) * 1000
         if line:
             reply = json.loads(line)

@@ -73,7 +73,7 @@ def page(
 
 
 def get_execution_history(self: StepFunctionResponse) -> ActionResult:
-    history: dict[str, Any] = _whole_history(self).result  # type: ignore[assignment]
+    history: dict[str, Any] = _whole_history(self).result
     answer = page(
         list(history.get("events") or []),
         self._get_param("executionArn"),

@@ -146,8 +146,8 @@ class RedriveWorker(ExecutionWorker):
             RoleArn=details.execution_details.role_arn,
             StartTime=details.execution_details.start_time,
         )
-        execution["RedriveCount"] = self._count  # type: ignore[typeddict-unknown-key]
-        execution["RedriveTime"] = self._redrive_time.isoformat()  # type: ignore[typeddict-unknown-key]
+        execution["RedriveCount"] = self._count
+        execution["RedriveTime"] = self._redrive_time.isoformat()
         env = Environment(
             aws_execution_details=details.aws_execution_details,
             execution_type=details.state_machine_details.typ,
@@ -170,7 +170,7 @@ class RedriveWorker(ExecutionWorker):
         event_id = env.event_manager.add_event(
             context=env.event_history_context,
             event_type=HistoryEventType.ExecutionRedriven,
-            event_details={"executionRedrivenEventDetails": {"redriveCount": self._count}},  # type: ignore[arg-type]
+            event_details={"executionRedrivenEventDetails": {"redriveCount": self._count}},
         )
         env.event_history_context.source_event_id = event_id
         env.states.reset(input_value=self._state_input)
@@ -193,7 +193,7 @@ _moto_evaluation_environment = ExecutionWorker._get_evaluation_environment
 def evaluation_environment(self: ExecutionWorker) -> Environment:
     """A fresh execution's environment, its context object's RedriveCount 0 as on AWS."""
     env = _moto_evaluation_environment(self)
-    env.states.context_object.context_object_data["Execution"].setdefault("RedriveCount", 0)  # type: ignore[typeddict-item]
+    env.states.context_object.context_object_data["Execution"].setdefault("RedriveCount", 0)
     return env
 
 
@@ -208,7 +208,7 @@ def redrive(execution: Execution, client_token: str | None) -> dt.datetime:
     tokens: dict[str, dt.datetime] = getattr(execution, "redrive_client_tokens", {})
     tokens = {t: at for t, at in tokens.items() if now - at <= CLIENT_TOKEN_LIFETIME}
     if client_token and client_token in tokens:
-        return execution.redrive_date  # type: ignore[attr-defined,no-any-return]
+        return execution.redrive_date
     reason = not_redrivable_reason(execution, now)
     if reason:
         raise ExecutionNotRedrivable(reason)
@@ -224,11 +224,11 @@ def redrive(execution: Execution, client_token: str | None) -> dt.datetime:
         )
     count = getattr(execution, "redrive_count", 0) + 1
     worker = RedriveWorker(execution, state, state_input, count)
-    execution.redrive_count = count  # type: ignore[attr-defined]
-    execution.redrive_date = worker._redrive_time  # type: ignore[attr-defined]
+    execution.redrive_count = count
+    execution.redrive_date = worker._redrive_time
     if client_token:
         tokens[client_token] = now
-    execution.redrive_client_tokens = dict(list(tokens.items())[-CLIENT_TOKENS_KEPT:])  # type: ignore[attr-defined]
+    execution.redrive_client_tokens = dict(list(tokens.items())[-CLIENT_TOKENS_KEPT:])
     execution.exec_worker = worker
     execution.exec_status = ExecutionStatus.RUNNING
     execution.stop_date = None
@@ -250,10 +250,10 @@ def describe_execution(self: StepFunctionResponse) -> ActionResult:
     """DescribeExecution with the redrive fields AWS returns."""
     answer = _moto_describe_execution(self)
     execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
-    body: dict[str, Any] = answer.result  # type: ignore[assignment]
+    body: dict[str, Any] = answer.result
     body["redriveCount"] = getattr(execution, "redrive_count", 0)
     if getattr(execution, "redrive_date", None) is not None:
-        body["redriveDate"] = execution.redrive_date  # type: ignore[attr-defined]
+        body["redriveDate"] = execution.redrive_date
     reason = not_redrivable_reason(execution)
     body["redriveStatus"] = "NOT_REDRIVABLE" if reason else "REDRIVABLE"
     if reason:
