@@ -2,9 +2,9 @@
 target starts one execution per month, named after the month; retries start nothing more.
 
 The Lambda is called directly against the emulator with its deployed environment: it starts
-the state machine's `live` alias (through the sfn_aliases and sfn_names seams) for a month no
-test publishes and whose scheduled time is ahead, so the run waits for its snapshot (costing
-nothing) while the retries are tried, and is stopped at the end."""
+the state machine's `live` alias (through the StartExecution seam, bisonflow.local.sfn.start)
+for a month no test publishes and whose scheduled time is ahead, so the run waits for its
+snapshot (costing nothing) while the retries are tried, and is stopped at the end."""
 
 from __future__ import annotations
 
