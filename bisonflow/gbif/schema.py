@@ -53,10 +53,8 @@ class Kind(StrEnum):
 
 STR, INT, BIG, DBL, ARR = Kind.STRING, Kind.INTEGER, Kind.BIGINT, Kind.DOUBLE, Kind.STRING_ARRAY
 
-#: GBIF's first snapshot on AWS.
-FIRST_SNAPSHOT = dt.date(2021, 4, 13)
-
-#: The columns in the files' order (the Athena DDL's) with their types in the first snapshot.
+#: The columns in the files' order (the Athena DDL's) with their types in the first snapshot,
+#: GBIF's first on AWS, of 2021-04-13.
 _FIRST_COLUMNS: tuple[tuple[str, Kind], ...] = (
     ("gbifid", BIG), ("datasetkey", STR), ("occurrenceid", STR), ("kingdom", STR), ("phylum", STR),
     ("class", STR), ("order", STR), ("family", STR), ("genus", STR), ("species", STR),

@@ -8,7 +8,6 @@ ListExecutions to find the workflow and its executions.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -24,23 +23,6 @@ STATE_MACHINE_NAME = "bison-workflow"
 
 class ExecutionNotFound(LookupError):
     """An execution name or ARN, or the BISON state machine, that the account does not have."""
-
-
-def sfn_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """The Step Functions client of the history commands.
-
-    endpoint_url defaults to AWS_ENDPOINT_URL (else AWS itself); region to AWS_REGION, then
-    AWS_DEFAULT_REGION, then us-east-1.
-    """
-    import boto3
-
-    from bisonflow import aws
-
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
-        region_name=region or aws.region(),
-    )
 
 
 def find_state_machine(sfn: Any, name: str = STATE_MACHINE_NAME) -> str:

@@ -37,7 +37,6 @@ import hashlib
 import io
 import posixpath
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -243,7 +242,3 @@ class StreamedOutputs:
 
     def shutdown(self) -> None:
         self._uploads.shutdown(wait=True)
-
-
-#: Opens an output by its key (StreamedOutputs.open), as the writers of a task's files take it.
-OpenOutput = Callable[[str], StreamedObject]
