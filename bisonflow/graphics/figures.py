@@ -17,7 +17,7 @@ imports it early, in the thread that reads the counties).
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,7 @@ from bisonflow.stats.changes import Changes
 from bisonflow.stats.pam import Pam, range_sizes, richness
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 #: Width and height of every figure, in pixels.
@@ -240,7 +241,7 @@ def _labels(values: pa.Array | pa.ChunkedArray) -> list[str]:
     return [str(v) for v in values.to_pylist()]
 
 
-def _figure(**margins: float):
+def _figure(**margins: float) -> tuple[Figure, Axes]:
     """A figure with one axes inside _MARGINS (updated by `margins`)."""
     fig = _blank_figure()
     fig.subplots_adjust(**_MARGINS | margins)
@@ -254,12 +255,12 @@ def _blank_figure() -> Figure:
     return Figure(figsize=(FIGURE_SIZE_PX[0] / DPI, FIGURE_SIZE_PX[1] / DPI), dpi=DPI)
 
 
-def _category_ticks(ax, labels: list[str]) -> None:
+def _category_ticks(ax: Axes, labels: list[str]) -> None:
     ax.set_xticks(np.arange(len(labels)), labels, rotation=90 if len(labels) > 20 else 0)
     ax.set_xlim(-0.6, len(labels) - 0.4)
 
 
-def _bars(ax, heights: npt.NDArray, bottoms: npt.NDArray, colour: str) -> None:
+def _bars(ax: Axes, heights: npt.NDArray, bottoms: npt.NDArray, colour: str) -> None:
     """Bars of width 0.8 centred on 0, 1, 2, ... as one PolyCollection: what `ax.bar` draws,
     without its Rectangle patch per bar, whose data-limit update made the stacked figure's
     ~450 bars most of its drawing time. Like `ax.bar`, the value axis starts at 0 (a sticky
@@ -271,22 +272,27 @@ def _bars(ax, heights: npt.NDArray, bottoms: npt.NDArray, colour: str) -> None:
     corners = np.stack(
         [(left, bottoms), (left, top), (left + 0.8, top), (left + 0.8, bottoms)]
     )  # (corner, x|y, bar)
-    bars = PolyCollection(corners.transpose(2, 0, 1), facecolors=colour, edgecolors="none")
+    # An (N, 4, 2) array: PolyCollection.set_verts takes it whole instead of polygon by
+    # polygon; its stubs type `verts` as a Sequence, which an ndarray is not.
+    polygons = corners.transpose(2, 0, 1)
+    bars = PolyCollection(polygons, facecolors=colour, edgecolors="none")  # type: ignore[arg-type]
     bars.sticky_edges.y.append(0)
     ax.add_collection(bars)
 
 
-def _title(ax, title: str, **font: float) -> None:
+def _title(ax: Axes, title: str, fontsize: float | None = None) -> None:
     """The axes' title at its usual place, fixed there: a title placed automatically is
     moved clear of anything drawn above the axes, which means measuring the axes' tick
     labels once more at every draw (about half of a bar figure's drawing time, and ten
     y-axis ticks created per map panel whose axes are never drawn). These figures draw
     nothing above their axes (no top ticks, no offset text: the counts start at 0 and stay
     under a million), so the title lands on the same pixels."""
+    # no fontsize: the axes' title size (rcParams axes.titlesize), which None would not keep
+    font: dict[str, Any] = {} if fontsize is None else {"fontsize": fontsize}
     ax.set_title(title, y=1.0, **font)
 
 
-def _no_data(ax) -> None:
+def _no_data(ax: Axes) -> None:
     ax.text(0.5, 0.5, "no presences this month", ha="center", va="center", transform=ax.transAxes)
 
 

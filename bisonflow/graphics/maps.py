@@ -31,6 +31,8 @@ from bisonflow.graphics.projection import Albers
 from bisonflow.graphics.shapefile import Polygons
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.collections import PathCollection
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
     from matplotlib.path import Path
@@ -193,7 +195,15 @@ def _norm(values: npt.NDArray[np.float64]) -> Normalize:
     return Normalize(0.0, top if top > 0 else 1.0)
 
 
-def _draw(fig: Figure, ax, counties: CountyMap, values, norm, cmap: str, label: str | None):
+def _draw(
+    fig: Figure,
+    ax: Axes,
+    counties: CountyMap,
+    values: npt.NDArray[np.float64],
+    norm: Normalize,
+    cmap: str,
+    label: str | None,
+) -> PathCollection:
     """Counties coloured by `values` (grey where NaN), inset labels, a colour bar if labelled."""
     from matplotlib import colormaps
     from matplotlib.collections import PathCollection

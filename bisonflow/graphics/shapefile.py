@@ -59,7 +59,8 @@ def _shp_rings(shp: bytes, where: str) -> list[list[npt.NDArray[np.float64]]]:
     if shape_type != _POLYGON:
         raise ValueError(f"{where}: shape type {shape_type}, expected polygons (5)")
     end = min(len(shp), struct.unpack_from(">i", shp, 24)[0] * 2)
-    shapes, offset = [], 100
+    shapes: list[list[npt.NDArray[np.float64]]] = []
+    offset = 100
     while offset + 8 <= end:
         words = struct.unpack_from(">i", shp, offset + 4)[0]
         content = offset + 8

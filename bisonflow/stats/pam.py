@@ -8,15 +8,14 @@ Labels are factorised with pyarrow's hash-based dictionary encoding rather than 
 on Python strings: a national table has millions of rows but only thousands of distinct
 sites, and sorting millions of string objects would dominate the whole task.
 
-The species are accepted species: the columns are GBIF's `specieskey` (the taxon
-"corresponding to `species`", gbif/occurrence `aws-public-data.md`, "Schema"), so a
-subspecies or a synonym-named record counts toward its species and never as a species of
-its own (bisonflow.dimensions.SPECIES_KEY); counts of one species under several RIIS
-assessments at a site are summed into one cell. Taxon keys are text, as GBIF publishes them
-from the 2025-08-01 snapshot on (see `bisonflow.gbif.schema`), and are only ever matched
-and counted. Species are ordered
-shortest key first, then by code point ("key order"): decimal keys, which have no leading
-zeros, so keep the numeric order they had as integers, and any other key still has one
+The species are accepted species: the columns are GBIF's `specieskey` (the taxon "corresponding
+to `species`", gbif/occurrence `aws-public-data.md`, "Schema"), so a subspecies or a synonym-
+named record counts toward its species and never as a species of its own
+(bisonflow.dimensions.SPECIES_KEY); counts of one species under several RIIS assessments at a
+site are summed into one cell. Taxon keys are text, as GBIF publishes them from the 2025-08-01
+snapshot on (see `bisonflow.gbif.schema`), and are only ever matched and counted. Species are
+ordered shortest key first, then by code point ("key order"): decimal keys, which have no
+leading zeros, so keep the numeric order they had as integers, and any other key still has one
 fixed place.
 
 Notation (as published): N sites, S species, P the binary PAM. Only sites and species with
@@ -59,11 +58,9 @@ LabelPieces = list[tuple[pa.Array, npt.NDArray[np.int32]]]
 @dataclass(frozen=True)
 class SiteSpeciesMatrix:
     """A CSR matrix with its row (site) and column (taxon key) labels: sites sorted by code
-    point, taxa in key order (see the module docstring).
-
-    The matrix is canonical (sorted indices, no duplicates, no stored zeros) and has no
-    empty row or column, which the statistics rely on.
-    """
+    point, taxa in key order (see the module docstring). The matrix is canonical (sorted
+    indices, no duplicates, no stored zeros) and has no empty row or column, which the
+    statistics rely on."""
 
     sites: pa.StringArray
     taxa: pa.StringArray
@@ -324,15 +321,18 @@ def _table(names: tuple[str, ...], columns: list) -> pa.Table:
 def _strings(values: npt.ArrayLike, what: str) -> pa.Array | pa.ChunkedArray:
     """Labels as Arrow strings, or dictionary-encoded strings as parquet readers give them
     (kept encoded: only the small dictionary is ever hashed)."""
-    if not isinstance(values, pa.Array | pa.ChunkedArray):
+    arrow: pa.Array | pa.ChunkedArray
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        arrow = values
+    else:
         try:
-            values = pa.array(np.asarray(values, dtype=object), type=pa.string())
+            arrow = pa.array(np.asarray(values, dtype=object), type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             raise ValueError(f"{what} must be strings") from None
-    value_type = values.type.value_type if pa.types.is_dictionary(values.type) else values.type
+    value_type = arrow.type.value_type if pa.types.is_dictionary(arrow.type) else arrow.type
     if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
-        raise ValueError(f"{what} must be strings, got {values.type}")
-    return values
+        raise ValueError(f"{what} must be strings, got {arrow.type}")
+    return arrow
 
 
 def _integer_text(values: npt.ArrayLike) -> npt.ArrayLike:
