@@ -29,10 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from bench import Measurement, print_table, timed
 from bisonflow import aws
 from bisonflow.gbif.concurrency_limit import AimdLimit, LimitSettings, LimitStats
+from bisonflow.gbif.retry_budget import REAL_CLOCK, Clock
 from bisonflow.gbif.species_api import GbifClient, NameQuery, resolve_all
 from bisonflow.layout import NAME_CACHE_KEY, RIIS_INPUT_KEY, MonthLayout
 from bisonflow.local.gbif_standin import GbifStandin, accepted_match
@@ -133,16 +135,13 @@ def run_task(settings: dict[str, str]) -> tuple[dict[str, Any], float, LimitStat
     made: list[AimdLimit] = []
     original = LimitSettings.limit
 
-    def recording(limit_settings: LimitSettings, *args: Any, **kwargs: Any) -> AimdLimit:
-        made.append(original(limit_settings, *args, **kwargs))
+    def recording(limit_settings: LimitSettings, clock: Clock = REAL_CLOCK) -> AimdLimit:
+        made.append(original(limit_settings, clock))
         return made[-1]
 
-    LimitSettings.limit = recording  # type: ignore[method-assign]
     cpu = time.process_time()
-    try:
+    with mock.patch.object(LimitSettings, "limit", autospec=True, side_effect=recording):
         result, seconds = timed(lambda: annotate_riis.run(spec()))
-    finally:
-        LimitSettings.limit = original  # type: ignore[method-assign]
     stats = made[-1].stats() if made else LimitSettings.from_env().limit().stats()
     return result, seconds, stats, time.process_time() - cpu
 

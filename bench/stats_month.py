@@ -51,6 +51,11 @@ def upload_counties(s3: Any) -> None:
             s3.put_object(Bucket=BUCKET, Key=key, Body=part.read_bytes())
 
 
+#: A table's rows as columns of codes, and what makes one parquet part of them.
+Rows = dict[str, np.ndarray]
+MakePart = Callable[[Rows], pa.Table]
+
+
 def upload_month(s3: Any, sites: int, species: int, presences: int) -> None:
     """County x species counts, the state and AIANNH tables aggregated from them, and the
     per-site counts per RIIS assessment, each as UNLOAD-style parquet parts.
@@ -67,7 +72,7 @@ def upload_month(s3: Any, sites: int, species: int, presences: int) -> None:
     area_of_site = np.arange(sites) // 10 % NUM_AIANNH
     in_area = np.arange(sites) % 10 == 0  # GEOIDs ending in 0, as before
     keep = in_area[site]
-    county = {"site": site, "taxon": taxon, "count": counts}
+    county: Rows = {"site": site, "taxon": taxon, "count": counts}
     state = _sum_by(state_of_site[site], taxon, counts, species)
     aiannh = _sum_by(area_of_site[site[keep]], taxon[keep], counts[keep], species)
     names = pa.array([f"Genus{t // 10} species{t}" for t in range(species)])
@@ -98,13 +103,13 @@ def upload_month(s3: Any, sites: int, species: int, presences: int) -> None:
             }
         )
 
-    def upper_part(column: str, names: pa.Array) -> Any:
+    def upper_part(column: str, names: pa.Array) -> MakePart:
         return lambda rows: pa.table(
             {column: _encoded(pa.array(rows["site"].astype(np.int32)), names)}
             | species_columns(rows)
         )
 
-    species_tables = {
+    species_tables: dict[str, tuple[Rows, MakePart]] = {
         "county": (county, county_part),
         "state": (state, upper_part(STATE.site_column, state_labels)),
         "aiannh": (aiannh, upper_part(AIANNH.site_column, area_labels)),
@@ -115,17 +120,25 @@ def upload_month(s3: Any, sites: int, species: int, presences: int) -> None:
             s3,
             LAYOUT.species_counts_prefix(dim),
             len(rows["site"]),
-            lambda at, rows=rows, make_part=make_part: make_part(
-                {name: values[at] for name, values in rows.items()}
-            ),
+            _rows_part(rows, make_part),
         )
         table = region_counts(rows, assessment, BY_NAME[dim].site_column, site_names[dim])
         _put_parts(
             s3,
             LAYOUT.region_counts_prefix(dim),
             table.num_rows,
-            lambda at, table=table: table.slice(at.start, at.stop - at.start),
+            _table_part(table),
         )
+
+
+def _rows_part(rows: Rows, make_part: MakePart) -> Callable[[slice], pa.Table]:
+    """The part of `rows` a slice of them is, made by `make_part`."""
+    return lambda at: make_part({name: values[at] for name, values in rows.items()})
+
+
+def _table_part(table: pa.Table) -> Callable[[slice], pa.Table]:
+    """The part of `table` a slice of its rows is."""
+    return lambda at: table.slice(at.start, at.stop - at.start)
 
 
 def _put_parts(s3: Any, prefix: str, rows: int, part_of: Callable[[slice], pa.Table]) -> None:

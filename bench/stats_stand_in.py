@@ -35,7 +35,7 @@ _CRC32_ALGORITHMS = ("CRC32", "CRC64NVME")
 
 def install() -> None:
     """Replaces moto's FakeMultipart.complete in this process (the benchmark's parent)."""
-    models.FakeMultipart.complete = _complete  # type: ignore[method-assign]
+    models.FakeMultipart.complete = _complete
 
 
 def _complete(

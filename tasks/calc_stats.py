@@ -183,10 +183,12 @@ def _run(spec: CalcStatsSpec, s3: Any, outputs: StreamedOutputs) -> dict[str, An
             raise ValueError(f"no dimension has a presence, nothing to publish ({reasons})")
         _log(f"read and built matrices in {time.perf_counter() - started:.1f}s")
 
-        files = figure_files(spec.month, results, state_counts.result())  # meanwhile
-        files |= map_files(spec.month, results, county_counts.result(), counties.result())
-        for future in tables:
-            files |= future.result()
+        files: dict[str, bytes | StreamedObject] = {
+            **figure_files(spec.month, results, state_counts.result()),  # meanwhile
+            **map_files(spec.month, results, county_counts.result(), counties.result()),
+        }
+        for table in tables:
+            files |= table.result()
     _log(f"computed {len(files)} files in {time.perf_counter() - started:.1f}s")
 
     keys = {_join(summary_prefix, name): body for name, body in files.items()}
