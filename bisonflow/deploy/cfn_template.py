@@ -8,6 +8,7 @@ their own. `bisonflow deploy` sends the file's text unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -50,7 +51,9 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
     `bisonflow` command and runtime parses)."""
 
 
-def _construct(key: str):  # noqa: ANN202 - a yaml constructor factory
+def _construct(key: str) -> Callable[[yaml.SafeLoader, yaml.Node], dict[str, Any]]:
+    """A constructor turning a short-form tag (`!Sub x`) into its long form ({"Fn::Sub": x})."""
+
     def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
         if isinstance(node, yaml.ScalarNode):
             value: Any = loader.construct_scalar(node)

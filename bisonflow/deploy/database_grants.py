@@ -65,7 +65,9 @@ def database_user(role_name: str) -> str:
 
 def external_schema() -> str:
     """The external schema the subset mounts the snapshot in (SqlTarget's default)."""
-    return next(f.default for f in fields(SqlTarget) if f.name == "external_schema")
+    default = next(f.default for f in fields(SqlTarget) if f.name == "external_schema")
+    assert isinstance(default, str), "SqlTarget.external_schema has a default"
+    return default
 
 
 def grant_statements(user: str, database: str, iam_role: str) -> list[str]:

@@ -41,7 +41,7 @@ from bisonflow.sample import planar
 from bisonflow.sample.county_names import read_names
 
 DATA = Path(__file__).parent / "data"
-COUNTY_SOURCE = DATA / "us_county_2017_10m.shp"
+COUNTY_SOURCE: Path = DATA / "us_county_2017_10m.shp"
 STATE_SOURCE = DATA / "us_state_2017_10m.shp"
 
 #: GBIF gives Puerto Rico and the island territories their own country code (ISO 3166-1),

@@ -65,7 +65,9 @@ class Ranges:
         return set(counties.region[self.county[self.offsets[species] : self.offsets[species + 1]]])
 
 
-def county_centres(counties: Counties, lon: np.ndarray, lat: np.ndarray, county: np.ndarray):
+def county_centres(
+    counties: Counties, lon: np.ndarray, lat: np.ndarray, county: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean (lon, lat) of each county's pool points (inside it, unlike a bbox centre)."""
     n = len(counties)
     count = np.maximum(np.bincount(county, minlength=n), 1)

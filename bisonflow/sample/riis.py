@@ -187,7 +187,8 @@ def list_taxa(backbone: Backbone, rng: np.random.Generator) -> list[RiisTaxon]:
         out.append(_taxon(backbone, usage, kind, match_type, conf))
         used.add((usage.accepted or usage).key)
 
-    synonym_of = {s.accepted.canonical for s in backbone.synonyms[: len(REAL_SYNONYMS)]}
+    real_synonyms = backbone.synonyms[: len(REAL_SYNONYMS)]
+    synonym_of = {s.accepted.canonical for s in real_synonyms if s.accepted is not None}
     for _family, genus, epithet, _author in REAL_SPECIES:
         usage = by_name[f"{genus} {epithet}"]
         if usage.canonical in synonym_of:
