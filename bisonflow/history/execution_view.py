@@ -82,7 +82,7 @@ class StateRun:
     @property
     def busy_seconds(self) -> float:
         """Time inside the state summed over its finished visits."""
-        return sum((end - start).total_seconds() for start, end in self.intervals if end)
+        return sum((end - start).total_seconds() for start, end in self.intervals if start and end)
 
 
 @dataclass
@@ -109,7 +109,8 @@ class ExecutionView:
 
     def in_order(self) -> list[StateRun]:
         """States that ran, by first entry; then those that never ran."""
-        ran = sorted((s for s in self.states.values() if s.entered), key=lambda s: s.entered)
+        entered = {s.name: s.entered for s in self.states.values() if s.entered}
+        ran = sorted((self.states[name] for name in entered), key=lambda s: entered[s.name])
         return ran + [s for s in self.states.values() if not s.entered]
 
 
@@ -147,10 +148,9 @@ def build_view(
     description: dict[str, Any], definition: dict[str, Any] | str, events: list[dict[str, Any]]
 ) -> ExecutionView:
     """The model of one execution; works on histories saved as JSON too (timestamps as text)."""
-    if isinstance(definition, str):
-        definition = json.loads(definition)
+    spec: dict[str, Any] = json.loads(definition) if isinstance(definition, str) else definition
     events = [{**e, "timestamp": _timestamp(e["timestamp"])} for e in events]
-    runs = {d.name: StateRun(d.name, d.type, d.branch) for d in state_defs(definition)}
+    runs = {d.name: StateRun(d.name, d.type, d.branch) for d in state_defs(spec)}
     _follow(runs, events)
     status = description["status"]
     if status != "RUNNING":
@@ -165,7 +165,7 @@ def build_view(
         output=description.get("output"),
         error=description.get("error"),
         cause=description.get("cause"),
-        definition=definition,
+        definition=spec,
         states=runs,
         events=events,
     )
@@ -186,10 +186,10 @@ def _follow(runs: dict[str, StateRun], events: list[dict[str, Any]]) -> None:
         name = details.get("name") or _owning_state(event, by_id, owner)
         if name is None or name not in runs:
             continue
-        if kind.startswith(("Parallel", "Map")) and runs[name].branch:
+        failed_in = runs[name]
+        if kind.startswith(("Parallel", "Map")) and failed_in.branch:
             # ParallelStateFailed follows the failing branch's event; it is the Parallel's,
             # and it fails with that branch's error.
-            failed_in = runs[name]
             name = failed_in.branch[0]
             runs[name].error, runs[name].cause = failed_in.error, failed_in.cause
         owner[event["id"]] = name

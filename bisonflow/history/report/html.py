@@ -380,9 +380,7 @@ def _state_detail(
     links: list[tuple[str, str]],
     definitions: dict[str, dict[str, Any]],
 ) -> str:
-    inside = sum(
-        ((end or _now(view)) - start).total_seconds() for start, end in run.intervals if start
-    )
+    inside = _seconds_inside(run, _now(view))
     branch = f"{run.branch[0]}, branch {run.branch[1] + 1}" if run.branch else "top level"
     rows = [
         ("Status", _badge(run.status) + f' <span class="muted">{STATUSES[run.status]}</span>'),
@@ -413,6 +411,16 @@ def _state_detail(
     )
 
 
+def _seconds_inside(run: StateRun, now: dt.datetime | None) -> float:
+    """Time inside the state over its visits, a visit still open counted up to `now`."""
+    total = 0.0
+    for start, end in run.intervals:
+        stop = end or now
+        if start and stop:
+            total += (stop - start).total_seconds()
+    return total
+
+
 # -- timeline --------------------------------------------------------------------------------
 
 
@@ -436,7 +444,7 @@ def _timeline_section(view: ExecutionView) -> str:
         )
 
     def row(run: StateRun, depth: int) -> str:
-        bars = "".join(bar(run, a, b) for a, b in run.intervals)
+        bars = "".join(bar(run, a, b) for a, b in run.intervals if a)
         visits = f" ×{run.visits}" if run.visits > 1 else ""
         name = escape(run.name)
         return (
