@@ -193,11 +193,11 @@ def _intercept_lambda(function: str, times: int, answer: LambdaAnswer) -> Iterat
         payload, errored = answer(run)
         return payload, errored, logs + INJECTED_LOG_LINE
 
-    LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
+    LambdaFunction._invoke_lambda = invoke
     try:
         yield injected
     finally:
-        LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]
+        LambdaFunction._invoke_lambda = original
 
 
 def lambda_raises(

@@ -135,6 +135,7 @@ class GbifStandin:
         if self._server is None:
             raise RuntimeError("the GBIF stand-in is not running")
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host  # typeshed allows bytes
         return f"http://{host}:{port}/v1"
 
     def stop(self) -> None:

@@ -67,7 +67,7 @@ _NO_SPECIES = pa.array([], pa.string())
 _KEY_SEPARATOR = "\x1f"  # between geoid and species key in a pair key: in neither
 #: A parquet part as its bytes, or as a seekable file that reads only what is asked of it
 #: (bisonflow.stats.s3_ranged.RangedObject: the footer, then the columns read).
-Part = bytes | BinaryIO
+Part = bytes | BinaryIO | io.RawIOBase
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def published_keys(s3: Any, bucket: str, layout: MonthLayout) -> list[str]:
 
 def run_files(s3: Any, bucket: str, run: MonthLayout) -> list[dict[str, Any]]:
     """Key, size and ETag of every object of the run (its summary and annotated folders)."""
-    files = []
+    files: list[dict[str, Any]] = []
     for prefix in (run.annotated_prefix, run.summary_prefix):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             files.extend(
