@@ -11,17 +11,18 @@ Bottom first, each layer may import only itself and the layers below it:
  6. graphics   figures and maps of those statistics
  7. steps      the step library the Lambdas and tasks call (CheckGbif, task specs,
                statements, publish, the month record)
- 8. deploy     the real deploy, with deploy/emulated (what a target's CloudFormation
-               lacks, created through the service APIs)
- 9. history    executions, their views, cost and the report
-10. sample     the generated sample month
-11. local base what every part of the local runtime shares: the package's names,
+ 8. deploy     the real deploy: artifacts, the template, change sets, IAM, schedule
+ 9. deploy.emulated  what a target's CloudFormation lacks, created through the service APIs
+10. deploy entry     bisonflow.deploy itself (deploy, destroy), which uses both
+11. history    executions, their views, cost and the report
+12. sample     the generated sample month
+13. local base what every part of the local runtime shares: the package's names,
                role credentials, child processes, the seam mechanism
-12. local.iam, 13. local.redshift, 14. local.sfn, 15. local.ec2, 16. local.lambdas
+14. local.iam, 15. local.redshift, 16. local.sfn, 17. local.ec2, 18. local.lambdas
                the emulated services
-17. local      the runtime that puts them together (emulator, runtime, deploy, scheduler,
+19. local      the runtime that puts them together (emulator, runtime, deploy, scheduler,
                the GBIF stand-in, fault injection)
-18. cli        the commands
+20. cli        the commands
 
 The library never imports its callers (functions/, tasks/). Every import counts: a module's
 top, an import inside a function (a lazy import hides a cycle, it does not remove it) and
@@ -32,6 +33,7 @@ a new package must be placed in LAYERS, or test_every_package_has_a_declared_lay
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("graphics", ("bisonflow.graphics",)),
     ("steps", ("bisonflow.steps",)),
     ("deploy", ("bisonflow.deploy",)),
+    ("deploy.emulated", ("bisonflow.deploy.emulated",)),
+    ("deploy entry", ("bisonflow.deploy.__init__",)),
     ("history", ("bisonflow.history",)),
     ("sample", ("bisonflow.sample",)),
     (
@@ -218,9 +222,10 @@ def test_an_import_back_up_is_reported_naming_the_file_and_line(tmp_path: Path) 
     assert found == Violation(
         "bisonflow/sample/riis.py", 1, "bisonflow.sample.riis", "bisonflow.local.gbif_standin"
     )
+    sample, local = (1 + [name for name, _ in LAYERS].index(n) for n in ("sample", "local"))
     assert str(found).startswith(
         "bisonflow/sample/riis.py:1: bisonflow.sample.riis imports bisonflow.local.gbif_standin: "
-        "layer 'sample' (10) may not import layer 'local' (17)"
+        f"layer 'sample' ({sample}) may not import layer 'local' ({local})"
     )
 
 
@@ -259,3 +264,20 @@ def test_the_local_runtime_may_use_its_services_but_they_not_it() -> None:
     assert layer_of("bisonflow.local.redshift.engine") < layer_of("bisonflow.local.faults")
     assert layer_of("bisonflow.local.sfn.names") < layer_of("bisonflow.local.emulator")
     assert layer_of("bisonflow.aws") == 0 and layer_of("bisonflow.cli.main") == len(LAYERS) - 1
+
+
+def test_the_real_deploy_reads_on_its_own() -> None:
+    """deploy/emulated (moto's gaps, made by API) sits above the real deploy's modules and
+    below the package's own deploy(), which chooses it for a target that lacks a type."""
+    real, emulated = (
+        layer_of("bisonflow.deploy.stack"),
+        layer_of("bisonflow.deploy.emulated.resources"),
+    )
+    assert real < emulated < layer_of("bisonflow.deploy.__init__")
+
+
+def test_the_docstring_names_the_layers_of_the_data_in_order() -> None:
+    """The order is written twice, for readers and for the test; they cannot drift apart."""
+    listed = re.findall(r"(\d+)\. (local base|deploy entry|[^\s,]+)", __doc__ or "")
+    assert [int(n) for n, _ in listed] == list(range(1, len(LAYERS) + 1))
+    assert [name for _, name in listed] == [name for name, _ in LAYERS]
