@@ -126,8 +126,15 @@ def serve(home: Path, tmp: Path, port: int) -> Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    home, tmp = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("tmp")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The newcomer's HOME, empty at first: the module's runtimes share it, so the sample the
+    first one drew is the others' cache hit (~/.cache/bisonflow/samples), as on a laptop."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def served(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("tmp")
     up = serve(home, tmp, _free_port())
     try:
         up.wait_for("stops it")
@@ -228,7 +235,7 @@ def test_sigterm_cleans_up_and_the_port_is_free_again_at_once(served: Served) ->
     assert list(served.tmp.iterdir()) == []
 
 
-def test_ctrl_c_on_run_ends_in_one_line(tmp_path: Path) -> None:
+def test_ctrl_c_on_run_ends_in_one_line(home: Path, tmp_path: Path) -> None:
     """Ctrl-C in a terminal signals the whole process group; `run` stops its runtime, removes
     its work directory and says so in one line, exit 130 (128 + SIGINT)."""
     tmp = tmp_path / "tmp"
@@ -238,7 +245,7 @@ def test_ctrl_c_on_run_ends_in_one_line(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=bare_environment(tmp_path, tmp),
+        env=bare_environment(home, tmp),
         cwd=PROJECT_ROOT,
         start_new_session=True,
     )

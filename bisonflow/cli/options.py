@@ -55,8 +55,8 @@ def add_target_options(
         group.add_argument(
             "--region",
             default=None,
-            help="default: AWS_REGION, else AWS_DEFAULT_REGION or the profile's "
-            "(a loopback endpoint: the emulator's us-east-1)",
+            help="default: AWS_REGION, else AWS_DEFAULT_REGION or the profile's; at a "
+            "loopback endpoint, else the emulator's us-east-1",
         )
         group.add_argument(
             "--profile",

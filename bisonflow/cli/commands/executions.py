@@ -123,8 +123,10 @@ def show_history(args: argparse.Namespace) -> int:
     arn = execution_arn(args, reached)
     if args.json:
         print(json.dumps({"events": history(sfn, arn)}, indent=2, default=str), flush=True)
-    view = load_view(sfn, arn) if (args.html or not args.json) else None
-    cost = _cost(reached, arn) if view is not None else None
+        if not args.html:
+            return 0  # the events alone: no view, no estimate
+    view = load_view(sfn, arn)
+    cost = _cost(reached, arn)
     if not args.json:
         make_console().print(execution_view(view))
         print("\n".join(format_estimate(cost)), flush=True)
