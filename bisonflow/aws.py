@@ -72,6 +72,11 @@ TRANSIENT_NETWORK = (
 )
 
 
+#: S3's answers for an object that is not there: GetObject's NoSuchKey (S3 API Reference,
+#: GetObject, Errors), and "404", the status botocore reports as the code of a HeadObject, whose
+#: error "returns a generic code, such as ... 404 Not Found" without a body (HeadObject); some
+#: endpoints say "NotFound". (A caller without s3:ListBucket gets 403 instead, and fails.)
+OBJECT_MISSING = ("NoSuchKey", "404", "NotFound")
 #: S3's answers when a conditional write (If-Match, If-None-Match) loses: 412 Precondition
 #: Failed, or 409 ConditionalRequestConflict for a concurrent one still in flight (S3 User
 #: Guide, "Add preconditions to S3 operations with conditional requests"). The month lock and

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bisonflow.aws import error_code
+from bisonflow.aws import OBJECT_MISSING, error_code
 from bisonflow.deploy import packaging
 from bisonflow.deploy.definition import ASL_PATH
 from bisonflow.deploy.target import Target
@@ -106,7 +106,7 @@ def upload(
             s3.head_object(Bucket=bucket, Key=key)
             continue
         except ClientError as exc:
-            if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) not in OBJECT_MISSING:
                 raise
         s3.put_object(Bucket=bucket, Key=key, Body=body)
         uploaded.append(name)

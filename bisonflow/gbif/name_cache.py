@@ -37,12 +37,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bisonflow.aws import error_code
+from bisonflow.aws import OBJECT_MISSING, error_code
 from bisonflow.gbif.species_api import NameMatch, NameQuery
 
 #: Bumped when the entry layout changes; a cache of another version is ignored (asked again).
 FORMAT_VERSION = 1
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ def load(s3: Any, bucket: str, key: str, max_age_days: int, now: dt.datetime) ->
         data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         code = error_code(exc)
-        if code in _MISSING_CODES:
+        if code in OBJECT_MISSING:
             return NameCache(status="missing")
         return _unusable("unreadable", f"cannot read s3://{bucket}/{key} ({code}: {exc})")
     except BotoCoreError as exc:

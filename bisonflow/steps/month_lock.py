@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bisonflow import aws, config
-from bisonflow.aws import CONDITIONAL_WRITE_LOST, error_code
+from bisonflow.aws import CONDITIONAL_WRITE_LOST, OBJECT_MISSING, error_code
 from bisonflow.layout import MonthLayout
 from bisonflow.steps.waits import EXECUTION_TIMEOUT_SECONDS
 
@@ -86,7 +86,7 @@ def _read(layout: MonthLayout) -> tuple[dict[str, Any], str] | None:
     try:
         got = aws.client("s3").get_object(Bucket=config.bison_bucket(), Key=lock_key(layout))
     except ClientError as exc:
-        if error_code(exc) in ("NoSuchKey", "404"):
+        if error_code(exc) in OBJECT_MISSING:
             return None
         raise
     return json.loads(got["Body"].read()), got["ETag"]
@@ -147,7 +147,7 @@ def release(execution: str, layout: MonthLayout | None = None) -> list[str]:
         try:
             s3.delete_object(Bucket=bucket, Key=key, IfMatch=current[1])
         except ClientError as exc:
-            if error_code(exc) not in CONDITIONAL_WRITE_LOST + ("NoSuchKey",):
+            if error_code(exc) not in CONDITIONAL_WRITE_LOST + OBJECT_MISSING:
                 raise
             continue  # taken over meanwhile: not ours any more
         released.append(key)

@@ -41,10 +41,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bisonflow.aws import CONDITIONAL_WRITE_LOST, error_code
+from bisonflow.aws import CONDITIONAL_WRITE_LOST, OBJECT_MISSING, error_code
 from bisonflow.layout import SUMMARY_ROOT, MonthError, MonthLayout
-
-_MISSING = ("NoSuchKey", "404", "NotFound")
 
 
 class RunIncomplete(RuntimeError):
@@ -84,7 +82,7 @@ def published(s3: Any, bucket: str, layout: MonthLayout) -> Published | None:
     try:
         got = s3.get_object(Bucket=bucket, Key=month.done_marker_key)
     except ClientError as exc:
-        if error_code(exc) in _MISSING:
+        if error_code(exc) in OBJECT_MISSING:
             return None
         raise
     try:
