@@ -131,18 +131,18 @@ def apply_change_set(
     status = deployable_status(target, stack_name)
     change_type = "CREATE" if status is None else "UPDATE"
     name = f"bisonflow-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+    every_parameter = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()] + [
+        {"ParameterKey": k, "UsePreviousValue": True}
+        for k in deployed_parameters(target, stack_name)
+        if k not in parameters
+    ]
     try:
         cfn.create_change_set(
             StackName=stack_name,
             ChangeSetName=name,
             ChangeSetType=change_type,
             TemplateBody=template_body,
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
-            + [
-                {"ParameterKey": k, "UsePreviousValue": True}
-                for k in deployed_parameters(target, stack_name)
-                if k not in parameters
-            ],
+            Parameters=every_parameter,
             Capabilities=acknowledged,
             Description="bisonflow deploy",
         )
@@ -156,29 +156,10 @@ def apply_change_set(
     if described is None:
         progress(f"stack {stack_name}: no changes")
         return []
-    changes = [
-        Change(
-            c["ResourceChange"].get("Action", "?"),
-            c["ResourceChange"].get("LogicalResourceId", "?"),
-            c["ResourceChange"].get("ResourceType", "?"),
-            str(c["ResourceChange"].get("Replacement", "")),
-        )
-        for c in described.get("Changes", [])
-        if "ResourceChange" in c
-    ]
+    changes = _resource_changes(described)
     if not changes and change_type == "UPDATE":
         cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
-        wanted, deployed = _parameters(described), _parameters(_stack(cfn, stack_name))
-        differing = sorted(k for k in wanted if wanted[k] != deployed.get(k))
-        if differing:
-            # AWS lists the resources a new parameter value modifies; an endpoint that lists
-            # none (moto 5.2.5) would drop the new values silently, and executing its change
-            # set fails inside its launch-template update. Say so instead of "no changes".
-            raise DeployError(
-                f"stack {stack_name}: parameter(s) {', '.join(differing)} differ from the "
-                "deployed values, but this endpoint's change set lists no resource change, so "
-                "it cannot apply them; deploy into a fresh emulator (or a new --stack-name)"
-            )
+        _refuse_unlisted_parameter_changes(cfn, stack_name, described)
         progress(f"stack {stack_name}: no changes")
         return []
     progress(f"change set {name} ({change_type}), {len(changes)} resource changes:")
@@ -190,6 +171,36 @@ def apply_change_set(
     if final not in SETTLED_OK:
         raise DeployError(f"stack {stack_name} ended {final}; the events above say why")
     return changes
+
+
+def _resource_changes(described: Mapping[str, Any]) -> list[Change]:
+    return [
+        Change(
+            c["ResourceChange"].get("Action", "?"),
+            c["ResourceChange"].get("LogicalResourceId", "?"),
+            c["ResourceChange"].get("ResourceType", "?"),
+            str(c["ResourceChange"].get("Replacement", "")),
+        )
+        for c in described.get("Changes", [])
+        if "ResourceChange" in c
+    ]
+
+
+def _refuse_unlisted_parameter_changes(
+    cfn: Any, stack_name: str, described: Mapping[str, Any]
+) -> None:
+    """An update with new parameter values but no resource change listed. AWS lists the
+    resources a new parameter value modifies; an endpoint that lists none (moto 5.2.5) would
+    drop the new values silently, and executing its change set fails inside its
+    launch-template update. Say so instead of "no changes"."""
+    wanted, deployed = _parameters(described), _parameters(_stack(cfn, stack_name))
+    differing = sorted(k for k in wanted if wanted[k] != deployed.get(k))
+    if differing:
+        raise DeployError(
+            f"stack {stack_name}: parameter(s) {', '.join(differing)} differ from the "
+            "deployed values, but this endpoint's change set lists no resource change, so "
+            "it cannot apply them; deploy into a fresh emulator (or a new --stack-name)"
+        )
 
 
 def _parameters(described: Mapping[str, Any]) -> dict[str, str]:
