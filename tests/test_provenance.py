@@ -243,7 +243,7 @@ def test_the_csv_copies_unloaded_beside_the_parquet_hold_what_it_holds(s3):  # n
     try:
         _species_tables(engine, layout)
         for sql in unload:
-            engine._run(sql, in_transaction=True)
+            engine.run_sql(sql, in_transaction=True)
     finally:
         engine.stop()
     for table in TABLES:
@@ -280,7 +280,7 @@ def _species_tables(engine, layout: MonthLayout) -> None:
     AIANNH area holding the first row (the copies hold whatever the tables hold)."""
     rows = [(*r[:3], "HI" if r[1] == "HI" else "L48", *r[3:]) for r in COUNTY_ROWS]
     rows += AWKWARD_ROWS
-    con = engine._connect()
+    con = engine.database.connection()
     species = ("specieskey", "species", "riis_assessment")
     for dim in DIMENSIONS:
         labels = dimension(dim).label_columns
