@@ -43,7 +43,7 @@ class Measurement:
 
 
 def print_table(title: str, rows: list[Measurement]) -> None:
-    """A plain-text table (it goes into README as is)."""
+    """A plain-text table (it goes into docs/benchmarks.md as is)."""
     header = ("measurement", "value", "goal", "baseline", "ratio", "")
     lines = [header]
     for row in rows:

@@ -86,7 +86,7 @@ class Case:
     goal_rss_mb: float | None
     #: Whether the baseline runs by default: at BASELINE_COMMIT the national case peaked at
     #: 19.8 GB, and a second child of that size beside the first was OOM-killed on this
-    #: shared 23 GB machine (README records its figures); `--baseline-all` runs it anyway.
+    #: shared 23 GB machine (docs/benchmarks.md has its figures); `--baseline-all` runs it anyway.
     baseline_by_default: bool = True
 
     @property

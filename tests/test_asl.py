@@ -64,7 +64,7 @@ def test_every_top_level_step_is_caught_into_cleanup(definition: dict) -> None:
     # the input (ResultPath $) and CheckGbifFailed nests it as $.error for the cleanup.
     first = {"CheckGbif": "CheckGbifFailed"}
     # CalcStats fails uncaught, so that a redrive reruns it rather than the Fail state a Catch
-    # would lead to; ExecutionEndedUncleanRule cleans up after it (README, "Redrive").
+    # would lead to; ExecutionEndedUncleanRule cleans up after it (docs/aws.md, "Redrive").
     assert "Catch" not in states["CalcStats"]
     for name, state in states.items():
         if state["Type"] in ("Task", "Parallel") and name not in ("CleanupTasks", "CalcStats"):

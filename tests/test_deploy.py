@@ -22,7 +22,8 @@ from bisonflow.local.emulator import target_profile
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.schemas import SchemaViolation
 
-#: What moto 5.2.5's CloudFormation cannot create as the template asks (README's list).
+#: What moto 5.2.5's CloudFormation cannot create as the template asks (docs/local-runtime.md
+#: lists them).
 EMULATED = (
     "AWS::CloudWatch::Alarm",
     "AWS::Lambda::Alias",

@@ -16,7 +16,7 @@ that row's own assert_nothing_left. Faults that are retried and so succeed (GBIF
 month in the first place, so they cost no run of their own.
 
 Task faults (kill -9, SIGSTOP, instance terminated, StopExecution in each callback step) are
-in test_fault_matrix_tasks.py; README's Faults section lists every row and where it is.
+in test_fault_matrix_tasks.py; docs/faults.md lists every row and where it is.
 """
 
 from __future__ import annotations

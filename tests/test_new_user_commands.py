@@ -176,7 +176,7 @@ def test_the_printed_commands_work_in_a_shell_with_nothing_set(served: Served) -
 
 
 def test_without_the_keys_the_aws_cli_says_so(served: Served) -> None:
-    """README's line for the plain AWS CLI: it needs keys (any) and a region."""
+    """docs/running.md's line for the plain AWS CLI: it needs keys (any) and a region."""
     done = served.shell(f"aws --endpoint-url {served.endpoint} stepfunctions list-state-machines")
     assert done.returncode != 0 and "region" in done.stderr.lower()
 

@@ -146,7 +146,7 @@ def test_a_failure_caught_into_a_fail_state_is_redriven_at_that_fail_state(
     runtime: LocalRuntime,
 ) -> None:
     """AWS redrives the state entered and never exited: after a Catch, the Fail state. So the
-    redrive fails again at once, and the caught step is not rerun (README, "Redrive")."""
+    redrive fails again at once, and the caught step is not rerun (docs/aws.md, "Redrive")."""
     sfn = runtime.clients["stepfunctions"]
     inner = {k: v for k, v in FAILS_UNTIL_REDRIVEN.items() if k != "Next"} | {"End": True}
     check = {  # Pass states take no Catch: the failing Pass runs in a Parallel that has one

@@ -165,7 +165,7 @@ def test_userdata_renders_without_any_task_token(template: dict) -> None:
 
 def test_the_template_passes_the_least_privilege_check(template: dict) -> None:
     assert violations(template) == []
-    # Every listed exception is used: the README's list is the template's.
+    # Every listed exception is used: docs/aws.md's list is the template's.
     used = {
         action
         for document in (

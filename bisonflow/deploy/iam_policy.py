@@ -1,5 +1,5 @@
 """Least privilege, checked: no `*` action, no `service:*`, no Resource "*" but where AWS
-offers no resource to scope to (UNSCOPABLE, each with the reason README lists).
+offers no resource to scope to (UNSCOPABLE, each with the reason docs/aws.md lists).
 
 `bisonflow deploy` refuses a template that breaks these rules, and the tests run the same
 check on the template and on bad policies.

@@ -264,7 +264,7 @@ class LocalRuntime:
 
 class _Phases:
     """How long each step of the start took, for the line that ends it: where a slow start
-    goes is then on every run's console (README, "First run and warm run")."""
+    goes is then on every run's console (docs/running.md, "First run and warm run")."""
 
     def __init__(self) -> None:
         self._started = self._last = time.perf_counter()

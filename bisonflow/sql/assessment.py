@@ -24,7 +24,7 @@ all from GBIF's /v1/species/match (bisonflow.gbif.species_api.NameMatch). So:
   kept), applies to records whose `taxonkey` is the accepted key or the listed name's own
   key. A synonym of an infraspecific taxon other than the one the list writes cannot be
   matched: the snapshot has no acceptedtaxonkey column (bisonflow.gbif.schema), so nothing
-  on such a record leads from its key to the accepted subspecies. A known limit (README).
+  on such a record leads from its key to the accepted subspecies. A known limit (docs/science.md).
 
 Each side is one lookup joined by equality on (region, key), so Redshift runs two hash
 joins (an OR in one join condition would be a nested loop). Within a lookup, several entries

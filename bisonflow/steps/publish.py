@@ -26,8 +26,8 @@ execution (calc_stats's record, or nothing); its files are read where they were 
 the month's own folders.
 
 Old runs are never deleted by the workflow: a failed run's folder, and the folder of a run
-that was published and then replaced, stay until someone removes them (README, "What a month
-publishes"). An S3 Lifecycle rule cannot do it: its filter selects by prefix, tags or size
+that was published and then replaced, stay until someone removes them
+(docs/outputs.md). An S3 Lifecycle rule cannot do it: its filter selects by prefix, tags or size
 (S3 User Guide, "Lifecycle configuration elements"), and a published run's folder has the same
 shape as an unpublished one's.
 """

@@ -1,7 +1,7 @@
 """Clean up after a run that ended without finishing: what CleanupTasks does inside a failed
 execution, and what the stack's ExecutionEndedUncleanRule asks for after an execution ended
 FAILED, ABORTED or TIMED_OUT (StopExecution and TimeoutSeconds run no Catch, and CalcStats
-fails uncaught so that a redrive can resume it: README, "Redrive").
+fails uncaught so that a redrive can resume it: docs/aws.md, "Redrive").
 
 The rule's request names the status the execution ended with (`ended`). By the time it runs
 the execution may have been redriven (RedriveExecution keeps the ARN and makes it RUNNING

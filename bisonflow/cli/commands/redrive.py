@@ -6,7 +6,7 @@ reason) and one thing the API accepts but cannot help: a run whose error a Catch
 state is redriven *at that Fail state* (bisonflow.steps.redrive), which fails again at once, so the
 command says to start a new run instead. The caller needs states:DescribeExecution,
 states:GetExecutionHistory, states:DescribeStateMachineForExecution and states:RedriveExecution
-on the execution (README, "Redrive").
+on the execution (docs/aws.md, "Redrive").
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     for key, value in sorted(deployed.outputs.items()):
         say(f"  {key:<30} {value}")
     say(
-        "\nBefore the first month, a superuser runs once in the database (README, "
+        "\nBefore the first month, a superuser runs once in the database (docs/aws.md, "
         "Prerequisites; the comments say when each is needed):"
     )
     for statement in deployed.grants:

@@ -5,7 +5,7 @@
 "all statements run by the caller's IAM role" (RoleLevel true, the default) or "only
 statements run by the caller's IAM role in the current IAM session" (RoleLevel false; Data API
 reference, ListStatements). So a Lambda with a role of its own, such as the cleanup, cannot
-list or cancel the SQL role's statements (README, "Faults": the cleanup asks the SQL Lambda).
+list or cancel the SQL role's statements (docs/faults.md: the cleanup asks the SQL Lambda).
 
 The DuckDB stand-in kept every statement visible to every caller. It now asks this module: a
 statement submitted by a role session (the IAM seam records its aws:userid,

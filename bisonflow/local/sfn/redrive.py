@@ -10,7 +10,7 @@ Runs"):
   "entered" without an "exited" event: "A parent workflow redrives unsuccessful states if
   there's no <stateType>Exited event corresponding to the <stateType>Entered event" ("Redriving
   Map Runs"). So an error a Catch sent on to a Fail state is redriven *at that Fail state*,
-  which fails again: only an uncaught failure resumes the work (README, "Redrive").
+  which fails again: only an uncaught failure resumes the work (docs/aws.md, "Redrive").
 * Redrivable: a Standard execution that is not RUNNING and not SUCCEEDED (FAILED, ABORTED,
   TIMED_OUT), within 14 days of its end ("redrivable period"), within the one-year maximum
   open time, and whose history has fewer than 24,999 events ("to accommodate the
