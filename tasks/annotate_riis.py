@@ -30,7 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bisonflow.aws import client
+from bisonflow.aws import client, error_code
 from bisonflow.gbif import name_cache
 from bisonflow.gbif.species_api import (
     GbifClient,
@@ -214,7 +214,7 @@ def _get_object(s3: Any, bucket: str, key: str) -> bytes:
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         if code in ("NoSuchKey", "404", "NoSuchBucket"):
             raise FileNotFoundError(f"input s3://{bucket}/{key} does not exist ({code})") from None
         raise

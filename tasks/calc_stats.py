@@ -38,7 +38,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from bisonflow.aws import client
+from bisonflow.aws import client, error_code
 from bisonflow.dimensions import COUNTY, REGION_COUNT_COLUMNS, STATE, Dimension, dimension
 from bisonflow.graphics import figures, maps
 from bisonflow.graphics.shapefile import read_polygons
@@ -321,7 +321,7 @@ def read_county_map(s3: Any, bucket: str) -> maps.CountyMap:
         try:
             bodies[suffix] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as error:
-            code = error.response["Error"]["Code"]
+            code = error_code(error)
             raise ValueError(f"county boundaries s3://{bucket}/{key}: {code}") from None
     where = f"s3://{bucket}/{COUNTY_SHAPEFILE_KEY}"
     polygons = read_polygons(bodies[".shp"], bodies[".dbf"], ("GEOID", "STUSPS"), where)

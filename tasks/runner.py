@@ -181,7 +181,7 @@ class Lease:
         try:
             self._sfn.send_task_heartbeat(taskToken=self._token)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = aws.error_code(exc)
             if code in GONE:
                 self.abandon(f"Step Functions no longer waits for this task ({code})")
             log.warning("heartbeat failed: %s", code)
@@ -321,7 +321,7 @@ def report_unreported(spec: TaskSpec, token_version: str, exit_status: str) -> s
             "Parameter"
         ]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+        if aws.error_code(exc) == "ParameterNotFound":
             return "the task reported its outcome: nothing to do"
         raise
     if not token_version or str(parameter["Version"]) != token_version:
@@ -338,7 +338,7 @@ def report_unreported(spec: TaskSpec, token_version: str, exit_status: str) -> s
             taskToken=parameter["Value"], error=INSTANCE_LOST, cause=cause
         )
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = aws.error_code(exc)
         if code in GONE:
             return f"Step Functions no longer waits for the task ({code}): nothing to report"
         raise

@@ -17,6 +17,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from bisonflow.aws import error_code
+
 #: SSM parameter in which a target describes its CloudFormation's gaps (JSON, TargetProfile).
 TARGET_PROFILE_PARAMETER = "/bisonflow/deploy-target-profile"
 
@@ -102,7 +104,7 @@ class Target:
             value = self.client("ssm").get_parameter(Name=TARGET_PROFILE_PARAMETER)
         except ClientError as exc:
             # An AWS account has no profile (and a deployer may not be allowed to read SSM).
-            if exc.response["Error"]["Code"] in ("ParameterNotFound", "AccessDeniedException"):
+            if error_code(exc) in ("ParameterNotFound", "AccessDeniedException"):
                 return TargetProfile()
             raise
         return TargetProfile.from_json(value["Parameter"]["Value"])

@@ -246,7 +246,7 @@ def run_in_first_free_pool(
         try:
             response = ec2.run_instances(**request, InstanceType=pool.instance_type, **market)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = aws.error_code(exc)
             if code not in CAPACITY_ERRORS:
                 raise
             refused.append({**pool.to_dict(), "code": code})

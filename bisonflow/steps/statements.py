@@ -141,7 +141,7 @@ def cancel_run(execution: str) -> list[str]:
         try:
             client.cancel_statement(Id=statement_id)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ValidationException":
+            if aws.error_code(exc) != "ValidationException":
                 raise
             continue
         cancelled.append(statement_id)
@@ -184,7 +184,7 @@ def _cancel_if_over(client: Any, desc: dict, timeout_seconds: int) -> None:
     try:
         client.cancel_statement(Id=desc["Id"])
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ValidationException":
+        if aws.error_code(exc) != "ValidationException":
             raise
         return
     sql = " ".join(str(desc.get("QueryString", "")).split())[:300]

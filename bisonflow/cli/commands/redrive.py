@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bisonflow.aws import error_code
 from bisonflow.cli.checks import UsageError
 from bisonflow.cli.commands.executions import add_execution_options, execution_arn
 from bisonflow.cli.options import follow_hint, target
@@ -65,7 +66,7 @@ def redrive(args: argparse.Namespace) -> int:
     try:
         answer = sfn.redrive_execution(executionArn=arn)
     except ClientError as exc:
-        if exc.response["Error"].get("Code") in REFUSALS:
+        if error_code(exc) in REFUSALS:
             message = exc.response["Error"].get("Message") or str(exc)
             raise UsageError(f"cannot redrive {arn}: {message}") from None
         raise

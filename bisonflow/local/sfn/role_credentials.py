@@ -61,6 +61,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.sts.models import sts_backends
 
+from bisonflow.aws import error_code
 from bisonflow.local import credentials
 from bisonflow.local.seams import Patch, Seam
 from bisonflow.local.sfn.asl_fixes import INTERPRETER
@@ -164,7 +165,7 @@ _moto_lambda_error_cause = StateTaskServiceLambda._error_cause_from_client_error
 def lambda_error_cause(client_error: Any) -> tuple[str, str]:
     """(error, cause) of a failed Lambda API call, with the error named as Step Functions does."""
     error, cause = _moto_lambda_error_cause(client_error)
-    if client_error.response["Error"]["Code"] not in invoke_error_codes():
+    if error_code(client_error) not in invoke_error_codes():
         error = f"Lambda.{GENERIC_LAMBDA_EXCEPTION}"
     return error, cause
 
