@@ -7,6 +7,7 @@ accepted and unused; an option the stand-in does not know is refused, naming it.
 from __future__ import annotations
 
 import re
+from typing import Required, TypedDict
 
 from sqlglot import exp
 
@@ -120,6 +121,32 @@ _IGNORED_FLAGS = {
 }
 
 
+class _CopyFlags(TypedDict, total=False):
+    """The CopyStmt fields COPY's options set: typed, so `CopyStmt(**flags)` is checked
+    field by field."""
+
+    ignore_header: int
+    empty_as_null: bool
+    blanks_as_null: bool
+    null_as: str
+    compression: str
+
+
+class _UnloadSettings(TypedDict, total=False):
+    """The UnloadStmt fields UNLOAD's options set (typed as _CopyFlags is)."""
+
+    file_format: Required[str]
+    options: Required[dict[str, str]]
+    allow_overwrite: bool
+    clean_path: bool
+    parallel: bool
+    header: bool
+    manifest: bool
+    delimiter: str
+    extension: str
+    null_as: str
+
+
 def parse_copy(text: str) -> CopyStmt:
     """COPY table [(columns)] FROM 's3://...' [options] as a CopyStmt, with Redshift's
     defaults for what it leaves out."""
@@ -136,7 +163,7 @@ def parse_copy(text: str) -> CopyStmt:
     file_format = "TEXT"
     delimiter: str | None = None
     quote: str | None = None
-    flags: dict[str, object] = {}
+    flags: _CopyFlags = {}
     while not opts.done():
         name = opts.word()
         if name == "FORMAT":
@@ -187,7 +214,7 @@ def parse_copy(text: str) -> CopyStmt:
         file_format=file_format,
         delimiter=delimiter,
         quote=quote,
-        **flags,  # type: ignore[arg-type]
+        **flags,
     )
 
 
@@ -203,9 +230,8 @@ def parse_unload(text: str) -> UnloadStmt:
         raise UnsupportedSql("UNLOAD needs a SELECT query")
     uri = unquote(match.group("uri"))
     opts = _Options(match.group("rest"), "UNLOAD")
-    settings: dict[str, object] = {"file_format": "TEXT"}
     given: dict[str, str] = {}
-    settings["options"] = given
+    settings: _UnloadSettings = {"file_format": "TEXT", "options": given}
     while not opts.done():
         name = opts.word()
         given[name] = ""
@@ -253,5 +279,5 @@ def parse_unload(text: str) -> UnloadStmt:
     return UnloadStmt(
         query_duckdb=to_duckdb_expression(parsed).sql(dialect="duckdb"),
         uri=uri,
-        **settings,  # type: ignore[arg-type]
+        **settings,
     )
