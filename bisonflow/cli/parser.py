@@ -7,6 +7,7 @@ Bad arguments end in one line (_Parser.error), and every command takes --debug.
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 DESCRIPTION = (
     "Deploy the BISON workflow to AWS and start it, run it locally, serve the local emulator "
@@ -20,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that ends a bad argument in one line (and the way to more help), not the
     whole usage block above it."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
