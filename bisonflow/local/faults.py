@@ -35,6 +35,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import duckdb
 from moto.awslambda.models import LambdaFunction
@@ -256,12 +257,11 @@ def sql_fault(pattern: str, hang: bool = False, times: int = 1) -> Iterator[Inje
                 break
         raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
 
-    Engine.run_sql = run  # type: ignore[method-assign]
-    try:
-        yield injected
-    finally:
-        released.set()
-        Engine.run_sql = original  # type: ignore[method-assign]
+    with mock.patch.object(Engine, "run_sql", run):
+        try:
+            yield injected
+        finally:
+            released.set()
 
 
 # --- GBIF -------------------------------------------------------------------------------------
