@@ -71,6 +71,8 @@ def _per_process(name: str) -> Callable[..., Any]:
         # A listing is a new list from each loader: its caller may keep or change it.
         return list(found) if name == "list_available_services" else found
 
+    # A mark on the function object (tests find the patched methods by it), an attribute
+    # functools' _Wrapped type does not declare.
     wrapper.__wrapped_by_api_models__ = True  # type: ignore[attr-defined]
     return wrapper
 
