@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+# The script's own folder is on its path at run time (above); not to a checker run from the root.
 from aggregate_steps import SampleFiles, in_moto, run  # type: ignore[import-not-found]
 
 
