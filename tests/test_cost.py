@@ -24,8 +24,8 @@ from bisonflow.history.cost_inputs import (
 )
 from bisonflow.history.execution_view import build_view
 from bisonflow.history.report import render_report
-from bisonflow.steps.statements import run_batches
 from bisonflow.local.runtime import LocalRuntime
+from bisonflow.steps.statements import run_batches
 
 DATA = Path(__file__).parent / "data" / "executions"
 FUNCTIONS = {

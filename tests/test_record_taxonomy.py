@@ -40,12 +40,12 @@ from bisonflow.dimensions import (
 from bisonflow.duckdb_ext import load_spatial
 from bisonflow.gbif.species_api import NameQuery, interpret_match
 from bisonflow.layout import AIANNH_SHAPEFILE_KEY, COUNTY_SHAPEFILE_KEY, MonthLayout
-from bisonflow.steps.statements import run_batches
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.riis.columns import ANNOTATED_COLUMNS
 from bisonflow.sample.snapshot import records_table
 from bisonflow.sql.workflow_sql import SqlTarget, statement_batches
 from bisonflow.stats.pam import build_heatmap
+from bisonflow.steps.statements import run_batches
 
 # moto's backends are process-wide: buckets and a workgroup of this module's own.
 GBIF_BUCKET = "bisonflow-taxonomy-test-gbif"

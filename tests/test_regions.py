@@ -37,14 +37,13 @@ from bisonflow.gbif.species_api import interpret_match
 from bisonflow.layout import MonthLayout
 from bisonflow.local.redshift import rules as redshift_rules
 from bisonflow.local.redshift import sql_transpile as st
-from bisonflow.steps.statements import run_batches
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.riis.columns import ANNOTATED_COLUMNS, RIIS_REGIONS
 from bisonflow.riis.master_list import annotated_csv, decode, parse_riis
 from bisonflow.sample import SampleManifest, generate_sample, records_table
 from bisonflow.sample.geography import AIANNH_SOURCE
 from bisonflow.sql.workflow_sql import MARK_COLUMNS, SqlTarget, statement_batches
-from bisonflow.steps.statements import Summary, summary
+from bisonflow.steps.statements import Summary, run_batches, summary
 
 #: A snapshot month of this module's own: the session emulator is shared with other tests.
 MONTH = "2031-01"
