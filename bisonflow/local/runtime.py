@@ -13,12 +13,16 @@ import datetime as dt
 import json
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import boto3
@@ -77,6 +81,36 @@ class LocalSettings:
     stack_parameters: dict[str, str] = field(default_factory=dict)
 
 
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM act only once a thread the runtime starts is known to its executor.
+
+    Their handler raises `Stopped` in the main thread. Raised inside
+    `ThreadPoolExecutor.submit` (after `Thread.start`, before the executor records the
+    thread), it left a sample thread nobody joins: it drew into the work directory the stop
+    removes and printed after the command's last line. Blocking the signals in this thread
+    would not do: the kernel hands them to another thread, and Python still runs the handler
+    here. So a signal that arrives inside the block is noted, and handled as it ends.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers, and only it runs them
+        return
+    arrived: list[tuple[int, FrameType | None]] = []
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda n, f: arrived.append((n, f))) for s in wanted}
+    try:
+        yield
+    finally:
+        for wanted_signal, kept in previous.items():
+            signal.signal(wanted_signal, kept)
+        for signum, frame in arrived[:1]:
+            handler = previous[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+
 @dataclass
 class LocalRuntime:
     settings: LocalSettings = field(default_factory=LocalSettings)
@@ -130,9 +164,13 @@ class LocalRuntime:
             # it beside the deploy, which does not need it (numpy and pyarrow release the GIL
             # for much of a draw). Leaving the block waits for it, so a failed deploy never
             # removes the work directory under it.
-            sample = drawing.submit(
-                cached_sample, self.workdir / "sample", records=s.records, progress=self.progress
-            )
+            with _signals_deferred():
+                sample = drawing.submit(
+                    cached_sample,
+                    self.workdir / "sample",
+                    records=s.records,
+                    progress=self.progress,
+                )
             self.progress("deploying the workflow (definitions/bisonflow.cfn.yaml)")
             self.deployment = deploy_to_emulator(
                 self.emulator, self._stack_parameters(), self._deploy_progress
