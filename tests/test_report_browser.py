@@ -20,11 +20,11 @@ from conftest import SUCCESS_PATH
 
 from bisonflow.history.execution_view import CAUGHT, FAILED, NOT_RUN, RUNNING, SUCCEEDED, build_view
 from bisonflow.history.report import write_report
+from bisonflow.history.report.diagram import CHROMEDRIVER, CHROMIUM, headless_chromium
 from bisonflow.history.report.graph import LABEL_CHARS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "executions"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 #: A laptop's browser window (issue 12: readable at 1400 px wide).
 WINDOW = (1400, 900)
 MIN_TEXT_PX = 11
@@ -69,25 +69,9 @@ def driver(tmp_path_factory):
     reason = _browser_missing()
     if reason:
         pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--window-size={WINDOW[0]},{WINDOW[1]}",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    browser = headless_chromium(
+        tmp_path_factory.mktemp("chromium-profile"), f"--window-size={WINDOW[0]},{WINDOW[1]}"
+    )
     yield browser
     browser.quit()
 

@@ -106,12 +106,35 @@ def stylesheet() -> str:
     return assets.own("report.css") + status_css() + DIAGRAM_CSS
 
 
+def headless_chromium(profile: Path, *arguments: str) -> Any:
+    """Debian's Chromium, headless, through its chromedriver: the flags a container needs and
+    nothing fetched in the background. The diagram and the browser tests start it alike."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        *arguments,
+    ):
+        options.add_argument(argument)
+    return webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+
+
 def draw(asl: Path) -> str:
     """The laid-out SVG document of the ASL at `asl`, drawn in headless Chromium."""
     definition = json.loads(asl.read_text(encoding="utf-8"))
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
+        import selenium  # noqa: F401
     except ImportError as exc:
         raise DiagramError(
             "selenium is not installed: run ./scripts/test once (it installs the test extra)"
@@ -123,19 +146,7 @@ def draw(asl: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="bisonflow-diagram-") as work:
         html = Path(work) / "diagram.html"
         html.write_text(page(definition), encoding="utf-8")
-        options = webdriver.ChromeOptions()
-        options.binary_location = str(CHROMIUM)
-        for argument in (
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            f"--user-data-dir={Path(work) / 'profile'}",
-        ):
-            options.add_argument(argument)
-        browser = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+        browser = headless_chromium(Path(work) / "profile")
         try:
             browser.get(html.as_uri())
             svg = browser.execute_script(LAY_OUT, LABEL, stylesheet(), HEADER)
