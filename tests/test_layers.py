@@ -15,14 +15,16 @@ Bottom first, each layer may import only itself and the layers below it:
  9. deploy.emulated  what a target's CloudFormation lacks, created through the service APIs
 10. deploy entry     bisonflow.deploy itself (deploy, destroy), which uses both
 11. history    executions, their views, cost and the report
-12. sample     the generated sample month
-13. local base what every part of the local runtime shares: the package's names,
+12. console    the workflow in a browser, on any endpoint (what only a local runtime can do
+               is handed to it by the CLI)
+13. sample     the generated sample month
+14. local base what every part of the local runtime shares: the package's names,
                role credentials, child processes, the seam mechanism
-14. local.iam, 15. local.redshift, 16. local.sfn, 17. local.ec2, 18. local.lambdas
+15. local.iam, 16. local.redshift, 17. local.sfn, 18. local.ec2, 19. local.lambdas
                the emulated services
-19. local      the runtime that puts them together (emulator, runtime, deploy, scheduler,
+20. local      the runtime that puts them together (emulator, runtime, deploy, scheduler,
                the GBIF stand-in, fault injection)
-20. cli        the commands
+21. cli        the commands
 
 The library never imports its callers (functions/, tasks/). Every import counts: a module's
 top, an import inside a function (a lazy import hides a cycle, it does not remove it) and
@@ -54,6 +56,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("deploy.emulated", ("bisonflow.deploy.emulated",)),
     ("deploy entry", ("bisonflow.deploy.__init__",)),
     ("history", ("bisonflow.history",)),
+    ("console", ("bisonflow.console",)),
     ("sample", ("bisonflow.sample",)),
     (
         "local base",
