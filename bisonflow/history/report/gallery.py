@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,16 @@ def month_figures(view: ExecutionView, outputs: Path, page_dir: Path) -> list[Fi
     folder = Path(outputs) / prefix if prefix else None
     if folder is None or not folder.is_dir():
         return []
-    found = sorted(folder.glob("*.png"), key=lambda p: (_rank(p.name), p.name))
-    return [(p.name, quote(Path(os.path.relpath(p, page_dir)).as_posix())) for p in found]
+    found = {p.name: p for p in folder.glob("*.png")}
+    return [
+        (name, quote(Path(os.path.relpath(found[name], page_dir)).as_posix()))
+        for name in in_report_order(found)
+    ]
+
+
+def in_report_order(names: Iterable[str]) -> list[str]:
+    """Image file names (or keys) as the gallery shows them: figures, then maps, each by name."""
+    return sorted(names, key=lambda n: (_rank(n.rsplit("/", 1)[-1]), n))
 
 
 def _rank(name: str) -> int:
