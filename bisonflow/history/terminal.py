@@ -347,7 +347,10 @@ def _console_url(region: str, group: str, stream: str | None = None) -> str:
 
 
 def log_links(
-    view: ExecutionView, region: str, local_log_dir: Path | None = None
+    view: ExecutionView,
+    region: str,
+    local_log_dir: Path | None = None,
+    url_of: Callable[[Path], str] | None = None,
 ) -> dict[str, list[tuple[str, str]]]:
     """Per state, (label, URL) links to the logs of the Lambda functions and tasks it ran.
 
@@ -355,13 +358,16 @@ def log_links(
     callback task's EC2 instance id from its TaskSubmitted output. On AWS the links open
     the CloudWatch console (/aws/lambda/<function>, bison_task/<instance id>); with
     local_log_dir (the local runtime's <workdir>/logs) they are file:// links to
-    lambda/<function>.log and tasks/<instance id>.log, for files that exist.
+    lambda/<function>.log and tasks/<instance id>.log, for files that exist, or the link
+    url_of gives such a file: a page served over http may not link file:// URLs, so the
+    console passes a function giving its own URL for a log file.
     """
+    link = url_of or _file_url
     links: dict[str, list[tuple[str, str]]] = {}
     for run in view.in_order():
         found: list[tuple[str, str]] = []
         for event in _events_of(view, run):
-            for label, url in _event_links(event, region, local_log_dir):
+            for label, url in _event_links(event, region, local_log_dir, link):
                 if (label, url) not in found:
                     found.append((label, url))
         if found:
@@ -369,8 +375,12 @@ def log_links(
     return links
 
 
+def _file_url(path: Path) -> str:
+    return path.resolve().as_uri()
+
+
 def _event_links(
-    event: dict[str, Any], region: str, local_log_dir: Path | None
+    event: dict[str, Any], region: str, local_log_dir: Path | None, link: Callable[[Path], str]
 ) -> list[tuple[str, str]]:
     if event["type"] == "TaskScheduled":
         details = event["taskScheduledEventDetails"]
@@ -387,7 +397,7 @@ def _event_links(
         if local_log_dir is None:
             return [(group, _console_url(region, group))]
         path = local_log_dir / "lambda" / f"{name}.log"
-        return [(group, path.resolve().as_uri())] if path.is_file() else []
+        return [(group, link(path))] if path.is_file() else []
     if event["type"] == "TaskSubmitted":
         details = event["taskSubmittedEventDetails"]
         try:
@@ -401,5 +411,5 @@ def _event_links(
         if local_log_dir is None:
             return [(label, _console_url(region, TASK_LOG_GROUP, instance))]
         path = local_log_dir / "tasks" / f"{instance}.log"
-        return [(label, path.resolve().as_uri())] if path.is_file() else []
+        return [(label, link(path))] if path.is_file() else []
     return []

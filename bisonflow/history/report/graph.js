@@ -139,8 +139,18 @@ var BisonGraph = (function () {
     set(1);  // actual size: the page's text sizes, readable; the scroll box pans the rest
     // a graph wider than the box opens with its start in view, not its left edge
     scroller.scrollLeft = Math.max(0, (+svg.dataset.focusX || 0) * scale - scroller.clientWidth / 2);
-    return { set: set, fit: fit };
+    /* after layout() ran again: the graph's new size, at the same zoom */
+    function resize() { W = +svg.dataset.width; H = +svg.dataset.height; set(scale); }
+    return { set: set, fit: fit, resize: resize };
   }
 
-  return { layout: layout, zoomable: zoomable };
+  /* Whether a node's text is now wider than the box layout() gave it (a live page changed
+   * its type line, e.g. "Task · RUNNING" to "Task ×3 · SUCCEEDED"). */
+  function overflows(svg) {
+    return Array.prototype.some.call(svg.querySelectorAll("g.nodes > g[data-node]"), function (el) {
+      return textWidth(el) + 2 * PAD_X > +el.querySelector("rect").getAttribute("width");
+    });
+  }
+
+  return { layout: layout, zoomable: zoomable, overflows: overflows };
 })();

@@ -1,10 +1,9 @@
-"""report.html: one execution as a single self-contained page (inline CSS, JS and SVG; no
-network requests), drawn from the ExecutionView model.
+"""The report's sections as HTML, drawn from the ExecutionView model: header, the state graph
+(laid out in the page by dagre, see assets.py and graph.js) with a detail panel per state, and
+a timeline of state visits (the figures, cost and events sections have modules of their own).
 
-Sections: header, the month's figures and maps (gallery.py), the state graph (laid out in the
-page by dagre, see assets.py and graph.js) with a detail panel per state, a timeline of state
-visits, and the raw event table with filters. One model (ExecutionView) and one renderer: a
-live page (issue 15) reuses render_svg and graph.js and restyles a state by its data-status.
+live.py puts them in a page: report.html, and the console's live page, which swaps the same
+sections as the execution runs and restyles the graph's states by their data-status.
 """
 
 from __future__ import annotations
@@ -14,11 +13,8 @@ import datetime as dt
 import json
 import math
 from html import escape
-from pathlib import Path
 from typing import Any
 
-from bisonflow.history.cost import CostEstimate
-from bisonflow.history.cost_inputs import history_estimate
 from bisonflow.history.execution_view import (
     CANCELLED,
     CAUGHT,
@@ -31,11 +27,7 @@ from bisonflow.history.execution_view import (
     StateRun,
     state_defs,
 )
-from bisonflow.history.executions import record_outputs, summary_line
-from bisonflow.history.report import assets
-from bisonflow.history.report.cost_section import cost_section
-from bisonflow.history.report.events import events_section
-from bisonflow.history.report.gallery import Figure, figures_section, month_figures
+from bisonflow.history.executions import summary_line
 from bisonflow.history.report.graph import (
     BRANCH,
     CATCH,
@@ -43,7 +35,6 @@ from bisonflow.history.report.graph import (
     END_OF_BRANCH,
     Node,
     StateGraph,
-    asl_graph,
     rule_label,
 )
 
@@ -59,65 +50,6 @@ COLOURS: dict[str, tuple[str, str]] = {
     NOT_RUN: ("#9aa5b1", "#f7f8fa"),
 }
 _EXECUTION_COLOURS = {"SUCCEEDED": SUCCEEDED, "FAILED": FAILED, "RUNNING": RUNNING}
-
-
-def render_report(
-    view: ExecutionView,
-    log_links: LogLinks | None = None,
-    figures: list[Figure] | None = None,
-    cost: CostEstimate | None = None,
-) -> str:
-    """The whole report.html for one execution, as text.
-
-    log_links: per state, (label, URL) of its logs; figures: the month's figures and maps as
-    (file name, URL relative to the page), shown as a gallery (bisonflow.history.report.gallery);
-    cost: the execution's estimated cost (bisonflow.history.cost_inputs.estimate_execution, with its
-    logs and statement durations), else estimated from the history alone."""
-    log_links = log_links or {}
-    graph = asl_graph(view.definition)
-    title = f"BISON workflow · {view.name}"
-    return "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{escape(title)}</title>",
-            f"<style>\n{assets.own('report.css')}{status_css()}</style>",
-            "</head><body>",
-            _header(view, len(figures or [])),
-            '<div class="main">',
-            _graph_section(view, graph),
-            _detail_section(view, log_links),
-            "</div>",
-            figures_section(view, figures or []),
-            _timeline_section(view),
-            cost_section(cost if cost is not None else history_estimate(view.events)),
-            events_section(view),
-            f"<script>\n{assets.dagre_js()}\n</script>",
-            f"<script>\n{assets.own('graph.js')}\n{assets.own('report.js')}</script>",
-            "</body></html>",
-        ]
-    )
-
-
-def write_report(
-    view: ExecutionView,
-    path: Path,
-    log_links: LogLinks | None = None,
-    outputs: Path | None = None,
-    cost: CostEstimate | None = None,
-) -> Path:
-    """Write report.html; with `outputs` (the run record's outputs/ folder, where the month's
-    published files were copied), the page shows the month's figures and maps from there.
-    Written into a run record (bisonflow.history.executions.save_record's folder), its outputs/ is
-    the default."""
-    path = Path(path)
-    outputs = outputs or record_outputs(path.parent)
-    found = month_figures(view, outputs, path.parent) if outputs else []
-    html = render_report(view, log_links, found, cost)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    return path
 
 
 # -- formatting ------------------------------------------------------------------------------
@@ -188,7 +120,7 @@ def _now(view: ExecutionView) -> dt.datetime | None:
 # -- header ----------------------------------------------------------------------------------
 
 
-def _header(view: ExecutionView, figures: int = 0) -> str:
+def header_section(view: ExecutionView, figures: int = 0) -> str:
     rows = [
         ("Status", _badge(view.status)),
         ("ARN", f'<span class="arn">{escape(view.arn)}</span>'),
@@ -215,7 +147,7 @@ def _legend() -> str:
     return f'<ul class="legend">{items}</ul>'
 
 
-def _graph_section(view: ExecutionView, graph: StateGraph) -> str:
+def graph_section(view: ExecutionView, graph: StateGraph) -> str:
     tools = "".join(
         f'<button type="button" data-zoom="{what}" title="{escape(title)}">{escape(text)}</button>'
         for what, text, title in (
@@ -318,17 +250,28 @@ def _node_svg(node: Node, run: StateRun | None) -> str:
             f'<g class="marker" data-node="{escape(node.name)}"><rect rx="13"/>'
             f'<text class="type" y="4" text-anchor="middle">{label}</text></g>'
         )
-    status = run.status if run else NOT_RUN
-    visits = f" ×{run.visits}" if run and run.visits > 1 else ""
+    kind, status = type_line(node, run)
     return (
         f'<g class="state" data-node="{escape(node.name)}" data-state="{escape(node.name)}" '
         f'data-status="{status}" data-type="{escape(node.type)}"{branch} tabindex="0">'
-        f"<title>{escape(node.name)}: {status}</title>"
+        f"<title>{escape(node_title(node, status))}</title>"
         f'<rect rx="{18 if node.type in ("Succeed", "Fail") else 6}"/>'
         f'<text class="name" y="-3" text-anchor="middle">{escape(node.name)}</text>'
-        f'<text class="type" y="14" text-anchor="middle">{escape(node.type)}{visits} · '
+        f'<text class="type" y="14" text-anchor="middle">{escape(kind)}'
         f'<tspan class="status">{status}</tspan></text></g>'
     )
+
+
+def type_line(node: Node, run: StateRun | None) -> tuple[str, str]:
+    """A state node's second line as its type part ("Task ×2 · ") and its status, the part a
+    live page restyles."""
+    visits = f" ×{run.visits}" if run and run.visits > 1 else ""
+    return f"{node.type}{visits} · ", run.status if run else NOT_RUN
+
+
+def node_title(node: Node, status: str) -> str:
+    """A state node's hover text."""
+    return f"{node.name}: {status}"
 
 
 def status_css() -> str:
@@ -344,7 +287,7 @@ def status_css() -> str:
 # -- detail panel ----------------------------------------------------------------------------
 
 
-def _detail_section(view: ExecutionView, log_links: LogLinks) -> str:
+def details_section(view: ExecutionView, log_links: LogLinks) -> str:
     definitions = {d.name: d.definition for d in state_defs(view.definition)}
     panels = "".join(
         _state_detail(view, run, log_links.get(run.name, []), definitions)
@@ -424,7 +367,7 @@ def _seconds_inside(run: StateRun, now: dt.datetime | None) -> float:
 # -- timeline --------------------------------------------------------------------------------
 
 
-def _timeline_section(view: ExecutionView) -> str:
+def timeline_section(view: ExecutionView) -> str:
     now, start = _now(view), view.start
     ran = [r for r in view.in_order() if r.intervals]
     if not start or not now or not ran:
