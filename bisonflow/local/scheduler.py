@@ -47,6 +47,7 @@ from botocore.exceptions import ClientError
 
 from bisonflow.local.credentials import assumed_role_credentials
 from bisonflow.local.lambdas.destinations import FailedInvocation, deliver_failure
+from bisonflow.steps.scheduled_start import scheduled_execution_arn
 
 #: Universal targets: arn:<partition>:scheduler:::aws-sdk:<service>:<apiAction>.
 UNIVERSAL_TARGET = re.compile(
@@ -61,8 +62,9 @@ LAMBDA_TARGET = re.compile(r"^arn:[\w-]+:lambda:[\w-]+:\d{12}:function:[\w-]+(:[
 SDK_CLIENT_NAMES = {"sfn": "stepfunctions"}
 
 
-class ScheduleFireError(Exception):
-    """The schedule could not be fired: what and why, in one line."""
+class ScheduleFireError(RuntimeError):
+    """The schedule could not be fired: what and why, in one line. A RuntimeError, so the
+    console (which does not import the local runtime) shows it as a failed "fire now"."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,13 @@ class Fired:
     def execution_arn(self) -> str | None:
         """The execution a Step Functions target started."""
         return self.response.get("executionArn")
+
+    def run_arn(self, state_machine_arn: str) -> str:
+        """The execution this firing started, or the one it names: the stack's schedule
+        invokes StartMonth, which names the month's run after the scheduled time
+        (bisonflow.steps.scheduled_start) and answers Scheduler nothing (an asynchronous
+        invocation), so where the run is follows from the time."""
+        return self.execution_arn or scheduled_execution_arn(state_machine_arn, self.scheduled_time)
 
 
 def scheduled_time_text(when: datetime) -> str:

@@ -9,6 +9,6 @@ GROUPS is the order of `bisonflow --help`.
 
 from __future__ import annotations
 
-from bisonflow.cli.commands import executions, local, redrive, stack
+from bisonflow.cli.commands import console, executions, local, redrive, stack
 
-GROUPS = (local, executions, redrive, stack)
+GROUPS = (local, console, executions, redrive, stack)

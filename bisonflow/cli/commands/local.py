@@ -13,6 +13,7 @@ import datetime as dt
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     up.add_argument(
         "--month", type=checks.month, default=None, help="month to publish (default: now)"
+    )
+    up.add_argument(
+        "--console-port",
+        type=checks.port,
+        default=0,
+        help="the console's port on 127.0.0.1 (default: any free port; its URL is printed)",
     )
     _add_science_options(up)
     up.set_defaults(handler=local_up, runs_emulator=True)
@@ -194,18 +201,21 @@ def try_commands(endpoint: str, state_machine_arn: str, month: str) -> list[tupl
 
 
 def local_up(args: argparse.Namespace) -> int:
+    from bisonflow.local.console import local_console
     from bisonflow.local.runtime import LocalRuntime, current_month
 
     month = args.month or current_month()
-    with LocalRuntime(settings(args), progress=say) as rt:
+    with LocalRuntime(settings(args), progress=say) as rt, ExitStack() as serving:
         rt.publish_snapshot(month)
         assert rt.deployment
+        console = serving.enter_context(local_console(rt, args.console_port))
         lines = try_commands(rt.endpoint_url, rt.deployment.state_machine_arn, month)
         # Serving starts with the banner: a signal while it is printed stops a runtime that is
         # up, as one during the wait does ("stopping", exit 0), not one that is starting.
         try:
             say(
                 f"\nBISON workflow deployed; GBIF snapshot for {month} published.\n"
+                f"  console:       {console.url}   (open it in a browser)\n"
                 f"  endpoint:      {rt.endpoint_url}\n"
                 f"  region:        {EMULATOR_REGION}\n"
                 f"  stack:         {rt.deployment.stack_name} (definitions/bisonflow.cfn.yaml)\n"
@@ -289,9 +299,6 @@ def fire_schedule(args: argparse.Namespace) -> int:
     when = args.scheduled_time or dt.datetime.now(dt.UTC).replace(microsecond=0)
     emulator = target(args, emulator_operator=True)
     outputs = stack_outputs(emulator, args.stack_name)
-    # The schedule's StartMonth names the month's run (bisonflow.steps.scheduled_start) and
-    # answers Scheduler nothing (an asynchronous invocation): where the run is follows from
-    # the time.
     scheduled = scheduled_execution_arn(outputs["StateMachineAliasArn"], scheduled_time_text(when))
     sfn = emulator.client("stepfunctions")
     try:
@@ -303,7 +310,7 @@ def fire_schedule(args: argparse.Namespace) -> int:
         f"fired {fired.schedule_arn} as {fired.role_arn}\n"
         f"  target: {fired.target_arn}\n  input:  {fired.input}"
     )
-    arn = fired.execution_arn or scheduled
+    arn = fired.run_arn(outputs["StateMachineAliasArn"])
     if fired.execution_arn is None and existed:
         say(f"{arn} exists already: this firing started nothing")
     else:
