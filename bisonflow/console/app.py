@@ -20,8 +20,7 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def serve(connection: Connection, port: int = 0) -> ConsoleServer:
-    """The console for `connection` on 127.0.0.1:`port` (0: any free port), started."""
-    return ConsoleServer(
-        connection, ROUTES, port, error_page=partial(error_page, connection)
-    ).start()
+def console_server(connection: Connection, port: int = 0) -> ConsoleServer:
+    """The console for `connection` on 127.0.0.1:`port` (0: any free port); start() it, or
+    use it as a context manager."""
+    return ConsoleServer(connection, ROUTES, port, error_page=partial(error_page, connection))
