@@ -407,3 +407,19 @@ def test_keys_belong_to_their_month_and_sizes_read_as_people_read_them() -> None
         "1.5 KiB",
         "5.0 GiB",
     ]
+
+
+def test_a_month_published_in_place_lists_its_files_and_what_is_missing(world: World) -> None:
+    s3, bucket = world.connection.client("s3"), world.connection.bucket
+    legacy = MonthLayout.for_month("2024-05")  # its marker names no run and no file
+    s3.put_object(Bucket=bucket, Key=legacy.riis_annotated_key, Body=b"scientificName\n")
+    s3.put_object(Bucket=bucket, Key=legacy.done_marker_key, Body=b"")
+    assert published_months(s3, bucket) == [world.run.month_layout, legacy]
+    with ConsoleServer(world.connection, ROUTES) as server:
+        html = text(ask(server, "GET", "/outputs", month="2024-05"))
+        served = ask(server, "GET", "/outputs/file", key=legacy.riis_annotated_key)
+    assert "published in place" in part(html, "published-by")
+    files = " ".join(part(html, "files").split())
+    assert f"{legacy.riis_annotated_key} 15 bytes 15" in files
+    assert f"{legacy.riis_report_key} named by the month's marker, but not in the bucket" in files
+    assert served.status == 200 and served.body == b"scientificName\n"
