@@ -263,6 +263,10 @@ def test_the_live_page_follows_the_execution_and_keeps_the_readers_choices(
     text = driver.find_element(By.ID, "filter-text")
     text.send_keys("task")  # every TaskScheduled row says so
 
+    driver.execute_script(
+        "window.updates = []; document.addEventListener('bison:update',"
+        " e => window.updates.push(e.detail.status));"
+    )
     server.release.set()
     _wait(driver, STATUS, "SUCCEEDED")
     assert dom_statuses(driver) == {n: [r.status] for n, r in succeeded.states.items()}
@@ -295,6 +299,7 @@ def test_the_live_page_follows_the_execution_and_keeps_the_readers_choices(
     assert visible_panel(driver).get_attribute("data-detail") == "CalcStats"
     # no more polls once the execution stopped running
     assert driver.execute_script("return document.body.dataset.following") == "stopped"
+    assert driver.execute_script("return window.updates") == ["SUCCEEDED"]
     polls = server.polls
     time.sleep(5 * INTERVAL_MS / 1000)
     assert server.polls == polls == 2

@@ -121,6 +121,7 @@ def _now(view: ExecutionView) -> dt.datetime | None:
 
 
 def header_section(view: ExecutionView, figures: int = 0) -> str:
+    """The execution's status, times, input and error; `figures` links to the gallery."""
     rows = [
         ("Status", _badge(view.status)),
         ("ARN", f'<span class="arn">{escape(view.arn)}</span>'),
@@ -148,6 +149,7 @@ def _legend() -> str:
 
 
 def graph_section(view: ExecutionView, graph: StateGraph) -> str:
+    """The legend, zoom buttons and graph: drawn once, a live page only restyles its nodes."""
     tools = "".join(
         f'<button type="button" data-zoom="{what}" title="{escape(title)}">{escape(text)}</button>'
         for what, text, title in (
@@ -288,6 +290,7 @@ def status_css() -> str:
 
 
 def details_section(view: ExecutionView, log_links: LogLinks) -> str:
+    """A panel per state that ran, all hidden until report.js shows the one clicked."""
     definitions = {d.name: d.definition for d in state_defs(view.definition)}
     panels = "".join(
         _state_detail(view, run, log_links.get(run.name, []), definitions)
@@ -368,6 +371,7 @@ def _seconds_inside(run: StateRun, now: dt.datetime | None) -> float:
 
 
 def timeline_section(view: ExecutionView) -> str:
+    """A row per state that ran, a bar per visit; a running execution's ends at its last event."""
     now, start = _now(view), view.start
     ran = [r for r in view.in_order() if r.intervals]
     if not start or not now or not ran:
