@@ -365,10 +365,26 @@ def _start_execution(operation: Operation) -> list[Authorization]:
     return _on_state_machine(operation, action, operation.params["stateMachineArn"])
 
 
-@maps("stepfunctions", "DescribeStateMachine", "ListExecutions")
+@maps(
+    "stepfunctions",
+    "DescribeStateMachine",
+    "ListExecutions",
+    "ListStateMachineVersions",
+    "ListStateMachineAliases",
+)
 def _on_machine(operation: Operation) -> list[Authorization]:
+    """On the state machine (SAR: the statemachine resource type), a version's or alias's
+    ARN authorized against the machine's with its qualifier."""
     action = f"states:{operation.name}"
     return _on_state_machine(operation, action, operation.params["stateMachineArn"])
+
+
+@maps("stepfunctions", "DescribeStateMachineAlias")
+def _on_alias(operation: Operation) -> list[Authorization]:
+    """SAR: DescribeStateMachineAlias takes the statemachine resource type; the alias ARN is
+    authorized against the machine's, the alias's name its qualifier."""
+    action = f"states:{operation.name}"
+    return _on_state_machine(operation, action, operation.params["stateMachineAliasArn"])
 
 
 @maps("stepfunctions", "SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
@@ -378,7 +394,12 @@ def _task_callback(operation: Operation) -> list[Authorization]:
 
 
 @maps(
-    "stepfunctions", "DescribeExecution", "StopExecution", "GetExecutionHistory", "RedriveExecution"
+    "stepfunctions",
+    "DescribeExecution",
+    "StopExecution",
+    "GetExecutionHistory",
+    "RedriveExecution",
+    "DescribeStateMachineForExecution",
 )
 def _on_execution(operation: Operation) -> list[Authorization]:
     return [Authorization(f"states:{operation.name}", operation.params["executionArn"])]
@@ -407,10 +428,52 @@ def _log_stream(operation: Operation) -> list[Authorization]:
     return [Authorization(f"logs:{operation.name}", stream)]
 
 
-@maps("logs", "DescribeLogStreams")
-def _describe_streams(operation: Operation) -> list[Authorization]:
+@maps("logs", "DescribeLogStreams", "FilterLogEvents")
+def _on_log_group(operation: Operation) -> list[Authorization]:
+    """On the log-group ARN (SAR, CloudWatch Logs: both take the log-group resource type)."""
     group = operation.params["logGroupName"]
-    return [Authorization("logs:DescribeLogStreams", _log_group_arn(operation, group))]
+    return [Authorization(f"logs:{operation.name}", _log_group_arn(operation, group))]
+
+
+# --- EventBridge Scheduler -------------------------------------------------------------------
+@maps("scheduler", "GetSchedule")
+def _get_schedule(operation: Operation) -> list[Authorization]:
+    """On the schedule ARN `schedule/<group>/<name>`, the group "default" when the request
+    names none (SAR, Amazon EventBridge Scheduler; API reference, GetSchedule: GroupName)."""
+    p = operation.params
+    group = p.get("GroupName") or "default"
+    return [
+        Authorization(
+            "scheduler:GetSchedule", operation.arn("scheduler", f"schedule/{group}/{p['Name']}")
+        )
+    ]
+
+
+# --- CloudFormation --------------------------------------------------------------------------
+def _stack_arn(operation: Operation, name_or_id: str) -> str:
+    """A stack's ARN, `stack/<name>/<id>`: a stack id is its ARN already; a name is looked up
+    in the emulator. A stack that does not exist is evaluated as `stack/<name>/*` (AWS answers
+    ValidationError after authorization)."""
+    if name_or_id.startswith("arn:"):
+        return name_or_id
+    from moto.cloudformation.models import cloudformation_backends
+
+    try:
+        (stack,) = cloudformation_backends[operation.account][operation.region].describe_stacks(
+            name_or_id
+        )
+    except Exception:  # no such stack
+        return operation.arn("cloudformation", f"stack/{name_or_id}/*")
+    return str(stack.stack_id)
+
+
+@maps("cloudformation", "DescribeStacks")
+def _describe_stacks(operation: Operation) -> list[Authorization]:
+    """On the stack it names (SAR, AWS CloudFormation: the stack resource type), "*" when it
+    names none (every stack of the account is listed)."""
+    name = operation.params.get("StackName")
+    target = _stack_arn(operation, name) if name else "*"
+    return [Authorization("cloudformation:DescribeStacks", target)]
 
 
 # --- SNS -------------------------------------------------------------------------------------
