@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
 import boto3
@@ -46,10 +48,11 @@ IMPLICIT = {
 }
 
 
-def _operations_by_method() -> dict[str, set[tuple[str, str]]]:
+@cache
+def _operations_by_method(services: tuple[str, ...] = SERVICES) -> dict[str, set[tuple[str, str]]]:
     """boto3 method name -> (service, API operation) for the services the code uses."""
     found: dict[str, set[tuple[str, str]]] = {}
-    for service in SERVICES:
+    for service in services:
         client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x",
                               aws_secret_access_key="x")  # fmt: skip
         for method, operation in client.meta.method_to_api_mapping.items():
@@ -57,18 +60,22 @@ def _operations_by_method() -> dict[str, set[tuple[str, str]]]:
     return found
 
 
-def called_operations() -> set[tuple[str, str]]:
-    by_method = _operations_by_method()
+def operations_in(text: str, services: tuple[str, ...] = SERVICES) -> set[tuple[str, str]]:
+    """The (service, operation) pairs of the boto3 calls and paginators `text` names."""
+    by_method = _operations_by_method(services)
+    names = set(re.findall(r"\.(\w+)\(", text)) | set(
+        re.findall(r"get_paginator\(\s*\"(\w+)\"", text)
+    )
+    return {operation for name in names for operation in by_method.get(name, set())}
+
+
+def called_operations(
+    paths: Iterable[Path] = ROLE_CODE, services: tuple[str, ...] = SERVICES
+) -> set[tuple[str, str]]:
     called: set[tuple[str, str]] = set()
-    for path in ROLE_CODE:
-        if not path.exists():
-            continue
-        text = path.read_text()
-        names = set(re.findall(r"\.(\w+)\(", text)) | set(
-            re.findall(r"get_paginator\(\s*\"(\w+)\"", text)
-        )
-        for name in names:
-            called |= by_method.get(name, set())
+    for path in paths:
+        if path.exists():
+            called |= operations_in(path.read_text(), services)
     return called
 
 
