@@ -42,6 +42,7 @@ from bisonflow.local.sfn import role_credentials as sfn_credentials
 from bisonflow.local.sfn import start as sfn_start
 from bisonflow.local.sfn import stop as sfn_stop
 from bisonflow.local.sfn import validation as sfn_validation
+from bisonflow.local.sfn import versions as sfn_versions
 
 REGION = EMULATOR_REGION
 #: The seams every start installs into moto, each declared in its module with the one
@@ -64,6 +65,7 @@ SEAMS: tuple[Seam, ...] = (
     moto_routing.SEAM,  # speed only: moto's module list, listed once
     sfn_validation.SEAM,  # speed only: a definition that passed is not parsed again
     sfn_history_pages.SEAM,  # GetExecutionHistory in pages of maxResults, as on AWS
+    sfn_versions.SEAM,  # ListStateMachineVersions, which moto lacks
 )
 #: Every seam of the local runtime (tests/test_seams.py checks each).
 EVERY_SEAM: tuple[Seam, ...] = (api_models.SEAM, *SEAMS, lambda_worker.SEAM, iam_seam.SEAM)
