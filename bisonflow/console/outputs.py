@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bisonflow.aws import OBJECT_MISSING, error_code
-from bisonflow.history.report.gallery import _rank, caption
+from bisonflow.history.report.gallery import caption, in_report_order
 from bisonflow.layout import ANNOTATED_ROOT, SUMMARY_ROOT, MonthError, MonthLayout
 from bisonflow.steps.publish import Published, published, published_keys
 
@@ -70,8 +70,8 @@ class MonthOutputs:
 
     def figures(self) -> list[OutputFile]:
         """The month's images in the report's order (figures, then maps, then the rest)."""
-        images = [f for f in self.files if f.is_image]
-        return sorted(images, key=lambda f: (_rank(f.name), f.name))
+        images = {f.name: f for f in self.files if f.is_image}
+        return [images[name] for name in in_report_order(images)]
 
 
 def published_months(s3: Any, bucket: str) -> list[MonthLayout]:
