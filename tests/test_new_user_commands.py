@@ -1,5 +1,6 @@
 """Issue 12, as a newcomer meets it: the commands `bisonflow local up` prints work pasted into
-a shell with nothing set (only PATH and HOME), a deploy that stopped half-way is named in one
+a shell with nothing set (only PATH and HOME), the console's URL it prints opens the console
+(issue 15), a deploy that stopped half-way is named in one
 line and can be removed, SIGTERM cleans up like Ctrl-C and the port can be taken again at
 once, and Ctrl-C on `bisonflow run` ends in one line with exit 130.
 
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +176,21 @@ def test_the_printed_commands_work_in_a_shell_with_nothing_set(served: Served) -
     watched = served.shell(follow)
     assert watched.returncode == 0 and "] -> CheckGbif" in watched.stdout
     assert "month not processed: GBIF has not published the 2019-01 snapshot" in watched.stdout
+
+
+def test_the_printed_console_url_opens_the_console_and_nothing_else_does(served: Served) -> None:
+    """Issue 15: `local up` prints the console's URL; opened as printed, the console says which
+    account, region and endpoint it talks to; without the URL's session token it refuses."""
+    (line,) = [line for line in served.lines if line.strip().startswith("console:")]
+    url = line.split()[1]
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/")
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        page = answer.read().decode()
+    assert f"account 123456789012 · us-east-1 at {served.endpoint}" in page
+    origin = url.rsplit("/", 2)[0]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(origin + "/", timeout=30)
+    assert refused.value.code == 403
 
 
 def test_without_the_keys_the_aws_cli_says_so(served: Served) -> None:
