@@ -104,3 +104,23 @@ def transient(exc: BaseException) -> bool:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return code in TRANSIENT_CODES or status in TRANSIENT_STATUS
     return isinstance(exc, TRANSIENT_NETWORK)
+
+
+#: The field in which the callback states pass their task token ($$.Task.Token) to
+#: launch_task (statemachines/bison_workflow.asl.json). Whoever holds a token can end the
+#: state (docs/aws.md, "Where the task token appears").
+TASK_TOKEN_FIELD = "task_token"
+REDACTED = "<redacted>"
+
+
+def without_task_tokens(value: Any) -> Any:
+    """`value` (JSON-like) with every task token field's value replaced, at any depth: a log
+    line, report.html or the console shows that the token was passed, never the token."""
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if k == TASK_TOKEN_FIELD else without_task_tokens(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [without_task_tokens(v) for v in value]
+    return value

@@ -244,3 +244,20 @@ def test_an_error_reads_as_one_line_first_with_the_whole_cause_folded_after_it()
     assert "Traceback (innermost last):" in header  # the task runner's tail, folded
     panel = html[html.index('data-detail="AnnotateRiis"') :]
     assert panel.index(message) < panel.index("Traceback (innermost last):")
+
+
+def test_the_task_tokens_in_the_history_are_not_on_the_page():
+    """The callback states' TaskScheduled parameters carry $$.Task.Token (docs/aws.md,
+    "Where the task token appears"); report.html and the console's pages show that a token
+    was passed, not the token, which would let a reader of the page end the state."""
+    view = load_view("succeeded")
+    tokens = [
+        json.loads(event["taskScheduledEventDetails"]["parameters"])["Payload"]["task_token"]
+        for event in view.events
+        if event["type"] == "TaskScheduled"
+        and "task_token" in event["taskScheduledEventDetails"]["parameters"]
+    ]
+    assert len(tokens) == 2 and all(len(token) > 20 for token in tokens)
+    html = render_report(view)
+    assert not [token for token in tokens if token in html]
+    assert html.count("&lt;redacted&gt;") >= 2

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from bisonflow.aws import AwsTransientError, transient
+from bisonflow.aws import AwsTransientError, transient, without_task_tokens
 from bisonflow.schemas import validate
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -48,4 +48,5 @@ def step_handler(step: str) -> Callable[[Callable[[dict[str, Any]], dict[str, An
 
 def _loggable(event: dict[str, Any]) -> dict[str, Any]:
     """The event without secrets: task tokens never reach a log."""
-    return {k: ("<redacted>" if k == "task_token" else v) for k, v in event.items()}
+    loggable: dict[str, Any] = without_task_tokens(event)
+    return loggable

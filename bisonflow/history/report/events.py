@@ -4,14 +4,16 @@ page's frame and graph."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from html import escape
 from typing import Any
 
+from bisonflow.aws import without_task_tokens
 from bisonflow.history.execution_view import ExecutionView, details_of
 
-__all__ = ["DETAILS_SHOWN", "event_details", "events_section"]
+__all__ = ["DETAILS_SHOWN", "event_details", "events_section", "shown_details"]
 
 #: Characters of an event's details shown before "…".
 DETAILS_SHOWN = 140
@@ -53,9 +55,22 @@ def events_section(view: ExecutionView) -> str:
     )
 
 
+def shown_details(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's details as a page may show them: a callback state's TaskScheduled
+    parameters carry its task token (docs/aws.md, "Where the task token appears"), which a
+    report.html passed around or a console's page must not, so it is replaced."""
+    details = dict(details_of(event))
+    parameters = details.get("parameters")
+    if isinstance(parameters, str):
+        with contextlib.suppress(ValueError):
+            details["parameters"] = json.dumps(without_task_tokens(json.loads(parameters)))
+    shown: dict[str, Any] = without_task_tokens(details)
+    return shown
+
+
 def event_details(event: dict[str, Any]) -> str:
     """The event's details as one line, folded after DETAILS_SHOWN characters."""
-    details = details_of(event)
+    details = shown_details(event)
     if not details:
         return ""
     text = json.dumps(details, ensure_ascii=False, default=str)
