@@ -129,16 +129,11 @@ def run_destroy(args: argparse.Namespace) -> int:
 
 
 def start_input(month: str | None, force: bool) -> dict[str, Any]:
-    """The execution input, checked against the workflow's input schema before any call."""
-    from bisonflow.schemas import validate
+    """The execution input, checked against the workflow's input schema before any call: the
+    console's form builds it with the same function."""
+    from bisonflow.schemas import workflow_input
 
-    payload: dict[str, Any] = {}
-    if month is not None:
-        payload["month"] = month
-    if force:
-        payload["force"] = True
-    validate(payload, "check_gbif.input")
-    return payload
+    return workflow_input(month, force)
 
 
 def run_start(args: argparse.Namespace) -> int:
