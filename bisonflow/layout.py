@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from dataclasses import dataclass
+from functools import cache
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -74,6 +76,40 @@ _FORBIDDEN_RANGES = (
     (0xFFFE, 0xFFFF),
     (0x10FFFF, 0x10FFFF),
 )
+
+
+#: The rule in words, for a person about to type a name (the console's name field).
+EXECUTION_NAME_RULE = (
+    f"1 to {EXECUTION_NAME_MAX} characters, with no white space, control characters or any of "
+    + " ".join(sorted(_FORBIDDEN_CHARACTERS))
+)
+
+
+@cache
+def execution_name_pattern() -> str:
+    """execution_name_problem's rule as a regular expression a browser runs: an `<input
+    pattern>` (which HTML anchors to the whole value and compiles with JavaScript's `v` flag)
+    or `new RegExp("^(?:" + pattern + ")$", "u")`; both count code points, as len() does.
+
+    Built from the constants above, and white space from str.isspace itself (JavaScript's
+    `\\s` is another set: it has U+FEFF and lacks U+001C-001F and U+0085), so the browser's check
+    cannot drift from the server's. Every character is written `\\u{...}`, which both flags
+    read and no class syntax of `v` can misparse."""
+    spans = sorted(
+        [(ord(c), ord(c)) for c in _FORBIDDEN_CHARACTERS]
+        + list(_FORBIDDEN_RANGES)
+        + [(code, code) for code in range(sys.maxunicode + 1) if chr(code).isspace()]
+    )
+    merged: list[list[int]] = []
+    for low, high in spans:
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    excluded = "".join(
+        f"\\u{{{low:X}}}" + (f"-\\u{{{high:X}}}" if high > low else "") for low, high in merged
+    )
+    return f"[^{excluded}]{{1,{EXECUTION_NAME_MAX}}}"
 
 
 def execution_name_too_long(name: str) -> bool:
