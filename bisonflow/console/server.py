@@ -142,10 +142,12 @@ class ConsoleServer:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        """Stop serving and close the socket (shutdown() waits for a loop that runs, so only
+        a started server is shut down)."""
         if self._thread is not None:
+            self._httpd.shutdown()
             self._thread.join(timeout=5)
+        self._httpd.server_close()
 
     def __enter__(self) -> ConsoleServer:
         return self.start()
