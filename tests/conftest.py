@@ -51,6 +51,7 @@ LONGEST_FILES = (
     "test_fault_matrix_tasks.py",
     "test_fault_matrix.py",
     "test_new_user_commands.py",
+    "test_console_browser.py",
     "test_faults_spot.py",
     "test_cli.py",
     "test_publish.py",

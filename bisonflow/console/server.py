@@ -10,7 +10,8 @@
 - Whatever changes state (start, stop, redrive, fire the schedule) is a POST route; a GET there
   is refused (405). A POST whose Origin is another site's is refused too.
 - Every answer forbids loading anything but from this origin (Content-Security-Policy) and sends
-  no Referer: a link out (the CloudWatch console) does not carry the token away.
+  a Referer only to this origin: a link out (the CloudWatch console) does not carry the token
+  away.
 
 Routes are (method, path pattern, handler); a handler takes the Connection, the Request and the
 pattern's match, and returns a Response. An AWS refusal (botocore's ClientError) inside a handler
@@ -48,7 +49,8 @@ SECURITY_HEADERS = {
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it a browser sends "Origin: null" with the console's own forms.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 #: The one line a request without the session token gets.
