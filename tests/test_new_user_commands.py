@@ -193,6 +193,35 @@ def test_the_printed_console_url_opens_the_console_and_nothing_else_does(served:
     assert refused.value.code == 403
 
 
+def test_bisonflow_console_serves_the_console_of_any_endpoint(served: Served) -> None:
+    """`bisonflow console --endpoint-url URL`, as against an account: it prints its URL, the
+    page names the account, region and endpoint, Ctrl-C ends it with exit 0; a stack the
+    account lacks ends it in one line."""
+    console = subprocess.Popen(
+        [BIN / "bisonflow", "console", "--endpoint-url", served.endpoint],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=bare_environment(served.home),
+    )
+    try:
+        assert console.stdout
+        printed = [console.stdout.readline() for _ in range(2)]
+        assert printed[0].startswith("BISON console for account 123456789012 · us-east-1"), printed
+        url = printed[1].strip()
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            assert f"us-east-1 at {served.endpoint} · stack bisonflow" in answer.read().decode()
+    finally:
+        console.send_signal(signal.SIGINT)
+        rest, _ = console.communicate(timeout=60)
+    assert console.returncode == 0 and "stopping" in rest, rest
+    missing = served.shell(
+        f"bisonflow console --endpoint-url {served.endpoint} --stack-name no-such-stack"
+    )
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1 and "no-such-stack" in missing.stderr
+
+
 def test_without_the_keys_the_aws_cli_says_so(served: Served) -> None:
     """docs/running.md's line for the plain AWS CLI: it needs keys (any) and a region."""
     done = served.shell(f"aws --endpoint-url {served.endpoint} stepfunctions list-state-machines")
