@@ -441,12 +441,8 @@ def _get_schedule(operation: Operation) -> list[Authorization]:
     """On the schedule ARN `schedule/<group>/<name>`, the group "default" when the request
     names none (SAR, Amazon EventBridge Scheduler; API reference, GetSchedule: GroupName)."""
     p = operation.params
-    group = p.get("GroupName") or "default"
-    return [
-        Authorization(
-            "scheduler:GetSchedule", operation.arn("scheduler", f"schedule/{group}/{p['Name']}")
-        )
-    ]
+    schedule = f"schedule/{p.get('GroupName') or 'default'}/{p['Name']}"
+    return [Authorization("scheduler:GetSchedule", operation.arn("scheduler", schedule))]
 
 
 # --- CloudFormation --------------------------------------------------------------------------
@@ -458,10 +454,9 @@ def _stack_arn(operation: Operation, name_or_id: str) -> str:
         return name_or_id
     from moto.cloudformation.models import cloudformation_backends
 
+    backend = cloudformation_backends[operation.account][operation.region]
     try:
-        (stack,) = cloudformation_backends[operation.account][operation.region].describe_stacks(
-            name_or_id
-        )
+        (stack,) = backend.describe_stacks(name_or_id)
     except Exception:  # no such stack
         return operation.arn("cloudformation", f"stack/{name_or_id}/*")
     return str(stack.stack_id)
