@@ -206,10 +206,12 @@ def test_an_execution_started_from_the_form_is_watched_live_to_its_maps(
     panel = browser.find_element("css selector", '.state-detail[data-detail="CalcStats"]')
     assert panel.is_displayed()
     assert "summary_prefix" in panel.text
-    browser.execute_script(
-        "document.getElementById('graph-scroll').scrollIntoView();"
-        "document.querySelector('g.state[data-state=\"CalcStats\"]')"
-        ".scrollIntoView({block: 'center'})"
+    width = browser.execute_script("return [document.documentElement.scrollWidth, innerWidth]")
+    assert width[0] <= width[1], f"the page is {width[0]} px wide in a {width[1]} px window"
+    browser.execute_script(  # the whole graph ("fit") at the window's top, the details beside
+        "document.querySelector('[data-zoom=fit]').click();"
+        "const section = document.getElementById('graph-scroll').closest('section');"
+        "window.scrollTo(0, section.getBoundingClientRect().top + scrollY - 8);"
     )
     browser.save_screenshot(str(_shots() / "execution-succeeded.png"))  # docs/console.png
 
@@ -247,6 +249,8 @@ def test_a_stop_from_the_page_ends_the_execution_and_its_task(
         instance = _task_instance(runtime, arn.rsplit(":", 1)[1])
         browser.get(console.url + "executions/" + arn)
         assert execution_status(browser) == "RUNNING"
+        # The first update puts its own copy of every part in, the Stop button's included.
+        wait_until(browser, "return Number(document.body.dataset.updates) > 0", 30, "an update")
         browser.find_element("id", "stop").click()
         browser.switch_to.alert.accept()  # "Stop ...? Step Functions ends it ABORTED; ..."
         wait_until(
