@@ -163,6 +163,17 @@ def test_an_execution_started_from_the_form_is_watched_live_to_its_maps(
 ) -> None:
     runtime.publish_snapshot(STARTED_MONTH)
     browser.get(console.url)
+    # The Workflow page: the machine, its versions and the `live` alias routing to one, the
+    # schedule's next five fire times, and (the runtime's own) fire now.
+    section = {
+        name: browser.find_element("id", name).text
+        for name in ("state-machine", "versions", "aliases", "schedule")
+    }
+    assert "bison-workflow" in section["state-machine"]
+    assert "bison-workflow:1" in section["versions"] and "live" in section["aliases"]
+    assert len(browser.find_elements("css selector", "#next-fires tbody tr")) == 5
+    assert browser.find_element("id", "fire-now").is_displayed()
+    assert not browser.find_elements("css selector", ".refusal, #problem")
     browser.find_element("link text", "Start execution").click()
     name = f"console-{uuid.uuid4().hex[:8]}"
     month = browser.find_element("id", "month")
