@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from bisonflow.cli.commands.stack import start_input
 from bisonflow.cli.main import main
 from bisonflow.deploy import cfn_template
 from bisonflow.deploy.emulated import resources as emulated
@@ -20,7 +19,7 @@ from bisonflow.deploy.target import Target
 from bisonflow.local.deploy import emulator_target
 from bisonflow.local.emulator import target_profile
 from bisonflow.local.runtime import LocalRuntime
-from bisonflow.schemas import SchemaViolation
+from bisonflow.schemas import SchemaViolation, workflow_input
 
 #: What moto 5.2.5's CloudFormation cannot create as the template asks (docs/local-runtime.md
 #: lists them).
@@ -279,9 +278,9 @@ def test_schedule_reads_the_deployed_schedule(
 
 
 def test_start_checks_its_input_against_the_workflow_schema() -> None:
-    assert start_input("2026-11", force=True) == {"month": "2026-11", "force": True}
+    assert workflow_input("2026-11", force=True) == {"month": "2026-11", "force": True}
     with pytest.raises(SchemaViolation, match=r"\$\.month"):
-        start_input("2026-13", force=False)
+        workflow_input("2026-13", force=False)
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ def execution_name(value: str) -> str:
 def workflow_input(text: str) -> dict[str, Any]:
     """An argparse type: the workflow input as JSON, checked against
     definitions/check_gbif.input.schema.json as the CheckGbif Lambda checks it."""
-    from bisonflow.schemas import SchemaViolation, validate
+    from bisonflow.schemas import WORKFLOW_INPUT, SchemaViolation, validate
 
     try:
         payload = json.loads(text)
@@ -112,7 +112,7 @@ def workflow_input(text: str) -> dict[str, Any]:
             f'workflow input is not JSON ({exc}); give an object such as \'{{"month": "2026-12"}}\''
         ) from None
     try:
-        validate(payload, "check_gbif.input")
+        validate(payload, WORKFLOW_INPUT)
     except SchemaViolation as exc:
         raise argparse.ArgumentTypeError(
             f'{exc}; the workflow input is an object such as \'{{"month": "2026-12"}}\''

@@ -12,7 +12,6 @@ on the execution (docs/aws.md, "Redrive").
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -21,7 +20,7 @@ from bisonflow.cli.checks import UsageError
 from bisonflow.cli.commands.executions import add_execution_options, execution_arn
 from bisonflow.cli.options import follow_hint, target
 from bisonflow.cli.output import say
-from bisonflow.steps.redrive import unsuccessful_state
+from bisonflow.steps.redrive import RedriveRefused, redrive_from
 
 #: RedriveExecution's refusals, each the caller's to act on (API reference, RedriveExecution).
 REFUSALS = ("ExecutionNotRedrivable", "ExecutionDoesNotExist", "InvalidArn", "ValidationException")
@@ -35,26 +34,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     redriven.set_defaults(handler=redrive)
 
 
-def check_redrivable(description: dict[str, Any], definition: dict[str, Any], events: list) -> str:
-    """The state the redrive will rerun; UsageError if the redrive is refused or futile."""
-    arn = description["executionArn"]
-    if description.get("redriveStatus") == "NOT_REDRIVABLE":
-        reason = description.get("redriveStatusReason") or description["status"]
-        raise UsageError(f"cannot redrive {arn}: {reason}")
-    states = definition["States"]
-    resumed = unsuccessful_state(events, set(states))
-    if resumed is None:
-        raise UsageError(f"cannot redrive {arn}: every state it entered has exited")
-    if states[resumed.state]["Type"] == "Fail":
-        raise UsageError(
-            f"redriving {arn} would only fail again: it ended in the Fail state "
-            f"{resumed.state!r} after a Catch took its {description.get('error')} error, and "
-            "Step Functions redrives that Fail state. Start a new run (bisonflow start); "
-            "every step may run again"
-        )
-    return resumed.state
-
-
 def redrive(args: argparse.Namespace) -> int:
     from bisonflow.history.executions import definition_of, history
 
@@ -62,7 +41,10 @@ def redrive(args: argparse.Namespace) -> int:
     sfn = reached.client("stepfunctions")
     arn = execution_arn(args, reached)
     description = sfn.describe_execution(executionArn=arn)
-    state = check_redrivable(description, definition_of(sfn, arn), history(sfn, arn))
+    try:
+        state = redrive_from(description, definition_of(sfn, arn), history(sfn, arn))
+    except RedriveRefused as refused:
+        raise UsageError(str(refused)) from None
     try:
         answer = sfn.redrive_execution(executionArn=arn)
     except ClientError as exc:

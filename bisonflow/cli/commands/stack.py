@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from typing import Any
 
 from bisonflow.cli import checks
 from bisonflow.cli.options import add_target_options, follow_hint, target
@@ -128,21 +127,15 @@ def run_destroy(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_input(month: str | None, force: bool) -> dict[str, Any]:
-    """The execution input, checked against the workflow's input schema before any call: the
-    console's form builds it with the same function."""
+def run_start(args: argparse.Namespace) -> int:
     from bisonflow.schemas import workflow_input
 
-    return workflow_input(month, force)
-
-
-def run_start(args: argparse.Namespace) -> int:
     if args.input is not None and (args.month or args.force):
         raise checks.UsageError(
             "--input is the whole workflow input: put month and force in it instead of "
             "also giving --month/--force"
         )
-    payload = args.input if args.input is not None else start_input(args.month, args.force)
+    payload = args.input if args.input is not None else workflow_input(args.month, args.force)
     reached = target(args)
     machine = stack_outputs(reached, args.stack_name)["StateMachineArn"]
     kwargs = {"name": args.name} if args.name else {}
