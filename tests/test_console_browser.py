@@ -284,6 +284,12 @@ def test_a_stop_from_the_page_ends_the_execution_and_its_task(
         assert time.monotonic() < deadline, f"the task's instance is still {state}"
         time.sleep(0.5)
     assert not browser.find_elements("id", "stop")  # nothing left to stop
+    # Stopped inside SubsetAndAnnotate: Step Functions would redrive it from there.
+    assert (
+        runtime.clients["stepfunctions"].describe_execution(executionArn=arn)["redriveStatus"]
+        == "REDRIVABLE"
+    )
+    assert browser.find_element("id", "redrive").text == "Redrive from SubsetAndAnnotate"
 
 
 def _task_instance(runtime: LocalRuntime, name: str, timeout: float = 150) -> str:

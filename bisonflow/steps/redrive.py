@@ -44,3 +44,31 @@ def unsuccessful_state(events: list[dict[str, Any]], top_level: set[str]) -> Res
         return None
     state = list(open_states)[-1]
     return Resumption(state, open_states[state])
+
+
+class RedriveRefused(ValueError):
+    """Why a redrive would be refused, or could only fail again: one line for a person."""
+
+
+def redrive_from(
+    description: dict[str, Any], definition: dict[str, Any], events: list[dict[str, Any]]
+) -> str:
+    """The state a redrive of the described execution reruns; RedriveRefused if the API would
+    refuse it (DescribeExecution's redriveStatus and its reason) or it is futile (it would
+    rerun a Fail state). `bisonflow redrive` and the console's Redrive both ask here first."""
+    arn = description["executionArn"]
+    if description.get("redriveStatus") == "NOT_REDRIVABLE":
+        reason = description.get("redriveStatusReason") or description["status"]
+        raise RedriveRefused(f"cannot redrive {arn}: {reason}")
+    states = definition["States"]
+    resumed = unsuccessful_state(events, set(states))
+    if resumed is None:
+        raise RedriveRefused(f"cannot redrive {arn}: every state it entered has exited")
+    if states[resumed.state]["Type"] == "Fail":
+        raise RedriveRefused(
+            f"redriving {arn} would only fail again: it ended in the Fail state "
+            f"{resumed.state!r} after a Catch took its {description.get('error')} error, and "
+            "Step Functions redrives that Fail state. Start a new run (bisonflow start); "
+            "every step may run again"
+        )
+    return resumed.state

@@ -25,7 +25,7 @@ from bisonflow.console.pages import execution_path
 from bisonflow.console.server import Request, Response, Route, json_response, redirect
 from bisonflow.history.cost_inputs import estimate_execution
 from bisonflow.history.execution_view import ExecutionView, build_view
-from bisonflow.history.executions import definition_of, events_after, month_of
+from bisonflow.history.executions import TERMINAL, definition_of, events_after, month_of
 from bisonflow.history.report.gallery import Figure, in_report_order, summary_prefix
 from bisonflow.history.report.live import (
     live_script,
@@ -36,6 +36,7 @@ from bisonflow.history.report.live import (
     report_scripts,
 )
 from bisonflow.history.terminal import log_links
+from bisonflow.steps.redrive import RedriveRefused, redrive_from
 
 #: How often a running execution's page looks again, in milliseconds.
 POLL_MS = 1000
@@ -123,13 +124,19 @@ def _actions(request: Request, view: ExecutionView, description: dict[str, Any])
             "task instances are then terminated by the stack's cleanup rule.\">"
             '<button type="submit" class="danger" id="stop">Stop execution</button></form>'
         )
-    if description.get("redriveStatus") == "REDRIVABLE":
-        buttons.append(
-            f'<form method="post" class="inline" '
-            f'action="{escape(request.href(here + "/redrive"))}" data-confirm="Redrive '
-            f'{escape(view.name)} from the states that did not succeed?">'
-            '<button type="submit" class="primary" id="redrive">Redrive</button></form>'
-        )
+    if view.status in TERMINAL and view.status != "SUCCEEDED":
+        try:
+            state = redrive_from(description, view.definition, view.events)
+        except RedriveRefused as refused:
+            buttons.append(f'<span class="muted" id="not-redrivable">{escape(str(refused))}</span>')
+        else:
+            buttons.append(
+                f'<form method="post" class="inline" '
+                f'action="{escape(request.href(here + "/redrive"))}" data-confirm="Redrive '
+                f'{escape(view.name)} from {escape(state)}, with the input it had there?">'
+                f'<button type="submit" class="primary" id="redrive">Redrive from '
+                f"{escape(state)}</button></form>"
+            )
     buttons.append(
         f'<a id="download-report" href="{escape(request.href(here + "/report.html"))}" '
         "download>Download report.html</a>"
@@ -182,9 +189,21 @@ def stop(connection: Connection, request: Request, match: re.Match[str]) -> Resp
 
 
 def redrive(connection: Connection, request: Request, match: re.Match[str]) -> Response:
-    arn = _arn(match)
-    connection.client("stepfunctions").redrive_execution(executionArn=arn)
-    return redirect(request, execution_path(arn))
+    """RedriveExecution, once the execution is one a redrive can help (as `bisonflow
+    redrive` checks it)."""
+    view, description = _view_and_description(connection, _arn(match))
+    try:
+        redrive_from(description, view.definition, view.events)
+    except RedriveRefused as refused:
+        return page(
+            connection,
+            request,
+            "Redrive refused",
+            f'<section><p class="error" id="problem">{escape(str(refused))}</p></section>',
+            status=409,
+        )
+    connection.client("stepfunctions").redrive_execution(executionArn=view.arn)
+    return redirect(request, execution_path(view.arn))
 
 
 def report_download(connection: Connection, request: Request, match: re.Match[str]) -> Response:
