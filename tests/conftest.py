@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from bisonflow import aws
 from bisonflow.deploy import cfn_template
 from bisonflow.deploy.packaging import FUNCTIONS
 from bisonflow.history.executions import history
+from bisonflow.history.report.diagram import CHROMEDRIVER, CHROMIUM, headless_chromium
 from bisonflow.layout import DIMENSIONS, RECORD_NAME, MonthLayout
 from bisonflow.local.runtime import LocalRuntime, LocalSettings
 
@@ -72,6 +75,42 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     sort is stable, so a file's tests keep their order)."""
     rank = {name: position for position, name in enumerate(LONGEST_FILES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+#: A laptop's browser window (issue 12: the report readable at 1400 px wide), for every
+#: browser test.
+WINDOW = (1400, 900)
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None: Chromium is installed by
+    scripts/install-browser (tried once more here), selenium by the test extra."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        install = Path(__file__).resolve().parents[1] / "scripts" / "install-browser"
+        result = subprocess.run([str(install)], capture_output=True, text=True)
+        if result.returncode != 0 or not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+            return (
+                "headless Chromium could not be installed (scripts/install-browser failed: "
+                f"{(result.stderr or result.stdout).strip()[-300:]}); browser tests skipped"
+            )
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]'); browser tests skipped"
+    return None
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Headless Chromium in a WINDOW-sized window, one per test file."""
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    browser = headless_chromium(
+        tmp_path_factory.mktemp("chromium-profile"), f"--window-size={WINDOW[0]},{WINDOW[1]}"
+    )
+    yield browser
+    browser.quit()
 
 
 @pytest.fixture(scope="session")

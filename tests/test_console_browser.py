@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 from conftest import SUCCESS_PATH, wait_for_end
-from test_report_browser import ARTIFACTS, WINDOW, _browser_missing
+from test_report_browser import ARTIFACTS
 
 from bisonflow.console.server import NO_TOKEN, ConsoleServer
 from bisonflow.history.executions import list_executions
-from bisonflow.history.report.diagram import headless_chromium
 from bisonflow.local.console import local_console
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.schemas import DEFINITIONS
@@ -46,15 +45,9 @@ def console(runtime: LocalRuntime) -> Iterator[ConsoleServer]:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    reason = _browser_missing()
-    if reason:
-        pytest.skip(reason)
-    driver = headless_chromium(
-        tmp_path_factory.mktemp("chromium-profile"), f"--window-size={WINDOW[0]},{WINDOW[1]}"
-    )
-    yield driver
-    driver.quit()
+def browser(driver: Any) -> Any:
+    """This module's Chromium (tests/conftest.py's, one per file)."""
+    return driver
 
 
 def fetch(

@@ -142,17 +142,6 @@ def test_the_name_list_has_names_of_both_kinds() -> None:
     assert verdicts == {True, False}
 
 
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    from bisonflow.history.report.diagram import CHROMEDRIVER, CHROMIUM, headless_chromium
-
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("headless Chromium is not installed (scripts/install-browser)")
-    browser = headless_chromium(tmp_path_factory.mktemp("chromium-profile"))
-    yield browser
-    browser.quit()
-
-
 @pytest.fixture
 def form_page(driver, tmp_path: Path):
     """The GET page as the console serves it, opened from a file (its scripts inline)."""

@@ -12,21 +12,17 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SUCCESS_PATH
+from conftest import SUCCESS_PATH, WINDOW
 
 from bisonflow.history.execution_view import CAUGHT, FAILED, NOT_RUN, RUNNING, SUCCEEDED, build_view
 from bisonflow.history.report import write_report
-from bisonflow.history.report.diagram import CHROMEDRIVER, CHROMIUM, headless_chromium
 from bisonflow.history.report.graph import LABEL_CHARS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "executions"
-#: A laptop's browser window (issue 12: readable at 1400 px wide).
-WINDOW = (1400, 900)
 MIN_TEXT_PX = 11
 ARTIFACTS = (
     Path(os.environ.get("BISONFLOW_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts")) / "report"
@@ -46,34 +42,6 @@ def load_view(kind: str):
         definition.read_text(),
         json.loads((folder / "history.json").read_text())["events"],
     )
-
-
-def _browser_missing() -> str | None:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        install = ROOT / "scripts" / "install-browser"
-        result = subprocess.run([str(install)], capture_output=True, text=True)
-        if result.returncode != 0 or not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-            return (
-                "headless Chromium could not be installed (scripts/install-browser failed: "
-                f"{(result.stderr or result.stdout).strip()[-300:]}); browser tests skipped"
-            )
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[test]'); browser tests skipped"
-    return None
-
-
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    reason = _browser_missing()
-    if reason:
-        pytest.skip(reason)
-    browser = headless_chromium(
-        tmp_path_factory.mktemp("chromium-profile"), f"--window-size={WINDOW[0]},{WINDOW[1]}"
-    )
-    yield browser
-    browser.quit()
 
 
 def open_report(driver, view, tmp_path, log_links=None):

@@ -16,13 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report_browser import (
-    MEASURE,
-    click_state,
-    driver,
-    layout_defects,
-    load_view,
-)
+from test_report_browser import MEASURE, click_state, layout_defects, load_view
 
 from bisonflow.history.report import (
     live_script,
@@ -34,8 +28,6 @@ from bisonflow.history.report import (
 )
 from bisonflow.history.report.live import LIVE_PARTS
 from bisonflow.history.terminal import log_links
-
-__all__ = ["driver"]  # test_report_browser's Chromium, for this module's browser test
 
 KINDS = ("succeeded", "failed", "running")
 LINKS = {"CalcStats": [("calc_stats log", "/logs/lambda/calc_stats.log")]}

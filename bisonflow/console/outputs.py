@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from bisonflow.aws import OBJECT_MISSING, error_code
 from bisonflow.history.report.gallery import caption, in_report_order
 from bisonflow.layout import ANNOTATED_ROOT, SUMMARY_ROOT, MonthError, MonthLayout
-from bisonflow.steps.publish import Published, published, published_keys
+from bisonflow.steps.publish import Published, month_folders, published, published_keys
 
 #: Units of human_size above a byte, each 1024 of the one before.
 _UNITS = ("KiB", "MiB", "GiB", "TiB")
@@ -81,19 +81,11 @@ def published_months(s3: Any, bucket: str) -> list[MonthLayout]:
     runs' files), then per month one listing whose prefix is the marker's key (at most one
     key back): the bucket is never scanned, and no month's files are read."""
     months: list[MonthLayout] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=SUMMARY_ROOT, Delimiter="/"
-    ):
-        for folder in page.get("CommonPrefixes", []):
-            name = folder["Prefix"].removeprefix(SUMMARY_ROOT).rstrip("/")
-            try:
-                month = MonthLayout.from_datestamp(name)
-            except MonthError:
-                continue  # not a month's folder
-            marker = month.done_marker_key
-            listed = s3.list_objects_v2(Bucket=bucket, Prefix=marker, MaxKeys=1)
-            if any(o["Key"] == marker for o in listed.get("Contents", [])):
-                months.append(month)
+    for month in month_folders(s3, bucket):
+        marker = month.done_marker_key
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=marker, MaxKeys=1)
+        if any(o["Key"] == marker for o in listed.get("Contents", [])):
+            months.append(month)
     return sorted(months, key=lambda m: m.snapshot, reverse=True)
 
 

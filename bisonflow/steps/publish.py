@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,24 +97,27 @@ def published(s3: Any, bucket: str, layout: MonthLayout) -> Published | None:
     return Published(where, got["ETag"], marker)
 
 
-def previous_published(s3: Any, bucket: str, layout: MonthLayout) -> Published | None:
-    """The latest month before `layout` that was published (its marker exists), or None.
-
-    Not simply the previous calendar month: a month that failed or was skipped left no
-    marker (its run's tables may be partial), and a comparison must then reach back to the
-    last month curators actually saw, or a gap would hide every change that came during it."""
-    earlier: list[MonthLayout] = []
+def month_folders(s3: Any, bucket: str) -> Iterator[MonthLayout]:
+    """Every month with a folder under SUMMARY_ROOT, published or not: one listing of the
+    folders (Delimiter "/"), not of their files."""
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix=SUMMARY_ROOT, Delimiter="/"
     ):
         for folder in page.get("CommonPrefixes", []):
             name = folder["Prefix"].removeprefix(SUMMARY_ROOT).rstrip("/")
             try:
-                month = MonthLayout.from_datestamp(name)
+                yield MonthLayout.from_datestamp(name)
             except MonthError:
                 continue  # not a month's folder
-            if month.snapshot < layout.snapshot:
-                earlier.append(month)
+
+
+def previous_published(s3: Any, bucket: str, layout: MonthLayout) -> Published | None:
+    """The latest month before `layout` that was published (its marker exists), or None.
+
+    Not simply the previous calendar month: a month that failed or was skipped left no
+    marker (its run's tables may be partial), and a comparison must then reach back to the
+    last month curators actually saw, or a gap would hide every change that came during it."""
+    earlier = [month for month in month_folders(s3, bucket) if month.snapshot < layout.snapshot]
     for month in sorted(earlier, key=lambda m: m.snapshot, reverse=True):
         found = published(s3, bucket, month)
         if found is not None:
