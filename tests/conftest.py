@@ -100,9 +100,10 @@ def browser_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Headless Chromium in a WINDOW-sized window, one per test file."""
+    """Headless Chromium in a WINDOW-sized window, one per test process (a start is ~2.5 s
+    of CPU; every browser test loads its own page first)."""
     reason = browser_missing()
     if reason:
         pytest.skip(reason)

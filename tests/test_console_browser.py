@@ -29,6 +29,7 @@ from bisonflow.local.console import local_console
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.schemas import DEFINITIONS
 from bisonflow.steps.ec2_tasks import TAG_EXECUTION
+from bisonflow.steps.scheduled_start import scheduled_execution_name
 
 #: Months no other test file runs (the runtime is shared by the files on one worker).
 STARTED_MONTH = "2032-01"
@@ -46,7 +47,7 @@ def console(runtime: LocalRuntime) -> Iterator[ConsoleServer]:
 
 @pytest.fixture(scope="module")
 def browser(driver: Any) -> Any:
-    """This module's Chromium (tests/conftest.py's, one per file)."""
+    """The test process's Chromium (tests/conftest.py)."""
     return driver
 
 
@@ -283,6 +284,28 @@ def test_a_stop_from_the_page_ends_the_execution_and_its_task(
         == "REDRIVABLE"
     )
     assert browser.find_element("id", "redrive").text == "Redrive from SubsetAndAnnotate"
+
+
+def test_fire_now_starts_the_months_run_as_the_schedule_would(
+    runtime: LocalRuntime, console: ConsoleServer, browser: Any
+) -> None:
+    """The Workflow page's "fire now" (the runtime's own: EventBridge Scheduler's part) starts
+    the scheduled run of the current month through the schedule's target, and the page
+    follows it. The month has no snapshot here, so the run waits for one, and is stopped."""
+    browser.get(console.url)
+    browser.find_element("id", "fire-now").click()
+    browser.switch_to.alert.accept()
+    month = time.strftime("%Y-%m", time.gmtime())
+    name = scheduled_execution_name(month)
+    wait_until(browser, f"return location.pathname.endsWith(':{name}')", 60, "the run's page")
+    assert runtime.deployment
+    arn = f"{runtime.deployment.state_machine_arn}:{name}".replace(":stateMachine:", ":execution:")
+    sfn = runtime.clients["stepfunctions"]
+    started = json.loads(sfn.describe_execution(executionArn=arn)["input"])
+    assert started["scheduled_time"].startswith(month), started
+    if execution_status(browser) == "RUNNING":
+        sfn.stop_execution(executionArn=arn)
+        assert wait_for_end(runtime, arn)["status"] == "ABORTED"
 
 
 def _task_instance(runtime: LocalRuntime, name: str, timeout: float = 150) -> str:

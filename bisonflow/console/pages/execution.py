@@ -38,8 +38,10 @@ from bisonflow.history.report.live import (
 from bisonflow.history.terminal import log_links
 from bisonflow.steps.redrive import RedriveRefused, redrive_from
 
-#: How often a running execution's page looks again, in milliseconds.
-POLL_MS = 1000
+#: How often a running execution's page looks again, in milliseconds: each look renders and
+#: sends every part again (the event table alone is ~0.5 MB by a month's end), so not faster
+#: than a person reads a state's change.
+POLL_MS = 2000
 #: Executions whose history the console holds between looks.
 HELD = 32
 #: The cause StopExecution records: who stopped it, as the history will show.
