@@ -452,12 +452,13 @@ def _stack_arn(operation: Operation, name_or_id: str) -> str:
     ValidationError after authorization)."""
     if name_or_id.startswith("arn:"):
         return name_or_id
+    from moto.cloudformation.exceptions import ValidationError
     from moto.cloudformation.models import cloudformation_backends
 
     backend = cloudformation_backends[operation.account][operation.region]
     try:
         (stack,) = backend.describe_stacks(name_or_id)
-    except Exception:  # no such stack
+    except ValidationError:  # no such stack
         return operation.arn("cloudformation", f"stack/{name_or_id}/*")
     return str(stack.stack_id)
 
