@@ -220,6 +220,14 @@ def test_an_execution_started_from_the_form_is_watched_live_to_its_maps(
     )
     browser.save_screenshot(str(_shots() / "execution-succeeded.png"))  # docs/console.png
 
+    # report.html to keep: self-contained, its figures inlined, as the console role may read.
+    download = browser.find_element("id", "download-report").get_attribute("href")
+    with urllib.request.urlopen(download, timeout=60) as answer:
+        disposition = answer.headers["Content-Disposition"]
+        report = answer.read().decode()
+    assert disposition == f'attachment; filename="{name}.report.html"'
+    assert report.count('src="data:image/png;base64,') >= 6 and "SUCCEEDED" in report
+
     # The month's maps, inline on its outputs page, every image loaded from the console.
     browser.find_element("link text", "Outputs").click()
     images = wait_until(
