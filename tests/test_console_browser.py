@@ -97,6 +97,8 @@ def test_a_request_without_the_token_is_refused(console: ConsoleServer) -> None:
     assert fetch(console.origin + "/executions")[0] == 403
     wrong = console.url.replace(console.token, console.token[::-1])
     assert fetch(wrong)[0] == 403
+    # The log files it serves are the runtime's, and nothing outside their folder.
+    assert fetch(console.url + "logs/../../../../etc/passwd")[0] == 404
     status, page = fetch(console.url)
     assert status == 200
     where = console.connection.where
@@ -211,6 +213,12 @@ def test_an_execution_started_from_the_form_is_watched_live_to_its_maps(
     panel = browser.find_element("css selector", '.state-detail[data-detail="CalcStats"]')
     assert panel.is_displayed()
     assert "summary_prefix" in panel.text
+    # Its task's log, served by the console from the runtime's log folder (not file://).
+    logs = [a.get_attribute("href") for a in panel.find_elements("css selector", ".log-links a")]
+    tasks = [href for href in logs if href.startswith(console.url + "logs/tasks/i-")]
+    assert tasks and all(href.startswith(console.url + "logs/") for href in logs), logs
+    status, text = fetch(tasks[0])
+    assert status == 200 and text.strip()
     width = browser.execute_script("return [document.documentElement.scrollWidth, innerWidth]")
     assert width[0] <= width[1], f"the page is {width[0]} px wide in a {width[1]} px window"
     browser.execute_script(  # the whole graph ("fit") at the window's top, the details beside
