@@ -12,7 +12,7 @@ from typing import NoReturn
 DESCRIPTION = (
     "Deploy the BISON workflow to AWS and start it, run it locally, serve the local emulator "
     "for the AWS CLI, and look at executions (on AWS or the emulator): list them, show one's "
-    "history, watch one live."
+    "history, watch one live, or do all of it in a browser (`console`)."
 )
 DEBUG_HELP = "show the traceback behind an error (or set BISONFLOW_DEBUG=1)"
 
