@@ -92,6 +92,12 @@ class Route:
     handler: Handler
 
 
+def refusal(exc: ClientError) -> str:
+    """AWS's refusal as a person reads it: its code and message, as AWS words them."""
+    message = exc.response.get("Error", {}).get("Message") or str(exc)
+    return f"{error_code(exc)}: {message}"
+
+
 def json_response(value: Any, status: int = 200) -> Response:
     return Response(json.dumps(value), status, "application/json")
 
@@ -202,8 +208,7 @@ class ConsoleServer:
         try:
             return route.handler(self.connection, request, match)
         except ClientError as exc:
-            message = exc.response.get("Error", {}).get("Message") or str(exc)
-            return self._failure(request, f"AWS refused: {error_code(exc)}", message, 502)
+            return self._failure(request, "AWS refused", refusal(exc), 502)
         except BotoCoreError as exc:
             return self._failure(request, "the endpoint could not be reached", str(exc), 502)
 

@@ -20,7 +20,14 @@ from bisonflow.aws import error_code
 from bisonflow.console.connection import Connection
 from bisonflow.console.frame import page
 from bisonflow.console.pages import execution_path
-from bisonflow.console.server import Request, Response, Route, redirect, text_response
+from bisonflow.console.server import (
+    Request,
+    Response,
+    Route,
+    redirect,
+    refusal,
+    text_response,
+)
 from bisonflow.deploy.schedule import ScheduleExpressionError, next_fire_times
 from bisonflow.history.executions import list_executions
 from bisonflow.history.terminal import format_time
@@ -37,17 +44,13 @@ def aws_section(section_id: str, title: str, build: Callable[[], str]) -> str:
     try:
         inner = build()
     except ClientError as exc:
-        inner = refusal(exc)
+        inner = _refused(exc)
     return f'<section id="{escape(section_id)}"><h2>{escape(title)}</h2>{inner}</section>'
 
 
-def refusal(exc: ClientError) -> str:
-    message = exc.response.get("Error", {}).get("Message") or str(exc)
+def _refused(exc: ClientError) -> str:
     operation = exc.operation_name or "the call"
-    return (
-        f'<p class="error refusal">AWS refused {escape(operation)}: '
-        f"{escape(error_code(exc))}: {escape(message)}</p>"
-    )
+    return f'<p class="error refusal">AWS refused {escape(operation)}: {escape(refusal(exc))}</p>'
 
 
 def overview_page(connection: Connection, request: Request, match: re.Match[str]) -> Response:

@@ -21,7 +21,7 @@ from bisonflow.aws import error_code
 from bisonflow.console.connection import Connection
 from bisonflow.console.frame import page, static
 from bisonflow.console.pages import execution_path
-from bisonflow.console.server import Request, Response, Route, redirect
+from bisonflow.console.server import Request, Response, Route, redirect, refusal
 from bisonflow.console.start_form import (
     Field,
     FormProblems,
@@ -55,8 +55,7 @@ def start(connection: Connection, request: Request, match: re.Match[str]) -> Res
         code = error_code(exc)
         if code not in _FORM_REFUSALS:
             raise
-        message = exc.response.get("Error", {}).get("Message") or str(exc)
-        problems = {"": f"AWS refused: {code}: {message}"}
+        problems = {"": f"AWS refused: {refusal(exc)}"}
         return _form_page(connection, request, submission, problems, status=400)
     return redirect(request, execution_path(started["executionArn"]))
 
