@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bisonflow.local.redshift import cells_memo
 from bisonflow.local.redshift.commands import copy, drop_table, external, plain_sql, unload
 from bisonflow.local.redshift.database import Database
 from bisonflow.local.redshift.moto_s3 import EmulatorError
@@ -44,7 +45,12 @@ DISPATCH: dict[type, Command] = {
 
 
 def execute(database: Database, sql: str, in_transaction: bool) -> Outcome:
-    """Run ONE Redshift statement on `database` by the command for its kind."""
+    """Run ONE Redshift statement on `database` by the command for its kind; a boundary
+    layer's grid cells may come from `cells_memo` (speed only)."""
+    return cells_memo.execute(database, sql, lambda: _dispatch(database, sql, in_transaction))
+
+
+def _dispatch(database: Database, sql: str, in_transaction: bool) -> Outcome:
     parsed = parse_statement(sql)
     command = DISPATCH.get(type(parsed))
     if command is None:
