@@ -25,4 +25,6 @@ One concern per module:
 * `external_tables` — Spectrum's external tables, read in place.
 * `spectrum_types` — declared column types a Parquet file does not hold, refused.
 * `moto_s3` — moto's S3, read and written in-process.
+* `cells_memo` — speed only: a boundary layer's grid cells computed once per process and
+  served again for the same boundaries.
 """
