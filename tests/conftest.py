@@ -16,6 +16,7 @@ from bisonflow.history.executions import history
 from bisonflow.history.report.diagram import CHROMEDRIVER, CHROMIUM, headless_chromium
 from bisonflow.layout import DIMENSIONS, RECORD_NAME, MonthLayout
 from bisonflow.local.runtime import LocalRuntime, LocalSettings
+from bisonflow.steps.ec2_tasks import TAG_EXECUTION
 
 #: A bucket of its own for tests that run one task module directly.
 SCRATCH_BUCKET = "bisonflow-test-scratch"
@@ -170,6 +171,24 @@ def wait_for_end(rt: LocalRuntime, arn: str, timeout: float = 120) -> dict:
             return description
         time.sleep(0.5)  # each look costs the emulator's CPU, which the run needs
     raise AssertionError(f"{arn} still running after {timeout} s")
+
+
+def launched_instance(rt: LocalRuntime, execution: str, timeout: float = 150) -> str:
+    """The instance execution `execution` (its name) launched for a task, once it is pending
+    or running (generous: the suite shares two cores)."""
+    ec2 = rt.clients["ec2"]
+    deadline = time.monotonic() + timeout
+    while True:
+        found = ec2.describe_instances(
+            Filters=[
+                {"Name": f"tag:{TAG_EXECUTION}", "Values": [execution]},
+                {"Name": "instance-state-name", "Values": ["pending", "running"]},
+            ]
+        )["Reservations"]
+        if found:
+            return str(found[0]["Instances"][0]["InstanceId"])
+        assert time.monotonic() < deadline, f"{execution} launched no task in {timeout} s"
+        time.sleep(0.2)
 
 
 #: Files calc_stats publishes for every dimension (issue 3), and its figures.

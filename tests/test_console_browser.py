@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import SUCCESS_PATH, wait_for_end
+from conftest import SUCCESS_PATH, launched_instance, wait_for_end
 from test_report_browser import ARTIFACTS
 
 from bisonflow.console.server import NO_TOKEN, ConsoleServer
@@ -28,7 +28,6 @@ from bisonflow.history.executions import list_executions
 from bisonflow.local.console import local_console
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.schemas import DEFINITIONS
-from bisonflow.steps.ec2_tasks import TAG_EXECUTION
 from bisonflow.steps.scheduled_start import scheduled_execution_name
 
 #: Months no other test file runs (the runtime is shared by the files on one worker).
@@ -267,7 +266,7 @@ def test_a_stop_from_the_page_ends_the_execution_and_its_task(
     runtime.agent.paused = True
     try:
         arn = runtime.start_execution(STOPPED_MONTH, name=f"console-stop-{uuid.uuid4().hex[:8]}")
-        instance = _task_instance(runtime, arn.rsplit(":", 1)[1])
+        instance = launched_instance(runtime, arn.rsplit(":", 1)[1])
         browser.get(console.url + "executions/" + arn)
         assert execution_status(browser) == "RUNNING"
         # The first update puts its own copy of every part in, the Stop button's included.
@@ -322,23 +321,6 @@ def test_fire_now_starts_the_months_run_as_the_schedule_would(
     if execution_status(browser) == "RUNNING":
         sfn.stop_execution(executionArn=arn)
         assert wait_for_end(runtime, arn)["status"] == "ABORTED"
-
-
-def _task_instance(runtime: LocalRuntime, name: str, timeout: float = 150) -> str:
-    """The instance the execution launched for its first task, once it runs."""
-    ec2 = runtime.clients["ec2"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = ec2.describe_instances(
-            Filters=[
-                {"Name": f"tag:{TAG_EXECUTION}", "Values": [name]},
-                {"Name": "instance-state-name", "Values": ["pending", "running"]},
-            ]
-        )["Reservations"]
-        if found:
-            return found[0]["Instances"][0]["InstanceId"]
-        time.sleep(0.3)
-    raise AssertionError(f"{name} launched no task in {timeout} s")
 
 
 def _shots():

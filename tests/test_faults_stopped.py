@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from conftest import wait_for_end
+from conftest import launched_instance, wait_for_end
 from moto.events.models import EventPattern
 from test_faults_cancel import SUBSET_SQL, assert_cancelled, wait_for_running_statement
 
@@ -19,7 +19,6 @@ from bisonflow.local import faults
 from bisonflow.local.runtime import LocalRuntime
 from bisonflow.local.sfn import events as sfn_events
 from bisonflow.local.sfn.events import transformed  # tests/fault_harness.py imports it here
-from bisonflow.steps.ec2_tasks import TAG_EXECUTION
 from bisonflow.steps.month_lock import lock_key
 
 MONTH = "2023-08"
@@ -61,19 +60,7 @@ def test_a_stopped_run_leaves_nothing_once_its_rule_ran_the_cleanup(runtime: Loc
             arn = runtime.start_execution(MONTH)
             name = arn.rsplit(":", 1)[1]
             ec2 = runtime.clients["ec2"]
-            deadline = time.monotonic() + 150  # generous: the suite shares two cores
-            while True:
-                found = ec2.describe_instances(
-                    Filters=[
-                        {"Name": f"tag:{TAG_EXECUTION}", "Values": [name]},
-                        {"Name": "instance-state-name", "Values": ["pending", "running"]},
-                    ]
-                )["Reservations"]
-                if found:
-                    break
-                assert time.monotonic() < deadline, "the run never launched its task"
-                time.sleep(0.2)
-            instance = found[0]["Instances"][0]["InstanceId"]
+            instance = launched_instance(runtime, name)
             statement = wait_for_running_statement(runtime, name)
             runtime.clients["stepfunctions"].stop_execution(executionArn=arn)
             description = wait_for_end(runtime, arn, timeout=90)
