@@ -8,7 +8,8 @@
    the flag an <input pattern> uses (v, else u): code points, as the server counts them. The
    form is novalidate, so these messages, not the browser's own bubbles, say what is wrong.
    <pre id="input-json"> follows the fields: the input that will be sent (a field left empty,
-   or a box not ticked, is left out, as bisonflow.schemas.workflow_input leaves it out). */
+   or a box not ticked, is left out, as bisonflow.schemas.workflow_input leaves it out), and
+   nothing while a field is refused. */
 (function () {
   "use strict";
   var form = document.getElementById("start-form");
@@ -47,6 +48,15 @@
   function preview() {
     var out = document.getElementById("input-json");
     if (!out) {
+      return;
+    }
+    var refused = false;
+    form.querySelectorAll("input[data-input][data-pattern]").forEach(function (input) {
+      refused = refused || problem(input) !== "";
+    });
+    if (refused) {
+      // As the server shows it: nothing would be sent while a field is refused.
+      out.textContent = "";
       return;
     }
     var payload = {};
