@@ -51,9 +51,9 @@ def _row(request: Request, described: dict[str, Any], now: dt.datetime) -> str:
 
 def _filters(request: Request, status: str, month: str) -> str:
     options = "".join(
-        f'<option value="{s}"{" selected" if s == status else ""}>{s}</option>'
+        f'<option value="{s}"{" selected" if s == status else ""}>{s or "any status"}</option>'
         for s in ("", *STATUSES)
-    ).replace('<option value=""></option>', '<option value="">any status</option>')
+    )
     return (
         f'<form method="get" action="{escape(request.href("/executions"))}" class="actions">'
         f'<label>Status <select name="status" id="filter-status">{options}</select></label>'
@@ -76,14 +76,14 @@ def executions_page(connection: Connection, request: Request, match: re.Match[st
         )
     rows = described_executions(connection, status or None, month or None)
     now = dt.datetime.now(dt.UTC)
-    what = " ".join(filter(None, [status, f"for {month}" if month else ""]))
+    what = "".join(f" {part}" for part in (status, f"for {month}" if month else "") if part)
     table = (
         '<table class="list" id="executions"><thead><tr><th>Name</th><th>Status</th>'
         "<th>Month</th><th>Started</th><th>Duration</th></tr></thead><tbody>"
         + "".join(_row(request, d, now) for d in rows)
         + "</tbody></table>"
         if rows
-        else f'<p class="muted" id="executions">No executions {escape(what)}.</p>'
+        else f'<p class="muted" id="executions">No executions{escape(what)}.</p>'
     )
     body = (
         f'<section><h1>Executions</h1><p class="muted">of <span class="arn">'
